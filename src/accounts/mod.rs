@@ -1,0 +1,4 @@
+pub mod graphql;
+pub mod model;
+pub mod rules;
+pub mod store;

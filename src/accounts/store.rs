@@ -1,0 +1,112 @@
+use diesel::prelude::*;
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+
+use super::model::{NewUser, ProfileChanges, User};
+use crate::db::schema::{roles, user_roles, users};
+use crate::error::{AppError, violated_unique_constraint};
+
+/// The role every new account starts with.
+pub const DEFAULT_ROLE: &str = "user";
+
+/// Inserts the user and gives them the default role, in one transaction.
+pub async fn create_user(
+    conn: &mut AsyncPgConnection,
+    new_user: NewUser<'_>,
+) -> Result<User, AppError> {
+    conn.transaction::<_, AppError, _>(async move |conn| {
+        let user: User = diesel::insert_into(users::table)
+            .values(&new_user)
+            .returning(User::as_returning())
+            .get_result(conn)
+            .await
+            .map_err(map_unique_violation)?;
+        let role_id: i64 = roles::table
+            .filter(roles::name.eq(DEFAULT_ROLE))
+            .select(roles::id)
+            .first(conn)
+            .await?;
+        diesel::insert_into(user_roles::table)
+            .values((
+                user_roles::user_id.eq(user.id),
+                user_roles::role_id.eq(role_id),
+            ))
+            .execute(conn)
+            .await?;
+        Ok(user)
+    })
+    .await
+}
+
+pub async fn find_by_id(conn: &mut AsyncPgConnection, user_id: i64) -> Result<User, AppError> {
+    users::table
+        .find(user_id)
+        .select(User::as_select())
+        .first(conn)
+        .await
+        .optional()?
+        .ok_or(AppError::NotFound("User"))
+}
+
+/// The account a login name (username in any case, or email) refers to, with its password hash.
+pub async fn find_for_login(
+    conn: &mut AsyncPgConnection,
+    login: &str,
+) -> Result<Option<(User, String)>, AppError> {
+    let lowered = login.trim().to_lowercase();
+    Ok(users::table
+        .filter(
+            diesel::dsl::sql::<diesel::sql_types::Bool>("lower(username) = ")
+                .bind::<diesel::sql_types::Text, _>(lowered.clone())
+                .or(users::email.eq(lowered)),
+        )
+        .select((User::as_select(), users::password_hash))
+        .first(conn)
+        .await
+        .optional()?)
+}
+
+pub async fn password_hash(conn: &mut AsyncPgConnection, user_id: i64) -> Result<String, AppError> {
+    Ok(users::table
+        .find(user_id)
+        .select(users::password_hash)
+        .first(conn)
+        .await?)
+}
+
+pub async fn set_password_hash(
+    conn: &mut AsyncPgConnection,
+    user_id: i64,
+    hash: &str,
+) -> Result<(), AppError> {
+    diesel::update(users::table.find(user_id))
+        .set((
+            users::password_hash.eq(hash),
+            users::updated_at.eq(diesel::dsl::now),
+        ))
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+pub async fn update_profile(
+    conn: &mut AsyncPgConnection,
+    user_id: i64,
+    changes: ProfileChanges,
+) -> Result<User, AppError> {
+    if changes.first_name.is_none() && changes.last_name.is_none() && changes.time_zone.is_none() {
+        return find_by_id(conn, user_id).await;
+    }
+    Ok(diesel::update(users::table.find(user_id))
+        .set((&changes, users::updated_at.eq(diesel::dsl::now)))
+        .returning(User::as_returning())
+        .get_result(conn)
+        .await?)
+}
+
+fn map_unique_violation(error: diesel::result::Error) -> AppError {
+    match violated_unique_constraint(&error) {
+        Some("users_username_lower_key") => AppError::taken("username"),
+        Some("users_email_key") => AppError::taken("email"),
+        _ => error.into(),
+    }
+}

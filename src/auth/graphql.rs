@@ -1,0 +1,356 @@
+use async_graphql::{Context, ID, InputObject, Object, SimpleObject};
+use chrono::{DateTime, Duration, Utc};
+use diesel_async::AsyncConnection;
+
+use super::cookies::{clear_auth_cookies, set_auth_cookies};
+use super::model::{ClientInfo, Session};
+use super::rules::{check_new_password, normalize_password};
+use super::store::{self, Rotation};
+use super::tokens::{AccessSubject, new_refresh_token};
+use crate::accounts::model::User;
+use crate::accounts::store as accounts;
+use crate::config::REFRESH_REUSE_GRACE;
+use crate::db;
+use crate::error::AppError;
+use crate::graphql::connection::{CountedConnection, Page, connection};
+use crate::graphql::{ContextExt, Permission, parse_id};
+use crate::rbac::perm;
+
+/// A signed-in session of the current user.
+pub struct SessionNode {
+    session: Session,
+    current: bool,
+}
+
+#[Object(name = "Session")]
+impl SessionNode {
+    async fn id(&self) -> ID {
+        ID(self.session.id.to_string())
+    }
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.session.created_at
+    }
+    async fn last_seen_at(&self) -> DateTime<Utc> {
+        self.session.last_seen_at
+    }
+    /// When the session ends at the latest, however much it is used.
+    async fn expires_at(&self) -> DateTime<Utc> {
+        self.session.expires_at
+    }
+    /// Client address at sign-in.
+    async fn ip_address(&self) -> Option<&str> {
+        self.session.ip.as_deref()
+    }
+    /// The browser or program that signed in, as it named itself.
+    async fn user_agent(&self) -> Option<&str> {
+        self.session.user_agent.as_deref()
+    }
+    /// Whether this is the session making the request.
+    async fn current(&self) -> bool {
+        self.current
+    }
+}
+
+/// Tokens for a session. Browser clients may ignore them: the same tokens are set as HttpOnly
+/// cookies.
+#[derive(SimpleObject)]
+pub struct AuthPayload {
+    /// Bearer token for the `Authorization` header; short-lived.
+    pub access_token: String,
+    pub access_token_expires_at: DateTime<Utc>,
+    /// Single-use token for `refreshSession`.
+    pub refresh_token: String,
+    pub refresh_token_expires_at: DateTime<Utc>,
+    pub user: User,
+}
+
+#[derive(InputObject)]
+pub struct LoginInput {
+    /// Username (any case) or email address.
+    pub login: String,
+    pub password: String,
+}
+
+#[derive(InputObject, Default)]
+pub struct RefreshSessionInput {
+    /// The refresh token; may be omitted when it is sent as the `agora_refresh` cookie.
+    pub refresh_token: Option<String>,
+}
+
+#[derive(InputObject)]
+pub struct RevokeSessionInput {
+    pub id: ID,
+}
+
+#[derive(InputObject)]
+pub struct ChangePasswordInput {
+    pub current_password: String,
+    /// 8–256 characters; common passwords are refused.
+    pub new_password: String,
+}
+
+#[derive(SimpleObject)]
+pub struct LogoutPayload {
+    pub sessions_revoked: i32,
+}
+
+#[derive(SimpleObject)]
+pub struct RevokeSessionPayload {
+    pub session: SessionNode,
+}
+
+#[derive(SimpleObject)]
+pub struct ChangePasswordPayload {
+    pub user: User,
+    /// The user's other sessions, now signed out.
+    pub sessions_revoked: i32,
+}
+
+#[derive(Default)]
+pub struct AuthQuery;
+
+#[Object]
+impl AuthQuery {
+    /// The current user's live sessions, newest first.
+    #[graphql(guard = "Permission(perm::SESSIONS_MANAGE)")]
+    async fn my_sessions(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Page size, 0 to 100 (default 20).")] first: Option<i32>,
+        #[graphql(desc = "Cursor of the last edge already seen.")] after: Option<String>,
+    ) -> async_graphql::Result<CountedConnection<SessionNode>> {
+        let viewer = ctx.viewer()?;
+        let page = Page::parse(first, after.as_deref())?;
+        let app = ctx.app();
+        let mut conn = db::conn(&app.pool).await?;
+        let (rows, total) = store::list_live_sessions(
+            &mut conn,
+            viewer.user_id,
+            app.config.session_idle_secs,
+            page.after_id,
+            page.fetch_limit(),
+        )
+        .await?;
+        Ok(connection(
+            rows,
+            page,
+            total,
+            |session| session.id,
+            |session| SessionNode {
+                current: session.id == viewer.session_id,
+                session,
+            },
+        ))
+    }
+}
+
+#[derive(Default)]
+pub struct AuthMutation;
+
+#[Object]
+impl AuthMutation {
+    /// Signs in with a username or email and a password. Unknown user, wrong password and
+    /// disabled account all answer the same `UNAUTHENTICATED` "Invalid credentials".
+    async fn login(
+        &self,
+        ctx: &Context<'_>,
+        input: LoginInput,
+    ) -> async_graphql::Result<AuthPayload> {
+        let app = ctx.app();
+        let mut conn = db::conn(&app.pool).await?;
+        let found = accounts::find_for_login(&mut conn, &input.login).await?;
+        // Release the connection while hashing: argon2 takes far longer than the query.
+        drop(conn);
+        let (user, stored_hash) = found.unzip();
+        let password_ok = app
+            .passwords
+            .verify(normalize_password(&input.password), stored_hash)
+            .await?;
+        let user = match user {
+            Some(user) if password_ok && user.is_active => user,
+            _ => return Err(AppError::InvalidCredentials.into()),
+        };
+        let refresh_token = new_refresh_token();
+        let client = ClientInfo {
+            ip: ctx.request_info().ip.clone(),
+            user_agent: ctx.request_info().user_agent.clone(),
+        };
+        let lifetime = Duration::seconds(
+            i64::try_from(app.config.session_absolute_secs).unwrap_or(i64::MAX / 2),
+        );
+        let mut conn = db::conn(&app.pool).await?;
+        let session =
+            store::open_session(&mut conn, user.id, &client, lifetime, &refresh_token).await?;
+        let user = accounts::find_by_id(&mut conn, user.id).await?;
+        issue_tokens(ctx, user, session.id, refresh_token, session.expires_at)
+    }
+
+    /// Exchanges a refresh token (argument or cookie) for new tokens. Each refresh token works
+    /// once; presenting a used one again after a short grace period revokes the whole session.
+    async fn refresh_session(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(default)] input: RefreshSessionInput,
+    ) -> async_graphql::Result<AuthPayload> {
+        let app = ctx.app();
+        let presented = input
+            .refresh_token
+            .or_else(|| ctx.request_info().refresh_cookie.clone())
+            .ok_or_else(|| AppError::bad_input("refreshToken", "No refresh token given"))?;
+        let mut conn = db::conn(&app.pool).await?;
+        let rotation = store::rotate_refresh_token(
+            &mut conn,
+            &app.tokens,
+            &presented,
+            app.config.session_idle_secs,
+            REFRESH_REUSE_GRACE,
+        )
+        .await?;
+        match rotation {
+            Rotation::Rotated {
+                user_id,
+                session_id,
+                successor,
+                session_expires_at,
+            } => {
+                let user = accounts::find_by_id(&mut conn, user_id).await?;
+                issue_tokens(ctx, user, session_id, successor, session_expires_at)
+            }
+            Rotation::ReuseDetected => {
+                tracing::warn!("refresh token reuse detected; session revoked");
+                clear_auth_cookies(ctx, &app.config);
+                Err(AppError::Unauthenticated.into())
+            }
+            Rotation::Invalid => Err(AppError::Unauthenticated.into()),
+        }
+    }
+
+    /// Ends the current session.
+    async fn logout(&self, ctx: &Context<'_>) -> async_graphql::Result<LogoutPayload> {
+        let viewer = ctx.viewer()?;
+        let app = ctx.app();
+        let mut conn = db::conn(&app.pool).await?;
+        let revoked = store::revoke_session(&mut conn, viewer.user_id, viewer.session_id).await?;
+        clear_auth_cookies(ctx, &app.config);
+        Ok(LogoutPayload {
+            sessions_revoked: i32::from(revoked.is_some()),
+        })
+    }
+
+    /// Ends every session of the current user, this one included.
+    #[graphql(guard = "Permission(perm::SESSIONS_MANAGE)")]
+    async fn logout_all(&self, ctx: &Context<'_>) -> async_graphql::Result<LogoutPayload> {
+        let viewer = ctx.viewer()?;
+        let app = ctx.app();
+        let mut conn = db::conn(&app.pool).await?;
+        let revoked = store::revoke_all_sessions(&mut conn, viewer.user_id, None).await?;
+        clear_auth_cookies(ctx, &app.config);
+        Ok(LogoutPayload {
+            sessions_revoked: count(revoked),
+        })
+    }
+
+    /// Ends one of the current user's sessions.
+    #[graphql(guard = "Permission(perm::SESSIONS_MANAGE)")]
+    async fn revoke_session(
+        &self,
+        ctx: &Context<'_>,
+        input: RevokeSessionInput,
+    ) -> async_graphql::Result<RevokeSessionPayload> {
+        let viewer = ctx.viewer()?;
+        let session_id = parse_id("id", &input.id)?;
+        let app = ctx.app();
+        let mut conn = db::conn(&app.pool).await?;
+        let session = store::revoke_session(&mut conn, viewer.user_id, session_id)
+            .await?
+            .ok_or(AppError::NotFound("Session"))?;
+        let current = session.id == viewer.session_id;
+        if current {
+            clear_auth_cookies(ctx, &app.config);
+        }
+        Ok(RevokeSessionPayload {
+            session: SessionNode { session, current },
+        })
+    }
+
+    /// Sets a new password after checking the current one, and signs out every other session.
+    #[graphql(guard = "Permission(perm::PROFILE_UPDATE)")]
+    async fn change_password(
+        &self,
+        ctx: &Context<'_>,
+        input: ChangePasswordInput,
+    ) -> async_graphql::Result<ChangePasswordPayload> {
+        let viewer = ctx.viewer()?;
+        let app = ctx.app();
+        let new_password = check_new_password(&input.new_password)
+            .map_err(|problem| AppError::bad_input("newPassword", problem.message()))?;
+        let mut conn = db::conn(&app.pool).await?;
+        let stored_hash = accounts::password_hash(&mut conn, viewer.user_id).await?;
+        drop(conn);
+        let current_ok = app
+            .passwords
+            .verify(
+                normalize_password(&input.current_password),
+                Some(stored_hash),
+            )
+            .await?;
+        if !current_ok {
+            return Err(
+                AppError::bad_input("currentPassword", "Current password is incorrect").into(),
+            );
+        }
+        let new_hash = app.passwords.hash(new_password).await?;
+        let (user_id, session_id) = (viewer.user_id, viewer.session_id);
+        let mut conn = db::conn(&app.pool).await?;
+        let (user, revoked) = conn
+            .transaction::<_, AppError, _>(async move |conn| {
+                accounts::set_password_hash(conn, user_id, &new_hash).await?;
+                let revoked = store::revoke_all_sessions(conn, user_id, Some(session_id)).await?;
+                let user = accounts::find_by_id(conn, user_id).await?;
+                Ok((user, revoked))
+            })
+            .await?;
+        Ok(ChangePasswordPayload {
+            user,
+            sessions_revoked: count(revoked),
+        })
+    }
+}
+
+/// Signs an access token for the session and hands both tokens out, in the body and as cookies.
+fn issue_tokens(
+    ctx: &Context<'_>,
+    user: User,
+    session_id: i64,
+    refresh_token: String,
+    session_expires_at: DateTime<Utc>,
+) -> async_graphql::Result<AuthPayload> {
+    let app = ctx.app();
+    let access = app
+        .tokens
+        .issue_access(
+            AccessSubject {
+                user_id: user.id,
+                session_id,
+            },
+            Utc::now(),
+        )
+        .map_err(AppError::Internal)?;
+    set_auth_cookies(
+        ctx,
+        &app.config,
+        (&access.token, access.expires_at),
+        (&refresh_token, session_expires_at),
+    );
+    Ok(AuthPayload {
+        access_token: access.token,
+        access_token_expires_at: access.expires_at,
+        refresh_token,
+        refresh_token_expires_at: session_expires_at,
+        user,
+    })
+}
+
+fn count(rows: usize) -> i32 {
+    i32::try_from(rows).unwrap_or(i32::MAX)
+}

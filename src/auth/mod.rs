@@ -1,0 +1,7 @@
+pub mod cookies;
+pub mod graphql;
+pub mod model;
+pub mod passwords;
+pub mod rules;
+pub mod store;
+pub mod tokens;

@@ -1,0 +1,250 @@
+use chrono::{DateTime, Duration, Utc};
+use diesel::prelude::*;
+use diesel::sql_types::{Array, BigInt, Double, Text, Timestamptz};
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+
+use super::model::{ClientInfo, Session};
+use super::tokens::{TokenKeys, digest};
+use crate::db::schema::{refresh_tokens, sessions, users};
+use crate::error::AppError;
+
+/// What one request learns about its access token's session, in one query.
+#[derive(QueryableByName)]
+pub struct LiveSession {
+    #[diesel(sql_type = Timestamptz)]
+    pub last_seen_at: DateTime<Utc>,
+    #[diesel(sql_type = Array<Text>)]
+    pub permissions: Vec<String>,
+}
+
+/// The session behind an access token, if it is still live (not revoked, not expired, not idle,
+/// user active), with the user's current permission set. Run on every authenticated request, so
+/// logout, password change, deactivation and role changes take effect on the next request.
+pub async fn live_session(
+    conn: &mut AsyncPgConnection,
+    user_id: i64,
+    session_id: i64,
+    idle_secs: u64,
+) -> Result<Option<LiveSession>, AppError> {
+    Ok(diesel::sql_query(
+        "SELECT s.last_seen_at,
+                COALESCE(array_agg(DISTINCT p.name) FILTER (WHERE p.name IS NOT NULL), '{}') AS permissions
+         FROM sessions s
+         JOIN users u ON u.id = s.user_id
+         LEFT JOIN user_roles ur ON ur.user_id = u.id
+         LEFT JOIN role_permissions rp ON rp.role_id = ur.role_id
+         LEFT JOIN permissions p ON p.id = rp.permission_id
+         WHERE s.id = $1 AND s.user_id = $2 AND u.is_active
+           AND s.revoked_at IS NULL AND s.expires_at > now()
+           AND s.last_seen_at > now() - make_interval(secs => $3)
+         GROUP BY s.id",
+    )
+    .bind::<BigInt, _>(session_id)
+    .bind::<BigInt, _>(user_id)
+    .bind::<Double, _>(idle_secs as f64)
+    .get_result(conn)
+    .await
+    .optional()?)
+}
+
+/// Pushes the idle deadline forward. Callers do it at most once a minute per session, so
+/// reads stay reads.
+pub async fn touch_session(conn: &mut AsyncPgConnection, session_id: i64) -> Result<(), AppError> {
+    diesel::update(sessions::table.find(session_id))
+        .set(sessions::last_seen_at.eq(diesel::dsl::now))
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Opens a session with its first refresh token and records the login time, atomically.
+pub async fn open_session(
+    conn: &mut AsyncPgConnection,
+    user_id: i64,
+    client: &ClientInfo,
+    lifetime: Duration,
+    refresh_token: &str,
+) -> Result<Session, AppError> {
+    let token_hash = digest(refresh_token);
+    conn.transaction::<_, AppError, _>(async move |conn| {
+        let session: Session = diesel::insert_into(sessions::table)
+            .values((
+                sessions::user_id.eq(user_id),
+                sessions::expires_at.eq(Utc::now() + lifetime),
+                sessions::ip.eq(client.ip.as_deref()),
+                sessions::user_agent.eq(client.user_agent.as_deref()),
+            ))
+            .returning(Session::as_returning())
+            .get_result(conn)
+            .await?;
+        diesel::insert_into(refresh_tokens::table)
+            .values((
+                refresh_tokens::session_id.eq(session.id),
+                refresh_tokens::token_hash.eq(token_hash),
+            ))
+            .execute(conn)
+            .await?;
+        diesel::update(users::table.find(user_id))
+            .set(users::last_login_at.eq(diesel::dsl::now))
+            .execute(conn)
+            .await?;
+        Ok(session)
+    })
+    .await
+}
+
+pub enum Rotation {
+    /// The token was current (or rotated within the grace window): here is its successor.
+    Rotated {
+        user_id: i64,
+        session_id: i64,
+        successor: String,
+        session_expires_at: DateTime<Utc>,
+    },
+    /// A token rotated earlier than the grace window came back: the session is now revoked.
+    ReuseDetected,
+    /// Unknown token, or its session is no longer live.
+    Invalid,
+}
+
+#[derive(Queryable)]
+struct PresentedToken {
+    id: i64,
+    session_id: i64,
+    used_at: Option<DateTime<Utc>>,
+    user_id: i64,
+    session_expires_at: DateTime<Utc>,
+}
+
+/// Single-use rotation with reuse detection (DESIGN.md §3). The token row is locked, so two
+/// concurrent refreshes with one token serialise and both receive the same successor.
+pub async fn rotate_refresh_token(
+    conn: &mut AsyncPgConnection,
+    keys: &TokenKeys,
+    presented: &str,
+    idle_secs: u64,
+    grace: std::time::Duration,
+) -> Result<Rotation, AppError> {
+    let presented_hash = digest(presented);
+    let successor = keys.successor_refresh_token(presented);
+    let successor_hash = digest(&successor);
+    let idle_cutoff =
+        Utc::now() - Duration::seconds(i64::try_from(idle_secs).unwrap_or(i64::MAX / 2));
+    let grace_cutoff = Utc::now() - Duration::from_std(grace).unwrap_or_default();
+    conn.transaction::<_, AppError, _>(async move |conn| {
+        let found: Option<PresentedToken> = refresh_tokens::table
+            .inner_join(sessions::table.inner_join(users::table))
+            .filter(refresh_tokens::token_hash.eq(&presented_hash))
+            .filter(sessions::revoked_at.is_null())
+            .filter(sessions::expires_at.gt(diesel::dsl::now))
+            .filter(sessions::last_seen_at.gt(idle_cutoff))
+            .filter(users::is_active)
+            .select((
+                refresh_tokens::id,
+                refresh_tokens::session_id,
+                refresh_tokens::used_at,
+                sessions::user_id,
+                sessions::expires_at,
+            ))
+            .for_update()
+            .first(conn)
+            .await
+            .optional()?;
+        let Some(token) = found else {
+            return Ok(Rotation::Invalid);
+        };
+        match token.used_at {
+            None => {
+                diesel::update(refresh_tokens::table.find(token.id))
+                    .set(refresh_tokens::used_at.eq(diesel::dsl::now))
+                    .execute(conn)
+                    .await?;
+                diesel::insert_into(refresh_tokens::table)
+                    .values((
+                        refresh_tokens::session_id.eq(token.session_id),
+                        refresh_tokens::token_hash.eq(&successor_hash),
+                    ))
+                    .execute(conn)
+                    .await?;
+            }
+            Some(used_at) if used_at > grace_cutoff => {}
+            Some(_) => {
+                revoke_session(conn, token.user_id, token.session_id).await?;
+                return Ok(Rotation::ReuseDetected);
+            }
+        }
+        diesel::update(sessions::table.find(token.session_id))
+            .set(sessions::last_seen_at.eq(diesel::dsl::now))
+            .execute(conn)
+            .await?;
+        Ok(Rotation::Rotated {
+            user_id: token.user_id,
+            session_id: token.session_id,
+            successor,
+            session_expires_at: token.session_expires_at,
+        })
+    })
+    .await
+}
+
+/// Revokes one of the user's sessions; `None` when it is not theirs or already revoked.
+pub async fn revoke_session(
+    conn: &mut AsyncPgConnection,
+    user_id: i64,
+    session_id: i64,
+) -> Result<Option<Session>, AppError> {
+    Ok(diesel::update(sessions::table)
+        .filter(sessions::id.eq(session_id))
+        .filter(sessions::user_id.eq(user_id))
+        .filter(sessions::revoked_at.is_null())
+        .set(sessions::revoked_at.eq(diesel::dsl::now))
+        .returning(Session::as_returning())
+        .get_result(conn)
+        .await
+        .optional()?)
+}
+
+/// Revokes every live session of the user except `keep`; returns how many.
+pub async fn revoke_all_sessions(
+    conn: &mut AsyncPgConnection,
+    user_id: i64,
+    keep: Option<i64>,
+) -> Result<usize, AppError> {
+    Ok(diesel::update(sessions::table)
+        .filter(sessions::user_id.eq(user_id))
+        .filter(sessions::id.nullable().is_distinct_from(keep))
+        .filter(sessions::revoked_at.is_null())
+        .set(sessions::revoked_at.eq(diesel::dsl::now))
+        .execute(conn)
+        .await?)
+}
+
+/// A page of the user's live sessions, newest first, and how many there are in all.
+pub async fn list_live_sessions(
+    conn: &mut AsyncPgConnection,
+    user_id: i64,
+    idle_secs: u64,
+    after_id: Option<i64>,
+    limit: i64,
+) -> Result<(Vec<Session>, i64), AppError> {
+    let idle_cutoff =
+        Utc::now() - Duration::seconds(i64::try_from(idle_secs).unwrap_or(i64::MAX / 2));
+    let live = || {
+        sessions::table
+            .filter(sessions::user_id.eq(user_id))
+            .filter(sessions::revoked_at.is_null())
+            .filter(sessions::expires_at.gt(diesel::dsl::now))
+            .filter(sessions::last_seen_at.gt(idle_cutoff))
+    };
+    let mut page = live()
+        .select(Session::as_select())
+        .order(sessions::id.desc())
+        .limit(limit)
+        .into_boxed();
+    if let Some(after_id) = after_id {
+        page = page.filter(sessions::id.lt(after_id));
+    }
+    let rows = page.load(conn).await?;
+    let total = live().count().get_result(conn).await?;
+    Ok((rows, total))
+}

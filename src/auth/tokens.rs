@@ -1,0 +1,179 @@
+//! Access tokens (HS256 JWTs naming a session) and opaque refresh tokens.
+//!
+//! Refresh tokens are 256 random bits, stored only as SHA-256 digests. A rotated token's successor
+//! is derived from it with an HMAC under the server key, so a client that presents the old token
+//! again within the grace window can be handed the very same successor without the server ever
+//! storing a usable token.
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use chrono::{DateTime, TimeZone, Utc};
+use hmac::{Hmac, Mac};
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use rand::RngCore;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+/// Clock skew tolerated between instances when checking `exp` (DESIGN.md: at most 5 s).
+const LEEWAY_SECS: u64 = 5;
+const ACCESS_TYPE: &str = "access";
+
+#[derive(Debug, Serialize, Deserialize)]
+struct AccessClaims {
+    sub: String,
+    sid: String,
+    iat: i64,
+    exp: i64,
+    typ: String,
+}
+
+/// Who an access token speaks for; still to be checked against the session row.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AccessSubject {
+    pub user_id: i64,
+    pub session_id: i64,
+}
+
+pub struct IssuedAccess {
+    pub token: String,
+    pub expires_at: DateTime<Utc>,
+}
+
+pub struct TokenKeys {
+    encoding: EncodingKey,
+    decoding: DecodingKey,
+    validation: Validation,
+    refresh_key: Vec<u8>,
+    access_ttl_secs: i64,
+}
+
+impl TokenKeys {
+    /// Keys for each purpose are derived from the one server secret, so a leak of one derived key
+    /// does not give the other.
+    pub fn new(secret: &[u8], access_ttl_secs: u64) -> Self {
+        let jwt_key = derive_key(secret, b"agora access-token signing");
+        let refresh_key = derive_key(secret, b"agora refresh-token rotation");
+        let mut validation = Validation::new(Algorithm::HS256);
+        validation.leeway = LEEWAY_SECS;
+        validation.set_required_spec_claims(&["exp", "sub"]);
+        Self {
+            encoding: EncodingKey::from_secret(&jwt_key),
+            decoding: DecodingKey::from_secret(&jwt_key),
+            validation,
+            refresh_key,
+            access_ttl_secs: i64::try_from(access_ttl_secs).unwrap_or(i64::MAX / 2),
+        }
+    }
+
+    pub fn issue_access(
+        &self,
+        subject: AccessSubject,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<IssuedAccess> {
+        let exp = now.timestamp() + self.access_ttl_secs;
+        let claims = AccessClaims {
+            sub: subject.user_id.to_string(),
+            sid: subject.session_id.to_string(),
+            iat: now.timestamp(),
+            exp,
+            typ: ACCESS_TYPE.to_owned(),
+        };
+        let token = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)?;
+        let expires_at = Utc
+            .timestamp_opt(exp, 0)
+            .single()
+            .ok_or_else(|| anyhow::anyhow!("access token expiry out of range"))?;
+        Ok(IssuedAccess { token, expires_at })
+    }
+
+    /// The subject of a well-formed, correctly signed, unexpired access token; `None` otherwise
+    /// (including `alg: none` and tokens signed with another algorithm).
+    pub fn verify_access(&self, token: &str) -> Option<AccessSubject> {
+        let data =
+            jsonwebtoken::decode::<AccessClaims>(token, &self.decoding, &self.validation).ok()?;
+        let claims = data.claims;
+        if claims.typ != ACCESS_TYPE {
+            return None;
+        }
+        Some(AccessSubject {
+            user_id: claims.sub.parse().ok()?,
+            session_id: claims.sid.parse().ok()?,
+        })
+    }
+
+    pub fn successor_refresh_token(&self, presented: &str) -> String {
+        let mut mac =
+            Hmac::<Sha256>::new_from_slice(&self.refresh_key).expect("HMAC takes any key length");
+        mac.update(presented.as_bytes());
+        URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes())
+    }
+}
+
+pub fn new_refresh_token() -> String {
+    let mut bytes = [0u8; 32];
+    rand::rng().fill_bytes(&mut bytes);
+    URL_SAFE_NO_PAD.encode(bytes)
+}
+
+pub fn digest(token: &str) -> Vec<u8> {
+    Sha256::digest(token.as_bytes()).to_vec()
+}
+
+fn derive_key(secret: &[u8], purpose: &[u8]) -> Vec<u8> {
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret).expect("HMAC takes any key length");
+    mac.update(purpose);
+    mac.finalize().into_bytes().to_vec()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SUBJECT: AccessSubject = AccessSubject {
+        user_id: 7,
+        session_id: 42,
+    };
+
+    fn keys() -> TokenKeys {
+        TokenKeys::new(b"a test secret that is long enough!!", 900)
+    }
+
+    #[test]
+    fn round_trips_and_rejects_other_keys() {
+        let issued = keys().issue_access(SUBJECT, Utc::now()).unwrap();
+        assert_eq!(keys().verify_access(&issued.token), Some(SUBJECT));
+        let other = TokenKeys::new(b"another secret, also long enough!!", 900);
+        assert_eq!(other.verify_access(&issued.token), None);
+    }
+
+    #[test]
+    fn expired_tokens_are_refused_beyond_the_leeway() {
+        let long_ago = Utc::now() - chrono::Duration::seconds(900 + LEEWAY_SECS as i64 + 2);
+        let issued = keys().issue_access(SUBJECT, long_ago).unwrap();
+        assert_eq!(keys().verify_access(&issued.token), None);
+    }
+
+    #[test]
+    fn unsigned_tokens_are_refused() {
+        let issued = keys().issue_access(SUBJECT, Utc::now()).unwrap();
+        let payload = issued.token.split('.').nth(1).unwrap();
+        let header = URL_SAFE_NO_PAD.encode(br#"{"alg":"none","typ":"JWT"}"#);
+        assert_eq!(keys().verify_access(&format!("{header}.{payload}.")), None);
+    }
+
+    #[test]
+    fn successors_are_deterministic_per_token_and_distinct_across_tokens() {
+        let first = new_refresh_token();
+        let second = new_refresh_token();
+        assert_ne!(first, second);
+        assert_eq!(
+            keys().successor_refresh_token(&first),
+            keys().successor_refresh_token(&first)
+        );
+        assert_ne!(
+            keys().successor_refresh_token(&first),
+            keys().successor_refresh_token(&second)
+        );
+        assert_eq!(digest(&first).len(), 32);
+    }
+}

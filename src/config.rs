@@ -1,0 +1,150 @@
+//! Typed configuration, read from the environment (and CLI flags) once at start and validated there,
+//! so a misconfigured server refuses to start instead of failing on its first request.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Environment {
+    Development,
+    Production,
+}
+
+#[derive(Clone, Debug, clap::Args)]
+pub struct Config {
+    /// Postgres URL; the database is created if missing and migrated at start.
+    #[arg(
+        long,
+        env = "DATABASE_URL",
+        default_value = "postgres://postgres@127.0.0.1:5432/agora"
+    )]
+    pub database_url: String,
+
+    /// Address the HTTP server listens on.
+    #[arg(long, env = "AGORA_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+
+    /// `production` turns off GraphiQL, introspection and suggestions, and requires AGORA_SECRET.
+    #[arg(long, env = "AGORA_ENV", value_enum, default_value = "development")]
+    pub env: Environment,
+
+    /// Key for signing access tokens and deriving refresh tokens (at least 32 bytes).
+    #[arg(long, env = "AGORA_SECRET", hide_env_values = true)]
+    pub secret: Option<String>,
+
+    /// Base URL used in links sent to users; never taken from the Host header.
+    #[arg(
+        long,
+        env = "AGORA_PUBLIC_URL",
+        default_value = "http://127.0.0.1:8080"
+    )]
+    pub public_url: String,
+
+    /// Comma-separated origins allowed by CORS (with credentials); empty allows none.
+    #[arg(
+        long,
+        env = "AGORA_CORS_ORIGINS",
+        value_delimiter = ',',
+        default_value = ""
+    )]
+    pub cors_origins: Vec<String>,
+
+    /// Budget a newly registered user starts with.
+    #[arg(long, env = "AGORA_DEFAULT_BUDGET", default_value_t = 1000)]
+    pub default_budget: i64,
+
+    /// Mark auth cookies `Secure` (turn off only for plain-HTTP development).
+    #[arg(long, env = "AGORA_COOKIE_SECURE", default_value_t = true, action = clap::ArgAction::Set)]
+    pub cookie_secure: bool,
+
+    /// Access token lifetime in seconds.
+    #[arg(long, env = "AGORA_ACCESS_TTL_SECS", default_value_t = 15 * 60)]
+    pub access_ttl_secs: u64,
+
+    /// A session ends after this many seconds without use.
+    #[arg(long, env = "AGORA_SESSION_IDLE_SECS", default_value_t = 7 * 24 * 3600)]
+    pub session_idle_secs: u64,
+
+    /// A session ends this many seconds after login, whatever its use.
+    #[arg(long, env = "AGORA_SESSION_ABSOLUTE_SECS", default_value_t = 30 * 24 * 3600)]
+    pub session_absolute_secs: u64,
+
+    /// Argon2id memory cost in KiB (OWASP: 19456). Tests lower it to stay fast.
+    #[arg(long, env = "AGORA_ARGON2_M_KIB", default_value_t = 19456)]
+    pub argon2_m_kib: u32,
+
+    /// Argon2id iterations (OWASP: 2).
+    #[arg(long, env = "AGORA_ARGON2_T", default_value_t = 2)]
+    pub argon2_t: u32,
+
+    /// Largest number of database connections.
+    #[arg(long, env = "AGORA_DB_POOL_SIZE", default_value_t = 16)]
+    pub db_pool_size: usize,
+
+    /// Seconds a request waits for a free database connection before SERVICE_UNAVAILABLE.
+    #[arg(long, env = "AGORA_DB_WAIT_SECS", default_value_t = 5)]
+    pub db_wait_secs: u64,
+
+    /// Seconds a whole HTTP request may take.
+    #[arg(long, env = "AGORA_REQUEST_TIMEOUT_SECS", default_value_t = 30)]
+    pub request_timeout_secs: u64,
+}
+
+/// Refresh tokens presented again within this window return the same successor, so two tabs
+/// refreshing at once do not log the user out.
+pub const REFRESH_REUSE_GRACE: Duration = Duration::from_secs(10);
+
+impl Config {
+    /// The configuration from the environment alone, as `agora serve` with no flags sees it.
+    pub fn from_env() -> anyhow::Result<Self> {
+        #[derive(clap::Parser)]
+        struct EnvOnly {
+            #[command(flatten)]
+            config: Config,
+        }
+        let parsed = <EnvOnly as clap::Parser>::try_parse_from(["agora"])?;
+        Ok(parsed.config)
+    }
+
+    pub fn validate(&self) -> anyhow::Result<()> {
+        if self.env == Environment::Production {
+            match &self.secret {
+                None => bail!(
+                    "AGORA_SECRET is required when AGORA_ENV=production: set it to a random string of at least 32 bytes"
+                ),
+                Some(secret) if secret.len() < 32 => {
+                    bail!("AGORA_SECRET must be at least 32 bytes long")
+                }
+                Some(_) => {}
+            }
+        }
+        if self.default_budget < 0 {
+            bail!("AGORA_DEFAULT_BUDGET must not be negative");
+        }
+        url::Url::parse(&self.public_url).context("AGORA_PUBLIC_URL is not a URL")?;
+        url::Url::parse(&self.database_url).context("DATABASE_URL is not a URL")?;
+        if self.access_ttl_secs == 0
+            || self.session_idle_secs == 0
+            || self.session_absolute_secs == 0
+        {
+            bail!("token and session lifetimes must be positive");
+        }
+        if self.db_pool_size == 0 {
+            bail!("AGORA_DB_POOL_SIZE must be at least 1");
+        }
+        Ok(())
+    }
+
+    pub fn is_production(&self) -> bool {
+        self.env == Environment::Production
+    }
+
+    pub fn cors_origins(&self) -> impl Iterator<Item = &str> {
+        self.cors_origins
+            .iter()
+            .map(|origin| origin.trim())
+            .filter(|origin| !origin.is_empty())
+    }
+}

@@ -1,0 +1,133 @@
+//! Database access: the pool, start-up creation and migration, and the error mapping every store
+//! module shares.
+
+pub mod schema;
+
+use std::time::Duration;
+
+use anyhow::Context;
+use deadpool::Runtime;
+use diesel::migration::MigrationSource;
+use diesel::pg::Pg;
+use diesel::sql_types::{BigInt, Text};
+use diesel_async::pooled_connection::AsyncDieselConnectionManager;
+use diesel_async::pooled_connection::deadpool::{Object, Pool};
+use diesel_async::{AsyncConnection, AsyncMigrationHarness, AsyncPgConnection, RunQueryDsl};
+use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
+
+use crate::config::Config;
+use crate::error::AppError;
+
+pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations");
+
+/// Any fixed number works; it only has to be the same for every instance migrating one database.
+const MIGRATION_LOCK_KEY: i64 = 0x6167_6f72_615f_6d67;
+
+pub type DbPool = Pool<AsyncPgConnection>;
+pub type DbConn = Object<AsyncPgConnection>;
+
+pub fn build_pool(config: &Config) -> anyhow::Result<DbPool> {
+    let manager = AsyncDieselConnectionManager::<AsyncPgConnection>::new(&config.database_url);
+    Pool::builder(manager)
+        .max_size(config.db_pool_size)
+        // deadpool waits forever by default; a bounded wait turns exhaustion into a retryable
+        // SERVICE_UNAVAILABLE instead of a request that hangs until the client gives up.
+        .wait_timeout(Some(Duration::from_secs(config.db_wait_secs)))
+        // A dead or unreachable database must fail fast rather than hold the caller.
+        .create_timeout(Some(Duration::from_secs(5)))
+        .recycle_timeout(Some(Duration::from_secs(2)))
+        .runtime(Runtime::Tokio1)
+        .build()
+        .context("building the database pool")
+}
+
+pub async fn conn(pool: &DbPool) -> Result<DbConn, AppError> {
+    pool.get().await.map_err(|error| {
+        tracing::warn!(%error, "no database connection available");
+        AppError::ServiceUnavailable
+    })
+}
+
+/// Creates the database named in `database_url` when it does not exist yet, by connecting to the
+/// server's `postgres` database.
+pub async fn ensure_database_exists(database_url: &str) -> anyhow::Result<()> {
+    let mut url = url::Url::parse(database_url).context("DATABASE_URL is not a URL")?;
+    let name = url.path().trim_start_matches('/').to_owned();
+    anyhow::ensure!(!name.is_empty(), "DATABASE_URL names no database");
+    url.set_path("/postgres");
+    let mut admin = AsyncPgConnection::establish(url.as_str())
+        .await
+        .context("connecting to the Postgres server")?;
+    let count: i64 = diesel::sql_query("SELECT count(*) AS n FROM pg_database WHERE datname = $1")
+        .bind::<Text, _>(&name)
+        .get_result::<Count>(&mut admin)
+        .await?
+        .n;
+    if count == 0 {
+        let statement = format!("CREATE DATABASE {}", quote_identifier(&name));
+        match diesel::sql_query(statement).execute(&mut admin).await {
+            Ok(_) => tracing::info!(database = %name, "created database"),
+            // Another instance created it between our check and our CREATE.
+            Err(diesel::result::Error::DatabaseError(
+                diesel::result::DatabaseErrorKind::UniqueViolation,
+                _,
+            )) => {}
+            Err(error) => return Err(error).context("creating the database"),
+        }
+    }
+    Ok(())
+}
+
+#[derive(diesel::QueryableByName)]
+struct Count {
+    #[diesel(sql_type = BigInt)]
+    n: i64,
+}
+
+pub fn quote_identifier(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+/// Applies pending migrations while holding a session-level advisory lock, so instances starting
+/// together migrate one at a time and the later ones find nothing left to do.
+pub async fn run_migrations(database_url: &str) -> anyhow::Result<usize> {
+    let mut conn = AsyncPgConnection::establish(database_url)
+        .await
+        .context("connecting to the database to migrate it")?;
+    diesel::sql_query("SELECT pg_advisory_lock($1)")
+        .bind::<BigInt, _>(MIGRATION_LOCK_KEY)
+        .execute(&mut conn)
+        .await?;
+    let mut harness = AsyncMigrationHarness::new(conn);
+    let applied = tokio::task::block_in_place(|| {
+        harness
+            .run_pending_migrations(MIGRATIONS)
+            .map(|versions| versions.len())
+            .map_err(|error| anyhow::anyhow!("running migrations: {error}"))
+    });
+    let mut conn = harness.into_inner();
+    diesel::sql_query("SELECT pg_advisory_unlock($1)")
+        .bind::<BigInt, _>(MIGRATION_LOCK_KEY)
+        .execute(&mut conn)
+        .await?;
+    applied
+}
+
+/// Whether every embedded migration has been applied: what `/readyz` reports.
+pub async fn migrations_applied(
+    conn: &mut AsyncPgConnection,
+) -> Result<bool, diesel::result::Error> {
+    let expected: Vec<String> = MigrationSource::<Pg>::migrations(&MIGRATIONS)
+        .map_err(diesel::result::Error::QueryBuilderError)?
+        .iter()
+        .map(|migration| migration.name().version().to_string())
+        .collect();
+    let count: i64 = diesel::sql_query(
+        "SELECT count(*) AS n FROM __diesel_schema_migrations WHERE version = ANY($1)",
+    )
+    .bind::<diesel::sql_types::Array<Text>, _>(&expected)
+    .get_result::<Count>(conn)
+    .await?
+    .n;
+    Ok(usize::try_from(count).unwrap_or(0) == expected.len())
+}

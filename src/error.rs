@@ -1,0 +1,146 @@
+//! Error policy.
+//!
+//! Resolvers and store functions return [`AppError`]. It is turned into a GraphQL error in exactly
+//! one place ([`From<AppError> for async_graphql::Error`]), which sets the stable
+//! `extensions.code` clients switch on. Database "not found" becomes `NOT_FOUND`; a lost
+//! connection or an exhausted pool becomes the retryable `SERVICE_UNAVAILABLE`; anything else is
+//! logged with its detail and reaches the client only as a generic `INTERNAL_SERVER_ERROR` (the
+//! HTTP layer adds the `requestId` that finds the log line). Never use a bare `?` on a diesel or
+//! other foreign error inside a resolver: async-graphql would send its text to the client.
+
+use async_graphql::ErrorExtensions;
+use diesel::result::{DatabaseErrorKind, Error as DieselError};
+
+/// The `extensions.code` values this API promises; clients may match on them.
+pub mod code {
+    pub const UNAUTHENTICATED: &str = "UNAUTHENTICATED";
+    pub const FORBIDDEN: &str = "FORBIDDEN";
+    pub const BAD_USER_INPUT: &str = "BAD_USER_INPUT";
+    pub const NOT_FOUND: &str = "NOT_FOUND";
+    pub const CONFLICT: &str = "CONFLICT";
+    pub const RATE_LIMITED: &str = "RATE_LIMITED";
+    pub const SERVICE_UNAVAILABLE: &str = "SERVICE_UNAVAILABLE";
+    pub const INTERNAL_SERVER_ERROR: &str = "INTERNAL_SERVER_ERROR";
+    pub const GRAPHQL_PARSE_FAILED: &str = "GRAPHQL_PARSE_FAILED";
+    pub const GRAPHQL_VALIDATION_FAILED: &str = "GRAPHQL_VALIDATION_FAILED";
+    /// The HTTP request itself is unusable (malformed JSON, a batch, a CSRF-unsafe request).
+    pub const BAD_REQUEST: &str = "BAD_REQUEST";
+    pub const PAYLOAD_TOO_LARGE: &str = "PAYLOAD_TOO_LARGE";
+    pub const UNSUPPORTED_MEDIA_TYPE: &str = "UNSUPPORTED_MEDIA_TYPE";
+    pub const METHOD_NOT_ALLOWED: &str = "METHOD_NOT_ALLOWED";
+}
+
+/// `extensions.reason` values that accompany `CONFLICT`.
+pub mod reason {
+    pub const TAKEN: &str = "TAKEN";
+}
+
+/// Deliberately not `Display`: async-graphql converts every `Display` type into an error without
+/// a code, so a `Display` impl would let a `?` bypass the conversion below.
+#[derive(Debug)]
+pub enum AppError {
+    Unauthenticated,
+    /// One message for unknown user, wrong password and disabled account alike.
+    InvalidCredentials,
+    Forbidden(&'static str),
+    BadUserInput {
+        field: &'static str,
+        message: String,
+    },
+    NotFound(&'static str),
+    Conflict {
+        reason: &'static str,
+        field: Option<&'static str>,
+        message: String,
+    },
+    ServiceUnavailable,
+    Internal(anyhow::Error),
+}
+
+impl AppError {
+    pub fn bad_input(field: &'static str, message: impl Into<String>) -> Self {
+        Self::BadUserInput {
+            field,
+            message: message.into(),
+        }
+    }
+
+    pub fn taken(field: &'static str) -> Self {
+        Self::Conflict {
+            reason: reason::TAKEN,
+            field: Some(field),
+            message: format!("That {field} is already taken"),
+        }
+    }
+
+    /// What the client is told; internal detail never appears here.
+    pub fn message(&self) -> String {
+        match self {
+            Self::Unauthenticated => "Authentication required".to_owned(),
+            Self::InvalidCredentials => "Invalid credentials".to_owned(),
+            Self::Forbidden(permission) => format!("Missing permission {permission}"),
+            Self::BadUserInput { message, .. } | Self::Conflict { message, .. } => message.clone(),
+            Self::NotFound(what) => format!("{what} not found"),
+            Self::ServiceUnavailable => {
+                "The service is temporarily unavailable; retry shortly".to_owned()
+            }
+            Self::Internal(_) => "Internal server error".to_owned(),
+        }
+    }
+
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Unauthenticated | Self::InvalidCredentials => code::UNAUTHENTICATED,
+            Self::Forbidden(_) => code::FORBIDDEN,
+            Self::BadUserInput { .. } => code::BAD_USER_INPUT,
+            Self::NotFound(_) => code::NOT_FOUND,
+            Self::Conflict { .. } => code::CONFLICT,
+            Self::ServiceUnavailable => code::SERVICE_UNAVAILABLE,
+            Self::Internal(_) => code::INTERNAL_SERVER_ERROR,
+        }
+    }
+}
+
+impl From<DieselError> for AppError {
+    fn from(error: DieselError) -> Self {
+        match error {
+            DieselError::NotFound => Self::NotFound("Resource"),
+            DieselError::DatabaseError(DatabaseErrorKind::ClosedConnection, _)
+            | DieselError::BrokenTransactionManager => Self::ServiceUnavailable,
+            other => Self::Internal(other.into()),
+        }
+    }
+}
+
+impl From<AppError> for async_graphql::Error {
+    fn from(error: AppError) -> Self {
+        if let AppError::Internal(detail) = &error {
+            tracing::error!(error = ?detail, "internal error");
+        }
+        let message = error.message();
+        let code = error.code();
+        async_graphql::Error::new(message).extend_with(|_, extensions| {
+            extensions.set("code", code);
+            match &error {
+                AppError::BadUserInput { field, .. } => extensions.set("field", *field),
+                AppError::Conflict { reason, field, .. } => {
+                    extensions.set("reason", *reason);
+                    if let Some(field) = field {
+                        extensions.set("field", *field);
+                    }
+                }
+                _ => {}
+            }
+        })
+    }
+}
+
+/// The constraint a unique violation names, so a store can turn it into a field error.
+pub fn violated_unique_constraint(error: &DieselError) -> Option<&str> {
+    match error {
+        DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, info) => {
+            info.constraint_name()
+        }
+        _ => None,
+    }
+}

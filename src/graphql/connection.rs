@@ -1,0 +1,109 @@
+//! Relay cursor connections with `totalCount` (DESIGN.md §2): `first` defaults to 20 and may be
+//! at most 100; `after` is an opaque cursor naming the last row seen (keyset pagination).
+
+use async_graphql::connection::{Connection, Edge, EmptyFields};
+use async_graphql::{OutputType, SimpleObject};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+
+use crate::error::AppError;
+
+pub const DEFAULT_PAGE_SIZE: i32 = 20;
+pub const MAX_PAGE_SIZE: i32 = 100;
+
+#[derive(SimpleObject)]
+pub struct ConnectionTotals {
+    /// How many nodes the whole list has, across all pages.
+    pub total_count: i64,
+}
+
+pub type CountedConnection<Node> = Connection<String, Node, ConnectionTotals, EmptyFields>;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Page {
+    pub size: i64,
+    pub after_id: Option<i64>,
+}
+
+impl Page {
+    pub fn parse(first: Option<i32>, after: Option<&str>) -> Result<Self, AppError> {
+        let size = first.unwrap_or(DEFAULT_PAGE_SIZE);
+        if !(0..=MAX_PAGE_SIZE).contains(&size) {
+            return Err(AppError::bad_input(
+                "first",
+                format!("first must be between 0 and {MAX_PAGE_SIZE}"),
+            ));
+        }
+        let after_id = after.map(decode_cursor).transpose()?;
+        Ok(Self {
+            size: i64::from(size),
+            after_id,
+        })
+    }
+
+    /// Rows to fetch: one more than the page, to learn whether another page follows.
+    pub fn fetch_limit(&self) -> i64 {
+        self.size + 1
+    }
+}
+
+pub fn encode_cursor(id: i64) -> String {
+    URL_SAFE_NO_PAD.encode(format!("id:{id}"))
+}
+
+fn decode_cursor(cursor: &str) -> Result<i64, AppError> {
+    URL_SAFE_NO_PAD
+        .decode(cursor)
+        .ok()
+        .and_then(|bytes| String::from_utf8(bytes).ok())
+        .and_then(|text| text.strip_prefix("id:")?.parse().ok())
+        .ok_or_else(|| AppError::bad_input("after", "Not a cursor this list gave out"))
+}
+
+/// Builds the connection from up to `page.fetch_limit()` rows in list order.
+pub fn connection<Row, Node: OutputType>(
+    mut rows: Vec<Row>,
+    page: Page,
+    total_count: i64,
+    id_of: impl Fn(&Row) -> i64,
+    into_node: impl Fn(Row) -> Node,
+) -> CountedConnection<Node> {
+    let has_next_page = rows.len() as i64 > page.size;
+    rows.truncate(usize::try_from(page.size).unwrap_or(0));
+    let mut connection = Connection::with_additional_fields(
+        page.after_id.is_some(),
+        has_next_page,
+        ConnectionTotals { total_count },
+    );
+    connection.edges.extend(
+        rows.into_iter()
+            .map(|row| Edge::new(encode_cursor(id_of(&row)), into_node(row))),
+    );
+    connection
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn page_bounds_and_cursors() {
+        assert_eq!(
+            Page::parse(None, None).unwrap(),
+            Page {
+                size: 20,
+                after_id: None
+            }
+        );
+        assert_eq!(Page::parse(Some(100), None).unwrap().size, 100);
+        assert!(Page::parse(Some(101), None).is_err());
+        assert!(Page::parse(Some(-1), None).is_err());
+        let cursor = encode_cursor(42);
+        assert_eq!(
+            Page::parse(Some(5), Some(&cursor)).unwrap().after_id,
+            Some(42)
+        );
+        assert!(Page::parse(None, Some("not-a-cursor")).is_err());
+        assert!(Page::parse(None, Some(&URL_SAFE_NO_PAD.encode("id:x"))).is_err());
+    }
+}

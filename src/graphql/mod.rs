@@ -1,0 +1,60 @@
+//! Schema assembly and what every resolver shares: the request context, the permission guard and
+//! cursor pagination. The HTTP wiring lives in `crate::http`.
+
+pub mod connection;
+pub mod context;
+
+use async_graphql::{EmptySubscription, MergedObject, Schema, SchemaBuilder};
+
+use crate::accounts::graphql::{AccountsMutation, AccountsQuery};
+use crate::auth::graphql::{AuthMutation, AuthQuery};
+use crate::config::Config;
+
+pub use context::{ContextExt, Permission, RequestInfo, Viewer};
+
+/// Deeper queries are refused before execution (DESIGN.md §6).
+pub const MAX_DEPTH: usize = 12;
+/// Each field costs 1 and list fields multiply by their page size, so this admits a full page of
+/// 100 items with a handful of fields each but not nested pages of pages.
+pub const MAX_COMPLEXITY: usize = 5_000;
+
+#[derive(MergedObject, Default)]
+pub struct Query(AccountsQuery, AuthQuery);
+
+#[derive(MergedObject, Default)]
+pub struct Mutation(AccountsMutation, AuthMutation);
+
+pub type AgoraSchema = Schema<Query, Mutation, EmptySubscription>;
+
+/// The schema's types and limits, without runtime data: enough to print the SDL.
+pub fn schema_builder() -> SchemaBuilder<Query, Mutation, EmptySubscription> {
+    Schema::build(Query::default(), Mutation::default(), EmptySubscription)
+        .limit_depth(MAX_DEPTH)
+        .limit_complexity(MAX_COMPLEXITY)
+}
+
+/// The schema as served: production hides introspection and "did you mean" suggestions.
+pub fn build_schema(config: &Config) -> SchemaBuilder<Query, Mutation, EmptySubscription> {
+    let builder = schema_builder();
+    if config.is_production() {
+        builder.disable_introspection().disable_suggestions()
+    } else {
+        builder
+    }
+}
+
+/// The SDL that `schema.graphql` must equal.
+pub fn sdl() -> String {
+    schema_builder().finish().sdl()
+}
+
+/// The row id an `ID` argument names; anything else is `BAD_USER_INPUT` on that field.
+pub fn parse_id(
+    field: &'static str,
+    id: &async_graphql::ID,
+) -> Result<i64, crate::error::AppError> {
+    id.parse::<i64>()
+        .ok()
+        .filter(|value| *value > 0)
+        .ok_or_else(|| crate::error::AppError::bad_input(field, "Not a valid id"))
+}

@@ -1,0 +1,487 @@
+//! HTTP transport: GraphQL over HTTP (POST JSON; GET for queries only), GraphiQL in development,
+//! health probes, and the middleware every response passes through.
+//!
+//! async-graphql-axum's extractor would parse any body as JSON, run mutations sent by GET and
+//! skip axum's body limit, so this module reads and checks requests itself.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_graphql::http::{Credentials, GraphiQLSource};
+use async_graphql::parser::types::OperationType;
+use async_graphql::{ServerError, Value};
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{ConnectInfo, FromRequestParts, Request, State};
+use axum::http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use axum::http::{Method, StatusCode, request::Parts};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::get;
+use serde_json::json;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::cors::{AllowOrigin, CorsLayer};
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::set_header::SetResponseHeaderLayer;
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
+
+use crate::App;
+use crate::auth::cookies::{ACCESS_COOKIE, REFRESH_COOKIE, read_cookie};
+use crate::auth::store::{live_session, touch_session};
+use crate::db;
+use crate::error::{AppError, code};
+use crate::graphql::{AgoraSchema, RequestInfo, Viewer, build_schema};
+
+pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+const GRAPHQL_RESPONSE_JSON: &str = "application/graphql-response+json";
+/// Headers a browser cannot send cross-site without a CORS preflight (Apollo's CSRF defence).
+const PREFLIGHT_HEADERS: [&str; 2] = ["apollo-require-preflight", "x-apollo-operation-name"];
+/// Sessions are marked as used at most this often, so most authenticated requests only read.
+const SESSION_TOUCH_INTERVAL: chrono::Duration = chrono::Duration::seconds(60);
+
+#[derive(Clone)]
+struct HttpState {
+    app: Arc<App>,
+    schema: AgoraSchema,
+}
+
+pub fn router(app: Arc<App>) -> Router {
+    let schema = build_schema(&app.config).data(app.clone()).finish();
+    let request_timeout = Duration::from_secs(app.config.request_timeout_secs);
+    let cors = cors_layer(&app);
+    let state = HttpState { app, schema };
+    let x_request_id = HeaderName::from_static("x-request-id");
+    Router::new()
+        .route("/graphql", get(graphql_get).post(graphql_post))
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .with_state(state)
+        .layer(cors)
+        .layer(TimeoutLayer::with_status_code(StatusCode::SERVICE_UNAVAILABLE, request_timeout))
+        .layer(CatchPanicLayer::custom(|_| {
+            http_error(StatusCode::INTERNAL_SERVER_ERROR, code::INTERNAL_SERVER_ERROR, "Internal server error")
+        }))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::X_FRAME_OPTIONS,
+            HeaderValue::from_static("DENY"),
+        ))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::REFERRER_POLICY,
+            HeaderValue::from_static("no-referrer"),
+        ))
+        .layer(TraceLayer::new_for_http().make_span_with(|request: &Request| {
+            let request_id = request
+                .headers()
+                .get("x-request-id")
+                .and_then(|value| value.to_str().ok())
+                .unwrap_or_default();
+            tracing::info_span!("request", method = %request.method(), path = %request.uri().path(), request_id)
+        }))
+        .layer(PropagateRequestIdLayer::new(x_request_id.clone()))
+        .layer(SetRequestIdLayer::new(x_request_id, MakeRequestUuid))
+}
+
+fn cors_layer(app: &App) -> CorsLayer {
+    let origins: Vec<HeaderValue> = app
+        .config
+        .cors_origins()
+        .filter_map(|origin| HeaderValue::from_str(origin).ok())
+        .collect();
+    CorsLayer::new()
+        .allow_origin(AllowOrigin::list(origins))
+        .allow_methods([Method::GET, Method::POST])
+        .allow_headers([
+            header::CONTENT_TYPE,
+            header::AUTHORIZATION,
+            HeaderName::from_static("apollo-require-preflight"),
+            HeaderName::from_static("x-apollo-operation-name"),
+            HeaderName::from_static("apollographql-client-name"),
+            HeaderName::from_static("apollographql-client-version"),
+        ])
+        .allow_credentials(true)
+        .max_age(Duration::from_secs(600))
+}
+
+async fn graphql_post(State(state): State<HttpState>, request: Request) -> Response {
+    let (mut parts, body) = request.into_parts();
+    if let Some(refusal) = csrf_refusal(&parts.headers) {
+        return refusal;
+    }
+    if !is_json(&parts.headers) {
+        return http_error(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            code::UNSUPPORTED_MEDIA_TYPE,
+            "Send GraphQL requests as Content-Type: application/json",
+        );
+    }
+    let bytes = match axum::body::to_bytes(body, MAX_BODY_BYTES).await {
+        Ok(bytes) => bytes,
+        Err(error) if is_length_limit(&error) => {
+            return http_error(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                code::PAYLOAD_TOO_LARGE,
+                "Request body exceeds 1 MiB",
+            );
+        }
+        Err(_) => {
+            return http_error(
+                StatusCode::BAD_REQUEST,
+                code::BAD_REQUEST,
+                "Could not read the request body",
+            );
+        }
+    };
+    if bytes.iter().find(|byte| !byte.is_ascii_whitespace()) == Some(&b'[') {
+        return http_error(
+            StatusCode::BAD_REQUEST,
+            code::BAD_REQUEST,
+            "Batched requests are not supported",
+        );
+    }
+    match serde_json::from_slice::<async_graphql::Request>(&bytes) {
+        Ok(request) => execute(&state, &mut parts, request).await,
+        Err(_) => http_error(
+            StatusCode::BAD_REQUEST,
+            code::BAD_REQUEST,
+            "The body must be a JSON object with a \"query\" string, and optional \"variables\" and \"operationName\"",
+        ),
+    }
+}
+
+async fn graphql_get(State(state): State<HttpState>, request: Request) -> Response {
+    let (mut parts, _) = request.into_parts();
+    let query_string = parts.uri.query().unwrap_or_default();
+    if query_string.is_empty() && !state.app.config.is_production() && accepts_html(&parts.headers)
+    {
+        return Html(
+            GraphiQLSource::build()
+                .endpoint("/graphql")
+                .credentials(Credentials::Include)
+                .title("Agora GraphiQL")
+                .finish(),
+        )
+        .into_response();
+    }
+    let Some(mut request) = get_request(query_string) else {
+        return http_error(
+            StatusCode::BAD_REQUEST,
+            code::BAD_REQUEST,
+            "GET requests need a \"query\" parameter (and optional \"variables\" JSON and \"operationName\")",
+        );
+    };
+    if selected_operation_type(&mut request).is_some_and(|kind| kind != OperationType::Query) {
+        let mut response = http_error(
+            StatusCode::METHOD_NOT_ALLOWED,
+            code::METHOD_NOT_ALLOWED,
+            "Only queries may be sent with GET; send mutations with POST",
+        );
+        response
+            .headers_mut()
+            .insert(header::ALLOW, HeaderValue::from_static("POST"));
+        return response;
+    }
+    if let Some(refusal) = csrf_refusal(&parts.headers) {
+        return refusal;
+    }
+    execute(&state, &mut parts, request).await
+}
+
+/// GET parameters as GraphQL over HTTP names them. (async-graphql's `parse_query_string` expects
+/// `operation_name`, so a spec-following client's `operationName` would be dropped.)
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct GetParams {
+    query: String,
+    operation_name: Option<String>,
+    variables: Option<String>,
+    extensions: Option<String>,
+}
+
+fn get_request(query_string: &str) -> Option<async_graphql::Request> {
+    let params: GetParams = serde_urlencoded::from_str(query_string).ok()?;
+    if params.query.trim().is_empty() {
+        return None;
+    }
+    let mut request = async_graphql::Request::new(params.query);
+    if let Some(name) = params.operation_name.filter(|name| !name.is_empty()) {
+        request = request.operation_name(name);
+    }
+    if let Some(variables) = params.variables {
+        request = request.variables(serde_json::from_str(&variables).ok()?);
+    }
+    if let Some(extensions) = params.extensions {
+        request.extensions = serde_json::from_str(&extensions).ok()?;
+    }
+    Some(request)
+}
+
+/// The type of the operation the request would run, if its document parses and the operation
+/// is unambiguous.
+fn selected_operation_type(request: &mut async_graphql::Request) -> Option<OperationType> {
+    let name = request.operation_name.clone();
+    let document = request.parsed_query().ok()?;
+    let operation = match name {
+        Some(name) => document
+            .operations
+            .iter()
+            .find(|(op_name, _)| op_name.map(|n| n.as_str()) == Some(name.as_str()))?,
+        None => {
+            let mut operations = document.operations.iter();
+            let only = operations.next()?;
+            if operations.next().is_some() {
+                return None;
+            }
+            only
+        }
+    };
+    Some(operation.1.node.ty)
+}
+
+async fn execute(
+    state: &HttpState,
+    parts: &mut Parts,
+    mut request: async_graphql::Request,
+) -> Response {
+    let request_id = parts
+        .headers
+        .get("x-request-id")
+        .and_then(|value| value.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    let wants_graphql_response = accepts(&parts.headers, GRAPHQL_RESPONSE_JSON);
+    let mut response = if let Err(error) = request.parsed_query() {
+        let mut error = error.clone();
+        set_code(&mut error, code::GRAPHQL_PARSE_FAILED);
+        async_graphql::Response::from_errors(vec![error])
+    } else {
+        match authenticate(&state.app, &parts.headers).await {
+            Ok(viewer) => {
+                request = request.data(request_info(parts).await);
+                if let Some(viewer) = viewer {
+                    request = request.data(viewer);
+                }
+                state.schema.execute(request).await
+            }
+            Err(error) => async_graphql::Response::from_errors(vec![
+                async_graphql::Error::from(error).into_server_error(Default::default()),
+            ]),
+        }
+    };
+    label_errors(&mut response, &request_id);
+    let status = if wants_graphql_response && response.data == Value::Null && response.is_err() {
+        StatusCode::BAD_REQUEST
+    } else {
+        StatusCode::OK
+    };
+    let content_type = if wants_graphql_response {
+        GRAPHQL_RESPONSE_JSON
+    } else {
+        "application/json"
+    };
+    let body = serde_json::to_vec(&response).unwrap_or_else(|_| b"{}".to_vec());
+    let mut http_response = (status, [(header::CONTENT_TYPE, content_type)], body).into_response();
+    http_response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    for (name, value) in response.http_headers.iter() {
+        http_response.headers_mut().append(name, value.clone());
+    }
+    http_response
+}
+
+/// The viewer behind the request's access token (Bearer header first, then cookie), checked
+/// against its session row. A missing, invalid, expired or revoked token makes the request
+/// anonymous; resolvers that need a viewer then answer UNAUTHENTICATED.
+async fn authenticate(app: &App, headers: &HeaderMap) -> Result<Option<Viewer>, AppError> {
+    let token = match headers.get(header::AUTHORIZATION) {
+        Some(value) => value
+            .to_str()
+            .ok()
+            .and_then(|value| value.strip_prefix("Bearer "))
+            .map(|token| token.trim().to_owned()),
+        None => read_cookie(headers, ACCESS_COOKIE),
+    };
+    let Some(subject) = token.and_then(|token| app.tokens.verify_access(&token)) else {
+        return Ok(None);
+    };
+    let mut conn = db::conn(&app.pool).await?;
+    let Some(session) = live_session(
+        &mut conn,
+        subject.user_id,
+        subject.session_id,
+        app.config.session_idle_secs,
+    )
+    .await?
+    else {
+        return Ok(None);
+    };
+    if chrono::Utc::now() - session.last_seen_at > SESSION_TOUCH_INTERVAL {
+        touch_session(&mut conn, subject.session_id).await?;
+    }
+    Ok(Some(Viewer {
+        user_id: subject.user_id,
+        session_id: subject.session_id,
+        permissions: session.permissions.into_iter().collect(),
+    }))
+}
+
+async fn request_info(parts: &mut Parts) -> RequestInfo {
+    let peer = ConnectInfo::<SocketAddr>::from_request_parts(parts, &())
+        .await
+        .ok();
+    RequestInfo {
+        ip: peer.map(|ConnectInfo(address)| address.ip().to_string()),
+        user_agent: parts
+            .headers
+            .get(header::USER_AGENT)
+            .and_then(|value| value.to_str().ok())
+            .map(|agent| agent.chars().take(512).collect()),
+        refresh_cookie: read_cookie(&parts.headers, REFRESH_COOKIE),
+    }
+}
+
+/// Every error leaves with a code and the request id. Errors async-graphql raises itself carry
+/// no code: before execution (no path) they are validation failures; during execution they come
+/// from coercing the caller's input.
+fn label_errors(response: &mut async_graphql::Response, request_id: &str) {
+    let executed = response.data != Value::Null;
+    for error in &mut response.errors {
+        let has_code = error
+            .extensions
+            .as_ref()
+            .is_some_and(|ext| ext.get("code").is_some());
+        if !has_code {
+            let fallback = if !executed && error.path.is_empty() {
+                code::GRAPHQL_VALIDATION_FAILED
+            } else {
+                code::BAD_USER_INPUT
+            };
+            set_code(error, fallback);
+        }
+        error
+            .extensions
+            .get_or_insert_with(Default::default)
+            .set("requestId", request_id);
+    }
+}
+
+fn set_code(error: &mut ServerError, value: &str) {
+    error
+        .extensions
+        .get_or_insert_with(Default::default)
+        .set("code", value);
+}
+
+/// A browser can send cookies cross-site with a "simple" request (no preflight): no content
+/// type, or text/plain, form-urlencoded or multipart, and no custom header. Such a request that
+/// carries our cookies is refused before anything runs.
+fn csrf_refusal(headers: &HeaderMap) -> Option<Response> {
+    let uses_cookies = !headers.contains_key(header::AUTHORIZATION)
+        && (read_cookie(headers, ACCESS_COOKIE).is_some()
+            || read_cookie(headers, REFRESH_COOKIE).is_some());
+    if !uses_cookies {
+        return None;
+    }
+    let has_preflight_header = PREFLIGHT_HEADERS
+        .iter()
+        .any(|name| headers.get(*name).is_some_and(|value| !value.is_empty()));
+    let simple_content_type = match media_type(headers) {
+        None => true,
+        Some(media) => matches!(
+            media.as_str(),
+            "text/plain" | "application/x-www-form-urlencoded" | "multipart/form-data"
+        ),
+    };
+    (simple_content_type && !has_preflight_header).then(|| {
+        http_error(
+            StatusCode::BAD_REQUEST,
+            code::BAD_REQUEST,
+            "This request carries cookies but could have been sent cross-site: use Content-Type: application/json, or send an apollo-require-preflight header",
+        )
+    })
+}
+
+fn media_type(headers: &HeaderMap) -> Option<String> {
+    let value = headers.get(header::CONTENT_TYPE)?.to_str().ok()?;
+    Some(
+        value
+            .split(';')
+            .next()
+            .unwrap_or_default()
+            .trim()
+            .to_ascii_lowercase(),
+    )
+}
+
+fn is_json(headers: &HeaderMap) -> bool {
+    media_type(headers).is_some_and(|media| media == "application/json")
+}
+
+fn accepts(headers: &HeaderMap, media: &str) -> bool {
+    headers
+        .get_all(header::ACCEPT)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .any(|value| {
+            value
+                .split(',')
+                .any(|item| item.split(';').next().unwrap_or_default().trim() == media)
+        })
+}
+
+fn accepts_html(headers: &HeaderMap) -> bool {
+    accepts(headers, "text/html")
+}
+
+fn is_length_limit(error: &axum::Error) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(current) = source {
+        if current.is::<http_body_util::LengthLimitError>() {
+            return true;
+        }
+        source = current.source();
+    }
+    false
+}
+
+/// A transport-level refusal, shaped like a GraphQL response so clients read it the same way.
+fn http_error(status: StatusCode, code: &str, message: &str) -> Response {
+    let body = json!({ "errors": [{ "message": message, "extensions": { "code": code } }] });
+    (
+        status,
+        [(header::CONTENT_TYPE, "application/json")],
+        Body::from(body.to_string()),
+    )
+        .into_response()
+}
+
+async fn healthz() -> Response {
+    axum::Json(json!({ "status": "ok" })).into_response()
+}
+
+async fn readyz(State(state): State<HttpState>) -> Response {
+    let check = async {
+        let mut conn = state.app.pool.get().await.ok()?;
+        db::migrations_applied(&mut conn).await.ok()
+    };
+    let (status, database, migrations) = match check.await {
+        Some(true) => (StatusCode::OK, "ok", "applied"),
+        Some(false) => (StatusCode::SERVICE_UNAVAILABLE, "ok", "pending"),
+        None => (StatusCode::SERVICE_UNAVAILABLE, "unreachable", "unknown"),
+    };
+    let ready = status == StatusCode::OK;
+    (
+        status,
+        axum::Json(json!({
+            "status": if ready { "ready" } else { "not_ready" },
+            "database": database,
+            "migrations": migrations,
+        })),
+    )
+        .into_response()
+}

@@ -1,0 +1,54 @@
+//! Agora: one GraphQL schema over Postgres. [`App`] holds what every request shares; `http`
+//! mounts the schema; each domain module keeps its model, store, rules and resolvers together.
+
+pub mod accounts;
+pub mod auth;
+pub mod config;
+pub mod db;
+pub mod error;
+pub mod graphql;
+pub mod http;
+pub mod rbac;
+
+use std::sync::Arc;
+
+use auth::passwords::Passwords;
+use auth::tokens::TokenKeys;
+use config::Config;
+use db::DbPool;
+
+pub struct App {
+    pub config: Config,
+    pub pool: DbPool,
+    pub passwords: Passwords,
+    pub tokens: TokenKeys,
+}
+
+impl App {
+    /// Validates the configuration, creates and migrates the database if needed, and connects.
+    pub async fn build(config: Config) -> anyhow::Result<Arc<Self>> {
+        config.validate()?;
+        db::ensure_database_exists(&config.database_url).await?;
+        let applied = db::run_migrations(&config.database_url).await?;
+        if applied > 0 {
+            tracing::info!(applied, "applied migrations");
+        }
+        let secret = match &config.secret {
+            Some(secret) => secret.as_bytes().to_vec(),
+            None => {
+                tracing::warn!(
+                    "AGORA_SECRET is not set: using a random key, so tokens do not survive a restart"
+                );
+                let mut key = vec![0u8; 32];
+                rand::RngCore::fill_bytes(&mut rand::rng(), &mut key);
+                key
+            }
+        };
+        Ok(Arc::new(Self {
+            pool: db::build_pool(&config)?,
+            passwords: Passwords::new(config.argon2_m_kib, config.argon2_t)?,
+            tokens: TokenKeys::new(&secret, config.access_ttl_secs),
+            config,
+        }))
+    }
+}

@@ -1,0 +1,101 @@
+use std::net::SocketAddr;
+
+use agora::App;
+use agora::config::Config;
+use clap::{Parser, Subcommand};
+use tracing_subscriber::EnvFilter;
+
+#[derive(Parser)]
+#[command(name = "agora", version, about = "Agora GraphQL server")]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve GraphQL over HTTP (the default).
+    Serve(ServeArgs),
+    /// Create the database if missing and apply pending migrations, then exit.
+    Migrate {
+        #[arg(
+            long,
+            env = "DATABASE_URL",
+            default_value = "postgres://postgres@127.0.0.1:5432/agora"
+        )]
+        database_url: String,
+    },
+    /// Print the GraphQL schema (SDL); `schema.graphql` is this output.
+    Schema,
+}
+
+#[derive(clap::Args)]
+struct ServeArgs {
+    #[command(flatten)]
+    config: Config,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Some(Command::Schema) => {
+            print!("{}", agora::graphql::sdl());
+            Ok(())
+        }
+        Some(Command::Migrate { database_url }) => {
+            init_tracing(false);
+            agora::db::ensure_database_exists(&database_url).await?;
+            let applied = agora::db::run_migrations(&database_url).await?;
+            tracing::info!(applied, "migrations up to date");
+            Ok(())
+        }
+        Some(Command::Serve(ServeArgs { config })) => serve(config).await,
+        None => serve(Config::from_env()?).await,
+    }
+}
+
+async fn serve(config: Config) -> anyhow::Result<()> {
+    init_tracing(config.is_production());
+    let listen = config.listen;
+    let app = App::build(config).await?;
+    let router = agora::http::router(app);
+    let listener = tokio::net::TcpListener::bind(listen).await?;
+    tracing::info!("serving GraphQL on http://{listen}/graphql");
+    axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown_signal())
+    .await?;
+    Ok(())
+}
+
+fn init_tracing(json: bool) {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    if json {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    let terminate = async {
+        if let Ok(mut signal) =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
+            signal.recv().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = interrupt => {}
+        _ = terminate => {}
+    }
+    tracing::info!("shutting down");
+}

@@ -1,0 +1,362 @@
+//! Test harness: every test gets its own database, cloned from a template migrated once per
+//! migration set, and drives the real router over HTTP (in process, through tower).
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+
+use agora::App;
+use agora::config::Config;
+use axum::Router;
+use axum::body::Body;
+use axum::extract::connect_info::MockConnectInfo;
+use axum::http::{HeaderMap, Method, Request, StatusCode, header};
+use diesel::sql_types::{BigInt, Text};
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+use tower::ServiceExt;
+
+pub const PASSWORD: &str = "correct horse battery staple";
+/// Where tests find Postgres; each test's database lives on this server.
+fn server_url() -> String {
+    std::env::var("AGORA_TEST_PG")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".to_owned())
+}
+
+const TEMPLATE_LOCK_KEY: i64 = 0x6167_6f72_615f_7470;
+
+pub struct TestApp {
+    pub app: Arc<App>,
+    router: Router,
+    database: String,
+}
+
+/// One HTTP answer, with the JSON body parsed.
+#[derive(Debug)]
+pub struct Reply {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Value,
+}
+
+impl Reply {
+    pub fn data(&self) -> &Value {
+        &self.body["data"]
+    }
+
+    /// `extensions.code` of the first error, if any.
+    pub fn code(&self) -> Option<&str> {
+        self.body["errors"][0]["extensions"]["code"].as_str()
+    }
+
+    pub fn error(&self) -> &Value {
+        &self.body["errors"][0]
+    }
+
+    /// The cookies set by this answer, as `name=value` pairs.
+    pub fn cookies(&self) -> Vec<cookie::Cookie<'static>> {
+        self.headers
+            .get_all(header::SET_COOKIE)
+            .iter()
+            .filter_map(|value| cookie::Cookie::parse(value.to_str().ok()?.to_owned()).ok())
+            .collect()
+    }
+
+    #[track_caller]
+    pub fn assert_ok(&self) -> &Value {
+        assert!(
+            self.body.get("errors").is_none(),
+            "unexpected errors: {:#}",
+            self.body
+        );
+        assert_eq!(self.status, StatusCode::OK);
+        self.data()
+    }
+}
+
+/// What a successful login hands out.
+pub struct Tokens {
+    pub access: String,
+    pub refresh: String,
+    pub user_id: String,
+}
+
+impl TestApp {
+    pub async fn new() -> Self {
+        Self::with_config(|_| {}).await
+    }
+
+    pub async fn with_config(adjust: impl FnOnce(&mut Config)) -> Self {
+        let template = ensure_template().await;
+        let database = format!("agora_test_{}", random_suffix());
+        let mut admin = admin_connection().await;
+        diesel::sql_query(format!(
+            "CREATE DATABASE {} TEMPLATE {}",
+            agora::db::quote_identifier(&database),
+            agora::db::quote_identifier(&template)
+        ))
+        .execute(&mut admin)
+        .await
+        .expect("cloning the template database");
+        let mut config = Config::from_env().expect("default config");
+        config.database_url = format!("{}/{database}", server_url());
+        config.secret = Some("test secret, long enough for production rules".to_owned());
+        config.argon2_m_kib = 256;
+        config.argon2_t = 1;
+        config.db_pool_size = 4;
+        adjust(&mut config);
+        let app = App::build(config).await.expect("building the app");
+        let router = agora::http::router(app.clone()).layer(MockConnectInfo(SocketAddr::from((
+            [203, 0, 113, 7],
+            40_000,
+        ))));
+        Self {
+            app,
+            router,
+            database,
+        }
+    }
+
+    pub async fn send(&self, request: Request<Body>) -> Reply {
+        let response = self
+            .router
+            .clone()
+            .oneshot(request)
+            .await
+            .expect("router is infallible");
+        let status = response.status();
+        let headers = response.headers().clone();
+        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .unwrap();
+        let body = if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&bytes)
+                .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()))
+        };
+        Reply {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    /// A POST of `query` with `variables`, adding `headers` (name, value) as given.
+    pub async fn post(&self, query: &str, variables: Value, headers: &[(&str, &str)]) -> Reply {
+        let mut request = Request::builder()
+            .method(Method::POST)
+            .uri("/graphql")
+            .header(header::CONTENT_TYPE, "application/json")
+            .header(header::USER_AGENT, "agora-tests");
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let body = json!({ "query": query, "variables": variables }).to_string();
+        self.send(request.body(Body::from(body)).unwrap()).await
+    }
+
+    pub async fn gql(&self, query: &str, variables: Value) -> Reply {
+        self.post(query, variables, &[]).await
+    }
+
+    pub async fn gql_as(&self, access_token: &str, query: &str, variables: Value) -> Reply {
+        let bearer = format!("Bearer {access_token}");
+        self.post(query, variables, &[("authorization", &bearer)])
+            .await
+    }
+
+    pub async fn register(&self, username: &str, email: &str) -> Reply {
+        self.gql(
+            "mutation($input: RegisterInput!) { register(input: $input) { user { id username email budget } } }",
+            json!({ "input": { "username": username, "email": email, "password": PASSWORD } }),
+        )
+        .await
+    }
+
+    pub async fn login(&self, login: &str, password: &str) -> Reply {
+        self.gql(
+            "mutation($input: LoginInput!) { login(input: $input) { accessToken refreshToken accessTokenExpiresAt refreshTokenExpiresAt user { id username lastLoginAt } } }",
+            json!({ "input": { "login": login, "password": password } }),
+        )
+        .await
+    }
+
+    /// Registers `username` (email `username@example.com`) and signs in.
+    pub async fn user(&self, username: &str) -> Tokens {
+        self.register(username, &format!("{username}@example.com"))
+            .await
+            .assert_ok();
+        self.sign_in(username).await
+    }
+
+    pub async fn sign_in(&self, username: &str) -> Tokens {
+        let reply = self.login(username, PASSWORD).await;
+        let login = &reply.assert_ok()["login"];
+        Tokens {
+            access: login["accessToken"].as_str().unwrap().to_owned(),
+            refresh: login["refreshToken"].as_str().unwrap().to_owned(),
+            user_id: login["user"]["id"].as_str().unwrap().to_owned(),
+        }
+    }
+
+    /// Runs SQL directly against this test's database, for arranging states the API cannot
+    /// reach quickly (an idle session, a disabled account) and for checking what was stored.
+    pub async fn sql(&self, statement: &str) {
+        let mut conn = AsyncPgConnection::establish(&self.app.config.database_url)
+            .await
+            .unwrap();
+        diesel::sql_query(statement)
+            .execute(&mut conn)
+            .await
+            .unwrap();
+    }
+
+    pub async fn count(&self, sql: &str) -> i64 {
+        #[derive(diesel::QueryableByName)]
+        struct Row {
+            #[diesel(sql_type = BigInt)]
+            n: i64,
+        }
+        let mut conn = AsyncPgConnection::establish(&self.app.config.database_url)
+            .await
+            .unwrap();
+        diesel::sql_query(format!("SELECT ({sql})::bigint AS n"))
+            .get_result::<Row>(&mut conn)
+            .await
+            .unwrap()
+            .n
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        let database = self.database.clone();
+        // Drop runs outside any async context we could borrow, so the DROP DATABASE gets a
+        // small runtime of its own; FORCE ends the pool's open connections.
+        let dropped = std::thread::spawn(move || {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap()
+                .block_on(async move {
+                    let mut admin = admin_connection().await;
+                    diesel::sql_query(format!(
+                        "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                        agora::db::quote_identifier(&database)
+                    ))
+                    .execute(&mut admin)
+                    .await
+                })
+        })
+        .join();
+        if !matches!(dropped, Ok(Ok(_))) {
+            eprintln!("could not drop test database {}", self.database);
+        }
+    }
+}
+
+async fn admin_connection() -> AsyncPgConnection {
+    AsyncPgConnection::establish(&format!("{}/postgres", server_url()))
+        .await
+        .expect("Postgres must be running (see README: .ci/run starts it)")
+}
+
+/// The name of a database holding every migration, built once per distinct `migrations/`
+/// content under an advisory lock, so parallel test processes build it only once.
+async fn ensure_template() -> String {
+    let template = format!("agora_tpl_{}", migrations_fingerprint());
+    let mut admin = admin_connection().await;
+    diesel::sql_query("SELECT pg_advisory_lock($1)")
+        .bind::<BigInt, _>(TEMPLATE_LOCK_KEY)
+        .execute(&mut admin)
+        .await
+        .unwrap();
+    #[derive(diesel::QueryableByName)]
+    struct Exists {
+        #[diesel(sql_type = diesel::sql_types::Bool)]
+        exists: bool,
+    }
+    let exists =
+        diesel::sql_query("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1) AS exists")
+            .bind::<Text, _>(&template)
+            .get_result::<Exists>(&mut admin)
+            .await
+            .unwrap()
+            .exists;
+    if !exists {
+        // Build under a scratch name and rename at the end, so a crash never leaves a
+        // half-migrated template behind.
+        let scratch = format!("{template}_building");
+        for statement in [
+            format!(
+                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                agora::db::quote_identifier(&scratch)
+            ),
+            format!("CREATE DATABASE {}", agora::db::quote_identifier(&scratch)),
+        ] {
+            diesel::sql_query(statement)
+                .execute(&mut admin)
+                .await
+                .unwrap();
+        }
+        agora::db::run_migrations(&format!("{}/{scratch}", server_url()))
+            .await
+            .expect("migrating the template");
+        diesel::sql_query(format!(
+            "ALTER DATABASE {} RENAME TO {}",
+            agora::db::quote_identifier(&scratch),
+            agora::db::quote_identifier(&template)
+        ))
+        .execute(&mut admin)
+        .await
+        .unwrap();
+    }
+    diesel::sql_query("SELECT pg_advisory_unlock($1)")
+        .bind::<BigInt, _>(TEMPLATE_LOCK_KEY)
+        .execute(&mut admin)
+        .await
+        .unwrap();
+    template
+}
+
+fn migrations_fingerprint() -> String {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations");
+    let mut files = Vec::new();
+    collect_files(&root, &mut files);
+    files.sort();
+    let mut hasher = Sha256::new();
+    for file in files {
+        hasher.update(
+            file.strip_prefix(&root)
+                .unwrap()
+                .to_string_lossy()
+                .as_bytes(),
+        );
+        hasher.update(std::fs::read(&file).unwrap());
+    }
+    hasher
+        .finalize()
+        .iter()
+        .take(6)
+        .map(|byte| format!("{byte:02x}"))
+        .collect()
+}
+
+fn collect_files(dir: &Path, files: &mut Vec<std::path::PathBuf>) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            collect_files(&path, files);
+        } else {
+            files.push(path);
+        }
+    }
+}
+
+fn random_suffix() -> String {
+    let mut bytes = [0u8; 8];
+    rand::RngCore::fill_bytes(&mut rand::rng(), &mut bytes);
+    bytes.iter().map(|byte| format!("{byte:02x}")).collect()
+}

@@ -1,0 +1,349 @@
+use axum::body::Body;
+use axum::http::{Method, Request, StatusCode, header};
+use serde_json::json;
+
+use crate::common::{Reply, TestApp};
+
+fn request(method: Method, uri: &str) -> axum::http::request::Builder {
+    Request::builder().method(method).uri(uri)
+}
+
+async fn post_raw(
+    t: &TestApp,
+    content_type: Option<&str>,
+    extra: &[(&str, &str)],
+    body: impl Into<Body>,
+) -> Reply {
+    let mut builder = request(Method::POST, "/graphql");
+    if let Some(content_type) = content_type {
+        builder = builder.header(header::CONTENT_TYPE, content_type);
+    }
+    for (name, value) in extra {
+        builder = builder.header(*name, *value);
+    }
+    t.send(builder.body(body.into()).unwrap()).await
+}
+
+fn assert_transport_error(reply: &Reply, status: StatusCode, code: &str) {
+    assert_eq!(reply.status, status, "{:#}", reply.body);
+    assert_eq!(reply.code(), Some(code), "{:#}", reply.body);
+    assert_eq!(reply.headers[header::CONTENT_TYPE], "application/json");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn get_runs_queries_but_not_mutations() {
+    let t = TestApp::new().await;
+    let query = t
+        .send(
+            request(Method::GET, "/graphql?query=%7B__typename%7D")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(query.assert_ok()["__typename"], "Query");
+
+    let mutation = "/graphql?query=mutation%7Blogout%7BsessionsRevoked%7D%7D";
+    let reply = t
+        .send(request(Method::GET, mutation).body(Body::empty()).unwrap())
+        .await;
+    assert_transport_error(&reply, StatusCode::METHOD_NOT_ALLOWED, "METHOD_NOT_ALLOWED");
+    assert_eq!(reply.headers[header::ALLOW], "POST");
+
+    let named = "/graphql?query=query%20A%7B__typename%7D%20mutation%20B%7Blogout%7BsessionsRevoked%7D%7D&operationName=B";
+    let reply = t
+        .send(request(Method::GET, named).body(Body::empty()).unwrap())
+        .await;
+    assert_eq!(reply.status, StatusCode::METHOD_NOT_ALLOWED);
+    let named_query = named.replace("operationName=B", "operationName=A");
+    let reply = t
+        .send(
+            request(Method::GET, &named_query)
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(reply.assert_ok()["__typename"], "Query");
+    let with_variables = "/graphql?query=query(%24n%3AInt)%7BmySessions(first%3A%24n)%7BtotalCount%7D%7D&variables=%7B%22n%22%3A101%7D";
+    let reply = t
+        .send(
+            request(Method::GET, with_variables)
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(reply.code(), Some("UNAUTHENTICATED"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn graphiql_is_served_to_browsers_in_development_only() {
+    let t = TestApp::new().await;
+    let page = t
+        .send(
+            request(Method::GET, "/graphql")
+                .header(header::ACCEPT, "text/html")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.body.as_str().unwrap().contains("graphiql"));
+
+    let production =
+        TestApp::with_config(|config| config.env = agora::config::Environment::Production).await;
+    let page = production
+        .send(
+            request(Method::GET, "/graphql")
+                .header(header::ACCEPT, "text/html")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(page.status, StatusCode::BAD_REQUEST);
+    let introspection = production
+        .gql("{ __schema { queryType { name } } }", json!({}))
+        .await;
+    assert_eq!(introspection.data()["__schema"], serde_json::Value::Null);
+    let development = t
+        .gql("{ __schema { queryType { name } } }", json!({}))
+        .await;
+    assert_eq!(
+        development.assert_ok()["__schema"]["queryType"]["name"],
+        "Query"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn cookie_requests_without_preflight_are_refused_before_running() {
+    let t = TestApp::new().await;
+    let ada = t.user("ada").await;
+    let cookie = format!("agora_access={}", ada.access);
+    let logout = json!({"query": "mutation { logout { sessionsRevoked } }"}).to_string();
+    for content_type in [
+        "text/plain",
+        "application/x-www-form-urlencoded",
+        "multipart/form-data; boundary=x",
+    ] {
+        let reply = post_raw(
+            &t,
+            Some(content_type),
+            &[("cookie", &cookie)],
+            logout.clone(),
+        )
+        .await;
+        assert_transport_error(&reply, StatusCode::BAD_REQUEST, "BAD_REQUEST");
+    }
+    let get = request(Method::GET, "/graphql?query=%7Bme%7Bid%7D%7D").header("cookie", &cookie);
+    assert_transport_error(
+        &t.send(get.body(Body::empty()).unwrap()).await,
+        StatusCode::BAD_REQUEST,
+        "BAD_REQUEST",
+    );
+    // Nothing ran: the session is still alive.
+    t.gql_as(&ada.access, "{ me { id } }", json!({}))
+        .await
+        .assert_ok();
+    assert_eq!(
+        t.count("SELECT count(*) FROM sessions WHERE revoked_at IS NOT NULL")
+            .await,
+        0
+    );
+
+    let preflighted = request(Method::GET, "/graphql?query=%7Bme%7Busername%7D%7D")
+        .header("cookie", &cookie)
+        .header("apollo-require-preflight", "true");
+    assert_eq!(
+        t.send(preflighted.body(Body::empty()).unwrap())
+            .await
+            .assert_ok()["me"]["username"],
+        "ada"
+    );
+    let json_post = post_raw(
+        &t,
+        Some("application/json"),
+        &[("cookie", &cookie)],
+        r#"{"query":"{ me { username } }"}"#,
+    )
+    .await;
+    assert_eq!(json_post.assert_ok()["me"]["username"], "ada");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn malformed_batched_oversized_and_non_json_bodies_are_refused() {
+    let t = TestApp::new().await;
+    let malformed = post_raw(&t, Some("application/json"), &[], "{\"query\": ").await;
+    assert_transport_error(&malformed, StatusCode::BAD_REQUEST, "BAD_REQUEST");
+    let text = malformed.body.to_string();
+    assert!(
+        !text.contains("EOF") && !text.contains("column"),
+        "serde detail leaked: {text}"
+    );
+
+    let wrong_shape = post_raw(&t, Some("application/json"), &[], r#"{"query": 42}"#).await;
+    assert_transport_error(&wrong_shape, StatusCode::BAD_REQUEST, "BAD_REQUEST");
+
+    let batch = post_raw(
+        &t,
+        Some("application/json"),
+        &[],
+        r#" [{"query":"{__typename}"}]"#,
+    )
+    .await;
+    assert_transport_error(&batch, StatusCode::BAD_REQUEST, "BAD_REQUEST");
+
+    let huge = format!(
+        r#"{{"query":"{{__typename}}","variables":{{"pad":"{}"}}}}"#,
+        "x".repeat(1024 * 1024)
+    );
+    let too_large = post_raw(&t, Some("application/json"), &[], huge).await;
+    assert_transport_error(
+        &too_large,
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "PAYLOAD_TOO_LARGE",
+    );
+
+    let plain = post_raw(&t, Some("text/plain"), &[], r#"{"query":"{__typename}"}"#).await;
+    assert_transport_error(
+        &plain,
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        "UNSUPPORTED_MEDIA_TYPE",
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_graphql_error_has_a_code_and_request_id() {
+    let t = TestApp::new().await;
+    let parse = t.gql("{ me { id ", json!({})).await;
+    assert_eq!(parse.code(), Some("GRAPHQL_PARSE_FAILED"));
+    let validation = t.gql("{ noSuchField }", json!({})).await;
+    assert_eq!(validation.code(), Some("GRAPHQL_VALIDATION_FAILED"));
+    let variables = t
+        .gql(
+            "mutation($input: LoginInput!) { login(input: $input) { accessToken } }",
+            json!({"input": {"login": 5}}),
+        )
+        .await;
+    assert!(variables.code().is_some(), "{:#}", variables.body);
+    let nesting = 12;
+    let deep = format!(
+        "{{ __schema {{ types {{ fields {{ type {{ {} name {} }} }} }} }} }}",
+        "ofType { ".repeat(nesting),
+        "}".repeat(nesting)
+    );
+    assert_eq!(
+        t.gql(&deep, json!({})).await.code(),
+        Some("GRAPHQL_VALIDATION_FAILED")
+    );
+    for reply in [&parse, &validation, &variables] {
+        let request_id = reply.error()["extensions"]["requestId"].as_str().unwrap();
+        assert_eq!(reply.headers["x-request-id"], request_id);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn graphql_response_media_type_is_honoured() {
+    let t = TestApp::new().await;
+    let accept = [("accept", "application/graphql-response+json")];
+    let ok = t.post("{ __typename }", json!({}), &accept).await;
+    assert_eq!(ok.status, StatusCode::OK);
+    assert_eq!(
+        ok.headers[header::CONTENT_TYPE],
+        "application/graphql-response+json"
+    );
+    let invalid = t.post("{ noSuchField }", json!({}), &accept).await;
+    assert_eq!(invalid.status, StatusCode::BAD_REQUEST);
+    let legacy = t.gql("{ noSuchField }", json!({})).await;
+    assert_eq!(legacy.status, StatusCode::OK);
+    assert_eq!(legacy.headers[header::CONTENT_TYPE], "application/json");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn internal_errors_hide_their_detail() {
+    let t = TestApp::new().await;
+    t.register("ada", "ada@example.com").await.assert_ok();
+    t.sql("ALTER TABLE refresh_tokens RENAME TO refresh_tokens_gone")
+        .await;
+    let reply = t.login("ada", crate::common::PASSWORD).await;
+    assert_eq!(reply.code(), Some("INTERNAL_SERVER_ERROR"));
+    assert_eq!(reply.error()["message"], "Internal server error");
+    assert!(reply.error()["extensions"]["requestId"].is_string());
+    let text = reply.body.to_string();
+    assert!(
+        !text.contains("refresh_tokens") && !text.contains("relation"),
+        "detail leaked: {text}"
+    );
+    // The failed login left no half-open session behind.
+    assert_eq!(t.count("SELECT count(*) FROM sessions").await, 0);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn cors_allows_only_configured_origins() {
+    let t = TestApp::with_config(|config| {
+        config.cors_origins = vec!["https://app.example.com".to_owned()]
+    })
+    .await;
+    let preflight = |origin: &str| {
+        request(Method::OPTIONS, "/graphql")
+            .header(header::ORIGIN, origin)
+            .header(header::ACCESS_CONTROL_REQUEST_METHOD, "POST")
+            .header(header::ACCESS_CONTROL_REQUEST_HEADERS, "content-type")
+            .body(Body::empty())
+            .unwrap()
+    };
+    let allowed = t.send(preflight("https://app.example.com")).await;
+    assert_eq!(
+        allowed.headers[header::ACCESS_CONTROL_ALLOW_ORIGIN],
+        "https://app.example.com"
+    );
+    assert_eq!(
+        allowed.headers[header::ACCESS_CONTROL_ALLOW_CREDENTIALS],
+        "true"
+    );
+    let refused = t.send(preflight("https://evil.example.net")).await;
+    assert!(
+        refused
+            .headers
+            .get(header::ACCESS_CONTROL_ALLOW_ORIGIN)
+            .is_none()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn health_and_readiness() {
+    let t = TestApp::new().await;
+    let health = t
+        .send(
+            request(Method::GET, "/healthz")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(
+        (health.status, health.body.clone()),
+        (StatusCode::OK, json!({"status": "ok"}))
+    );
+    let ready = t
+        .send(request(Method::GET, "/readyz").body(Body::empty()).unwrap())
+        .await;
+    assert_eq!(ready.status, StatusCode::OK);
+    assert_eq!(ready.body["migrations"], "applied");
+    assert_eq!(ready.headers["x-content-type-options"], "nosniff");
+    t.sql("DELETE FROM __diesel_schema_migrations").await;
+    let not_ready = t
+        .send(request(Method::GET, "/readyz").body(Body::empty()).unwrap())
+        .await;
+    assert_eq!(not_ready.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(not_ready.body["migrations"], "pending");
+}
+
+#[test]
+fn production_requires_a_secret() {
+    let mut config = agora::config::Config::from_env().unwrap();
+    config.env = agora::config::Environment::Production;
+    config.secret = None;
+    let message = config.validate().unwrap_err().to_string();
+    assert!(message.contains("AGORA_SECRET"), "{message}");
+    config.secret = Some("too short".into());
+    assert!(config.validate().is_err());
+    config.secret = Some("x".repeat(32));
+    assert!(config.validate().is_ok());
+}

@@ -1,0 +1,8 @@
+//! Integration tests: one binary, one module per area, each test on its own database.
+
+mod common;
+
+mod accounts;
+mod http;
+mod schema;
+mod sessions;
