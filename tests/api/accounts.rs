@@ -159,3 +159,33 @@ async fn permissions_come_from_roles_on_every_request() {
     let reply = t.gql_as(&ada.access, "{ me { id } }", json!({})).await;
     assert_eq!(reply.code(), Some("FORBIDDEN"));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn racing_registrations_of_one_name_create_exactly_one_user() {
+    let t = TestApp::new().await;
+    let attempts = (0..8).map(|i| {
+        let t = &t;
+        async move {
+            t.register(
+                if i % 2 == 0 { "Racer" } else { "racer" },
+                &format!("racer{i}@example.com"),
+            )
+            .await
+        }
+    });
+    let replies = futures::future::join_all(attempts).await;
+    let winners = replies
+        .iter()
+        .filter(|reply| reply.body.get("errors").is_none())
+        .count();
+    assert_eq!(winners, 1);
+    for reply in replies
+        .iter()
+        .filter(|reply| reply.body.get("errors").is_some())
+    {
+        assert_eq!(reply.code(), Some("CONFLICT"), "{:#}", reply.body);
+        assert_eq!(reply.error()["extensions"]["reason"], "TAKEN");
+    }
+    assert_eq!(t.count("SELECT count(*) FROM users").await, 1);
+    assert_eq!(t.count("SELECT count(*) FROM user_roles").await, 1);
+}

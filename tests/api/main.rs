@@ -4,5 +4,6 @@ mod common;
 
 mod accounts;
 mod http;
+mod migrations;
 mod schema;
 mod sessions;

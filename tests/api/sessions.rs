@@ -378,3 +378,32 @@ async fn expired_tampered_and_unsigned_tokens_are_refused() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn concurrent_refreshes_with_one_token_share_one_successor() {
+    let t = TestApp::new().await;
+    let ada = t.user("ada").await;
+    let variables = json!({"input": {"refreshToken": ada.refresh}});
+    let replies =
+        futures::future::join_all((0..8).map(|_| t.gql(REFRESH, variables.clone()))).await;
+    let successors: std::collections::HashSet<_> = replies
+        .iter()
+        .map(|reply| {
+            reply.assert_ok()["refreshSession"]["refreshToken"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    assert_eq!(
+        successors.len(),
+        1,
+        "every racing refresh must get the same successor"
+    );
+    assert_eq!(t.count("SELECT count(*) FROM refresh_tokens").await, 2);
+    assert_eq!(
+        t.count("SELECT count(*) FROM sessions WHERE revoked_at IS NOT NULL")
+            .await,
+        0
+    );
+}
