@@ -33,71 +33,35 @@ fn assert_transport_error(reply: &Reply, status: StatusCode, code: &str) {
 #[tokio::test(flavor = "multi_thread")]
 async fn get_runs_queries_but_not_mutations() {
     let t = TestApp::new().await;
-    let query = t
-        .send(
-            request(Method::GET, "/graphql?query=%7B__typename%7D")
-                .body(Body::empty())
-                .unwrap(),
-        )
-        .await;
+    let query = t.get("/graphql?query=%7B__typename%7D", &[]).await;
     assert_eq!(query.assert_ok()["__typename"], "Query");
 
     let mutation = "/graphql?query=mutation%7Blogout%7BsessionsRevoked%7D%7D";
-    let reply = t
-        .send(request(Method::GET, mutation).body(Body::empty()).unwrap())
-        .await;
+    let reply = t.get(mutation, &[]).await;
     assert_transport_error(&reply, StatusCode::METHOD_NOT_ALLOWED, "METHOD_NOT_ALLOWED");
     assert_eq!(reply.headers[header::ALLOW], "POST");
 
     let named = "/graphql?query=query%20A%7B__typename%7D%20mutation%20B%7Blogout%7BsessionsRevoked%7D%7D&operationName=B";
-    let reply = t
-        .send(request(Method::GET, named).body(Body::empty()).unwrap())
-        .await;
+    let reply = t.get(named, &[]).await;
     assert_eq!(reply.status, StatusCode::METHOD_NOT_ALLOWED);
     let named_query = named.replace("operationName=B", "operationName=A");
-    let reply = t
-        .send(
-            request(Method::GET, &named_query)
-                .body(Body::empty())
-                .unwrap(),
-        )
-        .await;
+    let reply = t.get(&named_query, &[]).await;
     assert_eq!(reply.assert_ok()["__typename"], "Query");
     let with_variables = "/graphql?query=query(%24n%3AInt)%7BmySessions(first%3A%24n)%7BtotalCount%7D%7D&variables=%7B%22n%22%3A101%7D";
-    let reply = t
-        .send(
-            request(Method::GET, with_variables)
-                .body(Body::empty())
-                .unwrap(),
-        )
-        .await;
+    let reply = t.get(with_variables, &[]).await;
     assert_eq!(reply.code(), Some("UNAUTHENTICATED"));
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn graphiql_is_served_to_browsers_in_development_only() {
     let t = TestApp::new().await;
-    let page = t
-        .send(
-            request(Method::GET, "/graphql")
-                .header(header::ACCEPT, "text/html")
-                .body(Body::empty())
-                .unwrap(),
-        )
-        .await;
+    let page = t.get("/graphql", &[("accept", "text/html")]).await;
     assert_eq!(page.status, StatusCode::OK);
     assert!(page.body.as_str().unwrap().contains("graphiql"));
 
     let production =
         TestApp::with_config(|config| config.env = agora::config::Environment::Production).await;
-    let page = production
-        .send(
-            request(Method::GET, "/graphql")
-                .header(header::ACCEPT, "text/html")
-                .body(Body::empty())
-                .unwrap(),
-        )
-        .await;
+    let page = production.get("/graphql", &[("accept", "text/html")]).await;
     assert_eq!(page.status, StatusCode::BAD_REQUEST);
     let introspection = production
         .gql("{ __schema { queryType { name } } }", json!({}))
@@ -310,27 +274,17 @@ async fn cors_allows_only_configured_origins() {
 #[tokio::test(flavor = "multi_thread")]
 async fn health_and_readiness() {
     let t = TestApp::new().await;
-    let health = t
-        .send(
-            request(Method::GET, "/healthz")
-                .body(Body::empty())
-                .unwrap(),
-        )
-        .await;
+    let health = t.get("/healthz", &[]).await;
     assert_eq!(
         (health.status, health.body.clone()),
         (StatusCode::OK, json!({"status": "ok"}))
     );
-    let ready = t
-        .send(request(Method::GET, "/readyz").body(Body::empty()).unwrap())
-        .await;
+    let ready = t.get("/readyz", &[]).await;
     assert_eq!(ready.status, StatusCode::OK);
     assert_eq!(ready.body["migrations"], "applied");
     assert_eq!(ready.headers["x-content-type-options"], "nosniff");
     t.sql("DELETE FROM __diesel_schema_migrations").await;
-    let not_ready = t
-        .send(request(Method::GET, "/readyz").body(Body::empty()).unwrap())
-        .await;
+    let not_ready = t.get("/readyz", &[]).await;
     assert_eq!(not_ready.status, StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(not_ready.body["migrations"], "pending");
 }

@@ -101,7 +101,7 @@ async fn refresh_rotates_and_reuse_revokes_the_session() {
     let successor = rotated["refreshToken"].as_str().unwrap().to_owned();
     assert_ne!(successor, ada.refresh);
     let new_access = rotated["accessToken"].as_str().unwrap().to_owned();
-    t.gql_as(&new_access, ME, json!({})).await.assert_ok();
+    assert_eq!(t.me_refused(&new_access).await, None);
 
     // Within the grace window (two tabs refreshing at once) the same successor comes back.
     let again = t
@@ -119,7 +119,7 @@ async fn refresh_rotates_and_reuse_revokes_the_session() {
         .await;
     assert_eq!(replay.code(), Some("UNAUTHENTICATED"));
     assert_eq!(
-        t.gql_as(&new_access, ME, json!({})).await.code(),
+        t.me_refused(&new_access).await.as_deref(),
         Some("UNAUTHENTICATED")
     );
     let successor_after = t
@@ -153,9 +153,7 @@ async fn refresh_reads_the_cookie_and_refuses_garbage() {
 #[tokio::test(flavor = "multi_thread")]
 async fn logout_ends_this_session_at_once() {
     let t = TestApp::new().await;
-    t.register("ada", "ada@example.com").await.assert_ok();
-    let laptop = t.sign_in("ada").await;
-    let phone = t.sign_in("ada").await;
+    let (laptop, phone) = t.two_sessions("ada").await;
     let reply = t
         .gql_as(
             &laptop.access,
@@ -171,22 +169,20 @@ async fn logout_ends_this_session_at_once() {
             .all(|cookie| cookie.value().is_empty())
     );
     assert_eq!(
-        t.gql_as(&laptop.access, ME, json!({})).await.code(),
+        t.me_refused(&laptop.access).await.as_deref(),
         Some("UNAUTHENTICATED")
     );
     let refresh = t
         .gql(REFRESH, json!({"input": {"refreshToken": laptop.refresh}}))
         .await;
     assert_eq!(refresh.code(), Some("UNAUTHENTICATED"));
-    t.gql_as(&phone.access, ME, json!({})).await.assert_ok();
+    assert_eq!(t.me_refused(&phone.access).await, None);
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn logout_all_ends_every_session() {
     let t = TestApp::new().await;
-    t.register("ada", "ada@example.com").await.assert_ok();
-    let laptop = t.sign_in("ada").await;
-    let phone = t.sign_in("ada").await;
+    let (laptop, phone) = t.two_sessions("ada").await;
     let reply = t
         .gql_as(
             &laptop.access,
@@ -197,7 +193,7 @@ async fn logout_all_ends_every_session() {
     assert_eq!(reply.assert_ok()["logoutAll"]["sessionsRevoked"], 2);
     for tokens in [&laptop, &phone] {
         assert_eq!(
-            t.gql_as(&tokens.access, ME, json!({})).await.code(),
+            t.me_refused(&tokens.access).await.as_deref(),
             Some("UNAUTHENTICATED")
         );
     }
@@ -206,9 +202,7 @@ async fn logout_all_ends_every_session() {
 #[tokio::test(flavor = "multi_thread")]
 async fn change_password_keeps_this_session_and_ends_the_others() {
     let t = TestApp::new().await;
-    t.register("ada", "ada@example.com").await.assert_ok();
-    let laptop = t.sign_in("ada").await;
-    let phone = t.sign_in("ada").await;
+    let (laptop, phone) = t.two_sessions("ada").await;
     let change = "mutation($input: ChangePasswordInput!) { changePassword(input: $input) { sessionsRevoked user { id } } }";
 
     let wrong = t
@@ -224,7 +218,7 @@ async fn change_password_keeps_this_session_and_ends_the_others() {
         )
         .await;
     assert_eq!(weak.error()["extensions"]["field"], "newPassword");
-    t.gql_as(&phone.access, ME, json!({})).await.assert_ok();
+    assert_eq!(t.me_refused(&phone.access).await, None);
 
     let reply = t
         .gql_as(
@@ -234,9 +228,9 @@ async fn change_password_keeps_this_session_and_ends_the_others() {
         )
         .await;
     assert_eq!(reply.assert_ok()["changePassword"]["sessionsRevoked"], 1);
-    t.gql_as(&laptop.access, ME, json!({})).await.assert_ok();
+    assert_eq!(t.me_refused(&laptop.access).await, None);
     assert_eq!(
-        t.gql_as(&phone.access, ME, json!({})).await.code(),
+        t.me_refused(&phone.access).await.as_deref(),
         Some("UNAUTHENTICATED")
     );
     assert_eq!(
@@ -292,7 +286,7 @@ async fn sessions_are_listed_paged_and_revocable_only_by_their_owner() {
     assert_eq!(random.error()["message"], by_other.error()["message"]);
     let garbage = t.gql_as(&eve.access, revoke, json!({"id": "abc"})).await;
     assert_eq!(garbage.code(), Some("BAD_USER_INPUT"));
-    t.gql_as(&first.access, ME, json!({})).await.assert_ok();
+    assert_eq!(t.me_refused(&first.access).await, None);
 
     let own = t
         .gql_as(&current.access, revoke, json!({"id": oldest_id}))
@@ -302,7 +296,7 @@ async fn sessions_are_listed_paged_and_revocable_only_by_their_owner() {
         false
     );
     assert_eq!(
-        t.gql_as(&first.access, ME, json!({})).await.code(),
+        t.me_refused(&first.access).await.as_deref(),
         Some("UNAUTHENTICATED")
     );
 }
@@ -315,13 +309,13 @@ async fn disabled_users_and_idle_sessions_are_refused_on_the_next_request() {
     t.sql("UPDATE users SET is_active = FALSE WHERE username = 'ada'")
         .await;
     assert_eq!(
-        t.gql_as(&ada.access, ME, json!({})).await.code(),
+        t.me_refused(&ada.access).await.as_deref(),
         Some("UNAUTHENTICATED")
     );
     t.sql("UPDATE sessions SET last_seen_at = now() - interval '8 days' WHERE user_id = (SELECT id FROM users WHERE username = 'bob')")
         .await;
     assert_eq!(
-        t.gql_as(&bob.access, ME, json!({})).await.code(),
+        t.me_refused(&bob.access).await.as_deref(),
         Some("UNAUTHENTICATED")
     );
     let refresh = t

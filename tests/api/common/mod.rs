@@ -143,6 +143,20 @@ impl TestApp {
         }
     }
 
+    pub async fn get(&self, uri: &str, headers: &[(&str, &str)]) -> Reply {
+        let mut request = Request::builder().method(Method::GET).uri(uri);
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        self.send(request.body(Body::empty()).unwrap()).await
+    }
+
+    /// `me` with this access token: `None` while its session is live, else the error code.
+    pub async fn me_refused(&self, access_token: &str) -> Option<String> {
+        let reply = self.gql_as(access_token, "{ me { id } }", json!({})).await;
+        reply.code().map(str::to_owned)
+    }
+
     /// A POST of `query` with `variables`, adding `headers` (name, value) as given.
     pub async fn post(&self, query: &str, variables: Value, headers: &[(&str, &str)]) -> Reply {
         let mut request = Request::builder()
@@ -189,6 +203,13 @@ impl TestApp {
             .await
             .assert_ok();
         self.sign_in(username).await
+    }
+
+    /// Registers `username` and signs in twice, as from a laptop and a phone.
+    pub async fn two_sessions(&self, username: &str) -> (Tokens, Tokens) {
+        let laptop = self.user(username).await;
+        let phone = self.sign_in(username).await;
+        (laptop, phone)
     }
 
     pub async fn sign_in(&self, username: &str) -> Tokens {
