@@ -131,6 +131,19 @@ impl Config {
         {
             bail!("token and session lifetimes must be positive");
         }
+        for origin in self.cors_origins() {
+            let parsed = url::Url::parse(origin)
+                .with_context(|| format!("AGORA_CORS_ORIGINS: {origin:?} is not an origin"))?;
+            let is_bare_origin = matches!(parsed.scheme(), "http" | "https")
+                && parsed.path() == "/"
+                && !origin.ends_with('/')
+                && parsed.query().is_none();
+            if !is_bare_origin {
+                bail!(
+                    "AGORA_CORS_ORIGINS: {origin:?} must be scheme://host[:port], without a path"
+                );
+            }
+        }
         if self.db_pool_size == 0 {
             bail!("AGORA_DB_POOL_SIZE must be at least 1");
         }

@@ -301,3 +301,22 @@ fn production_requires_a_secret() {
     config.secret = Some("x".repeat(32));
     assert!(config.validate().is_ok());
 }
+
+#[test]
+fn cors_origins_must_be_bare_origins() {
+    let mut config = agora::config::Config::from_env().unwrap();
+    config.cors_origins = vec![
+        "https://app.example.com".into(),
+        " http://localhost:5173 ".into(),
+    ];
+    assert!(config.validate().is_ok());
+    for bad in [
+        "app.example.com",
+        "https://app.example.com/",
+        "https://app.example.com/path",
+        "ftp://x.example",
+    ] {
+        config.cors_origins = vec![bad.into()];
+        assert!(config.validate().is_err(), "{bad} was accepted");
+    }
+}
