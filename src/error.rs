@@ -33,6 +33,10 @@ pub mod code {
 /// `extensions.reason` values that accompany `CONFLICT`.
 pub mod reason {
     pub const TAKEN: &str = "TAKEN";
+    /// The change would leave nobody able to manage roles.
+    pub const LAST_ADMIN: &str = "LAST_ADMIN";
+    /// Roles and permissions the server itself relies on cannot be removed or renamed.
+    pub const SYSTEM: &str = "SYSTEM";
 }
 
 /// Deliberately not `Display`: async-graphql converts every `Display` type into an error without

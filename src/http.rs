@@ -32,6 +32,8 @@ use crate::auth::store::{live_session, touch_session};
 use crate::db;
 use crate::error::{AppError, code};
 use crate::graphql::{AgoraSchema, RequestInfo, Viewer, build_schema};
+use crate::rbac::loaders::RbacLoader;
+use async_graphql::dataloader::DataLoader;
 
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 const GRAPHQL_RESPONSE_JSON: &str = "application/graphql-response+json";
@@ -261,7 +263,14 @@ async fn execute(
     } else {
         match authenticate(&state.app, &parts.headers).await {
             Ok(viewer) => {
-                request = request.data(request_info(parts).await);
+                request = request
+                    .data(request_info(parts).await)
+                    .data(DataLoader::new(
+                        RbacLoader {
+                            pool: state.app.pool.clone(),
+                        },
+                        tokio::spawn,
+                    ));
                 if let Some(viewer) = viewer {
                     request = request.data(viewer);
                 }
@@ -342,6 +351,11 @@ async fn request_info(parts: &mut Parts) -> RequestInfo {
             .and_then(|value| value.to_str().ok())
             .map(|agent| agent.chars().take(512).collect()),
         refresh_cookie: read_cookie(&parts.headers, REFRESH_COOKIE),
+        request_id: parts
+            .headers
+            .get("x-request-id")
+            .and_then(|value| value.to_str().ok())
+            .map(str::to_owned),
     }
 }
 

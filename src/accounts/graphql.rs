@@ -1,12 +1,23 @@
 use async_graphql::{Context, ID, InputObject, Object, SimpleObject};
 use chrono::{DateTime, Utc};
 
-use super::model::{NewUser, ProfileChanges, User};
+use async_graphql::dataloader::DataLoader;
+use diesel_async::AsyncConnection;
+use serde_json::json;
+
+use super::model::{IdentityChanges, NewUser, ProfileChanges, User};
+use super::store::UserFilter;
 use super::{rules, store};
+use crate::audit::{Event, action, store::record};
+use crate::auth;
 use crate::auth::rules::check_new_password;
 use crate::db;
 use crate::error::AppError;
+use crate::graphql::connection::{CountedConnection, Page, connection};
 use crate::graphql::{ContextExt, Permission};
+use crate::graphql::{Viewer, parse_id};
+use crate::rbac::loaders::{PermissionsOfUser, RbacLoader, RolesOfUser};
+use crate::rbac::model::Role;
 use crate::rbac::perm;
 
 /// A user account.
@@ -46,6 +57,39 @@ impl User {
     async fn last_login_at(&self) -> Option<DateTime<Utc>> {
         self.last_login_at
     }
+    /// The roles this user holds. Visible to the user and to holders of `users:read`.
+    async fn roles(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Role>> {
+        ensure_may_see_access(ctx, self.id)?;
+        let loader = ctx.data_unchecked::<DataLoader<RbacLoader>>();
+        Ok(loader
+            .load_one(RolesOfUser(self.id))
+            .await?
+            .unwrap_or_default())
+    }
+    /// Every permission the user's roles grant, by name. Visible to the user and to holders of
+    /// `users:read`.
+    async fn permissions(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<String>> {
+        let viewer = ensure_may_see_access(ctx, self.id)?;
+        if viewer.user_id == self.id {
+            let mut own: Vec<String> = viewer.permissions.iter().cloned().collect();
+            own.sort_unstable();
+            return Ok(own);
+        }
+        let loader = ctx.data_unchecked::<DataLoader<RbacLoader>>();
+        Ok(loader
+            .load_one(PermissionsOfUser(self.id))
+            .await?
+            .unwrap_or_default())
+    }
+}
+
+fn ensure_may_see_access<'c>(ctx: &'c Context<'_>, user_id: i64) -> Result<&'c Viewer, AppError> {
+    let viewer = ctx.viewer()?;
+    if viewer.user_id == user_id || viewer.can(perm::USERS_READ) {
+        Ok(viewer)
+    } else {
+        Err(AppError::Forbidden(perm::USERS_READ))
+    }
 }
 
 #[derive(Default)]
@@ -60,6 +104,46 @@ impl AccountsQuery {
         let mut conn = db::conn(&ctx.app().pool).await?;
         Ok(store::find_by_id(&mut conn, viewer.user_id).await?)
     }
+
+    #[graphql(guard = "Permission(perm::USERS_READ)")]
+    async fn user(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<User> {
+        let id = parse_id("id", &id)?;
+        let mut conn = db::conn(&ctx.app().pool).await?;
+        Ok(store::find_by_id(&mut conn, id).await?)
+    }
+
+    /// Accounts in id order.
+    #[graphql(guard = "Permission(perm::USERS_READ)")]
+    async fn users(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+        #[graphql(default)] filter: UsersFilter,
+    ) -> async_graphql::Result<CountedConnection<User>> {
+        let page = Page::parse(first, after.as_deref())?;
+        let filter = UserFilter {
+            search: filter.search.filter(|text| !text.trim().is_empty()),
+            role_id: filter
+                .role_id
+                .as_ref()
+                .map(|id| parse_id("roleId", id))
+                .transpose()?,
+            active: filter.active,
+        };
+        let mut conn = db::conn(&ctx.app().pool).await?;
+        let (rows, total) =
+            store::search_users(&mut conn, &filter, page.after_id, page.fetch_limit()).await?;
+        Ok(connection(rows, page, total, |user| user.id, |user| user))
+    }
+}
+
+#[derive(InputObject, Default)]
+pub struct UsersFilter {
+    /// Part of a username, email or name; `%` and `_` match themselves.
+    pub search: Option<String>,
+    pub role_id: Option<ID>,
+    pub active: Option<bool>,
 }
 
 #[derive(InputObject)]
@@ -111,19 +195,15 @@ impl AccountsMutation {
         let password = check_new_password(&input.password)
             .map_err(|problem| AppError::bad_input("password", problem.message()))?;
         let password_hash = app.passwords.hash(password).await?;
-        let mut conn = db::conn(&app.pool).await?;
-        let user = store::create_user(
-            &mut conn,
-            NewUser {
-                username: &username,
-                email: &email,
-                password_hash: &password_hash,
-                first_name: &first_name,
-                last_name: &last_name,
-                budget: app.config.default_budget,
-            },
-        )
-        .await?;
+        let new_user = NewUser {
+            username: &username,
+            email: &email,
+            password_hash: &password_hash,
+            first_name: &first_name,
+            last_name: &last_name,
+            budget: app.config.default_budget,
+        };
+        let user = create_audited(ctx, new_user, None).await?;
         Ok(RegisterPayload { user })
     }
 
@@ -152,5 +232,175 @@ impl AccountsMutation {
         let mut conn = db::conn(&ctx.app().pool).await?;
         let user = store::update_profile(&mut conn, viewer.user_id, changes).await?;
         Ok(UpdateProfilePayload { user })
+    }
+}
+
+/// Creates the account and its audit row in one transaction: `register` when `creator` is
+/// `None`, an administrator's `createUser` otherwise.
+async fn create_audited(
+    ctx: &Context<'_>,
+    new_user: NewUser<'_>,
+    creator: Option<i64>,
+) -> Result<User, AppError> {
+    let origin = ctx.request_info();
+    let mut conn = db::conn(&ctx.app().pool).await?;
+    conn.transaction::<_, AppError, _>(async |conn| {
+        let user = store::create_user(conn, new_user).await?;
+        let (event_action, actor) = match creator {
+            Some(admin) => (action::USER_CREATE, admin),
+            None => (action::REGISTER, user.id),
+        };
+        let event = Event::new(event_action, Some(actor))
+            .target("user", user.id)
+            .meta(json!({ "username": user.username }));
+        record(conn, origin, event).await?;
+        Ok(user)
+    })
+    .await
+}
+
+#[derive(InputObject)]
+pub struct CreateUserInput {
+    pub username: String,
+    pub email: String,
+    pub password: String,
+    #[graphql(default)]
+    pub first_name: String,
+    #[graphql(default)]
+    pub last_name: String,
+}
+
+/// The fields an administrator may change; roles and flags have their own mutations.
+#[derive(InputObject)]
+pub struct UpdateUserInput {
+    pub id: ID,
+    pub username: Option<String>,
+    pub email: Option<String>,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+}
+
+#[derive(InputObject)]
+pub struct SetUserActiveInput {
+    pub user_id: ID,
+    pub active: bool,
+}
+
+#[derive(SimpleObject)]
+pub struct UserPayload {
+    pub user: User,
+}
+
+#[derive(SimpleObject)]
+pub struct SetUserActivePayload {
+    pub user: User,
+    /// Sessions ended by deactivation.
+    pub sessions_revoked: i32,
+}
+
+#[derive(Default)]
+pub struct UserAdminMutation;
+
+#[Object]
+impl UserAdminMutation {
+    /// Creates an account (role `user`, default budget) for someone else.
+    #[graphql(guard = "Permission(perm::USERS_MANAGE)")]
+    async fn create_user(
+        &self,
+        ctx: &Context<'_>,
+        input: CreateUserInput,
+    ) -> async_graphql::Result<UserPayload> {
+        let app = ctx.app();
+        let admin = ctx.viewer()?.user_id;
+        let username = rules::username(&input.username)?;
+        let email = rules::email(&input.email)?;
+        let first_name = rules::person_name("firstName", &input.first_name)?;
+        let last_name = rules::person_name("lastName", &input.last_name)?;
+        let password = check_new_password(&input.password)
+            .map_err(|problem| AppError::bad_input("password", problem.message()))?;
+        let password_hash = app.passwords.hash(password).await?;
+        let new_user = NewUser {
+            username: &username,
+            email: &email,
+            password_hash: &password_hash,
+            first_name: &first_name,
+            last_name: &last_name,
+            budget: app.config.default_budget,
+        };
+        let user = create_audited(ctx, new_user, Some(admin)).await?;
+        Ok(UserPayload { user })
+    }
+
+    /// Changes another account's username, email or names.
+    #[graphql(guard = "Permission(perm::USERS_MANAGE)")]
+    async fn update_user(
+        &self,
+        ctx: &Context<'_>,
+        input: UpdateUserInput,
+    ) -> async_graphql::Result<UserPayload> {
+        let user_id = parse_id("id", &input.id)?;
+        let changes = IdentityChanges {
+            username: input.username.as_deref().map(rules::username).transpose()?,
+            email: input.email.as_deref().map(rules::email).transpose()?,
+            first_name: input
+                .first_name
+                .map(|name| rules::person_name("firstName", &name))
+                .transpose()?,
+            last_name: input
+                .last_name
+                .map(|name| rules::person_name("lastName", &name))
+                .transpose()?,
+        };
+        let (actor, origin) = (ctx.viewer()?.user_id, ctx.request_info());
+        let mut conn = db::conn(&ctx.app().pool).await?;
+        let user = conn
+            .transaction::<_, AppError, _>(async |conn| {
+                let user = store::update_identity(conn, user_id, &changes).await?;
+                let event = Event::new(action::USER_UPDATE, Some(actor))
+                    .target("user", user.id)
+                    .meta(json!({
+                        "username": changes.username, "email": changes.email,
+                        "firstName": changes.first_name, "lastName": changes.last_name,
+                    }));
+                record(conn, origin, event).await?;
+                Ok(user)
+            })
+            .await?;
+        Ok(UserPayload { user })
+    }
+
+    /// Activates or deactivates an account. Deactivation ends its sessions at once and is
+    /// refused for the last holder of `roles:manage`.
+    #[graphql(guard = "Permission(perm::USERS_MANAGE)")]
+    async fn set_user_active(
+        &self,
+        ctx: &Context<'_>,
+        input: SetUserActiveInput,
+    ) -> async_graphql::Result<SetUserActivePayload> {
+        let user_id = parse_id("userId", &input.user_id)?;
+        let active = input.active;
+        let (actor, origin) = (ctx.viewer()?.user_id, ctx.request_info());
+        let mut conn = db::conn(&ctx.app().pool).await?;
+        let (user, revoked) = conn
+            .transaction::<_, AppError, _>(async |conn| {
+                crate::rbac::store::lock_role_changes(conn).await?;
+                let user = store::set_active(conn, user_id, active).await?;
+                let revoked = if active {
+                    0
+                } else {
+                    crate::rbac::store::ensure_a_role_manager_remains(conn).await?;
+                    auth::store::revoke_all_sessions(conn, user_id, None).await?
+                };
+                let event = Event::new(action::USER_SET_ACTIVE, Some(actor))
+                    .target("user", user.id)
+                    .meta(json!({ "active": active, "sessionsRevoked": revoked }));
+                record(conn, origin, event).await?;
+                Ok((user, revoked))
+            })
+            .await?;
+        Ok(SetUserActivePayload {
+            user,
+            sessions_revoked: i32::try_from(revoked).unwrap_or(i32::MAX),
+        })
     }
 }

@@ -37,3 +37,22 @@ pub struct ProfileChanges {
     pub last_name: Option<String>,
     pub time_zone: Option<String>,
 }
+
+/// What an administrator may change about an account: identity only, never roles or flags.
+#[derive(AsChangeset, Default)]
+#[diesel(table_name = users)]
+pub struct IdentityChanges {
+    pub username: Option<String>,
+    pub email: Option<String>,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+}
+
+impl IdentityChanges {
+    pub fn is_empty(&self) -> bool {
+        self.username.is_none()
+            && self.email.is_none()
+            && self.first_name.is_none()
+            && self.last_name.is_none()
+    }
+}

@@ -1,12 +1,10 @@
 use diesel::prelude::*;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 
-use super::model::{NewUser, ProfileChanges, User};
+use super::model::{IdentityChanges, NewUser, ProfileChanges, User};
 use crate::db::schema::{roles, user_roles, users};
 use crate::error::{AppError, violated_unique_constraint};
-
-/// The role every new account starts with.
-pub const DEFAULT_ROLE: &str = "user";
+use crate::rbac::DEFAULT_ROLE;
 
 /// Inserts the user and gives them the default role, in one transaction.
 pub async fn create_user(
@@ -103,10 +101,120 @@ pub async fn update_profile(
         .await?)
 }
 
+#[derive(Default)]
+pub struct UserFilter {
+    /// Matched against username, email and names; `%` and `_` match themselves.
+    pub search: Option<String>,
+    pub role_id: Option<i64>,
+    pub active: Option<bool>,
+}
+
+/// A page of users matching `filter` in id order, and how many match in all.
+pub async fn search_users(
+    conn: &mut AsyncPgConnection,
+    filter: &UserFilter,
+    after_id: Option<i64>,
+    limit: i64,
+) -> Result<(Vec<User>, i64), AppError> {
+    let matching = || {
+        let mut query = users::table.into_boxed();
+        if let Some(search) = &filter.search {
+            let pattern = format!("%{}%", escape_like(search.trim()));
+            query = query.filter(
+                users::username
+                    .ilike(pattern.clone())
+                    .escape('\\')
+                    .or(users::email.ilike(pattern.clone()).escape('\\'))
+                    .or(users::first_name.ilike(pattern.clone()).escape('\\'))
+                    .or(users::last_name.ilike(pattern).escape('\\')),
+            );
+        }
+        if let Some(role_id) = filter.role_id {
+            query = query.filter(
+                users::id.eq_any(
+                    user_roles::table
+                        .filter(user_roles::role_id.eq(role_id))
+                        .select(user_roles::user_id),
+                ),
+            );
+        }
+        if let Some(active) = filter.active {
+            query = query.filter(users::is_active.eq(active));
+        }
+        query
+    };
+    let mut page = matching()
+        .select(User::as_select())
+        .order(users::id)
+        .limit(limit);
+    if let Some(after_id) = after_id {
+        page = page.filter(users::id.gt(after_id));
+    }
+    let rows = page.load(conn).await?;
+    let total = matching().count().get_result(conn).await?;
+    Ok((rows, total))
+}
+
+/// `%`, `_` and the escape character itself, made literal for `LIKE ... ESCAPE '\\'`.
+fn escape_like(text: &str) -> String {
+    let mut escaped = String::with_capacity(text.len());
+    for c in text.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            escaped.push('\\');
+        }
+        escaped.push(c);
+    }
+    escaped
+}
+
+pub async fn update_identity(
+    conn: &mut AsyncPgConnection,
+    user_id: i64,
+    changes: &IdentityChanges,
+) -> Result<User, AppError> {
+    if changes.is_empty() {
+        return find_by_id(conn, user_id).await;
+    }
+    diesel::update(users::table.find(user_id))
+        .set((changes, users::updated_at.eq(diesel::dsl::now)))
+        .returning(User::as_returning())
+        .get_result(conn)
+        .await
+        .optional()
+        .map_err(map_unique_violation)?
+        .ok_or(AppError::NotFound("User"))
+}
+
+pub async fn set_active(
+    conn: &mut AsyncPgConnection,
+    user_id: i64,
+    active: bool,
+) -> Result<User, AppError> {
+    diesel::update(users::table.find(user_id))
+        .set((
+            users::is_active.eq(active),
+            users::updated_at.eq(diesel::dsl::now),
+        ))
+        .returning(User::as_returning())
+        .get_result(conn)
+        .await
+        .optional()?
+        .ok_or(AppError::NotFound("User"))
+}
+
 fn map_unique_violation(error: diesel::result::Error) -> AppError {
     match violated_unique_constraint(&error) {
         Some("users_username_lower_key") => AppError::taken("username"),
         Some("users_email_key") => AppError::taken("email"),
         _ => error.into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn like_wildcards_are_taken_literally() {
+        assert_eq!(super::escape_like("50%_off\\"), "50\\%\\_off\\\\");
+        assert_eq!(super::escape_like("plain"), "plain");
     }
 }

@@ -7,8 +7,11 @@ use super::model::{ClientInfo, Session};
 use super::rules::{check_new_password, normalize_password};
 use super::store::{self, Rotation};
 use super::tokens::{AccessSubject, new_refresh_token};
+use serde_json::json;
+
 use crate::accounts::model::User;
 use crate::accounts::store as accounts;
+use crate::audit::{Event, action, store::record};
 use crate::config::REFRESH_REUSE_GRACE;
 use crate::db;
 use crate::error::AppError;
@@ -166,9 +169,22 @@ impl AuthMutation {
             .passwords
             .verify(normalize_password(&input.password), stored_hash)
             .await?;
+        let origin = ctx.request_info();
         let user = match user {
             Some(user) if password_ok && user.is_active => user,
-            _ => return Err(AppError::InvalidCredentials.into()),
+            known_or_not => {
+                // Same row shape whether or not the account exists; only its owner (the
+                // target) and auditors can read it.
+                let mut event = Event::new(action::LOGIN_FAILED, None).meta(
+                    json!({ "login": input.login.trim().chars().take(100).collect::<String>() }),
+                );
+                if let Some(user) = known_or_not {
+                    event = event.target("user", user.id);
+                }
+                let mut conn = db::conn(&app.pool).await?;
+                record(&mut conn, origin, event).await?;
+                return Err(AppError::InvalidCredentials.into());
+            }
         };
         let refresh_token = new_refresh_token();
         let client = ClientInfo {
@@ -179,9 +195,15 @@ impl AuthMutation {
             i64::try_from(app.config.session_absolute_secs).unwrap_or(i64::MAX / 2),
         );
         let mut conn = db::conn(&app.pool).await?;
-        let session =
-            store::open_session(&mut conn, user.id, &client, lifetime, &refresh_token).await?;
-        let user = accounts::find_by_id(&mut conn, user.id).await?;
+        let (session, user) = conn
+            .transaction::<_, AppError, _>(async |conn| {
+                let session =
+                    store::open_session(conn, user.id, &client, lifetime, &refresh_token).await?;
+                let event = Event::new(action::LOGIN, Some(user.id)).target("session", session.id);
+                record(conn, origin, event).await?;
+                Ok((session, accounts::find_by_id(conn, user.id).await?))
+            })
+            .await?;
         issue_tokens(ctx, user, session.id, refresh_token, session.expires_at)
     }
 
@@ -197,15 +219,30 @@ impl AuthMutation {
             .refresh_token
             .or_else(|| ctx.request_info().refresh_cookie.clone())
             .ok_or_else(|| AppError::bad_input("refreshToken", "No refresh token given"))?;
+        let origin = ctx.request_info();
         let mut conn = db::conn(&app.pool).await?;
-        let rotation = store::rotate_refresh_token(
-            &mut conn,
-            &app.tokens,
-            &presented,
-            app.config.session_idle_secs,
-            REFRESH_REUSE_GRACE,
-        )
-        .await?;
+        let rotation = conn
+            .transaction::<_, AppError, _>(async |conn| {
+                let rotation = store::rotate_refresh_token(
+                    conn,
+                    &app.tokens,
+                    &presented,
+                    app.config.session_idle_secs,
+                    REFRESH_REUSE_GRACE,
+                )
+                .await?;
+                if let Rotation::ReuseDetected {
+                    user_id,
+                    session_id,
+                } = rotation
+                {
+                    let event = Event::new(action::REFRESH_REUSE, Some(user_id))
+                        .target("session", session_id);
+                    record(conn, origin, event).await?;
+                }
+                Ok(rotation)
+            })
+            .await?;
         match rotation {
             Rotation::Rotated {
                 user_id,
@@ -216,7 +253,7 @@ impl AuthMutation {
                 let user = accounts::find_by_id(&mut conn, user_id).await?;
                 issue_tokens(ctx, user, session_id, successor, session_expires_at)
             }
-            Rotation::ReuseDetected => {
+            Rotation::ReuseDetected { .. } => {
                 tracing::warn!("refresh token reuse detected; session revoked");
                 clear_auth_cookies(ctx, &app.config);
                 Err(AppError::Unauthenticated.into())
@@ -230,7 +267,16 @@ impl AuthMutation {
         let viewer = ctx.viewer()?;
         let app = ctx.app();
         let mut conn = db::conn(&app.pool).await?;
-        let revoked = store::revoke_session(&mut conn, viewer.user_id, viewer.session_id).await?;
+        let revoked = conn
+            .transaction::<_, AppError, _>(async |conn| {
+                let revoked =
+                    store::revoke_session(conn, viewer.user_id, viewer.session_id).await?;
+                let event = Event::new(action::LOGOUT, Some(viewer.user_id))
+                    .target("session", viewer.session_id);
+                record(conn, ctx.request_info(), event).await?;
+                Ok(revoked)
+            })
+            .await?;
         clear_auth_cookies(ctx, &app.config);
         Ok(LogoutPayload {
             sessions_revoked: i32::from(revoked.is_some()),
@@ -243,7 +289,16 @@ impl AuthMutation {
         let viewer = ctx.viewer()?;
         let app = ctx.app();
         let mut conn = db::conn(&app.pool).await?;
-        let revoked = store::revoke_all_sessions(&mut conn, viewer.user_id, None).await?;
+        let revoked = conn
+            .transaction::<_, AppError, _>(async |conn| {
+                let revoked = store::revoke_all_sessions(conn, viewer.user_id, None).await?;
+                let event = Event::new(action::LOGOUT_ALL, Some(viewer.user_id))
+                    .target("user", viewer.user_id)
+                    .meta(json!({ "sessionsRevoked": revoked }));
+                record(conn, ctx.request_info(), event).await?;
+                Ok(revoked)
+            })
+            .await?;
         clear_auth_cookies(ctx, &app.config);
         Ok(LogoutPayload {
             sessions_revoked: count(revoked),
@@ -261,9 +316,17 @@ impl AuthMutation {
         let session_id = parse_id("id", &input.id)?;
         let app = ctx.app();
         let mut conn = db::conn(&app.pool).await?;
-        let session = store::revoke_session(&mut conn, viewer.user_id, session_id)
-            .await?
-            .ok_or(AppError::NotFound("Session"))?;
+        let session = conn
+            .transaction::<_, AppError, _>(async |conn| {
+                let session = store::revoke_session(conn, viewer.user_id, session_id)
+                    .await?
+                    .ok_or(AppError::NotFound("Session"))?;
+                let event = Event::new(action::SESSION_REVOKE, Some(viewer.user_id))
+                    .target("session", session.id);
+                record(conn, ctx.request_info(), event).await?;
+                Ok(session)
+            })
+            .await?;
         let current = session.id == viewer.session_id;
         if current {
             clear_auth_cookies(ctx, &app.config);
@@ -300,12 +363,16 @@ impl AuthMutation {
             );
         }
         let new_hash = app.passwords.hash(new_password).await?;
-        let (user_id, session_id) = (viewer.user_id, viewer.session_id);
+        let (user_id, session_id, origin) = (viewer.user_id, viewer.session_id, ctx.request_info());
         let mut conn = db::conn(&app.pool).await?;
         let (user, revoked) = conn
             .transaction::<_, AppError, _>(async move |conn| {
                 accounts::set_password_hash(conn, user_id, &new_hash).await?;
                 let revoked = store::revoke_all_sessions(conn, user_id, Some(session_id)).await?;
+                let event = Event::new(action::PASSWORD_CHANGE, Some(user_id))
+                    .target("user", user_id)
+                    .meta(json!({ "sessionsRevoked": revoked }));
+                record(conn, origin, event).await?;
                 let user = accounts::find_by_id(conn, user_id).await?;
                 Ok((user, revoked))
             })

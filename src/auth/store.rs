@@ -102,7 +102,7 @@ pub enum Rotation {
         session_expires_at: DateTime<Utc>,
     },
     /// A token rotated earlier than the grace window came back: the session is now revoked.
-    ReuseDetected,
+    ReuseDetected { user_id: i64, session_id: i64 },
     /// Unknown token, or its session is no longer live.
     Invalid,
 }
@@ -170,7 +170,10 @@ pub async fn rotate_refresh_token(
             Some(used_at) if used_at > grace_cutoff => {}
             Some(_) => {
                 revoke_session(conn, token.user_id, token.session_id).await?;
-                return Ok(Rotation::ReuseDetected);
+                return Ok(Rotation::ReuseDetected {
+                    user_id: token.user_id,
+                    session_id: token.session_id,
+                });
             }
         }
         diesel::update(sessions::table.find(token.session_id))

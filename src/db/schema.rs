@@ -1,6 +1,37 @@
 // @generated automatically by Diesel CLI.
 
 diesel::table! {
+    api_tokens (id) {
+        id -> Int8,
+        user_id -> Int8,
+        name -> Text,
+        token_hash -> Bytea,
+        permissions -> Array<Text>,
+        created_at -> Timestamptz,
+        expires_at -> Nullable<Timestamptz>,
+        last_used_at -> Nullable<Timestamptz>,
+        revoked_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+
+    audit_log (id) {
+        id -> Int8,
+        actor_id -> Nullable<Int8>,
+        action -> Text,
+        target_type -> Nullable<Text>,
+        target_id -> Nullable<Int8>,
+        metadata -> Jsonb,
+        ip -> Nullable<Inet>,
+        user_agent -> Nullable<Text>,
+        request_id -> Nullable<Text>,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     permissions (id) {
         id -> Int8,
         name -> Text,
@@ -75,6 +106,8 @@ diesel::table! {
     }
 }
 
+diesel::joinable!(api_tokens -> users (user_id));
+diesel::joinable!(audit_log -> users (actor_id));
 diesel::joinable!(refresh_tokens -> sessions (session_id));
 diesel::joinable!(role_permissions -> permissions (permission_id));
 diesel::joinable!(role_permissions -> roles (role_id));
@@ -83,6 +116,8 @@ diesel::joinable!(user_roles -> roles (role_id));
 diesel::joinable!(user_roles -> users (user_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
+    api_tokens,
+    audit_log,
     permissions,
     refresh_tokens,
     role_permissions,

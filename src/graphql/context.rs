@@ -1,9 +1,12 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
+use async_graphql::parser::types::OperationType;
 use async_graphql::{Context, Guard};
 
 use crate::App;
+use crate::audit::store::record;
+use crate::audit::{Event, action};
 use crate::error::AppError;
 
 /// The authenticated caller: a live session and the permissions its user holds right now
@@ -28,6 +31,8 @@ pub struct RequestInfo {
     pub user_agent: Option<String>,
     /// The refresh token sent as a cookie, for `refreshSession` called without an argument.
     pub refresh_cookie: Option<String>,
+    /// The `x-request-id` of this request, recorded with audit rows.
+    pub request_id: Option<String>,
 }
 
 pub trait ContextExt {
@@ -60,9 +65,24 @@ impl Guard for Permission {
     async fn check(&self, ctx: &Context<'_>) -> async_graphql::Result<()> {
         let viewer = ctx.viewer()?;
         if viewer.can(self.0) {
-            Ok(())
-        } else {
-            Err(AppError::Forbidden(self.0).into())
+            return Ok(());
         }
+        if ctx.query_env.operation.node.ty == OperationType::Mutation {
+            record_denial(ctx, viewer.user_id, self.0).await;
+        }
+        Err(AppError::Forbidden(self.0).into())
+    }
+}
+
+/// Denied mutations are audited; failing to write the row must not turn FORBIDDEN into a 500.
+async fn record_denial(ctx: &Context<'_>, actor: i64, permission: &str) {
+    let event = Event::new(action::ACCESS_DENIED, Some(actor))
+        .meta(serde_json::json!({ "permission": permission, "field": ctx.field().name() }));
+    let written = async {
+        let mut conn = crate::db::conn(&ctx.app().pool).await?;
+        record(&mut conn, ctx.request_info(), event).await
+    };
+    if let Err(error) = written.await {
+        tracing::warn!(?error, "could not audit a permission denial");
     }
 }

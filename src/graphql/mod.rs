@@ -6,9 +6,11 @@ pub mod context;
 
 use async_graphql::{EmptySubscription, MergedObject, Schema, SchemaBuilder};
 
-use crate::accounts::graphql::{AccountsMutation, AccountsQuery};
+use crate::accounts::graphql::{AccountsMutation, AccountsQuery, UserAdminMutation};
+use crate::audit::graphql::AuditQuery;
 use crate::auth::graphql::{AuthMutation, AuthQuery};
 use crate::config::Config;
+use crate::rbac::graphql::{RbacMutation, RbacQuery};
 
 pub use context::{ContextExt, Permission, RequestInfo, Viewer};
 
@@ -19,10 +21,15 @@ pub const MAX_DEPTH: usize = 12;
 pub const MAX_COMPLEXITY: usize = 5_000;
 
 #[derive(MergedObject, Default)]
-pub struct Query(AccountsQuery, AuthQuery);
+pub struct Query(AccountsQuery, AuthQuery, RbacQuery, AuditQuery);
 
 #[derive(MergedObject, Default)]
-pub struct Mutation(AccountsMutation, AuthMutation);
+pub struct Mutation(
+    AccountsMutation,
+    AuthMutation,
+    RbacMutation,
+    UserAdminMutation,
+);
 
 pub type AgoraSchema = Schema<Query, Mutation, EmptySubscription>;
 

@@ -1,7 +1,22 @@
-//! Roles and permissions are rows (see the migrations); these are the names the code checks.
+//! Roles and permissions are rows (see the migrations); `perm` names the ones the code checks.
+
+pub mod graphql;
+pub mod loaders;
+pub mod model;
+pub mod rules;
+pub mod store;
 
 pub mod perm {
     pub const PROFILE_READ: &str = "profile:read";
     pub const PROFILE_UPDATE: &str = "profile:update";
     pub const SESSIONS_MANAGE: &str = "sessions:manage";
+    pub const API_TOKENS_MANAGE: &str = "api_tokens:manage";
+    pub const USERS_READ: &str = "users:read";
+    pub const USERS_MANAGE: &str = "users:manage";
+    pub const ROLES_MANAGE: &str = "roles:manage";
+    pub const AUDIT_READ: &str = "audit:read";
 }
+
+/// Roles the code refers to by name.
+pub const ADMIN_ROLE: &str = "admin";
+pub const DEFAULT_ROLE: &str = "user";

@@ -1,0 +1,114 @@
+use async_graphql::{Context, ID, InputObject, Json, Object};
+use chrono::{DateTime, Utc};
+
+use super::store::{self, AuditFilter, AuditRow};
+use crate::db;
+use crate::graphql::connection::{CountedConnection, Page, connection};
+use crate::graphql::{ContextExt, Permission, parse_id};
+use crate::rbac::perm;
+
+/// One recorded action.
+#[Object(name = "AuditEntry")]
+impl AuditRow {
+    async fn id(&self) -> ID {
+        ID(self.id.to_string())
+    }
+    /// e.g. `auth.login`, `role.grant_permission`.
+    async fn action(&self) -> &str {
+        &self.action
+    }
+    /// Who acted; null for anonymous attempts.
+    async fn actor_id(&self) -> Option<ID> {
+        self.actor_id.map(|id| ID(id.to_string()))
+    }
+    /// The kind of entity acted on: `user`, `role`, `permission`, `session`, `api_token`.
+    async fn target_type(&self) -> Option<&str> {
+        self.target_type.as_deref()
+    }
+    async fn target_id(&self) -> Option<ID> {
+        self.target_id.map(|id| ID(id.to_string()))
+    }
+    /// Details of the change; never a secret, token or hash.
+    async fn metadata(&self) -> Json<&serde_json::Value> {
+        Json(&self.metadata)
+    }
+    async fn ip_address(&self) -> Option<&str> {
+        self.ip.as_deref()
+    }
+    async fn user_agent(&self) -> Option<&str> {
+        self.user_agent.as_deref()
+    }
+    /// Matches the `requestId` of the response and the server's log lines.
+    async fn request_id(&self) -> Option<&str> {
+        self.request_id.as_deref()
+    }
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.created_at
+    }
+}
+
+#[derive(InputObject, Default)]
+pub struct AuditLogFilter {
+    pub actor_id: Option<ID>,
+    pub action: Option<String>,
+    /// Entries at or after this time.
+    pub since: Option<DateTime<Utc>>,
+    /// Entries before this time.
+    pub until: Option<DateTime<Utc>>,
+}
+
+#[derive(Default)]
+pub struct AuditQuery;
+
+#[Object]
+impl AuditQuery {
+    /// What the current user did, and what was done to their account, newest first.
+    #[graphql(guard = "Permission(perm::PROFILE_READ)")]
+    async fn my_activity(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> async_graphql::Result<CountedConnection<AuditRow>> {
+        let filter = AuditFilter {
+            concerning_user: Some(ctx.viewer()?.user_id),
+            ..AuditFilter::default()
+        };
+        page_of(ctx, &filter, first, after).await
+    }
+
+    /// The whole audit log, newest first.
+    #[graphql(guard = "Permission(perm::AUDIT_READ)")]
+    async fn audit_log(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+        #[graphql(default)] filter: AuditLogFilter,
+    ) -> async_graphql::Result<CountedConnection<AuditRow>> {
+        let filter = AuditFilter {
+            actor_id: filter
+                .actor_id
+                .as_ref()
+                .map(|id| parse_id("actorId", id))
+                .transpose()?,
+            action: filter.action,
+            since: filter.since,
+            until: filter.until,
+            ..AuditFilter::default()
+        };
+        page_of(ctx, &filter, first, after).await
+    }
+}
+
+async fn page_of(
+    ctx: &Context<'_>,
+    filter: &AuditFilter,
+    first: Option<i32>,
+    after: Option<String>,
+) -> async_graphql::Result<CountedConnection<AuditRow>> {
+    let page = Page::parse(first, after.as_deref())?;
+    let mut conn = db::conn(&ctx.app().pool).await?;
+    let (rows, total) = store::list(&mut conn, filter, page.after_id, page.fetch_limit()).await?;
+    Ok(connection(rows, page, total, |row| row.id, |row| row))
+}
