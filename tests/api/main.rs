@@ -5,5 +5,6 @@ mod common;
 mod accounts;
 mod http;
 mod migrations;
+mod rbac;
 mod schema;
 mod sessions;

@@ -205,6 +205,22 @@ impl TestApp {
         self.sign_in(username).await
     }
 
+    /// Registers `username`, makes them an administrator, and signs in.
+    pub async fn admin(&self, username: &str) -> Tokens {
+        let tokens = self.user(username).await;
+        self.sql(&format!(
+            "INSERT INTO user_roles (user_id, role_id) SELECT {}, id FROM roles WHERE name = 'admin'",
+            tokens.user_id
+        ))
+        .await;
+        tokens
+    }
+
+    /// The id of the row `sql` selects, as a GraphQL `ID`.
+    pub async fn id_of(&self, sql: &str) -> String {
+        self.count(sql).await.to_string()
+    }
+
     /// Registers `username` and signs in twice, as from a laptop and a phone.
     pub async fn two_sessions(&self, username: &str) -> (Tokens, Tokens) {
         let laptop = self.user(username).await;
