@@ -51,6 +51,16 @@ pub struct Config {
     )]
     pub cors_origins: Vec<String>,
 
+    /// Comma-separated addresses of reverse proxies whose `X-Forwarded-For` is believed; requests
+    /// from anyone else are recorded with their own peer address.
+    #[arg(
+        long,
+        env = "AGORA_TRUSTED_PROXIES",
+        value_delimiter = ',',
+        default_value = ""
+    )]
+    pub trusted_proxies: Vec<String>,
+
     /// Budget a newly registered user starts with.
     #[arg(long, env = "AGORA_DEFAULT_BUDGET", default_value_t = 1000)]
     pub default_budget: i64,
@@ -144,6 +154,7 @@ impl Config {
                 );
             }
         }
+        self.trusted_proxies()?;
         if self.db_pool_size == 0 {
             bail!("AGORA_DB_POOL_SIZE must be at least 1");
         }
@@ -152,6 +163,19 @@ impl Config {
 
     pub fn is_production(&self) -> bool {
         self.env == Environment::Production
+    }
+
+    pub fn trusted_proxies(&self) -> anyhow::Result<Vec<std::net::IpAddr>> {
+        self.trusted_proxies
+            .iter()
+            .map(|entry| entry.trim())
+            .filter(|entry| !entry.is_empty())
+            .map(|entry| {
+                entry.parse().with_context(|| {
+                    format!("AGORA_TRUSTED_PROXIES: {entry:?} is not an IP address")
+                })
+            })
+            .collect()
     }
 
     pub fn cors_origins(&self) -> impl Iterator<Item = &str> {

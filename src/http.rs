@@ -4,7 +4,7 @@
 //! async-graphql-axum's extractor would parse any body as JSON, run mutations sent by GET and
 //! skip axum's body limit, so this module reads and checks requests itself.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -46,13 +46,19 @@ const SESSION_TOUCH_INTERVAL: chrono::Duration = chrono::Duration::seconds(60);
 struct HttpState {
     app: Arc<App>,
     schema: AgoraSchema,
+    trusted_proxies: Arc<[IpAddr]>,
 }
 
 pub fn router(app: Arc<App>) -> Router {
     let schema = build_schema(&app.config).data(app.clone()).finish();
     let request_timeout = Duration::from_secs(app.config.request_timeout_secs);
     let cors = cors_layer(&app);
-    let state = HttpState { app, schema };
+    let trusted_proxies = app.config.trusted_proxies().unwrap_or_default().into();
+    let state = HttpState {
+        app,
+        schema,
+        trusted_proxies,
+    };
     let x_request_id = HeaderName::from_static("x-request-id");
     Router::new()
         .route("/graphql", get(graphql_get).post(graphql_post))
@@ -264,7 +270,7 @@ async fn execute(
         match authenticate(&state.app, &parts.headers).await {
             Ok(viewer) => {
                 request = request
-                    .data(request_info(parts).await)
+                    .data(request_info(parts, &state.trusted_proxies).await)
                     .data(DataLoader::new(
                         RbacLoader {
                             pool: state.app.pool.clone(),
@@ -339,12 +345,21 @@ async fn authenticate(app: &App, headers: &HeaderMap) -> Result<Option<Viewer>, 
     }))
 }
 
-async fn request_info(parts: &mut Parts) -> RequestInfo {
+async fn request_info(parts: &mut Parts, trusted_proxies: &[IpAddr]) -> RequestInfo {
     let peer = ConnectInfo::<SocketAddr>::from_request_parts(parts, &())
         .await
         .ok();
+    let forwarded_for = parts
+        .headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .collect::<Vec<_>>()
+        .join(",");
     RequestInfo {
-        ip: peer.map(|ConnectInfo(address)| address.ip().to_string()),
+        ip: peer.map(|ConnectInfo(address)| {
+            client_ip(address.ip(), &forwarded_for, trusted_proxies).to_string()
+        }),
         user_agent: parts
             .headers
             .get(header::USER_AGENT)
@@ -357,6 +372,28 @@ async fn request_info(parts: &mut Parts) -> RequestInfo {
             .and_then(|value| value.to_str().ok())
             .map(str::to_owned),
     }
+}
+
+/// The client's address: the peer, unless the peer is a trusted proxy, in which case the
+/// right-most `X-Forwarded-For` entry that is not itself a trusted proxy (entries further left
+/// were written by the client and prove nothing).
+pub fn client_ip(peer: IpAddr, forwarded_for: &str, trusted_proxies: &[IpAddr]) -> IpAddr {
+    if !trusted_proxies.contains(&peer) {
+        return peer;
+    }
+    let mut client = peer;
+    for entry in forwarded_for.rsplit(',') {
+        match entry.trim().parse::<IpAddr>() {
+            Ok(address) => {
+                client = address;
+                if !trusted_proxies.contains(&address) {
+                    break;
+                }
+            }
+            Err(_) => break,
+        }
+    }
+    client
 }
 
 /// Every error leaves with a code and the request id. Errors async-graphql raises itself carry
@@ -498,4 +535,41 @@ async fn readyz(State(state): State<HttpState>) -> Response {
         })),
     )
         .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::client_ip;
+    use std::net::IpAddr;
+
+    fn ip(text: &str) -> IpAddr {
+        text.parse().unwrap()
+    }
+
+    #[test]
+    fn forwarded_for_is_believed_only_from_trusted_proxies() {
+        let proxies = [ip("10.0.0.1"), ip("10.0.0.2")];
+        assert_eq!(
+            client_ip(ip("203.0.113.9"), "1.2.3.4", &proxies),
+            ip("203.0.113.9")
+        );
+        assert_eq!(
+            client_ip(ip("10.0.0.1"), "198.51.100.7", &proxies),
+            ip("198.51.100.7")
+        );
+        // A client-supplied entry on the left is ignored; proxies on the right are skipped.
+        assert_eq!(
+            client_ip(ip("10.0.0.1"), "6.6.6.6, 198.51.100.7, 10.0.0.2", &proxies),
+            ip("198.51.100.7")
+        );
+        assert_eq!(client_ip(ip("10.0.0.1"), "", &proxies), ip("10.0.0.1"));
+        assert_eq!(
+            client_ip(ip("10.0.0.1"), "garbage", &proxies),
+            ip("10.0.0.1")
+        );
+        assert_eq!(
+            client_ip(ip("10.0.0.1"), "2001:db8::1", &proxies),
+            ip("2001:db8::1")
+        );
+    }
 }

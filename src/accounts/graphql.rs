@@ -119,9 +119,10 @@ impl AccountsQuery {
         ctx: &Context<'_>,
         first: Option<i32>,
         after: Option<String>,
-        #[graphql(default)] filter: UsersFilter,
+        filter: Option<UsersFilter>,
     ) -> async_graphql::Result<CountedConnection<User>> {
         let page = Page::parse(first, after.as_deref())?;
+        let filter = filter.unwrap_or_default();
         let filter = UserFilter {
             search: filter.search.filter(|text| !text.trim().is_empty()),
             role_id: filter

@@ -84,8 +84,9 @@ impl AuditQuery {
         ctx: &Context<'_>,
         first: Option<i32>,
         after: Option<String>,
-        #[graphql(default)] filter: AuditLogFilter,
+        filter: Option<AuditLogFilter>,
     ) -> async_graphql::Result<CountedConnection<AuditRow>> {
+        let filter = filter.unwrap_or_default();
         let filter = AuditFilter {
             actor_id: filter
                 .actor_id

@@ -216,6 +216,23 @@ impl TestApp {
         tokens
     }
 
+    /// The text `sql` selects (one row, one column named `t`).
+    pub async fn text(&self, sql: &str) -> String {
+        #[derive(diesel::QueryableByName)]
+        struct Row {
+            #[diesel(sql_type = Text)]
+            t: String,
+        }
+        let mut conn = AsyncPgConnection::establish(&self.app.config.database_url)
+            .await
+            .unwrap();
+        diesel::sql_query(sql)
+            .get_result::<Row>(&mut conn)
+            .await
+            .unwrap()
+            .t
+    }
+
     /// The id of the row `sql` selects, as a GraphQL `ID`.
     pub async fn id_of(&self, sql: &str) -> String {
         self.count(sql).await.to_string()
