@@ -28,7 +28,8 @@ use tower_http::trace::TraceLayer;
 
 use crate::App;
 use crate::auth::cookies::{ACCESS_COOKIE, REFRESH_COOKIE, read_cookie};
-use crate::auth::store::{live_session, touch_session};
+use crate::auth::store::{live_api_token, live_session, touch_api_token, touch_session};
+use crate::auth::tokens::API_TOKEN_PREFIX;
 use crate::db;
 use crate::error::{AppError, code};
 use crate::graphql::{AgoraSchema, RequestInfo, Viewer, build_schema};
@@ -321,7 +322,13 @@ async fn authenticate(app: &App, headers: &HeaderMap) -> Result<Option<Viewer>, 
             .map(|token| token.trim().to_owned()),
         None => read_cookie(headers, ACCESS_COOKIE),
     };
-    let Some(subject) = token.and_then(|token| app.tokens.verify_access(&token)) else {
+    let Some(token) = token else {
+        return Ok(None);
+    };
+    if token.starts_with(API_TOKEN_PREFIX) {
+        return authenticate_api_token(app, &token).await;
+    }
+    let Some(subject) = app.tokens.verify_access(&token) else {
         return Ok(None);
     };
     let mut conn = db::conn(&app.pool).await?;
@@ -340,8 +347,28 @@ async fn authenticate(app: &App, headers: &HeaderMap) -> Result<Option<Viewer>, 
     }
     Ok(Some(Viewer {
         user_id: subject.user_id,
-        session_id: subject.session_id,
+        session_id: Some(subject.session_id),
+        api_token_id: None,
         permissions: session.permissions.into_iter().collect(),
+    }))
+}
+
+async fn authenticate_api_token(app: &App, token: &str) -> Result<Option<Viewer>, AppError> {
+    let mut conn = db::conn(&app.pool).await?;
+    let Some(live) = live_api_token(&mut conn, token).await? else {
+        return Ok(None);
+    };
+    let stale = live
+        .last_used_at
+        .is_none_or(|used| chrono::Utc::now() - used > SESSION_TOUCH_INTERVAL);
+    if stale {
+        touch_api_token(&mut conn, live.id).await?;
+    }
+    Ok(Some(Viewer {
+        user_id: live.user_id,
+        session_id: None,
+        api_token_id: Some(live.id),
+        permissions: live.permissions.into_iter().collect(),
     }))
 }
 

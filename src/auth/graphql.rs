@@ -3,10 +3,10 @@ use chrono::{DateTime, Duration, Utc};
 use diesel_async::AsyncConnection;
 
 use super::cookies::{clear_auth_cookies, set_auth_cookies};
-use super::model::{ClientInfo, Session};
-use super::rules::{check_new_password, normalize_password};
+use super::model::{ApiToken, ClientInfo, Session};
+use super::rules::{api_token_lifetime, api_token_name, check_new_password, normalize_password};
 use super::store::{self, Rotation};
-use super::tokens::{AccessSubject, new_refresh_token};
+use super::tokens::{AccessSubject, new_api_token, new_refresh_token};
 use serde_json::json;
 
 use crate::accounts::model::User;
@@ -52,6 +52,63 @@ impl SessionNode {
     async fn current(&self) -> bool {
         self.current
     }
+}
+
+/// A personal access token for scripts. The secret is shown once, by `createApiToken`.
+#[Object(name = "ApiToken")]
+impl ApiToken {
+    async fn id(&self) -> ID {
+        ID(self.id.to_string())
+    }
+    async fn name(&self) -> &str {
+        &self.name
+    }
+    /// What the token may do: these permissions, as far as its owner still holds them.
+    async fn permissions(&self) -> &[String] {
+        &self.permissions
+    }
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.created_at
+    }
+    async fn expires_at(&self) -> Option<DateTime<Utc>> {
+        self.expires_at
+    }
+    /// Updated at most once a minute.
+    async fn last_used_at(&self) -> Option<DateTime<Utc>> {
+        self.last_used_at
+    }
+    async fn revoked_at(&self) -> Option<DateTime<Utc>> {
+        self.revoked_at
+    }
+}
+
+#[derive(InputObject)]
+pub struct CreateApiTokenInput {
+    /// A label to recognise the token by.
+    pub name: String,
+    /// Permission names the token may use; each must be one the caller holds.
+    pub permissions: Vec<String>,
+    /// Days until it expires (1–3650); omitted, it does not expire.
+    pub expires_in_days: Option<i32>,
+    /// The caller's password, as re-authentication.
+    pub password: String,
+}
+
+#[derive(SimpleObject)]
+pub struct CreateApiTokenPayload {
+    /// The secret, `agora_pat_...`, for `Authorization: Bearer`. Shown only here, only once.
+    pub token: String,
+    pub api_token: ApiToken,
+}
+
+#[derive(InputObject)]
+pub struct RevokeApiTokenInput {
+    pub id: ID,
+}
+
+#[derive(SimpleObject)]
+pub struct RevokeApiTokenPayload {
+    pub api_token: ApiToken,
 }
 
 /// Tokens for a session. Browser clients may ignore them: the same tokens are set as HttpOnly
@@ -140,9 +197,32 @@ impl AuthQuery {
             total,
             |session| session.id,
             |session| SessionNode {
-                current: session.id == viewer.session_id,
+                current: Some(session.id) == viewer.session_id,
                 session,
             },
+        ))
+    }
+
+    /// The current user's API tokens, newest first, revoked ones included.
+    #[graphql(guard = "Permission(perm::API_TOKENS_MANAGE)")]
+    async fn api_tokens(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> async_graphql::Result<CountedConnection<ApiToken>> {
+        let viewer = ctx.viewer()?;
+        let page = Page::parse(first, after.as_deref())?;
+        let mut conn = db::conn(&ctx.app().pool).await?;
+        let (rows, total) =
+            store::list_api_tokens(&mut conn, viewer.user_id, page.after_id, page.fetch_limit())
+                .await?;
+        Ok(connection(
+            rows,
+            page,
+            total,
+            |token| token.id,
+            |token| token,
         ))
     }
 }
@@ -265,14 +345,19 @@ impl AuthMutation {
     /// Ends the current session.
     async fn logout(&self, ctx: &Context<'_>) -> async_graphql::Result<LogoutPayload> {
         let viewer = ctx.viewer()?;
+        let session_id = viewer.session_id.ok_or_else(|| {
+            AppError::bad_input(
+                "authorization",
+                "API tokens have no session; revoke them with revokeApiToken",
+            )
+        })?;
         let app = ctx.app();
         let mut conn = db::conn(&app.pool).await?;
         let revoked = conn
             .transaction::<_, AppError, _>(async |conn| {
-                let revoked =
-                    store::revoke_session(conn, viewer.user_id, viewer.session_id).await?;
-                let event = Event::new(action::LOGOUT, Some(viewer.user_id))
-                    .target("session", viewer.session_id);
+                let revoked = store::revoke_session(conn, viewer.user_id, session_id).await?;
+                let event =
+                    Event::new(action::LOGOUT, Some(viewer.user_id)).target("session", session_id);
                 record(conn, ctx.request_info(), event).await?;
                 Ok(revoked)
             })
@@ -327,7 +412,7 @@ impl AuthMutation {
                 Ok(session)
             })
             .await?;
-        let current = session.id == viewer.session_id;
+        let current = Some(session.id) == viewer.session_id;
         if current {
             clear_auth_cookies(ctx, &app.config);
         }
@@ -368,7 +453,7 @@ impl AuthMutation {
         let (user, revoked) = conn
             .transaction::<_, AppError, _>(async move |conn| {
                 accounts::set_password_hash(conn, user_id, &new_hash).await?;
-                let revoked = store::revoke_all_sessions(conn, user_id, Some(session_id)).await?;
+                let revoked = store::revoke_all_sessions(conn, user_id, session_id).await?;
                 let event = Event::new(action::PASSWORD_CHANGE, Some(user_id))
                     .target("user", user_id)
                     .meta(json!({ "sessionsRevoked": revoked }));
@@ -381,6 +466,95 @@ impl AuthMutation {
             user,
             sessions_revoked: count(revoked),
         })
+    }
+
+    /// Creates an API token for scripts, after checking the caller's password. It may use only
+    /// permissions the caller holds.
+    #[graphql(guard = "Permission(perm::API_TOKENS_MANAGE)")]
+    async fn create_api_token(
+        &self,
+        ctx: &Context<'_>,
+        input: CreateApiTokenInput,
+    ) -> async_graphql::Result<CreateApiTokenPayload> {
+        let viewer = ctx.viewer()?;
+        let app = ctx.app();
+        let name = api_token_name(&input.name)?;
+        let lifetime = api_token_lifetime(input.expires_in_days)?;
+        let mut granted: Vec<String> = input
+            .permissions
+            .iter()
+            .map(|name| name.trim().to_owned())
+            .collect();
+        granted.sort_unstable();
+        granted.dedup();
+        if granted.is_empty() {
+            return Err(AppError::bad_input("permissions", "Name at least one permission").into());
+        }
+        let mut conn = db::conn(&app.pool).await?;
+        let unknown = store::unknown_permissions(&mut conn, &granted).await?;
+        if !unknown.is_empty() {
+            return Err(AppError::bad_input(
+                "permissions",
+                format!("Unknown permissions: {}", unknown.join(", ")),
+            )
+            .into());
+        }
+        if let Some(missing) = granted.iter().find(|name| !viewer.can(name)) {
+            return Err(
+                AppError::bad_input("permissions", format!("You do not hold {missing}")).into(),
+            );
+        }
+        let stored_hash = accounts::password_hash(&mut conn, viewer.user_id).await?;
+        drop(conn);
+        let password_ok = app
+            .passwords
+            .verify(normalize_password(&input.password), Some(stored_hash))
+            .await?;
+        if !password_ok {
+            return Err(AppError::bad_input("password", "Password is incorrect").into());
+        }
+        let token = new_api_token();
+        let expires_at = lifetime.map(|lifetime| Utc::now() + lifetime);
+        let (user_id, origin) = (viewer.user_id, ctx.request_info());
+        let mut conn = db::conn(&app.pool).await?;
+        let api_token = conn
+            .transaction::<_, AppError, _>(async |conn| {
+                let api_token =
+                    store::create_api_token(conn, user_id, &name, &granted, expires_at, &token)
+                        .await?;
+                let event = Event::new(action::API_TOKEN_CREATE, Some(user_id))
+                    .target("api_token", api_token.id)
+                    .meta(json!({ "name": api_token.name, "permissions": api_token.permissions }));
+                record(conn, origin, event).await?;
+                Ok(api_token)
+            })
+            .await?;
+        Ok(CreateApiTokenPayload { token, api_token })
+    }
+
+    /// Revokes one of the current user's API tokens; it stops working at once.
+    #[graphql(guard = "Permission(perm::API_TOKENS_MANAGE)")]
+    async fn revoke_api_token(
+        &self,
+        ctx: &Context<'_>,
+        input: RevokeApiTokenInput,
+    ) -> async_graphql::Result<RevokeApiTokenPayload> {
+        let token_id = parse_id("id", &input.id)?;
+        let (user_id, origin) = (ctx.viewer()?.user_id, ctx.request_info());
+        let mut conn = db::conn(&ctx.app().pool).await?;
+        let api_token = conn
+            .transaction::<_, AppError, _>(async |conn| {
+                let api_token = store::revoke_api_token(conn, user_id, token_id)
+                    .await?
+                    .ok_or(AppError::NotFound("API token"))?;
+                let event = Event::new(action::API_TOKEN_REVOKE, Some(user_id))
+                    .target("api_token", api_token.id)
+                    .meta(json!({ "name": api_token.name }));
+                record(conn, origin, event).await?;
+                Ok(api_token)
+            })
+            .await?;
+        Ok(RevokeApiTokenPayload { api_token })
     }
 }
 

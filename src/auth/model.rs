@@ -20,3 +20,17 @@ pub struct ClientInfo {
     pub ip: Option<String>,
     pub user_agent: Option<String>,
 }
+
+/// A personal access token for scripts; the secret itself is never stored.
+#[derive(Clone, Debug, Queryable, Selectable)]
+#[diesel(table_name = crate::db::schema::api_tokens, check_for_backend(diesel::pg::Pg))]
+pub struct ApiToken {
+    pub id: i64,
+    pub user_id: i64,
+    pub name: String,
+    pub permissions: Vec<String>,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub last_used_at: Option<DateTime<Utc>>,
+    pub revoked_at: Option<DateTime<Utc>>,
+}

@@ -6,6 +6,8 @@ use std::sync::LazyLock;
 
 use unicode_normalization::UnicodeNormalization;
 
+use crate::error::AppError;
+
 pub const MIN_PASSWORD_CHARS: usize = 8;
 pub const MAX_PASSWORD_CHARS: usize = 256;
 
@@ -55,6 +57,34 @@ pub fn check_new_password(password: &str) -> Result<String, PasswordProblem> {
 
 pub fn normalize_password(password: &str) -> String {
     password.nfc().collect()
+}
+
+pub const MAX_API_TOKEN_DAYS: i32 = 3650;
+
+/// An API token's label: 1–100 characters, trimmed, no control characters.
+pub fn api_token_name(raw: &str) -> Result<String, AppError> {
+    let name = raw.trim();
+    if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
+        return Err(AppError::bad_input(
+            "name",
+            "Token names are 1 to 100 characters",
+        ));
+    }
+    Ok(name.to_owned())
+}
+
+/// Days until an API token expires; `None` means it does not expire.
+pub fn api_token_lifetime(days: Option<i32>) -> Result<Option<chrono::Duration>, AppError> {
+    match days {
+        None => Ok(None),
+        Some(days) if (1..=MAX_API_TOKEN_DAYS).contains(&days) => {
+            Ok(Some(chrono::Duration::days(i64::from(days))))
+        }
+        Some(_) => Err(AppError::bad_input(
+            "expiresInDays",
+            format!("expiresInDays must be between 1 and {MAX_API_TOKEN_DAYS}"),
+        )),
+    }
 }
 
 #[cfg(test)]
@@ -111,5 +141,20 @@ mod tests {
             check_new_password("  spaced out  ").unwrap(),
             "  spaced out  "
         );
+    }
+
+    #[test]
+    fn api_token_names_and_lifetimes() {
+        assert_eq!(api_token_name("  nightly sync ").unwrap(), "nightly sync");
+        assert!(api_token_name(" ").is_err());
+        assert!(api_token_name(&"n".repeat(101)).is_err());
+        assert_eq!(api_token_lifetime(None).unwrap(), None);
+        assert_eq!(
+            api_token_lifetime(Some(30)).unwrap(),
+            Some(chrono::Duration::days(30))
+        );
+        for bad in [0, -1, MAX_API_TOKEN_DAYS + 1] {
+            assert!(api_token_lifetime(Some(bad)).is_err(), "{bad}");
+        }
     }
 }

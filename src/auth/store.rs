@@ -3,9 +3,9 @@ use diesel::prelude::*;
 use diesel::sql_types::{Array, BigInt, Double, Text, Timestamptz};
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 
-use super::model::{ClientInfo, Session};
+use super::model::{ApiToken, ClientInfo, Session};
 use super::tokens::{TokenKeys, digest};
-use crate::db::schema::{refresh_tokens, sessions, users};
+use crate::db::schema::{api_tokens, permissions, refresh_tokens, sessions, users};
 use crate::error::AppError;
 
 /// What one request learns about its access token's session, in one query.
@@ -250,4 +250,128 @@ pub async fn list_live_sessions(
     let rows = page.load(conn).await?;
     let total = live().count().get_result(conn).await?;
     Ok((rows, total))
+}
+
+/// What an API token may do right now: the permissions it was created with that its owner
+/// still holds, so role changes limit tokens as they limit sessions.
+#[derive(QueryableByName)]
+pub struct LiveApiToken {
+    #[diesel(sql_type = BigInt)]
+    pub id: i64,
+    #[diesel(sql_type = BigInt)]
+    pub user_id: i64,
+    #[diesel(sql_type = diesel::sql_types::Nullable<Timestamptz>)]
+    pub last_used_at: Option<DateTime<Utc>>,
+    #[diesel(sql_type = Array<Text>)]
+    pub permissions: Vec<String>,
+}
+
+pub async fn live_api_token(
+    conn: &mut AsyncPgConnection,
+    token: &str,
+) -> Result<Option<LiveApiToken>, AppError> {
+    Ok(diesel::sql_query(
+        "SELECT t.id, t.user_id, t.last_used_at,
+                COALESCE(array_agg(DISTINCT p.name) FILTER (WHERE p.name = ANY (t.permissions)), '{}') AS permissions
+         FROM api_tokens t
+         JOIN users u ON u.id = t.user_id
+         LEFT JOIN user_roles ur ON ur.user_id = u.id
+         LEFT JOIN role_permissions rp ON rp.role_id = ur.role_id
+         LEFT JOIN permissions p ON p.id = rp.permission_id
+         WHERE t.token_hash = $1 AND t.revoked_at IS NULL AND u.is_active
+           AND (t.expires_at IS NULL OR t.expires_at > now())
+         GROUP BY t.id",
+    )
+    .bind::<diesel::sql_types::Bytea, _>(digest(token))
+    .get_result(conn)
+    .await
+    .optional()?)
+}
+
+pub async fn touch_api_token(conn: &mut AsyncPgConnection, token_id: i64) -> Result<(), AppError> {
+    diesel::update(api_tokens::table.find(token_id))
+        .set(api_tokens::last_used_at.eq(diesel::dsl::now))
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// The names among `wanted` that are not permissions at all.
+pub async fn unknown_permissions(
+    conn: &mut AsyncPgConnection,
+    wanted: &[String],
+) -> Result<Vec<String>, AppError> {
+    let known: Vec<String> = permissions::table
+        .filter(permissions::name.eq_any(wanted))
+        .select(permissions::name)
+        .load(conn)
+        .await?;
+    Ok(wanted
+        .iter()
+        .filter(|name| !known.contains(name))
+        .cloned()
+        .collect())
+}
+
+pub async fn create_api_token(
+    conn: &mut AsyncPgConnection,
+    user_id: i64,
+    name: &str,
+    granted: &[String],
+    expires_at: Option<DateTime<Utc>>,
+    token: &str,
+) -> Result<ApiToken, AppError> {
+    Ok(diesel::insert_into(api_tokens::table)
+        .values((
+            api_tokens::user_id.eq(user_id),
+            api_tokens::name.eq(name),
+            api_tokens::permissions.eq(granted),
+            api_tokens::expires_at.eq(expires_at),
+            api_tokens::token_hash.eq(digest(token)),
+        ))
+        .returning(ApiToken::as_returning())
+        .get_result(conn)
+        .await?)
+}
+
+/// A page of the user's API tokens, newest first, revoked ones included.
+pub async fn list_api_tokens(
+    conn: &mut AsyncPgConnection,
+    user_id: i64,
+    before_id: Option<i64>,
+    limit: i64,
+) -> Result<(Vec<ApiToken>, i64), AppError> {
+    let mut page = api_tokens::table
+        .filter(api_tokens::user_id.eq(user_id))
+        .select(ApiToken::as_select())
+        .order(api_tokens::id.desc())
+        .limit(limit)
+        .into_boxed();
+    if let Some(before_id) = before_id {
+        page = page.filter(api_tokens::id.lt(before_id));
+    }
+    let rows = page.load(conn).await?;
+    let total = api_tokens::table
+        .filter(api_tokens::user_id.eq(user_id))
+        .count()
+        .get_result(conn)
+        .await?;
+    Ok((rows, total))
+}
+
+/// Revokes one of the user's tokens; `None` when it is not theirs or already revoked.
+pub async fn revoke_api_token(
+    conn: &mut AsyncPgConnection,
+    user_id: i64,
+    token_id: i64,
+) -> Result<Option<ApiToken>, AppError> {
+    Ok(diesel::update(api_tokens::table)
+        .filter(api_tokens::id.eq(token_id))
+        .filter(api_tokens::user_id.eq(user_id))
+        .filter(api_tokens::revoked_at.is_null())
+        .set(api_tokens::revoked_at.eq(diesel::dsl::now))
+        .returning(ApiToken::as_returning())
+        .get_result(conn)
+        .await
+        .optional()?)
 }

@@ -109,7 +109,19 @@ impl TokenKeys {
     }
 }
 
+/// What every API token starts with, so scanners and people recognise a leaked one.
+pub const API_TOKEN_PREFIX: &str = "agora_pat_";
+
 pub fn new_refresh_token() -> String {
+    random_secret()
+}
+
+pub fn new_api_token() -> String {
+    format!("{API_TOKEN_PREFIX}{}", random_secret())
+}
+
+/// 256 random bits, URL-safe.
+fn random_secret() -> String {
     let mut bytes = [0u8; 32];
     rand::rng().fill_bytes(&mut bytes);
     URL_SAFE_NO_PAD.encode(bytes)

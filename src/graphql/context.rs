@@ -14,7 +14,10 @@ use crate::error::AppError;
 #[derive(Clone, Debug)]
 pub struct Viewer {
     pub user_id: i64,
-    pub session_id: i64,
+    /// The session of a signed-in client; `None` for a script using an API token.
+    pub session_id: Option<i64>,
+    /// The API token the request came with, if any.
+    pub api_token_id: Option<i64>,
     pub permissions: HashSet<String>,
 }
 

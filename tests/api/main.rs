@@ -3,6 +3,7 @@
 mod common;
 
 mod accounts;
+mod api_tokens;
 mod audit;
 mod http;
 mod migrations;
