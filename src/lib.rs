@@ -2,6 +2,7 @@
 //! mounts the schema; each domain module keeps its model, store, rules and resolvers together.
 
 pub mod accounts;
+pub mod admin;
 pub mod audit;
 pub mod auth;
 pub mod config;

@@ -1,6 +1,7 @@
 use std::net::SocketAddr;
 
 use agora::App;
+use agora::admin::AdminCommand;
 use agora::config::Config;
 use clap::{Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
@@ -27,6 +28,11 @@ enum Command {
     },
     /// Print the GraphQL schema (SDL); `schema.graphql` is this output.
     Schema,
+    /// Administer accounts from the shell (the first admin, scripts without a token).
+    Admin {
+        #[command(subcommand)]
+        command: AdminCommand,
+    },
 }
 
 #[derive(clap::Args)]
@@ -51,6 +57,11 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Some(Command::Serve(ServeArgs { config })) => serve(config).await,
+        Some(Command::Admin { command }) => {
+            init_tracing(false);
+            let app = App::build(Config::from_env()?).await?;
+            agora::admin::run(&app, command, read_password, &mut std::io::stdout()).await
+        }
         None => serve(Config::from_env()?).await,
     }
 }
@@ -71,9 +82,24 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Prompts without echo on a terminal; reads one line from a pipe, so scripts can supply it.
+fn read_password() -> std::io::Result<String> {
+    use std::io::IsTerminal;
+    if std::io::stdin().is_terminal() {
+        rpassword::prompt_password("Password: ")
+    } else {
+        let mut line = String::new();
+        std::io::stdin().read_line(&mut line)?;
+        Ok(line)
+    }
+}
+
 fn init_tracing(json: bool) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    // stderr, so command output on stdout (list-users, schema) stays clean for pipes.
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     if json {
         builder.json().init();
     } else {

@@ -29,6 +29,20 @@ pub async fn find_role(conn: &mut AsyncPgConnection, id: i64) -> Result<Role, Ap
         .ok_or(AppError::NotFound("Role"))
 }
 
+pub async fn find_role_by_name(conn: &mut AsyncPgConnection, name: &str) -> Result<Role, AppError> {
+    roles::table
+        .filter(
+            diesel::dsl::sql::<diesel::sql_types::Bool>("lower(name) = lower(")
+                .bind::<diesel::sql_types::Text, _>(name.trim().to_owned())
+                .sql(")"),
+        )
+        .select(Role::as_select())
+        .first(conn)
+        .await
+        .optional()?
+        .ok_or(AppError::NotFound("Role"))
+}
+
 pub async fn list_permissions(conn: &mut AsyncPgConnection) -> Result<Vec<Permission>, AppError> {
     Ok(permissions::table
         .select(Permission::as_select())

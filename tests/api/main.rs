@@ -3,6 +3,7 @@
 mod common;
 
 mod accounts;
+mod admin_cli;
 mod api_tokens;
 mod audit;
 mod http;

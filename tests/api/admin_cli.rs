@@ -1,0 +1,114 @@
+use agora::admin::{AdminCommand, run};
+use serde_json::json;
+
+use crate::common::{PASSWORD, TestApp};
+
+async fn admin(t: &TestApp, command: AdminCommand, password: &str) -> anyhow::Result<String> {
+    let mut out = Vec::new();
+    let password = password.to_owned();
+    run(
+        &t.app,
+        command,
+        move || Ok(format!("{password}\n")),
+        &mut out,
+    )
+    .await?;
+    Ok(String::from_utf8(out).unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_first_admin_is_made_from_the_shell() {
+    let t = TestApp::new().await;
+    let create = AdminCommand::CreateUser {
+        username: "root".into(),
+        email: "root@example.com".into(),
+        roles: vec!["Admin".into()],
+        first_name: String::new(),
+        last_name: String::new(),
+    };
+    let said = admin(&t, create, PASSWORD).await.unwrap();
+    assert!(said.starts_with("created user root"), "{said}");
+    let root = t.sign_in("root").await;
+    let roles = t
+        .gql_as(&root.access, "{ me { roles { name } } }", json!({}))
+        .await;
+    assert_eq!(
+        roles.assert_ok()["me"]["roles"],
+        json!([{"name": "admin"}, {"name": "user"}])
+    );
+    t.gql_as(&root.access, "{ auditLog { totalCount } }", json!({}))
+        .await
+        .assert_ok();
+    assert_eq!(
+        t.count("SELECT count(*) FROM audit_log WHERE action = 'user.create' AND actor_id IS NULL AND metadata->>'via' = 'cli'").await,
+        1
+    );
+
+    t.user("ada").await;
+    let grant = AdminCommand::GrantRole {
+        user: "ADA".into(),
+        role: "admin".into(),
+    };
+    assert_eq!(
+        admin(&t, grant, "").await.unwrap(),
+        "ADA: granted role admin\n"
+    );
+    let again = AdminCommand::GrantRole {
+        user: "ada@example.com".into(),
+        role: "admin".into(),
+    };
+    assert_eq!(
+        admin(&t, again, "").await.unwrap(),
+        "ada@example.com: already had role admin\n"
+    );
+
+    let listed = admin(&t, AdminCommand::ListUsers { search: None }, "")
+        .await
+        .unwrap();
+    let lines: Vec<&str> = listed.lines().collect();
+    assert_eq!(lines.len(), 2);
+    assert!(
+        lines[0].ends_with("\troot\troot@example.com\tactive\tadmin,user"),
+        "{listed}"
+    );
+    assert!(lines[1].contains("\tada\t"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn shell_administration_refuses_bad_input_without_writing() {
+    let t = TestApp::new().await;
+    let weak = AdminCommand::CreateUser {
+        username: "root".into(),
+        email: "root@example.com".into(),
+        roles: vec![],
+        first_name: String::new(),
+        last_name: String::new(),
+    };
+    let error = admin(&t, weak, "password1").await.unwrap_err().to_string();
+    assert!(error.contains("too common"), "{error}");
+    let no_such_role = AdminCommand::CreateUser {
+        username: "root".into(),
+        email: "root@example.com".into(),
+        roles: vec!["emperor".into()],
+        first_name: String::new(),
+        last_name: String::new(),
+    };
+    let error = admin(&t, no_such_role, PASSWORD)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert_eq!(error, "Role not found");
+    assert_eq!(
+        t.count("SELECT count(*) FROM users").await,
+        0,
+        "the failed create left nothing behind"
+    );
+    let missing = AdminCommand::GrantRole {
+        user: "ghost".into(),
+        role: "admin".into(),
+    };
+    assert_eq!(
+        admin(&t, missing, "").await.unwrap_err().to_string(),
+        "User not found"
+    );
+}
