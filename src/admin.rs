@@ -8,11 +8,11 @@ use diesel_async::AsyncConnection;
 use serde_json::json;
 
 use crate::App;
-use crate::accounts::model::NewUser;
-use crate::accounts::rules;
+use crate::accounts::{AccountFields, new_account};
+
 use crate::accounts::store::{self as accounts, UserFilter};
 use crate::audit::{Event, action, store::record};
-use crate::auth::rules::check_new_password;
+
 use crate::db;
 use crate::error::AppError;
 use crate::graphql::RequestInfo;
@@ -70,28 +70,18 @@ pub async fn run(
             first_name,
             last_name,
         } => {
-            let username = rules::username(&username).map_err(explain)?;
-            let email = rules::email(&email).map_err(explain)?;
-            let first_name = rules::person_name("firstName", &first_name).map_err(explain)?;
-            let last_name = rules::person_name("lastName", &last_name).map_err(explain)?;
             let password = read_password().context("reading the password")?;
-            let password = check_new_password(password.trim_end_matches(['\r', '\n']))
-                .map_err(|problem| anyhow!(problem.message()))?;
-            let password_hash = app.passwords.hash(password).await.map_err(explain)?;
+            let fields = AccountFields {
+                username: &username,
+                email: &email,
+                password: password.trim_end_matches(['\r', '\n']),
+                first_name: &first_name,
+                last_name: &last_name,
+            };
+            let new_user = new_account(app, fields).await.map_err(explain)?;
             let user = conn
                 .transaction::<_, AppError, _>(async |conn| {
-                    let user = accounts::create_user(
-                        conn,
-                        NewUser {
-                            username: &username,
-                            email: &email,
-                            password_hash: &password_hash,
-                            first_name: &first_name,
-                            last_name: &last_name,
-                            budget: app.config.default_budget,
-                        },
-                    )
-                    .await?;
+                    let user = accounts::create_user(conn, new_user).await?;
                     for role in &roles {
                         let role = rbac::find_role_by_name(conn, role).await?;
                         rbac::assign(conn, user.id, role.id).await?;

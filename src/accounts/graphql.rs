@@ -7,10 +7,9 @@ use serde_json::json;
 
 use super::model::{IdentityChanges, NewUser, ProfileChanges, User};
 use super::store::UserFilter;
-use super::{rules, store};
+use super::{AccountFields, new_account, rules, store};
 use crate::audit::{Event, action, store::record};
 use crate::auth;
-use crate::auth::rules::check_new_password;
 use crate::db;
 use crate::error::AppError;
 use crate::graphql::connection::{CountedConnection, Page, connection};
@@ -188,22 +187,14 @@ impl AccountsMutation {
         ctx: &Context<'_>,
         input: RegisterInput,
     ) -> async_graphql::Result<RegisterPayload> {
-        let app = ctx.app();
-        let username = rules::username(&input.username)?;
-        let email = rules::email(&input.email)?;
-        let first_name = rules::person_name("firstName", &input.first_name)?;
-        let last_name = rules::person_name("lastName", &input.last_name)?;
-        let password = check_new_password(&input.password)
-            .map_err(|problem| AppError::bad_input("password", problem.message()))?;
-        let password_hash = app.passwords.hash(password).await?;
-        let new_user = NewUser {
-            username: &username,
-            email: &email,
-            password_hash: &password_hash,
-            first_name: &first_name,
-            last_name: &last_name,
-            budget: app.config.default_budget,
+        let fields = AccountFields {
+            username: &input.username,
+            email: &input.email,
+            password: &input.password,
+            first_name: &input.first_name,
+            last_name: &input.last_name,
         };
+        let new_user = new_account(ctx.app(), fields).await?;
         let user = create_audited(ctx, new_user, None).await?;
         Ok(RegisterPayload { user })
     }
@@ -240,7 +231,7 @@ impl AccountsMutation {
 /// `None`, an administrator's `createUser` otherwise.
 async fn create_audited(
     ctx: &Context<'_>,
-    new_user: NewUser<'_>,
+    new_user: NewUser,
     creator: Option<i64>,
 ) -> Result<User, AppError> {
     let origin = ctx.request_info();
@@ -311,23 +302,15 @@ impl UserAdminMutation {
         ctx: &Context<'_>,
         input: CreateUserInput,
     ) -> async_graphql::Result<UserPayload> {
-        let app = ctx.app();
         let admin = ctx.viewer()?.user_id;
-        let username = rules::username(&input.username)?;
-        let email = rules::email(&input.email)?;
-        let first_name = rules::person_name("firstName", &input.first_name)?;
-        let last_name = rules::person_name("lastName", &input.last_name)?;
-        let password = check_new_password(&input.password)
-            .map_err(|problem| AppError::bad_input("password", problem.message()))?;
-        let password_hash = app.passwords.hash(password).await?;
-        let new_user = NewUser {
-            username: &username,
-            email: &email,
-            password_hash: &password_hash,
-            first_name: &first_name,
-            last_name: &last_name,
-            budget: app.config.default_budget,
+        let fields = AccountFields {
+            username: &input.username,
+            email: &input.email,
+            password: &input.password,
+            first_name: &input.first_name,
+            last_name: &input.last_name,
         };
+        let new_user = new_account(ctx.app(), fields).await?;
         let user = create_audited(ctx, new_user, Some(admin)).await?;
         Ok(UserPayload { user })
     }

@@ -19,14 +19,15 @@ pub struct User {
     pub last_login_at: Option<DateTime<Utc>>,
 }
 
+/// A validated account with its password hashed, ready to insert.
 #[derive(Insertable)]
 #[diesel(table_name = users)]
-pub struct NewUser<'a> {
-    pub username: &'a str,
-    pub email: &'a str,
-    pub password_hash: &'a str,
-    pub first_name: &'a str,
-    pub last_name: &'a str,
+pub struct NewUser {
+    pub username: String,
+    pub email: String,
+    pub password_hash: String,
+    pub first_name: String,
+    pub last_name: String,
     pub budget: i64,
 }
 

@@ -9,7 +9,7 @@ use crate::rbac::DEFAULT_ROLE;
 /// Inserts the user and gives them the default role, in one transaction.
 pub async fn create_user(
     conn: &mut AsyncPgConnection,
-    new_user: NewUser<'_>,
+    new_user: NewUser,
 ) -> Result<User, AppError> {
     conn.transaction::<_, AppError, _>(async move |conn| {
         let user: User = diesel::insert_into(users::table)
