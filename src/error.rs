@@ -37,6 +37,16 @@ pub mod reason {
     pub const LAST_ADMIN: &str = "LAST_ADMIN";
     /// Roles and permissions the server itself relies on cannot be removed or renamed.
     pub const SYSTEM: &str = "SYSTEM";
+    /// The item is not on the market (someone else holds it).
+    pub const NOT_AVAILABLE: &str = "NOT_AVAILABLE";
+    /// The caller already holds the item they try to buy.
+    pub const OWN_ITEM: &str = "OWN_ITEM";
+    pub const INSUFFICIENT_FUNDS: &str = "INSUFFICIENT_FUNDS";
+    /// Only the holder of an item may sell it.
+    pub const NOT_OWNER: &str = "NOT_OWNER";
+    /// The item is held by someone, so it cannot be deleted or repriced.
+    pub const OWNED: &str = "OWNED";
+    pub const IDEMPOTENCY_KEY_REUSED: &str = "IDEMPOTENCY_KEY_REUSED";
 }
 
 /// Deliberately not `Display`: async-graphql converts every `Display` type into an error without

@@ -32,9 +32,7 @@ use crate::auth::store::{live_api_token, live_session, touch_api_token, touch_se
 use crate::auth::tokens::API_TOKEN_PREFIX;
 use crate::db;
 use crate::error::{AppError, code};
-use crate::graphql::{AgoraSchema, RequestInfo, Viewer, build_schema};
-use crate::rbac::loaders::RbacLoader;
-use async_graphql::dataloader::DataLoader;
+use crate::graphql::{self, AgoraSchema, RequestInfo, Viewer, build_schema};
 
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 const GRAPHQL_RESPONSE_JSON: &str = "application/graphql-response+json";
@@ -270,14 +268,10 @@ async fn execute(
     } else {
         match authenticate(&state.app, &parts.headers).await {
             Ok(viewer) => {
-                request = request
-                    .data(request_info(parts, &state.trusted_proxies).await)
-                    .data(DataLoader::new(
-                        RbacLoader {
-                            pool: state.app.pool.clone(),
-                        },
-                        tokio::spawn,
-                    ));
+                request = graphql::with_loaders(
+                    request.data(request_info(parts, &state.trusted_proxies).await),
+                    &state.app.pool,
+                );
                 if let Some(viewer) = viewer {
                     request = request.data(viewer);
                 }

@@ -10,6 +10,7 @@ pub mod db;
 pub mod error;
 pub mod graphql;
 pub mod http;
+pub mod market;
 pub mod rbac;
 
 use std::sync::Arc;

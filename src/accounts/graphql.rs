@@ -1,7 +1,9 @@
 use async_graphql::{Context, ID, InputObject, Object, SimpleObject};
 use chrono::{DateTime, Utc};
 
-use async_graphql::dataloader::DataLoader;
+use std::collections::HashMap;
+
+use async_graphql::dataloader::{DataLoader, Loader};
 use diesel_async::AsyncConnection;
 use serde_json::json;
 
@@ -19,7 +21,31 @@ use crate::rbac::loaders::{PermissionsOfUser, RbacLoader, RolesOfUser};
 use crate::rbac::model::Role;
 use crate::rbac::perm;
 
-/// A user account.
+/// Batches user look-ups of one request (item owners), one query for all of them.
+pub struct UserLoader {
+    pub pool: crate::db::DbPool,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct UserById(pub i64);
+
+impl Loader<UserById> for UserLoader {
+    type Value = User;
+    type Error = async_graphql::Error;
+
+    async fn load(&self, keys: &[UserById]) -> Result<HashMap<UserById, User>, Self::Error> {
+        let ids: Vec<i64> = keys.iter().map(|key| key.0).collect();
+        let mut conn = db::conn(&self.pool).await?;
+        let users = store::find_by_ids(&mut conn, &ids).await?;
+        Ok(users
+            .into_iter()
+            .map(|user| (UserById(user.id), user))
+            .collect())
+    }
+}
+
+/// A user account. `id` and `username` are public; the other fields are visible to the user
+/// and to holders of `users:read` (others get `FORBIDDEN` on those fields).
 #[Object]
 impl User {
     async fn id(&self) -> ID {
@@ -30,33 +56,44 @@ impl User {
         &self.username
     }
     /// Lower-cased and unique.
-    async fn email(&self) -> &str {
-        &self.email
+    async fn email(&self, ctx: &Context<'_>) -> async_graphql::Result<&str> {
+        disclose(ctx, self.id)?;
+        Ok(&self.email)
     }
-    async fn first_name(&self) -> &str {
-        &self.first_name
+    async fn first_name(&self, ctx: &Context<'_>) -> async_graphql::Result<&str> {
+        disclose(ctx, self.id)?;
+        Ok(&self.first_name)
     }
-    async fn last_name(&self) -> &str {
-        &self.last_name
+    async fn last_name(&self, ctx: &Context<'_>) -> async_graphql::Result<&str> {
+        disclose(ctx, self.id)?;
+        Ok(&self.last_name)
     }
     /// IANA time zone name; calendar features use it to decide what "today" is.
-    async fn time_zone(&self) -> &str {
-        &self.time_zone
+    async fn time_zone(&self, ctx: &Context<'_>) -> async_graphql::Result<&str> {
+        disclose(ctx, self.id)?;
+        Ok(&self.time_zone)
     }
     /// Money available in the market, in whole units.
-    async fn budget(&self) -> i64 {
-        self.budget
+    async fn budget(&self, ctx: &Context<'_>) -> async_graphql::Result<i64> {
+        disclose(ctx, self.id)?;
+        Ok(self.budget)
     }
-    async fn is_active(&self) -> bool {
-        self.is_active
+    async fn is_active(&self, ctx: &Context<'_>) -> async_graphql::Result<bool> {
+        disclose(ctx, self.id)?;
+        Ok(self.is_active)
     }
-    async fn created_at(&self) -> DateTime<Utc> {
-        self.created_at
+    async fn created_at(&self, ctx: &Context<'_>) -> async_graphql::Result<DateTime<Utc>> {
+        disclose(ctx, self.id)?;
+        Ok(self.created_at)
     }
-    async fn last_login_at(&self) -> Option<DateTime<Utc>> {
-        self.last_login_at
+    async fn last_login_at(
+        &self,
+        ctx: &Context<'_>,
+    ) -> async_graphql::Result<Option<DateTime<Utc>>> {
+        disclose(ctx, self.id)?;
+        Ok(self.last_login_at)
     }
-    /// The roles this user holds. Visible to the user and to holders of `users:read`.
+    /// The roles this user holds.
     async fn roles(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Role>> {
         ensure_may_see_access(ctx, self.id)?;
         let loader = ctx.data_unchecked::<DataLoader<RbacLoader>>();
@@ -65,8 +102,7 @@ impl User {
             .await?
             .unwrap_or_default())
     }
-    /// Every permission the user's roles grant, by name. Visible to the user and to holders of
-    /// `users:read`.
+    /// Every permission the user's roles grant, by name.
     async fn permissions(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<String>> {
         let viewer = ensure_may_see_access(ctx, self.id)?;
         if viewer.user_id == self.id {
@@ -79,6 +115,15 @@ impl User {
             .load_one(PermissionsOfUser(self.id))
             .await?
             .unwrap_or_default())
+    }
+}
+
+/// `FORBIDDEN` unless the caller may see this account's private fields.
+fn disclose(ctx: &Context<'_>, user_id: i64) -> Result<(), AppError> {
+    if ctx.may_see_account(user_id) {
+        Ok(())
+    } else {
+        Err(AppError::Forbidden(perm::USERS_READ))
     }
 }
 
@@ -196,6 +241,7 @@ impl AccountsMutation {
         };
         let new_user = new_account(ctx.app(), fields).await?;
         let user = create_audited(ctx, new_user, None).await?;
+        ctx.acting_as(user.id);
         Ok(RegisterPayload { user })
     }
 

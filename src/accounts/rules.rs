@@ -62,7 +62,7 @@ pub fn time_zone(raw: &str) -> Result<String, AppError> {
         .map_err(|_| AppError::bad_input("timeZone", "Not a known IANA time zone name"))
 }
 
-fn is_forbidden_in_text(c: char) -> bool {
+pub(crate) fn is_forbidden_in_text(c: char) -> bool {
     c.is_control() || matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
 }
 

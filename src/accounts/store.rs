@@ -45,6 +45,14 @@ pub async fn find_by_id(conn: &mut AsyncPgConnection, user_id: i64) -> Result<Us
         .ok_or(AppError::NotFound("User"))
 }
 
+pub async fn find_by_ids(conn: &mut AsyncPgConnection, ids: &[i64]) -> Result<Vec<User>, AppError> {
+    Ok(users::table
+        .filter(users::id.eq_any(ids))
+        .select(User::as_select())
+        .load(conn)
+        .await?)
+}
+
 /// The account a login name (username in any case, or email) refers to, with its password hash.
 pub async fn find_for_login(
     conn: &mut AsyncPgConnection,
@@ -156,7 +164,7 @@ pub async fn search_users(
 }
 
 /// `%`, `_` and the escape character itself, made literal for `LIKE ... ESCAPE '\\'`.
-fn escape_like(text: &str) -> String {
+pub fn escape_like(text: &str) -> String {
     let mut escaped = String::with_capacity(text.len());
     for c in text.chars() {
         if matches!(c, '%' | '_' | '\\') {

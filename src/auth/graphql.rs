@@ -567,6 +567,7 @@ fn issue_tokens(
     session_expires_at: DateTime<Utc>,
 ) -> async_graphql::Result<AuthPayload> {
     let app = ctx.app();
+    ctx.acting_as(user.id);
     let access = app
         .tokens
         .issue_access(

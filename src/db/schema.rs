@@ -32,6 +32,34 @@ diesel::table! {
 }
 
 diesel::table! {
+    items (id) {
+        id -> Int8,
+        name -> Text,
+        price -> Int8,
+        barcode -> Text,
+        description -> Text,
+        owner_id -> Nullable<Int8>,
+        created_by -> Nullable<Int8>,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    market_transactions (id) {
+        id -> Int8,
+        item_id -> Nullable<Int8>,
+        buyer_id -> Nullable<Int8>,
+        seller_id -> Nullable<Int8>,
+        amount -> Int8,
+        kind -> Text,
+        balance_after -> Int8,
+        idempotency_key -> Nullable<Text>,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     permissions (id) {
         id -> Int8,
         name -> Text,
@@ -108,6 +136,7 @@ diesel::table! {
 
 diesel::joinable!(api_tokens -> users (user_id));
 diesel::joinable!(audit_log -> users (actor_id));
+diesel::joinable!(market_transactions -> items (item_id));
 diesel::joinable!(refresh_tokens -> sessions (session_id));
 diesel::joinable!(role_permissions -> permissions (permission_id));
 diesel::joinable!(role_permissions -> roles (role_id));
@@ -118,6 +147,8 @@ diesel::joinable!(user_roles -> users (user_id));
 diesel::allow_tables_to_appear_in_same_query!(
     api_tokens,
     audit_log,
+    items,
+    market_transactions,
     permissions,
     refresh_tokens,
     role_permissions,

@@ -38,10 +38,37 @@ pub struct RequestInfo {
     pub request_id: Option<String>,
 }
 
+/// The account this request itself created or signed in to. Its own fields may appear in the
+/// answer although the request came without credentials.
+#[derive(Debug, Default)]
+pub struct ActingAccount(std::sync::Mutex<Option<i64>>);
+
+impl ActingAccount {
+    pub fn set(&self, user_id: i64) {
+        *self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(user_id);
+    }
+
+    pub fn is(&self, user_id: i64) -> bool {
+        *self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            == Some(user_id)
+    }
+}
+
 pub trait ContextExt {
     fn app(&self) -> &Arc<App>;
     fn viewer(&self) -> Result<&Viewer, AppError>;
     fn request_info(&self) -> &RequestInfo;
+    /// Records that this request created or signed in to `user_id` (see [`ActingAccount`]).
+    fn acting_as(&self, user_id: i64);
+    /// Whether the caller may see the private fields of account `user_id`: their own, or any
+    /// with `users:read`.
+    fn may_see_account(&self, user_id: i64) -> bool;
 }
 
 impl ContextExt for Context<'_> {
@@ -51,6 +78,22 @@ impl ContextExt for Context<'_> {
 
     fn viewer(&self) -> Result<&Viewer, AppError> {
         self.data_opt::<Viewer>().ok_or(AppError::Unauthenticated)
+    }
+
+    fn acting_as(&self, user_id: i64) {
+        if let Some(acting) = self.data_opt::<ActingAccount>() {
+            acting.set(user_id);
+        }
+    }
+
+    fn may_see_account(&self, user_id: i64) -> bool {
+        let by_viewer = self.data_opt::<Viewer>().is_some_and(|viewer| {
+            viewer.user_id == user_id || viewer.can(crate::rbac::perm::USERS_READ)
+        });
+        by_viewer
+            || self
+                .data_opt::<ActingAccount>()
+                .is_some_and(|acting| acting.is(user_id))
     }
 
     fn request_info(&self) -> &RequestInfo {

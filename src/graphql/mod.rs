@@ -10,9 +10,10 @@ use crate::accounts::graphql::{AccountsMutation, AccountsQuery, UserAdminMutatio
 use crate::audit::graphql::AuditQuery;
 use crate::auth::graphql::{AuthMutation, AuthQuery};
 use crate::config::Config;
+use crate::market::graphql::{MarketMutation, MarketQuery};
 use crate::rbac::graphql::{RbacMutation, RbacQuery};
 
-pub use context::{ContextExt, Permission, RequestInfo, Viewer};
+pub use context::{ActingAccount, ContextExt, Permission, RequestInfo, Viewer};
 
 /// Deeper queries are refused before execution (DESIGN.md §6).
 pub const MAX_DEPTH: usize = 12;
@@ -21,7 +22,7 @@ pub const MAX_DEPTH: usize = 12;
 pub const MAX_COMPLEXITY: usize = 5_000;
 
 #[derive(MergedObject, Default)]
-pub struct Query(AccountsQuery, AuthQuery, RbacQuery, AuditQuery);
+pub struct Query(AccountsQuery, AuthQuery, RbacQuery, AuditQuery, MarketQuery);
 
 #[derive(MergedObject, Default)]
 pub struct Mutation(
@@ -29,6 +30,7 @@ pub struct Mutation(
     AuthMutation,
     RbacMutation,
     UserAdminMutation,
+    MarketMutation,
 );
 
 pub type AgoraSchema = Schema<Query, Mutation, EmptySubscription>;
@@ -48,6 +50,29 @@ pub fn build_schema(config: &Config) -> SchemaBuilder<Query, Mutation, EmptySubs
     } else {
         builder
     }
+}
+
+/// Adds this request's batch loaders. They are per request: a cache must not outlive the
+/// permissions the request was checked with.
+pub fn with_loaders(
+    request: async_graphql::Request,
+    pool: &crate::db::DbPool,
+) -> async_graphql::Request {
+    use async_graphql::dataloader::DataLoader;
+    request
+        .data(ActingAccount::default())
+        .data(DataLoader::new(
+            crate::rbac::loaders::RbacLoader { pool: pool.clone() },
+            tokio::spawn,
+        ))
+        .data(DataLoader::new(
+            crate::accounts::graphql::UserLoader { pool: pool.clone() },
+            tokio::spawn,
+        ))
+        .data(DataLoader::new(
+            crate::market::graphql::ItemLoader { pool: pool.clone() },
+            tokio::spawn,
+        ))
 }
 
 /// The SDL that `schema.graphql` must equal.

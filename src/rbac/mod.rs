@@ -15,6 +15,8 @@ pub mod perm {
     pub const USERS_MANAGE: &str = "users:manage";
     pub const ROLES_MANAGE: &str = "roles:manage";
     pub const AUDIT_READ: &str = "audit:read";
+    pub const MARKET_TRADE: &str = "market:trade";
+    pub const ITEMS_MANAGE: &str = "items:manage";
 }
 
 /// Roles the code refers to by name.

@@ -1,0 +1,3 @@
+DELETE FROM permissions WHERE name IN ('market:trade', 'items:manage');
+DROP TABLE market_transactions;
+DROP TABLE items;

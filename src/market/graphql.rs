@@ -1,0 +1,407 @@
+use std::collections::HashMap;
+
+use async_graphql::dataloader::{DataLoader, Loader};
+use async_graphql::{Context, Enum, ID, InputObject, Object, SimpleObject};
+use chrono::{DateTime, Utc};
+
+use super::model::{Item, ItemChanges, LedgerEntry};
+use super::rules;
+use super::store::{self, ItemFilter};
+use crate::accounts::graphql::{UserById, UserLoader};
+use crate::accounts::model::User;
+use crate::db::{self, DbPool};
+use crate::error::AppError;
+use crate::graphql::connection::{CountedConnection, Page, connection};
+use crate::graphql::{ContextExt, Permission, parse_id};
+use crate::rbac::perm;
+
+/// Batches item look-ups of one request (ledger rows naming their items).
+pub struct ItemLoader {
+    pub pool: DbPool,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct ItemById(pub i64);
+
+impl Loader<ItemById> for ItemLoader {
+    type Value = Item;
+    type Error = async_graphql::Error;
+
+    async fn load(&self, keys: &[ItemById]) -> Result<HashMap<ItemById, Item>, Self::Error> {
+        let ids: Vec<i64> = keys.iter().map(|key| key.0).collect();
+        let mut conn = db::conn(&self.pool).await?;
+        let rows = store::items_by_ids(&mut conn, &ids).await?;
+        Ok(rows
+            .into_iter()
+            .map(|item| (ItemById(item.id), item))
+            .collect())
+    }
+}
+
+/// Something that can be bought and sold.
+#[Object]
+impl Item {
+    async fn id(&self) -> ID {
+        ID(self.id.to_string())
+    }
+    /// 1–50 characters, unique regardless of case.
+    async fn name(&self) -> &str {
+        &self.name
+    }
+    /// Whole units, at least 1.
+    async fn price(&self) -> i64 {
+        self.price
+    }
+    /// Exactly 12 digits.
+    async fn barcode(&self) -> &str {
+        &self.barcode
+    }
+    async fn description(&self) -> &str {
+        &self.description
+    }
+    /// True while nobody holds the item: it can be bought.
+    async fn on_market(&self) -> bool {
+        self.owner_id.is_none()
+    }
+    /// Who holds the item; null while it is on the market.
+    async fn owner(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<User>> {
+        let Some(owner_id) = self.owner_id else {
+            return Ok(None);
+        };
+        ctx.data_unchecked::<DataLoader<UserLoader>>()
+            .load_one(UserById(owner_id))
+            .await
+    }
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.created_at
+    }
+    async fn updated_at(&self) -> DateTime<Utc> {
+        self.updated_at
+    }
+}
+
+#[derive(Enum, Clone, Copy, PartialEq, Eq)]
+pub enum MarketTransactionKind {
+    /// The user bought an item from the market; their budget went down.
+    Purchase,
+    /// The user sold an item back to the market; their budget went up.
+    Sale,
+}
+
+/// One change of the user's budget.
+#[Object(name = "MarketTransaction")]
+impl LedgerEntry {
+    async fn id(&self) -> ID {
+        ID(self.id.to_string())
+    }
+    async fn kind(&self) -> MarketTransactionKind {
+        if self.kind == "SALE" {
+            MarketTransactionKind::Sale
+        } else {
+            MarketTransactionKind::Purchase
+        }
+    }
+    async fn amount(&self) -> i64 {
+        self.amount
+    }
+    /// The budget right after this change.
+    async fn balance_after(&self) -> i64 {
+        self.balance_after
+    }
+    /// The item traded; null if it has since been deleted.
+    async fn item(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Item>> {
+        let Some(item_id) = self.item_id else {
+            return Ok(None);
+        };
+        ctx.data_unchecked::<DataLoader<ItemLoader>>()
+            .load_one(ItemById(item_id))
+            .await
+    }
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.created_at
+    }
+}
+
+#[derive(InputObject, Default)]
+pub struct MarketFilter {
+    /// Part of the item name; `%` and `_` match themselves.
+    pub search: Option<String>,
+    pub min_price: Option<i64>,
+    pub max_price: Option<i64>,
+}
+
+#[derive(InputObject, Default)]
+pub struct ItemsFilter {
+    pub owner_id: Option<ID>,
+    /// True: held by someone; false: on the market.
+    pub owned: Option<bool>,
+}
+
+#[derive(Default)]
+pub struct MarketQuery;
+
+#[Object]
+impl MarketQuery {
+    /// Items on the market, in id order.
+    #[graphql(guard = "Permission(perm::MARKET_TRADE)")]
+    async fn market_items(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+        filter: Option<MarketFilter>,
+    ) -> async_graphql::Result<CountedConnection<Item>> {
+        let filter = filter.unwrap_or_default();
+        let (min_price, max_price) = rules::price_range(filter.min_price, filter.max_price)?;
+        let filter = ItemFilter {
+            search: filter.search.filter(|text| !text.trim().is_empty()),
+            min_price,
+            max_price,
+            owner: Some(None),
+            owned: None,
+        };
+        item_page(ctx, &filter, first, after).await
+    }
+
+    /// Items the current user holds, in id order.
+    #[graphql(guard = "Permission(perm::MARKET_TRADE)")]
+    async fn my_items(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> async_graphql::Result<CountedConnection<Item>> {
+        let filter = ItemFilter {
+            owner: Some(Some(ctx.viewer()?.user_id)),
+            ..ItemFilter::default()
+        };
+        item_page(ctx, &filter, first, after).await
+    }
+
+    /// An item on the market or held by the caller (any item, with `items:manage`).
+    #[graphql(guard = "Permission(perm::MARKET_TRADE)")]
+    async fn item(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Item> {
+        let viewer = ctx.viewer()?;
+        let id = parse_id("id", &id)?;
+        let mut conn = db::conn(&ctx.app().pool).await?;
+        let item = store::find_item(&mut conn, id).await?;
+        let visible = item.owner_id.is_none()
+            || item.owner_id == Some(viewer.user_id)
+            || viewer.can(perm::ITEMS_MANAGE);
+        if !visible {
+            return Err(AppError::NotFound("Item").into());
+        }
+        Ok(item)
+    }
+
+    /// Every item, for those who manage them.
+    #[graphql(guard = "Permission(perm::ITEMS_MANAGE)")]
+    async fn items(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+        filter: Option<ItemsFilter>,
+    ) -> async_graphql::Result<CountedConnection<Item>> {
+        let filter = filter.unwrap_or_default();
+        let filter = ItemFilter {
+            owner: filter
+                .owner_id
+                .as_ref()
+                .map(|id| parse_id("ownerId", id).map(Some))
+                .transpose()?,
+            owned: filter.owned,
+            ..ItemFilter::default()
+        };
+        item_page(ctx, &filter, first, after).await
+    }
+
+    /// The current user's purchases and sales, newest first.
+    #[graphql(guard = "Permission(perm::MARKET_TRADE)")]
+    async fn my_transactions(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> async_graphql::Result<CountedConnection<LedgerEntry>> {
+        let viewer = ctx.viewer()?;
+        let page = Page::parse(first, after.as_deref())?;
+        let mut conn = db::conn(&ctx.app().pool).await?;
+        let (rows, total) =
+            store::ledger_page(&mut conn, viewer.user_id, page.after_id, page.fetch_limit())
+                .await?;
+        Ok(connection(
+            rows,
+            page,
+            total,
+            |entry| entry.id,
+            |entry| entry,
+        ))
+    }
+}
+
+async fn item_page(
+    ctx: &Context<'_>,
+    filter: &ItemFilter,
+    first: Option<i32>,
+    after: Option<String>,
+) -> async_graphql::Result<CountedConnection<Item>> {
+    let page = Page::parse(first, after.as_deref())?;
+    let mut conn = db::conn(&ctx.app().pool).await?;
+    let (rows, total) =
+        store::items_page(&mut conn, filter, page.after_id, page.fetch_limit()).await?;
+    Ok(connection(rows, page, total, |item| item.id, |item| item))
+}
+
+#[derive(InputObject)]
+pub struct CreateItemInput {
+    pub name: String,
+    pub price: i64,
+    /// Exactly 12 digits.
+    pub barcode: String,
+    #[graphql(default)]
+    pub description: String,
+}
+
+#[derive(InputObject)]
+pub struct UpdateItemInput {
+    pub id: ID,
+    pub name: Option<String>,
+    /// Only while the item is on the market.
+    pub price: Option<i64>,
+    pub barcode: Option<String>,
+    pub description: Option<String>,
+}
+
+#[derive(InputObject)]
+pub struct DeleteItemInput {
+    pub id: ID,
+}
+
+#[derive(InputObject)]
+pub struct PurchaseItemInput {
+    pub item_id: ID,
+    /// Makes the purchase safe to retry: repeating a key returns the first result and charges
+    /// nothing more. 1–100 visible ASCII characters, e.g. a UUID.
+    pub idempotency_key: Option<String>,
+}
+
+#[derive(InputObject)]
+pub struct SellItemInput {
+    pub item_id: ID,
+}
+
+#[derive(SimpleObject)]
+pub struct ItemPayload {
+    pub item: Item,
+}
+
+#[derive(SimpleObject)]
+pub struct TradePayload {
+    pub item: Item,
+    /// The caller's budget after the trade.
+    pub budget: i64,
+}
+
+#[derive(Default)]
+pub struct MarketMutation;
+
+#[Object]
+impl MarketMutation {
+    /// Puts a new item on the market.
+    #[graphql(guard = "Permission(perm::ITEMS_MANAGE)")]
+    async fn create_item(
+        &self,
+        ctx: &Context<'_>,
+        input: CreateItemInput,
+    ) -> async_graphql::Result<ItemPayload> {
+        let name = rules::item_name(&input.name)?;
+        let price = rules::price(input.price)?;
+        let barcode = rules::barcode(&input.barcode)?;
+        let description = rules::description(&input.description)?;
+        let creator = ctx.viewer()?.user_id;
+        let mut conn = db::conn(&ctx.app().pool).await?;
+        let item =
+            store::create_item(&mut conn, creator, &name, price, &barcode, &description).await?;
+        Ok(ItemPayload { item })
+    }
+
+    #[graphql(guard = "Permission(perm::ITEMS_MANAGE)")]
+    async fn update_item(
+        &self,
+        ctx: &Context<'_>,
+        input: UpdateItemInput,
+    ) -> async_graphql::Result<ItemPayload> {
+        let id = parse_id("id", &input.id)?;
+        let changes = ItemChanges {
+            name: input.name.as_deref().map(rules::item_name).transpose()?,
+            price: input.price.map(rules::price).transpose()?,
+            barcode: input.barcode.as_deref().map(rules::barcode).transpose()?,
+            description: input
+                .description
+                .as_deref()
+                .map(rules::description)
+                .transpose()?,
+        };
+        let mut conn = db::conn(&ctx.app().pool).await?;
+        let item = diesel_async::AsyncConnection::transaction::<_, AppError, _>(
+            &mut *conn,
+            async |conn| store::update_item(conn, id, &changes).await,
+        )
+        .await?;
+        Ok(ItemPayload { item })
+    }
+
+    /// Deletes an item on the market; held items cannot be deleted (`CONFLICT`, `OWNED`).
+    #[graphql(guard = "Permission(perm::ITEMS_MANAGE)")]
+    async fn delete_item(
+        &self,
+        ctx: &Context<'_>,
+        input: DeleteItemInput,
+    ) -> async_graphql::Result<ItemPayload> {
+        let id = parse_id("id", &input.id)?;
+        let mut conn = db::conn(&ctx.app().pool).await?;
+        let item = store::delete_item(&mut conn, id).await?;
+        Ok(ItemPayload { item })
+    }
+
+    /// Buys an item from the market. Refused with `CONFLICT` and reason `NOT_AVAILABLE`,
+    /// `OWN_ITEM` or `INSUFFICIENT_FUNDS`, changing nothing.
+    #[graphql(guard = "Permission(perm::MARKET_TRADE)")]
+    async fn purchase_item(
+        &self,
+        ctx: &Context<'_>,
+        input: PurchaseItemInput,
+    ) -> async_graphql::Result<TradePayload> {
+        let item_id = parse_id("itemId", &input.item_id)?;
+        let key = input
+            .idempotency_key
+            .as_deref()
+            .map(rules::idempotency_key)
+            .transpose()?;
+        let buyer = ctx.viewer()?.user_id;
+        let mut conn = db::conn(&ctx.app().pool).await?;
+        let trade = store::purchase(&mut conn, buyer, item_id, key.as_deref()).await?;
+        Ok(TradePayload {
+            item: trade.item,
+            budget: trade.budget,
+        })
+    }
+
+    /// Sells an item one holds back to the market for its full price.
+    #[graphql(guard = "Permission(perm::MARKET_TRADE)")]
+    async fn sell_item(
+        &self,
+        ctx: &Context<'_>,
+        input: SellItemInput,
+    ) -> async_graphql::Result<TradePayload> {
+        let item_id = parse_id("itemId", &input.item_id)?;
+        let seller = ctx.viewer()?.user_id;
+        let mut conn = db::conn(&ctx.app().pool).await?;
+        let trade = store::sell(&mut conn, seller, item_id).await?;
+        Ok(TradePayload {
+            item: trade.item,
+            budget: trade.budget,
+        })
+    }
+}

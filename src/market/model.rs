@@ -1,0 +1,47 @@
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+
+use crate::db::schema::{items, market_transactions};
+
+#[derive(Clone, Debug, Queryable, Selectable)]
+#[diesel(table_name = items, check_for_backend(diesel::pg::Pg))]
+pub struct Item {
+    pub id: i64,
+    pub name: String,
+    pub price: i64,
+    pub barcode: String,
+    pub description: String,
+    pub owner_id: Option<i64>,
+    pub created_by: Option<i64>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Clone, Debug, Queryable, Selectable)]
+#[diesel(table_name = market_transactions, check_for_backend(diesel::pg::Pg))]
+pub struct LedgerEntry {
+    pub id: i64,
+    pub item_id: Option<i64>,
+    pub buyer_id: Option<i64>,
+    pub seller_id: Option<i64>,
+    pub amount: i64,
+    pub kind: String,
+    pub balance_after: i64,
+    pub created_at: DateTime<Utc>,
+}
+
+/// The outcome of a purchase or sale: the item as it is now and the caller's new budget.
+#[derive(Clone, Debug)]
+pub struct Trade {
+    pub item: Item,
+    pub budget: i64,
+}
+
+#[derive(AsChangeset, Default)]
+#[diesel(table_name = items)]
+pub struct ItemChanges {
+    pub name: Option<String>,
+    pub price: Option<i64>,
+    pub barcode: Option<String>,
+    pub description: Option<String>,
+}
