@@ -29,6 +29,9 @@ pub struct UserLoader {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct UserById(pub i64);
 
+/// Cached for the request, so a page can prime it with all its owners in one batch.
+pub type UserDataLoader = DataLoader<UserLoader, async_graphql::dataloader::HashMapCache>;
+
 impl Loader<UserById> for UserLoader {
     type Value = User;
     type Error = async_graphql::Error;

@@ -58,16 +58,17 @@ pub fn with_loaders(
     request: async_graphql::Request,
     pool: &crate::db::DbPool,
 ) -> async_graphql::Request {
-    use async_graphql::dataloader::DataLoader;
+    use async_graphql::dataloader::{DataLoader, HashMapCache};
     request
         .data(ActingAccount::default())
         .data(DataLoader::new(
             crate::rbac::loaders::RbacLoader { pool: pool.clone() },
             tokio::spawn,
         ))
-        .data(DataLoader::new(
+        .data(crate::accounts::graphql::UserDataLoader::with_cache(
             crate::accounts::graphql::UserLoader { pool: pool.clone() },
             tokio::spawn,
+            HashMapCache::default(),
         ))
         .data(DataLoader::new(
             crate::market::graphql::ItemLoader { pool: pool.clone() },

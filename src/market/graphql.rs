@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use super::model::{Item, ItemChanges, LedgerEntry};
 use super::rules;
 use super::store::{self, ItemFilter};
-use crate::accounts::graphql::{UserById, UserLoader};
+use crate::accounts::graphql::{UserById, UserDataLoader};
 use crate::accounts::model::User;
 use crate::db::{self, DbPool};
 use crate::error::AppError;
@@ -68,7 +68,7 @@ impl Item {
         let Some(owner_id) = self.owner_id else {
             return Ok(None);
         };
-        ctx.data_unchecked::<DataLoader<UserLoader>>()
+        ctx.data_unchecked::<UserDataLoader>()
             .load_one(UserById(owner_id))
             .await
     }
@@ -250,7 +250,29 @@ async fn item_page(
     let mut conn = db::conn(&ctx.app().pool).await?;
     let (rows, total) =
         store::items_page(&mut conn, filter, page.after_id, page.fetch_limit()).await?;
+    drop(conn);
+    prime_owners(ctx, &rows).await?;
     Ok(connection(rows, page, total, |item| item.id, |item| item))
+}
+
+/// Loads every owner on the page in one batch when the query asks for owners, so the per-item
+/// `owner` fields are answered from the request's cache: one statement, whatever the page size
+/// or the loader's batching window.
+async fn prime_owners(ctx: &Context<'_>, items: &[Item]) -> async_graphql::Result<()> {
+    let look_ahead = ctx.look_ahead();
+    let wanted = look_ahead
+        .field("edges")
+        .field("node")
+        .field("owner")
+        .exists()
+        || look_ahead.field("nodes").field("owner").exists();
+    if wanted {
+        let owners = items.iter().filter_map(|item| item.owner_id).map(UserById);
+        ctx.data_unchecked::<UserDataLoader>()
+            .load_many(owners)
+            .await?;
+    }
+    Ok(())
 }
 
 #[derive(InputObject)]

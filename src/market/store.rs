@@ -195,7 +195,19 @@ pub async fn purchase(
                 {
                     return Ok(trade);
                 }
-                let item = claim(conn, item_id, buyer).await?;
+                let item = match claim(conn, item_id, buyer).await {
+                    Ok(item) => item,
+                    Err(refusal) => {
+                        // A repeat that raced the first purchase with its key: the claim waited
+                        // for that purchase to commit, so the key now finds its result.
+                        if let Some(key) = idempotency_key
+                            && let Some(trade) = earlier_purchase(conn, buyer, item_id, key).await?
+                        {
+                            return Ok(trade);
+                        }
+                        return Err(refusal.into());
+                    }
+                };
                 let budget = locked_budget(conn, buyer).await?;
                 let budget =
                     rules::debit(budget, item.price).ok_or_else(|| AppError::Conflict {
@@ -382,11 +394,14 @@ async fn claim(conn: &mut AsyncPgConnection, item_id: i64, buyer: i64) -> Result
     })
 }
 
+/// Locks the user's row for a budget change. `FOR NO KEY UPDATE`, not `FOR UPDATE`: claiming an
+/// item checks its `owner_id` foreign key, which takes `FOR KEY SHARE` on this row, and two
+/// purchases by one buyer would each wait for the other's key-share lock (a deadlock).
 async fn locked_budget(conn: &mut AsyncPgConnection, user_id: i64) -> Result<i64, AppError> {
     Ok(users::table
         .find(user_id)
         .select(users::budget)
-        .for_update()
+        .for_no_key_update()
         .first(conn)
         .await?)
 }

@@ -7,6 +7,7 @@ mod admin_cli;
 mod api_tokens;
 mod audit;
 mod http;
+mod market;
 mod migrations;
 mod rbac;
 mod schema;

@@ -88,6 +88,11 @@ impl TestApp {
     }
 
     pub async fn with_config(adjust: impl FnOnce(&mut Config)) -> Self {
+        // Server logs (warnings and errors) show in a failing test's output.
+        let _ = tracing_subscriber::fmt()
+            .with_test_writer()
+            .with_env_filter(tracing_subscriber::EnvFilter::new("warn"))
+            .try_init();
         let template = ensure_template().await;
         let database = format!("agora_test_{}", random_suffix());
         let mut admin = admin_connection().await;

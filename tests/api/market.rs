@@ -1,0 +1,578 @@
+use std::collections::HashMap;
+use std::sync::{LazyLock, Mutex};
+
+use diesel::connection::{Instrumentation, InstrumentationEvent, set_default_instrumentation};
+use serde_json::{Value, json};
+
+use crate::common::{Reply, TestApp, Tokens};
+
+const PURCHASE: &str = "mutation($v: PurchaseItemInput!) { purchaseItem(input: $v) { budget item { id onMarket owner { id username } } } }";
+const SELL: &str = "mutation($v: SellItemInput!) { sellItem(input: $v) { budget item { id onMarket owner { id } } } }";
+const CREATE: &str = "mutation($v: CreateItemInput!) { createItem(input: $v) { item { id name price barcode onMarket } } }";
+
+/// Puts an item on the market through the API and returns its id.
+async fn list_item(t: &TestApp, admin: &Tokens, name: &str, price: i64) -> String {
+    let barcode = format!(
+        "{:012}",
+        t.count("SELECT count(*) FROM items").await + 100_000_000_000
+    );
+    let reply = t
+        .gql_as(
+            &admin.access,
+            CREATE,
+            json!({"v": {"name": name, "price": price, "barcode": barcode}}),
+        )
+        .await;
+    reply.assert_ok()["createItem"]["item"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+fn reason(reply: &Reply) -> Option<&str> {
+    reply.error()["extensions"]["reason"].as_str()
+}
+
+/// The two money invariants: budgets plus the prices of held items never change through
+/// trades, and budgets move exactly as the ledger says.
+#[derive(Debug, PartialEq, Eq)]
+struct Money {
+    budgets_plus_holdings: i64,
+    budgets_minus_ledger: i64,
+}
+
+async fn money(t: &TestApp) -> Money {
+    let budgets = t.count("SELECT coalesce(sum(budget), 0) FROM users").await;
+    let holdings = t
+        .count("SELECT coalesce(sum(price), 0) FROM items WHERE owner_id IS NOT NULL")
+        .await;
+    let ledger = t
+        .count("SELECT coalesce(sum(CASE kind WHEN 'SALE' THEN amount ELSE -amount END), 0) FROM market_transactions")
+        .await;
+    Money {
+        budgets_plus_holdings: budgets + holdings,
+        budgets_minus_ledger: budgets - ledger,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn fifty_buyers_one_item_one_winner() {
+    let t = TestApp::new().await;
+    let admin = t.admin("root").await;
+    let item = list_item(&t, &admin, "Golden lamp", 300).await;
+    let mut buyers = Vec::new();
+    for i in 0..50 {
+        buyers.push(t.user(&format!("buyer{i:02}")).await);
+    }
+    let before = money(&t).await;
+    let attempts = buyers
+        .iter()
+        .map(|buyer| t.gql_as(&buyer.access, PURCHASE, json!({"v": {"itemId": item}})));
+    let replies = futures::future::join_all(attempts).await;
+    let winners: Vec<&Reply> = replies
+        .iter()
+        .filter(|reply| reply.code().is_none())
+        .collect();
+    assert_eq!(winners.len(), 1);
+    assert_eq!(winners[0].data()["purchaseItem"]["budget"], 700);
+    for reply in replies.iter().filter(|reply| reply.code().is_some()) {
+        assert_eq!(
+            (reply.code(), reason(reply)),
+            (Some("CONFLICT"), Some("NOT_AVAILABLE")),
+            "{:#}",
+            reply.body
+        );
+    }
+    assert_eq!(
+        t.count("SELECT count(*) FROM items WHERE owner_id IS NOT NULL")
+            .await,
+        1
+    );
+    assert_eq!(t.count("SELECT count(*) FROM market_transactions").await, 1);
+    assert_eq!(money(&t).await, before);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_budget_of_100_buys_exactly_three_items_of_30() {
+    let t = TestApp::new().await;
+    let admin = t.admin("root").await;
+    let buyer = t.user("thrifty").await;
+    t.sql(&format!(
+        "UPDATE users SET budget = 100 WHERE id = {}",
+        buyer.user_id
+    ))
+    .await;
+    let mut items = Vec::new();
+    for i in 0..10 {
+        items.push(list_item(&t, &admin, &format!("Widget {i}"), 30).await);
+    }
+    let before = money(&t).await;
+    let replies = futures::future::join_all(
+        items
+            .iter()
+            .map(|item| t.gql_as(&buyer.access, PURCHASE, json!({"v": {"itemId": item}}))),
+    )
+    .await;
+    assert_eq!(
+        replies
+            .iter()
+            .filter(|reply| reply.code().is_none())
+            .count(),
+        3
+    );
+    for reply in replies.iter().filter(|reply| reply.code().is_some()) {
+        assert_eq!(
+            reason(reply),
+            Some("INSUFFICIENT_FUNDS"),
+            "{:#}",
+            reply.body
+        );
+    }
+    assert_eq!(
+        t.count(&format!(
+            "SELECT budget FROM users WHERE id = {}",
+            buyer.user_id
+        ))
+        .await,
+        10
+    );
+    assert_eq!(
+        t.count(&format!(
+            "SELECT count(*) FROM items WHERE owner_id = {}",
+            buyer.user_id
+        ))
+        .await,
+        3
+    );
+    assert_eq!(money(&t).await, before);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn refused_trades_and_bad_items_change_nothing() {
+    let t = TestApp::new().await;
+    let admin = t.admin("root").await;
+    let ada = t.user("ada").await;
+    let bob = t.user("bob").await;
+    let lamp = list_item(&t, &admin, "Lamp", 400).await;
+    let pricey = list_item(&t, &admin, "Chair", 1000).await;
+    t.gql_as(&ada.access, PURCHASE, json!({"v": {"itemId": lamp}}))
+        .await
+        .assert_ok();
+    let before = (
+        money(&t).await,
+        t.count("SELECT count(*) FROM market_transactions").await,
+    );
+
+    let own = t
+        .gql_as(&ada.access, PURCHASE, json!({"v": {"itemId": lamp}}))
+        .await;
+    assert_eq!(
+        (own.code(), reason(&own)),
+        (Some("CONFLICT"), Some("OWN_ITEM"))
+    );
+    let taken = t
+        .gql_as(&bob.access, PURCHASE, json!({"v": {"itemId": lamp}}))
+        .await;
+    assert_eq!(reason(&taken), Some("NOT_AVAILABLE"));
+    // Ada has 600 left: a price of budget + 1 is refused.
+    t.sql(&format!("UPDATE items SET price = 601 WHERE id = {pricey}"))
+        .await;
+    let short = t
+        .gql_as(&ada.access, PURCHASE, json!({"v": {"itemId": pricey}}))
+        .await;
+    assert_eq!(reason(&short), Some("INSUFFICIENT_FUNDS"));
+    let not_mine = t
+        .gql_as(&bob.access, SELL, json!({"v": {"itemId": lamp}}))
+        .await;
+    assert_eq!(
+        (not_mine.code(), reason(&not_mine)),
+        (Some("CONFLICT"), Some("NOT_OWNER"))
+    );
+    let on_market = t
+        .gql_as(&bob.access, SELL, json!({"v": {"itemId": pricey}}))
+        .await;
+    assert_eq!(reason(&on_market), Some("NOT_OWNER"));
+    let missing = t
+        .gql_as(&bob.access, PURCHASE, json!({"v": {"itemId": "999999"}}))
+        .await;
+    assert_eq!(missing.code(), Some("NOT_FOUND"));
+    let garbage = t
+        .gql_as(&bob.access, PURCHASE, json!({"v": {"itemId": "lamp"}}))
+        .await;
+    assert_eq!(garbage.code(), Some("BAD_USER_INPUT"));
+    assert_eq!(
+        before,
+        (
+            money(&t).await,
+            t.count("SELECT count(*) FROM market_transactions").await
+        )
+    );
+
+    let items_before = t.count("SELECT count(*) FROM items").await;
+    let bad_items = [
+        (
+            json!({"name": "Zero", "price": 0, "barcode": "123456789012"}),
+            "price",
+        ),
+        (
+            json!({"name": "Negative", "price": -1, "barcode": "123456789012"}),
+            "price",
+        ),
+        (
+            json!({"name": "Short code", "price": 5, "barcode": "12345678901"}),
+            "barcode",
+        ),
+        (
+            json!({"name": "Letters", "price": 5, "barcode": "12345678901a"}),
+            "barcode",
+        ),
+        (
+            json!({"name": "", "price": 5, "barcode": "123456789012"}),
+            "name",
+        ),
+        (
+            json!({"name": "lamp", "price": 5, "barcode": "123456789012"}),
+            "name",
+        ),
+    ];
+    for (input, field) in bad_items {
+        let reply = t.gql_as(&admin.access, CREATE, json!({"v": input})).await;
+        assert_eq!(
+            reply.error()["extensions"]["field"],
+            field,
+            "{input}: {:#}",
+            reply.body
+        );
+    }
+    // 2^63 is not an Int the schema accepts: refused before any resolver runs.
+    let huge = t
+        .gql_as(&admin.access, CREATE, json!({"v": {"name": "Huge", "price": 9_223_372_036_854_775_808u64, "barcode": "123456789012"}}))
+        .await;
+    assert!(
+        matches!(
+            huge.code(),
+            Some("BAD_USER_INPUT" | "GRAPHQL_VALIDATION_FAILED")
+        ),
+        "{:#}",
+        huge.body
+    );
+    assert_eq!(t.count("SELECT count(*) FROM items").await, items_before);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_sale_racing_a_purchase_ends_consistently() {
+    let t = TestApp::new().await;
+    let admin = t.admin("root").await;
+    let seller = t.user("seller").await;
+    let buyer = t.user("buyer").await;
+    let item = list_item(&t, &admin, "Clock", 50).await;
+    let before = money(&t).await;
+    for _ in 0..15 {
+        if t.count(&format!(
+            "SELECT count(*) FROM items WHERE id = {item} AND owner_id = {}",
+            seller.user_id
+        ))
+        .await
+            == 0
+        {
+            // Put the item back with the seller through trades, never by editing budgets.
+            if t.count(&format!(
+                "SELECT count(*) FROM items WHERE id = {item} AND owner_id = {}",
+                buyer.user_id
+            ))
+            .await
+                == 1
+            {
+                t.gql_as(&buyer.access, SELL, json!({"v": {"itemId": item}}))
+                    .await
+                    .assert_ok();
+            }
+            t.gql_as(&seller.access, PURCHASE, json!({"v": {"itemId": item}}))
+                .await
+                .assert_ok();
+        }
+        let (sale, purchase) = tokio::join!(
+            t.gql_as(&seller.access, SELL, json!({"v": {"itemId": item}})),
+            t.gql_as(&buyer.access, PURCHASE, json!({"v": {"itemId": item}})),
+        );
+        sale.assert_ok();
+        let owner = t
+            .text(&format!(
+                "SELECT coalesce(owner_id::text, 'market') AS t FROM items WHERE id = {item}"
+            ))
+            .await;
+        match purchase.code() {
+            None => assert_eq!(owner, buyer.user_id),
+            Some(_) => {
+                assert_eq!(
+                    reason(&purchase),
+                    Some("NOT_AVAILABLE"),
+                    "{:#}",
+                    purchase.body
+                );
+                assert_eq!(owner, "market");
+            }
+        }
+        assert_eq!(money(&t).await, before);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn repeated_idempotency_keys_charge_once() {
+    let t = TestApp::new().await;
+    let admin = t.admin("root").await;
+    let ada = t.user("ada").await;
+    let lamp = list_item(&t, &admin, "Lamp", 250).await;
+    let desk = list_item(&t, &admin, "Desk", 100).await;
+    let variables = json!({"v": {"itemId": lamp, "idempotencyKey": "order-0001"}});
+    let replies = futures::future::join_all(
+        (0..6).map(|_| t.gql_as(&ada.access, PURCHASE, variables.clone())),
+    )
+    .await;
+    for reply in &replies {
+        assert_eq!(
+            reply.assert_ok()["purchaseItem"]["budget"],
+            750,
+            "{:#}",
+            reply.body
+        );
+    }
+    assert_eq!(t.count("SELECT count(*) FROM market_transactions").await, 1);
+    assert_eq!(
+        t.count(&format!(
+            "SELECT budget FROM users WHERE id = {}",
+            ada.user_id
+        ))
+        .await,
+        750
+    );
+    let reused = t
+        .gql_as(
+            &ada.access,
+            PURCHASE,
+            json!({"v": {"itemId": desk, "idempotencyKey": "order-0001"}}),
+        )
+        .await;
+    assert_eq!(reason(&reused), Some("IDEMPOTENCY_KEY_REUSED"));
+    let bad_key = t
+        .gql_as(
+            &ada.access,
+            PURCHASE,
+            json!({"v": {"itemId": desk, "idempotencyKey": "has space"}}),
+        )
+        .await;
+    assert_eq!(bad_key.error()["extensions"]["field"], "idempotencyKey");
+
+    let sold = t
+        .gql_as(&ada.access, SELL, json!({"v": {"itemId": lamp}}))
+        .await;
+    assert_eq!(sold.assert_ok()["sellItem"]["budget"], 1000);
+    assert_eq!(sold.data()["sellItem"]["item"]["onMarket"], true);
+    let ledger = t.gql_as(&ada.access, "{ myTransactions { totalCount edges { node { kind amount balanceAfter item { name } } } } }", json!({})).await;
+    assert_eq!(
+        ledger.assert_ok()["myTransactions"]["edges"],
+        json!([
+            {"node": {"kind": "SALE", "amount": 250, "balanceAfter": 1000, "item": {"name": "Lamp"}}},
+            {"node": {"kind": "PURCHASE", "amount": 250, "balanceAfter": 750, "item": {"name": "Lamp"}}},
+        ])
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn browsing_filters_and_who_sees_what() {
+    let t = TestApp::new().await;
+    let admin = t.admin("root").await;
+    let ada = t.user("ada").await;
+    let bob = t.user("bob").await;
+    let cheap = list_item(&t, &admin, "100% cotton_shirt", 20).await;
+    let mid = list_item(&t, &admin, "Cotton hat", 60).await;
+    list_item(&t, &admin, "Steel pan", 200).await;
+    t.gql_as(&ada.access, PURCHASE, json!({"v": {"itemId": mid}}))
+        .await
+        .assert_ok();
+
+    let browse = "query($f: MarketFilter) { marketItems(first: 10, filter: $f) { totalCount edges { node { name price owner { id } } } } }";
+    let names = |reply: &Reply| -> Vec<String> {
+        reply.assert_ok()["marketItems"]["edges"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|edge| edge["node"]["name"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(
+        names(&t.gql_as(&bob.access, browse, json!({})).await),
+        ["100% cotton_shirt", "Steel pan"]
+    );
+    assert_eq!(
+        names(
+            &t.gql_as(&bob.access, browse, json!({"f": {"search": "% COTTON_"}}))
+                .await
+        ),
+        ["100% cotton_shirt"]
+    );
+    assert_eq!(
+        names(
+            &t.gql_as(
+                &bob.access,
+                browse,
+                json!({"f": {"minPrice": 21, "maxPrice": 500}})
+            )
+            .await
+        ),
+        ["Steel pan"]
+    );
+    let inverted = t
+        .gql_as(
+            &bob.access,
+            browse,
+            json!({"f": {"minPrice": 50, "maxPrice": 10}}),
+        )
+        .await;
+    assert_eq!(inverted.error()["extensions"]["field"], "minPrice");
+
+    // Another trader sees who holds an item, but not their private fields.
+    let seen = t
+        .gql_as(
+            &admin.access,
+            "query($id: ID!) { item(id: $id) { owner { username } } }",
+            json!({"id": mid}),
+        )
+        .await;
+    assert_eq!(seen.assert_ok()["item"]["owner"]["username"], "ada");
+    let hidden = t
+        .gql_as(
+            &bob.access,
+            "query($id: ID!) { item(id: $id) { name } }",
+            json!({"id": mid}),
+        )
+        .await;
+    assert_eq!(
+        hidden.code(),
+        Some("NOT_FOUND"),
+        "a held item is invisible to other traders by id"
+    );
+    let owned_list = "{ items(first: 10, filter: {owned: true}) { edges { node { name owner { username email budget } } } } }";
+    let as_admin = t.gql_as(&admin.access, owned_list, json!({})).await;
+    assert_eq!(
+        as_admin.assert_ok()["items"]["edges"][0]["node"]["owner"]["budget"],
+        940
+    );
+    assert_eq!(
+        t.gql_as(&bob.access, owned_list, json!({})).await.code(),
+        Some("FORBIDDEN")
+    );
+    let mine = t
+        .gql_as(
+            &ada.access,
+            "{ myItems { totalCount edges { node { name } } } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(mine.assert_ok()["myItems"]["totalCount"], 1);
+
+    let delete = "mutation($v: DeleteItemInput!) { deleteItem(input: $v) { item { id } } }";
+    let held = t
+        .gql_as(&admin.access, delete, json!({"v": {"id": mid}}))
+        .await;
+    assert_eq!(reason(&held), Some("OWNED"));
+    t.gql_as(&admin.access, delete, json!({"v": {"id": cheap}}))
+        .await
+        .assert_ok();
+    let reprice = "mutation($v: UpdateItemInput!) { updateItem(input: $v) { item { price } } }";
+    let repriced_held = t
+        .gql_as(
+            &admin.access,
+            reprice,
+            json!({"v": {"id": mid, "price": 1}}),
+        )
+        .await;
+    assert_eq!(reason(&repriced_held), Some("OWNED"));
+}
+
+static STATEMENTS: LazyLock<Mutex<HashMap<String, usize>>> = LazyLock::new(Default::default);
+
+/// Counts, per database, the statements that read the `users` table.
+struct StatementCounter {
+    database: Option<String>,
+}
+
+impl Instrumentation for StatementCounter {
+    fn on_connection_event(&mut self, event: InstrumentationEvent<'_>) {
+        match event {
+            InstrumentationEvent::StartEstablishConnection { url, .. } => {
+                self.database = url.rsplit('/').next().map(str::to_owned);
+            }
+            // Only statements reading the users table: how owners are loaded. (Connection
+            // setup and pool pings vary with the pool's state and say nothing about N+1.)
+            InstrumentationEvent::StartQuery { query, .. }
+                if query.to_string().contains("FROM \"users\"") =>
+            {
+                if let Some(database) = &self.database {
+                    *STATEMENTS
+                        .lock()
+                        .unwrap()
+                        .entry(database.clone())
+                        .or_default() += 1;
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+fn statements(t: &TestApp) -> usize {
+    let database = t
+        .app
+        .config
+        .database_url
+        .rsplit('/')
+        .next()
+        .unwrap()
+        .to_owned();
+    STATEMENTS
+        .lock()
+        .unwrap()
+        .get(&database)
+        .copied()
+        .unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn owners_load_in_one_statement_whatever_the_page_size() {
+    set_default_instrumentation(|| Some(Box::new(StatementCounter { database: None }))).unwrap();
+    let t = TestApp::new().await;
+    let admin = t.admin("root").await;
+    let mut buyers = Vec::new();
+    for i in 0..6 {
+        buyers.push(t.user(&format!("holder{i}")).await);
+    }
+    for i in 0..30 {
+        let item = list_item(&t, &admin, &format!("Thing {i:02}"), 5).await;
+        let buyer: &Tokens = &buyers[i % buyers.len()];
+        t.gql_as(&buyer.access, PURCHASE, json!({"v": {"itemId": item}}))
+            .await
+            .assert_ok();
+    }
+    let mut per_request = Vec::new();
+    for first in [2, 30] {
+        let query = format!(
+            "{{ items(first: {first}, filter: {{owned: true}}) {{ edges {{ node {{ name owner {{ id username }} }} }} }} }}"
+        );
+        let before = statements(&t);
+        let reply = t.gql_as(&admin.access, &query, json!({})).await;
+        let owners: Vec<&Value> = reply.assert_ok()["items"]["edges"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|edge| &edge["node"]["owner"])
+            .collect();
+        assert!(owners.iter().all(|owner| owner["username"].is_string()));
+        per_request.push(statements(&t) - before);
+    }
+    assert_eq!(
+        per_request,
+        [1, 1],
+        "one statement loads every owner, whatever the page size"
+    );
+}
