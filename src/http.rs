@@ -8,11 +8,14 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
+use async_graphql::http::ALL_WEBSOCKET_PROTOCOLS;
 use async_graphql::http::{Credentials, GraphiQLSource};
 use async_graphql::parser::types::OperationType;
-use async_graphql::{ServerError, Value};
+use async_graphql::{Data, ServerError, Value};
+use async_graphql_axum::{GraphQLProtocol, GraphQLWebSocket};
 use axum::Router;
 use axum::body::Body;
+use axum::extract::WebSocketUpgrade;
 use axum::extract::{ConnectInfo, FromRequestParts, Request, State};
 use axum::http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use axum::http::{Method, StatusCode, request::Parts};
@@ -60,7 +63,8 @@ pub fn router(app: Arc<App>) -> Router {
     };
     let x_request_id = HeaderName::from_static("x-request-id");
     Router::new()
-        .route("/graphql", get(graphql_get).post(graphql_post))
+                .route("/graphql", get(graphql_get).post(graphql_post))
+        .route("/graphql/ws", get(graphql_ws))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .with_state(state)
@@ -227,6 +231,51 @@ fn get_request(query_string: &str) -> Option<async_graphql::Request> {
     Some(request)
 }
 
+/// GraphQL subscriptions over WebSocket (graphql-transport-ws, and the older graphql-ws).
+/// Browsers cannot set headers on a WebSocket, so the access or API token comes in the
+/// `connection_init` payload as `{"Authorization": "Bearer ..."}`; an invalid one closes the
+/// connection, a missing one leaves it anonymous.
+async fn graphql_ws(
+    State(state): State<HttpState>,
+    protocol: GraphQLProtocol,
+    upgrade: WebSocketUpgrade,
+    request: Request,
+) -> Response {
+    let (mut parts, _) = request.into_parts();
+    let info = request_info(&mut parts, &state.trusted_proxies).await;
+    upgrade
+        .protocols(ALL_WEBSOCKET_PROTOCOLS)
+        .on_upgrade(move |socket| {
+            let app = state.app.clone();
+            GraphQLWebSocket::new(socket, state.schema, protocol)
+                .on_connection_init(move |payload| async move {
+                    connection_data(&app, info, &payload).await
+                })
+                .serve()
+        })
+}
+
+async fn connection_data(
+    app: &App,
+    info: RequestInfo,
+    payload: &serde_json::Value,
+) -> async_graphql::Result<Data> {
+    let header = ["Authorization", "authorization"]
+        .iter()
+        .find_map(|key| payload.get(*key).and_then(serde_json::Value::as_str));
+    let mut data = Data::default();
+    graphql::insert_loaders(&mut data, &app.pool);
+    data.insert(info);
+    if let Some(header) = header {
+        let token = bearer_token(header).ok_or(AppError::Unauthenticated)?;
+        let viewer = authenticate_token(app, &token)
+            .await?
+            .ok_or(AppError::Unauthenticated)?;
+        data.insert(viewer);
+    }
+    Ok(data)
+}
+
 /// The type of the operation the request would run, if its document parses and the operation
 /// is unambiguous.
 fn selected_operation_type(request: &mut async_graphql::Request) -> Option<OperationType> {
@@ -309,20 +358,27 @@ async fn execute(
 /// anonymous; resolvers that need a viewer then answer UNAUTHENTICATED.
 async fn authenticate(app: &App, headers: &HeaderMap) -> Result<Option<Viewer>, AppError> {
     let token = match headers.get(header::AUTHORIZATION) {
-        Some(value) => value
-            .to_str()
-            .ok()
-            .and_then(|value| value.strip_prefix("Bearer "))
-            .map(|token| token.trim().to_owned()),
+        Some(value) => value.to_str().ok().and_then(bearer_token),
         None => read_cookie(headers, ACCESS_COOKIE),
     };
-    let Some(token) = token else {
-        return Ok(None);
-    };
-    if token.starts_with(API_TOKEN_PREFIX) {
-        return authenticate_api_token(app, &token).await;
+    match token {
+        Some(token) => authenticate_token(app, &token).await,
+        None => Ok(None),
     }
-    let Some(subject) = app.tokens.verify_access(&token) else {
+}
+
+fn bearer_token(value: &str) -> Option<String> {
+    value
+        .strip_prefix("Bearer ")
+        .map(|token| token.trim().to_owned())
+}
+
+/// The viewer an access token or API token speaks for, if it is still valid.
+async fn authenticate_token(app: &App, token: &str) -> Result<Option<Viewer>, AppError> {
+    if token.starts_with(API_TOKEN_PREFIX) {
+        return authenticate_api_token(app, token).await;
+    }
+    let Some(subject) = app.tokens.verify_access(token) else {
         return Ok(None);
     };
     let mut conn = db::conn(&app.pool).await?;

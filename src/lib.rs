@@ -25,6 +25,7 @@ pub struct App {
     pub pool: DbPool,
     pub passwords: Passwords,
     pub tokens: TokenKeys,
+    pub market_events: market::events::MarketEvents,
 }
 
 impl App {
@@ -51,6 +52,7 @@ impl App {
             pool: db::build_pool(&config)?,
             passwords: Passwords::new(config.argon2_m_kib, config.argon2_t)?,
             tokens: TokenKeys::new(&secret, config.access_ttl_secs),
+            market_events: Default::default(),
             config,
         }))
     }

@@ -4,7 +4,7 @@
 pub mod connection;
 pub mod context;
 
-use async_graphql::{EmptySubscription, MergedObject, Schema, SchemaBuilder};
+use async_graphql::{MergedObject, MergedSubscription, Schema, SchemaBuilder};
 
 use crate::accounts::graphql::{AccountsMutation, AccountsQuery, UserAdminMutation};
 use crate::audit::graphql::AuditQuery;
@@ -33,17 +33,24 @@ pub struct Mutation(
     MarketMutation,
 );
 
-pub type AgoraSchema = Schema<Query, Mutation, EmptySubscription>;
+#[derive(MergedSubscription, Default)]
+pub struct Subscription(crate::market::events::MarketSubscription);
+
+pub type AgoraSchema = Schema<Query, Mutation, Subscription>;
 
 /// The schema's types and limits, without runtime data: enough to print the SDL.
-pub fn schema_builder() -> SchemaBuilder<Query, Mutation, EmptySubscription> {
-    Schema::build(Query::default(), Mutation::default(), EmptySubscription)
-        .limit_depth(MAX_DEPTH)
-        .limit_complexity(MAX_COMPLEXITY)
+pub fn schema_builder() -> SchemaBuilder<Query, Mutation, Subscription> {
+    Schema::build(
+        Query::default(),
+        Mutation::default(),
+        Subscription::default(),
+    )
+    .limit_depth(MAX_DEPTH)
+    .limit_complexity(MAX_COMPLEXITY)
 }
 
 /// The schema as served: production hides introspection and "did you mean" suggestions.
-pub fn build_schema(config: &Config) -> SchemaBuilder<Query, Mutation, EmptySubscription> {
+pub fn build_schema(config: &Config) -> SchemaBuilder<Query, Mutation, Subscription> {
     let builder = schema_builder();
     if config.is_production() {
         builder.disable_introspection().disable_suggestions()
@@ -55,25 +62,31 @@ pub fn build_schema(config: &Config) -> SchemaBuilder<Query, Mutation, EmptySubs
 /// Adds this request's batch loaders. They are per request: a cache must not outlive the
 /// permissions the request was checked with.
 pub fn with_loaders(
-    request: async_graphql::Request,
+    mut request: async_graphql::Request,
     pool: &crate::db::DbPool,
 ) -> async_graphql::Request {
-    use async_graphql::dataloader::{DataLoader, HashMapCache};
+    insert_loaders(&mut request.data, pool);
     request
-        .data(ActingAccount::default())
-        .data(DataLoader::new(
-            crate::rbac::loaders::RbacLoader { pool: pool.clone() },
-            tokio::spawn,
-        ))
-        .data(crate::accounts::graphql::UserDataLoader::with_cache(
-            crate::accounts::graphql::UserLoader { pool: pool.clone() },
-            tokio::spawn,
-            HashMapCache::default(),
-        ))
-        .data(DataLoader::new(
-            crate::market::graphql::ItemLoader { pool: pool.clone() },
-            tokio::spawn,
-        ))
+}
+
+/// The loaders and per-request state every operation expects, for a request or a WebSocket
+/// connection.
+pub fn insert_loaders(data: &mut async_graphql::Data, pool: &crate::db::DbPool) {
+    use async_graphql::dataloader::{DataLoader, HashMapCache};
+    data.insert(ActingAccount::default());
+    data.insert(DataLoader::new(
+        crate::rbac::loaders::RbacLoader { pool: pool.clone() },
+        tokio::spawn,
+    ));
+    data.insert(crate::accounts::graphql::UserDataLoader::with_cache(
+        crate::accounts::graphql::UserLoader { pool: pool.clone() },
+        tokio::spawn,
+        HashMapCache::default(),
+    ));
+    data.insert(DataLoader::new(
+        crate::market::graphql::ItemLoader { pool: pool.clone() },
+        tokio::spawn,
+    ));
 }
 
 /// The SDL that `schema.graphql` must equal.

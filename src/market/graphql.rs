@@ -4,6 +4,7 @@ use async_graphql::dataloader::{DataLoader, Loader};
 use async_graphql::{Context, Enum, ID, InputObject, Object, SimpleObject};
 use chrono::{DateTime, Utc};
 
+use super::events::MarketEventKind;
 use super::model::{Item, ItemChanges, LedgerEntry};
 use super::rules;
 use super::store::{self, ItemFilter};
@@ -345,6 +346,9 @@ impl MarketMutation {
         let mut conn = db::conn(&ctx.app().pool).await?;
         let item =
             store::create_item(&mut conn, creator, &name, price, &barcode, &description).await?;
+        ctx.app()
+            .market_events
+            .publish(MarketEventKind::Listed, item.clone());
         Ok(ItemPayload { item })
     }
 
@@ -404,6 +408,11 @@ impl MarketMutation {
         let buyer = ctx.viewer()?.user_id;
         let mut conn = db::conn(&ctx.app().pool).await?;
         let trade = store::purchase(&mut conn, buyer, item_id, key.as_deref()).await?;
+        if !trade.replayed {
+            ctx.app()
+                .market_events
+                .publish(MarketEventKind::Purchased, trade.item.clone());
+        }
         Ok(TradePayload {
             item: trade.item,
             budget: trade.budget,
@@ -421,6 +430,9 @@ impl MarketMutation {
         let seller = ctx.viewer()?.user_id;
         let mut conn = db::conn(&ctx.app().pool).await?;
         let trade = store::sell(&mut conn, seller, item_id).await?;
+        ctx.app()
+            .market_events
+            .publish(MarketEventKind::Sold, trade.item.clone());
         Ok(TradePayload {
             item: trade.item,
             budget: trade.budget,

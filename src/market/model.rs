@@ -35,6 +35,8 @@ pub struct LedgerEntry {
 pub struct Trade {
     pub item: Item,
     pub budget: i64,
+    /// True when an idempotency key answered with an earlier purchase: nothing changed now.
+    pub replayed: bool,
 }
 
 #[derive(AsChangeset, Default)]

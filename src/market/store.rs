@@ -227,7 +227,11 @@ pub async fn purchase(
                     ))
                     .execute(conn)
                     .await?;
-                Ok(Trade { item, budget })
+                Ok(Trade {
+                    item,
+                    budget,
+                    replayed: false,
+                })
             })
             .await;
         match outcome {
@@ -292,7 +296,11 @@ pub async fn sell(
                     ))
                     .execute(conn)
                     .await?;
-                Ok(Trade { item, budget })
+                Ok(Trade {
+                    item,
+                    budget,
+                    replayed: false,
+                })
             })
             .await;
         match outcome {
@@ -354,6 +362,7 @@ async fn earlier_purchase(
         Some((Some(earlier_item), budget)) if earlier_item == item_id => Ok(Some(Trade {
             item: find_item(conn, item_id).await?,
             budget,
+            replayed: true,
         })),
         Some(_) => Err(AppError::Conflict {
             reason: reason::IDEMPOTENCY_KEY_REUSED,
