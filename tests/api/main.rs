@@ -12,3 +12,4 @@ mod migrations;
 mod rbac;
 mod schema;
 mod sessions;
+mod subscriptions;

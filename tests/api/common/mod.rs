@@ -123,6 +123,23 @@ impl TestApp {
         }
     }
 
+    /// Serves the same router on a loopback port, for clients that need a real socket
+    /// (WebSockets). The server stops with the test's runtime.
+    pub async fn serve(&self) -> SocketAddr {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        let router = agora::http::router(self.app.clone());
+        tokio::spawn(async move {
+            axum::serve(
+                listener,
+                router.into_make_service_with_connect_info::<SocketAddr>(),
+            )
+            .await
+            .unwrap();
+        });
+        address
+    }
+
     pub async fn send(&self, request: Request<Body>) -> Reply {
         let response = self
             .router

@@ -1,0 +1,157 @@
+use std::time::Duration;
+
+use futures::{SinkExt, StreamExt};
+use serde_json::{Value, json};
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+
+use crate::common::TestApp;
+
+type Socket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+async fn connect(address: std::net::SocketAddr) -> Socket {
+    let mut request = format!("ws://{address}/graphql/ws")
+        .into_client_request()
+        .unwrap();
+    request.headers_mut().insert(
+        "Sec-WebSocket-Protocol",
+        "graphql-transport-ws".parse().unwrap(),
+    );
+    tokio_tungstenite::connect_async(request)
+        .await
+        .expect("websocket upgrade")
+        .0
+}
+
+async fn send(socket: &mut Socket, message: Value) {
+    socket
+        .send(Message::text(message.to_string()))
+        .await
+        .unwrap();
+}
+
+/// The next JSON message, skipping pings; `None` when the server closed the connection.
+async fn next(socket: &mut Socket) -> Option<Value> {
+    loop {
+        let message = tokio::time::timeout(Duration::from_secs(5), socket.next())
+            .await
+            .expect("a message within 5 s")?;
+        match message.ok()? {
+            Message::Text(text) => {
+                let value: Value = serde_json::from_str(&text).unwrap();
+                if value["type"] != "ping" {
+                    return Some(value);
+                }
+            }
+            Message::Close(_) => return None,
+            _ => {}
+        }
+    }
+}
+
+const EVENTS: &str =
+    "subscription { marketEvents { kind item { name onMarket owner { username } } } }";
+
+#[tokio::test(flavor = "multi_thread")]
+async fn traders_see_listings_purchases_and_sales_live() {
+    let t = TestApp::new().await;
+    let admin = t.admin("root").await;
+    let watcher = t.user("watcher").await;
+    let buyer = t.user("buyer").await;
+    let address = t.serve().await;
+
+    let mut socket = connect(address).await;
+    send(&mut socket, json!({"type": "connection_init", "payload": {"Authorization": format!("Bearer {}", watcher.access)}})).await;
+    assert_eq!(next(&mut socket).await.unwrap()["type"], "connection_ack");
+    send(
+        &mut socket,
+        json!({"id": "1", "type": "subscribe", "payload": {"query": EVENTS}}),
+    )
+    .await;
+    // The subscription starts asynchronously after the subscribe message.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    let created = t
+        .gql_as(&admin.access, "mutation { createItem(input: {name: \"Kite\", price: 40, barcode: \"000000000042\"}) { item { id } } }", json!({}))
+        .await;
+    let item = created.assert_ok()["createItem"]["item"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let purchase = "mutation($v: PurchaseItemInput!) { purchaseItem(input: $v) { budget } }";
+    t.gql_as(
+        &buyer.access,
+        purchase,
+        json!({"v": {"itemId": item, "idempotencyKey": "kite-1"}}),
+    )
+    .await
+    .assert_ok();
+    // A replayed idempotent purchase changes nothing and announces nothing.
+    t.gql_as(
+        &buyer.access,
+        purchase,
+        json!({"v": {"itemId": item, "idempotencyKey": "kite-1"}}),
+    )
+    .await
+    .assert_ok();
+    t.gql_as(
+        &buyer.access,
+        "mutation($v: SellItemInput!) { sellItem(input: $v) { budget } }",
+        json!({"v": {"itemId": item}}),
+    )
+    .await
+    .assert_ok();
+
+    let mut seen = Vec::new();
+    for _ in 0..3 {
+        let message = next(&mut socket).await.expect("an event");
+        assert_eq!(message["type"], "next", "{message}");
+        seen.push(message["payload"]["data"]["marketEvents"].clone());
+    }
+    assert_eq!(
+        seen,
+        [
+            json!({"kind": "LISTED", "item": {"name": "Kite", "onMarket": true, "owner": null}}),
+            json!({"kind": "PURCHASED", "item": {"name": "Kite", "onMarket": false, "owner": {"username": "buyer"}}}),
+            json!({"kind": "SOLD", "item": {"name": "Kite", "onMarket": true, "owner": null}}),
+        ]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn subscriptions_need_a_valid_token() {
+    let t = TestApp::new().await;
+    let address = t.serve().await;
+
+    let mut anonymous = connect(address).await;
+    send(&mut anonymous, json!({"type": "connection_init"})).await;
+    assert_eq!(
+        next(&mut anonymous).await.unwrap()["type"],
+        "connection_ack"
+    );
+    send(
+        &mut anonymous,
+        json!({"id": "1", "type": "subscribe", "payload": {"query": EVENTS}}),
+    )
+    .await;
+    let refused = next(&mut anonymous).await.unwrap();
+    // A resolver's refusal travels as a result with errors, as graphql-transport-ws specifies.
+    assert_eq!(refused["type"], "next", "{refused}");
+    assert_eq!(
+        refused["payload"]["errors"][0]["extensions"]["code"],
+        "UNAUTHENTICATED"
+    );
+
+    let mut forged = connect(address).await;
+    send(
+        &mut forged,
+        json!({"type": "connection_init", "payload": {"Authorization": "Bearer not-a-token"}}),
+    )
+    .await;
+    assert_eq!(
+        next(&mut forged).await,
+        None,
+        "an invalid token closes the connection"
+    );
+}
