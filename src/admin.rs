@@ -42,6 +42,15 @@ pub enum AdminCommand {
         #[arg(long)]
         role: String,
     },
+    /// Add deterministic demo data: users `demo00001`... (password `agora demo password`) and
+    /// items, every second one bought by a demo user through the ordinary purchase path.
+    /// Running it again adds only what is missing.
+    SeedDemo {
+        #[arg(long, default_value_t = 100)]
+        users: u32,
+        #[arg(long, default_value_t = 1000)]
+        items: u32,
+    },
     /// List accounts with their roles, one per line, tab-separated.
     ListUsers {
         /// Part of a username, email or name.
@@ -117,6 +126,27 @@ pub async fn run(
             let outcome = if changed { "granted" } else { "already had" };
             writeln!(out, "{user}: {outcome} role {role}")?;
         }
+        AdminCommand::SeedDemo { users, items } => {
+            let password_hash = app
+                .passwords
+                .hash(DEMO_PASSWORD.to_owned())
+                .await
+                .map_err(explain)?;
+            let seeded = seed_demo(
+                &mut conn,
+                users,
+                items,
+                &password_hash,
+                app.config.default_budget,
+            )
+            .await
+            .map_err(explain)?;
+            writeln!(
+                out,
+                "demo data: {users} users, {items} items, {} held by users (password: {DEMO_PASSWORD:?})",
+                seeded
+            )?;
+        }
         AdminCommand::ListUsers { search } => {
             let filter = UserFilter {
                 search,
@@ -153,6 +183,88 @@ pub async fn run(
         }
     }
     Ok(())
+}
+
+pub const DEMO_PASSWORD: &str = "agora demo password";
+
+/// Inserts what is missing of the demo data and returns how many demo items users hold.
+async fn seed_demo(
+    conn: &mut diesel_async::AsyncPgConnection,
+    users: u32,
+    items: u32,
+    password_hash: &str,
+    budget: i64,
+) -> Result<i64, AppError> {
+    use diesel::sql_types::{BigInt, Integer, Text};
+    use diesel_async::RunQueryDsl;
+    diesel::sql_query(
+        "INSERT INTO users (username, email, password_hash, first_name, last_name, budget)
+         SELECT format('demo%s', lpad(n::text, 5, '0')), format('demo%s@example.com', lpad(n::text, 5, '0')),
+                $1, 'Demo', format('User %s', n), $2
+         FROM generate_series(1, $3) AS n
+         ON CONFLICT DO NOTHING",
+    )
+    .bind::<Text, _>(password_hash)
+    .bind::<BigInt, _>(budget)
+    .bind::<Integer, _>(i32::try_from(users).unwrap_or(i32::MAX))
+    .execute(conn)
+    .await?;
+    diesel::sql_query(
+        "INSERT INTO user_roles (user_id, role_id)
+         SELECT u.id, r.id FROM users u CROSS JOIN roles r
+         WHERE u.username LIKE 'demo%' AND r.name = 'user'
+         ON CONFLICT DO NOTHING",
+    )
+    .execute(conn)
+    .await?;
+    // Prices 1..150 keep five held items per user within the default budget.
+    diesel::sql_query(
+        "INSERT INTO items (name, price, barcode, description)
+         SELECT format('Demo item %s', lpad(n::text, 6, '0')), 1 + (n * 37) % 150,
+                lpad((900000000000 + n)::text, 12, '0'), format('Demo item number %s', n)
+         FROM generate_series(1, $1) AS n
+         ON CONFLICT DO NOTHING",
+    )
+    .bind::<Integer, _>(i32::try_from(items).unwrap_or(i32::MAX))
+    .execute(conn)
+    .await?;
+    #[derive(diesel::QueryableByName)]
+    struct Pending {
+        #[diesel(sql_type = BigInt)]
+        item_id: i64,
+        #[diesel(sql_type = BigInt)]
+        buyer_id: i64,
+    }
+    // Every second demo item goes to demo user number (n / 2) mod users, bought the ordinary way
+    // so budgets and the ledger agree.
+    let pending: Vec<Pending> = diesel::sql_query(
+        "SELECT i.id AS item_id, u.id AS buyer_id
+         FROM items i
+         JOIN LATERAL (SELECT substring(i.name from 11)::int AS n) number ON TRUE
+         JOIN users u ON u.username = format('demo%s', lpad((1 + (number.n / 2) % $1)::text, 5, '0'))
+         WHERE i.name LIKE 'Demo item %' AND number.n % 2 = 0 AND i.owner_id IS NULL
+         ORDER BY i.id",
+    )
+    .bind::<Integer, _>(i32::try_from(users.max(1)).unwrap_or(i32::MAX))
+    .load(conn)
+    .await?;
+    for Pending { item_id, buyer_id } in pending {
+        match crate::market::store::purchase(conn, buyer_id, item_id, None).await {
+            Ok(_) | Err(AppError::Conflict { .. }) => {}
+            Err(error) => return Err(error),
+        }
+    }
+    #[derive(diesel::QueryableByName)]
+    struct Held {
+        #[diesel(sql_type = BigInt)]
+        held: i64,
+    }
+    Ok(diesel::sql_query(
+        "SELECT count(*) AS held FROM items WHERE name LIKE 'Demo item %' AND owner_id IS NOT NULL",
+    )
+    .get_result::<Held>(conn)
+    .await?
+    .held)
 }
 
 fn explain(error: AppError) -> anyhow::Error {

@@ -172,6 +172,7 @@ async fn graphql_get(State(state): State<HttpState>, request: Request) -> Respon
         return Html(
             GraphiQLSource::build()
                 .endpoint("/graphql")
+                .subscription_endpoint("/graphql/ws")
                 .credentials(Credentials::Include)
                 .title("Agora GraphiQL")
                 .finish(),

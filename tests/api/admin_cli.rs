@@ -112,3 +112,40 @@ async fn shell_administration_refuses_bad_input_without_writing() {
         "User not found"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn demo_data_is_deterministic_consistent_and_rerunnable() {
+    let t = TestApp::new().await;
+    for _ in 0..2 {
+        let said = admin(
+            &t,
+            AdminCommand::SeedDemo {
+                users: 5,
+                items: 40,
+            },
+            "",
+        )
+        .await
+        .unwrap();
+        assert!(
+            said.starts_with("demo data: 5 users, 40 items, 20 held by users"),
+            "{said}"
+        );
+    }
+    assert_eq!(t.count("SELECT count(*) FROM users").await, 5);
+    assert_eq!(t.count("SELECT count(*) FROM items").await, 40);
+    assert_eq!(
+        t.count("SELECT count(*) FROM market_transactions WHERE kind = 'PURCHASE'")
+            .await,
+        20
+    );
+    let holdings = t
+        .count("SELECT sum(price) FROM items WHERE owner_id IS NOT NULL")
+        .await;
+    assert_eq!(
+        t.count("SELECT sum(budget) FROM users").await + holdings,
+        5 * 1000
+    );
+    let demo = t.login("demo00003", agora::admin::DEMO_PASSWORD).await;
+    demo.assert_ok();
+}
