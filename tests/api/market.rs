@@ -574,3 +574,47 @@ async fn owners_load_in_one_statement_whatever_the_page_size() {
         "one statement loads every owner, whatever the page size"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_sale_that_would_overflow_the_budget_is_refused_whole() {
+    let t = TestApp::new().await;
+    let admin = t.admin("root").await;
+    let rich = t.user("rich").await;
+    let item = list_item(&t, &admin, "Heirloom", 50).await;
+    t.gql_as(&rich.access, PURCHASE, json!({"v": {"itemId": item}}))
+        .await
+        .assert_ok();
+    t.sql(&format!(
+        "UPDATE users SET budget = {} WHERE id = {}",
+        i64::MAX - 10,
+        rich.user_id
+    ))
+    .await;
+    let reply = t
+        .gql_as(&rich.access, SELL, json!({"v": {"itemId": item}}))
+        .await;
+    assert_eq!(
+        (reply.code(), reply.error()["extensions"]["field"].as_str()),
+        (Some("BAD_USER_INPUT"), Some("itemId"))
+    );
+    assert_eq!(
+        t.count(&format!(
+            "SELECT budget FROM users WHERE id = {}",
+            rich.user_id
+        ))
+        .await,
+        i64::MAX - 10
+    );
+    assert_eq!(
+        t.text(&format!(
+            "SELECT owner_id::text AS t FROM items WHERE id = {item}"
+        ))
+        .await,
+        rich.user_id
+    );
+    assert_eq!(
+        t.count("SELECT count(*) FROM market_transactions WHERE kind = 'SALE'")
+            .await,
+        0
+    );
+}
