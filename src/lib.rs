@@ -9,6 +9,7 @@ pub mod config;
 pub mod db;
 pub mod error;
 pub mod graphql;
+pub mod habits;
 pub mod http;
 pub mod market;
 pub mod rbac;

@@ -1,0 +1,3 @@
+//! Habits: the recurrence engine (`rules`), completions, streaks and statistics.
+
+pub mod rules;

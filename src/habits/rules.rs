@@ -1,0 +1,490 @@
+//! The habit engine: one rule decides whether a date is scheduled, and due-today, completion,
+//! streaks, rates and statistics all ask it. Everything here works on the user's local dates.
+
+use std::collections::BTreeSet;
+
+use chrono::{Datelike, Days, NaiveDate, Weekday};
+
+use crate::error::AppError;
+
+pub const MAX_INTERVAL_DAYS: u32 = 365;
+
+/// When a habit recurs. Built only through [`Schedule::daily`], [`Schedule::weekly`], ... which
+/// validate, so every value is meaningful.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Schedule {
+    Daily,
+    /// Weekdays as `Weekday::num_days_from_monday`, sorted and without duplicates.
+    Weekly(Vec<Weekday>),
+    /// Day of the month, 1–31; in shorter months the last day.
+    Monthly(u32),
+    /// Month and day; Feb 29 falls on Feb 28 in common years.
+    Yearly {
+        month: u32,
+        day: u32,
+    },
+    /// `active` days on, then `pause` days off, anchored at the habit's first day.
+    Interval {
+        active: u32,
+        pause: u32,
+    },
+}
+
+impl Schedule {
+    pub fn weekly(days: &[Weekday]) -> Result<Self, AppError> {
+        let mut days: Vec<Weekday> = days.to_vec();
+        days.sort_by_key(Weekday::num_days_from_monday);
+        days.dedup();
+        if days.is_empty() {
+            return Err(AppError::bad_input(
+                "schedule",
+                "A weekly schedule needs at least one day",
+            ));
+        }
+        Ok(Self::Weekly(days))
+    }
+
+    pub fn monthly(day: i32) -> Result<Self, AppError> {
+        match u32::try_from(day) {
+            Ok(day @ 1..=31) => Ok(Self::Monthly(day)),
+            _ => Err(AppError::bad_input("schedule", "A monthly day is 1 to 31")),
+        }
+    }
+
+    /// Any date that exists in a leap year: Feb 29 is allowed, Apr 31 is not.
+    pub fn yearly(month: i32, day: i32) -> Result<Self, AppError> {
+        let exists = u32::try_from(month)
+            .ok()
+            .zip(u32::try_from(day).ok())
+            .and_then(|(month, day)| {
+                NaiveDate::from_ymd_opt(2024, month, day).map(|_| (month, day))
+            });
+        match exists {
+            Some((month, day)) => Ok(Self::Yearly { month, day }),
+            None => Err(AppError::bad_input("schedule", "Not a date of the year")),
+        }
+    }
+
+    pub fn interval(active: i32, pause: i32) -> Result<Self, AppError> {
+        let in_range = |days: i32| {
+            u32::try_from(days)
+                .ok()
+                .filter(|days| (1..=MAX_INTERVAL_DAYS).contains(days))
+        };
+        match (in_range(active), in_range(pause)) {
+            (Some(active), Some(pause)) => Ok(Self::Interval { active, pause }),
+            _ => Err(AppError::bad_input(
+                "schedule",
+                format!("activeDays and breakDays are 1 to {MAX_INTERVAL_DAYS}"),
+            )),
+        }
+    }
+
+    /// Whether the pattern falls on `date`, ignoring the habit's first and last day.
+    fn falls_on(&self, date: NaiveDate, anchor: NaiveDate) -> bool {
+        match self {
+            Self::Daily => true,
+            Self::Weekly(days) => days.contains(&date.weekday()),
+            Self::Monthly(day) => {
+                date.day() == (*day).min(days_in_month(date.year(), date.month()))
+            }
+            Self::Yearly { month, day } => {
+                let day = if *month == 2 && *day == 29 && !is_leap(date.year()) {
+                    28
+                } else {
+                    *day
+                };
+                date.month() == *month && date.day() == day
+            }
+            Self::Interval { active, pause } => {
+                let offset = (date - anchor).num_days();
+                offset.rem_euclid(i64::from(active + pause)) < i64::from(*active)
+            }
+        }
+    }
+}
+
+/// The stretch of calendar a habit lives in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Span {
+    pub starts_on: NaiveDate,
+    pub ends_on: Option<NaiveDate>,
+    /// The local date the habit was archived on, if it is.
+    pub archived_on: Option<NaiveDate>,
+}
+
+impl Span {
+    /// The last day that can be scheduled: the earlier of `ends_on` and the day before archiving.
+    pub fn effective_end(&self) -> Option<NaiveDate> {
+        let before_archive = self.archived_on.and_then(|day| day.pred_opt());
+        match (self.ends_on, before_archive) {
+            (Some(end), Some(archived)) => Some(end.min(archived)),
+            (end, archived) => end.or(archived),
+        }
+    }
+}
+
+/// A habit as the engine sees it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Plan {
+    pub schedule: Schedule,
+    pub span: Span,
+}
+
+impl Plan {
+    /// The one rule: inside [starts_on, effective end] and on the schedule's pattern.
+    pub fn is_scheduled(&self, date: NaiveDate) -> bool {
+        date >= self.span.starts_on
+            && self.span.effective_end().is_none_or(|end| date <= end)
+            && self.schedule.falls_on(date, self.span.starts_on)
+    }
+
+    /// Scheduled dates from `from` to `to`, both included, in order.
+    pub fn scheduled_between(
+        &self,
+        from: NaiveDate,
+        to: NaiveDate,
+    ) -> impl Iterator<Item = NaiveDate> + '_ {
+        let first = from.max(self.span.starts_on);
+        let last = self.span.effective_end().map_or(to, |end| end.min(to));
+        first
+            .iter_days()
+            .take_while(move |day| *day <= last)
+            .filter(move |day| self.schedule.falls_on(*day, self.span.starts_on))
+    }
+
+    /// The latest scheduled date on or before `date`.
+    fn scheduled_on_or_before(&self, date: NaiveDate) -> Option<NaiveDate> {
+        let mut day = self.span.effective_end().map_or(date, |end| end.min(date));
+        while day >= self.span.starts_on {
+            if self.schedule.falls_on(day, self.span.starts_on) {
+                return Some(day);
+            }
+            day = day.pred_opt()?;
+        }
+        None
+    }
+
+    /// Consecutive completed scheduled dates, walking back from the latest scheduled date not
+    /// after `today`. Today, if scheduled and not yet done, is skipped: it is not lost until it
+    /// is over. Completions on unscheduled dates neither count nor break.
+    pub fn current_streak(&self, completed: &BTreeSet<NaiveDate>, today: NaiveDate) -> u32 {
+        let mut cursor = self.scheduled_on_or_before(today);
+        if cursor == Some(today) && !completed.contains(&today) {
+            cursor = today
+                .pred_opt()
+                .and_then(|day| self.scheduled_on_or_before(day));
+        }
+        let mut streak = 0;
+        while let Some(day) = cursor {
+            if !completed.contains(&day) {
+                break;
+            }
+            streak += 1;
+            cursor = day
+                .pred_opt()
+                .and_then(|day| self.scheduled_on_or_before(day));
+        }
+        streak
+    }
+
+    /// The longest run of consecutive completed scheduled dates up to `today`.
+    pub fn longest_streak(&self, completed: &BTreeSet<NaiveDate>, today: NaiveDate) -> u32 {
+        let (mut longest, mut run) = (0, 0);
+        for day in self.scheduled_between(self.span.starts_on, today) {
+            if completed.contains(&day) {
+                run += 1;
+                longest = longest.max(run);
+            } else if day != today {
+                run = 0;
+            }
+        }
+        longest
+    }
+
+    /// Completed and scheduled occurrences from `from` to `today`. Today counts only once done,
+    /// like the streak.
+    pub fn occurrences(
+        &self,
+        completed: &BTreeSet<NaiveDate>,
+        from: NaiveDate,
+        today: NaiveDate,
+    ) -> Tally {
+        let mut tally = Tally::default();
+        for day in self.scheduled_between(from, today) {
+            let done = completed.contains(&day);
+            if day == today && !done {
+                continue;
+            }
+            tally.scheduled += 1;
+            tally.completed += u32::from(done);
+        }
+        tally
+    }
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Tally {
+    pub completed: u32,
+    pub scheduled: u32,
+}
+
+impl Tally {
+    /// Completed ÷ scheduled as a percentage, one decimal, half-up; 0 when nothing was scheduled.
+    pub fn percent(&self) -> f64 {
+        percent(u64::from(self.completed), u64::from(self.scheduled))
+    }
+}
+
+/// `part ÷ whole` as a percentage rounded half-up to one decimal, in integers so 0.05 steps
+/// never round the wrong way through floating point.
+pub fn percent(part: u64, whole: u64) -> f64 {
+    if whole == 0 {
+        return 0.0;
+    }
+    let tenths = (part * 2000 + whole) / (2 * whole);
+    tenths as f64 / 10.0
+}
+
+/// Why a completion is refused, if it is.
+pub fn check_completion(
+    plan: &Plan,
+    archived: bool,
+    date: NaiveDate,
+    today: NaiveDate,
+) -> Result<(), AppError> {
+    if archived {
+        return Err(AppError::bad_input(
+            "habitId",
+            "Archived habits cannot be completed",
+        ));
+    }
+    if date > today {
+        return Err(AppError::bad_input(
+            "date",
+            "Dates in the future cannot be completed",
+        ));
+    }
+    if !plan.is_scheduled(date) {
+        return Err(AppError::bad_input(
+            "date",
+            "The habit is not scheduled on that date",
+        ));
+    }
+    Ok(())
+}
+
+fn is_leap(year: i32) -> bool {
+    NaiveDate::from_ymd_opt(year, 2, 29).is_some()
+}
+
+fn days_in_month(year: i32, month: u32) -> u32 {
+    let first = NaiveDate::from_ymd_opt(year, month, 1).expect("month of a valid date");
+    let next = first
+        .checked_add_months(chrono::Months::new(1))
+        .expect("next month exists");
+    u32::try_from((next - first).num_days()).expect("a month has 28 to 31 days")
+}
+
+/// The day after `date`, for archiving a habit the day after it ends.
+pub fn day_after(date: NaiveDate) -> NaiveDate {
+    date.checked_add_days(Days::new(1)).unwrap_or(date)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn d(text: &str) -> NaiveDate {
+        text.parse().unwrap()
+    }
+
+    fn plan(schedule: Schedule, starts_on: &str) -> Plan {
+        Plan {
+            schedule,
+            span: Span {
+                starts_on: d(starts_on),
+                ends_on: None,
+                archived_on: None,
+            },
+        }
+    }
+
+    fn done(days: &[&str]) -> BTreeSet<NaiveDate> {
+        days.iter().map(|day| d(day)).collect()
+    }
+
+    #[test]
+    fn weekly_monday_is_not_due_on_a_saturday() {
+        let monday = plan(Schedule::weekly(&[Weekday::Mon]).unwrap(), "2026-01-01");
+        assert_eq!(d("2026-01-10").weekday(), Weekday::Sat);
+        assert!(!monday.is_scheduled(d("2026-01-10")));
+        assert!(check_completion(&monday, false, d("2026-01-10"), d("2026-01-10")).is_err());
+        assert!(monday.is_scheduled(d("2026-01-12")));
+    }
+
+    #[test]
+    fn what_falls_on_saturday_2026_02_28() {
+        let day = d("2026-02-28");
+        let due = |schedule: Schedule| plan(schedule, "2026-01-01").is_scheduled(day);
+        assert!(due(Schedule::weekly(&[Weekday::Sat]).unwrap()));
+        assert!(
+            due(Schedule::monthly(31).unwrap()),
+            "31 falls on the last day of February"
+        );
+        assert!(
+            due(Schedule::yearly(2, 29).unwrap()),
+            "Feb 29 falls on Feb 28 in a common year"
+        );
+        assert!(!due(Schedule::weekly(&[Weekday::Mon]).unwrap()));
+        assert!(!due(Schedule::monthly(27).unwrap()));
+        assert!(!due(Schedule::yearly(3, 1).unwrap()));
+    }
+
+    #[test]
+    fn monthly_and_yearly_edges() {
+        let monthly_31 = plan(Schedule::monthly(31).unwrap(), "2024-01-01");
+        assert!(
+            monthly_31.is_scheduled(d("2024-02-29")),
+            "leap February ends on the 29th"
+        );
+        assert!(!monthly_31.is_scheduled(d("2024-02-28")));
+        assert!(monthly_31.is_scheduled(d("2024-04-30")));
+        assert!(
+            monthly_31.is_scheduled(d("2024-05-31")) && !monthly_31.is_scheduled(d("2024-05-30"))
+        );
+        let leap_day = plan(Schedule::yearly(2, 29).unwrap(), "2024-01-01");
+        assert!(leap_day.is_scheduled(d("2024-02-29")) && !leap_day.is_scheduled(d("2024-02-28")));
+        assert!(leap_day.is_scheduled(d("2025-02-28")));
+        assert!(
+            Schedule::yearly(4, 31).is_err()
+                && Schedule::yearly(13, 1).is_err()
+                && Schedule::yearly(0, 1).is_err()
+        );
+        assert!(Schedule::monthly(0).is_err() && Schedule::monthly(32).is_err());
+        assert!(Schedule::weekly(&[]).is_err());
+        assert_eq!(
+            Schedule::weekly(&[Weekday::Fri, Weekday::Mon, Weekday::Fri]).unwrap(),
+            Schedule::Weekly(vec![Weekday::Mon, Weekday::Fri])
+        );
+        assert!(
+            Schedule::interval(0, 1).is_err()
+                && Schedule::interval(1, 0).is_err()
+                && Schedule::interval(1, 366).is_err()
+        );
+    }
+
+    #[test]
+    fn interval_two_on_two_off_is_a_grid_from_the_first_day() {
+        let grid = plan(Schedule::interval(2, 2).unwrap(), "2026-01-01");
+        for on in [
+            "2026-01-01",
+            "2026-01-02",
+            "2026-01-05",
+            "2026-01-06",
+            "2026-01-09",
+        ] {
+            assert!(grid.is_scheduled(d(on)), "{on}");
+        }
+        for off in ["2026-01-03", "2026-01-04", "2026-01-07", "2025-12-31"] {
+            assert!(!grid.is_scheduled(d(off)), "{off}");
+        }
+    }
+
+    #[test]
+    fn daily_streak_and_rate_with_gaps() {
+        let daily = plan(Schedule::Daily, "2026-01-01");
+        let completed = done(&["2026-01-01", "2026-01-03", "2026-01-07"]);
+        let today = d("2026-01-07");
+        assert_eq!(daily.current_streak(&completed, today), 1);
+        let week = daily.occurrences(&completed, d("2026-01-01"), today);
+        assert_eq!(
+            week,
+            Tally {
+                completed: 3,
+                scheduled: 7
+            }
+        );
+        assert_eq!(week.percent(), 42.9);
+        assert_eq!(daily.longest_streak(&completed, today), 1);
+    }
+
+    #[test]
+    fn today_is_not_lost_until_it_is_over() {
+        let daily = plan(Schedule::Daily, "2026-01-01");
+        let completed = done(&["2026-01-03", "2026-01-04", "2026-01-05"]);
+        assert_eq!(daily.current_streak(&completed, d("2026-01-06")), 3);
+        assert_eq!(
+            daily.current_streak(&completed, d("2026-01-07")),
+            0,
+            "yesterday was missed"
+        );
+        let mut with_today = completed.clone();
+        with_today.insert(d("2026-01-06"));
+        assert_eq!(daily.current_streak(&with_today, d("2026-01-06")), 4);
+        assert_eq!(daily.longest_streak(&with_today, d("2026-01-06")), 4);
+        assert_eq!(
+            daily.occurrences(&completed, d("2026-01-01"), d("2026-01-06")),
+            Tally {
+                completed: 3,
+                scheduled: 5
+            }
+        );
+    }
+
+    #[test]
+    fn unscheduled_completions_neither_count_nor_break() {
+        let mondays = plan(Schedule::weekly(&[Weekday::Mon]).unwrap(), "2026-01-01");
+        // Mondays 01-05 and 01-12 done, plus a stray Wednesday.
+        let completed = done(&["2026-01-05", "2026-01-07", "2026-01-12"]);
+        assert_eq!(mondays.current_streak(&completed, d("2026-01-14")), 2);
+        assert_eq!(
+            mondays.occurrences(&completed, d("2026-01-01"), d("2026-01-14")),
+            Tally {
+                completed: 2,
+                scheduled: 2
+            }
+        );
+    }
+
+    #[test]
+    fn the_span_bounds_every_schedule() {
+        let mut ending = plan(Schedule::Daily, "2026-01-01");
+        ending.span.ends_on = Some(d("2026-01-05"));
+        assert!(ending.is_scheduled(d("2026-01-05")) && !ending.is_scheduled(d("2026-01-06")));
+        ending.span.archived_on = Some(d("2026-01-04"));
+        assert_eq!(ending.span.effective_end(), Some(d("2026-01-03")));
+        assert!(!ending.is_scheduled(d("2026-01-04")));
+        assert_eq!(
+            ending
+                .scheduled_between(d("2025-12-01"), d("2026-02-01"))
+                .count(),
+            3
+        );
+        assert!(
+            !ending.is_scheduled(d("2025-12-31")),
+            "nothing before the first day"
+        );
+        let completed = done(&["2026-01-01", "2026-01-02", "2026-01-03"]);
+        assert_eq!(
+            ending.current_streak(&completed, d("2026-03-01")),
+            3,
+            "a finished habit keeps its streak"
+        );
+        assert!(check_completion(&ending, true, d("2026-01-02"), d("2026-01-10")).is_err());
+        assert!(
+            check_completion(&ending, false, d("2026-01-09"), d("2026-01-08")).is_err(),
+            "future"
+        );
+    }
+
+    #[test]
+    fn percentages_round_half_up_to_one_decimal() {
+        assert_eq!(percent(1, 3), 33.3);
+        assert_eq!(percent(2, 3), 66.7);
+        assert_eq!(percent(1, 8), 12.5);
+        assert_eq!(percent(1, 16), 6.3, "6.25 rounds up");
+        assert_eq!(percent(0, 0), 0.0);
+        assert_eq!(percent(5, 5), 100.0);
+    }
+}
