@@ -32,6 +32,31 @@ diesel::table! {
 }
 
 diesel::table! {
+    habit_completions (habit_id, completed_on) {
+        habit_id -> Int8,
+        completed_on -> Date,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    habits (id) {
+        id -> Int8,
+        user_id -> Int8,
+        name -> Text,
+        description -> Text,
+        theme_id -> Nullable<Int8>,
+        kind -> Text,
+        schedule -> Jsonb,
+        starts_on -> Date,
+        ends_on -> Nullable<Date>,
+        archived_at -> Nullable<Timestamptz>,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     items (id) {
         id -> Int8,
         name -> Text,
@@ -118,6 +143,33 @@ diesel::table! {
 }
 
 diesel::table! {
+    tasks (id) {
+        id -> Int8,
+        user_id -> Int8,
+        title -> Text,
+        description -> Text,
+        priority -> Text,
+        status -> Text,
+        position -> Int4,
+        due_on -> Nullable<Date>,
+        theme_id -> Nullable<Int8>,
+        completed_at -> Nullable<Timestamptz>,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    themes (id) {
+        id -> Int8,
+        user_id -> Int8,
+        name -> Text,
+        color -> Text,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     users (id) {
         id -> Int8,
         username -> Text,
@@ -136,17 +188,25 @@ diesel::table! {
 
 diesel::joinable!(api_tokens -> users (user_id));
 diesel::joinable!(audit_log -> users (actor_id));
+diesel::joinable!(habit_completions -> habits (habit_id));
+diesel::joinable!(habits -> themes (theme_id));
+diesel::joinable!(habits -> users (user_id));
 diesel::joinable!(market_transactions -> items (item_id));
 diesel::joinable!(refresh_tokens -> sessions (session_id));
 diesel::joinable!(role_permissions -> permissions (permission_id));
 diesel::joinable!(role_permissions -> roles (role_id));
 diesel::joinable!(sessions -> users (user_id));
+diesel::joinable!(tasks -> themes (theme_id));
+diesel::joinable!(tasks -> users (user_id));
+diesel::joinable!(themes -> users (user_id));
 diesel::joinable!(user_roles -> roles (role_id));
 diesel::joinable!(user_roles -> users (user_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     api_tokens,
     audit_log,
+    habit_completions,
+    habits,
     items,
     market_transactions,
     permissions,
@@ -154,6 +214,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     role_permissions,
     roles,
     sessions,
+    tasks,
+    themes,
     user_roles,
     users,
 );

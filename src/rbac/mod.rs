@@ -17,6 +17,9 @@ pub mod perm {
     pub const AUDIT_READ: &str = "audit:read";
     pub const MARKET_TRADE: &str = "market:trade";
     pub const ITEMS_MANAGE: &str = "items:manage";
+    pub const HABITS_MANAGE: &str = "habits:manage";
+    pub const TASKS_MANAGE: &str = "tasks:manage";
+    pub const THEMES_MANAGE: &str = "themes:manage";
 }
 
 /// Roles the code refers to by name.
