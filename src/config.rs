@@ -97,6 +97,11 @@ pub struct Config {
     #[arg(long, env = "AGORA_DB_WAIT_SECS", default_value_t = 5)]
     pub db_wait_secs: u64,
 
+    /// Seconds between runs of the job that archives habits whose end has passed (reads also
+    /// archive them, so this only bounds how stale the table may look to SQL).
+    #[arg(long, env = "AGORA_ARCHIVE_INTERVAL_SECS", default_value_t = 300)]
+    pub archive_interval_secs: u64,
+
     /// Seconds a whole HTTP request may take.
     #[arg(long, env = "AGORA_REQUEST_TIMEOUT_SECS", default_value_t = 30)]
     pub request_timeout_secs: u64,

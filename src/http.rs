@@ -401,6 +401,7 @@ async fn authenticate_token(app: &App, token: &str) -> Result<Option<Viewer>, Ap
         session_id: Some(subject.session_id),
         api_token_id: None,
         permissions: session.permissions.into_iter().collect(),
+        time_zone: parse_time_zone(&session.time_zone),
     }))
 }
 
@@ -420,7 +421,14 @@ async fn authenticate_api_token(app: &App, token: &str) -> Result<Option<Viewer>
         session_id: None,
         api_token_id: Some(live.id),
         permissions: live.permissions.into_iter().collect(),
+        time_zone: parse_time_zone(&live.time_zone),
     }))
+}
+
+/// Stored zones were validated when set; a name a newer tz database dropped falls back to UTC
+/// rather than locking the user out.
+fn parse_time_zone(name: &str) -> chrono_tz::Tz {
+    name.parse().unwrap_or(chrono_tz::Tz::UTC)
 }
 
 async fn request_info(parts: &mut Parts, trusted_proxies: &[IpAddr]) -> RequestInfo {

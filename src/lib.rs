@@ -5,6 +5,7 @@ pub mod accounts;
 pub mod admin;
 pub mod audit;
 pub mod auth;
+pub mod clock;
 pub mod config;
 pub mod db;
 pub mod error;
@@ -13,6 +14,9 @@ pub mod habits;
 pub mod http;
 pub mod market;
 pub mod rbac;
+pub mod tasks;
+pub mod text;
+pub mod themes;
 
 use std::sync::Arc;
 
@@ -27,6 +31,7 @@ pub struct App {
     pub passwords: Passwords,
     pub tokens: TokenKeys,
     pub market_events: market::events::MarketEvents,
+    pub clock: clock::Clock,
 }
 
 impl App {
@@ -54,6 +59,7 @@ impl App {
             passwords: Passwords::new(config.argon2_m_kib, config.argon2_t)?,
             tokens: TokenKeys::new(&secret, config.access_ttl_secs),
             market_events: Default::default(),
+            clock: Default::default(),
             config,
         }))
     }

@@ -70,6 +70,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     init_tracing(config.is_production());
     let listen = config.listen;
     let app = App::build(config).await?;
+    tokio::spawn(agora::habits::run_archive_job(app.clone()));
     let router = agora::http::router(app);
     let listener = tokio::net::TcpListener::bind(listen).await?;
     tracing::info!("serving GraphQL on http://{listen}/graphql");

@@ -21,11 +21,15 @@ CREATE TABLE habits (
     starts_on   DATE        NOT NULL,
     ends_on     DATE        CHECK (ends_on >= starts_on),
     archived_at TIMESTAMPTZ,
+    -- Archived because ends_on passed (not by hand): moving ends_on forward revives it.
+    auto_archived BOOLEAN   NOT NULL DEFAULT FALSE CHECK (NOT auto_archived OR archived_at IS NOT NULL),
     created_at  TIMESTAMPTZ NOT NULL DEFAULT now(),
     updated_at  TIMESTAMPTZ NOT NULL DEFAULT now()
 );
 CREATE INDEX habits_user_id_idx ON habits (user_id, id);
 CREATE INDEX habits_theme_id_idx ON habits (theme_id);
+-- The auto-archive job's candidates.
+CREATE INDEX habits_ends_on_idx ON habits (ends_on) WHERE archived_at IS NULL AND ends_on IS NOT NULL;
 
 CREATE TABLE habit_completions (
     habit_id     BIGINT      NOT NULL REFERENCES habits (id) ON DELETE CASCADE,

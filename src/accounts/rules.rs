@@ -4,6 +4,7 @@
 use std::str::FromStr;
 
 use crate::error::AppError;
+use crate::text::is_forbidden_in_text;
 
 pub const MAX_NAME_CHARS: usize = 100;
 pub const MAX_EMAIL_CHARS: usize = 254;
@@ -60,10 +61,6 @@ pub fn time_zone(raw: &str) -> Result<String, AppError> {
     chrono_tz::Tz::from_str(raw.trim())
         .map(|zone| zone.name().to_owned())
         .map_err(|_| AppError::bad_input("timeZone", "Not a known IANA time zone name"))
-}
-
-pub(crate) fn is_forbidden_in_text(c: char) -> bool {
-    c.is_control() || matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
 }
 
 #[cfg(test)]

@@ -15,6 +15,8 @@ pub struct LiveSession {
     pub last_seen_at: DateTime<Utc>,
     #[diesel(sql_type = Array<Text>)]
     pub permissions: Vec<String>,
+    #[diesel(sql_type = Text)]
+    pub time_zone: String,
 }
 
 /// The session behind an access token, if it is still live (not revoked, not expired, not idle,
@@ -27,7 +29,7 @@ pub async fn live_session(
     idle_secs: u64,
 ) -> Result<Option<LiveSession>, AppError> {
     Ok(diesel::sql_query(
-        "SELECT s.last_seen_at,
+        "SELECT s.last_seen_at, u.time_zone,
                 COALESCE(array_agg(DISTINCT p.name) FILTER (WHERE p.name IS NOT NULL), '{}') AS permissions
          FROM sessions s
          JOIN users u ON u.id = s.user_id
@@ -37,7 +39,7 @@ pub async fn live_session(
          WHERE s.id = $1 AND s.user_id = $2 AND u.is_active
            AND s.revoked_at IS NULL AND s.expires_at > now()
            AND s.last_seen_at > now() - make_interval(secs => $3)
-         GROUP BY s.id",
+         GROUP BY s.id, u.id",
     )
     .bind::<BigInt, _>(session_id)
     .bind::<BigInt, _>(user_id)
@@ -264,6 +266,8 @@ pub struct LiveApiToken {
     pub last_used_at: Option<DateTime<Utc>>,
     #[diesel(sql_type = Array<Text>)]
     pub permissions: Vec<String>,
+    #[diesel(sql_type = Text)]
+    pub time_zone: String,
 }
 
 pub async fn live_api_token(
@@ -271,7 +275,7 @@ pub async fn live_api_token(
     token: &str,
 ) -> Result<Option<LiveApiToken>, AppError> {
     Ok(diesel::sql_query(
-        "SELECT t.id, t.user_id, t.last_used_at,
+        "SELECT t.id, t.user_id, t.last_used_at, u.time_zone,
                 COALESCE(array_agg(DISTINCT p.name) FILTER (WHERE p.name = ANY (t.permissions)), '{}') AS permissions
          FROM api_tokens t
          JOIN users u ON u.id = t.user_id
@@ -280,7 +284,7 @@ pub async fn live_api_token(
          LEFT JOIN permissions p ON p.id = rp.permission_id
          WHERE t.token_hash = $1 AND t.revoked_at IS NULL AND u.is_active
            AND (t.expires_at IS NULL OR t.expires_at > now())
-         GROUP BY t.id",
+         GROUP BY t.id, u.id",
     )
     .bind::<diesel::sql_types::Bytea, _>(digest(token))
     .get_result(conn)

@@ -51,6 +51,7 @@ diesel::table! {
         starts_on -> Date,
         ends_on -> Nullable<Date>,
         archived_at -> Nullable<Timestamptz>,
+        auto_archived -> Bool,
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
     }

@@ -5,6 +5,8 @@ use async_graphql::connection::{Connection, Edge, EmptyFields};
 use async_graphql::{OutputType, SimpleObject};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
 
 use crate::error::AppError;
 
@@ -25,19 +27,23 @@ pub struct Page {
     pub after_id: Option<i64>,
 }
 
+/// The page size `first` asks for, within bounds.
+pub fn page_size(first: Option<i32>) -> Result<i64, AppError> {
+    let size = first.unwrap_or(DEFAULT_PAGE_SIZE);
+    if !(0..=MAX_PAGE_SIZE).contains(&size) {
+        return Err(AppError::bad_input(
+            "first",
+            format!("first must be between 0 and {MAX_PAGE_SIZE}"),
+        ));
+    }
+    Ok(i64::from(size))
+}
+
 impl Page {
     pub fn parse(first: Option<i32>, after: Option<&str>) -> Result<Self, AppError> {
-        let size = first.unwrap_or(DEFAULT_PAGE_SIZE);
-        if !(0..=MAX_PAGE_SIZE).contains(&size) {
-            return Err(AppError::bad_input(
-                "first",
-                format!("first must be between 0 and {MAX_PAGE_SIZE}"),
-            ));
-        }
-        let after_id = after.map(decode_cursor).transpose()?;
         Ok(Self {
-            size: i64::from(size),
-            after_id,
+            size: page_size(first)?,
+            after_id: after.map(decode_cursor).transpose()?,
         })
     }
 
@@ -60,24 +66,58 @@ fn decode_cursor(cursor: &str) -> Result<i64, AppError> {
         .ok_or_else(|| AppError::bad_input("after", "Not a cursor this list gave out"))
 }
 
-/// Builds the connection from up to `page.fetch_limit()` rows in list order.
+/// A cursor for lists in another order than by id: the sort key of the last row seen, so the
+/// next page starts right after it even if that row has since left the list.
+pub fn encode_key<Key: Serialize>(key: &Key) -> String {
+    URL_SAFE_NO_PAD.encode(serde_json::to_vec(key).unwrap_or_default())
+}
+
+pub fn decode_key<Key: DeserializeOwned>(cursor: &str) -> Result<Key, AppError> {
+    URL_SAFE_NO_PAD
+        .decode(cursor)
+        .ok()
+        .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+        .ok_or_else(|| AppError::bad_input("after", "Not a cursor this list gave out"))
+}
+
+/// Builds the connection from up to `page.fetch_limit()` rows in id order.
 pub fn connection<Row, Node: OutputType>(
-    mut rows: Vec<Row>,
+    rows: Vec<Row>,
     page: Page,
     total_count: i64,
     id_of: impl Fn(&Row) -> i64,
     into_node: impl Fn(Row) -> Node,
 ) -> CountedConnection<Node> {
-    let has_next_page = rows.len() as i64 > page.size;
-    rows.truncate(usize::try_from(page.size).unwrap_or(0));
-    let mut connection = Connection::with_additional_fields(
+    keyed_connection(
+        rows,
+        page.size,
         page.after_id.is_some(),
+        total_count,
+        |row| encode_cursor(id_of(row)),
+        into_node,
+    )
+}
+
+/// Builds the connection from up to `size + 1` rows in list order; the extra row only tells
+/// that another page follows.
+pub fn keyed_connection<Row, Node: OutputType>(
+    mut rows: Vec<Row>,
+    size: i64,
+    has_previous_page: bool,
+    total_count: i64,
+    cursor_of: impl Fn(&Row) -> String,
+    into_node: impl Fn(Row) -> Node,
+) -> CountedConnection<Node> {
+    let has_next_page = rows.len() as i64 > size;
+    rows.truncate(usize::try_from(size).unwrap_or(0));
+    let mut connection = Connection::with_additional_fields(
+        has_previous_page,
         has_next_page,
         ConnectionTotals { total_count },
     );
     connection.edges.extend(
         rows.into_iter()
-            .map(|row| Edge::new(encode_cursor(id_of(&row)), into_node(row))),
+            .map(|row| Edge::new(cursor_of(&row), into_node(row))),
     );
     connection
 }
@@ -105,5 +145,16 @@ mod tests {
         );
         assert!(Page::parse(None, Some("not-a-cursor")).is_err());
         assert!(Page::parse(None, Some(&URL_SAFE_NO_PAD.encode("id:x"))).is_err());
+    }
+
+    #[test]
+    fn keyed_cursors_round_trip_and_refuse_strangers() {
+        let cursor = encode_key(&(3, "b".to_owned(), 9_i64));
+        assert_eq!(
+            decode_key::<(i32, String, i64)>(&cursor).unwrap(),
+            (3, "b".to_owned(), 9)
+        );
+        assert!(decode_key::<(i32, String, i64)>(&encode_cursor(9)).is_err());
+        assert!(decode_key::<(i32, String, i64)>("%%%").is_err());
     }
 }

@@ -3,6 +3,8 @@ use std::sync::Arc;
 
 use async_graphql::parser::types::OperationType;
 use async_graphql::{Context, Guard};
+use chrono::{DateTime, NaiveDate, Utc};
+use chrono_tz::Tz;
 
 use crate::App;
 use crate::audit::store::record;
@@ -19,11 +21,18 @@ pub struct Viewer {
     /// The API token the request came with, if any.
     pub api_token_id: Option<i64>,
     pub permissions: HashSet<String>,
+    /// The user's IANA zone: calendar logic ("today", streaks, statistics) runs in local dates.
+    pub time_zone: Tz,
 }
 
 impl Viewer {
     pub fn can(&self, permission: &str) -> bool {
         self.permissions.contains(permission)
+    }
+
+    /// The user's local date at `now`.
+    pub fn local_date(&self, now: DateTime<Utc>) -> NaiveDate {
+        now.with_timezone(&self.time_zone).date_naive()
     }
 }
 

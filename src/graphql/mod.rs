@@ -3,6 +3,7 @@
 
 pub mod connection;
 pub mod context;
+pub mod scalars;
 
 use async_graphql::{MergedObject, MergedSubscription, Schema, SchemaBuilder};
 
@@ -10,8 +11,11 @@ use crate::accounts::graphql::{AccountsMutation, AccountsQuery, UserAdminMutatio
 use crate::audit::graphql::AuditQuery;
 use crate::auth::graphql::{AuthMutation, AuthQuery};
 use crate::config::Config;
+use crate::habits::graphql::{HabitsMutation, HabitsQuery};
 use crate::market::graphql::{MarketMutation, MarketQuery};
 use crate::rbac::graphql::{RbacMutation, RbacQuery};
+use crate::tasks::graphql::{TasksMutation, TasksQuery};
+use crate::themes::graphql::{ThemesMutation, ThemesQuery};
 
 pub use context::{ActingAccount, ContextExt, Permission, RequestInfo, Viewer};
 
@@ -22,7 +26,16 @@ pub const MAX_DEPTH: usize = 12;
 pub const MAX_COMPLEXITY: usize = 5_000;
 
 #[derive(MergedObject, Default)]
-pub struct Query(AccountsQuery, AuthQuery, RbacQuery, AuditQuery, MarketQuery);
+pub struct Query(
+    AccountsQuery,
+    AuthQuery,
+    RbacQuery,
+    AuditQuery,
+    MarketQuery,
+    ThemesQuery,
+    TasksQuery,
+    HabitsQuery,
+);
 
 #[derive(MergedObject, Default)]
 pub struct Mutation(
@@ -31,6 +44,9 @@ pub struct Mutation(
     RbacMutation,
     UserAdminMutation,
     MarketMutation,
+    ThemesMutation,
+    TasksMutation,
+    HabitsMutation,
 );
 
 #[derive(MergedSubscription, Default)]
@@ -86,6 +102,15 @@ pub fn insert_loaders(data: &mut async_graphql::Data, pool: &crate::db::DbPool) 
     data.insert(DataLoader::new(
         crate::market::graphql::ItemLoader { pool: pool.clone() },
         tokio::spawn,
+    ));
+    data.insert(DataLoader::new(
+        crate::themes::graphql::ThemeLoader { pool: pool.clone() },
+        tokio::spawn,
+    ));
+    data.insert(crate::habits::graphql::CompletionDataLoader::with_cache(
+        crate::habits::graphql::CompletionLoader { pool: pool.clone() },
+        tokio::spawn,
+        HashMapCache::default(),
     ));
 }
 

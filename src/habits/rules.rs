@@ -4,6 +4,7 @@
 use std::collections::BTreeSet;
 
 use chrono::{Datelike, Days, NaiveDate, Weekday};
+use serde_json::json;
 
 use crate::error::AppError;
 
@@ -77,6 +78,59 @@ impl Schedule {
                 "schedule",
                 format!("activeDays and breakDays are 1 to {MAX_INTERVAL_DAYS}"),
             )),
+        }
+    }
+
+    /// The kind's name as stored and as the API's `HabitKind` spells it.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Daily => "DAILY",
+            Self::Weekly(_) => "WEEKLY",
+            Self::Monthly(_) => "MONTHLY",
+            Self::Yearly { .. } => "YEARLY",
+            Self::Interval { .. } => "INTERVAL",
+        }
+    }
+
+    /// The kind's parameters as stored beside the kind, e.g. `{"days": [0, 4]}` (0 = Monday).
+    pub fn parameters(&self) -> serde_json::Value {
+        match self {
+            Self::Daily => json!({}),
+            Self::Weekly(days) => {
+                json!({"days": days.iter().map(Weekday::num_days_from_monday).collect::<Vec<_>>()})
+            }
+            Self::Monthly(day) => json!({"day": day}),
+            Self::Yearly { month, day } => json!({"month": month, "day": day}),
+            Self::Interval { active, pause } => json!({"activeDays": active, "breakDays": pause}),
+        }
+    }
+
+    /// The schedule stored as `kind` and `parameters`, validated again on the way in.
+    pub fn from_stored(kind: &str, parameters: &serde_json::Value) -> Option<Self> {
+        let int = |name: &str| {
+            parameters
+                .get(name)
+                .and_then(serde_json::Value::as_i64)
+                .and_then(|value| i32::try_from(value).ok())
+        };
+        match kind {
+            "DAILY" => Some(Self::Daily),
+            "WEEKLY" => {
+                let days: Option<Vec<Weekday>> = parameters
+                    .get("days")?
+                    .as_array()?
+                    .iter()
+                    .map(|day| {
+                        let index = u8::try_from(day.as_u64()?).ok()?;
+                        Weekday::try_from(index).ok()
+                    })
+                    .collect();
+                Self::weekly(&days?).ok()
+            }
+            "MONTHLY" => Self::monthly(int("day")?).ok(),
+            "YEARLY" => Self::yearly(int("month")?, int("day")?).ok(),
+            "INTERVAL" => Self::interval(int("activeDays")?, int("breakDays")?).ok(),
+            _ => None,
         }
     }
 
@@ -246,9 +300,41 @@ pub fn percent(part: u64, whole: u64) -> f64 {
     tenths as f64 / 10.0
 }
 
-/// Why a completion is refused, if it is.
-pub fn check_completion(
-    plan: &Plan,
+/// `endsOn`, if set, is on or after `startsOn`.
+pub fn check_span(starts_on: NaiveDate, ends_on: Option<NaiveDate>) -> Result<(), AppError> {
+    match ends_on {
+        Some(end) if end < starts_on => Err(AppError::bad_input(
+            "endsOn",
+            "endsOn must be on or after startsOn",
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// A habit archived because its end passed comes back when the end moves to today or later,
+/// or goes away; one archived by hand stays archived.
+pub fn revived_by_new_end(
+    auto_archived: bool,
+    ends_on: Option<NaiveDate>,
+    today: NaiveDate,
+) -> bool {
+    auto_archived && ends_on.is_none_or(|end| end >= today)
+}
+
+/// Why a habit cannot be unarchived, if it cannot: it would only be archived again.
+pub fn check_unarchive(ends_on: Option<NaiveDate>, today: NaiveDate) -> Result<(), AppError> {
+    match ends_on {
+        Some(end) if end < today => Err(AppError::bad_input(
+            "endsOn",
+            format!("The habit ended on {end}; move endsOn to today or later first"),
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// Why a day's completion cannot be recorded or taken back, if it cannot: archived habits are
+/// closed and the future has not happened.
+pub fn check_changeable_day(
     archived: bool,
     date: NaiveDate,
     today: NaiveDate,
@@ -256,7 +342,7 @@ pub fn check_completion(
     if archived {
         return Err(AppError::bad_input(
             "habitId",
-            "Archived habits cannot be completed",
+            "Archived habits cannot be changed",
         ));
     }
     if date > today {
@@ -265,6 +351,17 @@ pub fn check_completion(
             "Dates in the future cannot be completed",
         ));
     }
+    Ok(())
+}
+
+/// Why a completion is refused, if it is: besides a changeable day, the day must be scheduled.
+pub fn check_completion(
+    plan: &Plan,
+    archived: bool,
+    date: NaiveDate,
+    today: NaiveDate,
+) -> Result<(), AppError> {
+    check_changeable_day(archived, date, today)?;
     if !plan.is_scheduled(date) {
         return Err(AppError::bad_input(
             "date",
@@ -486,5 +583,48 @@ mod tests {
         assert_eq!(percent(1, 16), 6.3, "6.25 rounds up");
         assert_eq!(percent(0, 0), 0.0);
         assert_eq!(percent(5, 5), 100.0);
+    }
+
+    #[test]
+    fn schedules_survive_storage() {
+        let schedules = [
+            Schedule::Daily,
+            Schedule::weekly(&[Weekday::Sun, Weekday::Mon, Weekday::Mon]).unwrap(),
+            Schedule::monthly(31).unwrap(),
+            Schedule::yearly(2, 29).unwrap(),
+            Schedule::interval(2, 3).unwrap(),
+        ];
+        for schedule in schedules {
+            let stored = schedule.parameters();
+            assert_eq!(
+                Schedule::from_stored(schedule.kind(), &stored),
+                Some(schedule.clone())
+            );
+        }
+        assert_eq!(
+            Schedule::weekly(&[Weekday::Sun, Weekday::Mon])
+                .unwrap()
+                .parameters(),
+            json!({"days": [0, 6]})
+        );
+        assert_eq!(Schedule::from_stored("WEEKLY", &json!({"days": []})), None);
+        assert_eq!(Schedule::from_stored("WEEKLY", &json!({"days": [7]})), None);
+        assert_eq!(Schedule::from_stored("MONTHLY", &json!({"day": 32})), None);
+        assert_eq!(Schedule::from_stored("HOURLY", &json!({})), None);
+    }
+
+    #[test]
+    fn spans_archiving_and_revival() {
+        assert!(check_span(d("2026-01-02"), Some(d("2026-01-02"))).is_ok());
+        assert!(check_span(d("2026-01-02"), None).is_ok());
+        assert!(check_span(d("2026-01-02"), Some(d("2026-01-01"))).is_err());
+        let today = d("2026-03-10");
+        assert!(revived_by_new_end(true, None, today));
+        assert!(revived_by_new_end(true, Some(today), today));
+        assert!(!revived_by_new_end(true, Some(d("2026-03-09")), today));
+        assert!(!revived_by_new_end(false, None, today));
+        assert!(check_unarchive(Some(d("2026-03-09")), today).is_err());
+        assert!(check_unarchive(Some(today), today).is_ok());
+        assert!(check_unarchive(None, today).is_ok());
     }
 }

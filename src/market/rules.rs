@@ -1,7 +1,7 @@
 //! Validation of item fields and trade inputs.
 
-use crate::accounts::rules::is_forbidden_in_text;
 use crate::error::AppError;
+use crate::text;
 
 pub const MAX_NAME_CHARS: usize = 50;
 pub const MAX_DESCRIPTION_CHARS: usize = 1024;
@@ -9,17 +9,7 @@ pub const MAX_IDEMPOTENCY_KEY_CHARS: usize = 100;
 
 /// 1–50 characters after trimming; unique regardless of case (the database decides).
 pub fn item_name(raw: &str) -> Result<String, AppError> {
-    let name = raw.trim();
-    if name.is_empty()
-        || name.chars().count() > MAX_NAME_CHARS
-        || name.chars().any(is_forbidden_in_text)
-    {
-        return Err(AppError::bad_input(
-            "name",
-            format!("Item names are 1 to {MAX_NAME_CHARS} characters"),
-        ));
-    }
-    Ok(name.to_owned())
+    text::line("name", raw, MAX_NAME_CHARS)
 }
 
 /// Prices are whole units, at least 1.
@@ -46,15 +36,7 @@ pub fn barcode(raw: &str) -> Result<String, AppError> {
 }
 
 pub fn description(raw: &str) -> Result<String, AppError> {
-    let text = raw.trim();
-    let control = |c: char| c.is_control() && c != '\n' && c != '\t';
-    if text.chars().count() > MAX_DESCRIPTION_CHARS || text.chars().any(control) {
-        return Err(AppError::bad_input(
-            "description",
-            format!("Descriptions are at most {MAX_DESCRIPTION_CHARS} characters"),
-        ));
-    }
-    Ok(text.to_owned())
+    text::paragraphs("description", raw, MAX_DESCRIPTION_CHARS)
 }
 
 /// A client-chosen key that makes a purchase safe to retry: 1–100 visible ASCII characters.

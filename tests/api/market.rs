@@ -1,10 +1,6 @@
-use std::collections::HashMap;
-use std::sync::{LazyLock, Mutex};
-
-use diesel::connection::{Instrumentation, InstrumentationEvent, set_default_instrumentation};
 use serde_json::{Value, json};
 
-use crate::common::{Reply, TestApp, Tokens};
+use crate::common::{self, Reply, TestApp, Tokens};
 
 const PURCHASE: &str = "mutation($v: PurchaseItemInput!) { purchaseItem(input: $v) { budget item { id onMarket owner { id username } } } }";
 const SELL: &str = "mutation($v: SellItemInput!) { sellItem(input: $v) { budget item { id onMarket owner { id } } } }";
@@ -488,57 +484,9 @@ async fn browsing_filters_and_who_sees_what() {
     assert_eq!(reason(&repriced_held), Some("OWNED"));
 }
 
-static STATEMENTS: LazyLock<Mutex<HashMap<String, usize>>> = LazyLock::new(Default::default);
-
-/// Counts, per database, the statements that read the `users` table.
-struct StatementCounter {
-    database: Option<String>,
-}
-
-impl Instrumentation for StatementCounter {
-    fn on_connection_event(&mut self, event: InstrumentationEvent<'_>) {
-        match event {
-            InstrumentationEvent::StartEstablishConnection { url, .. } => {
-                self.database = url.rsplit('/').next().map(str::to_owned);
-            }
-            // Only statements reading the users table: how owners are loaded. (Connection
-            // setup and pool pings vary with the pool's state and say nothing about N+1.)
-            InstrumentationEvent::StartQuery { query, .. }
-                if query.to_string().contains("FROM \"users\"") =>
-            {
-                if let Some(database) = &self.database {
-                    *STATEMENTS
-                        .lock()
-                        .unwrap()
-                        .entry(database.clone())
-                        .or_default() += 1;
-                }
-            }
-            _ => {}
-        }
-    }
-}
-
-fn statements(t: &TestApp) -> usize {
-    let database = t
-        .app
-        .config
-        .database_url
-        .rsplit('/')
-        .next()
-        .unwrap()
-        .to_owned();
-    STATEMENTS
-        .lock()
-        .unwrap()
-        .get(&database)
-        .copied()
-        .unwrap_or_default()
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn owners_load_in_one_statement_whatever_the_page_size() {
-    set_default_instrumentation(|| Some(Box::new(StatementCounter { database: None }))).unwrap();
+    common::record_statements();
     let t = TestApp::new().await;
     let admin = t.admin("root").await;
     let mut buyers = Vec::new();
@@ -557,7 +505,7 @@ async fn owners_load_in_one_statement_whatever_the_page_size() {
         let query = format!(
             "{{ items(first: {first}, filter: {{owned: true}}) {{ edges {{ node {{ name owner {{ id username }} }} }} }} }}"
         );
-        let before = statements(&t);
+        let before = t.statements().len();
         let reply = t.gql_as(&admin.access, &query, json!({})).await;
         let owners: Vec<&Value> = reply.assert_ok()["items"]["edges"]
             .as_array()
@@ -566,7 +514,12 @@ async fn owners_load_in_one_statement_whatever_the_page_size() {
             .map(|edge| &edge["node"]["owner"])
             .collect();
         assert!(owners.iter().all(|owner| owner["username"].is_string()));
-        per_request.push(statements(&t) - before);
+        // Only statements reading the users table: how owners are loaded.
+        let owner_loads = t.statements()[before..]
+            .iter()
+            .filter(|sql| sql.contains("FROM \"users\""))
+            .count();
+        per_request.push(owner_loads);
     }
     assert_eq!(
         per_request,

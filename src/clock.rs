@@ -1,0 +1,28 @@
+//! The instant calendar logic treats as now. The server always reads the system clock; tests pin
+//! it to walk a habit through chosen dates, which real time cannot do.
+
+use std::sync::RwLock;
+
+use chrono::{DateTime, Utc};
+
+#[derive(Debug, Default)]
+pub struct Clock {
+    pinned: RwLock<Option<DateTime<Utc>>>,
+}
+
+impl Clock {
+    pub fn now(&self) -> DateTime<Utc> {
+        self.pinned
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .unwrap_or_else(Utc::now)
+    }
+
+    /// From now on `now()` answers `at` until pinned again.
+    pub fn pin(&self, at: DateTime<Utc>) {
+        *self
+            .pinned
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(at);
+    }
+}

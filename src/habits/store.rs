@@ -1,0 +1,252 @@
+//! Habit queries, each scoped to the owner in SQL.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use diesel::prelude::*;
+use diesel::sql_types::{BigInt, Nullable, Timestamptz};
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+
+use super::model::{HabitChanges, HabitRow, HabitUpdate, NewHabit};
+use super::rules;
+use crate::db::schema::{habit_completions, habits};
+use crate::error::AppError;
+use crate::themes;
+
+/// Archives every habit (of one user, or of all) whose `endsOn` is before its owner's today,
+/// dated the start of the day after `endsOn` in the owner's zone. Run by the periodic job and
+/// before every read, so nobody sees an ended habit as active. Safe to run anywhere at once:
+/// it only touches rows still unarchived.
+pub async fn archive_ended(
+    conn: &mut AsyncPgConnection,
+    now: DateTime<Utc>,
+    user_id: Option<i64>,
+) -> Result<usize, AppError> {
+    Ok(diesel::sql_query(
+        "UPDATE habits h
+         SET archived_at = (h.ends_on + 1)::timestamp AT TIME ZONE u.time_zone,
+             auto_archived = TRUE,
+             updated_at = $1
+         FROM users u
+         WHERE u.id = h.user_id
+           AND h.archived_at IS NULL AND h.ends_on IS NOT NULL
+           AND h.ends_on < ($1 AT TIME ZONE u.time_zone)::date
+           AND ($2::bigint IS NULL OR h.user_id = $2)",
+    )
+    .bind::<Timestamptz, _>(now)
+    .bind::<Nullable<BigInt>, _>(user_id)
+    .execute(conn)
+    .await?)
+}
+
+pub async fn find(
+    conn: &mut AsyncPgConnection,
+    user_id: i64,
+    id: i64,
+) -> Result<HabitRow, AppError> {
+    habits::table
+        .find(id)
+        .filter(habits::user_id.eq(user_id))
+        .select(HabitRow::as_select())
+        .first(conn)
+        .await
+        .optional()?
+        .ok_or(AppError::NotFound("Habit"))
+}
+
+#[derive(Default)]
+pub struct HabitFilter {
+    /// `Some(false)`: only active habits; `Some(true)`: only archived ones.
+    pub archived: Option<bool>,
+    pub kind: Option<&'static str>,
+    pub theme_id: Option<i64>,
+}
+
+/// The user's habits matching `filter` in creation order, each with whether `today` is done.
+pub async fn list(
+    conn: &mut AsyncPgConnection,
+    user_id: i64,
+    filter: &HabitFilter,
+    today: NaiveDate,
+) -> Result<Vec<(HabitRow, bool)>, AppError> {
+    let done_today = diesel::dsl::exists(
+        habit_completions::table
+            .filter(habit_completions::habit_id.eq(habits::id))
+            .filter(habit_completions::completed_on.eq(today)),
+    );
+    let mut query = habits::table
+        .filter(habits::user_id.eq(user_id))
+        .select((HabitRow::as_select(), done_today))
+        .order(habits::id)
+        .into_boxed();
+    match filter.archived {
+        Some(true) => query = query.filter(habits::archived_at.is_not_null()),
+        Some(false) => query = query.filter(habits::archived_at.is_null()),
+        None => {}
+    }
+    if let Some(kind) = filter.kind {
+        query = query.filter(habits::kind.eq(kind));
+    }
+    if let Some(theme_id) = filter.theme_id {
+        query = query.filter(habits::theme_id.eq(theme_id));
+    }
+    Ok(query.load(conn).await?)
+}
+
+/// Completion dates of the given habits, in date order.
+pub async fn completions(
+    conn: &mut AsyncPgConnection,
+    habit_ids: &[i64],
+) -> Result<Vec<(i64, NaiveDate)>, AppError> {
+    Ok(habit_completions::table
+        .filter(habit_completions::habit_id.eq_any(habit_ids))
+        .select((habit_completions::habit_id, habit_completions::completed_on))
+        .order(habit_completions::completed_on)
+        .load(conn)
+        .await?)
+}
+
+/// Creates a habit; one that ended before today is archived at once.
+pub async fn create(
+    conn: &mut AsyncPgConnection,
+    user_id: i64,
+    new: &NewHabit,
+    now: DateTime<Utc>,
+) -> Result<HabitRow, AppError> {
+    conn.transaction::<_, AppError, _>(async |conn| {
+        if let Some(theme_id) = new.theme_id {
+            themes::store::ensure_owned(conn, user_id, theme_id).await?;
+        }
+        let id: i64 = diesel::insert_into(habits::table)
+            .values((
+                habits::user_id.eq(user_id),
+                habits::name.eq(&new.name),
+                habits::description.eq(&new.description),
+                habits::theme_id.eq(new.theme_id),
+                habits::kind.eq(new.schedule.kind()),
+                habits::schedule.eq(new.schedule.parameters()),
+                habits::starts_on.eq(new.starts_on),
+                habits::ends_on.eq(new.ends_on),
+                habits::created_at.eq(now),
+                habits::updated_at.eq(now),
+            ))
+            .returning(habits::id)
+            .get_result(conn)
+            .await
+            .map_err(themes::store::missing_theme)?;
+        archive_ended(conn, now, Some(user_id)).await?;
+        find(conn, user_id, id).await
+    })
+    .await
+}
+
+/// Changes a habit. Moving the end of a habit archived because it ended to today or later (or
+/// clearing it) makes it active again; moving it into the past archives it.
+pub async fn update(
+    conn: &mut AsyncPgConnection,
+    user_id: i64,
+    id: i64,
+    changes: &HabitChanges,
+    today: NaiveDate,
+    now: DateTime<Utc>,
+) -> Result<HabitRow, AppError> {
+    conn.transaction::<_, AppError, _>(async |conn| {
+        let current: HabitRow = habits::table
+            .find(id)
+            .filter(habits::user_id.eq(user_id))
+            .select(HabitRow::as_select())
+            .for_no_key_update()
+            .first(conn)
+            .await
+            .optional()?
+            .ok_or(AppError::NotFound("Habit"))?;
+        if let Some(Some(theme_id)) = changes.theme_id {
+            themes::store::ensure_owned(conn, user_id, theme_id).await?;
+        }
+        let starts_on = changes.starts_on.unwrap_or(current.starts_on);
+        let ends_on = changes.ends_on.unwrap_or(current.ends_on);
+        rules::check_span(starts_on, ends_on)?;
+        diesel::update(habits::table.find(id))
+            .set(HabitUpdate {
+                name: changes.name.clone(),
+                description: changes.description.clone(),
+                theme_id: changes.theme_id,
+                kind: changes.schedule.as_ref().map(rules::Schedule::kind),
+                schedule: changes.schedule.as_ref().map(rules::Schedule::parameters),
+                starts_on: changes.starts_on,
+                ends_on: changes.ends_on,
+                updated_at: now,
+            })
+            .execute(conn)
+            .await
+            .map_err(themes::store::missing_theme)?;
+        if changes.ends_on.is_some()
+            && rules::revived_by_new_end(current.auto_archived, ends_on, today)
+        {
+            set_archived(conn, id, None, now).await?;
+        }
+        archive_ended(conn, now, Some(user_id)).await?;
+        find(conn, user_id, id).await
+    })
+    .await
+}
+
+pub async fn delete(
+    conn: &mut AsyncPgConnection,
+    user_id: i64,
+    id: i64,
+) -> Result<HabitRow, AppError> {
+    diesel::delete(habits::table.find(id).filter(habits::user_id.eq(user_id)))
+        .returning(HabitRow::as_returning())
+        .get_result(conn)
+        .await
+        .optional()?
+        .ok_or(AppError::NotFound("Habit"))
+}
+
+/// Archives by hand (`Some(at)`) or unarchives (`None`).
+pub async fn set_archived(
+    conn: &mut AsyncPgConnection,
+    id: i64,
+    at: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+) -> Result<HabitRow, AppError> {
+    Ok(diesel::update(habits::table.find(id))
+        .set((
+            habits::archived_at.eq(at),
+            habits::auto_archived.eq(false),
+            habits::updated_at.eq(now),
+        ))
+        .returning(HabitRow::as_returning())
+        .get_result(conn)
+        .await?)
+}
+
+/// Records or removes one completion; false when it was already so. The primary key decides
+/// races: two concurrent completions of one date store one row.
+pub async fn set_completed(
+    conn: &mut AsyncPgConnection,
+    habit_id: i64,
+    date: NaiveDate,
+    completed: bool,
+    now: DateTime<Utc>,
+) -> Result<bool, AppError> {
+    let changed = if completed {
+        diesel::insert_into(habit_completions::table)
+            .values((
+                habit_completions::habit_id.eq(habit_id),
+                habit_completions::completed_on.eq(date),
+                habit_completions::created_at.eq(now),
+            ))
+            .on_conflict_do_nothing()
+            .execute(conn)
+            .await?
+    } else {
+        diesel::delete(
+            habit_completions::table
+                .filter(habit_completions::habit_id.eq(habit_id))
+                .filter(habit_completions::completed_on.eq(date)),
+        )
+        .execute(conn)
+        .await?
+    };
+    Ok(changed == 1)
+}

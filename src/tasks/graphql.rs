@@ -1,0 +1,326 @@
+use async_graphql::{Context, Enum, ID, InputObject, MaybeUndefined, Object, SimpleObject};
+use chrono::{DateTime, Utc};
+
+use super::model::{NewTask, Task, TaskChanges};
+use super::rules::{self, TaskPriority, TaskStatus};
+use super::store::{self, TaskCursor, TaskFilter, TaskOrder};
+use crate::db;
+use crate::graphql::connection::{
+    CountedConnection, decode_key, encode_key, keyed_connection, page_size,
+};
+use crate::graphql::scalars::Date;
+use crate::graphql::{ContextExt, Permission, parse_id};
+use crate::rbac::perm;
+use crate::themes::graphql::load_theme;
+use crate::themes::model::Theme;
+
+/// Something to do, on the user's board.
+#[Object]
+impl Task {
+    async fn id(&self) -> ID {
+        ID(self.id.to_string())
+    }
+    /// 1–200 characters.
+    async fn title(&self) -> &str {
+        &self.title
+    }
+    /// At most 5000 characters.
+    async fn description(&self) -> &str {
+        &self.description
+    }
+    async fn priority(&self) -> TaskPriority {
+        TaskPriority::parse(&self.priority)
+    }
+    /// The column the task is in.
+    async fn status(&self) -> TaskStatus {
+        TaskStatus::parse(&self.status)
+    }
+    /// Place in its column, from 0 at the top; positions in a column are 0, 1, 2, ...
+    async fn position(&self) -> i32 {
+        self.position
+    }
+    async fn due_on(&self) -> Option<Date> {
+        self.due_on.map(Date)
+    }
+    async fn theme(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Theme>> {
+        load_theme(ctx, self.theme_id).await
+    }
+    /// When the task entered `DONE`; null outside it.
+    async fn completed_at(&self) -> Option<DateTime<Utc>> {
+        self.completed_at
+    }
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.created_at
+    }
+    async fn updated_at(&self) -> DateTime<Utc> {
+        self.updated_at
+    }
+}
+
+/// One column of the board.
+#[derive(SimpleObject)]
+pub struct BoardColumn {
+    pub status: TaskStatus,
+    /// How many tasks the column holds, all of them, not only those listed.
+    pub total_count: i64,
+    /// The column's tasks from the top.
+    pub tasks: Vec<Task>,
+}
+
+#[derive(InputObject, Default)]
+pub struct TasksFilter {
+    pub status: Option<TaskStatus>,
+    pub priority: Option<TaskPriority>,
+    pub theme_id: Option<ID>,
+    /// Tasks due strictly before this date; undated tasks never match.
+    pub due_before: Option<Date>,
+}
+
+#[derive(Enum, Clone, Copy, PartialEq, Eq, Default)]
+pub enum TasksOrderBy {
+    /// Column by column (TODO, IN_PROGRESS, DONE), top to bottom.
+    #[default]
+    Position,
+    /// Newest first.
+    CreatedAt,
+    /// Soonest due first; undated tasks last.
+    DueOn,
+}
+
+impl From<TasksOrderBy> for TaskOrder {
+    fn from(order: TasksOrderBy) -> Self {
+        match order {
+            TasksOrderBy::Position => Self::Board,
+            TasksOrderBy::CreatedAt => Self::CreatedAt,
+            TasksOrderBy::DueOn => Self::DueOn,
+        }
+    }
+}
+
+#[derive(Default)]
+pub struct TasksQuery;
+
+#[Object]
+impl TasksQuery {
+    /// The current user's tasks.
+    #[graphql(guard = "Permission(perm::TASKS_MANAGE)")]
+    async fn tasks(
+        &self,
+        ctx: &Context<'_>,
+        filter: Option<TasksFilter>,
+        #[graphql(default)] order_by: TasksOrderBy,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> async_graphql::Result<CountedConnection<Task>> {
+        let user_id = ctx.viewer()?.user_id;
+        let filter = filter.unwrap_or_default();
+        let filter = TaskFilter {
+            status: filter.status,
+            priority: filter.priority.map(|priority| priority.as_str().to_owned()),
+            theme_id: filter
+                .theme_id
+                .as_ref()
+                .map(|id| parse_id("themeId", id))
+                .transpose()?,
+            due_before: filter.due_before.map(|date| date.0),
+        };
+        let size = page_size(first)?;
+        let after: Option<TaskCursor> = after.as_deref().map(decode_key).transpose()?;
+        let order = TaskOrder::from(order_by);
+        let mut conn = db::conn(&ctx.app().pool).await?;
+        let (rows, total) =
+            store::page(&mut conn, user_id, &filter, order, after.as_ref(), size + 1).await?;
+        Ok(keyed_connection(
+            rows,
+            size,
+            after.is_some(),
+            total,
+            |task| encode_key(&TaskCursor::of(order, task)),
+            |task| task,
+        ))
+    }
+
+    /// One of the current user's tasks.
+    #[graphql(guard = "Permission(perm::TASKS_MANAGE)")]
+    async fn task(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Task> {
+        let user_id = ctx.viewer()?.user_id;
+        let id = parse_id("id", &id)?;
+        let mut conn = db::conn(&ctx.app().pool).await?;
+        Ok(store::find(&mut conn, user_id, id).await?)
+    }
+
+    /// The board: the three columns in order, each with its first tasks from the top.
+    #[graphql(guard = "Permission(perm::TASKS_MANAGE)")]
+    async fn board(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(
+            default = 50,
+            desc = "How many tasks to list per column (at most 100)."
+        )]
+        first: i32,
+    ) -> async_graphql::Result<Vec<BoardColumn>> {
+        let user_id = ctx.viewer()?.user_id;
+        let per_column = page_size(Some(first))?;
+        let mut conn = db::conn(&ctx.app().pool).await?;
+        let rows = store::board(&mut conn, user_id, per_column).await?;
+        let mut columns: Vec<BoardColumn> = TaskStatus::ALL
+            .into_iter()
+            .map(|status| BoardColumn {
+                status,
+                total_count: 0,
+                tasks: Vec::new(),
+            })
+            .collect();
+        for row in rows {
+            let column = &mut columns[TaskStatus::parse(&row.task.status).rank() as usize - 1];
+            column.total_count = row.column_total;
+            column.tasks.push(row.task);
+        }
+        Ok(columns)
+    }
+}
+
+#[derive(InputObject)]
+pub struct CreateTaskInput {
+    pub title: String,
+    #[graphql(default)]
+    pub description: String,
+    #[graphql(default_with = "TaskPriority::Medium")]
+    pub priority: TaskPriority,
+    /// The column to add the task to, at the bottom.
+    #[graphql(default_with = "TaskStatus::Todo")]
+    pub status: TaskStatus,
+    pub due_on: Option<Date>,
+    pub theme_id: Option<ID>,
+}
+
+#[derive(InputObject)]
+pub struct UpdateTaskInput {
+    pub id: ID,
+    pub title: Option<String>,
+    pub description: Option<String>,
+    pub priority: Option<TaskPriority>,
+    /// Null clears the due date; leaving it out keeps it.
+    pub due_on: MaybeUndefined<Date>,
+    /// Null removes the theme; leaving it out keeps it.
+    pub theme_id: MaybeUndefined<ID>,
+}
+
+#[derive(InputObject)]
+pub struct MoveTaskInput {
+    pub task_id: ID,
+    /// The column to move to (may be the task's own).
+    pub status: TaskStatus,
+    /// The place in that column, 0 (top) to the number of other tasks in it (bottom).
+    pub position: i32,
+}
+
+#[derive(InputObject)]
+pub struct DeleteTaskInput {
+    pub id: ID,
+}
+
+#[derive(SimpleObject)]
+pub struct TaskPayload {
+    pub task: Task,
+}
+
+#[derive(Default)]
+pub struct TasksMutation;
+
+#[Object]
+impl TasksMutation {
+    /// Adds a task at the bottom of its column.
+    #[graphql(guard = "Permission(perm::TASKS_MANAGE)")]
+    async fn create_task(
+        &self,
+        ctx: &Context<'_>,
+        input: CreateTaskInput,
+    ) -> async_graphql::Result<TaskPayload> {
+        let new = NewTask {
+            title: rules::title(&input.title)?,
+            description: rules::description(&input.description)?,
+            priority: input.priority.as_str().to_owned(),
+            status: input.status.as_str().to_owned(),
+            due_on: input.due_on.map(|date| date.0),
+            theme_id: input
+                .theme_id
+                .as_ref()
+                .map(|id| parse_id("themeId", id))
+                .transpose()?,
+        };
+        let user_id = ctx.viewer()?.user_id;
+        let app = ctx.app();
+        let mut conn = db::conn(&app.pool).await?;
+        let task = store::create(&mut conn, user_id, &new, app.clock.now()).await?;
+        Ok(TaskPayload { task })
+    }
+
+    /// Changes a task's fields; its column and place change only by `moveTask`.
+    #[graphql(guard = "Permission(perm::TASKS_MANAGE)")]
+    async fn update_task(
+        &self,
+        ctx: &Context<'_>,
+        input: UpdateTaskInput,
+    ) -> async_graphql::Result<TaskPayload> {
+        let id = parse_id("id", &input.id)?;
+        let changes = TaskChanges {
+            title: input.title.as_deref().map(rules::title).transpose()?,
+            description: input
+                .description
+                .as_deref()
+                .map(rules::description)
+                .transpose()?,
+            priority: input.priority.map(|priority| priority.as_str().to_owned()),
+            due_on: input.due_on.map_value(|date| date.0).into(),
+            theme_id: input
+                .theme_id
+                .map_value(|id| parse_id("themeId", &id))
+                .transpose()?
+                .into(),
+        };
+        let user_id = ctx.viewer()?.user_id;
+        let app = ctx.app();
+        let mut conn = db::conn(&app.pool).await?;
+        let task = store::update(&mut conn, user_id, id, &changes, app.clock.now()).await?;
+        Ok(TaskPayload { task })
+    }
+
+    /// Moves a task to a place in a column; the other tasks close up and make room so
+    /// positions stay 0, 1, 2, ... Entering `DONE` sets `completedAt`, leaving it clears it.
+    #[graphql(guard = "Permission(perm::TASKS_MANAGE)")]
+    async fn move_task(
+        &self,
+        ctx: &Context<'_>,
+        input: MoveTaskInput,
+    ) -> async_graphql::Result<TaskPayload> {
+        let id = parse_id("taskId", &input.task_id)?;
+        let user_id = ctx.viewer()?.user_id;
+        let app = ctx.app();
+        let mut conn = db::conn(&app.pool).await?;
+        let task = store::move_task(
+            &mut conn,
+            user_id,
+            id,
+            input.status,
+            input.position,
+            app.clock.now(),
+        )
+        .await?;
+        Ok(TaskPayload { task })
+    }
+
+    #[graphql(guard = "Permission(perm::TASKS_MANAGE)")]
+    async fn delete_task(
+        &self,
+        ctx: &Context<'_>,
+        input: DeleteTaskInput,
+    ) -> async_graphql::Result<TaskPayload> {
+        let id = parse_id("id", &input.id)?;
+        let user_id = ctx.viewer()?.user_id;
+        let mut conn = db::conn(&ctx.app().pool).await?;
+        let task = store::delete(&mut conn, user_id, id).await?;
+        Ok(TaskPayload { task })
+    }
+}

@@ -1,0 +1,184 @@
+//! Theme queries; every one is scoped to the owning user in SQL.
+
+use std::collections::HashSet;
+
+use diesel::prelude::*;
+use diesel::sql_types::{Array, BigInt};
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
+
+use super::model::{Theme, ThemeChanges, ThemeUsage};
+use super::rules;
+use crate::db::schema::themes;
+use crate::error::{AppError, violated_unique_constraint};
+
+const NAME_INDEX: &str = "themes_user_name_key";
+const COLOR_INDEX: &str = "themes_user_color_key";
+/// Two requests may generate the same free colour at once; the loser picks again.
+const COLOR_ATTEMPTS: usize = 3;
+
+pub async fn find(conn: &mut AsyncPgConnection, user_id: i64, id: i64) -> Result<Theme, AppError> {
+    themes::table
+        .find(id)
+        .filter(themes::user_id.eq(user_id))
+        .select(Theme::as_select())
+        .first(conn)
+        .await
+        .optional()?
+        .ok_or(AppError::NotFound("Theme"))
+}
+
+/// `NOT_FOUND` unless the theme exists and belongs to `user_id`: tasks and habits may only
+/// carry their owner's themes.
+pub async fn ensure_owned(
+    conn: &mut AsyncPgConnection,
+    user_id: i64,
+    id: i64,
+) -> Result<(), AppError> {
+    find(conn, user_id, id).await.map(|_| ())
+}
+
+pub async fn by_ids(conn: &mut AsyncPgConnection, ids: &[i64]) -> Result<Vec<Theme>, AppError> {
+    Ok(themes::table
+        .filter(themes::id.eq_any(ids))
+        .select(Theme::as_select())
+        .load(conn)
+        .await?)
+}
+
+/// A page of the user's themes in creation order, and how many they have.
+pub async fn page(
+    conn: &mut AsyncPgConnection,
+    user_id: i64,
+    after_id: Option<i64>,
+    limit: i64,
+) -> Result<(Vec<Theme>, i64), AppError> {
+    let mut query = themes::table
+        .filter(themes::user_id.eq(user_id))
+        .select(Theme::as_select())
+        .order(themes::id)
+        .limit(limit)
+        .into_boxed();
+    if let Some(after_id) = after_id {
+        query = query.filter(themes::id.gt(after_id));
+    }
+    let rows = query.load(conn).await?;
+    let total = themes::table
+        .filter(themes::user_id.eq(user_id))
+        .count()
+        .get_result(conn)
+        .await?;
+    Ok((rows, total))
+}
+
+pub async fn usage(conn: &mut AsyncPgConnection, ids: &[i64]) -> Result<Vec<ThemeUsage>, AppError> {
+    Ok(diesel::sql_query(
+        "SELECT t.id AS theme_id,
+                (SELECT count(*) FROM tasks WHERE theme_id = t.id) AS tasks,
+                (SELECT count(*) FROM habits WHERE theme_id = t.id) AS habits
+         FROM themes t WHERE t.id = ANY ($1)",
+    )
+    .bind::<Array<BigInt>, _>(ids)
+    .load(conn)
+    .await?)
+}
+
+/// Creates a theme; without a colour, one is generated from the name that the user's other
+/// themes do not use.
+pub async fn create(
+    conn: &mut AsyncPgConnection,
+    user_id: i64,
+    name: &str,
+    color: Option<&str>,
+) -> Result<Theme, AppError> {
+    if let Some(color) = color {
+        return insert(conn, user_id, name, color).await;
+    }
+    let mut attempt = 1;
+    loop {
+        let taken: HashSet<String> = themes::table
+            .filter(themes::user_id.eq(user_id))
+            .select(themes::color)
+            .load(conn)
+            .await?
+            .into_iter()
+            .collect();
+        let color = rules::generated_color(name, &taken);
+        match insert(conn, user_id, name, &color).await {
+            Err(AppError::Conflict {
+                field: Some("color"),
+                ..
+            }) if attempt < COLOR_ATTEMPTS => attempt += 1,
+            result => return result,
+        }
+    }
+}
+
+async fn insert(
+    conn: &mut AsyncPgConnection,
+    user_id: i64,
+    name: &str,
+    color: &str,
+) -> Result<Theme, AppError> {
+    diesel::insert_into(themes::table)
+        .values((
+            themes::user_id.eq(user_id),
+            themes::name.eq(name),
+            themes::color.eq(color),
+        ))
+        .returning(Theme::as_returning())
+        .get_result(conn)
+        .await
+        .map_err(map_taken)
+}
+
+pub async fn update(
+    conn: &mut AsyncPgConnection,
+    user_id: i64,
+    id: i64,
+    changes: &ThemeChanges,
+) -> Result<Theme, AppError> {
+    if changes.name.is_none() && changes.color.is_none() {
+        return find(conn, user_id, id).await;
+    }
+    diesel::update(themes::table.find(id).filter(themes::user_id.eq(user_id)))
+        .set(changes)
+        .returning(Theme::as_returning())
+        .get_result(conn)
+        .await
+        .optional()
+        .map_err(map_taken)?
+        .ok_or(AppError::NotFound("Theme"))
+}
+
+/// Deletes a theme; its tasks and habits stay, unthemed (the foreign keys set null).
+pub async fn delete(
+    conn: &mut AsyncPgConnection,
+    user_id: i64,
+    id: i64,
+) -> Result<Theme, AppError> {
+    diesel::delete(themes::table.find(id).filter(themes::user_id.eq(user_id)))
+        .returning(Theme::as_returning())
+        .get_result(conn)
+        .await
+        .optional()?
+        .ok_or(AppError::NotFound("Theme"))
+}
+
+fn map_taken(error: diesel::result::Error) -> AppError {
+    match violated_unique_constraint(&error) {
+        Some(NAME_INDEX) => AppError::taken("name"),
+        Some(COLOR_INDEX) => AppError::taken("color"),
+        _ => error.into(),
+    }
+}
+
+/// A theme deleted between the ownership check and the write that names it.
+pub fn missing_theme(error: diesel::result::Error) -> AppError {
+    match error {
+        diesel::result::Error::DatabaseError(
+            diesel::result::DatabaseErrorKind::ForeignKeyViolation,
+            _,
+        ) => AppError::NotFound("Theme"),
+        error => error.into(),
+    }
+}
