@@ -14,6 +14,7 @@ pub mod habits;
 pub mod http;
 pub mod market;
 pub mod rbac;
+pub mod stats;
 pub mod tasks;
 pub mod text;
 pub mod themes;

@@ -14,6 +14,7 @@ use crate::config::Config;
 use crate::habits::graphql::{HabitsMutation, HabitsQuery};
 use crate::market::graphql::{MarketMutation, MarketQuery};
 use crate::rbac::graphql::{RbacMutation, RbacQuery};
+use crate::stats::graphql::StatsQuery;
 use crate::tasks::graphql::{TasksMutation, TasksQuery};
 use crate::themes::graphql::{ThemesMutation, ThemesQuery};
 
@@ -35,6 +36,7 @@ pub struct Query(
     ThemesQuery,
     TasksQuery,
     HabitsQuery,
+    StatsQuery,
 );
 
 #[derive(MergedObject, Default)]

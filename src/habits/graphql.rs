@@ -494,6 +494,7 @@ impl HabitsQuery {
             keyed.retain(|(key, _)| key > after_key);
         }
         keyed.truncate(usize::try_from(size + 1).unwrap_or(usize::MAX));
+        prime_completions(ctx, keyed.iter().map(|(_, habit)| habit)).await?;
         Ok(keyed_connection(
             keyed,
             size,
@@ -517,6 +518,29 @@ pub fn with_today(
             Ok(habit)
         })
         .collect()
+}
+
+/// Loads the completions of a whole page in one statement when the query asks for fields
+/// that need them, rather than leaving it to the loader's batching window.
+async fn prime_completions<'a>(
+    ctx: &Context<'_>,
+    habits: impl Iterator<Item = &'a Habit>,
+) -> async_graphql::Result<()> {
+    let node = ctx.look_ahead().field("edges").field("node");
+    let wanted = [
+        "currentStreak",
+        "longestStreak",
+        "completionRate",
+        "completions",
+    ]
+    .into_iter()
+    .any(|field| node.field(field).exists());
+    if wanted {
+        ctx.data_unchecked::<CompletionDataLoader>()
+            .load_many(habits.map(|habit| CompletionsOf(habit.row.id)))
+            .await?;
+    }
+    Ok(())
 }
 
 async fn sort_keys(

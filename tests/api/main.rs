@@ -13,6 +13,7 @@ mod migrations;
 mod rbac;
 mod schema;
 mod sessions;
+mod stats;
 mod subscriptions;
 mod tasks;
 mod themes;

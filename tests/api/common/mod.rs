@@ -460,7 +460,8 @@ impl Instrumentation for StatementRecorder {
             }
             InstrumentationEvent::StartQuery { query, .. } => {
                 let sql = query.to_string();
-                if let (Some(database), false) = (&self.database, sql.trim() == "SELECT 1") {
+                let ping = sql.trim() == "SELECT 1" || sql.starts_with("SELECT $1 -- binds: [1]");
+                if let (Some(database), false) = (&self.database, ping) {
                     STATEMENTS
                         .lock()
                         .unwrap()

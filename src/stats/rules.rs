@@ -1,0 +1,375 @@
+//! What the statistics count, as plain functions over plans and completions: the range and
+//! its buckets, occurrences per bucket, today's numbers and the best streaks.
+
+use std::collections::BTreeSet;
+
+use async_graphql::Enum;
+use chrono::{DateTime, Datelike, Days, Months, NaiveDate, NaiveTime, TimeZone, Utc};
+use chrono_tz::Tz;
+
+use crate::habits::rules::{Plan, Tally, percent};
+
+#[derive(Enum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StatsRange {
+    Last7Days,
+    Last30Days,
+    Last90Days,
+    AllTime,
+}
+
+/// How completions are grouped: days for a week or a month, weeks for a quarter, months for
+/// all time.
+#[derive(Enum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BucketSize {
+    Day,
+    /// Calendar weeks, Monday to Sunday, cut to the range.
+    Week,
+    /// Calendar months, cut to the range.
+    Month,
+}
+
+impl StatsRange {
+    /// The first day of the range ending `today`; all time starts at `first_day` (the earliest
+    /// day the user has data for), or today without any.
+    pub fn first_day(self, today: NaiveDate, first_day: Option<NaiveDate>) -> NaiveDate {
+        let back = |days: u64| today.checked_sub_days(Days::new(days)).unwrap_or(today);
+        match self {
+            Self::Last7Days => back(6),
+            Self::Last30Days => back(29),
+            Self::Last90Days => back(89),
+            Self::AllTime => first_day.map_or(today, |first| first.min(today)),
+        }
+    }
+
+    pub fn bucket_size(self) -> BucketSize {
+        match self {
+            Self::Last7Days | Self::Last30Days => BucketSize::Day,
+            Self::Last90Days => BucketSize::Week,
+            Self::AllTime => BucketSize::Month,
+        }
+    }
+}
+
+/// One bucket of the range, both ends included.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Bucket {
+    pub start: NaiveDate,
+    pub end: NaiveDate,
+    pub tally: Tally,
+}
+
+/// The buckets covering `from..=to`, empty tallies, in order.
+pub fn buckets(size: BucketSize, from: NaiveDate, to: NaiveDate) -> Vec<Bucket> {
+    let mut buckets = Vec::new();
+    let mut start = from;
+    while start <= to {
+        let natural_end = match size {
+            BucketSize::Day => start,
+            BucketSize::Week => start
+                .checked_add_days(Days::new(u64::from(
+                    6 - start.weekday().num_days_from_monday(),
+                )))
+                .unwrap_or(to),
+            BucketSize::Month => start
+                .with_day(1)
+                .and_then(|first| first.checked_add_months(Months::new(1)))
+                .and_then(|next| next.pred_opt())
+                .unwrap_or(to),
+        };
+        let end = natural_end.min(to);
+        buckets.push(Bucket {
+            start,
+            end,
+            tally: Tally::default(),
+        });
+        match end.succ_opt() {
+            Some(next) => start = next,
+            None => break,
+        }
+    }
+    buckets
+}
+
+/// A habit as the statistics see it.
+pub struct HabitFacts<'a> {
+    pub plan: &'a Plan,
+    pub archived: bool,
+    pub completed: &'a BTreeSet<NaiveDate>,
+}
+
+#[derive(Debug, Default, PartialEq)]
+pub struct HabitSummary {
+    pub total: u64,
+    pub active: u64,
+    pub archived: u64,
+    pub due_today: u64,
+    pub completed_today: u64,
+    /// Completed ÷ scheduled today among active habits, in percent.
+    pub today_rate: f64,
+    pub range: Tally,
+    /// Completed ÷ scheduled occurrences in the range, in percent.
+    pub success_rate: f64,
+    pub buckets: Vec<Bucket>,
+}
+
+/// Counts every habit's scheduled occurrences from `from` to `today` into `buckets` (today
+/// only once done, as everywhere). Archived habits count until the day before archiving,
+/// which their plans already encode.
+pub fn summarize<'a>(
+    habits: impl IntoIterator<Item = HabitFacts<'a>>,
+    mut buckets: Vec<Bucket>,
+    from: NaiveDate,
+    today: NaiveDate,
+) -> HabitSummary {
+    let mut summary = HabitSummary::default();
+    let mut today_tally = Tally::default();
+    for habit in habits {
+        summary.total += 1;
+        if habit.archived {
+            summary.archived += 1;
+        } else {
+            summary.active += 1;
+            if habit.plan.is_scheduled(today) {
+                let done = habit.completed.contains(&today);
+                today_tally.scheduled += 1;
+                today_tally.completed += u32::from(done);
+                if done {
+                    summary.completed_today += 1;
+                } else {
+                    summary.due_today += 1;
+                }
+            }
+        }
+        let mut bucket = 0;
+        for day in habit.plan.scheduled_between(from, today) {
+            let done = habit.completed.contains(&day);
+            if day == today && !done {
+                continue;
+            }
+            while buckets.get(bucket).is_some_and(|b| b.end < day) {
+                bucket += 1;
+            }
+            if let Some(bucket) = buckets.get_mut(bucket) {
+                bucket.tally.scheduled += 1;
+                bucket.tally.completed += u32::from(done);
+            }
+            summary.range.scheduled += 1;
+            summary.range.completed += u32::from(done);
+        }
+    }
+    summary.today_rate = today_tally.percent();
+    summary.success_rate = summary.range.percent();
+    summary.buckets = buckets;
+    summary
+}
+
+/// Up to `limit` (index, streak) pairs with the longest current streaks, longest first; ties
+/// keep the input order. Zero streaks are not "best".
+pub fn best_streaks(streaks: impl IntoIterator<Item = u32>, limit: usize) -> Vec<(usize, u32)> {
+    let mut ranked: Vec<(usize, u32)> = streaks
+        .into_iter()
+        .enumerate()
+        .filter(|(_, streak)| *streak > 0)
+        .collect();
+    ranked.sort_by(|left, right| right.1.cmp(&left.1).then(left.0.cmp(&right.0)));
+    ranked.truncate(limit);
+    ranked
+}
+
+/// `part ÷ whole` in percent, one decimal, half-up (0 of 0 is 0).
+pub fn rate(part: i64, whole: i64) -> f64 {
+    percent(part.max(0) as u64, whole.max(0) as u64)
+}
+
+/// The instant the user's `date` begins; where a clock change skips midnight, the first
+/// instant that exists that day.
+pub fn start_of_day(time_zone: Tz, date: NaiveDate) -> DateTime<Utc> {
+    (0..24)
+        .find_map(|hour| {
+            time_zone
+                .from_local_datetime(&date.and_hms_opt(hour, 0, 0)?)
+                .earliest()
+        })
+        .map_or_else(
+            || date.and_time(NaiveTime::MIN).and_utc(),
+            |start| start.with_timezone(&Utc),
+        )
+}
+
+/// Hours rounded half-up to one decimal.
+pub fn hours(value: f64) -> f64 {
+    (value * 10.0).round() / 10.0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::habits::rules::{Schedule, Span};
+
+    fn d(text: &str) -> NaiveDate {
+        text.parse().unwrap()
+    }
+
+    fn daily(starts_on: &str) -> Plan {
+        Plan {
+            schedule: Schedule::Daily,
+            span: Span {
+                starts_on: d(starts_on),
+                ends_on: None,
+                archived_on: None,
+            },
+        }
+    }
+
+    fn dates(days: &[&str]) -> BTreeSet<NaiveDate> {
+        days.iter().map(|day| d(day)).collect()
+    }
+
+    #[test]
+    fn ranges_end_today() {
+        let today = d("2026-03-31");
+        assert_eq!(
+            StatsRange::Last7Days.first_day(today, None),
+            d("2026-03-25")
+        );
+        assert_eq!(
+            StatsRange::Last30Days.first_day(today, None),
+            d("2026-03-02")
+        );
+        assert_eq!(
+            StatsRange::Last90Days.first_day(today, None),
+            d("2026-01-01")
+        );
+        assert_eq!(
+            StatsRange::AllTime.first_day(today, Some(d("2025-07-04"))),
+            d("2025-07-04")
+        );
+        assert_eq!(StatsRange::AllTime.first_day(today, None), today);
+    }
+
+    #[test]
+    fn buckets_are_days_calendar_weeks_or_calendar_months() {
+        let days = buckets(BucketSize::Day, d("2026-01-01"), d("2026-01-07"));
+        assert_eq!(days.len(), 7);
+        assert!(days.iter().all(|bucket| bucket.start == bucket.end));
+        // 2026-01-01 is a Thursday: the first week is cut to Thu–Sun.
+        let weeks = buckets(BucketSize::Week, d("2026-01-01"), d("2026-03-31"));
+        assert_eq!(
+            (weeks[0].start, weeks[0].end),
+            (d("2026-01-01"), d("2026-01-04"))
+        );
+        assert_eq!(
+            (weeks[1].start, weeks[1].end),
+            (d("2026-01-05"), d("2026-01-11"))
+        );
+        assert_eq!(weeks.last().unwrap().end, d("2026-03-31"));
+        assert_eq!(weeks.len(), 14);
+        let months = buckets(BucketSize::Month, d("2025-11-15"), d("2026-02-10"));
+        let spans: Vec<(NaiveDate, NaiveDate)> = months
+            .iter()
+            .map(|bucket| (bucket.start, bucket.end))
+            .collect();
+        assert_eq!(
+            spans,
+            [
+                (d("2025-11-15"), d("2025-11-30")),
+                (d("2025-12-01"), d("2025-12-31")),
+                (d("2026-01-01"), d("2026-01-31")),
+                (d("2026-02-01"), d("2026-02-10")),
+            ]
+        );
+    }
+
+    #[test]
+    fn the_issue_example_rates_three_of_seven() {
+        let plan = daily("2026-01-01");
+        let done = dates(&["2026-01-01", "2026-01-03", "2026-01-07"]);
+        let today = d("2026-01-07");
+        let from = StatsRange::Last7Days.first_day(today, None);
+        let summary = summarize(
+            [HabitFacts {
+                plan: &plan,
+                archived: false,
+                completed: &done,
+            }],
+            buckets(BucketSize::Day, from, today),
+            from,
+            today,
+        );
+        assert_eq!(summary.success_rate, 42.9);
+        assert_eq!((summary.completed_today, summary.due_today), (1, 0));
+        assert_eq!(summary.today_rate, 100.0);
+        let per_day: Vec<u32> = summary
+            .buckets
+            .iter()
+            .map(|bucket| bucket.tally.completed)
+            .collect();
+        assert_eq!(per_day, [1, 0, 1, 0, 0, 0, 1]);
+    }
+
+    #[test]
+    fn archived_habits_count_only_before_archiving_and_today_waits() {
+        let mut archived = daily("2026-01-01");
+        archived.span.archived_on = Some(d("2026-01-04"));
+        let open = daily("2026-01-01");
+        let none = BTreeSet::new();
+        let today = d("2026-01-07");
+        let from = d("2026-01-01");
+        let summary = summarize(
+            [
+                HabitFacts {
+                    plan: &archived,
+                    archived: true,
+                    completed: &none,
+                },
+                HabitFacts {
+                    plan: &open,
+                    archived: false,
+                    completed: &none,
+                },
+            ],
+            buckets(BucketSize::Day, from, today),
+            from,
+            today,
+        );
+        // Archived: Jan 1–3; open: Jan 1–6 (today not over, not done).
+        assert_eq!(summary.range.scheduled, 3 + 6);
+        assert_eq!((summary.total, summary.active, summary.archived), (2, 1, 1));
+        assert_eq!((summary.due_today, summary.today_rate), (1, 0.0));
+    }
+
+    #[test]
+    fn best_streaks_skip_zeros_and_keep_order_on_ties() {
+        assert_eq!(
+            best_streaks([3, 0, 5, 3, 1, 2, 4], 5),
+            [(2, 5), (6, 4), (0, 3), (3, 3), (5, 2)]
+        );
+        assert!(best_streaks([0, 0], 5).is_empty());
+    }
+
+    #[test]
+    fn days_start_at_local_midnight_or_the_first_instant_after_a_skip() {
+        assert_eq!(
+            start_of_day(chrono_tz::Pacific::Auckland, d("2026-01-02")).to_rfc3339(),
+            "2026-01-01T11:00:00+00:00"
+        );
+        assert_eq!(
+            start_of_day(chrono_tz::UTC, d("2026-01-02")).to_rfc3339(),
+            "2026-01-02T00:00:00+00:00"
+        );
+        // Santiago skipped from 00:00 to 01:00 on 2025-09-07.
+        assert_eq!(
+            start_of_day(chrono_tz::America::Santiago, d("2025-09-07")).to_rfc3339(),
+            "2025-09-07T04:00:00+00:00"
+        );
+    }
+
+    #[test]
+    fn hours_round_to_one_decimal() {
+        assert_eq!(hours(1.25), 1.3);
+        assert_eq!(hours(1.24), 1.2);
+        assert_eq!(rate(1, 3), 33.3);
+        assert_eq!(rate(2, 3), 66.7);
+        assert_eq!(rate(0, 0), 0.0);
+    }
+}
