@@ -2,7 +2,7 @@ use std::collections::{BTreeSet, HashMap};
 
 use async_graphql::{Context, Object, SimpleObject};
 
-use super::rules::{self, BucketSize, HabitFacts, StatsRange};
+use super::rules::{self, BucketSize, HabitCounts, HabitFacts, StatsRange};
 use super::store;
 use crate::db;
 use crate::graphql::scalars::Date;
@@ -69,18 +69,8 @@ impl ThemeCount {
 
 #[derive(SimpleObject)]
 pub struct HabitStats {
-    pub total: u64,
-    pub active: u64,
-    pub archived: u64,
-    /// Active habits scheduled today and not yet done.
-    pub due_today: u64,
-    /// Active habits scheduled today and done.
-    pub completed_today: u64,
-    /// completedToday ÷ (dueToday + completedToday), in percent.
-    pub today_rate: f64,
-    /// Completed ÷ scheduled occurrences in the range (a habit counts only while it is not
-    /// archived), in percent.
-    pub success_rate: f64,
+    #[graphql(flatten)]
+    pub counts: HabitCounts,
     /// The range in buckets (see `Stats.bucketSize`), zero-filled.
     pub completions: Vec<StatsBucket>,
     /// The longest current streaks, up to five, longest first.
@@ -230,13 +220,7 @@ impl StatsQuery {
             to: Date(today),
             bucket_size: range.bucket_size(),
             habits: HabitStats {
-                total: summary.total,
-                active: summary.active,
-                archived: summary.archived,
-                due_today: summary.due_today,
-                completed_today: summary.completed_today,
-                today_rate: summary.today_rate,
-                success_rate: summary.success_rate,
+                counts: summary.counts,
                 completions: summary
                     .buckets
                     .into_iter()

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeSet;
 
-use async_graphql::Enum;
+use async_graphql::{Enum, SimpleObject};
 use chrono::{DateTime, Datelike, Days, Months, NaiveDate, NaiveTime, TimeZone, Utc};
 use chrono_tz::Tz;
 
@@ -97,18 +97,27 @@ pub struct HabitFacts<'a> {
     pub completed: &'a BTreeSet<NaiveDate>,
 }
 
-#[derive(Debug, Default, PartialEq)]
-pub struct HabitSummary {
+/// The headline numbers of a user's habits.
+#[derive(SimpleObject, Debug, Default, PartialEq)]
+pub struct HabitCounts {
     pub total: u64,
     pub active: u64,
     pub archived: u64,
+    /// Active habits scheduled today and not yet done.
     pub due_today: u64,
+    /// Active habits scheduled today and done.
     pub completed_today: u64,
-    /// Completed ÷ scheduled today among active habits, in percent.
+    /// completedToday ÷ (dueToday + completedToday), in percent.
     pub today_rate: f64,
-    pub range: Tally,
-    /// Completed ÷ scheduled occurrences in the range, in percent.
+    /// Completed ÷ scheduled occurrences in the range (a habit counts only while it is not
+    /// archived; today once done), in percent.
     pub success_rate: f64,
+}
+
+#[derive(Debug, Default, PartialEq)]
+pub struct HabitSummary {
+    pub counts: HabitCounts,
+    pub range: Tally,
     pub buckets: Vec<Bucket>,
 }
 
@@ -124,19 +133,20 @@ pub fn summarize<'a>(
     let mut summary = HabitSummary::default();
     let mut today_tally = Tally::default();
     for habit in habits {
-        summary.total += 1;
+        let counts = &mut summary.counts;
+        counts.total += 1;
         if habit.archived {
-            summary.archived += 1;
+            counts.archived += 1;
         } else {
-            summary.active += 1;
+            counts.active += 1;
             if habit.plan.is_scheduled(today) {
                 let done = habit.completed.contains(&today);
                 today_tally.scheduled += 1;
                 today_tally.completed += u32::from(done);
                 if done {
-                    summary.completed_today += 1;
+                    counts.completed_today += 1;
                 } else {
-                    summary.due_today += 1;
+                    counts.due_today += 1;
                 }
             }
         }
@@ -157,8 +167,8 @@ pub fn summarize<'a>(
             summary.range.completed += u32::from(done);
         }
     }
-    summary.today_rate = today_tally.percent();
-    summary.success_rate = summary.range.percent();
+    summary.counts.today_rate = today_tally.percent();
+    summary.counts.success_rate = summary.range.percent();
     summary.buckets = buckets;
     summary
 }
@@ -296,9 +306,10 @@ mod tests {
             from,
             today,
         );
-        assert_eq!(summary.success_rate, 42.9);
-        assert_eq!((summary.completed_today, summary.due_today), (1, 0));
-        assert_eq!(summary.today_rate, 100.0);
+        let counts = &summary.counts;
+        assert_eq!(counts.success_rate, 42.9);
+        assert_eq!((counts.completed_today, counts.due_today), (1, 0));
+        assert_eq!(counts.today_rate, 100.0);
         let per_day: Vec<u32> = summary
             .buckets
             .iter()
@@ -334,8 +345,9 @@ mod tests {
         );
         // Archived: Jan 1–3; open: Jan 1–6 (today not over, not done).
         assert_eq!(summary.range.scheduled, 3 + 6);
-        assert_eq!((summary.total, summary.active, summary.archived), (2, 1, 1));
-        assert_eq!((summary.due_today, summary.today_rate), (1, 0.0));
+        let counts = &summary.counts;
+        assert_eq!((counts.total, counts.active, counts.archived), (2, 1, 1));
+        assert_eq!((counts.due_today, counts.today_rate), (1, 0.0));
     }
 
     #[test]
