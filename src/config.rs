@@ -97,6 +97,10 @@ pub struct Config {
     #[arg(long, env = "AGORA_DB_WAIT_SECS", default_value_t = 5)]
     pub db_wait_secs: u64,
 
+    /// The issuer authenticator apps show next to Agora's codes (no colon).
+    #[arg(long, env = "AGORA_TOTP_ISSUER", default_value = "Agora")]
+    pub totp_issuer: String,
+
     /// Seconds between runs of the job that archives habits whose end has passed (reads also
     /// archive them, so this only bounds how stale the table may look to SQL).
     #[arg(long, env = "AGORA_ARCHIVE_INTERVAL_SECS", default_value_t = 300)]
@@ -139,6 +143,10 @@ impl Config {
             bail!("AGORA_DEFAULT_BUDGET must not be negative");
         }
         url::Url::parse(&self.public_url).context("AGORA_PUBLIC_URL is not a URL")?;
+        anyhow::ensure!(
+            !self.totp_issuer.is_empty() && !self.totp_issuer.contains(':'),
+            "AGORA_TOTP_ISSUER must be non-empty and without a colon"
+        );
         url::Url::parse(&self.database_url).context("DATABASE_URL is not a URL")?;
         if self.access_ttl_secs == 0
             || self.session_idle_secs == 0

@@ -68,6 +68,10 @@ pub enum AppError {
         message: String,
     },
     ServiceUnavailable,
+    /// Too many attempts; the client may try again after this many seconds.
+    RateLimited {
+        retry_after_secs: u64,
+    },
     Internal(anyhow::Error),
 }
 
@@ -98,6 +102,9 @@ impl AppError {
             Self::ServiceUnavailable => {
                 "The service is temporarily unavailable; retry shortly".to_owned()
             }
+            Self::RateLimited { retry_after_secs } => {
+                format!("Too many attempts; try again in {retry_after_secs} s")
+            }
             Self::Internal(_) => "Internal server error".to_owned(),
         }
     }
@@ -110,6 +117,7 @@ impl AppError {
             Self::NotFound(_) => code::NOT_FOUND,
             Self::Conflict { .. } => code::CONFLICT,
             Self::ServiceUnavailable => code::SERVICE_UNAVAILABLE,
+            Self::RateLimited { .. } => code::RATE_LIMITED,
             Self::Internal(_) => code::INTERNAL_SERVER_ERROR,
         }
     }
@@ -142,6 +150,9 @@ impl From<AppError> for async_graphql::Error {
                     if let Some(field) = field {
                         extensions.set("field", *field);
                     }
+                }
+                AppError::RateLimited { retry_after_secs } => {
+                    extensions.set("retryAfter", *retry_after_secs);
                 }
                 _ => {}
             }

@@ -33,6 +33,7 @@ pub struct App {
     pub tokens: TokenKeys,
     pub market_events: market::events::MarketEvents,
     pub clock: clock::Clock,
+    pub mfa: auth::mfa::rules::MfaKeys,
 }
 
 impl App {
@@ -59,6 +60,7 @@ impl App {
             pool: db::build_pool(&config)?,
             passwords: Passwords::new(config.argon2_m_kib, config.argon2_t)?,
             tokens: TokenKeys::new(&secret, config.access_ttl_secs),
+            mfa: auth::mfa::rules::MfaKeys::new(&secret),
             market_events: Default::default(),
             clock: Default::default(),
             config,

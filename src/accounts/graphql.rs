@@ -96,6 +96,20 @@ impl User {
         disclose(ctx, self.id)?;
         Ok(self.last_login_at)
     }
+    /// Whether signing in needs a second factor.
+    async fn two_factor_enabled(&self, ctx: &Context<'_>) -> async_graphql::Result<bool> {
+        ensure_may_see_access(ctx, self.id)?;
+        Ok(crate::auth::mfa::graphql::status(ctx, self.id)
+            .await?
+            .enabled)
+    }
+    /// Unused recovery codes.
+    async fn recovery_codes_left(&self, ctx: &Context<'_>) -> async_graphql::Result<i64> {
+        ensure_may_see_access(ctx, self.id)?;
+        Ok(crate::auth::mfa::graphql::status(ctx, self.id)
+            .await?
+            .recovery_codes_left)
+    }
     /// The roles this user holds.
     async fn roles(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Role>> {
         ensure_may_see_access(ctx, self.id)?;

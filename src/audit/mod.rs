@@ -29,6 +29,11 @@ pub mod action {
     pub const API_TOKEN_CREATE: &str = "api_token.create";
     pub const API_TOKEN_REVOKE: &str = "api_token.revoke";
     pub const ACCESS_DENIED: &str = "access.denied";
+    pub const MFA_ENABLE: &str = "auth.mfa_enable";
+    pub const MFA_DISABLE: &str = "auth.mfa_disable";
+    pub const MFA_RESET: &str = "auth.mfa_reset";
+    pub const MFA_FAILED: &str = "auth.mfa_failed";
+    pub const RECOVERY_CODES_REGENERATE: &str = "auth.recovery_codes_regenerate";
 }
 
 /// One audit row to write. `target` names the entity changed, as (type, id).

@@ -1,4 +1,4 @@
-use async_graphql::{Context, ID, InputObject, Object, SimpleObject};
+use async_graphql::{Context, ID, InputObject, Object, SimpleObject, Union};
 use chrono::{DateTime, Duration, Utc};
 use diesel_async::AsyncConnection;
 
@@ -124,6 +124,13 @@ pub struct AuthPayload {
     pub user: User,
 }
 
+/// What `login` answers: a session, or the second step when 2FA is on.
+#[derive(Union)]
+pub enum LoginResult {
+    AuthPayload(Box<AuthPayload>),
+    MfaChallenge(super::mfa::graphql::MfaChallenge),
+}
+
 #[derive(InputObject)]
 pub struct LoginInput {
     /// Username (any case) or email address.
@@ -233,12 +240,13 @@ pub struct AuthMutation;
 #[Object]
 impl AuthMutation {
     /// Signs in with a username or email and a password. Unknown user, wrong password and
-    /// disabled account all answer the same `UNAUTHENTICATED` "Invalid credentials".
+    /// disabled account all answer the same `UNAUTHENTICATED` "Invalid credentials". With 2FA
+    /// on, the answer is an `MfaChallenge` for `verifyMfa` instead of a session.
     async fn login(
         &self,
         ctx: &Context<'_>,
         input: LoginInput,
-    ) -> async_graphql::Result<AuthPayload> {
+    ) -> async_graphql::Result<LoginResult> {
         let app = ctx.app();
         let mut conn = db::conn(&app.pool).await?;
         let found = accounts::find_for_login(&mut conn, &input.login).await?;
@@ -266,25 +274,12 @@ impl AuthMutation {
                 return Err(AppError::InvalidCredentials.into());
             }
         };
-        let refresh_token = new_refresh_token();
-        let client = ClientInfo {
-            ip: ctx.request_info().ip.clone(),
-            user_agent: ctx.request_info().user_agent.clone(),
-        };
-        let lifetime = Duration::seconds(
-            i64::try_from(app.config.session_absolute_secs).unwrap_or(i64::MAX / 2),
-        );
-        let mut conn = db::conn(&app.pool).await?;
-        let (session, user) = conn
-            .transaction::<_, AppError, _>(async |conn| {
-                let session =
-                    store::open_session(conn, user.id, &client, lifetime, &refresh_token).await?;
-                let event = Event::new(action::LOGIN, Some(user.id)).target("session", session.id);
-                record(conn, origin, event).await?;
-                Ok((session, accounts::find_by_id(conn, user.id).await?))
-            })
-            .await?;
-        issue_tokens(ctx, user, session.id, refresh_token, session.expires_at)
+        if let Some(challenge) = super::mfa::graphql::challenge_if_enabled(ctx, user.id).await? {
+            return Ok(LoginResult::MfaChallenge(challenge));
+        }
+        open_signed_in_session(ctx, user.id, json!({ "factors": ["password"] }))
+            .await
+            .map(|payload| LoginResult::AuthPayload(Box::new(payload)))
     }
 
     /// Exchanges a refresh token (argument or cookie) for new tokens. Each refresh token works
@@ -432,21 +427,13 @@ impl AuthMutation {
         let app = ctx.app();
         let new_password = check_new_password(&input.new_password)
             .map_err(|problem| AppError::bad_input("newPassword", problem.message()))?;
-        let mut conn = db::conn(&app.pool).await?;
-        let stored_hash = accounts::password_hash(&mut conn, viewer.user_id).await?;
-        drop(conn);
-        let current_ok = app
-            .passwords
-            .verify(
-                normalize_password(&input.current_password),
-                Some(stored_hash),
-            )
-            .await?;
-        if !current_ok {
-            return Err(
-                AppError::bad_input("currentPassword", "Current password is incorrect").into(),
-            );
-        }
+        check_password(
+            ctx,
+            viewer.user_id,
+            "currentPassword",
+            &input.current_password,
+        )
+        .await?;
         let new_hash = app.passwords.hash(new_password).await?;
         let (user_id, session_id, origin) = (viewer.user_id, viewer.session_id, ctx.request_info());
         let mut conn = db::conn(&app.pool).await?;
@@ -504,15 +491,8 @@ impl AuthMutation {
                 AppError::bad_input("permissions", format!("You do not hold {missing}")).into(),
             );
         }
-        let stored_hash = accounts::password_hash(&mut conn, viewer.user_id).await?;
         drop(conn);
-        let password_ok = app
-            .passwords
-            .verify(normalize_password(&input.password), Some(stored_hash))
-            .await?;
-        if !password_ok {
-            return Err(AppError::bad_input("password", "Password is incorrect").into());
-        }
+        check_password(ctx, viewer.user_id, "password", &input.password).await?;
         let token = new_api_token();
         let expires_at = lifetime.map(|lifetime| Utc::now() + lifetime);
         let (user_id, origin) = (viewer.user_id, ctx.request_info());
@@ -559,6 +539,59 @@ impl AuthMutation {
 }
 
 /// Signs an access token for the session and hands both tokens out, in the body and as cookies.
+/// Re-authentication: `BAD_USER_INPUT` on `field` unless `password` is the user's.
+pub(crate) async fn check_password(
+    ctx: &Context<'_>,
+    user_id: i64,
+    field: &'static str,
+    password: &str,
+) -> Result<(), AppError> {
+    let app = ctx.app();
+    let mut conn = db::conn(&app.pool).await?;
+    let stored_hash = accounts::password_hash(&mut conn, user_id).await?;
+    drop(conn);
+    let matches = app
+        .passwords
+        .verify(normalize_password(password), Some(stored_hash))
+        .await?;
+    if matches {
+        Ok(())
+    } else {
+        Err(AppError::bad_input(field, "Password is incorrect"))
+    }
+}
+
+/// Opens a session for a user who has proven who they are, records the sign-in, and hands
+/// out tokens (also as cookies).
+pub(crate) async fn open_signed_in_session(
+    ctx: &Context<'_>,
+    user_id: i64,
+    how: serde_json::Value,
+) -> async_graphql::Result<AuthPayload> {
+    let app = ctx.app();
+    let origin = ctx.request_info();
+    let refresh_token = new_refresh_token();
+    let client = ClientInfo {
+        ip: origin.ip.clone(),
+        user_agent: origin.user_agent.clone(),
+    };
+    let lifetime =
+        Duration::seconds(i64::try_from(app.config.session_absolute_secs).unwrap_or(i64::MAX / 2));
+    let mut conn = db::conn(&app.pool).await?;
+    let (session, user) = conn
+        .transaction::<_, AppError, _>(async |conn| {
+            let session =
+                store::open_session(conn, user_id, &client, lifetime, &refresh_token).await?;
+            let event = Event::new(action::LOGIN, Some(user_id))
+                .target("session", session.id)
+                .meta(how);
+            record(conn, origin, event).await?;
+            Ok((session, accounts::find_by_id(conn, user_id).await?))
+        })
+        .await?;
+    issue_tokens(ctx, user, session.id, refresh_token, session.expires_at)
+}
+
 fn issue_tokens(
     ctx: &Context<'_>,
     user: User,

@@ -1,5 +1,6 @@
 pub mod cookies;
 pub mod graphql;
+pub mod mfa;
 pub mod model;
 pub mod passwords;
 pub mod rules;

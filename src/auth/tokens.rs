@@ -121,7 +121,7 @@ pub fn new_api_token() -> String {
 }
 
 /// 256 random bits, URL-safe.
-fn random_secret() -> String {
+pub(crate) fn random_secret() -> String {
     let mut bytes = [0u8; 32];
     rand::rng().fill_bytes(&mut bytes);
     URL_SAFE_NO_PAD.encode(bytes)
@@ -131,7 +131,7 @@ pub fn digest(token: &str) -> Vec<u8> {
     Sha256::digest(token.as_bytes()).to_vec()
 }
 
-fn derive_key(secret: &[u8], purpose: &[u8]) -> Vec<u8> {
+pub(crate) fn derive_key(secret: &[u8], purpose: &[u8]) -> Vec<u8> {
     let mut mac = Hmac::<Sha256>::new_from_slice(secret).expect("HMAC takes any key length");
     mac.update(purpose);
     mac.finalize().into_bytes().to_vec()

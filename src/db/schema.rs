@@ -86,11 +86,41 @@ diesel::table! {
 }
 
 diesel::table! {
+    mfa_challenges (id) {
+        id -> Int8,
+        user_id -> Int8,
+        token_hash -> Bytea,
+        expires_at -> Timestamptz,
+        failures -> Int4,
+        used_at -> Nullable<Timestamptz>,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    mfa_failures (id) {
+        id -> Int8,
+        user_id -> Int8,
+        failed_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     permissions (id) {
         id -> Int8,
         name -> Text,
         description -> Text,
         is_system -> Bool,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    recovery_codes (id) {
+        id -> Int8,
+        user_id -> Int8,
+        code_hash -> Bytea,
+        used_at -> Nullable<Timestamptz>,
         created_at -> Timestamptz,
     }
 }
@@ -132,6 +162,17 @@ diesel::table! {
         ip -> Nullable<Text>,
         user_agent -> Nullable<Text>,
         revoked_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
+    two_factor (user_id) {
+        user_id -> Int8,
+        secret -> Nullable<Bytea>,
+        enabled_at -> Nullable<Timestamptz>,
+        last_step -> Nullable<Int8>,
+        pending_secret -> Nullable<Bytea>,
+        pending_expires_at -> Nullable<Timestamptz>,
     }
 }
 
@@ -193,6 +234,9 @@ diesel::joinable!(habit_completions -> habits (habit_id));
 diesel::joinable!(habits -> themes (theme_id));
 diesel::joinable!(habits -> users (user_id));
 diesel::joinable!(market_transactions -> items (item_id));
+diesel::joinable!(mfa_challenges -> users (user_id));
+diesel::joinable!(mfa_failures -> users (user_id));
+diesel::joinable!(recovery_codes -> users (user_id));
 diesel::joinable!(refresh_tokens -> sessions (session_id));
 diesel::joinable!(role_permissions -> permissions (permission_id));
 diesel::joinable!(role_permissions -> roles (role_id));
@@ -200,6 +244,7 @@ diesel::joinable!(sessions -> users (user_id));
 diesel::joinable!(tasks -> themes (theme_id));
 diesel::joinable!(tasks -> users (user_id));
 diesel::joinable!(themes -> users (user_id));
+diesel::joinable!(two_factor -> users (user_id));
 diesel::joinable!(user_roles -> roles (role_id));
 diesel::joinable!(user_roles -> users (user_id));
 
@@ -210,13 +255,17 @@ diesel::allow_tables_to_appear_in_same_query!(
     habits,
     items,
     market_transactions,
+    mfa_challenges,
+    mfa_failures,
     permissions,
+    recovery_codes,
     refresh_tokens,
     role_permissions,
     roles,
     sessions,
     tasks,
     themes,
+    two_factor,
     user_roles,
     users,
 );

@@ -10,6 +10,7 @@ use async_graphql::{MergedObject, MergedSubscription, Schema, SchemaBuilder};
 use crate::accounts::graphql::{AccountsMutation, AccountsQuery, UserAdminMutation};
 use crate::audit::graphql::AuditQuery;
 use crate::auth::graphql::{AuthMutation, AuthQuery};
+use crate::auth::mfa::graphql::MfaMutation;
 use crate::config::Config;
 use crate::habits::graphql::{HabitsMutation, HabitsQuery};
 use crate::market::graphql::{MarketMutation, MarketQuery};
@@ -43,6 +44,7 @@ pub struct Query(
 pub struct Mutation(
     AccountsMutation,
     AuthMutation,
+    MfaMutation,
     RbacMutation,
     UserAdminMutation,
     MarketMutation,
@@ -107,6 +109,10 @@ pub fn insert_loaders(data: &mut async_graphql::Data, pool: &crate::db::DbPool) 
     ));
     data.insert(DataLoader::new(
         crate::themes::graphql::ThemeLoader { pool: pool.clone() },
+        tokio::spawn,
+    ));
+    data.insert(DataLoader::new(
+        crate::auth::mfa::graphql::TwoFactorLoader { pool: pool.clone() },
         tokio::spawn,
     ));
     data.insert(crate::habits::graphql::CompletionDataLoader::with_cache(

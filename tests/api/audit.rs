@@ -174,7 +174,7 @@ async fn forwarded_addresses_count_only_from_trusted_proxies() {
         .await;
     direct
         .post(
-            "mutation { login(input: {login: \"ada\", password: \"nope nope nope\"}) { accessToken } }",
+            "mutation { login(input: {login: \"ada\", password: \"nope nope nope\"}) { ... on AuthPayload { accessToken } } }",
             json!({}),
             &[("x-forwarded-for", "198.51.100.23")],
         )
@@ -191,7 +191,7 @@ async fn forwarded_addresses_count_only_from_trusted_proxies() {
     proxied.register("ada", "ada@example.com").await.assert_ok();
     proxied
         .post(
-            "mutation { login(input: {login: \"ada\", password: \"nope nope nope\"}) { accessToken } }",
+            "mutation { login(input: {login: \"ada\", password: \"nope nope nope\"}) { ... on AuthPayload { accessToken } } }",
             json!({}),
             &[("x-forwarded-for", "6.6.6.6, 198.51.100.23")],
         )

@@ -182,7 +182,7 @@ async fn every_graphql_error_has_a_code_and_request_id() {
     assert_eq!(validation.code(), Some("GRAPHQL_VALIDATION_FAILED"));
     let variables = t
         .gql(
-            "mutation($input: LoginInput!) { login(input: $input) { accessToken } }",
+            "mutation($input: LoginInput!) { login(input: $input) { ... on AuthPayload { accessToken } } }",
             json!({"input": {"login": 5}}),
         )
         .await;

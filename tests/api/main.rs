@@ -9,6 +9,7 @@ mod audit;
 mod habits;
 mod http;
 mod market;
+mod mfa;
 mod migrations;
 mod rbac;
 mod schema;

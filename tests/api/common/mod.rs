@@ -215,7 +215,7 @@ impl TestApp {
 
     pub async fn login(&self, login: &str, password: &str) -> Reply {
         self.gql(
-            "mutation($input: LoginInput!) { login(input: $input) { accessToken refreshToken accessTokenExpiresAt refreshTokenExpiresAt user { id username lastLoginAt } } }",
+            "mutation($input: LoginInput!) { login(input: $input) { ... on AuthPayload { accessToken refreshToken accessTokenExpiresAt refreshTokenExpiresAt user { id username lastLoginAt } } } }",
             json!({ "input": { "login": login, "password": password } }),
         )
         .await

@@ -1,0 +1,291 @@
+//! Second-factor queries. Races are decided by conditional updates: a time step, a recovery
+//! code and a challenge are each accepted by exactly one statement that finds them unused.
+
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
+
+use crate::db::schema::{mfa_challenges, mfa_failures, recovery_codes, two_factor};
+use crate::error::AppError;
+
+#[derive(Clone, Debug, Queryable, Selectable)]
+#[diesel(table_name = two_factor, check_for_backend(diesel::pg::Pg))]
+pub struct TwoFactorRow {
+    pub user_id: i64,
+    pub secret: Option<Vec<u8>>,
+    pub enabled_at: Option<DateTime<Utc>>,
+    pub last_step: Option<i64>,
+    pub pending_secret: Option<Vec<u8>>,
+    pub pending_expires_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Clone, Debug, Queryable, Selectable)]
+#[diesel(table_name = mfa_challenges, check_for_backend(diesel::pg::Pg))]
+pub struct Challenge {
+    pub id: i64,
+    pub user_id: i64,
+    pub expires_at: DateTime<Utc>,
+    pub failures: i32,
+    pub used_at: Option<DateTime<Utc>>,
+}
+
+pub async fn find(
+    conn: &mut AsyncPgConnection,
+    user_id: i64,
+) -> Result<Option<TwoFactorRow>, AppError> {
+    Ok(two_factor::table
+        .find(user_id)
+        .select(TwoFactorRow::as_select())
+        .first(conn)
+        .await
+        .optional()?)
+}
+
+/// Whether each user has 2FA on, and how many unused recovery codes they hold.
+pub async fn status(
+    conn: &mut AsyncPgConnection,
+    user_ids: &[i64],
+) -> Result<Vec<(i64, bool, i64)>, AppError> {
+    Ok(diesel::sql_query(
+        "SELECT u.id AS user_id,
+                EXISTS (SELECT 1 FROM two_factor t WHERE t.user_id = u.id AND t.enabled_at IS NOT NULL) AS enabled,
+                (SELECT count(*) FROM recovery_codes r WHERE r.user_id = u.id AND r.used_at IS NULL) AS codes_left
+         FROM users u WHERE u.id = ANY ($1)",
+    )
+    .bind::<diesel::sql_types::Array<diesel::sql_types::BigInt>, _>(user_ids)
+    .load::<StatusRow>(conn)
+    .await?
+    .into_iter()
+    .map(|row| (row.user_id, row.enabled, row.codes_left))
+    .collect())
+}
+
+#[derive(QueryableByName)]
+struct StatusRow {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    user_id: i64,
+    #[diesel(sql_type = diesel::sql_types::Bool)]
+    enabled: bool,
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    codes_left: i64,
+}
+
+/// Stores a new pending secret, replacing an earlier pending one; an enabled factor stays.
+pub async fn set_pending(
+    conn: &mut AsyncPgConnection,
+    user_id: i64,
+    sealed: &[u8],
+    expires_at: DateTime<Utc>,
+) -> Result<(), AppError> {
+    diesel::insert_into(two_factor::table)
+        .values((
+            two_factor::user_id.eq(user_id),
+            two_factor::pending_secret.eq(sealed),
+            two_factor::pending_expires_at.eq(expires_at),
+        ))
+        .on_conflict(two_factor::user_id)
+        .do_update()
+        .set((
+            two_factor::pending_secret.eq(sealed),
+            two_factor::pending_expires_at.eq(expires_at),
+        ))
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Turns the pending secret `sealed` into the enabled factor, with `step` already used. False
+/// when the pending secret changed or expired meanwhile.
+pub async fn enable(
+    conn: &mut AsyncPgConnection,
+    user_id: i64,
+    sealed: &[u8],
+    step: i64,
+    now: DateTime<Utc>,
+) -> Result<bool, AppError> {
+    let updated = diesel::update(
+        two_factor::table
+            .find(user_id)
+            .filter(two_factor::pending_secret.eq(sealed))
+            .filter(two_factor::pending_expires_at.gt(now)),
+    )
+    .set((
+        two_factor::secret.eq(sealed),
+        two_factor::enabled_at.eq(now),
+        two_factor::last_step.eq(step),
+        two_factor::pending_secret.eq(None::<Vec<u8>>),
+        two_factor::pending_expires_at.eq(None::<DateTime<Utc>>),
+    ))
+    .execute(conn)
+    .await?;
+    Ok(updated == 1)
+}
+
+/// Accepts `step` for the user if it is newer than every step accepted before: the replay
+/// guard. Two requests with the same code race here and only one wins.
+pub async fn accept_step(
+    conn: &mut AsyncPgConnection,
+    user_id: i64,
+    step: i64,
+) -> Result<bool, AppError> {
+    let updated = diesel::update(
+        two_factor::table
+            .find(user_id)
+            .filter(two_factor::enabled_at.is_not_null())
+            .filter(
+                two_factor::last_step
+                    .is_null()
+                    .or(two_factor::last_step.lt(step)),
+            ),
+    )
+    .set(two_factor::last_step.eq(step))
+    .execute(conn)
+    .await?;
+    Ok(updated == 1)
+}
+
+pub async fn replace_recovery_codes(
+    conn: &mut AsyncPgConnection,
+    user_id: i64,
+    hashes: &[Vec<u8>],
+) -> Result<(), AppError> {
+    diesel::delete(recovery_codes::table.filter(recovery_codes::user_id.eq(user_id)))
+        .execute(conn)
+        .await?;
+    let rows: Vec<_> = hashes
+        .iter()
+        .map(|hash| {
+            (
+                recovery_codes::user_id.eq(user_id),
+                recovery_codes::code_hash.eq(hash),
+            )
+        })
+        .collect();
+    diesel::insert_into(recovery_codes::table)
+        .values(rows)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Spends a recovery code; false if it is unknown or spent (also to the loser of a race).
+pub async fn use_recovery_code(
+    conn: &mut AsyncPgConnection,
+    user_id: i64,
+    hash: &[u8],
+    now: DateTime<Utc>,
+) -> Result<bool, AppError> {
+    let updated = diesel::update(
+        recovery_codes::table
+            .filter(recovery_codes::user_id.eq(user_id))
+            .filter(recovery_codes::code_hash.eq(hash))
+            .filter(recovery_codes::used_at.is_null()),
+    )
+    .set(recovery_codes::used_at.eq(now))
+    .execute(conn)
+    .await?;
+    Ok(updated == 1)
+}
+
+/// Removes the factor, pending or enabled, and the recovery codes.
+pub async fn remove(conn: &mut AsyncPgConnection, user_id: i64) -> Result<bool, AppError> {
+    let removed = diesel::delete(two_factor::table.find(user_id))
+        .execute(conn)
+        .await?;
+    diesel::delete(recovery_codes::table.filter(recovery_codes::user_id.eq(user_id)))
+        .execute(conn)
+        .await?;
+    Ok(removed == 1)
+}
+
+pub async fn record_failure(
+    conn: &mut AsyncPgConnection,
+    user_id: i64,
+    now: DateTime<Utc>,
+) -> Result<(), AppError> {
+    diesel::insert_into(mfa_failures::table)
+        .values((
+            mfa_failures::user_id.eq(user_id),
+            mfa_failures::failed_at.eq(now),
+        ))
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Wrong codes since `since`, and the oldest of them.
+pub async fn failures_since(
+    conn: &mut AsyncPgConnection,
+    user_id: i64,
+    since: DateTime<Utc>,
+) -> Result<(i64, Option<DateTime<Utc>>), AppError> {
+    Ok(mfa_failures::table
+        .filter(mfa_failures::user_id.eq(user_id))
+        .filter(mfa_failures::failed_at.gt(since))
+        .select((
+            diesel::dsl::count_star(),
+            diesel::dsl::min(mfa_failures::failed_at),
+        ))
+        .first(conn)
+        .await?)
+}
+
+pub async fn create_challenge(
+    conn: &mut AsyncPgConnection,
+    user_id: i64,
+    token_hash: &[u8],
+    expires_at: DateTime<Utc>,
+) -> Result<(), AppError> {
+    diesel::insert_into(mfa_challenges::table)
+        .values((
+            mfa_challenges::user_id.eq(user_id),
+            mfa_challenges::token_hash.eq(token_hash),
+            mfa_challenges::expires_at.eq(expires_at),
+        ))
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+pub async fn find_challenge(
+    conn: &mut AsyncPgConnection,
+    token_hash: &[u8],
+) -> Result<Option<Challenge>, AppError> {
+    Ok(mfa_challenges::table
+        .filter(mfa_challenges::token_hash.eq(token_hash))
+        .select(Challenge::as_select())
+        .first(conn)
+        .await
+        .optional()?)
+}
+
+pub async fn count_challenge_failure(
+    conn: &mut AsyncPgConnection,
+    challenge_id: i64,
+) -> Result<(), AppError> {
+    diesel::update(mfa_challenges::table.find(challenge_id))
+        .set(mfa_challenges::failures.eq(mfa_challenges::failures + 1))
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Uses up a live challenge; false if it was used, expired or exhausted meanwhile.
+pub async fn spend_challenge(
+    conn: &mut AsyncPgConnection,
+    challenge_id: i64,
+    max_failures: i32,
+    now: DateTime<Utc>,
+) -> Result<bool, AppError> {
+    let updated = diesel::update(
+        mfa_challenges::table
+            .find(challenge_id)
+            .filter(mfa_challenges::used_at.is_null())
+            .filter(mfa_challenges::expires_at.gt(now))
+            .filter(mfa_challenges::failures.lt(max_failures)),
+    )
+    .set(mfa_challenges::used_at.eq(now))
+    .execute(conn)
+    .await?;
+    Ok(updated == 1)
+}
