@@ -97,6 +97,31 @@ pub struct Config {
     #[arg(long, env = "AGORA_DB_WAIT_SECS", default_value_t = 5)]
     pub db_wait_secs: u64,
 
+    /// Where mail goes: `smtp://user:pass@host:port` (STARTTLS where offered) or `smtps://...`.
+    /// Without it, mail is written as `.eml` files under `AGORA_DATA_DIR/mail`.
+    #[arg(long, env = "SMTP_URL")]
+    pub smtp_url: Option<String>,
+
+    /// The sender of Agora's mail.
+    #[arg(
+        long,
+        env = "AGORA_MAIL_FROM",
+        default_value = "Agora <no-reply@agora.invalid>"
+    )]
+    pub mail_from: String,
+
+    /// A folder Agora may write to (mail files when there is no SMTP server).
+    #[arg(long, env = "AGORA_DATA_DIR", default_value = "data")]
+    pub data_dir: std::path::PathBuf,
+
+    /// First retry delay of a mail that failed, in milliseconds; it doubles with each attempt.
+    #[arg(long, env = "AGORA_MAIL_RETRY_BASE_MS", default_value_t = 5000)]
+    pub mail_retry_base_ms: u64,
+
+    /// How often the outbox is checked when nothing wakes it, in milliseconds.
+    #[arg(long, env = "AGORA_OUTBOX_POLL_MS", default_value_t = 2000)]
+    pub outbox_poll_ms: u64,
+
     /// The issuer authenticator apps show next to Agora's codes (no colon).
     #[arg(long, env = "AGORA_TOTP_ISSUER", default_value = "Agora")]
     pub totp_issuer: String,
@@ -143,6 +168,9 @@ impl Config {
             bail!("AGORA_DEFAULT_BUDGET must not be negative");
         }
         url::Url::parse(&self.public_url).context("AGORA_PUBLIC_URL is not a URL")?;
+        self.mail_from
+            .parse::<lettre::message::Mailbox>()
+            .context("AGORA_MAIL_FROM is not a mailbox such as \"Agora <no-reply@example.com>\"")?;
         anyhow::ensure!(
             !self.totp_issuer.is_empty() && !self.totp_issuer.contains(':'),
             "AGORA_TOTP_ISSUER must be non-empty and without a colon"

@@ -12,7 +12,9 @@ pub mod error;
 pub mod graphql;
 pub mod habits;
 pub mod http;
+pub mod mail;
 pub mod market;
+pub mod ratelimit;
 pub mod rbac;
 pub mod stats;
 pub mod tasks;
@@ -34,6 +36,9 @@ pub struct App {
     pub market_events: market::events::MarketEvents,
     pub clock: clock::Clock,
     pub mfa: auth::mfa::rules::MfaKeys,
+    pub mailer: mail::sender::Transport,
+    /// Rung when mail is enqueued, so the outbox worker sends it without waiting for a poll.
+    pub outbox_wakeup: tokio::sync::Notify,
 }
 
 impl App {
@@ -61,6 +66,8 @@ impl App {
             passwords: Passwords::new(config.argon2_m_kib, config.argon2_t)?,
             tokens: TokenKeys::new(&secret, config.access_ttl_secs),
             mfa: auth::mfa::rules::MfaKeys::new(&secret),
+            mailer: mail::sender::Transport::from_config(&config)?,
+            outbox_wakeup: tokio::sync::Notify::new(),
             market_events: Default::default(),
             clock: Default::default(),
             config,

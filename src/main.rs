@@ -16,7 +16,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Serve GraphQL over HTTP (the default).
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Create the database if missing and apply pending migrations, then exit.
     Migrate {
         #[arg(
@@ -56,7 +56,7 @@ async fn main() -> anyhow::Result<()> {
             tracing::info!(applied, "migrations up to date");
             Ok(())
         }
-        Some(Command::Serve(ServeArgs { config })) => serve(config).await,
+        Some(Command::Serve(args)) => serve(args.config).await,
         Some(Command::Admin { command }) => {
             init_tracing(false);
             let app = App::build(Config::from_env()?).await?;
@@ -71,6 +71,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let listen = config.listen;
     let app = App::build(config).await?;
     tokio::spawn(agora::habits::run_archive_job(app.clone()));
+    tokio::spawn(agora::mail::sender::run_outbox(app.clone()));
     let router = agora::http::router(app);
     let listener = tokio::net::TcpListener::bind(listen).await?;
     tracing::info!("serving GraphQL on http://{listen}/graphql");

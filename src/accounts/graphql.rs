@@ -96,6 +96,11 @@ impl User {
         disclose(ctx, self.id)?;
         Ok(self.last_login_at)
     }
+    /// Whether the user confirmed their current address through the mailed link.
+    async fn email_verified(&self, ctx: &Context<'_>) -> async_graphql::Result<bool> {
+        disclose(ctx, self.id)?;
+        Ok(self.email_verified_at.is_some())
+    }
     /// Whether signing in needs a second factor.
     async fn two_factor_enabled(&self, ctx: &Context<'_>) -> async_graphql::Result<bool> {
         ensure_may_see_access(ctx, self.id)?;
@@ -309,9 +314,11 @@ async fn create_audited(
             .target("user", user.id)
             .meta(json!({ "username": user.username }));
         record(conn, origin, event).await?;
+        crate::auth::recovery::graphql::welcome(ctx.app(), conn, &user).await?;
         Ok(user)
     })
     .await
+    .inspect(|_| ctx.app().outbox_wakeup.notify_one())
 }
 
 #[derive(InputObject)]

@@ -17,6 +17,7 @@ pub struct User {
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub last_login_at: Option<DateTime<Utc>>,
+    pub email_verified_at: Option<DateTime<Utc>>,
 }
 
 /// A validated account with its password hashed, ready to insert.

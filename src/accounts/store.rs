@@ -193,6 +193,52 @@ pub async fn update_identity(
         .ok_or(AppError::NotFound("User"))
 }
 
+/// The active account using `email` (already normalised), if any.
+pub async fn find_active_by_email(
+    conn: &mut AsyncPgConnection,
+    email: &str,
+) -> Result<Option<User>, AppError> {
+    Ok(users::table
+        .filter(users::email.eq(email))
+        .filter(users::is_active)
+        .select(User::as_select())
+        .first(conn)
+        .await
+        .optional()?)
+}
+
+/// Marks the address verified if it is still the account's address.
+pub async fn mark_email_verified(
+    conn: &mut AsyncPgConnection,
+    user_id: i64,
+    email: &str,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<bool, AppError> {
+    let updated = diesel::update(users::table.find(user_id).filter(users::email.eq(email)))
+        .set(users::email_verified_at.eq(now))
+        .execute(conn)
+        .await?;
+    Ok(updated == 1)
+}
+
+/// A new, unverified address.
+pub async fn change_email(
+    conn: &mut AsyncPgConnection,
+    user_id: i64,
+    email: &str,
+) -> Result<User, AppError> {
+    diesel::update(users::table.find(user_id))
+        .set((
+            users::email.eq(email),
+            users::email_verified_at.eq(None::<chrono::DateTime<chrono::Utc>>),
+            users::updated_at.eq(diesel::dsl::now),
+        ))
+        .returning(User::as_returning())
+        .get_result(conn)
+        .await
+        .map_err(map_unique_violation)
+}
+
 pub async fn set_active(
     conn: &mut AsyncPgConnection,
     user_id: i64,

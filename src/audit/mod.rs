@@ -30,6 +30,8 @@ pub mod action {
     pub const API_TOKEN_REVOKE: &str = "api_token.revoke";
     pub const ACCESS_DENIED: &str = "access.denied";
     pub const MFA_ENABLE: &str = "auth.mfa_enable";
+    pub const PASSWORD_RESET: &str = "auth.password_reset";
+    pub const EMAIL_CHANGE: &str = "user.email_change";
     pub const MFA_DISABLE: &str = "auth.mfa_disable";
     pub const MFA_RESET: &str = "auth.mfa_reset";
     pub const MFA_FAILED: &str = "auth.mfa_failed";

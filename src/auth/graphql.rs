@@ -4,9 +4,11 @@ use diesel_async::AsyncConnection;
 
 use super::cookies::{clear_auth_cookies, set_auth_cookies};
 use super::model::{ApiToken, ClientInfo, Session};
+use super::recovery::{self, Purpose};
 use super::rules::{api_token_lifetime, api_token_name, check_new_password, normalize_password};
 use super::store::{self, Rotation};
 use super::tokens::{AccessSubject, new_api_token, new_refresh_token};
+use crate::mail::{outbox, templates};
 use serde_json::json;
 
 use crate::accounts::model::User;
@@ -441,14 +443,17 @@ impl AuthMutation {
             .transaction::<_, AppError, _>(async move |conn| {
                 accounts::set_password_hash(conn, user_id, &new_hash).await?;
                 let revoked = store::revoke_all_sessions(conn, user_id, session_id).await?;
+                recovery::store::expire_all(conn, user_id, Purpose::PasswordReset, Utc::now())
+                    .await?;
                 let event = Event::new(action::PASSWORD_CHANGE, Some(user_id))
                     .target("user", user_id)
                     .meta(json!({ "sessionsRevoked": revoked }));
                 record(conn, origin, event).await?;
-                let user = accounts::find_by_id(conn, user_id).await?;
-                Ok((user, revoked))
+                outbox::enqueue_for_user(conn, user_id, templates::password_changed).await?;
+                Ok((accounts::find_by_id(conn, user_id).await?, revoked))
             })
             .await?;
+        app.outbox_wakeup.notify_one();
         Ok(ChangePasswordPayload {
             user,
             sessions_revoked: count(revoked),
@@ -506,9 +511,14 @@ impl AuthMutation {
                     .target("api_token", api_token.id)
                     .meta(json!({ "name": api_token.name, "permissions": api_token.permissions }));
                 record(conn, origin, event).await?;
+                outbox::enqueue_for_user(conn, user_id, |email, username| {
+                    templates::api_token_created(email, username, &name)
+                })
+                .await?;
                 Ok(api_token)
             })
             .await?;
+        app.outbox_wakeup.notify_one();
         Ok(CreateApiTokenPayload { token, api_token })
     }
 

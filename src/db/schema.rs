@@ -1,6 +1,19 @@
 // @generated automatically by Diesel CLI.
 
 diesel::table! {
+    account_tokens (id) {
+        id -> Int8,
+        user_id -> Int8,
+        purpose -> Text,
+        token_hash -> Bytea,
+        email -> Text,
+        expires_at -> Timestamptz,
+        used_at -> Nullable<Timestamptz>,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     api_tokens (id) {
         id -> Int8,
         user_id -> Int8,
@@ -27,6 +40,22 @@ diesel::table! {
         ip -> Nullable<Inet>,
         user_agent -> Nullable<Text>,
         request_id -> Nullable<Text>,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    email_outbox (id) {
+        id -> Int8,
+        kind -> Text,
+        recipient -> Text,
+        subject -> Text,
+        text_body -> Text,
+        html_body -> Text,
+        attempts -> Int4,
+        next_attempt_at -> Timestamptz,
+        last_error -> Nullable<Text>,
+        sent_at -> Nullable<Timestamptz>,
         created_at -> Timestamptz,
     }
 }
@@ -112,6 +141,14 @@ diesel::table! {
         description -> Text,
         is_system -> Bool,
         created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    rate_events (bucket, key, at) {
+        bucket -> Text,
+        key -> Text,
+        at -> Timestamptz,
     }
 }
 
@@ -225,9 +262,11 @@ diesel::table! {
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
         last_login_at -> Nullable<Timestamptz>,
+        email_verified_at -> Nullable<Timestamptz>,
     }
 }
 
+diesel::joinable!(account_tokens -> users (user_id));
 diesel::joinable!(api_tokens -> users (user_id));
 diesel::joinable!(audit_log -> users (actor_id));
 diesel::joinable!(habit_completions -> habits (habit_id));
@@ -249,8 +288,10 @@ diesel::joinable!(user_roles -> roles (role_id));
 diesel::joinable!(user_roles -> users (user_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
+    account_tokens,
     api_tokens,
     audit_log,
+    email_outbox,
     habit_completions,
     habits,
     items,
@@ -258,6 +299,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     mfa_challenges,
     mfa_failures,
     permissions,
+    rate_events,
     recovery_codes,
     refresh_tokens,
     role_permissions,

@@ -11,6 +11,7 @@ use crate::accounts::graphql::{AccountsMutation, AccountsQuery, UserAdminMutatio
 use crate::audit::graphql::AuditQuery;
 use crate::auth::graphql::{AuthMutation, AuthQuery};
 use crate::auth::mfa::graphql::MfaMutation;
+use crate::auth::recovery::graphql::RecoveryMutation;
 use crate::config::Config;
 use crate::habits::graphql::{HabitsMutation, HabitsQuery};
 use crate::market::graphql::{MarketMutation, MarketQuery};
@@ -45,6 +46,7 @@ pub struct Mutation(
     AccountsMutation,
     AuthMutation,
     MfaMutation,
+    RecoveryMutation,
     RbacMutation,
     UserAdminMutation,
     MarketMutation,

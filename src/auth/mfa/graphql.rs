@@ -17,6 +17,7 @@ use crate::auth::tokens::digest;
 use crate::db::{self, DbPool};
 use crate::error::AppError;
 use crate::graphql::{ContextExt, Permission, parse_id};
+use crate::mail::{outbox, templates};
 use crate::rbac::perm;
 
 /// The second step of signing in with 2FA on: pass the token to `verifyMfa` with a code.
@@ -242,6 +243,10 @@ async fn enabled_totp(
     rules::totp(secret, &app.config.totp_issuer, "").map(Some)
 }
 
+fn two_factor_off(email: &str, username: &str) -> crate::mail::Mail {
+    templates::two_factor_changed(email, username, false)
+}
+
 fn open_secret(keys: &MfaKeys, sealed: &[u8]) -> Result<Vec<u8>, AppError> {
     keys.open(sealed).ok_or_else(|| {
         AppError::Internal(anyhow::anyhow!(
@@ -341,9 +346,14 @@ impl MfaMutation {
                     Event::new(action::MFA_ENABLE, Some(user_id)).target("user", user_id),
                 )
                 .await?;
+                outbox::enqueue_for_user(conn, user_id, |email, username| {
+                    templates::two_factor_changed(email, username, true)
+                })
+                .await?;
                 Ok((codes, accounts::find_by_id(conn, user_id).await?))
             })
             .await?;
+        app.outbox_wakeup.notify_one();
         Ok(RecoveryCodesPayload {
             recovery_codes: codes,
             user,
@@ -423,9 +433,11 @@ impl MfaMutation {
                     .target("user", user_id)
                     .meta(json!({ "sessionsRevoked": revoked }));
                 record(conn, origin, event).await?;
+                outbox::enqueue_for_user(conn, user_id, two_factor_off).await?;
                 Ok((accounts::find_by_id(conn, user_id).await?, revoked))
             })
             .await?;
+        app.outbox_wakeup.notify_one();
         Ok(DisableTwoFactorPayload {
             user,
             sessions_revoked: i32::try_from(revoked).unwrap_or(i32::MAX),
@@ -481,10 +493,12 @@ impl MfaMutation {
                 if changed {
                     let event = Event::new(action::MFA_RESET, Some(actor)).target("user", user_id);
                     record(conn, origin, event).await?;
+                    outbox::enqueue_for_user(conn, user_id, two_factor_off).await?;
                 }
                 Ok((user, changed))
             })
             .await?;
+        ctx.app().outbox_wakeup.notify_one();
         Ok(ResetTwoFactorPayload { user, changed })
     }
 }

@@ -112,6 +112,7 @@ impl TestApp {
         config.argon2_m_kib = 256;
         config.argon2_t = 1;
         config.db_pool_size = 4;
+        config.data_dir = std::env::temp_dir().join(&database);
         adjust(&mut config);
         let app = App::build(config).await.expect("building the app");
         let router = agora::http::router(app.clone()).layer(MockConnectInfo(SocketAddr::from((

@@ -1,0 +1,71 @@
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
+
+use super::Purpose;
+use crate::auth::tokens::{digest, random_secret};
+use crate::db::schema::account_tokens;
+use crate::error::AppError;
+
+/// A new token for `purpose`, bound to the address it is mailed to; only its hash is stored.
+pub async fn issue(
+    conn: &mut AsyncPgConnection,
+    user_id: i64,
+    purpose: Purpose,
+    email: &str,
+    expires_at: DateTime<Utc>,
+) -> Result<String, AppError> {
+    let token = random_secret();
+    diesel::insert_into(account_tokens::table)
+        .values((
+            account_tokens::user_id.eq(user_id),
+            account_tokens::purpose.eq(purpose.as_str()),
+            account_tokens::token_hash.eq(digest(&token)),
+            account_tokens::email.eq(email),
+            account_tokens::expires_at.eq(expires_at),
+        ))
+        .execute(conn)
+        .await?;
+    Ok(token)
+}
+
+/// Spends a live token of `purpose`: its user and address, or `None` if it is unknown, spent,
+/// expired or meant for something else. Of two concurrent spends, one wins.
+pub async fn spend(
+    conn: &mut AsyncPgConnection,
+    token: &str,
+    purpose: Purpose,
+    now: DateTime<Utc>,
+) -> Result<Option<(i64, String)>, AppError> {
+    Ok(diesel::update(
+        account_tokens::table
+            .filter(account_tokens::token_hash.eq(digest(token)))
+            .filter(account_tokens::purpose.eq(purpose.as_str()))
+            .filter(account_tokens::used_at.is_null())
+            .filter(account_tokens::expires_at.gt(now)),
+    )
+    .set(account_tokens::used_at.eq(now))
+    .returning((account_tokens::user_id, account_tokens::email))
+    .get_result(conn)
+    .await
+    .optional()?)
+}
+
+/// Ends every unspent token of `purpose` for the user (a password change ends reset links).
+pub async fn expire_all(
+    conn: &mut AsyncPgConnection,
+    user_id: i64,
+    purpose: Purpose,
+    now: DateTime<Utc>,
+) -> Result<(), AppError> {
+    diesel::update(
+        account_tokens::table
+            .filter(account_tokens::user_id.eq(user_id))
+            .filter(account_tokens::purpose.eq(purpose.as_str()))
+            .filter(account_tokens::used_at.is_null()),
+    )
+    .set(account_tokens::used_at.eq(now))
+    .execute(conn)
+    .await?;
+    Ok(())
+}

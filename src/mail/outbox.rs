@@ -1,0 +1,113 @@
+//! The outbox table: mails are enqueued inside the caller's transaction and claimed by any
+//! number of workers at once (`FOR UPDATE SKIP LOCKED`). A claim pushes `next_attempt_at`
+//! forward by a lease, so a worker that dies mid-send leaves the row to be tried again.
+
+use chrono::{DateTime, Duration, Utc};
+use diesel::prelude::*;
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+
+use super::Mail;
+use crate::db::schema::email_outbox;
+use crate::error::AppError;
+
+#[derive(Clone, Debug, Queryable, Selectable)]
+#[diesel(table_name = email_outbox, check_for_backend(diesel::pg::Pg))]
+pub struct OutboxRow {
+    pub id: i64,
+    pub kind: String,
+    pub recipient: String,
+    pub subject: String,
+    pub text_body: String,
+    pub html_body: String,
+    pub attempts: i32,
+}
+
+pub async fn enqueue(conn: &mut AsyncPgConnection, mail: &Mail) -> Result<(), AppError> {
+    diesel::insert_into(email_outbox::table)
+        .values((
+            email_outbox::kind.eq(mail.kind),
+            email_outbox::recipient.eq(&mail.to),
+            email_outbox::subject.eq(&mail.subject),
+            email_outbox::text_body.eq(&mail.text),
+            email_outbox::html_body.eq(&mail.html),
+        ))
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Enqueues the mail `compose` writes for a user's current address and name.
+pub async fn enqueue_for_user(
+    conn: &mut AsyncPgConnection,
+    user_id: i64,
+    compose: impl FnOnce(&str, &str) -> Mail,
+) -> Result<(), AppError> {
+    let user = crate::accounts::store::find_by_id(conn, user_id).await?;
+    enqueue(conn, &compose(&user.email, &user.username)).await
+}
+
+/// Claims up to `limit` due mails for `lease`, counting the attempt.
+pub async fn claim(
+    conn: &mut AsyncPgConnection,
+    now: DateTime<Utc>,
+    lease: Duration,
+    limit: i64,
+) -> Result<Vec<OutboxRow>, AppError> {
+    conn.transaction::<_, AppError, _>(async |conn| {
+        let ids: Vec<i64> = email_outbox::table
+            .filter(email_outbox::sent_at.is_null())
+            .filter(email_outbox::next_attempt_at.le(now))
+            .order(email_outbox::id)
+            .limit(limit)
+            .select(email_outbox::id)
+            .for_update()
+            .skip_locked()
+            .load(conn)
+            .await?;
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        Ok(
+            diesel::update(email_outbox::table.filter(email_outbox::id.eq_any(&ids)))
+                .set((
+                    email_outbox::attempts.eq(email_outbox::attempts + 1),
+                    email_outbox::next_attempt_at.eq(now + lease),
+                ))
+                .returning(OutboxRow::as_returning())
+                .get_results(conn)
+                .await?,
+        )
+    })
+    .await
+}
+
+pub async fn mark_sent(
+    conn: &mut AsyncPgConnection,
+    id: i64,
+    now: DateTime<Utc>,
+) -> Result<(), AppError> {
+    diesel::update(email_outbox::table.find(id))
+        .set((
+            email_outbox::sent_at.eq(now),
+            email_outbox::last_error.eq(None::<String>),
+        ))
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+pub async fn mark_failed(
+    conn: &mut AsyncPgConnection,
+    id: i64,
+    error: &str,
+    retry_at: DateTime<Utc>,
+) -> Result<(), AppError> {
+    diesel::update(email_outbox::table.find(id))
+        .set((
+            email_outbox::last_error.eq(error),
+            email_outbox::next_attempt_at.eq(retry_at),
+        ))
+        .execute(conn)
+        .await?;
+    Ok(())
+}

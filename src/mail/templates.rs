@@ -1,0 +1,206 @@
+//! The mails Agora sends, as plain text and HTML. Everything a user typed is escaped in the
+//! HTML; links are built from `AGORA_PUBLIC_URL`, never from a request's Host header.
+
+use html_escape::{encode_double_quoted_attribute, encode_text};
+
+use super::Mail;
+
+/// Where the web app handles a mailed token: `{public_url}/{page}?token=...`.
+pub fn link(public_url: &str, page: &str, token: &str) -> String {
+    let mut url = url::Url::parse(public_url).expect("AGORA_PUBLIC_URL is validated at start");
+    url.path_segments_mut()
+        .expect("an http(s) URL has a path")
+        .pop_if_empty()
+        .push(page);
+    url.query_pairs_mut().append_pair("token", token);
+    url.to_string()
+}
+
+fn mail(kind: &'static str, to: &str, subject: &str, paragraphs: &[Paragraph<'_>]) -> Mail {
+    let text = paragraphs
+        .iter()
+        .map(|paragraph| match paragraph {
+            Paragraph::Text(text) => (*text).to_owned(),
+            Paragraph::Link { label, url } => format!("{label}:\n{url}"),
+        })
+        .collect::<Vec<_>>()
+        .join("\n\n");
+    let body = paragraphs
+        .iter()
+        .map(|paragraph| match paragraph {
+            Paragraph::Text(text) => format!("<p>{}</p>", encode_text(text)),
+            Paragraph::Link { label, url } => format!(
+                "<p><a href=\"{}\">{}</a></p>",
+                encode_double_quoted_attribute(url),
+                encode_text(label)
+            ),
+        })
+        .collect::<String>();
+    Mail {
+        kind,
+        to: to.to_owned(),
+        subject: subject.to_owned(),
+        text: format!("{text}\n\n-- \nAgora\n"),
+        html: format!(
+            "<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>{}</title></head><body>{body}<p>— Agora</p></body></html>",
+            encode_text(subject)
+        ),
+    }
+}
+
+enum Paragraph<'a> {
+    Text(&'a str),
+    Link { label: &'a str, url: &'a str },
+}
+
+use Paragraph::{Link, Text};
+
+pub fn welcome(to: &str, username: &str, verify_url: &str) -> Mail {
+    let greeting = format!("Welcome to Agora, {username}!");
+    mail(
+        "welcome",
+        to,
+        "Welcome to Agora: please confirm your email",
+        &[
+            Text(&greeting),
+            Link {
+                label: "Confirm this address (the link works for 24 hours)",
+                url: verify_url,
+            },
+        ],
+    )
+}
+
+pub fn verify_email(to: &str, username: &str, verify_url: &str) -> Mail {
+    let greeting = format!("Hello {username},");
+    mail(
+        "verify_email",
+        to,
+        "Confirm your email address",
+        &[
+            Text(&greeting),
+            Link {
+                label: "Confirm this address (the link works for 24 hours)",
+                url: verify_url,
+            },
+            Text("If you did not ask for this, ignore this mail."),
+        ],
+    )
+}
+
+pub fn password_reset(to: &str, username: &str, reset_url: &str) -> Mail {
+    let greeting = format!("Hello {username},");
+    mail(
+        "password_reset",
+        to,
+        "Reset your Agora password",
+        &[
+            Text(&greeting),
+            Text("Someone asked to reset the password of your account."),
+            Link {
+                label: "Choose a new password (the link works once, for 30 minutes)",
+                url: reset_url,
+            },
+            Text("If it was not you, ignore this mail: your password stays as it is."),
+        ],
+    )
+}
+
+/// A notice that something about the account's security changed.
+pub fn notice(kind: &'static str, to: &str, username: &str, what: &str) -> Mail {
+    let greeting = format!("Hello {username},");
+    mail(
+        kind,
+        to,
+        &format!("Agora: {what}"),
+        &[
+            Text(&greeting),
+            Text(&format!("{what}.")),
+            Text("If this was not you, reset your password and contact an administrator."),
+        ],
+    )
+}
+
+pub fn password_changed(to: &str, username: &str) -> Mail {
+    notice(
+        "password_changed",
+        to,
+        username,
+        "Your password was changed",
+    )
+}
+
+pub fn two_factor_changed(to: &str, username: &str, enabled: bool) -> Mail {
+    if enabled {
+        notice(
+            "two_factor_enabled",
+            to,
+            username,
+            "Two-factor authentication was turned on",
+        )
+    } else {
+        notice(
+            "two_factor_disabled",
+            to,
+            username,
+            "Two-factor authentication was turned off",
+        )
+    }
+}
+
+pub fn api_token_created(to: &str, username: &str, token_name: &str) -> Mail {
+    notice(
+        "api_token_created",
+        to,
+        username,
+        &format!("A new API token, \"{token_name}\", was created"),
+    )
+}
+
+pub fn email_changed(to_old: &str, username: &str, new_email: &str) -> Mail {
+    notice(
+        "email_changed",
+        to_old,
+        username,
+        &format!("Your account's email address was changed to {new_email}"),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn links_come_from_the_public_url() {
+        assert_eq!(
+            link("https://agora.example/app/", "reset-password", "a+b/c"),
+            "https://agora.example/app/reset-password?token=a%2Bb%2Fc"
+        );
+        assert_eq!(
+            link("http://127.0.0.1:8080", "verify-email", "t"),
+            "http://127.0.0.1:8080/verify-email?token=t"
+        );
+    }
+
+    #[test]
+    fn user_text_is_escaped_in_html_only() {
+        let mail = welcome(
+            "a@example.com",
+            "<b>ada</b>",
+            "https://x/verify-email?token=1&x=\"",
+        );
+        assert!(mail.text.contains("Welcome to Agora, <b>ada</b>!"));
+        assert!(
+            mail.html
+                .contains("Welcome to Agora, &lt;b&gt;ada&lt;/b&gt;!")
+        );
+        assert!(
+            mail.html
+                .contains("href=\"https://x/verify-email?token=1&amp;x=&quot;\"")
+        );
+        assert!(!mail.html.contains("<b>ada"));
+        let token = api_token_created("a@example.com", "ada", "<script>");
+        assert!(token.html.contains("&lt;script&gt;"));
+        assert_eq!(token.kind, "api_token_created");
+    }
+}

@@ -1,0 +1,477 @@
+//! Mail, password reset and email verification, delivered to a real SMTP server started in
+//! the test (mailin-embedded) or read from the outbox table.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use mailin_embedded::{Handler, Response, Server, response};
+use serde_json::{Value, json};
+
+use crate::common::{PASSWORD, TestApp};
+
+const REQUEST_RESET: &str =
+    "mutation($v: RequestPasswordResetInput!) { requestPasswordReset(input: $v) { message } }";
+const RESET: &str =
+    "mutation($v: ResetPasswordInput!) { resetPassword(input: $v) { sessionsRevoked } }";
+const VERIFY: &str = "mutation($v: VerifyEmailInput!) { verifyEmail(input: $v) { user { username emailVerified } } }";
+const NEW_PASSWORD: &str = "a brand new passphrase";
+
+/// Messages an SMTP server received, as raw text.
+#[derive(Clone, Default)]
+struct Inbox {
+    received: Arc<Mutex<Vec<String>>>,
+    current: Vec<u8>,
+}
+
+impl Handler for Inbox {
+    fn data(&mut self, buf: &[u8]) -> std::io::Result<()> {
+        self.current.extend_from_slice(buf);
+        Ok(())
+    }
+
+    fn data_end(&mut self) -> Response {
+        let message = String::from_utf8_lossy(&std::mem::take(&mut self.current)).into_owned();
+        self.received.lock().unwrap().push(message);
+        response::OK
+    }
+}
+
+impl Inbox {
+    /// Waits up to ten seconds for a message whose text contains `needle`.
+    async fn wait_for(&self, needle: &str) -> String {
+        for _ in 0..100 {
+            let found = self
+                .received
+                .lock()
+                .unwrap()
+                .iter()
+                .map(|message| unfold(message))
+                .find(|message| message.contains(needle));
+            if let Some(message) = found {
+                return message;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("no mail containing {needle:?} arrived");
+    }
+}
+
+/// Undoes quoted-printable soft line breaks and `=3D`, enough to read links.
+fn unfold(message: &str) -> String {
+    message.replace("=\r\n", "").replace("=3D", "=")
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn start_smtp(port: u16) -> Inbox {
+    let inbox = Inbox::default();
+    let mut server = Server::new(inbox.clone());
+    server
+        .with_name("test.smtp")
+        .with_addr(("127.0.0.1", port))
+        .unwrap();
+    std::thread::spawn(move || {
+        let _ = server.serve();
+    });
+    inbox
+}
+
+/// The token of the `page` link in a mail text.
+fn token_in(text: &str, page: &str) -> String {
+    let start = text
+        .find(&format!("/{page}?token="))
+        .unwrap_or_else(|| panic!("no {page} link in {text}"))
+        + page.len()
+        + 8;
+    text[start..]
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
+        .collect()
+}
+
+/// An app that sends through SMTP on `port`, with its outbox worker running.
+async fn app_with_smtp(port: u16) -> TestApp {
+    let t = TestApp::with_config(|config| {
+        config.smtp_url = Some(format!("smtp://127.0.0.1:{port}"));
+        config.mail_retry_base_ms = 100;
+        config.outbox_poll_ms = 50;
+    })
+    .await;
+    tokio::spawn(agora::mail::sender::run_outbox(t.app.clone()));
+    t
+}
+
+/// The plain-text body of the newest outbox mail of `kind` to `to`.
+async fn outbox_text(t: &TestApp, kind: &str, to: &str) -> String {
+    t.text(&format!(
+        "SELECT text_body AS t FROM email_outbox WHERE kind = '{kind}' AND recipient = '{to}' ORDER BY id DESC LIMIT 1"
+    ))
+    .await
+}
+
+async fn request_reset(t: &TestApp, email: &str) -> crate::common::Reply {
+    t.gql(REQUEST_RESET, json!({"v": {"email": email}})).await
+}
+
+/// Waits until the background reset request has queued its mail.
+async fn reset_token(t: &TestApp, email: &str) -> String {
+    for _ in 0..100 {
+        let queued = t
+            .count(&format!(
+                "SELECT count(*) FROM email_outbox WHERE kind = 'password_reset' AND recipient = '{email}'"
+            ))
+            .await;
+        if queued > 0 {
+            return token_in(
+                &outbox_text(t, "password_reset", email).await,
+                "reset-password",
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("no reset mail queued for {email}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn reset_by_mail_end_to_end() {
+    let port = free_port();
+    let inbox = start_smtp(port);
+    let t = app_with_smtp(port).await;
+    let ada = t.user("ada").await;
+    let welcome = inbox.wait_for("Welcome to Agora, ada").await;
+    assert!(welcome.contains("To: ada@example.com"));
+    assert!(
+        welcome.contains("Content-Type: text/html"),
+        "plain text and HTML"
+    );
+    assert!(
+        welcome.contains("http://127.0.0.1:8080/verify-email?token="),
+        "links use AGORA_PUBLIC_URL"
+    );
+
+    let reply = request_reset(&t, "ADA@example.com").await;
+    assert_eq!(
+        reply.assert_ok()["requestPasswordReset"]["message"],
+        "If an account uses this address, a reset link is on its way."
+    );
+    let mail = inbox.wait_for("Reset your Agora password").await;
+    let token = token_in(&mail, "reset-password");
+
+    let weak = t
+        .gql(
+            RESET,
+            json!({"v": {"token": token, "newPassword": "short"}}),
+        )
+        .await;
+    assert_eq!(weak.error()["extensions"]["field"], "newPassword");
+    let reply = t
+        .gql(
+            RESET,
+            json!({"v": {"token": token, "newPassword": NEW_PASSWORD}}),
+        )
+        .await;
+    assert_eq!(reply.assert_ok()["resetPassword"]["sessionsRevoked"], 1);
+    assert!(reply.cookies().is_empty(), "nobody is signed in");
+    assert!(t.me_refused(&ada.access).await.is_some());
+    assert_eq!(
+        t.login("ada", PASSWORD).await.code(),
+        Some("UNAUTHENTICATED")
+    );
+    t.login("ada", NEW_PASSWORD).await.assert_ok();
+    inbox.wait_for("Your password was changed").await;
+
+    let again = t
+        .gql(
+            RESET,
+            json!({"v": {"token": token, "newPassword": "yet another passphrase"}}),
+        )
+        .await;
+    assert_eq!(again.error()["extensions"]["field"], "token");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_mail_waits_out_an_smtp_outage_and_is_delivered() {
+    // Nothing listens on the port yet: the SMTP server is down.
+    let port = free_port();
+    let t = app_with_smtp(port).await;
+    t.user("ada").await;
+    let reply = request_reset(&t, "ada@example.com").await;
+    reply.assert_ok();
+    reset_token(&t, "ada@example.com").await;
+    let mut failed = 0;
+    for _ in 0..100 {
+        failed = t
+            .count("SELECT count(*) FROM email_outbox WHERE kind = 'password_reset' AND sent_at IS NULL AND attempts >= 1 AND last_error IS NOT NULL")
+            .await;
+        if failed == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(failed, 1, "the row is kept with its attempt and error");
+
+    let inbox = start_smtp(port);
+    inbox.wait_for("Reset your Agora password").await;
+    inbox.wait_for("Welcome to Agora, ada").await;
+    for _ in 0..100 {
+        if t.count("SELECT count(*) FROM email_outbox WHERE sent_at IS NULL")
+            .await
+            == 0
+        {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("the outbox still holds unsent mail");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn unknown_addresses_get_the_same_answer_and_the_same_limits() {
+    let t = TestApp::new().await;
+    t.user("ada").await;
+    let known = request_reset(&t, "ada@example.com").await;
+    let unknown = request_reset(&t, "nobody@example.com").await;
+    assert_eq!(known.status, unknown.status);
+    assert_eq!(known.body["data"], unknown.body["data"]);
+    reset_token(&t, "ada@example.com").await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(
+        t.count("SELECT count(*) FROM email_outbox WHERE recipient = 'nobody@example.com'")
+            .await,
+        0
+    );
+    // Three per address per hour, known or not.
+    for email in ["ada@example.com", "nobody@example.com"] {
+        for _ in 0..2 {
+            request_reset(&t, email).await.assert_ok();
+        }
+        let limited = request_reset(&t, email).await;
+        assert_eq!(limited.code(), Some("RATE_LIMITED"), "{email}");
+        let retry_after = limited.error()["extensions"]["retryAfter"]
+            .as_i64()
+            .unwrap();
+        assert!((1..=3600).contains(&retry_after));
+    }
+    // Twenty requests per client address per hour: 8 so far (refused ones count too), 12 more
+    // pass, the next does not.
+    for i in 0..12 {
+        request_reset(&t, &format!("someone{i}@example.com"))
+            .await
+            .assert_ok();
+    }
+    let limited = request_reset(&t, "one.more@example.com").await;
+    assert_eq!(limited.code(), Some("RATE_LIMITED"));
+    // An hour later the address may ask again.
+    t.app
+        .clock
+        .pin(chrono::Utc::now() + chrono::Duration::minutes(61));
+    request_reset(&t, "ada@example.com").await.assert_ok();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn reset_links_are_single_use_expire_and_die_with_a_password_change() {
+    let t = TestApp::new().await;
+    let ada = t.user("ada").await;
+    request_reset(&t, "ada@example.com").await.assert_ok();
+    let token = reset_token(&t, "ada@example.com").await;
+    // Two submissions at once: one wins.
+    let submit = |password: &'static str| {
+        let t = &t;
+        let token = token.clone();
+        async move {
+            t.gql(
+                RESET,
+                json!({"v": {"token": token, "newPassword": password}}),
+            )
+            .await
+        }
+    };
+    let (a, b) = futures::future::join(
+        submit("first new passphrase"),
+        submit("second new passphrase"),
+    )
+    .await;
+    assert_eq!(
+        [&a, &b]
+            .iter()
+            .filter(|reply| reply.code().is_none())
+            .count(),
+        1
+    );
+
+    // Expired after 30 minutes.
+    t.sql("DELETE FROM email_outbox").await;
+    request_reset(&t, "ada@example.com").await.assert_ok();
+    let token = reset_token(&t, "ada@example.com").await;
+    t.app
+        .clock
+        .pin(chrono::Utc::now() + chrono::Duration::minutes(31));
+    let late = t
+        .gql(
+            RESET,
+            json!({"v": {"token": token, "newPassword": NEW_PASSWORD}}),
+        )
+        .await;
+    assert_eq!(late.error()["extensions"]["field"], "token");
+
+    // A password change ends outstanding links.
+    t.app.clock.pin(chrono::Utc::now());
+    t.sql("DELETE FROM email_outbox").await;
+    request_reset(&t, "ada@example.com").await.assert_ok();
+    let token = reset_token(&t, "ada@example.com").await;
+    let password = if a.code().is_none() {
+        "first new passphrase"
+    } else {
+        "second new passphrase"
+    };
+    let reply = t.login("ada", password).await;
+    let access = reply.assert_ok()["login"]["accessToken"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    t.gql_as(
+        &access,
+        "mutation($v: ChangePasswordInput!) { changePassword(input: $v) { sessionsRevoked } }",
+        json!({"v": {"currentPassword": password, "newPassword": NEW_PASSWORD}}),
+    )
+    .await
+    .assert_ok();
+    let dead = t
+        .gql(
+            RESET,
+            json!({"v": {"token": token, "newPassword": "some other passphrase"}}),
+        )
+        .await;
+    assert_eq!(dead.error()["extensions"]["field"], "token");
+    assert!(
+        !outbox_text(&t, "password_changed", "ada@example.com")
+            .await
+            .is_empty()
+    );
+    assert!(t.me_refused(&ada.access).await.is_some());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn verification_links_are_purpose_bound_and_follow_the_address() {
+    let t = TestApp::new().await;
+    let ada = t.user("ada").await;
+    let verify_token = token_in(
+        &outbox_text(&t, "welcome", "ada@example.com").await,
+        "verify-email",
+    );
+    request_reset(&t, "ada@example.com").await.assert_ok();
+    let reset = reset_token(&t, "ada@example.com").await;
+    // Each token serves only its own purpose.
+    let wrong = t.gql(VERIFY, json!({"v": {"token": reset}})).await;
+    assert_eq!(wrong.error()["extensions"]["field"], "token");
+    let wrong = t
+        .gql(
+            RESET,
+            json!({"v": {"token": verify_token, "newPassword": NEW_PASSWORD}}),
+        )
+        .await;
+    assert_eq!(wrong.error()["extensions"]["field"], "token");
+
+    let status = "{ me { email emailVerified } }";
+    let reply = t.gql_as(&ada.access, status, json!({})).await;
+    assert_eq!(reply.assert_ok()["me"]["emailVerified"], false);
+    let reply = t.gql(VERIFY, json!({"v": {"token": verify_token}})).await;
+    assert_eq!(
+        reply.assert_ok()["verifyEmail"]["user"],
+        json!({"username": "ada", "emailVerified": true})
+    );
+    let again = t.gql(VERIFY, json!({"v": {"token": verify_token}})).await;
+    assert_eq!(again.code(), Some("BAD_USER_INPUT"));
+    let resend = "mutation { resendVerification { sent } }";
+    let reply = t.gql_as(&ada.access, resend, json!({})).await;
+    assert_eq!(reply.assert_ok()["resendVerification"]["sent"], false);
+
+    // A new address needs the password, is unverified, gets a link; the old one a notice.
+    let change = "mutation($v: ChangeEmailInput!) { changeEmail(input: $v) { user { email emailVerified } } }";
+    let reply = t
+        .gql_as(
+            &ada.access,
+            change,
+            json!({"v": {"newEmail": "ada@new.example", "password": "wrong password"}}),
+        )
+        .await;
+    assert_eq!(reply.error()["extensions"]["field"], "password");
+    let reply = t
+        .gql_as(
+            &ada.access,
+            change,
+            json!({"v": {"newEmail": "Ada@New.example", "password": PASSWORD}}),
+        )
+        .await;
+    assert_eq!(
+        reply.assert_ok()["changeEmail"]["user"],
+        json!({"email": "ada@new.example", "emailVerified": false})
+    );
+    assert!(
+        outbox_text(&t, "email_changed", "ada@example.com")
+            .await
+            .contains("ada@new.example")
+    );
+    let new_token = token_in(
+        &outbox_text(&t, "verify_email", "ada@new.example").await,
+        "verify-email",
+    );
+    let reply = t.gql_as(&ada.access, resend, json!({})).await;
+    assert_eq!(reply.assert_ok()["resendVerification"]["sent"], true);
+    let reply = t.gql(VERIFY, json!({"v": {"token": new_token}})).await;
+    assert_eq!(
+        reply.assert_ok()["verifyEmail"]["user"]["emailVerified"],
+        true
+    );
+    let bob = t.user("bob").await;
+    let taken = t
+        .gql_as(
+            &bob.access,
+            change,
+            json!({"v": {"newEmail": "ada@new.example", "password": PASSWORD}}),
+        )
+        .await;
+    assert_eq!(taken.error()["extensions"]["reason"], "TAKEN");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn security_changes_send_notices_and_files_stand_in_for_smtp() {
+    let t = TestApp::new().await;
+    let ada = t.user("ada").await;
+    t.gql_as(
+        &ada.access,
+        "mutation($v: CreateApiTokenInput!) { createApiToken(input: $v) { token } }",
+        json!({"v": {"name": "<deploy>", "permissions": ["profile:read"], "password": PASSWORD}}),
+    )
+    .await
+    .assert_ok();
+    let html = t
+        .text("SELECT html_body AS t FROM email_outbox WHERE kind = 'api_token_created'")
+        .await;
+    assert!(html.contains("&lt;deploy&gt;"), "{html}");
+    // Without SMTP_URL the worker writes .eml files under the data folder.
+    let sent = agora::mail::sender::send_due(&t.app).await.unwrap();
+    assert_eq!(sent, 2, "welcome and the token notice");
+    let folder = t.app.config.data_dir.join("mail");
+    let files: Vec<Value> = std::fs::read_dir(&folder)
+        .unwrap()
+        .map(|entry| json!(entry.unwrap().file_name().to_string_lossy()))
+        .collect();
+    assert_eq!(files.len(), 2);
+    assert!(
+        files
+            .iter()
+            .all(|name| name.as_str().unwrap().ends_with(".eml"))
+    );
+    assert_eq!(
+        t.count("SELECT count(*) FROM email_outbox WHERE sent_at IS NULL")
+            .await,
+        0
+    );
+}
