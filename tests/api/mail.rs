@@ -475,3 +475,50 @@ async fn security_changes_send_notices_and_files_stand_in_for_smtp() {
         0
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_worker_that_dies_mid_send_leaves_the_mail_to_the_next() {
+    let t = TestApp::new().await;
+    t.user("ada").await;
+    // A worker claims the welcome mail and dies before sending it.
+    let mut conn = agora::db::conn(&t.app.pool).await.unwrap();
+    let now = chrono::Utc::now();
+    let claimed = agora::mail::outbox::claim(&mut conn, now, chrono::Duration::minutes(2), 10)
+        .await
+        .unwrap();
+    assert_eq!(claimed.len(), 1);
+    drop(conn);
+    // While its lease runs, nobody else takes it; afterwards the next worker sends it.
+    t.app.clock.pin(now + chrono::Duration::seconds(30));
+    assert_eq!(agora::mail::sender::send_due(&t.app).await.unwrap(), 0);
+    t.app.clock.pin(now + chrono::Duration::minutes(3));
+    assert_eq!(agora::mail::sender::send_due(&t.app).await.unwrap(), 1);
+    assert_eq!(
+        t.count("SELECT count(*) FROM email_outbox WHERE sent_at IS NOT NULL AND attempts = 2")
+            .await,
+        1
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn links_ignore_the_host_header() {
+    let t = TestApp::new().await;
+    t.user("ada").await;
+    t.post(
+        REQUEST_RESET,
+        json!({"v": {"email": "ada@example.com"}}),
+        &[
+            ("host", "evil.example"),
+            ("x-forwarded-host", "evil.example"),
+        ],
+    )
+    .await
+    .assert_ok();
+    reset_token(&t, "ada@example.com").await;
+    let text = outbox_text(&t, "password_reset", "ada@example.com").await;
+    assert!(
+        text.contains("http://127.0.0.1:8080/reset-password?token="),
+        "{text}"
+    );
+    assert!(!text.contains("evil.example"));
+}
