@@ -3,6 +3,7 @@ use chrono::{DateTime, Duration, Utc};
 use diesel_async::AsyncConnection;
 
 use super::cookies::{clear_auth_cookies, set_auth_cookies};
+use super::mfa::graphql::reauthenticate;
 use super::model::{ApiToken, ClientInfo, Session};
 use super::recovery::{self, Purpose};
 use super::rules::{api_token_lifetime, api_token_name, check_new_password, normalize_password};
@@ -94,6 +95,9 @@ pub struct CreateApiTokenInput {
     pub expires_in_days: Option<i32>,
     /// The caller's password, as re-authentication.
     pub password: String,
+    /// With 2FA on: a current code, or else `recoveryCode`.
+    pub code: Option<String>,
+    pub recovery_code: Option<String>,
 }
 
 #[derive(SimpleObject)]
@@ -156,6 +160,9 @@ pub struct ChangePasswordInput {
     pub current_password: String,
     /// 8–256 characters; common passwords are refused.
     pub new_password: String,
+    /// With 2FA on: a current code, or else `recoveryCode`.
+    pub code: Option<String>,
+    pub recovery_code: Option<String>,
 }
 
 #[derive(SimpleObject)]
@@ -429,11 +436,12 @@ impl AuthMutation {
         let app = ctx.app();
         let new_password = check_new_password(&input.new_password)
             .map_err(|problem| AppError::bad_input("newPassword", problem.message()))?;
-        check_password(
+        reauthenticate(
             ctx,
             viewer.user_id,
-            "currentPassword",
-            &input.current_password,
+            ("currentPassword", &input.current_password),
+            input.code,
+            input.recovery_code,
         )
         .await?;
         let new_hash = app.passwords.hash(new_password).await?;
@@ -497,7 +505,14 @@ impl AuthMutation {
             );
         }
         drop(conn);
-        check_password(ctx, viewer.user_id, "password", &input.password).await?;
+        reauthenticate(
+            ctx,
+            viewer.user_id,
+            ("password", &input.password),
+            input.code,
+            input.recovery_code,
+        )
+        .await?;
         let token = new_api_token();
         let expires_at = lifetime.map(|lifetime| Utc::now() + lifetime);
         let (user_id, origin) = (viewer.user_id, ctx.request_info());

@@ -472,3 +472,52 @@ async fn administrators_reset_a_lost_factor_and_it_is_audited() {
         .await;
     assert_eq!(reply.assert_ok()["login"]["__typename"], "AuthPayload");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sensitive_changes_ask_for_the_second_factor_too() {
+    let t = TestApp::new().await;
+    let ada = t.user("ada").await;
+    let (totp, codes) = enable(&t, &ada).await;
+    let now = T0 + 90;
+    at(&t, now);
+    let change =
+        "mutation($v: ChangePasswordInput!) { changePassword(input: $v) { sessionsRevoked } }";
+    let token = "mutation($v: CreateApiTokenInput!) { createApiToken(input: $v) { token } }";
+    let email = "mutation($v: ChangeEmailInput!) { changeEmail(input: $v) { user { email } } }";
+    let password_only = [
+        (
+            change,
+            json!({"currentPassword": PASSWORD, "newPassword": "another fine passphrase"}),
+        ),
+        (
+            token,
+            json!({"name": "ci", "permissions": ["profile:read"], "password": PASSWORD}),
+        ),
+        (
+            email,
+            json!({"newEmail": "ada@new.example", "password": PASSWORD}),
+        ),
+    ];
+    for (mutation, input) in &password_only {
+        let reply = t.gql_as(&ada.access, mutation, json!({ "v": input })).await;
+        assert_eq!(
+            (reply.code(), reply.error()["extensions"]["field"].as_str()),
+            (Some("BAD_USER_INPUT"), Some("code")),
+            "{mutation}"
+        );
+    }
+    let mut with_code = password_only[1].1.clone();
+    with_code["code"] = json!(code(&totp, now));
+    t.gql_as(&ada.access, token, json!({ "v": with_code }))
+        .await
+        .assert_ok();
+    let mut with_recovery = password_only[2].1.clone();
+    with_recovery["recoveryCode"] = json!(codes[0]);
+    let reply = t
+        .gql_as(&ada.access, email, json!({ "v": with_recovery }))
+        .await;
+    assert_eq!(
+        reply.assert_ok()["changeEmail"]["user"]["email"],
+        "ada@new.example"
+    );
+}

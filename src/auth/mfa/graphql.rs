@@ -174,6 +174,39 @@ pub async fn status(ctx: &Context<'_>, user_id: i64) -> async_graphql::Result<Tw
         .unwrap_or_default())
 }
 
+/// Re-authentication for sensitive changes: the password, and with 2FA on a second factor
+/// too (`BAD_USER_INPUT` on `code` when it is missing).
+pub async fn reauthenticate(
+    ctx: &Context<'_>,
+    user_id: i64,
+    (password_field, password): (&'static str, &str),
+    code: Option<String>,
+    recovery_code: Option<String>,
+) -> Result<(), AppError> {
+    check_password(ctx, user_id, password_field, password).await?;
+    let app = ctx.app();
+    let mut conn = db::conn(&app.pool).await?;
+    let enabled = store::find(&mut conn, user_id)
+        .await?
+        .is_some_and(|row| row.enabled_at.is_some());
+    if !enabled {
+        return Ok(());
+    }
+    if code.is_none() && recovery_code.is_none() {
+        return Err(AppError::bad_input(
+            "code",
+            "Two-factor authentication is on: give a code or a recovery code",
+        ));
+    }
+    check_factor(
+        app,
+        &mut conn,
+        user_id,
+        &Factor::from_input(code, recovery_code)?,
+    )
+    .await
+}
+
 /// For `login`: a challenge instead of a session when the user has 2FA on.
 pub async fn challenge_if_enabled(
     ctx: &Context<'_>,

@@ -9,7 +9,7 @@ use crate::accounts::model::User;
 use crate::accounts::rules as account_rules;
 use crate::accounts::store as accounts;
 use crate::audit::{Event, action, store::record};
-use crate::auth::graphql::check_password;
+use crate::auth::mfa::graphql::reauthenticate;
 use crate::auth::rules::check_new_password;
 use crate::db;
 use crate::error::AppError;
@@ -73,6 +73,9 @@ pub struct ChangeEmailInput {
     pub new_email: String,
     /// The caller's password, as re-authentication.
     pub password: String,
+    /// With 2FA on: a current code, or else `recoveryCode`.
+    pub code: Option<String>,
+    pub recovery_code: Option<String>,
 }
 
 #[derive(SimpleObject)]
@@ -246,7 +249,14 @@ impl RecoveryMutation {
     ) -> async_graphql::Result<EmailPayload> {
         let viewer = ctx.viewer()?;
         let new_email = account_rules::email(&input.new_email)?;
-        check_password(ctx, viewer.user_id, "password", &input.password).await?;
+        reauthenticate(
+            ctx,
+            viewer.user_id,
+            ("password", &input.password),
+            input.code,
+            input.recovery_code,
+        )
+        .await?;
         let app = ctx.app();
         let (user_id, origin, now) = (viewer.user_id, ctx.request_info(), app.clock.now());
         let mut conn = db::conn(&app.pool).await?;
