@@ -3,6 +3,7 @@
 
 pub mod connection;
 pub mod context;
+pub mod limits;
 pub mod scalars;
 
 use async_graphql::{MergedObject, MergedSubscription, Schema, SchemaBuilder};
@@ -69,6 +70,7 @@ pub fn schema_builder() -> SchemaBuilder<Query, Mutation, Subscription> {
     )
     .limit_depth(MAX_DEPTH)
     .limit_complexity(MAX_COMPLEXITY)
+    .extension(limits::OneCredentialCheck)
 }
 
 /// The schema as served: production hides introspection and "did you mean" suggestions.

@@ -320,3 +320,42 @@ fn cors_origins_must_be_bare_origins() {
         assert!(config.validate().is_err(), "{bad} was accepted");
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn aliased_credential_checks_are_refused_before_any_runs() {
+    let t = TestApp::new().await;
+    t.user("ada").await;
+    let aliases: String = (0..1000)
+        .map(|i| format!("a{i}: login(input: {{login: \"ada\", password: \"guess number {i}\"}}) {{ __typename }} "))
+        .collect();
+    let started = std::time::Instant::now();
+    let reply = t.gql(&format!("mutation {{ {aliases} }}"), json!({})).await;
+    assert_eq!(reply.code(), Some("GRAPHQL_VALIDATION_FAILED"));
+    assert!(
+        reply.error()["message"]
+            .as_str()
+            .unwrap()
+            .contains("check credentials once")
+    );
+    assert!(reply.body["data"].is_null());
+    assert_eq!(
+        t.count("SELECT count(*) FROM audit_log WHERE action = 'auth.login_failed'")
+            .await,
+        0,
+        "no password was checked"
+    );
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
+    let two_kinds = t
+        .gql(
+            "mutation { login(input: {login: \"ada\", password: \"x\"}) { __typename } refreshSession(input: {refreshToken: \"x\"}) { accessToken } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(two_kinds.code(), Some("GRAPHQL_VALIDATION_FAILED"));
+    assert!(
+        two_kinds.error()["message"]
+            .as_str()
+            .unwrap()
+            .contains("check credentials once")
+    );
+}
