@@ -126,6 +126,22 @@ pub struct Config {
     #[arg(long, env = "AGORA_TOTP_ISSUER", default_value = "Agora")]
     pub totp_issuer: String,
 
+    /// GraphQL requests per minute per client address.
+    #[arg(long, env = "AGORA_RATE_REQUESTS_PER_MINUTE", default_value_t = 1200)]
+    pub rate_requests_per_minute: u32,
+
+    /// Sign-in attempts per minute per client address.
+    #[arg(long, env = "AGORA_RATE_LOGIN_PER_ADDRESS", default_value_t = 20)]
+    pub rate_login_per_address: u32,
+
+    /// Sign-in attempts per minute per account name (known or not).
+    #[arg(long, env = "AGORA_RATE_LOGIN_PER_ACCOUNT", default_value_t = 5)]
+    pub rate_login_per_account: u32,
+
+    /// Registrations per minute per client address.
+    #[arg(long, env = "AGORA_RATE_REGISTER_PER_ADDRESS", default_value_t = 10)]
+    pub rate_register_per_address: u32,
+
     /// Seconds between runs of the job that archives habits whose end has passed (reads also
     /// archive them, so this only bounds how stale the table may look to SQL).
     #[arg(long, env = "AGORA_ARCHIVE_INTERVAL_SECS", default_value_t = 300)]

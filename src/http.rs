@@ -36,6 +36,7 @@ use crate::auth::tokens::API_TOKEN_PREFIX;
 use crate::db;
 use crate::error::{AppError, code};
 use crate::graphql::{self, AgoraSchema, RequestInfo, Viewer, build_schema};
+use crate::ratelimit::local::Guarded;
 
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 const GRAPHQL_RESPONSE_JSON: &str = "application/graphql-response+json";
@@ -311,6 +312,14 @@ async fn execute(
         .unwrap_or_default()
         .to_owned();
     let wants_graphql_response = accepts(&parts.headers, GRAPHQL_RESPONSE_JSON);
+    let info = request_info(parts, &state.trusted_proxies).await;
+    if let Err(AppError::RateLimited { retry_after_secs }) = state
+        .app
+        .limits
+        .check(Guarded::Request, info.ip.as_deref().unwrap_or_default())
+    {
+        return too_many_requests(retry_after_secs);
+    }
     let mut response = if let Err(error) = request.parsed_query() {
         let mut error = error.clone();
         set_code(&mut error, code::GRAPHQL_PARSE_FAILED);
@@ -318,10 +327,7 @@ async fn execute(
     } else {
         match authenticate(&state.app, &parts.headers).await {
             Ok(viewer) => {
-                request = graphql::with_loaders(
-                    request.data(request_info(parts, &state.trusted_proxies).await),
-                    &state.app.pool,
-                );
+                request = graphql::with_loaders(request.data(info), &state.app.pool);
                 if let Some(viewer) = viewer {
                     request = request.data(viewer);
                 }
@@ -587,6 +593,23 @@ fn is_length_limit(error: &axum::Error) -> bool {
 }
 
 /// A transport-level refusal, shaped like a GraphQL response so clients read it the same way.
+/// The whole request refused for its client's budget: 429 with `Retry-After`.
+fn too_many_requests(retry_after_secs: u64) -> Response {
+    let body = json!({ "errors": [{
+        "message": "Too many requests; slow down",
+        "extensions": { "code": code::RATE_LIMITED, "retryAfter": retry_after_secs },
+    }] });
+    (
+        StatusCode::TOO_MANY_REQUESTS,
+        [
+            (header::CONTENT_TYPE, "application/json".to_owned()),
+            (header::RETRY_AFTER, retry_after_secs.to_string()),
+        ],
+        Body::from(body.to_string()),
+    )
+        .into_response()
+}
+
 fn http_error(status: StatusCode, code: &str, message: &str) -> Response {
     let body = json!({ "errors": [{ "message": message, "extensions": { "code": code } }] });
     (

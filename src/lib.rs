@@ -39,6 +39,7 @@ pub struct App {
     pub mailer: mail::sender::Transport,
     /// Rung when mail is enqueued, so the outbox worker sends it without waiting for a poll.
     pub outbox_wakeup: tokio::sync::Notify,
+    pub limits: ratelimit::local::LocalLimits,
 }
 
 impl App {
@@ -68,6 +69,7 @@ impl App {
             mfa: auth::mfa::rules::MfaKeys::new(&secret),
             mailer: mail::sender::Transport::from_config(&config)?,
             outbox_wakeup: tokio::sync::Notify::new(),
+            limits: ratelimit::local::LocalLimits::new(&config),
             market_events: Default::default(),
             clock: Default::default(),
             config,

@@ -72,6 +72,14 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let app = App::build(config).await?;
     tokio::spawn(agora::habits::run_archive_job(app.clone()));
     tokio::spawn(agora::mail::sender::run_outbox(app.clone()));
+    let idle_limits = app.clone();
+    tokio::spawn(async move {
+        let mut ticks = tokio::time::interval(std::time::Duration::from_secs(60));
+        loop {
+            ticks.tick().await;
+            idle_limits.limits.forget_idle();
+        }
+    });
     let router = agora::http::router(app);
     let listener = tokio::net::TcpListener::bind(listen).await?;
     tracing::info!("serving GraphQL on http://{listen}/graphql");

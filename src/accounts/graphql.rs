@@ -17,6 +17,7 @@ use crate::error::AppError;
 use crate::graphql::connection::{CountedConnection, Page, connection};
 use crate::graphql::{ContextExt, Permission};
 use crate::graphql::{Viewer, parse_id};
+use crate::ratelimit::local::Guarded;
 use crate::rbac::loaders::{PermissionsOfUser, RbacLoader, RolesOfUser};
 use crate::rbac::model::Role;
 use crate::rbac::perm;
@@ -254,6 +255,8 @@ impl AccountsMutation {
         ctx: &Context<'_>,
         input: RegisterInput,
     ) -> async_graphql::Result<RegisterPayload> {
+        let address = ctx.request_info().ip.clone().unwrap_or_default();
+        ctx.app().limits.check(Guarded::Register, &address)?;
         let fields = AccountFields {
             username: &input.username,
             email: &input.email,

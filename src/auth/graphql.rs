@@ -10,6 +10,7 @@ use super::rules::{api_token_lifetime, api_token_name, check_new_password, norma
 use super::store::{self, Rotation};
 use super::tokens::{AccessSubject, new_api_token, new_refresh_token};
 use crate::mail::{outbox, templates};
+use crate::ratelimit::local::Guarded;
 use serde_json::json;
 
 use crate::accounts::model::User;
@@ -257,6 +258,10 @@ impl AuthMutation {
         input: LoginInput,
     ) -> async_graphql::Result<LoginResult> {
         let app = ctx.app();
+        let address = ctx.request_info().ip.clone().unwrap_or_default();
+        app.limits.check(Guarded::LoginFromAddress, &address)?;
+        app.limits
+            .check(Guarded::LoginToAccount, &input.login.trim().to_lowercase())?;
         let mut conn = db::conn(&app.pool).await?;
         let found = accounts::find_for_login(&mut conn, &input.login).await?;
         // Release the connection while hashing: argon2 takes far longer than the query.

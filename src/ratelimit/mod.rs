@@ -1,6 +1,10 @@
-//! Sliding-window limits counted in Postgres, for the few auth paths where a limit must hold
-//! across instances and restarts (password reset, verification mail). Each check takes a
-//! transaction-scoped advisory lock on its key, so concurrent attempts cannot both slip under.
+//! Rate limits. `local` holds the in-process buckets every request passes (per client address
+//! and per account); the functions here count in Postgres, for the few auth paths where a limit
+//! must hold across instances and restarts (password reset, verification mail). Each such check
+//! takes a transaction-scoped advisory lock on its key, so concurrent attempts cannot both slip
+//! under.
+
+pub mod local;
 
 use chrono::{DateTime, Duration, Utc};
 use diesel::prelude::*;

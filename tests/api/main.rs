@@ -8,6 +8,7 @@ mod api_tokens;
 mod audit;
 mod habits;
 mod http;
+mod limits;
 mod mail;
 mod market;
 mod mfa;

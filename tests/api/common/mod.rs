@@ -113,6 +113,11 @@ impl TestApp {
         config.argon2_t = 1;
         config.db_pool_size = 4;
         config.data_dir = std::env::temp_dir().join(&database);
+        // Every test request comes from one address; tests of the limits set their own.
+        config.rate_requests_per_minute = 1_000_000;
+        config.rate_login_per_address = 1_000_000;
+        config.rate_login_per_account = 1_000_000;
+        config.rate_register_per_address = 1_000_000;
         adjust(&mut config);
         let app = App::build(config).await.expect("building the app");
         let router = agora::http::router(app.clone()).layer(MockConnectInfo(SocketAddr::from((
