@@ -126,6 +126,10 @@ pub struct Config {
     #[arg(long, env = "AGORA_TOTP_ISSUER", default_value = "Agora")]
     pub totp_issuer: String,
 
+    /// Seconds to let open requests and subscriptions finish after SIGTERM before exiting.
+    #[arg(long, env = "AGORA_SHUTDOWN_DEADLINE_SECS", default_value_t = 20)]
+    pub shutdown_deadline_secs: u64,
+
     /// GraphQL requests per minute per client address.
     #[arg(long, env = "AGORA_RATE_REQUESTS_PER_MINUTE", default_value_t = 1200)]
     pub rate_requests_per_minute: u32,

@@ -1,3 +1,4 @@
+use std::future::IntoFuture;
 use std::net::SocketAddr;
 
 use agora::App;
@@ -80,15 +81,31 @@ async fn serve(config: Config) -> anyhow::Result<()> {
             idle_limits.limits.forget_idle();
         }
     });
-    let router = agora::http::router(app);
+    let router = agora::http::router(app.clone());
     let listener = tokio::net::TcpListener::bind(listen).await?;
     tracing::info!("serving GraphQL on http://{listen}/graphql");
-    axum::serve(
+    let (stopping, mut stop_seen) = tokio::sync::watch::channel(false);
+    let server = axum::serve(
         listener,
         router.into_make_service_with_connect_info::<SocketAddr>(),
     )
-    .with_graceful_shutdown(shutdown_signal())
-    .await?;
+    .with_graceful_shutdown(async move {
+        shutdown_signal().await;
+        let _ = stopping.send(true);
+    });
+    // Graceful shutdown stops accepting at once but would wait forever for open connections
+    // (a subscription never ends by itself): give them the deadline, then close.
+    let deadline = std::time::Duration::from_secs(app.config.shutdown_deadline_secs);
+    let overdue = async move {
+        let _ = stop_seen.wait_for(|stopping| *stopping).await;
+        tokio::time::sleep(deadline).await;
+    };
+    tokio::select! {
+        served = server.into_future() => served?,
+        () = overdue => tracing::warn!(?deadline, "connections still open at the shutdown deadline; closing them"),
+    }
+    app.pool.close();
+    tracing::info!("stopped");
     Ok(())
 }
 

@@ -16,6 +16,7 @@ mod migrations;
 mod rbac;
 mod schema;
 mod sessions;
+mod shutdown;
 mod stats;
 mod subscriptions;
 mod tasks;

@@ -10,7 +10,7 @@ use crate::common::TestApp;
 type Socket =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
-async fn connect(address: std::net::SocketAddr) -> Socket {
+pub(crate) async fn connect(address: std::net::SocketAddr) -> Socket {
     let mut request = format!("ws://{address}/graphql/ws")
         .into_client_request()
         .unwrap();
@@ -24,7 +24,7 @@ async fn connect(address: std::net::SocketAddr) -> Socket {
         .0
 }
 
-async fn send(socket: &mut Socket, message: Value) {
+pub(crate) async fn send(socket: &mut Socket, message: Value) {
     socket
         .send(Message::text(message.to_string()))
         .await
@@ -32,7 +32,7 @@ async fn send(socket: &mut Socket, message: Value) {
 }
 
 /// The next JSON message, skipping pings; `None` when the server closed the connection.
-async fn next(socket: &mut Socket) -> Option<Value> {
+pub(crate) async fn next(socket: &mut Socket) -> Option<Value> {
     loop {
         let message = tokio::time::timeout(Duration::from_secs(5), socket.next())
             .await
