@@ -36,19 +36,7 @@ impl Extension for OneCredentialCheck {
         next: NextParseQuery<'_>,
     ) -> ServerResult<ExecutableDocument> {
         let document = next.run(ctx, query, variables).await?;
-        let most = document
-            .operations
-            .iter()
-            .map(|(_, operation)| {
-                credential_fields(
-                    &document,
-                    &operation.node.selection_set.node,
-                    &mut HashSet::new(),
-                )
-            })
-            .max()
-            .unwrap_or(0);
-        if most > 1 {
+        if most_credential_fields(&document) > 1 {
             return Err(ServerError::new(
                 "An operation may check credentials once: send one login, verifyMfa, resetPassword, refreshSession or requestPasswordReset per request",
                 None,
@@ -56,6 +44,22 @@ impl Extension for OneCredentialCheck {
         }
         Ok(document)
     }
+}
+
+/// The most credential fields any one operation of the document holds.
+fn most_credential_fields(document: &ExecutableDocument) -> usize {
+    document
+        .operations
+        .iter()
+        .map(|(_, operation)| {
+            credential_fields(
+                document,
+                &operation.node.selection_set.node,
+                &mut HashSet::new(),
+            )
+        })
+        .max()
+        .unwrap_or(0)
 }
 
 /// Credential fields at the top of `selections`, through fragments (each fragment once, so a

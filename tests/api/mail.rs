@@ -7,7 +7,7 @@ use std::time::Duration;
 use mailin_embedded::{Handler, Response, Server, response};
 use serde_json::{Value, json};
 
-use crate::common::{PASSWORD, TestApp};
+use crate::common::{PASSWORD, TestApp, free_port};
 
 const REQUEST_RESET: &str =
     "mutation($v: RequestPasswordResetInput!) { requestPasswordReset(input: $v) { message } }";
@@ -59,14 +59,6 @@ impl Inbox {
 /// Undoes quoted-printable soft line breaks and `=3D`, enough to read links.
 fn unfold(message: &str) -> String {
     message.replace("=\r\n", "").replace("=3D", "=")
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 fn start_smtp(port: u16) -> Inbox {

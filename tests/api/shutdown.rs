@@ -6,16 +6,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-use crate::common::TestApp;
+use crate::common::{TestApp, free_port};
 use crate::subscriptions::{connect, next, send};
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 #[tokio::test(flavor = "multi_thread")]
 async fn sigterm_waits_for_requests_in_flight_up_to_the_deadline_then_exits() {

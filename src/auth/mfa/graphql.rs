@@ -186,10 +186,7 @@ pub async fn reauthenticate(
     check_password(ctx, user_id, password_field, password).await?;
     let app = ctx.app();
     let mut conn = db::conn(&app.pool).await?;
-    let enabled = store::find(&mut conn, user_id)
-        .await?
-        .is_some_and(|row| row.enabled_at.is_some());
-    if !enabled {
+    if !store::is_enabled(&mut conn, user_id).await? {
         return Ok(());
     }
     if code.is_none() && recovery_code.is_none() {
@@ -214,10 +211,7 @@ pub async fn challenge_if_enabled(
 ) -> Result<Option<MfaChallenge>, AppError> {
     let app = ctx.app();
     let mut conn = db::conn(&app.pool).await?;
-    let enabled = store::find(&mut conn, user_id)
-        .await?
-        .is_some_and(|row| row.enabled_at.is_some());
-    if !enabled {
+    if !store::is_enabled(&mut conn, user_id).await? {
         return Ok(None);
     }
     let token = rules::new_challenge_token();

@@ -41,6 +41,12 @@ pub async fn find(
         .optional()?)
 }
 
+pub async fn is_enabled(conn: &mut AsyncPgConnection, user_id: i64) -> Result<bool, AppError> {
+    Ok(find(conn, user_id)
+        .await?
+        .is_some_and(|row| row.enabled_at.is_some()))
+}
+
 /// Whether each user has 2FA on, and how many unused recovery codes they hold.
 pub async fn status(
     conn: &mut AsyncPgConnection,
