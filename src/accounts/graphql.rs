@@ -180,7 +180,10 @@ impl AccountsQuery {
     }
 
     /// Accounts in id order.
-    #[graphql(guard = "Permission(perm::USERS_READ)")]
+    #[graphql(
+        guard = "Permission(perm::USERS_READ)",
+        complexity = "crate::graphql::page_cost(first, child_complexity)"
+    )]
     async fn users(
         &self,
         ctx: &Context<'_>,

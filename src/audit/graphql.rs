@@ -63,7 +63,10 @@ pub struct AuditQuery;
 #[Object]
 impl AuditQuery {
     /// What the current user did, and what was done to their account, newest first.
-    #[graphql(guard = "Permission(perm::PROFILE_READ)")]
+    #[graphql(
+        guard = "Permission(perm::PROFILE_READ)",
+        complexity = "crate::graphql::page_cost(first, child_complexity)"
+    )]
     async fn my_activity(
         &self,
         ctx: &Context<'_>,
@@ -78,7 +81,10 @@ impl AuditQuery {
     }
 
     /// The whole audit log, newest first.
-    #[graphql(guard = "Permission(perm::AUDIT_READ)")]
+    #[graphql(
+        guard = "Permission(perm::AUDIT_READ)",
+        complexity = "crate::graphql::page_cost(first, child_complexity)"
+    )]
     async fn audit_log(
         &self,
         ctx: &Context<'_>,

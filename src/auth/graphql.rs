@@ -189,7 +189,10 @@ pub struct AuthQuery;
 #[Object]
 impl AuthQuery {
     /// The current user's live sessions, newest first.
-    #[graphql(guard = "Permission(perm::SESSIONS_MANAGE)")]
+    #[graphql(
+        guard = "Permission(perm::SESSIONS_MANAGE)",
+        complexity = "crate::graphql::page_cost(first, child_complexity)"
+    )]
     async fn my_sessions(
         &self,
         ctx: &Context<'_>,
@@ -221,7 +224,10 @@ impl AuthQuery {
     }
 
     /// The current user's API tokens, newest first, revoked ones included.
-    #[graphql(guard = "Permission(perm::API_TOKENS_MANAGE)")]
+    #[graphql(
+        guard = "Permission(perm::API_TOKENS_MANAGE)",
+        complexity = "crate::graphql::page_cost(first, child_complexity)"
+    )]
     async fn api_tokens(
         &self,
         ctx: &Context<'_>,

@@ -25,8 +25,8 @@ pub use context::{ActingAccount, ContextExt, Permission, RequestInfo, Viewer};
 
 /// Deeper queries are refused before execution (DESIGN.md §6).
 pub const MAX_DEPTH: usize = 12;
-/// Each field costs 1 and list fields multiply by their page size, so this admits a full page of
-/// 100 items with a handful of fields each but not nested pages of pages.
+/// Each field costs 1 and paged lists multiply their nodes' cost by `first` (see [`page_cost`]),
+/// so a full page of 100 items with a handful of fields fits, and ten of them do not.
 pub const MAX_COMPLEXITY: usize = 5_000;
 
 #[derive(MergedObject, Default)]
@@ -140,4 +140,11 @@ pub fn parse_id(
         .ok()
         .filter(|value| *value > 0)
         .ok_or_else(|| crate::error::AppError::bad_input(field, "Not a valid id"))
+}
+
+/// What a paged list costs in the complexity budget: its nodes' cost once per node it may
+/// return, so nested pages of pages exceed the budget while one full page fits.
+pub fn page_cost(first: Option<i32>, child_complexity: usize) -> usize {
+    let page = usize::try_from(first.unwrap_or(connection::DEFAULT_PAGE_SIZE)).unwrap_or(0);
+    page.max(1).saturating_mul(child_complexity)
 }

@@ -446,7 +446,10 @@ impl HabitsQuery {
     }
 
     /// The current user's habits. Ended habits are archived before the list is read.
-    #[graphql(guard = "Permission(perm::HABITS_MANAGE)")]
+    #[graphql(
+        guard = "Permission(perm::HABITS_MANAGE)",
+        complexity = "crate::graphql::page_cost(first, child_complexity)"
+    )]
     async fn habits(
         &self,
         ctx: &Context<'_>,

@@ -144,7 +144,10 @@ pub struct MarketQuery;
 #[Object]
 impl MarketQuery {
     /// Items on the market, in id order.
-    #[graphql(guard = "Permission(perm::MARKET_TRADE)")]
+    #[graphql(
+        guard = "Permission(perm::MARKET_TRADE)",
+        complexity = "crate::graphql::page_cost(first, child_complexity)"
+    )]
     async fn market_items(
         &self,
         ctx: &Context<'_>,
@@ -165,7 +168,10 @@ impl MarketQuery {
     }
 
     /// Items the current user holds, in id order.
-    #[graphql(guard = "Permission(perm::MARKET_TRADE)")]
+    #[graphql(
+        guard = "Permission(perm::MARKET_TRADE)",
+        complexity = "crate::graphql::page_cost(first, child_complexity)"
+    )]
     async fn my_items(
         &self,
         ctx: &Context<'_>,
@@ -196,7 +202,10 @@ impl MarketQuery {
     }
 
     /// Every item, for those who manage them.
-    #[graphql(guard = "Permission(perm::ITEMS_MANAGE)")]
+    #[graphql(
+        guard = "Permission(perm::ITEMS_MANAGE)",
+        complexity = "crate::graphql::page_cost(first, child_complexity)"
+    )]
     async fn items(
         &self,
         ctx: &Context<'_>,
@@ -218,7 +227,10 @@ impl MarketQuery {
     }
 
     /// The current user's purchases and sales, newest first.
-    #[graphql(guard = "Permission(perm::MARKET_TRADE)")]
+    #[graphql(
+        guard = "Permission(perm::MARKET_TRADE)",
+        complexity = "crate::graphql::page_cost(first, child_complexity)"
+    )]
     async fn my_transactions(
         &self,
         ctx: &Context<'_>,

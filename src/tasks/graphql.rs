@@ -103,7 +103,10 @@ pub struct TasksQuery;
 #[Object]
 impl TasksQuery {
     /// The current user's tasks.
-    #[graphql(guard = "Permission(perm::TASKS_MANAGE)")]
+    #[graphql(
+        guard = "Permission(perm::TASKS_MANAGE)",
+        complexity = "crate::graphql::page_cost(first, child_complexity)"
+    )]
     async fn tasks(
         &self,
         ctx: &Context<'_>,
@@ -150,7 +153,10 @@ impl TasksQuery {
     }
 
     /// The board: the three columns in order, each with its first tasks from the top.
-    #[graphql(guard = "Permission(perm::TASKS_MANAGE)")]
+    #[graphql(
+        guard = "Permission(perm::TASKS_MANAGE)",
+        complexity = "TaskStatus::ALL.len() * crate::graphql::page_cost(Some(first), child_complexity)"
+    )]
     async fn board(
         &self,
         ctx: &Context<'_>,

@@ -106,7 +106,10 @@ pub struct ThemesQuery;
 #[Object]
 impl ThemesQuery {
     /// The current user's themes, oldest first.
-    #[graphql(guard = "Permission(perm::THEMES_MANAGE)")]
+    #[graphql(
+        guard = "Permission(perm::THEMES_MANAGE)",
+        complexity = "crate::graphql::page_cost(first, child_complexity)"
+    )]
     async fn themes(
         &self,
         ctx: &Context<'_>,

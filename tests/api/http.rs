@@ -359,3 +359,41 @@ async fn aliased_credential_checks_are_refused_before_any_runs() {
             .contains("check credentials once")
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn list_fields_cost_by_their_page_size() {
+    let t = TestApp::new().await;
+    let ada = t.user("ada").await;
+    let page = |alias: usize| {
+        format!(
+            "p{alias}: marketItems(first: 100) {{ edges {{ node {{ id name price barcode description }} }} }}"
+        )
+    };
+    let one = t
+        .gql_as(&ada.access, &format!("{{ {} }}", page(0)), json!({}))
+        .await;
+    one.assert_ok();
+    let many: String = (0..10).map(page).collect::<Vec<_>>().join(" ");
+    let refused = t
+        .gql_as(&ada.access, &format!("{{ {many} }}"), json!({}))
+        .await;
+    assert_eq!(refused.code(), Some("GRAPHQL_VALIDATION_FAILED"));
+    assert!(
+        refused.error()["message"]
+            .as_str()
+            .unwrap()
+            .contains("complex"),
+        "{:#}",
+        refused.body
+    );
+    // Small pages of the same shape fit.
+    let small: String = (0..10)
+        .map(|alias| {
+            format!("p{alias}: marketItems(first: 5) {{ edges {{ node {{ id name }} }} }}")
+        })
+        .collect::<Vec<_>>()
+        .join(" ");
+    t.gql_as(&ada.access, &format!("{{ {small} }}"), json!({}))
+        .await
+        .assert_ok();
+}
