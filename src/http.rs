@@ -42,6 +42,12 @@ pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 const GRAPHQL_RESPONSE_JSON: &str = "application/graphql-response+json";
 /// Headers a browser cannot send cross-site without a CORS preflight (Apollo's CSRF defence).
 const PREFLIGHT_HEADERS: [&str; 2] = ["apollo-require-preflight", "x-apollo-operation-name"];
+/// Responses are data, never documents to render or frame.
+const API_CSP: &str = "default-src 'none'; frame-ancestors 'none'";
+/// GraphiQL (development only) loads React and itself from unpkg and runs an inline bootstrap.
+const GRAPHIQL_CSP: &str = "default-src 'self'; script-src 'self' 'unsafe-inline' https://unpkg.com; \
+     style-src 'self' 'unsafe-inline' https://unpkg.com; img-src 'self' data: https://graphql.org; \
+     connect-src 'self' ws: wss:; frame-ancestors 'none'";
 /// Sessions are marked as used at most this often, so most authenticated requests only read.
 const SESSION_TOUCH_INTERVAL: chrono::Duration = chrono::Duration::seconds(60);
 
@@ -85,6 +91,14 @@ pub fn router(app: Arc<App>) -> Router {
         .layer(SetResponseHeaderLayer::if_not_present(
             header::REFERRER_POLICY,
             HeaderValue::from_static("no-referrer"),
+        ))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(API_CSP),
+        ))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            HeaderName::from_static("cross-origin-opener-policy"),
+            HeaderValue::from_static("same-origin"),
         ))
         .layer(TraceLayer::new_for_http().make_span_with(|request: &Request| {
             let request_id = request
@@ -170,15 +184,17 @@ async fn graphql_get(State(state): State<HttpState>, request: Request) -> Respon
     let query_string = parts.uri.query().unwrap_or_default();
     if query_string.is_empty() && !state.app.config.is_production() && accepts_html(&parts.headers)
     {
-        return Html(
-            GraphiQLSource::build()
-                .endpoint("/graphql")
-                .subscription_endpoint("/graphql/ws")
-                .credentials(Credentials::Include)
-                .title("Agora GraphiQL")
-                .finish(),
+        let page = GraphiQLSource::build()
+            .endpoint("/graphql")
+            .subscription_endpoint("/graphql/ws")
+            .credentials(Credentials::Include)
+            .title("Agora GraphiQL")
+            .finish();
+        return (
+            [(header::CONTENT_SECURITY_POLICY, GRAPHIQL_CSP)],
+            Html(page),
         )
-        .into_response();
+            .into_response();
     }
     let Some(mut request) = get_request(query_string) else {
         return http_error(

@@ -58,6 +58,11 @@ async fn graphiql_is_served_to_browsers_in_development_only() {
     let page = t.get("/graphql", &[("accept", "text/html")]).await;
     assert_eq!(page.status, StatusCode::OK);
     assert!(page.body.as_str().unwrap().contains("graphiql"));
+    let policy = page.headers["content-security-policy"].to_str().unwrap();
+    assert!(
+        policy.contains("script-src 'self' 'unsafe-inline' https://unpkg.com"),
+        "{policy}"
+    );
 
     let production =
         TestApp::with_config(|config| config.env = agora::config::Environment::Production).await;
@@ -282,7 +287,23 @@ async fn health_and_readiness() {
     let ready = t.get("/readyz", &[]).await;
     assert_eq!(ready.status, StatusCode::OK);
     assert_eq!(ready.body["migrations"], "applied");
-    assert_eq!(ready.headers["x-content-type-options"], "nosniff");
+    for (name, value) in [
+        ("x-content-type-options", "nosniff"),
+        ("x-frame-options", "DENY"),
+        ("referrer-policy", "no-referrer"),
+        (
+            "content-security-policy",
+            "default-src 'none'; frame-ancestors 'none'",
+        ),
+        ("cross-origin-opener-policy", "same-origin"),
+    ] {
+        assert_eq!(ready.headers[name], value, "{name}");
+    }
+    let answer = t.gql("{ __typename }", json!({})).await;
+    assert_eq!(
+        answer.headers["content-security-policy"],
+        "default-src 'none'; frame-ancestors 'none'"
+    );
     t.sql("DELETE FROM __diesel_schema_migrations").await;
     let not_ready = t.get("/readyz", &[]).await;
     assert_eq!(not_ready.status, StatusCode::SERVICE_UNAVAILABLE);
