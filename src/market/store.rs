@@ -215,18 +215,7 @@ pub async fn purchase(
                         field: None,
                         message: format!("This item costs {}; your budget is {budget}", item.price),
                     })?;
-                set_budget(conn, buyer, budget).await?;
-                diesel::insert_into(market_transactions::table)
-                    .values((
-                        market_transactions::item_id.eq(item.id),
-                        market_transactions::buyer_id.eq(buyer),
-                        market_transactions::amount.eq(item.price),
-                        market_transactions::kind.eq("PURCHASE"),
-                        market_transactions::balance_after.eq(budget),
-                        market_transactions::idempotency_key.eq(idempotency_key),
-                    ))
-                    .execute(conn)
-                    .await?;
+                settle(conn, Side::Buyer(buyer), &item, budget, idempotency_key).await?;
                 Ok(Trade {
                     item,
                     budget,
@@ -285,17 +274,7 @@ pub async fn sell(
                 let budget = rules::credit(budget, item.price).ok_or_else(|| {
                     AppError::bad_input("itemId", "Selling this item would overflow your budget")
                 })?;
-                set_budget(conn, seller, budget).await?;
-                diesel::insert_into(market_transactions::table)
-                    .values((
-                        market_transactions::item_id.eq(item.id),
-                        market_transactions::seller_id.eq(seller),
-                        market_transactions::amount.eq(item.price),
-                        market_transactions::kind.eq("SALE"),
-                        market_transactions::balance_after.eq(budget),
-                    ))
-                    .execute(conn)
-                    .await?;
+                settle(conn, Side::Seller(seller), &item, budget, None).await?;
                 Ok(Trade {
                     item,
                     budget,
@@ -406,22 +385,49 @@ async fn claim(conn: &mut AsyncPgConnection, item_id: i64, buyer: i64) -> Result
 /// Locks the user's row for a budget change. `FOR NO KEY UPDATE`, not `FOR UPDATE`: claiming an
 /// item checks its `owner_id` foreign key, which takes `FOR KEY SHARE` on this row, and two
 /// purchases by one buyer would each wait for the other's key-share lock (a deadlock).
-async fn locked_budget(conn: &mut AsyncPgConnection, user_id: i64) -> Result<i64, AppError> {
-    Ok(users::table
+// Both keep database errors raw, so a deadlock or serialization failure reaches the retry loop.
+async fn locked_budget(conn: &mut AsyncPgConnection, user_id: i64) -> diesel::QueryResult<i64> {
+    users::table
         .find(user_id)
         .select(users::budget)
         .for_no_key_update()
         .first(conn)
-        .await?)
+        .await
 }
 
-async fn set_budget(
+/// Who a ledger row is about.
+#[derive(Clone, Copy)]
+enum Side {
+    Buyer(i64),
+    Seller(i64),
+}
+
+/// Sets the trader's new budget and writes the trade's ledger row.
+async fn settle(
     conn: &mut AsyncPgConnection,
-    user_id: i64,
+    side: Side,
+    item: &Item,
     budget: i64,
-) -> Result<(), AppError> {
+    idempotency_key: Option<&str>,
+) -> diesel::QueryResult<()> {
+    let (user_id, buyer, seller, kind) = match side {
+        Side::Buyer(user) => (user, Some(user), None, "PURCHASE"),
+        Side::Seller(user) => (user, None, Some(user), "SALE"),
+    };
     diesel::update(users::table.find(user_id))
         .set(users::budget.eq(budget))
+        .execute(conn)
+        .await?;
+    diesel::insert_into(market_transactions::table)
+        .values((
+            market_transactions::item_id.eq(item.id),
+            market_transactions::buyer_id.eq(buyer),
+            market_transactions::seller_id.eq(seller),
+            market_transactions::amount.eq(item.price),
+            market_transactions::kind.eq(kind),
+            market_transactions::balance_after.eq(budget),
+            market_transactions::idempotency_key.eq(idempotency_key),
+        ))
         .execute(conn)
         .await?;
     Ok(())
