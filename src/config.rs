@@ -146,6 +146,24 @@ pub struct Config {
     #[arg(long, env = "AGORA_RATE_REGISTER_PER_ADDRESS", default_value_t = 10)]
     pub rate_register_per_address: u32,
 
+    /// Longest wait imposed on an account name whose sign-in budget keeps running out: each
+    /// exhaustion within a day doubles the wait, starting at one minute, up to this many seconds.
+    #[arg(
+        long,
+        env = "AGORA_RATE_LOGIN_BACKOFF_MAX_SECS",
+        default_value_t = 3600
+    )]
+    pub rate_login_backoff_max_secs: u64,
+
+    /// Redis shared by every instance (rate limits, subscription fan-out, persisted queries).
+    /// Without it those stay in process, which is right for one instance.
+    #[arg(long, env = "REDIS_URL")]
+    pub redis_url: Option<String>,
+
+    /// Prefix of every Redis key and channel, so deployments (or tests) can share one Redis.
+    #[arg(long, env = "AGORA_REDIS_PREFIX", default_value = "agora")]
+    pub redis_prefix: String,
+
     /// Seconds between runs of the job that archives habits whose end has passed (reads also
     /// archive them, so this only bounds how stale the table may look to SQL).
     #[arg(long, env = "AGORA_ARCHIVE_INTERVAL_SECS", default_value_t = 300)]
@@ -216,6 +234,9 @@ impl Config {
             }
         }
         self.trusted_proxies()?;
+        if let Some(redis_url) = &self.redis_url {
+            redis::Client::open(redis_url.as_str()).context("REDIS_URL is not a Redis URL")?;
+        }
         if self.db_pool_size == 0 {
             bail!("AGORA_DB_POOL_SIZE must be at least 1");
         }

@@ -6,7 +6,7 @@
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use async_graphql::http::ALL_WEBSOCKET_PROTOCOLS;
 use async_graphql::http::{Credentials, GraphiQLSource};
@@ -35,8 +35,9 @@ use crate::auth::store::{live_api_token, live_session, touch_api_token, touch_se
 use crate::auth::tokens::API_TOKEN_PREFIX;
 use crate::db;
 use crate::error::{AppError, code};
+use crate::graphql::persisted::{Lookup, PersistedQueries};
 use crate::graphql::{self, AgoraSchema, RequestInfo, Viewer, build_schema};
-use crate::ratelimit::local::Guarded;
+use crate::ratelimit::{Backend, Guarded};
 
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 const GRAPHQL_RESPONSE_JSON: &str = "application/graphql-response+json";
@@ -56,6 +57,7 @@ struct HttpState {
     app: Arc<App>,
     schema: AgoraSchema,
     trusted_proxies: Arc<[IpAddr]>,
+    persisted: Arc<PersistedQueries>,
 }
 
 pub fn router(app: Arc<App>) -> Router {
@@ -64,6 +66,7 @@ pub fn router(app: Arc<App>) -> Router {
     let cors = cors_layer(&app);
     let trusted_proxies = app.config.trusted_proxies().unwrap_or_default().into();
     let state = HttpState {
+        persisted: Arc::new(PersistedQueries::new(app.redis.clone())),
         app,
         schema,
         trusted_proxies,
@@ -74,6 +77,7 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/graphql/ws", get(graphql_ws))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
         .with_state(state)
         .layer(cors)
         .layer(TimeoutLayer::with_status_code(StatusCode::SERVICE_UNAVAILABLE, request_timeout))
@@ -170,7 +174,10 @@ async fn graphql_post(State(state): State<HttpState>, request: Request) -> Respo
         );
     }
     match serde_json::from_slice::<async_graphql::Request>(&bytes) {
-        Ok(request) => execute(&state, &mut parts, request).await,
+        Ok(mut request) => {
+            let lookup = state.persisted.resolve(&mut request).await;
+            execute(&state, &mut parts, request, lookup).await
+        }
         Err(_) => http_error(
             StatusCode::BAD_REQUEST,
             code::BAD_REQUEST,
@@ -203,7 +210,10 @@ async fn graphql_get(State(state): State<HttpState>, request: Request) -> Respon
             "GET requests need a \"query\" parameter (and optional \"variables\" JSON and \"operationName\")",
         );
     };
-    if selected_operation_type(&mut request).is_some_and(|kind| kind != OperationType::Query) {
+    let lookup = state.persisted.resolve(&mut request).await;
+    if lookup.is_ok()
+        && selected_operation_type(&mut request).is_some_and(|kind| kind != OperationType::Query)
+    {
         let mut response = http_error(
             StatusCode::METHOD_NOT_ALLOWED,
             code::METHOD_NOT_ALLOWED,
@@ -217,7 +227,7 @@ async fn graphql_get(State(state): State<HttpState>, request: Request) -> Respon
     if let Some(refusal) = csrf_refusal(&parts.headers) {
         return refusal;
     }
-    execute(&state, &mut parts, request).await
+    execute(&state, &mut parts, request, lookup).await
 }
 
 /// GET parameters as GraphQL over HTTP names them. (async-graphql's `parse_query_string` expects
@@ -225,6 +235,8 @@ async fn graphql_get(State(state): State<HttpState>, request: Request) -> Respon
 #[derive(serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct GetParams {
+    /// Empty when the query is named by its persisted hash in `extensions`.
+    #[serde(default)]
     query: String,
     operation_name: Option<String>,
     variables: Option<String>,
@@ -233,7 +245,7 @@ struct GetParams {
 
 fn get_request(query_string: &str) -> Option<async_graphql::Request> {
     let params: GetParams = serde_urlencoded::from_str(query_string).ok()?;
-    if params.query.trim().is_empty() {
+    if params.query.trim().is_empty() && params.extensions.is_none() {
         return None;
     }
     let mut request = async_graphql::Request::new(params.query);
@@ -294,6 +306,20 @@ async fn connection_data(
     Ok(data)
 }
 
+/// The operation's name as the client gave it, or as its document names its only operation.
+fn operation_name(request: &mut async_graphql::Request) -> Option<String> {
+    if let Some(name) = &request.operation_name {
+        return Some(name.clone());
+    }
+    let document = request.parsed_query().ok()?;
+    let mut operations = document.operations.iter();
+    let (name, _) = operations.next()?;
+    if operations.next().is_some() {
+        return None;
+    }
+    name.map(|name| name.to_string())
+}
+
 /// The type of the operation the request would run, if its document parses and the operation
 /// is unambiguous.
 fn selected_operation_type(request: &mut async_graphql::Request) -> Option<OperationType> {
@@ -316,11 +342,14 @@ fn selected_operation_type(request: &mut async_graphql::Request) -> Option<Opera
     Some(operation.1.node.ty)
 }
 
+/// Runs a request whose persisted query (if any) was already looked up, logs it and counts it.
 async fn execute(
     state: &HttpState,
     parts: &mut Parts,
     mut request: async_graphql::Request,
+    lookup: Result<Lookup, ServerError>,
 ) -> Response {
+    let started = Instant::now();
     let request_id = parts
         .headers
         .get("x-request-id")
@@ -333,28 +362,58 @@ async fn execute(
         .app
         .limits
         .check(Guarded::Request, info.ip.as_deref().unwrap_or_default())
+        .await
     {
         return too_many_requests(retry_after_secs);
     }
-    let mut response = if let Err(error) = request.parsed_query() {
-        let mut error = error.clone();
-        set_code(&mut error, code::GRAPHQL_PARSE_FAILED);
-        async_graphql::Response::from_errors(vec![error])
-    } else {
-        match authenticate(&state.app, &parts.headers).await {
-            Ok(viewer) => {
-                request = graphql::with_loaders(request.data(info), &state.app.pool);
-                if let Some(viewer) = viewer {
-                    request = request.data(viewer);
-                }
-                state.schema.execute(request).await
+    let operation_name = operation_name(&mut request);
+    let mut user_id = None;
+    let mut response = match (lookup, request.parsed_query()) {
+        (Err(error), _) => async_graphql::Response::from_errors(vec![error]),
+        (Ok(_), Err(error)) => {
+            let mut error = error.clone();
+            set_code(&mut error, code::GRAPHQL_PARSE_FAILED);
+            async_graphql::Response::from_errors(vec![error])
+        }
+        (Ok(lookup), Ok(_)) => {
+            if let Lookup::Resolved { hash, is_new: true } = lookup {
+                state.persisted.remember(hash, &request.query).await;
             }
-            Err(error) => async_graphql::Response::from_errors(vec![
-                async_graphql::Error::from(error).into_server_error(Default::default()),
-            ]),
+            match authenticate(&state.app, &parts.headers).await {
+                Ok(viewer) => {
+                    request = graphql::with_loaders(request.data(info), &state.app.pool);
+                    if let Some(viewer) = viewer {
+                        user_id = Some(viewer.user_id);
+                        request = request.data(viewer);
+                    }
+                    state.schema.execute(request).await
+                }
+                Err(error) => async_graphql::Response::from_errors(vec![
+                    async_graphql::Error::from(error).into_server_error(Default::default()),
+                ]),
+            }
         }
     };
     label_errors(&mut response, &request_id);
+    let outcome = response
+        .errors
+        .first()
+        .and_then(|error| error.extensions.as_ref()?.get("code"))
+        .and_then(|code| match code {
+            Value::String(code) => Some(code.as_str()),
+            _ => None,
+        })
+        .unwrap_or("ok");
+    let elapsed = started.elapsed();
+    crate::metrics::request_finished(operation_name.as_deref(), outcome, elapsed);
+    tracing::info!(
+        request_id,
+        operation = operation_name.as_deref().unwrap_or(""),
+        user_id,
+        outcome,
+        duration_ms = elapsed.as_secs_f64() * 1000.0,
+        "graphql request"
+    );
     let status = if wants_graphql_response && response.data == Value::Null && response.is_err() {
         StatusCode::BAD_REQUEST
     } else {
@@ -640,26 +699,55 @@ async fn healthz() -> Response {
     axum::Json(json!({ "status": "ok" })).into_response()
 }
 
+/// Not ready without the database (nothing works). Ready but "degraded" while a configured
+/// Redis is unreachable: requests still succeed, with limits and events kept per instance.
 async fn readyz(State(state): State<HttpState>) -> Response {
+    let app = &state.app;
     let check = async {
-        let mut conn = state.app.pool.get().await.ok()?;
+        let mut conn = app.pool.get().await.ok()?;
         db::migrations_applied(&mut conn).await.ok()
     };
-    let (status, database, migrations) = match check.await {
+    let redis = async {
+        match &app.redis {
+            None => "off",
+            Some(redis) if redis.ping().await => "ok",
+            Some(_) => "unreachable",
+        }
+    };
+    let (database, redis) = tokio::join!(check, redis);
+    let (status, database, migrations) = match database {
         Some(true) => (StatusCode::OK, "ok", "applied"),
         Some(false) => (StatusCode::SERVICE_UNAVAILABLE, "ok", "pending"),
         None => (StatusCode::SERVICE_UNAVAILABLE, "unreachable", "unknown"),
     };
-    let ready = status == StatusCode::OK;
+    let rate_limits = match (app.limits.backend(), redis) {
+        (Backend::Local, _) => "local",
+        (_, "unreachable") | (Backend::Degraded, _) => "degraded",
+        (Backend::Redis, _) => "redis",
+    };
+    let summary = match (status == StatusCode::OK, redis) {
+        (false, _) => "not_ready",
+        (true, "unreachable") => "degraded",
+        (true, _) => "ready",
+    };
     (
         status,
         axum::Json(json!({
-            "status": if ready { "ready" } else { "not_ready" },
+            "status": summary,
             "database": database,
             "migrations": migrations,
+            "redis": redis,
+            "rateLimits": rate_limits,
         })),
     )
         .into_response()
+}
+
+async fn metrics(State(state): State<HttpState>) -> Response {
+    match crate::metrics::render(&state.app).await {
+        Some(text) => ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response(),
+        None => StatusCode::NOT_FOUND.into_response(),
+    }
 }
 
 #[cfg(test)]

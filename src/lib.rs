@@ -14,8 +14,10 @@ pub mod habits;
 pub mod http;
 pub mod mail;
 pub mod market;
+pub mod metrics;
 pub mod ratelimit;
 pub mod rbac;
+pub mod shared;
 pub mod stats;
 pub mod tasks;
 pub mod text;
@@ -39,7 +41,9 @@ pub struct App {
     pub mailer: mail::sender::Transport,
     /// Rung when mail is enqueued, so the outbox worker sends it without waiting for a poll.
     pub outbox_wakeup: tokio::sync::Notify,
-    pub limits: ratelimit::local::LocalLimits,
+    pub limits: ratelimit::Limits,
+    /// Set when `REDIS_URL` is: what instances share beyond Postgres.
+    pub redis: Option<shared::Redis>,
 }
 
 impl App {
@@ -62,6 +66,12 @@ impl App {
                 key
             }
         };
+        let redis = config
+            .redis_url
+            .as_deref()
+            .map(|url| shared::Redis::new(url, &config.redis_prefix))
+            .transpose()?;
+        metrics::install();
         Ok(Arc::new(Self {
             pool: db::build_pool(&config)?,
             passwords: Passwords::new(config.argon2_m_kib, config.argon2_t)?,
@@ -69,8 +79,9 @@ impl App {
             mfa: auth::mfa::rules::MfaKeys::new(&secret),
             mailer: mail::sender::Transport::from_config(&config)?,
             outbox_wakeup: tokio::sync::Notify::new(),
-            limits: ratelimit::local::LocalLimits::new(&config),
-            market_events: Default::default(),
+            limits: ratelimit::Limits::new(&config, redis.clone()),
+            market_events: market::events::MarketEvents::new(redis.clone()),
+            redis,
             clock: Default::default(),
             config,
         }))

@@ -17,7 +17,7 @@ use crate::error::AppError;
 use crate::graphql::connection::{CountedConnection, Page, connection};
 use crate::graphql::{ContextExt, Permission};
 use crate::graphql::{Viewer, parse_id};
-use crate::ratelimit::local::Guarded;
+use crate::ratelimit::Guarded;
 use crate::rbac::loaders::{PermissionsOfUser, RbacLoader, RolesOfUser};
 use crate::rbac::model::Role;
 use crate::rbac::perm;
@@ -259,7 +259,7 @@ impl AccountsMutation {
         input: RegisterInput,
     ) -> async_graphql::Result<RegisterPayload> {
         let address = ctx.request_info().ip.clone().unwrap_or_default();
-        ctx.app().limits.check(Guarded::Register, &address)?;
+        ctx.app().limits.check(Guarded::Register, &address).await?;
         let fields = AccountFields {
             username: &input.username,
             email: &input.email,

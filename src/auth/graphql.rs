@@ -10,7 +10,7 @@ use super::rules::{api_token_lifetime, api_token_name, check_new_password, norma
 use super::store::{self, Rotation};
 use super::tokens::{AccessSubject, new_api_token, new_refresh_token};
 use crate::mail::{outbox, templates};
-use crate::ratelimit::local::Guarded;
+use crate::ratelimit::Guarded;
 use serde_json::json;
 
 use crate::accounts::model::User;
@@ -265,9 +265,13 @@ impl AuthMutation {
     ) -> async_graphql::Result<LoginResult> {
         let app = ctx.app();
         let address = ctx.request_info().ip.clone().unwrap_or_default();
-        app.limits.check(Guarded::LoginFromAddress, &address)?;
+        let account_key = input.login.trim().to_lowercase();
         app.limits
-            .check(Guarded::LoginToAccount, &input.login.trim().to_lowercase())?;
+            .check(Guarded::LoginFromAddress, &address)
+            .await?;
+        app.limits
+            .check(Guarded::LoginToAccount, &account_key)
+            .await?;
         let mut conn = db::conn(&app.pool).await?;
         let found = accounts::find_for_login(&mut conn, &input.login).await?;
         // Release the connection while hashing: argon2 takes far longer than the query.
@@ -294,6 +298,9 @@ impl AuthMutation {
                 return Err(AppError::InvalidCredentials.into());
             }
         };
+        app.limits
+            .forgive(Guarded::LoginToAccount, &account_key)
+            .await;
         if let Some(challenge) = super::mfa::graphql::challenge_if_enabled(ctx, user.id).await? {
             return Ok(LoginResult::MfaChallenge(challenge));
         }

@@ -360,7 +360,8 @@ impl MarketMutation {
             store::create_item(&mut conn, creator, &name, price, &barcode, &description).await?;
         ctx.app()
             .market_events
-            .publish(MarketEventKind::Listed, item.clone());
+            .publish(MarketEventKind::Listed, item.clone())
+            .await;
         Ok(ItemPayload { item })
     }
 
@@ -423,7 +424,8 @@ impl MarketMutation {
         if !trade.replayed {
             ctx.app()
                 .market_events
-                .publish(MarketEventKind::Purchased, trade.item.clone());
+                .publish(MarketEventKind::Purchased, trade.item.clone())
+                .await;
         }
         Ok(TradePayload {
             item: trade.item,
@@ -444,7 +446,8 @@ impl MarketMutation {
         let trade = store::sell(&mut conn, seller, item_id).await?;
         ctx.app()
             .market_events
-            .publish(MarketEventKind::Sold, trade.item.clone());
+            .publish(MarketEventKind::Sold, trade.item.clone())
+            .await;
         Ok(TradePayload {
             item: trade.item,
             budget: trade.budget,

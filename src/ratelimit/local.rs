@@ -1,100 +1,147 @@
 //! In-process limits (one instance): keyed GCRA buckets from `governor`. A limit of N per
-//! minute admits a burst of N and then one every 60/N seconds.
+//! minute admits a burst of N and then one every 60/N seconds. Guards that back off also keep,
+//! per key, how often the budget ran out recently and until when the key is shut out.
 
+use std::collections::HashMap;
 use std::num::NonZeroU32;
+use std::sync::Mutex;
+use std::time::Instant;
 
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota};
 
-use crate::config::Config;
-use crate::error::AppError;
+use super::{Budgets, Guarded, OFFENCE_MEMORY, Refusal, backoff_wait};
 
-/// What is being limited, each with its own budget per key.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Guarded {
-    /// Any GraphQL request, per client address.
-    Request,
-    /// Sign-in attempts per client address.
-    LoginFromAddress,
-    /// Sign-in attempts per account name as typed, whether or not such an account exists.
-    LoginToAccount,
-    /// Registrations per client address.
-    Register,
+struct Penalty {
+    offences: u32,
+    blocked_until: Instant,
+    last_offence: Instant,
 }
 
 pub struct LocalLimits {
     clock: DefaultClock,
-    request: DefaultKeyedRateLimiter<String>,
-    login_address: DefaultKeyedRateLimiter<String>,
-    login_account: DefaultKeyedRateLimiter<String>,
-    register: DefaultKeyedRateLimiter<String>,
-}
-
-fn per_minute(count: u32) -> DefaultKeyedRateLimiter<String> {
-    DefaultKeyedRateLimiter::keyed(Quota::per_minute(
-        NonZeroU32::new(count).unwrap_or(NonZeroU32::MIN),
-    ))
+    budgets: Budgets,
+    buckets: [DefaultKeyedRateLimiter<String>; Guarded::ALL.len()],
+    penalties: Mutex<HashMap<String, Penalty>>,
 }
 
 impl LocalLimits {
-    pub fn new(config: &Config) -> Self {
+    pub fn new(budgets: Budgets) -> Self {
+        let bucket = |guarded: Guarded| {
+            DefaultKeyedRateLimiter::keyed(Quota::per_minute(
+                NonZeroU32::new(budgets.per_minute(guarded)).unwrap_or(NonZeroU32::MIN),
+            ))
+        };
         Self {
             clock: DefaultClock::default(),
-            request: per_minute(config.rate_requests_per_minute),
-            login_address: per_minute(config.rate_login_per_address),
-            login_account: per_minute(config.rate_login_per_account),
-            register: per_minute(config.rate_register_per_address),
+            buckets: Guarded::ALL.map(bucket),
+            budgets,
+            penalties: Mutex::default(),
         }
     }
 
-    /// Counts one attempt, or `RATE_LIMITED` with the seconds until the next is allowed.
-    pub fn check(&self, guarded: Guarded, key: &str) -> Result<(), AppError> {
-        let limiter = match guarded {
-            Guarded::Request => &self.request,
-            Guarded::LoginFromAddress => &self.login_address,
-            Guarded::LoginToAccount => &self.login_account,
-            Guarded::Register => &self.register,
-        };
-        limiter.check_key(&key.to_owned()).map_err(|not_until| {
-            let wait = not_until.wait_time_from(self.clock.now());
-            AppError::RateLimited {
-                retry_after_secs: wait.as_secs() + u64::from(wait.subsec_nanos() > 0),
+    /// Counts one attempt, or says how long until the next is allowed.
+    pub fn check(&self, guarded: Guarded, key: &str) -> Result<(), Refusal> {
+        let now = Instant::now();
+        let penalty_key = format!("{}:{key}", guarded.name());
+        if guarded.backs_off() {
+            let penalties = self
+                .penalties
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            if let Some(penalty) = penalties.get(&penalty_key)
+                && penalty.blocked_until > now
+            {
+                return Err(Refusal::wait(penalty.blocked_until - now));
             }
-        })
+        }
+        let Err(not_until) = self.buckets[guarded as usize].check_key(&key.to_owned()) else {
+            return Ok(());
+        };
+        if !guarded.backs_off() {
+            return Err(Refusal::wait(not_until.wait_time_from(self.clock.now())));
+        }
+        let mut penalties = self
+            .penalties
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let penalty = penalties.entry(penalty_key).or_insert(Penalty {
+            offences: 0,
+            blocked_until: now,
+            last_offence: now,
+        });
+        if now.duration_since(penalty.last_offence) > OFFENCE_MEMORY {
+            penalty.offences = 0;
+        }
+        penalty.offences += 1;
+        penalty.last_offence = now;
+        let wait = backoff_wait(penalty.offences, self.budgets.login_backoff_max);
+        penalty.blocked_until = now + wait;
+        Err(Refusal::wait(wait))
     }
 
-    /// Forgets keys whose buckets are full again, so memory follows recent traffic only.
+    /// Clears a key's back-off (after it proved itself, e.g. a correct password).
+    pub fn forgive(&self, guarded: Guarded, key: &str) {
+        self.penalties
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .remove(&format!("{}:{key}", guarded.name()));
+    }
+
+    /// Forgets keys whose buckets are full again and offences past memory, so memory follows
+    /// recent traffic only.
     pub fn forget_idle(&self) {
-        for limiter in [
-            &self.request,
-            &self.login_address,
-            &self.login_account,
-            &self.register,
-        ] {
-            limiter.retain_recent();
+        for bucket in &self.buckets {
+            bucket.retain_recent();
         }
+        let now = Instant::now();
+        self.penalties
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .retain(|_, penalty| now.duration_since(penalty.last_offence) <= OFFENCE_MEMORY);
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
+
+    fn budgets() -> Budgets {
+        Budgets {
+            requests: 100,
+            login_from_address: 100,
+            login_to_account: 5,
+            register: 100,
+            login_backoff_max: Duration::from_secs(3600),
+        }
+    }
 
     #[test]
     fn a_budget_per_key_with_a_wait_to_retry() {
-        let mut config = Config::from_env().unwrap();
-        config.rate_login_per_account = 5;
-        let limits = LocalLimits::new(&config);
+        let limits = LocalLimits::new(budgets());
+        for _ in 0..5 {
+            limits.check(Guarded::LoginFromAddress, "ada").unwrap();
+            limits.check(Guarded::LoginToAccount, "ada").unwrap();
+        }
+        let refusal = limits.check(Guarded::LoginToAccount, "ada").unwrap_err();
+        assert_eq!(refusal.retry_after_secs, 60, "first exhaustion: one window");
+        limits.check(Guarded::LoginToAccount, "bob").unwrap();
+        limits.check(Guarded::LoginFromAddress, "ada").unwrap();
+    }
+
+    #[test]
+    fn a_shut_out_key_is_refused_without_counting_and_forgiveness_lifts_it() {
+        let limits = LocalLimits::new(budgets());
         for _ in 0..5 {
             limits.check(Guarded::LoginToAccount, "ada").unwrap();
         }
-        match limits.check(Guarded::LoginToAccount, "ada") {
-            Err(AppError::RateLimited { retry_after_secs }) => {
-                assert!((1..=12).contains(&retry_after_secs), "{retry_after_secs}")
-            }
-            other => panic!("expected RATE_LIMITED, got {other:?}"),
-        }
-        limits.check(Guarded::LoginToAccount, "bob").unwrap();
-        limits.check(Guarded::LoginFromAddress, "ada").unwrap();
+        limits.check(Guarded::LoginToAccount, "ada").unwrap_err();
+        let again = limits.check(Guarded::LoginToAccount, "ada").unwrap_err();
+        assert!((59..=60).contains(&again.retry_after_secs), "{again:?}");
+        limits.forgive(Guarded::LoginToAccount, "ada");
+        // Forgiven, the key starts over at the first offence (its bucket is still empty).
+        let second = limits.check(Guarded::LoginToAccount, "ada").unwrap_err();
+        assert_eq!(second.retry_after_secs, 60);
     }
 }

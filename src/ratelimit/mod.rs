@@ -1,82 +1,228 @@
-//! Rate limits. `local` holds the in-process buckets every request passes (per client address
-//! and per account); the functions here count in Postgres, for the few auth paths where a limit
-//! must hold across instances and restarts (password reset, verification mail). Each such check
+//! Rate limits. Every request passes [`Limits`]: per client address and per account name,
+//! counted in Redis when `REDIS_URL` is set (shared by all instances) and in process otherwise
+//! or while Redis is unreachable. [`hit`] counts in Postgres instead, for the few auth paths
+//! whose limits must also survive restarts (password reset, verification mail); each such check
 //! takes a transaction-scoped advisory lock on its key, so concurrent attempts cannot both slip
 //! under.
 
+mod counted;
 pub mod local;
+pub mod shared;
 
-use chrono::{DateTime, Duration, Utc};
-use diesel::prelude::*;
-use diesel::sql_types::Text;
-use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
-use sha2::{Digest, Sha256};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration as StdDuration;
 
-use crate::db::schema::rate_events;
+use crate::config::Config;
 use crate::error::AppError;
 
-/// A limit: at most `max` attempts per `window` for one key.
-#[derive(Clone, Copy, Debug)]
-pub struct Limit {
-    pub bucket: &'static str,
-    pub max: i64,
-    pub window: Duration,
+pub use counted::{Limit, hashed_key, hit};
+
+/// What is being limited, each with its own budget per key and minute.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Guarded {
+    /// Any GraphQL request, per client address.
+    Request,
+    /// Sign-in attempts per client address.
+    LoginFromAddress,
+    /// Sign-in attempts per account name as typed, whether or not such an account exists.
+    LoginToAccount,
+    /// Registrations per client address.
+    Register,
 }
 
-/// A key that does not store what it stands for (an email address, say).
-pub fn hashed_key(value: &str) -> String {
-    Sha256::digest(value.as_bytes())
-        .iter()
-        .map(|byte| format!("{byte:02x}"))
-        .collect()
-}
+impl Guarded {
+    pub const ALL: [Guarded; 4] = [
+        Guarded::Request,
+        Guarded::LoginFromAddress,
+        Guarded::LoginToAccount,
+        Guarded::Register,
+    ];
 
-/// Counts one attempt for `key`, or refuses with `RATE_LIMITED` (and `retryAfter`) when the
-/// window already holds `max` of them. Refused attempts are not counted.
-pub async fn hit(
-    conn: &mut AsyncPgConnection,
-    limit: Limit,
-    key: &str,
-    now: DateTime<Utc>,
-) -> Result<(), AppError> {
-    conn.transaction::<_, AppError, _>(async |conn| {
-        diesel::sql_query("SELECT pg_advisory_xact_lock(hashtext($1 || ':' || $2))")
-            .bind::<Text, _>(limit.bucket)
-            .bind::<Text, _>(key)
-            .execute(conn)
-            .await?;
-        let window_start = now - limit.window;
-        let this_key = rate_events::bucket
-            .eq(limit.bucket)
-            .and(rate_events::key.eq(key));
-        diesel::delete(
-            rate_events::table
-                .filter(this_key)
-                .filter(rate_events::at.le(window_start)),
-        )
-        .execute(conn)
-        .await?;
-        let (count, oldest): (i64, Option<DateTime<Utc>>) = rate_events::table
-            .filter(this_key)
-            .select((diesel::dsl::count_star(), diesel::dsl::min(rate_events::at)))
-            .first(conn)
-            .await?;
-        if count >= limit.max {
-            let free_at = oldest.unwrap_or(now) + limit.window;
-            let retry_after_secs = u64::try_from((free_at - now).num_seconds())
-                .unwrap_or(0)
-                .max(1);
-            return Err(AppError::RateLimited { retry_after_secs });
+    pub fn name(self) -> &'static str {
+        match self {
+            Guarded::Request => "request",
+            Guarded::LoginFromAddress => "login_address",
+            Guarded::LoginToAccount => "login_account",
+            Guarded::Register => "register",
         }
-        diesel::insert_into(rate_events::table)
-            .values((
-                rate_events::bucket.eq(limit.bucket),
-                rate_events::key.eq(key),
-                rate_events::at.eq(now),
-            ))
-            .execute(conn)
-            .await?;
-        Ok(())
-    })
-    .await
+    }
+
+    /// Guessing one account's password is the attack a growing wait defeats; the other budgets
+    /// only smooth load, so a plain window is enough.
+    pub fn backs_off(self) -> bool {
+        self == Guarded::LoginToAccount
+    }
+}
+
+/// Attempts per minute for each guard, from configuration.
+#[derive(Clone, Copy, Debug)]
+pub struct Budgets {
+    pub requests: u32,
+    pub login_from_address: u32,
+    pub login_to_account: u32,
+    pub register: u32,
+    pub login_backoff_max: StdDuration,
+}
+
+impl Budgets {
+    pub fn from_config(config: &Config) -> Self {
+        Self {
+            requests: config.rate_requests_per_minute,
+            login_from_address: config.rate_login_per_address,
+            login_to_account: config.rate_login_per_account,
+            register: config.rate_register_per_address,
+            login_backoff_max: StdDuration::from_secs(config.rate_login_backoff_max_secs),
+        }
+    }
+
+    pub fn per_minute(&self, guarded: Guarded) -> u32 {
+        match guarded {
+            Guarded::Request => self.requests,
+            Guarded::LoginFromAddress => self.login_from_address,
+            Guarded::LoginToAccount => self.login_to_account,
+            Guarded::Register => self.register,
+        }
+        .max(1)
+    }
+}
+
+/// How long an offence is remembered when the next one decides its wait.
+pub const OFFENCE_MEMORY: StdDuration = StdDuration::from_secs(24 * 3600);
+
+/// The wait after a key used up its budget for the `offences`-th time within memory: one
+/// minute, doubling with each offence, never more than `cap`.
+pub fn backoff_wait(offences: u32, cap: StdDuration) -> StdDuration {
+    let doublings = offences.saturating_sub(1).min(20);
+    (StdDuration::from_secs(60) * 2u32.pow(doublings)).min(cap)
+}
+
+/// A refused attempt and when to try again.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Refusal {
+    pub retry_after_secs: u64,
+}
+
+impl Refusal {
+    fn wait(wait: StdDuration) -> Self {
+        Self {
+            retry_after_secs: (wait.as_secs() + u64::from(wait.subsec_nanos() > 0)).max(1),
+        }
+    }
+}
+
+impl From<Refusal> for AppError {
+    fn from(refusal: Refusal) -> Self {
+        AppError::RateLimited {
+            retry_after_secs: refusal.retry_after_secs,
+        }
+    }
+}
+
+/// Where limits are counted right now, for `/readyz` and the logs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Local,
+    Redis,
+    /// Redis is configured but did not answer: counting in process until it does.
+    Degraded,
+}
+
+pub struct Limits {
+    local: local::LocalLimits,
+    shared: Option<shared::SharedLimits>,
+    redis_failing: AtomicBool,
+}
+
+impl Limits {
+    pub fn new(config: &Config, redis: Option<crate::shared::Redis>) -> Self {
+        let budgets = Budgets::from_config(config);
+        Self {
+            local: local::LocalLimits::new(budgets),
+            shared: redis.map(|redis| shared::SharedLimits::new(redis, budgets)),
+            redis_failing: AtomicBool::new(false),
+        }
+    }
+
+    /// Counts one attempt, or `RATE_LIMITED` with the seconds until the next is allowed. If
+    /// Redis fails, the in-process buckets decide: the limit still holds, per instance.
+    pub async fn check(&self, guarded: Guarded, key: &str) -> Result<(), AppError> {
+        let decision = match &self.shared {
+            None => self.local.check(guarded, key),
+            Some(shared) => match shared.check(guarded, key).await {
+                Ok(decision) => {
+                    self.redis_answered();
+                    decision
+                }
+                Err(error) => {
+                    self.redis_failed(&error);
+                    self.local.check(guarded, key)
+                }
+            },
+        };
+        decision.map_err(|refusal| {
+            crate::metrics::rate_limit_refused(guarded);
+            refusal.into()
+        })
+    }
+
+    /// Lifts a key's back-off after it proved itself (a correct password for that account).
+    pub async fn forgive(&self, guarded: Guarded, key: &str) {
+        self.local.forgive(guarded, key);
+        if let Some(shared) = &self.shared {
+            match shared.forgive(guarded, key).await {
+                Ok(()) => self.redis_answered(),
+                Err(error) => self.redis_failed(&error),
+            }
+        }
+    }
+
+    pub fn backend(&self) -> Backend {
+        match (&self.shared, self.redis_failing.load(Ordering::Relaxed)) {
+            (None, _) => Backend::Local,
+            (Some(_), false) => Backend::Redis,
+            (Some(_), true) => Backend::Degraded,
+        }
+    }
+
+    pub fn forget_idle(&self) {
+        self.local.forget_idle();
+    }
+
+    fn redis_answered(&self) {
+        if self.redis_failing.swap(false, Ordering::Relaxed) {
+            tracing::info!("Redis answers again: rate limits are shared again");
+        }
+    }
+
+    fn redis_failed(&self, error: &redis::RedisError) {
+        if !self.redis_failing.swap(true, Ordering::Relaxed) {
+            tracing::warn!(%error, "Redis is unreachable: counting rate limits in process");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_per_offence_up_to_the_cap() {
+        let cap = StdDuration::from_secs(3600);
+        let waits: Vec<u64> = (1..=8).map(|n| backoff_wait(n, cap).as_secs()).collect();
+        assert_eq!(waits, [60, 120, 240, 480, 960, 1920, 3600, 3600]);
+        assert_eq!(backoff_wait(u32::MAX, cap), cap);
+    }
+
+    #[test]
+    fn refusals_round_waits_up_to_whole_seconds() {
+        assert_eq!(
+            Refusal::wait(StdDuration::from_millis(1)).retry_after_secs,
+            1
+        );
+        assert_eq!(
+            Refusal::wait(StdDuration::from_millis(60_001)).retry_after_secs,
+            61
+        );
+        assert_eq!(Refusal::wait(StdDuration::ZERO).retry_after_secs, 1);
+    }
 }

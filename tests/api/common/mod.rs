@@ -118,6 +118,8 @@ impl TestApp {
         config.rate_login_per_address = 1_000_000;
         config.rate_login_per_account = 1_000_000;
         config.rate_register_per_address = 1_000_000;
+        // Tests that opt into Redis share one server: their keys live under their database's name.
+        config.redis_prefix = database.clone();
         adjust(&mut config);
         let app = App::build(config).await.expect("building the app");
         let router = agora::http::router(app.clone()).layer(MockConnectInfo(SocketAddr::from((
@@ -129,6 +131,15 @@ impl TestApp {
             router,
             database,
         }
+    }
+
+    /// An app whose limits, events and persisted queries go through the machine's Redis.
+    pub async fn with_redis(adjust: impl FnOnce(&mut Config)) -> Self {
+        Self::with_config(|config| {
+            config.redis_url = Some(redis_url());
+            adjust(config);
+        })
+        .await
     }
 
     /// Serves the same router on a loopback port, for clients that need a real socket
@@ -494,10 +505,75 @@ impl TestApp {
 }
 
 /// A loopback port nothing listens on right now.
+pub fn redis_url() -> String {
+    std::env::var("AGORA_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned())
+}
+
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
         .unwrap()
         .port()
+}
+
+/// A Redis server of the test's own on a free port, for tests that stop and restart it. It
+/// keeps nothing on disk, so a restart starts empty, as a crashed cache would.
+pub struct OwnRedis {
+    pub port: u16,
+    process: Option<tokio::process::Child>,
+}
+
+impl OwnRedis {
+    pub async fn start() -> Self {
+        let mut redis = Self {
+            port: free_port(),
+            process: None,
+        };
+        redis.restart().await;
+        redis
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    pub async fn restart(&mut self) {
+        let port = self.port.to_string();
+        let process = tokio::process::Command::new("redis-server")
+            .args([
+                "--port",
+                &port,
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ])
+            .stdout(std::process::Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("redis-server is installed (.ci/run installs it)");
+        self.process = Some(process);
+        let client = redis::Client::open(self.url()).unwrap();
+        for _ in 0..100 {
+            if let Ok(mut connection) = client.get_multiplexed_async_connection().await
+                && redis::cmd("PING")
+                    .query_async::<String>(&mut connection)
+                    .await
+                    .is_ok()
+            {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        panic!("redis-server did not start on port {port}");
+    }
+
+    pub async fn stop(&mut self) {
+        if let Some(mut process) = self.process.take() {
+            process.kill().await.unwrap();
+        }
+    }
 }

@@ -1,0 +1,107 @@
+//! Prometheus metrics. Counters and histograms are recorded where things happen (through the
+//! `metrics` facade); gauges that describe state (pool, outbox backlog) are read when scraped.
+
+use std::collections::HashSet;
+use std::sync::{Mutex, OnceLock};
+use std::time::Duration;
+
+use diesel::prelude::*;
+use diesel_async::RunQueryDsl;
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+
+use crate::App;
+use crate::db::schema::email_outbox;
+use crate::ratelimit::Guarded;
+
+const LATENCY_BUCKETS: [f64; 12] = [
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0,
+];
+/// Operation names are chosen by clients; past this many distinct ones, new names are counted
+/// as "other" so a hostile client cannot grow the label set without bound.
+const MAX_OPERATION_NAMES: usize = 200;
+const OPERATION_NAME_MAX_LEN: usize = 64;
+
+static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
+static OPERATION_NAMES: OnceLock<Mutex<HashSet<String>>> = OnceLock::new();
+
+/// Installs the process-wide recorder once; later calls (tests build many apps) reuse it.
+pub fn install() {
+    HANDLE.get_or_init(|| {
+        let builder = PrometheusBuilder::new()
+            .set_buckets_for_metric(
+                Matcher::Full("agora_request_duration_seconds".into()),
+                &LATENCY_BUCKETS,
+            )
+            .ok()?;
+        match builder.install_recorder() {
+            Ok(handle) => Some(handle),
+            Err(error) => {
+                tracing::warn!(%error, "metrics are off: another recorder is installed");
+                None
+            }
+        }
+    });
+}
+
+/// The label an operation is counted under.
+fn operation_label(name: Option<&str>) -> String {
+    let Some(name) = name.filter(|name| {
+        !name.is_empty()
+            && name.len() <= OPERATION_NAME_MAX_LEN
+            && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+    }) else {
+        return "anonymous".to_owned();
+    };
+    let mut known = OPERATION_NAMES
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    if known.contains(name) || known.len() < MAX_OPERATION_NAMES {
+        known.insert(name.to_owned());
+        name.to_owned()
+    } else {
+        "other".to_owned()
+    }
+}
+
+/// One GraphQL request answered: `outcome` is "ok" or the first error's code.
+pub fn request_finished(operation_name: Option<&str>, outcome: &str, elapsed: Duration) {
+    let operation = operation_label(operation_name);
+    metrics::counter!(
+        "agora_requests_total",
+        "operation" => operation.clone(),
+        "outcome" => outcome.to_owned()
+    )
+    .increment(1);
+    metrics::histogram!("agora_request_duration_seconds", "operation" => operation)
+        .record(elapsed.as_secs_f64());
+}
+
+pub fn rate_limit_refused(guarded: Guarded) {
+    metrics::counter!("agora_rate_limit_refusals_total", "limit" => guarded.name()).increment(1);
+}
+
+/// The text `/metrics` answers, with state gauges read now.
+pub async fn render(app: &App) -> Option<String> {
+    let handle = HANDLE.get()?.as_ref()?;
+    let status = app.pool.status();
+    metrics::gauge!("agora_db_pool_connections", "state" => "in_use")
+        .set((status.size - status.available) as f64);
+    metrics::gauge!("agora_db_pool_connections", "state" => "idle").set(status.available as f64);
+    metrics::gauge!("agora_db_pool_waiting").set(status.waiting as f64);
+    if let Some(backlog) = outbox_backlog(app).await {
+        metrics::gauge!("agora_outbox_backlog").set(backlog as f64);
+    }
+    handle.run_upkeep();
+    Some(handle.render())
+}
+
+async fn outbox_backlog(app: &App) -> Option<i64> {
+    let mut conn = app.pool.get().await.ok()?;
+    email_outbox::table
+        .filter(email_outbox::sent_at.is_null())
+        .count()
+        .get_result(&mut conn)
+        .await
+        .ok()
+}
