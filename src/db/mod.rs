@@ -58,24 +58,28 @@ pub async fn ensure_database_exists(database_url: &str) -> anyhow::Result<()> {
     let mut admin = AsyncPgConnection::establish(url.as_str())
         .await
         .context("connecting to the Postgres server")?;
-    let count: i64 = diesel::sql_query("SELECT count(*) AS n FROM pg_database WHERE datname = $1")
-        .bind::<Text, _>(&name)
-        .get_result::<Count>(&mut admin)
-        .await?
-        .n;
-    if count == 0 {
+    if !database_exists(&mut admin, &name).await? {
         let statement = format!("CREATE DATABASE {}", quote_identifier(&name));
-        match diesel::sql_query(statement).execute(&mut admin).await {
-            Ok(_) => tracing::info!(database = %name, "created database"),
-            // Another instance created it between our check and our CREATE.
-            Err(diesel::result::Error::DatabaseError(
-                diesel::result::DatabaseErrorKind::UniqueViolation,
-                _,
-            )) => {}
-            Err(error) => return Err(error).context("creating the database"),
+        if let Err(error) = diesel::sql_query(statement).execute(&mut admin).await {
+            // Instances starting together race to create it: whichever error the loser sees
+            // (a unique violation or "already exists"), the database being there is success.
+            if !database_exists(&mut admin, &name).await? {
+                return Err(error).context("creating the database");
+            }
+        } else {
+            tracing::info!(database = %name, "created database");
         }
     }
     Ok(())
+}
+
+async fn database_exists(admin: &mut AsyncPgConnection, name: &str) -> anyhow::Result<bool> {
+    let count = diesel::sql_query("SELECT count(*) AS n FROM pg_database WHERE datname = $1")
+        .bind::<Text, _>(name)
+        .get_result::<Count>(admin)
+        .await?
+        .n;
+    Ok(count > 0)
 }
 
 #[derive(diesel::QueryableByName)]

@@ -299,13 +299,7 @@ impl TestApp {
     /// Runs SQL directly against this test's database, for arranging states the API cannot
     /// reach quickly (an idle session, a disabled account) and for checking what was stored.
     pub async fn sql(&self, statement: &str) {
-        let mut conn = AsyncPgConnection::establish(&self.app.config.database_url)
-            .await
-            .unwrap();
-        diesel::sql_query(statement)
-            .execute(&mut conn)
-            .await
-            .unwrap();
+        sql_at(&self.app.config.database_url, statement).await;
     }
 
     pub async fn count(&self, sql: &str) -> i64 {
@@ -327,27 +321,167 @@ impl TestApp {
 
 impl Drop for TestApp {
     fn drop(&mut self) {
-        let database = self.database.clone();
-        // Drop runs outside any async context we could borrow, so the DROP DATABASE gets a
-        // small runtime of its own; FORCE ends the pool's open connections.
-        let dropped = std::thread::spawn(move || {
-            tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap()
-                .block_on(async move {
-                    let mut admin = admin_connection().await;
-                    diesel::sql_query(format!(
-                        "DROP DATABASE IF EXISTS {} WITH (FORCE)",
-                        agora::db::quote_identifier(&database)
-                    ))
-                    .execute(&mut admin)
-                    .await
-                })
-        })
-        .join();
-        if !matches!(dropped, Ok(Ok(_))) {
-            eprintln!("could not drop test database {}", self.database);
+        drop_database(&self.database);
+    }
+}
+
+/// Drop runs outside any async context we could borrow, so the DROP DATABASE gets a small
+/// runtime of its own; FORCE ends the pool's open connections.
+pub fn drop_database(database: &str) {
+    let name = database.to_owned();
+    let dropped = std::thread::spawn(move || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(async move {
+                let mut admin = admin_connection().await;
+                diesel::sql_query(format!(
+                    "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                    agora::db::quote_identifier(&name)
+                ))
+                .execute(&mut admin)
+                .await
+            })
+    })
+    .join();
+    if !matches!(dropped, Ok(Ok(_))) {
+        eprintln!("could not drop test database {database}");
+    }
+}
+
+pub async fn sql_at(database_url: &str, statement: &str) {
+    let mut conn = AsyncPgConnection::establish(database_url).await.unwrap();
+    diesel::sql_query(statement)
+        .execute(&mut conn)
+        .await
+        .unwrap();
+}
+
+/// A database name no test uses yet, dropped with the guard.
+pub struct FreshDatabase {
+    pub name: String,
+}
+
+impl FreshDatabase {
+    pub fn new() -> Self {
+        Self {
+            name: format!("agora_test_{}", random_suffix()),
+        }
+    }
+
+    pub fn url(&self) -> String {
+        format!("{}/{}", server_url(), self.name)
+    }
+}
+
+impl Drop for FreshDatabase {
+    fn drop(&mut self) {
+        drop_database(&self.name);
+    }
+}
+
+/// The real `agora serve` binary on a free port, its stderr (the logs) kept for inspection.
+pub struct Server {
+    pub address: SocketAddr,
+    pub process: tokio::process::Child,
+    logs: Arc<Mutex<Vec<String>>>,
+    http: reqwest::Client,
+}
+
+impl Server {
+    /// Starts the binary with `env` on top of a quiet, fast-hashing test configuration; does not
+    /// wait for it to listen.
+    pub fn spawn(env: &[(&str, &str)]) -> Self {
+        let address: SocketAddr = ([127, 0, 0, 1], free_port()).into();
+        let data_dir = std::env::temp_dir().join(format!("agora_server_{}", address.port()));
+        let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_agora"));
+        command
+            .arg("serve")
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("AGORA_LISTEN", address.to_string())
+            .env("AGORA_DATA_DIR", data_dir)
+            .env(
+                "AGORA_SECRET",
+                "test secret, long enough for production rules",
+            )
+            .env("AGORA_ARGON2_M_KIB", "256")
+            .env("AGORA_ARGON2_T", "1")
+            .env("RUST_LOG", "warn")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .kill_on_drop(true);
+        for (name, value) in env {
+            command.env(name, value);
+        }
+        let mut process = command.spawn().unwrap();
+        let logs = Arc::new(Mutex::new(Vec::new()));
+        let stderr = process.stderr.take().unwrap();
+        let sink = logs.clone();
+        tokio::spawn(async move {
+            use tokio::io::AsyncBufReadExt;
+            let mut lines = tokio::io::BufReader::new(stderr).lines();
+            while let Ok(Some(line)) = lines.next_line().await {
+                sink.lock().unwrap().push(line);
+            }
+        });
+        Self {
+            address,
+            process,
+            logs,
+            http: reqwest::Client::new(),
+        }
+    }
+
+    /// Waits until the server accepts connections, failing if it exits first.
+    pub async fn listening(&mut self) {
+        let started = std::time::Instant::now();
+        while tokio::net::TcpStream::connect(self.address).await.is_err() {
+            if let Some(status) = self.process.try_wait().unwrap() {
+                panic!("the server exited with {status}: {:#?}", self.logs());
+            }
+            assert!(
+                started.elapsed() < std::time::Duration::from_secs(60),
+                "the server did not start: {:#?}",
+                self.logs()
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    }
+
+    pub fn logs(&self) -> Vec<String> {
+        self.logs.lock().unwrap().clone()
+    }
+
+    pub async fn get(&self, path: &str) -> (StatusCode, String) {
+        let response = self
+            .http
+            .get(format!("http://{}{path}", self.address))
+            .send()
+            .await
+            .unwrap();
+        (
+            StatusCode::from_u16(response.status().as_u16()).unwrap(),
+            response.text().await.unwrap(),
+        )
+    }
+
+    /// POSTs a GraphQL request, with a bearer token when given; the JSON answer.
+    pub async fn gql(&self, token: Option<&str>, query: &str, variables: Value) -> Reply {
+        let mut request = self
+            .http
+            .post(format!("http://{}/graphql", self.address))
+            .json(&json!({ "query": query, "variables": variables }));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        let response = request.send().await.unwrap();
+        let status = StatusCode::from_u16(response.status().as_u16()).unwrap();
+        Reply {
+            status,
+            headers: HeaderMap::new(),
+            body: response.json().await.unwrap(),
         }
     }
 }
