@@ -65,6 +65,7 @@ pub fn router(app: Arc<App>) -> Router {
     let request_timeout = Duration::from_secs(app.config.request_timeout_secs);
     let cors = cors_layer(&app);
     let trusted_proxies = app.config.trusted_proxies().unwrap_or_default().into();
+    let production = app.config.is_production();
     let state = HttpState {
         persisted: Arc::new(PersistedQueries::new(app.redis.clone())),
         app,
@@ -104,6 +105,14 @@ pub fn router(app: Arc<App>) -> Router {
             HeaderName::from_static("cross-origin-opener-policy"),
             HeaderValue::from_static("same-origin"),
         ))
+        // Production sits behind TLS (the proxy terminates it): browsers must never fall back
+        // to plain HTTP. Development serves plain HTTP on localhost, where HSTS would stick.
+        .layer(tower::util::option_layer(production.then(|| {
+            SetResponseHeaderLayer::if_not_present(
+                header::STRICT_TRANSPORT_SECURITY,
+                HeaderValue::from_static("max-age=31536000; includeSubDomains"),
+            )
+        })))
         .layer(TraceLayer::new_for_http().make_span_with(|request: &Request| {
             let request_id = request
                 .headers()

@@ -73,6 +73,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let app = App::build(config).await?;
     tokio::spawn(agora::habits::run_archive_job(app.clone()));
     tokio::spawn(agora::mail::sender::run_outbox(app.clone()));
+    tokio::spawn(agora::cleanup::run_cleanup_job(app.clone()));
     let idle_limits = app.clone();
     tokio::spawn(async move {
         let mut ticks = tokio::time::interval(std::time::Duration::from_secs(60));

@@ -304,6 +304,18 @@ async fn health_and_readiness() {
         answer.headers["content-security-policy"],
         "default-src 'none'; frame-ancestors 'none'"
     );
+    assert!(
+        !answer.headers.contains_key("strict-transport-security"),
+        "development serves plain HTTP"
+    );
+    let production = TestApp::with_config(|config| {
+        config.env = agora::config::Environment::Production;
+    })
+    .await;
+    assert_eq!(
+        production.gql("{ __typename }", json!({})).await.headers["strict-transport-security"],
+        "max-age=31536000; includeSubDomains"
+    );
     t.sql("DELETE FROM __diesel_schema_migrations").await;
     let not_ready = t.get("/readyz", &[]).await;
     assert_eq!(not_ready.status, StatusCode::SERVICE_UNAVAILABLE);

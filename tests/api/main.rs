@@ -6,6 +6,7 @@ mod accounts;
 mod admin_cli;
 mod api_tokens;
 mod audit;
+mod cleanup;
 mod faults;
 mod habits;
 mod http;

@@ -571,3 +571,89 @@ async fn a_sale_that_would_overflow_the_budget_is_refused_whole() {
         0
     );
 }
+
+/// `kill -9` in the middle of a burst of purchases, then a restart: every purchase the client
+/// saw acknowledged is stored, nothing is half-written, and no money appeared or vanished.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_killed_server_loses_no_acknowledged_purchase_and_no_money() {
+    let t = TestApp::new().await;
+    t.sql(
+        "INSERT INTO items (name, price, barcode, description)
+         SELECT 'Item ' || n, n, lpad(n::text, 12, '0'), '' FROM generate_series(1, 300) n",
+    )
+    .await;
+    let mut buyers = Vec::new();
+    for n in 0..8 {
+        buyers.push(t.user(&format!("buyer{n}")).await);
+    }
+    let item_ids: Vec<i64> = (1..=300).map(|n| n as i64).collect::<Vec<_>>();
+    let first_id = t.count("SELECT min(id) FROM items").await;
+    let before = money(&t).await;
+
+    let mut server = common::Server::spawn(&[("DATABASE_URL", &t.app.config.database_url)]);
+    server.listening().await;
+    let address = server.address;
+    let http = reqwest::Client::new();
+    let mut burst = tokio::task::JoinSet::new();
+    for (n, item) in item_ids.iter().enumerate() {
+        let item = item.to_string();
+        let buyer = &buyers[n % buyers.len()];
+        let (http, access, buyer_id) = (http.clone(), buyer.access.clone(), buyer.user_id.clone());
+        burst.spawn(async move {
+            let response = http
+                .post(format!("http://{address}/graphql"))
+                .bearer_auth(access)
+                .json(&json!({
+                    "query": PURCHASE,
+                    "variables": {"v": {"itemId": item, "idempotencyKey": format!("burst-{item}")}},
+                }))
+                .send()
+                .await
+                .ok()?;
+            let body: Value = response.json().await.ok()?;
+            body["data"]["purchaseItem"]["item"]["owner"]["id"]
+                .as_str()
+                .filter(|owner| *owner == buyer_id)
+                .map(|_| (item, buyer_id))
+        });
+    }
+    let mut acknowledged = Vec::new();
+    let mut killed = false;
+    while let Some(outcome) = burst.join_next().await {
+        acknowledged.extend(outcome.unwrap());
+        if acknowledged.len() >= 10 && !killed {
+            server.process.start_kill().unwrap(); // SIGKILL: no drain, no cleanup
+            killed = true;
+        }
+    }
+    assert!(killed, "the burst produced acknowledgements");
+    assert!(
+        acknowledged.len() < item_ids.len(),
+        "the kill landed mid-burst ({} of {} acknowledged)",
+        acknowledged.len(),
+        item_ids.len()
+    );
+
+    let mut restarted = common::Server::spawn(&[("DATABASE_URL", &t.app.config.database_url)]);
+    restarted.listening().await;
+    assert_eq!(restarted.get("/readyz").await.0, axum::http::StatusCode::OK);
+    for (item, buyer_id) in &acknowledged {
+        assert_eq!(
+            t.count(&format!(
+                "SELECT coalesce(owner_id, 0) FROM items WHERE id = {item}"
+            ))
+            .await
+            .to_string(),
+            *buyer_id,
+            "acknowledged purchase of item {item} is stored"
+        );
+    }
+    assert_eq!(money(&t).await, before, "no money appeared or vanished");
+    assert_eq!(
+        t.count("SELECT count(*) FROM items WHERE owner_id IS NOT NULL")
+            .await,
+        t.count("SELECT count(*) FROM market_transactions WHERE kind = 'PURCHASE'")
+            .await,
+        "every owned item has its ledger row and no ledger row lacks its item"
+    );
+}

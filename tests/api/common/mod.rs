@@ -469,6 +469,18 @@ impl Server {
 
     /// POSTs a GraphQL request, with a bearer token when given; the JSON answer.
     pub async fn gql(&self, token: Option<&str>, query: &str, variables: Value) -> Reply {
+        self.try_gql(token, query, variables)
+            .await
+            .expect("the server answers")
+    }
+
+    /// As `gql`, but `None` when the connection broke before a whole answer arrived.
+    pub async fn try_gql(
+        &self,
+        token: Option<&str>,
+        query: &str,
+        variables: Value,
+    ) -> Option<Reply> {
         let mut request = self
             .http
             .post(format!("http://{}/graphql", self.address))
@@ -476,13 +488,13 @@ impl Server {
         if let Some(token) = token {
             request = request.bearer_auth(token);
         }
-        let response = request.send().await.unwrap();
+        let response = request.send().await.ok()?;
         let status = StatusCode::from_u16(response.status().as_u16()).unwrap();
-        Reply {
+        Some(Reply {
             status,
             headers: HeaderMap::new(),
-            body: response.json().await.unwrap(),
-        }
+            body: response.json().await.ok()?,
+        })
     }
 }
 
