@@ -586,8 +586,8 @@ async fn a_killed_server_loses_no_acknowledged_purchase_and_no_money() {
     for n in 0..8 {
         buyers.push(t.user(&format!("buyer{n}")).await);
     }
-    let item_ids: Vec<i64> = (1..=300).map(|n| n as i64).collect::<Vec<_>>();
     let first_id = t.count("SELECT min(id) FROM items").await;
+    let item_ids: Vec<i64> = (first_id..first_id + 300).collect();
     let before = money(&t).await;
 
     let mut server = common::Server::spawn(&[("DATABASE_URL", &t.app.config.database_url)]);
