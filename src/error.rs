@@ -129,11 +129,23 @@ impl From<DieselError> for AppError {
     fn from(error: DieselError) -> Self {
         match error {
             DieselError::NotFound => Self::NotFound("Resource"),
-            DieselError::DatabaseError(DatabaseErrorKind::ClosedConnection, _)
+            DieselError::DatabaseError(
+                DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::UnableToSendCommand,
+                _,
+            )
             | DieselError::BrokenTransactionManager => Self::ServiceUnavailable,
+            DieselError::DatabaseError(_, info) if is_server_going_away(info.message()) => {
+                Self::ServiceUnavailable
+            }
             other => Self::Internal(other.into()),
         }
     }
+}
+
+/// Postgres ends sessions with these (SQLSTATE 57P01-57P03) when it shuts down, crashes or is
+/// still starting; diesel exposes no SQLSTATE for them, only the message.
+fn is_server_going_away(message: &str) -> bool {
+    message.starts_with("terminating connection") || message.starts_with("the database system is")
 }
 
 impl From<AppError> for async_graphql::Error {

@@ -37,3 +37,77 @@ async fn an_exhausted_pool_answers_service_unavailable_then_recovers() {
     assert_eq!(t.get("/readyz", &[]).await.status, StatusCode::OK);
     assert_eq!(t.app.pool.status().size, 1, "the pool is whole again");
 }
+
+/// The database goes away while requests are being served and comes back: each request either
+/// succeeds or answers the retryable SERVICE_UNAVAILABLE, readiness follows the database,
+/// liveness stays up, and the pool heals without a restart.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_database_restart_fails_requests_retryably_and_the_pool_heals() {
+    let proxy = crate::common::PgProxy::start().await;
+    let t = TestApp::with_config(|config| {
+        let mut url = url::Url::parse(&config.database_url).unwrap();
+        url.set_port(Some(proxy.port)).unwrap();
+        config.database_url = url.to_string();
+        config.db_wait_secs = 2;
+    })
+    .await;
+    let ada = t.user("ada").await;
+    let t = std::sync::Arc::new(t);
+    let me = "{ me { username budget } }";
+
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut load = tokio::task::JoinSet::new();
+    for _ in 0..8 {
+        let (t, stop, access) = (t.clone(), stop.clone(), ada.access.clone());
+        load.spawn(async move {
+            let mut outcomes = Vec::new();
+            while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                let reply = t.gql_as(&access, me, json!({})).await;
+                outcomes.push(reply.code().map(str::to_owned));
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            outcomes
+        });
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    proxy.cut();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let ready = t.get("/readyz", &[]).await;
+    assert_eq!(ready.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(ready.body["database"], "unreachable");
+    assert_eq!(t.get("/healthz", &[]).await.status, StatusCode::OK);
+    let during = t.gql_as(&ada.access, me, json!({})).await;
+    assert_eq!(during.code(), Some("SERVICE_UNAVAILABLE"));
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    proxy.restore();
+
+    let started = Instant::now();
+    loop {
+        let reply = t.gql_as(&ada.access, me, json!({})).await;
+        if reply.code().is_none() {
+            assert_eq!(reply.data()["me"]["username"], "ada");
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "the pool did not heal: {:?}",
+            reply.body
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(t.get("/readyz", &[]).await.status, StatusCode::OK);
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    let mut codes = std::collections::BTreeMap::new();
+    while let Some(outcomes) = load.join_next().await {
+        for outcome in outcomes.unwrap() {
+            *codes.entry(outcome).or_insert(0) += 1;
+        }
+    }
+    assert!(
+        codes
+            .keys()
+            .all(|code| matches!(code.as_deref(), None | Some("SERVICE_UNAVAILABLE"))),
+        "only successes and retryable refusals: {codes:?}"
+    );
+    assert!(codes.contains_key(&None) && codes.contains_key(&Some("SERVICE_UNAVAILABLE".into())));
+}

@@ -723,3 +723,60 @@ impl OwnRedis {
         }
     }
 }
+
+/// A TCP proxy in front of Postgres that a test can cut, as a database restart would: open
+/// connections are reset and new ones refused until it is restored.
+pub struct PgProxy {
+    pub port: u16,
+    down: Arc<std::sync::atomic::AtomicBool>,
+    connections: Arc<Mutex<Vec<tokio::task::AbortHandle>>>,
+}
+
+impl PgProxy {
+    pub async fn start() -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let down = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let connections = Arc::new(Mutex::new(Vec::new()));
+        let upstream = url::Url::parse(&server_url()).unwrap();
+        let upstream = format!(
+            "{}:{}",
+            upstream.host_str().unwrap(),
+            upstream.port().unwrap_or(5432)
+        );
+        let (is_down, open) = (down.clone(), connections.clone());
+        tokio::spawn(async move {
+            while let Ok((mut client, _)) = listener.accept().await {
+                if std::sync::atomic::AtomicBool::load(
+                    &is_down,
+                    std::sync::atomic::Ordering::SeqCst,
+                ) {
+                    continue; // dropped at once: the client sees the server go away
+                }
+                let upstream = upstream.clone();
+                let task = tokio::spawn(async move {
+                    if let Ok(mut server) = tokio::net::TcpStream::connect(upstream).await {
+                        let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+                    }
+                });
+                open.lock().unwrap().push(task.abort_handle());
+            }
+        });
+        Self {
+            port,
+            down,
+            connections,
+        }
+    }
+
+    pub fn cut(&self) {
+        self.down.store(true, std::sync::atomic::Ordering::SeqCst);
+        for connection in self.connections.lock().unwrap().drain(..) {
+            connection.abort();
+        }
+    }
+
+    pub fn restore(&self) {
+        self.down.store(false, std::sync::atomic::Ordering::SeqCst);
+    }
+}
