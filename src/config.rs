@@ -169,6 +169,14 @@ pub struct Config {
     #[arg(long, env = "AGORA_ARCHIVE_INTERVAL_SECS", default_value_t = 300)]
     pub archive_interval_secs: u64,
 
+    /// Seconds a client may take to send a request's headers before it is disconnected.
+    #[arg(long, env = "AGORA_HEADER_TIMEOUT_SECS", default_value_t = 10)]
+    pub header_timeout_secs: u64,
+
+    /// Connections open at once; further clients wait until one closes.
+    #[arg(long, env = "AGORA_MAX_CONNECTIONS", default_value_t = 4096)]
+    pub max_connections: usize,
+
     /// Seconds a whole HTTP request may take.
     #[arg(long, env = "AGORA_REQUEST_TIMEOUT_SECS", default_value_t = 30)]
     pub request_timeout_secs: u64,

@@ -18,6 +18,7 @@ pub mod market;
 pub mod metrics;
 pub mod ratelimit;
 pub mod rbac;
+pub mod serve;
 pub mod shared;
 pub mod stats;
 pub mod tasks;

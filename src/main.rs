@@ -1,5 +1,4 @@
-use std::future::IntoFuture;
-use std::net::SocketAddr;
+use std::time::Duration;
 
 use agora::App;
 use agora::admin::AdminCommand;
@@ -76,7 +75,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     tokio::spawn(agora::cleanup::run_cleanup_job(app.clone()));
     let idle_limits = app.clone();
     tokio::spawn(async move {
-        let mut ticks = tokio::time::interval(std::time::Duration::from_secs(60));
+        let mut ticks = tokio::time::interval(Duration::from_secs(60));
         loop {
             ticks.tick().await;
             idle_limits.limits.forget_idle();
@@ -85,25 +84,15 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let router = agora::http::router(app.clone());
     let listener = tokio::net::TcpListener::bind(listen).await?;
     tracing::info!("serving GraphQL on http://{listen}/graphql");
-    let (stopping, mut stop_seen) = tokio::sync::watch::channel(false);
-    let server = axum::serve(
-        listener,
-        router.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(async move {
-        shutdown_signal().await;
-        let _ = stopping.send(true);
-    });
-    // Graceful shutdown stops accepting at once but would wait forever for open connections
-    // (a subscription never ends by itself): give them the deadline, then close.
-    let deadline = std::time::Duration::from_secs(app.config.shutdown_deadline_secs);
-    let overdue = async move {
-        let _ = stop_seen.wait_for(|stopping| *stopping).await;
-        tokio::time::sleep(deadline).await;
+    let limits = agora::serve::Limits {
+        header_read_timeout: Duration::from_secs(app.config.header_timeout_secs),
+        max_connections: app.config.max_connections,
+        shutdown_deadline: Duration::from_secs(app.config.shutdown_deadline_secs),
     };
-    tokio::select! {
-        served = server.into_future() => served?,
-        () = overdue => tracing::warn!(?deadline, "connections still open at the shutdown deadline; closing them"),
+    // Subscriptions never end by themselves, so the drain is bounded: at the deadline the
+    // process exits and closes whatever is still open.
+    if !agora::serve::serve(listener, router, limits, shutdown_signal()).await {
+        tracing::warn!("connections still open at the shutdown deadline; closing them");
     }
     app.pool.close();
     tracing::info!("stopped");

@@ -7,6 +7,7 @@ mod admin_cli;
 mod api_tokens;
 mod audit;
 mod cleanup;
+mod connections;
 mod faults;
 mod habits;
 mod http;
