@@ -6,6 +6,8 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 
+pub const DEFAULT_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/agora";
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum Environment {
     Development,
@@ -14,12 +16,9 @@ pub enum Environment {
 
 #[derive(Clone, Debug, clap::Args)]
 pub struct Config {
-    /// Postgres URL; the database is created if missing and migrated at start.
-    #[arg(
-        long,
-        env = "DATABASE_URL",
-        default_value = "postgres://postgres@127.0.0.1:5432/agora"
-    )]
+    /// Postgres URL; the database is created if missing and migrated at start. When it is not
+    /// set and nothing answers at the default, `serve` runs an embedded PostgreSQL instead.
+    #[arg(long, env = "DATABASE_URL", default_value = DEFAULT_DATABASE_URL)]
     pub database_url: String,
 
     /// Address the HTTP server listens on.

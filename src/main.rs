@@ -2,7 +2,8 @@ use std::time::Duration;
 
 use agora::App;
 use agora::admin::AdminCommand;
-use agora::config::Config;
+use agora::config::{Config, DEFAULT_DATABASE_URL};
+use agora::db::embedded::EmbeddedPostgres;
 use clap::{Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
 
@@ -19,11 +20,7 @@ enum Command {
     Serve(Box<ServeArgs>),
     /// Create the database if missing and apply pending migrations, then exit.
     Migrate {
-        #[arg(
-            long,
-            env = "DATABASE_URL",
-            default_value = "postgres://postgres@127.0.0.1:5432/agora"
-        )]
+        #[arg(long, env = "DATABASE_URL", default_value = DEFAULT_DATABASE_URL)]
         database_url: String,
     },
     /// Print the GraphQL schema (SDL); `schema.graphql` is this output.
@@ -51,23 +48,52 @@ async fn main() -> anyhow::Result<()> {
         }
         Some(Command::Migrate { database_url }) => {
             init_tracing(false);
-            agora::db::ensure_database_exists(&database_url).await?;
-            let applied = agora::db::run_migrations(&database_url).await?;
-            tracing::info!(applied, "migrations up to date");
-            Ok(())
+            let mut config = Config::from_env()?;
+            config.database_url = database_url;
+            with_database(config, async |config| {
+                agora::db::ensure_database_exists(&config.database_url).await?;
+                let applied = agora::db::run_migrations(&config.database_url).await?;
+                tracing::info!(applied, "migrations up to date");
+                Ok(())
+            })
+            .await
         }
         Some(Command::Serve(args)) => serve(args.config).await,
         Some(Command::Admin { command }) => {
             init_tracing(false);
-            let app = App::build(Config::from_env()?).await?;
-            agora::admin::run(&app, command, read_password, &mut std::io::stdout()).await
+            with_database(Config::from_env()?, async |config| {
+                let app = App::build(config).await?;
+                agora::admin::run(&app, command, read_password, &mut std::io::stdout()).await
+            })
+            .await
         }
         None => serve(Config::from_env()?).await,
     }
 }
 
+/// Runs `work` against the configured database, or against the embedded PostgreSQL when no
+/// `DATABASE_URL` is set and nothing answers at the default address (stopped afterwards if this
+/// process started it).
+async fn with_database(
+    mut config: Config,
+    work: impl AsyncFnOnce(Config) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
+    if !agora::db::embedded::wanted(&config.database_url).await {
+        return work(config).await;
+    }
+    let embedded = EmbeddedPostgres::start(&config.data_dir).await?;
+    config.database_url = embedded.url().to_owned();
+    let outcome = work(config).await;
+    embedded.stop().await;
+    outcome
+}
+
 async fn serve(config: Config) -> anyhow::Result<()> {
     init_tracing(config.is_production());
+    with_database(config, run_server).await
+}
+
+async fn run_server(config: Config) -> anyhow::Result<()> {
     let listen = config.listen;
     let app = App::build(config).await?;
     tokio::spawn(agora::habits::run_archive_job(app.clone()));

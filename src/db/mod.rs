@@ -1,6 +1,7 @@
 //! Database access: the pool, start-up creation and migration, and the error mapping every store
 //! module shares.
 
+pub mod embedded;
 pub mod schema;
 
 use std::time::Duration;
