@@ -285,13 +285,59 @@ async fn graphql_ws(
     upgrade
         .protocols(ALL_WEBSOCKET_PROTOCOLS)
         .on_upgrade(move |socket| {
-            let app = state.app.clone();
-            GraphQLWebSocket::new(socket, state.schema, protocol)
-                .on_connection_init(move |payload| async move {
-                    connection_data(&app, info, &payload).await
-                })
-                .serve()
+            let sockets = state.app.sockets.clone();
+            sockets.track_future(serve_socket(state, protocol, info, socket))
         })
+}
+
+/// Runs one subscription socket until either side ends it. When the server begins to shut down,
+/// the message being sent is finished, then the socket is closed with 1001 (going away), so
+/// clients reconnect, to another instance behind the balancer.
+async fn serve_socket(
+    state: HttpState,
+    protocol: GraphQLProtocol,
+    info: RequestInfo,
+    socket: axum::extract::ws::WebSocket,
+) {
+    use axum::extract::ws::{CloseFrame, Message, close_code};
+    use futures_util::{SinkExt, StreamExt};
+
+    let app = state.app.clone();
+    let mut stopping = app.stopping.subscribe();
+    let mut stopping_input = app.stopping.subscribe();
+    let (mut to_client, from_client) = socket.split();
+    let from_client = from_client.take_until(async move {
+        let _ = stopping_input.wait_for(|stop| *stop).await;
+    });
+    let (outgoing, mut queued) = futures_channel::mpsc::channel::<Message>(16);
+    let graphql = GraphQLWebSocket::new_with_pair(outgoing, from_client, state.schema, protocol)
+        .on_connection_init(
+            move |payload| async move { connection_data(&app, info, &payload).await },
+        )
+        .serve();
+    let deliver = async move {
+        loop {
+            tokio::select! {
+                message = queued.next() => {
+                    let Some(message) = message else { return };
+                    if to_client.send(message).await.is_err() {
+                        return;
+                    }
+                }
+                // The guard `wait_for` returns must not live across the send below.
+                () = async { drop(stopping.wait_for(|stop| *stop).await) } => {
+                    let _ = to_client
+                        .send(Message::Close(Some(CloseFrame {
+                            code: close_code::AWAY,
+                            reason: "server shutting down".into(),
+                        })))
+                        .await;
+                    return;
+                }
+            }
+        }
+    };
+    tokio::join!(graphql, deliver);
 }
 
 async fn connection_data(

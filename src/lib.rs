@@ -44,6 +44,10 @@ pub struct App {
     /// Rung when mail is enqueued, so the outbox worker sends it without waiting for a poll.
     pub outbox_wakeup: tokio::sync::Notify,
     pub limits: ratelimit::Limits,
+    /// Becomes true when the server begins to shut down; open subscriptions close on it.
+    pub stopping: tokio::sync::watch::Sender<bool>,
+    /// Open subscription sockets, which shutdown waits for (up to its deadline).
+    pub sockets: tokio_util::task::TaskTracker,
     /// Set when `REDIS_URL` is: what instances share beyond Postgres.
     pub redis: Option<shared::Redis>,
 }
@@ -84,6 +88,8 @@ impl App {
             limits: ratelimit::Limits::new(&config, redis.clone()),
             market_events: market::events::MarketEvents::new(redis.clone()),
             redis,
+            stopping: tokio::sync::watch::Sender::new(false),
+            sockets: tokio_util::task::TaskTracker::new(),
             clock: Default::default(),
             config,
         }))

@@ -115,9 +115,18 @@ async fn run_server(config: Config) -> anyhow::Result<()> {
         max_connections: app.config.max_connections,
         shutdown_deadline: Duration::from_secs(app.config.shutdown_deadline_secs),
     };
-    // Subscriptions never end by themselves, so the drain is bounded: at the deadline the
-    // process exits and closes whatever is still open.
-    if !agora::serve::serve(listener, router, limits, shutdown_signal()).await {
+    let stopping = app.clone();
+    let shutdown = async move {
+        shutdown_signal().await;
+        stopping.stopping.send_replace(true);
+    };
+    let sockets = app.sockets.clone();
+    let sockets_closed = async move {
+        sockets.close();
+        sockets.wait().await;
+    };
+    // The drain is bounded: at the deadline the process exits and closes whatever is still open.
+    if !agora::serve::serve(listener, router, limits, shutdown, sockets_closed).await {
         tracing::warn!("connections still open at the shutdown deadline; closing them");
     }
     app.pool.close();

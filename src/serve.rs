@@ -26,13 +26,15 @@ pub struct Limits {
     pub shutdown_deadline: Duration,
 }
 
-/// Serves `router` until `shutdown` resolves, then drains for at most the deadline. Returns
-/// whether every connection finished in time.
+/// Serves `router` until `shutdown` resolves, then drains for at most the deadline: open HTTP
+/// connections, and `upgraded` (what upgraded connections, which hyper no longer tracks, need to
+/// finish). Returns whether everything finished in time.
 pub async fn serve(
     listener: TcpListener,
     router: Router,
     limits: Limits,
     shutdown: impl Future<Output = ()>,
+    upgraded: impl Future<Output = ()>,
 ) -> bool {
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder
@@ -72,7 +74,8 @@ pub async fn serve(
         });
     }
     drop(listener);
-    tokio::time::timeout(limits.shutdown_deadline, graceful.shutdown())
+    let drained = async { tokio::join!(graceful.shutdown(), upgraded) };
+    tokio::time::timeout(limits.shutdown_deadline, drained)
         .await
         .is_ok()
 }

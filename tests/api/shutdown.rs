@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 
 use crate::common::{Server, TestApp};
-use crate::subscriptions::{connect, next, send};
+use crate::subscriptions::{Socket, connect, next, send};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn sigterm_waits_for_requests_in_flight_up_to_the_deadline_then_exits() {
@@ -30,6 +30,14 @@ async fn sigterm_waits_for_requests_in_flight_up_to_the_deadline_then_exits() {
     .unwrap();
     tokio::time::sleep(Duration::from_millis(200)).await;
 
+    let closed_with = tokio::spawn(async move {
+        let (code, after) = close_code(socket, Instant::now()).await;
+        assert!(
+            after < Duration::from_secs(1),
+            "closed {after:?} after SIGTERM"
+        );
+        code
+    });
     let pid = server.process.id().unwrap().to_string();
     let signalled = Instant::now();
     std::process::Command::new("kill")
@@ -51,8 +59,62 @@ async fn sigterm_waits_for_requests_in_flight_up_to_the_deadline_then_exits() {
         took >= Duration::from_secs(2) && took < Duration::from_secs(6),
         "the request in flight held shutdown until the 2 s deadline: {took:?}"
     );
-    assert!(
-        next(&mut socket).await.is_none(),
-        "the subscription was closed"
+    assert_eq!(
+        closed_with.await.unwrap(),
+        Some(1001),
+        "subscriptions are told the server is going away"
     );
+}
+
+/// The close code the server ends `socket` with, and how soon after `since`.
+async fn close_code(mut socket: Socket, since: Instant) -> (Option<u16>, Duration) {
+    use futures::StreamExt;
+    use tokio_tungstenite::tungstenite::Message;
+    while let Ok(Some(message)) = tokio::time::timeout(Duration::from_secs(10), socket.next()).await
+    {
+        match message {
+            Ok(Message::Close(frame)) => {
+                return (frame.map(|frame| u16::from(frame.code)), since.elapsed());
+            }
+            Ok(_) => {}
+            Err(_) => break,
+        }
+    }
+    (None, since.elapsed())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sigterm_closes_subscriptions_as_going_away_and_exits_without_waiting_for_them() {
+    let t = TestApp::new().await;
+    let mut server = Server::spawn(&[
+        ("DATABASE_URL", &t.app.config.database_url),
+        ("AGORA_SHUTDOWN_DEADLINE_SECS", "10"),
+    ]);
+    server.listening().await;
+    let watcher = t.user("watcher").await;
+    let mut socket = connect(server.address).await;
+    send(&mut socket, json!({"type": "connection_init", "payload": {"Authorization": format!("Bearer {}", watcher.access)}})).await;
+    assert_eq!(next(&mut socket).await.unwrap()["type"], "connection_ack");
+    send(
+        &mut socket,
+        json!({"id": "1", "type": "subscribe", "payload": {"query": "subscription { marketEvents { kind } }"}}),
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let signalled = Instant::now();
+    std::process::Command::new("kill")
+        .args(["-TERM", &server.process.id().unwrap().to_string()])
+        .status()
+        .unwrap();
+    let (code, after) = close_code(socket, signalled).await;
+    assert_eq!(code, Some(1001));
+    assert!(
+        after < Duration::from_secs(1),
+        "closed {after:?} after SIGTERM"
+    );
+    let status = tokio::time::timeout(Duration::from_secs(5), server.process.wait())
+        .await
+        .expect("nothing left to drain: the server exits well before its 10 s deadline")
+        .unwrap();
+    assert!(status.success(), "{status}");
 }
