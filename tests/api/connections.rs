@@ -92,3 +92,34 @@ async fn connections_beyond_the_limit_wait_for_a_free_slot() {
         "slots are free again"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_request_whose_body_never_finishes_is_answered_at_the_request_deadline() {
+    let t = TestApp::new().await;
+    let mut server = Server::spawn(&[
+        ("DATABASE_URL", &t.app.config.database_url),
+        ("AGORA_REQUEST_TIMEOUT_SECS", "1"),
+    ]);
+    server.listening().await;
+    let mut slow = tokio::net::TcpStream::connect(server.address)
+        .await
+        .unwrap();
+    let started = Instant::now();
+    slow.write_all(
+        b"POST /graphql HTTP/1.1\r\nHost: agora\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"query\"",
+    )
+    .await
+    .unwrap();
+    let mut answer = vec![0u8; 512];
+    let read = tokio::time::timeout(Duration::from_secs(5), slow.read(&mut answer))
+        .await
+        .expect("answered within the deadline")
+        .unwrap();
+    let answer = String::from_utf8_lossy(&answer[..read]);
+    assert!(answer.starts_with("HTTP/1.1 503"), "{answer}");
+    let after = started.elapsed();
+    assert!(
+        after >= Duration::from_millis(900) && after < Duration::from_secs(3),
+        "{after:?}"
+    );
+}

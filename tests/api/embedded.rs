@@ -14,16 +14,21 @@ use serde_json::Value;
 const SCRIPT: &str = r#"
 set -eu
 ip link set lo up
-run() {
-  setpriv --reuid=nobody --regid=nogroup --clear-groups \
+# Call it in a subshell: it execs, so `$!` is the server itself.
+as_nobody() {
+  exec setpriv --reuid=nobody --regid=nogroup --clear-groups \
     env -i PATH=/usr/bin:/bin HOME="$DIR" AGORA_DATA_DIR="$DIR/data" AGORA_LISTEN=127.0.0.1:18080 \
-    AGORA_ARGON2_M_KIB=256 AGORA_ARGON2_T=1 RUST_LOG=info "$DIR/agora" serve 2>>"$DIR/server.log" &
+    AGORA_ARGON2_M_KIB=256 AGORA_ARGON2_T=1 RUST_LOG=info "$DIR/agora" "$@"
+}
+run() {
+  (as_nobody serve 2>>"$DIR/server.log") &
   pid=$!
   for _ in $(seq 1 300); do
     curl -sf http://127.0.0.1:18080/readyz >"$DIR/ready-$1.json" && break
     sleep 0.1
   done
   curl -s -H 'content-type: application/json' http://127.0.0.1:18080/graphql -d "$2" >"$DIR/answer-$1.json"
+  (as_nobody admin list-users >"$DIR/users-$1.txt" 2>>"$DIR/server.log")
   kill -TERM "$pid"
   wait "$pid" && echo 0 >"$DIR/exit-$1" || echo $? >"$DIR/exit-$1"
 }
@@ -78,6 +83,9 @@ fn without_a_database_serve_runs_its_own_postgres_as_an_unprivileged_user() {
         "AuthPayload",
         "{log}"
     );
+    // An admin command while the server runs uses the server's cluster.
+    let users = std::fs::read_to_string(dir.join("users-first.txt")).unwrap_or_default();
+    assert!(users.contains("solo"), "{users}\n{log}");
     for run in ["first", "second"] {
         let code = std::fs::read_to_string(dir.join(format!("exit-{run}"))).unwrap();
         assert_eq!(code.trim(), "0", "{run} exit: {log}");

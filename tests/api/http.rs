@@ -72,6 +72,15 @@ async fn graphiql_is_served_to_browsers_in_development_only() {
         .gql("{ __schema { queryType { name } } }", json!({}))
         .await;
     assert_eq!(introspection.data()["__schema"], serde_json::Value::Null);
+    let typo = production.gql("{ habitz { totalCount } }", json!({})).await;
+    let message = typo.error()["message"].as_str().unwrap();
+    assert!(!message.contains("Did you mean"), "{message}");
+    let typo = t.gql("{ habitz { totalCount } }", json!({})).await;
+    let message = typo.error()["message"].as_str().unwrap();
+    assert!(
+        message.contains("Did you mean"),
+        "development suggests: {message}"
+    );
     let development = t
         .gql("{ __schema { queryType { name } } }", json!({}))
         .await;
