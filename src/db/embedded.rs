@@ -77,6 +77,9 @@ impl EmbeddedPostgres {
         } else {
             "downloaded".to_owned()
         };
+        // The download goes through reqwest on rustls, which needs a process-wide crypto provider
+        // (ring, as lettre uses); an already installed one is fine.
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let mut server = PostgreSQL::new(settings);
         server
             .setup()

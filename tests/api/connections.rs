@@ -33,11 +33,11 @@ async fn closed_after(mut stream: tokio::net::TcpStream, started: Instant) -> Du
 #[tokio::test(flavor = "multi_thread")]
 async fn a_client_slow_to_send_headers_is_cut_off_without_slowing_others() {
     let t = TestApp::new().await;
-    let mut server = Server::spawn(&[
+    let server = Server::start(&[
         ("DATABASE_URL", &t.app.config.database_url),
         ("AGORA_HEADER_TIMEOUT_SECS", "1"),
-    ]);
-    server.listening().await;
+    ])
+    .await;
     let started = Instant::now();
     let slow = dribble(server.address).await;
     let cut = tokio::spawn(closed_after(slow, started));
@@ -59,12 +59,12 @@ async fn a_client_slow_to_send_headers_is_cut_off_without_slowing_others() {
 #[tokio::test(flavor = "multi_thread")]
 async fn connections_beyond_the_limit_wait_for_a_free_slot() {
     let t = TestApp::new().await;
-    let mut server = Server::spawn(&[
+    let server = Server::start(&[
         ("DATABASE_URL", &t.app.config.database_url),
         ("AGORA_HEADER_TIMEOUT_SECS", "2"),
         ("AGORA_MAX_CONNECTIONS", "2"),
-    ]);
-    server.listening().await;
+    ])
+    .await;
     // `listening` probed with a connection of its own; let the server see it close.
     tokio::time::sleep(Duration::from_millis(200)).await;
     let started = Instant::now();
@@ -96,11 +96,11 @@ async fn connections_beyond_the_limit_wait_for_a_free_slot() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_request_whose_body_never_finishes_is_answered_at_the_request_deadline() {
     let t = TestApp::new().await;
-    let mut server = Server::spawn(&[
+    let server = Server::start(&[
         ("DATABASE_URL", &t.app.config.database_url),
         ("AGORA_REQUEST_TIMEOUT_SECS", "1"),
-    ]);
-    server.listening().await;
+    ])
+    .await;
     let mut slow = tokio::net::TcpStream::connect(server.address)
         .await
         .unwrap();

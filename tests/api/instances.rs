@@ -80,23 +80,12 @@ async fn two_instances_share_sessions_limits_and_events() {
     );
 
     // A rate limit counted on A applies on B.
+    let guess = "mutation { login(input: {login: \"ghost\", password: \"not the password\"}) { __typename } }";
     for _ in 0..3 {
-        let reply = a
-            .gql(
-                None,
-                "mutation { login(input: {login: \"ghost\", password: \"not the password\"}) { __typename } }",
-                json!({}),
-            )
-            .await;
+        let reply = a.gql(None, guess, json!({})).await;
         assert_eq!(reply.code(), Some("UNAUTHENTICATED"));
     }
-    let refused = b
-        .gql(
-            None,
-            "mutation { login(input: {login: \"ghost\", password: \"not the password\"}) { __typename } }",
-            json!({}),
-        )
-        .await;
+    let refused = b.gql(None, guess, json!({})).await;
     assert_eq!(refused.code(), Some("RATE_LIMITED"));
 
     // A purchase on A is pushed to a subscriber on B.

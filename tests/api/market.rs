@@ -590,10 +590,9 @@ async fn a_killed_server_loses_no_acknowledged_purchase_and_no_money() {
     let item_ids: Vec<i64> = (first_id..first_id + 300).collect();
     let before = money(&t).await;
 
-    let mut server = common::Server::spawn(&[("DATABASE_URL", &t.app.config.database_url)]);
-    server.listening().await;
+    let mut server = common::Server::start(&[("DATABASE_URL", &t.app.config.database_url)]).await;
     let address = server.address;
-    let http = reqwest::Client::new();
+    let http = common::http_client();
     let mut burst = tokio::task::JoinSet::new();
     for (n, item) in item_ids.iter().enumerate() {
         let item = item.to_string();
@@ -634,8 +633,7 @@ async fn a_killed_server_loses_no_acknowledged_purchase_and_no_money() {
         item_ids.len()
     );
 
-    let mut restarted = common::Server::spawn(&[("DATABASE_URL", &t.app.config.database_url)]);
-    restarted.listening().await;
+    let restarted = common::Server::start(&[("DATABASE_URL", &t.app.config.database_url)]).await;
     assert_eq!(restarted.get("/readyz").await.0, axum::http::StatusCode::OK);
     for (item, buyer_id) in &acknowledged {
         assert_eq!(

@@ -11,11 +11,11 @@ use crate::subscriptions::{Socket, connect, next, send};
 #[tokio::test(flavor = "multi_thread")]
 async fn sigterm_waits_for_requests_in_flight_up_to_the_deadline_then_exits() {
     let t = TestApp::new().await;
-    let mut server = Server::spawn(&[
+    let mut server = Server::start(&[
         ("DATABASE_URL", &t.app.config.database_url),
         ("AGORA_SHUTDOWN_DEADLINE_SECS", "2"),
-    ]);
-    server.listening().await;
+    ])
+    .await;
     let address = server.address;
     let mut socket = connect(address).await;
     send(&mut socket, json!({"type": "connection_init"})).await;
@@ -86,11 +86,11 @@ async fn close_code(mut socket: Socket, since: Instant) -> (Option<u16>, Duratio
 #[tokio::test(flavor = "multi_thread")]
 async fn sigterm_closes_subscriptions_as_going_away_and_exits_without_waiting_for_them() {
     let t = TestApp::new().await;
-    let mut server = Server::spawn(&[
+    let mut server = Server::start(&[
         ("DATABASE_URL", &t.app.config.database_url),
         ("AGORA_SHUTDOWN_DEADLINE_SECS", "10"),
-    ]);
-    server.listening().await;
+    ])
+    .await;
     let watcher = t.user("watcher").await;
     let mut socket = connect(server.address).await;
     send(&mut socket, json!({"type": "connection_init", "payload": {"Authorization": format!("Bearer {}", watcher.access)}})).await;

@@ -381,6 +381,12 @@ impl Drop for FreshDatabase {
     }
 }
 
+/// reqwest on rustls needs a process-wide crypto provider (ring, as the server uses).
+pub fn http_client() -> reqwest::Client {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::new()
+}
+
 /// The real `agora serve` binary on a free port, its stderr (the logs) kept for inspection.
 pub struct Server {
     pub address: SocketAddr,
@@ -430,8 +436,15 @@ impl Server {
             address,
             process,
             logs,
-            http: reqwest::Client::new(),
+            http: http_client(),
         }
+    }
+
+    /// Spawns the binary and waits until it listens.
+    pub async fn start(env: &[(&str, &str)]) -> Self {
+        let mut server = Self::spawn(env);
+        server.listening().await;
+        server
     }
 
     /// Waits until the server accepts connections, failing if it exits first.
