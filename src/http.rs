@@ -26,7 +26,6 @@ use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::set_header::SetResponseHeaderLayer;
-use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
 use crate::App;
@@ -81,7 +80,17 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/metrics", get(metrics))
         .with_state(state)
         .layer(cors)
-        .layer(TimeoutLayer::with_status_code(StatusCode::SERVICE_UNAVAILABLE, request_timeout))
+        .layer(axum::middleware::from_fn(move |request: Request, next: axum::middleware::Next| async move {
+            tokio::time::timeout(request_timeout, next.run(request))
+                .await
+                .unwrap_or_else(|_| {
+                    http_error(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        code::SERVICE_UNAVAILABLE,
+                        "The request took longer than the server allows; retry it",
+                    )
+                })
+        }))
         .layer(CatchPanicLayer::custom(|_| {
             http_error(StatusCode::INTERNAL_SERVER_ERROR, code::INTERNAL_SERVER_ERROR, "Internal server error")
         }))

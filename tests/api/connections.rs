@@ -117,6 +117,10 @@ async fn a_request_whose_body_never_finishes_is_answered_at_the_request_deadline
         .unwrap();
     let answer = String::from_utf8_lossy(&answer[..read]);
     assert!(answer.starts_with("HTTP/1.1 503"), "{answer}");
+    assert!(
+        answer.contains(r#""code":"SERVICE_UNAVAILABLE""#),
+        "{answer}"
+    );
     let after = started.elapsed();
     assert!(
         after >= Duration::from_millis(900) && after < Duration::from_secs(3),
