@@ -327,23 +327,24 @@ async fn serve_socket(
     let deliver = async move {
         loop {
             tokio::select! {
+                // The guard `wait_for` returns must not live across a send.
+                () = async { drop(stopping.wait_for(|stop| *stop).await) } => break,
                 message = queued.next() => {
-                    let Some(message) = message else { return };
+                    // The queue also ends when shutdown ended the GraphQL side first.
+                    let Some(message) = message else { break };
                     if to_client.send(message).await.is_err() {
                         return;
                     }
                 }
-                // The guard `wait_for` returns must not live across the send below.
-                () = async { drop(stopping.wait_for(|stop| *stop).await) } => {
-                    let _ = to_client
-                        .send(Message::Close(Some(CloseFrame {
-                            code: close_code::AWAY,
-                            reason: "server shutting down".into(),
-                        })))
-                        .await;
-                    return;
-                }
             }
+        }
+        if *stopping.borrow() {
+            let _ = to_client
+                .send(Message::Close(Some(CloseFrame {
+                    code: close_code::AWAY,
+                    reason: "server shutting down".into(),
+                })))
+                .await;
         }
     };
     tokio::join!(graphql, deliver);

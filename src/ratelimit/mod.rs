@@ -9,8 +9,8 @@ mod counted;
 pub mod local;
 pub mod shared;
 
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration as StdDuration;
+use std::sync::Mutex;
+use std::time::{Duration as StdDuration, Instant};
 
 use crate::config::Config;
 use crate::error::AppError;
@@ -127,10 +127,15 @@ pub enum Backend {
     Degraded,
 }
 
+/// After Redis fails, requests count in process for this long before Redis is asked again, so an
+/// unreachable Redis costs one timeout per interval rather than one per request.
+const REDIS_RETRY_INTERVAL: StdDuration = StdDuration::from_secs(1);
+
 pub struct Limits {
     local: local::LocalLimits,
     shared: Option<shared::SharedLimits>,
-    redis_failing: AtomicBool,
+    /// When Redis last failed, while it has not answered since.
+    redis_failed_at: Mutex<Option<Instant>>,
 }
 
 impl Limits {
@@ -139,14 +144,14 @@ impl Limits {
         Self {
             local: local::LocalLimits::new(budgets),
             shared: redis.map(|redis| shared::SharedLimits::new(redis, budgets)),
-            redis_failing: AtomicBool::new(false),
+            redis_failed_at: Mutex::new(None),
         }
     }
 
     /// Counts one attempt, or `RATE_LIMITED` with the seconds until the next is allowed. If
     /// Redis fails, the in-process buckets decide: the limit still holds, per instance.
     pub async fn check(&self, guarded: Guarded, key: &str) -> Result<(), AppError> {
-        let decision = match &self.shared {
+        let decision = match self.shared.as_ref().filter(|_| self.redis_due()) {
             None => self.local.check(guarded, key),
             Some(shared) => match shared.check(guarded, key).await {
                 Ok(decision) => {
@@ -168,7 +173,7 @@ impl Limits {
     /// Lifts a key's back-off after it proved itself (a correct password for that account).
     pub async fn forgive(&self, guarded: Guarded, key: &str) {
         self.local.forgive(guarded, key);
-        if let Some(shared) = &self.shared {
+        if let Some(shared) = self.shared.as_ref().filter(|_| self.redis_due()) {
             match shared.forgive(guarded, key).await {
                 Ok(()) => self.redis_answered(),
                 Err(error) => self.redis_failed(&error),
@@ -177,7 +182,7 @@ impl Limits {
     }
 
     pub fn backend(&self) -> Backend {
-        match (&self.shared, self.redis_failing.load(Ordering::Relaxed)) {
+        match (&self.shared, self.failed_at().is_some()) {
             (None, _) => Backend::Local,
             (Some(_), false) => Backend::Redis,
             (Some(_), true) => Backend::Degraded,
@@ -188,14 +193,25 @@ impl Limits {
         self.local.forget_idle();
     }
 
+    fn failed_at(&self) -> std::sync::MutexGuard<'_, Option<Instant>> {
+        self.redis_failed_at
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn redis_due(&self) -> bool {
+        self.failed_at()
+            .is_none_or(|failed| failed.elapsed() >= REDIS_RETRY_INTERVAL)
+    }
+
     fn redis_answered(&self) {
-        if self.redis_failing.swap(false, Ordering::Relaxed) {
+        if self.failed_at().take().is_some() {
             tracing::info!("Redis answers again: rate limits are shared again");
         }
     }
 
     fn redis_failed(&self, error: &redis::RedisError) {
-        if !self.redis_failing.swap(true, Ordering::Relaxed) {
+        if self.failed_at().replace(Instant::now()).is_none() {
             tracing::warn!(%error, "Redis is unreachable: counting rate limits in process");
         }
     }
