@@ -35,7 +35,7 @@ use crate::auth::tokens::API_TOKEN_PREFIX;
 use crate::db;
 use crate::error::{AppError, code};
 use crate::graphql::persisted::{Lookup, PersistedQueries};
-use crate::graphql::{self, AgoraSchema, RequestInfo, Viewer, build_schema};
+use crate::graphql::{self, AgoraSchema, RequestInfo, Viewer, build_schema, set_code};
 use crate::ratelimit::{Backend, Guarded};
 
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
@@ -653,13 +653,6 @@ fn label_errors(response: &mut async_graphql::Response, request_id: &str) {
     }
 }
 
-fn set_code(error: &mut ServerError, value: &str) {
-    error
-        .extensions
-        .get_or_insert_with(Default::default)
-        .set("code", value);
-}
-
 /// A browser can send cookies cross-site with a "simple" request (no preflight): no content
 /// type, or text/plain, form-urlencoded or multipart, and no custom header. Such a request that
 /// carries our cookies is refused before anything runs.
@@ -732,26 +725,26 @@ fn is_length_limit(error: &axum::Error) -> bool {
     false
 }
 
-/// A transport-level refusal, shaped like a GraphQL response so clients read it the same way.
 /// The whole request refused for its client's budget: 429 with `Retry-After`.
 fn too_many_requests(retry_after_secs: u64) -> Response {
-    let body = json!({ "errors": [{
-        "message": "Too many requests; slow down",
-        "extensions": { "code": code::RATE_LIMITED, "retryAfter": retry_after_secs },
-    }] });
-    (
+    let mut response = refusal(
         StatusCode::TOO_MANY_REQUESTS,
-        [
-            (header::CONTENT_TYPE, "application/json".to_owned()),
-            (header::RETRY_AFTER, retry_after_secs.to_string()),
-        ],
-        Body::from(body.to_string()),
-    )
-        .into_response()
+        "Too many requests; slow down",
+        json!({ "code": code::RATE_LIMITED, "retryAfter": retry_after_secs }),
+    );
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
+    response
 }
 
+/// A transport-level refusal, shaped like a GraphQL response so clients read it the same way.
 fn http_error(status: StatusCode, code: &str, message: &str) -> Response {
-    let body = json!({ "errors": [{ "message": message, "extensions": { "code": code } }] });
+    refusal(status, message, json!({ "code": code }))
+}
+
+fn refusal(status: StatusCode, message: &str, extensions: serde_json::Value) -> Response {
+    let body = json!({ "errors": [{ "message": message, "extensions": extensions }] });
     (
         status,
         [(header::CONTENT_TYPE, "application/json")],
@@ -772,28 +765,32 @@ async fn readyz(State(state): State<HttpState>) -> Response {
         let mut conn = app.pool.get().await.ok()?;
         db::migrations_applied(&mut conn).await.ok()
     };
-    let redis = async {
+    let redis_down = async {
         match &app.redis {
-            None => "off",
-            Some(redis) if redis.ping().await => "ok",
-            Some(_) => "unreachable",
+            None => false,
+            Some(redis) => !redis.ping().await,
         }
     };
-    let (database, redis) = tokio::join!(check, redis);
+    let (database, redis_down) = tokio::join!(check, redis_down);
     let (status, database, migrations) = match database {
         Some(true) => (StatusCode::OK, "ok", "applied"),
         Some(false) => (StatusCode::SERVICE_UNAVAILABLE, "ok", "pending"),
         None => (StatusCode::SERVICE_UNAVAILABLE, "unreachable", "unknown"),
     };
-    let rate_limits = match (app.limits.backend(), redis) {
-        (Backend::Local, _) => "local",
-        (_, "unreachable") | (Backend::Degraded, _) => "degraded",
-        (Backend::Redis, _) => "redis",
+    let redis = match (&app.redis, redis_down) {
+        (None, _) => "off",
+        (Some(_), false) => "ok",
+        (Some(_), true) => "unreachable",
     };
-    let summary = match (status == StatusCode::OK, redis) {
+    let rate_limits = match app.limits.backend() {
+        Backend::Local => "local",
+        Backend::Redis if !redis_down => "redis",
+        Backend::Redis | Backend::Degraded => "degraded",
+    };
+    let summary = match (status == StatusCode::OK, redis_down) {
         (false, _) => "not_ready",
-        (true, "unreachable") => "degraded",
-        (true, _) => "ready",
+        (true, true) => "degraded",
+        (true, false) => "ready",
     };
     (
         status,

@@ -45,7 +45,8 @@ impl EmbeddedPostgres {
         let cluster = data_dir.join("postgres");
         std::fs::create_dir_all(data_dir)
             .with_context(|| format!("creating {}", data_dir.display()))?;
-        let password = password(&data_dir.join("postgres.password"))?;
+        let password_file = data_dir.join("postgres.password");
+        let password = password(&password_file)?;
         if let Some(port) = running_port(&cluster) {
             tracing::info!(
                 port,
@@ -58,7 +59,7 @@ impl EmbeddedPostgres {
         }
         let mut settings = Settings {
             data_dir: cluster.clone(),
-            password_file: data_dir.join("postgres.password"),
+            password_file,
             password: password.clone(),
             username: USER.to_owned(),
             host: "127.0.0.1".to_owned(),

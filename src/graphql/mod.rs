@@ -149,3 +149,11 @@ pub fn page_cost(first: Option<i32>, child_complexity: usize) -> usize {
     let page = usize::try_from(first.unwrap_or(connection::DEFAULT_PAGE_SIZE)).unwrap_or(0);
     page.max(1).saturating_mul(child_complexity)
 }
+
+/// Sets `extensions.code` on an error raised outside a resolver (where `AppError` sets it).
+pub fn set_code(error: &mut async_graphql::ServerError, value: &str) {
+    error
+        .extensions
+        .get_or_insert_with(Default::default)
+        .set("code", value);
+}

@@ -36,10 +36,7 @@ pub enum Lookup {
 
 fn error(message: &str, code: &str) -> ServerError {
     let mut error = ServerError::new(message, None);
-    error
-        .extensions
-        .get_or_insert_with(Default::default)
-        .set("code", code);
+    super::set_code(&mut error, code);
     error
 }
 

@@ -43,13 +43,16 @@ impl LocalLimits {
     /// Counts one attempt, or says how long until the next is allowed.
     pub fn check(&self, guarded: Guarded, key: &str) -> Result<(), Refusal> {
         let now = Instant::now();
-        let penalty_key = format!("{}:{key}", guarded.name());
-        if guarded.backs_off() {
+        // Only guards that back off keep penalties; the per-request guard allocates nothing here.
+        let penalty_key = guarded
+            .backs_off()
+            .then(|| format!("{}:{key}", guarded.name()));
+        if let Some(penalty_key) = &penalty_key {
             let penalties = self
                 .penalties
                 .lock()
                 .unwrap_or_else(|poisoned| poisoned.into_inner());
-            if let Some(penalty) = penalties.get(&penalty_key)
+            if let Some(penalty) = penalties.get(penalty_key)
                 && penalty.blocked_until > now
             {
                 return Err(Refusal::wait(penalty.blocked_until - now));
@@ -58,9 +61,9 @@ impl LocalLimits {
         let Err(not_until) = self.buckets[guarded as usize].check_key(&key.to_owned()) else {
             return Ok(());
         };
-        if !guarded.backs_off() {
+        let Some(penalty_key) = penalty_key else {
             return Err(Refusal::wait(not_until.wait_time_from(self.clock.now())));
-        }
+        };
         let mut penalties = self
             .penalties
             .lock()
