@@ -4,6 +4,7 @@
 use std::io::Write;
 
 use anyhow::{Context, anyhow};
+use chrono::Weekday;
 use diesel_async::AsyncConnection;
 use serde_json::json;
 
@@ -16,6 +17,8 @@ use crate::audit::{Event, action, store::record};
 use crate::db;
 use crate::error::AppError;
 use crate::graphql::RequestInfo;
+use crate::habits::model::NewHabit;
+use crate::habits::rules::{Plan, Schedule, Span};
 use crate::rbac::store as rbac;
 
 #[derive(Debug, clap::Subcommand)]
@@ -43,13 +46,18 @@ pub enum AdminCommand {
         role: String,
     },
     /// Add deterministic demo data: users `demo00001`... (password `agora demo password`) and
-    /// items, every second one bought by a demo user through the ordinary purchase path.
+    /// items, every second one bought by a demo user through the ordinary purchase path; and for
+    /// `demo00001` habits of every kind with two years of completions, and tasks.
     /// Running it again adds only what is missing.
     SeedDemo {
         #[arg(long, default_value_t = 100)]
         users: u32,
         #[arg(long, default_value_t = 1000)]
         items: u32,
+        #[arg(long, default_value_t = 0)]
+        habits: u32,
+        #[arg(long, default_value_t = 0)]
+        tasks: u32,
     },
     /// List accounts with their roles, one per line, tab-separated.
     ListUsers {
@@ -126,7 +134,12 @@ pub async fn run(
             let outcome = if changed { "granted" } else { "already had" };
             writeln!(out, "{user}: {outcome} role {role}")?;
         }
-        AdminCommand::SeedDemo { users, items } => {
+        AdminCommand::SeedDemo {
+            users,
+            items,
+            habits,
+            tasks,
+        } => {
             let password_hash = app
                 .passwords
                 .hash(DEMO_PASSWORD.to_owned())
@@ -141,10 +154,14 @@ pub async fn run(
             )
             .await
             .map_err(explain)?;
+            let planner = seed_planner(&mut conn, habits, tasks, app.clock.now())
+                .await
+                .map_err(explain)?;
             writeln!(
                 out,
-                "demo data: {users} users, {items} items, {} held by users (password: {DEMO_PASSWORD:?})",
-                seeded
+                "demo data: {users} users, {items} items, {seeded} held by users, \
+                 demo00001 has {} habits with {} completions and {} tasks (password: {DEMO_PASSWORD:?})",
+                planner.habits, planner.completions, planner.tasks
             )?;
         }
         AdminCommand::ListUsers { search } => {
@@ -265,6 +282,130 @@ async fn seed_demo(
     .get_result::<Held>(conn)
     .await?
     .held)
+}
+
+struct PlannerSeeded {
+    habits: i64,
+    completions: i64,
+    tasks: i64,
+}
+
+/// Gives `demo00001` (who must exist) `habits` habits cycling through every kind, begun two years
+/// ago and completed on four of every five scheduled days, and `tasks` tasks spread over the
+/// board's columns. Habits are added up to the number asked; tasks only to an empty board.
+async fn seed_planner(
+    conn: &mut diesel_async::AsyncPgConnection,
+    habits: u32,
+    tasks: u32,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<PlannerSeeded, AppError> {
+    use crate::db::schema::{habit_completions, habits as habit_rows, tasks as task_rows, users};
+    use diesel::prelude::*;
+    use diesel_async::RunQueryDsl;
+
+    let (user_id, time_zone): (i64, String) = users::table
+        .filter(users::username.eq("demo00001"))
+        .select((users::id, users::time_zone))
+        .first(conn)
+        .await?;
+    let today = now
+        .with_timezone(&time_zone.parse::<chrono_tz::Tz>().unwrap_or(chrono_tz::UTC))
+        .date_naive();
+    let starts_on = today - chrono::Days::new(730);
+    let existing: i64 = habit_rows::table
+        .filter(habit_rows::user_id.eq(user_id))
+        .count()
+        .get_result(conn)
+        .await?;
+    for n in existing..i64::from(habits) {
+        let schedule = demo_schedule(n)?;
+        let new = NewHabit {
+            name: format!("Demo habit {:03}", n + 1),
+            description: String::new(),
+            theme_id: None,
+            schedule: schedule.clone(),
+            starts_on,
+            ends_on: None,
+        };
+        let habit = crate::habits::store::create(conn, user_id, &new, now).await?;
+        let plan = Plan {
+            schedule,
+            span: Span {
+                starts_on,
+                ends_on: None,
+                archived_on: None,
+            },
+        };
+        let done: Vec<_> = plan
+            .scheduled_between(starts_on, today)
+            .enumerate()
+            .filter(|(index, _)| !(index + n as usize).is_multiple_of(5))
+            .map(|(_, day)| {
+                (
+                    habit_completions::habit_id.eq(habit.id),
+                    habit_completions::completed_on.eq(day),
+                )
+            })
+            .collect();
+        for chunk in done.chunks(10_000) {
+            diesel::insert_into(habit_completions::table)
+                .values(chunk)
+                .on_conflict_do_nothing()
+                .execute(conn)
+                .await?;
+        }
+    }
+    let has_tasks: i64 = task_rows::table
+        .filter(task_rows::user_id.eq(user_id))
+        .count()
+        .get_result(conn)
+        .await?;
+    if has_tasks == 0 && tasks > 0 {
+        // Columns TODO, IN_PROGRESS, DONE in turn; positions dense within each column.
+        diesel::sql_query(
+            "INSERT INTO tasks (user_id, title, priority, status, position, completed_at)
+             SELECT $1, format('Demo task %s', lpad(n::text, 4, '0')),
+                    (ARRAY['LOW', 'MEDIUM', 'HIGH'])[1 + n % 3],
+                    (ARRAY['TODO', 'IN_PROGRESS', 'DONE'])[1 + (n - 1) % 3], (n - 1) / 3,
+                    CASE WHEN (n - 1) % 3 = 2 THEN $2 END
+             FROM generate_series(1, $3) AS n",
+        )
+        .bind::<diesel::sql_types::BigInt, _>(user_id)
+        .bind::<diesel::sql_types::Timestamptz, _>(now)
+        .bind::<diesel::sql_types::Integer, _>(i32::try_from(tasks).unwrap_or(i32::MAX))
+        .execute(conn)
+        .await?;
+    }
+    let completions = habit_completions::table
+        .inner_join(habit_rows::table)
+        .filter(habit_rows::user_id.eq(user_id))
+        .count()
+        .get_result(conn)
+        .await?;
+    Ok(PlannerSeeded {
+        habits: existing.max(i64::from(habits)),
+        completions,
+        tasks: if has_tasks == 0 {
+            i64::from(tasks)
+        } else {
+            has_tasks
+        },
+    })
+}
+
+/// Demo habit `n`'s schedule: the five kinds in turn, with parameters varying along the list.
+fn demo_schedule(n: i64) -> Result<Schedule, AppError> {
+    let spread = i32::try_from(n / 5).unwrap_or(0);
+    match n % 5 {
+        0 => Ok(Schedule::Daily),
+        1 => {
+            let first = Weekday::try_from((spread % 7) as u8).unwrap_or(Weekday::Mon);
+            Schedule::weekly(&[first, first.succ().succ().succ()])
+        }
+        2 => Schedule::monthly(1 + spread % 31),
+        3 => Schedule::yearly(1 + spread % 12, 1 + spread % 28),
+        _ => Schedule::interval(1 + spread % 3, 1 + spread % 4),
+    }
 }
 
 fn explain(error: AppError) -> anyhow::Error {

@@ -547,7 +547,8 @@ async fn authenticate_token(app: &App, token: &str) -> Result<Option<Viewer>, Ap
         session_id: Some(subject.session_id),
         api_token_id: None,
         permissions: session.permissions.into_iter().collect(),
-        time_zone: parse_time_zone(&session.time_zone),
+        time_zone: parse_time_zone(&session.user.time_zone),
+        account: session.user,
     }))
 }
 
@@ -560,14 +561,15 @@ async fn authenticate_api_token(app: &App, token: &str) -> Result<Option<Viewer>
         .last_used_at
         .is_none_or(|used| chrono::Utc::now() - used > SESSION_TOUCH_INTERVAL);
     if stale {
-        touch_api_token(&mut conn, live.id).await?;
+        touch_api_token(&mut conn, live.token_id).await?;
     }
     Ok(Some(Viewer {
-        user_id: live.user_id,
+        user_id: live.user.id,
         session_id: None,
-        api_token_id: Some(live.id),
+        api_token_id: Some(live.token_id),
         permissions: live.permissions.into_iter().collect(),
-        time_zone: parse_time_zone(&live.time_zone),
+        time_zone: parse_time_zone(&live.user.time_zone),
+        account: live.user,
     }))
 }
 

@@ -2,9 +2,11 @@
 //! `metrics` facade); gauges that describe state (pool, outbox backlog) are read when scraped.
 
 use std::collections::HashSet;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
+use diesel::connection::InstrumentationEvent;
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
@@ -77,6 +79,21 @@ pub fn request_finished(operation_name: Option<&str>, outcome: &str, elapsed: Du
         .record(elapsed.as_secs_f64());
 }
 
+static STATEMENTS_SENT: AtomicU64 = AtomicU64::new(0);
+
+/// Diesel instrumentation for pooled connections: counts every statement sent (transaction
+/// control included), so what a request costs can be read off `/metrics` under load.
+pub fn count_statements(event: InstrumentationEvent<'_>) {
+    if let InstrumentationEvent::StartQuery { .. } = event {
+        STATEMENTS_SENT.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// Statements the pool's connections have sent since the process started.
+pub fn statements_sent() -> u64 {
+    AtomicU64::load(&STATEMENTS_SENT, Ordering::Relaxed)
+}
+
 pub fn rate_limit_refused(guarded: Guarded) {
     metrics::counter!("agora_rate_limit_refusals_total", "limit" => guarded.name()).increment(1);
 }
@@ -89,6 +106,7 @@ pub async fn render(app: &App) -> Option<String> {
         .set((status.size - status.available) as f64);
     metrics::gauge!("agora_db_pool_connections", "state" => "idle").set(status.available as f64);
     metrics::gauge!("agora_db_pool_waiting").set(status.waiting as f64);
+    metrics::counter!("agora_db_statements_total").absolute(statements_sent());
     if let Some(backlog) = outbox_backlog(app).await {
         metrics::gauge!("agora_outbox_backlog").set(backlog as f64);
     }

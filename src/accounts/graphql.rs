@@ -167,9 +167,7 @@ impl AccountsQuery {
     /// The signed-in user.
     #[graphql(guard = "Permission(perm::PROFILE_READ)")]
     async fn me(&self, ctx: &Context<'_>) -> async_graphql::Result<User> {
-        let viewer = ctx.viewer()?;
-        let mut conn = db::conn(&ctx.app().pool).await?;
-        Ok(store::find_by_id(&mut conn, viewer.user_id).await?)
+        Ok(ctx.viewer()?.account.clone())
     }
 
     #[graphql(guard = "Permission(perm::USERS_READ)")]

@@ -2,6 +2,7 @@
 //! occupy every blocking thread or more memory than `permits × m_cost`.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use argon2::{Algorithm, Argon2, Params, PasswordHasher, PasswordVerifier, Version};
 use tokio::sync::Semaphore;
@@ -12,6 +13,7 @@ use crate::error::AppError;
 pub struct Passwords {
     argon2: Argon2<'static>,
     permits: Arc<Semaphore>,
+    running: Arc<RunningHashes>,
     /// Verified against when the account does not exist, so an unknown login costs one hash too.
     decoy_hash: Arc<str>,
 }
@@ -29,6 +31,7 @@ impl Passwords {
         Ok(Self {
             argon2,
             permits: Arc::new(Semaphore::new(cores)),
+            running: Arc::default(),
             decoy_hash: decoy_hash.into(),
         })
     }
@@ -64,14 +67,46 @@ impl Passwords {
         &self,
         work: impl FnOnce() -> T + Send + 'static,
     ) -> Result<T, AppError> {
-        let _permit = self
-            .permits
-            .acquire()
+        // The permit moves into the blocking task: a caller that gives up (client gone) must not
+        // free a slot while its hash still runs.
+        let permit = Arc::clone(&self.permits)
+            .acquire_owned()
             .await
             .map_err(|error| AppError::Internal(error.into()))?;
-        tokio::task::spawn_blocking(work)
-            .await
-            .map_err(|error| AppError::Internal(error.into()))
+        let running = Arc::clone(&self.running);
+        tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            let _counted = running.start();
+            work()
+        })
+        .await
+        .map_err(|error| AppError::Internal(error.into()))
+    }
+}
+
+/// Hashes running now and the most that ever ran at once, also exported as gauges.
+#[derive(Default)]
+struct RunningHashes {
+    now: AtomicUsize,
+    most: AtomicUsize,
+}
+
+impl RunningHashes {
+    fn start(&self) -> RunningGuard<'_> {
+        let now = self.now.fetch_add(1, Ordering::Relaxed) + 1;
+        let most = self.most.fetch_max(now, Ordering::Relaxed).max(now);
+        metrics::gauge!("agora_password_hashes_running").set(now as f64);
+        metrics::gauge!("agora_password_hashes_running_max").set(most as f64);
+        RunningGuard(self)
+    }
+}
+
+struct RunningGuard<'a>(&'a RunningHashes);
+
+impl Drop for RunningGuard<'_> {
+    fn drop(&mut self) {
+        let now = self.0.now.fetch_sub(1, Ordering::Relaxed) - 1;
+        metrics::gauge!("agora_password_hashes_running").set(now as f64);
     }
 }
 
@@ -101,6 +136,35 @@ mod tests {
                 .verify("decoy password that no account has".into(), None)
                 .await
                 .unwrap()
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn no_more_hashes_run_at_once_than_there_are_cores_even_when_callers_give_up() {
+        let passwords = Passwords::new(8 * 1024, 2).unwrap();
+        let cores = std::thread::available_parallelism().map_or(2, usize::from);
+        let burst: Vec<_> = (0..4 * cores + 4)
+            .map(|n| {
+                let passwords = passwords.clone();
+                tokio::spawn(async move { passwords.hash(format!("password {n}")).await })
+            })
+            .collect();
+        // Half the callers give up mid-hash; their hashes still hold their slots until done.
+        for (n, task) in burst.into_iter().enumerate() {
+            if n % 2 == 0 {
+                tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+                task.abort();
+            } else {
+                task.await.unwrap().unwrap();
+            }
+        }
+        while passwords.running.now.load(Ordering::Relaxed) > 0 {
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+        assert_eq!(
+            passwords.running.most.load(Ordering::Relaxed),
+            cores,
+            "every slot was used, and never more"
         );
     }
 }

@@ -1,22 +1,34 @@
 use chrono::{DateTime, Duration, Utc};
+use diesel::pg::Pg;
 use diesel::prelude::*;
-use diesel::sql_types::{Array, BigInt, Double, Text, Timestamptz};
+use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
+use diesel::sql_types::{Array, BigInt, Double, Text, Timestamptz, Untyped};
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 
 use super::model::{ApiToken, ClientInfo, Session};
 use super::tokens::{TokenKeys, digest};
+use crate::accounts::model::User;
 use crate::db::schema::{api_tokens, permissions, refresh_tokens, sessions, users};
 use crate::error::AppError;
 
-/// What one request learns about its access token's session, in one query.
+/// The `users` columns `User` reads, for the hand-written statements that load one with more.
+macro_rules! user_columns {
+    () => {
+        "u.id, u.username, u.email, u.first_name, u.last_name, u.time_zone, u.budget, u.is_active,
+         u.created_at, u.updated_at, u.last_login_at, u.email_verified_at"
+    };
+}
+
+/// What one request learns about its access token's session, in one statement: the session's
+/// user as they are now and everything they may do.
 #[derive(QueryableByName)]
 pub struct LiveSession {
+    #[diesel(embed)]
+    pub user: User,
     #[diesel(sql_type = Timestamptz)]
     pub last_seen_at: DateTime<Utc>,
     #[diesel(sql_type = Array<Text>)]
     pub permissions: Vec<String>,
-    #[diesel(sql_type = Text)]
-    pub time_zone: String,
 }
 
 /// The session behind an access token, if it is still live (not revoked, not expired, not idle,
@@ -28,25 +40,55 @@ pub async fn live_session(
     session_id: i64,
     idle_secs: u64,
 ) -> Result<Option<LiveSession>, AppError> {
-    Ok(diesel::sql_query(
-        "SELECT s.last_seen_at, u.time_zone,
-                COALESCE(array_agg(DISTINCT p.name) FILTER (WHERE p.name IS NOT NULL), '{}') AS permissions
-         FROM sessions s
-         JOIN users u ON u.id = s.user_id
-         LEFT JOIN user_roles ur ON ur.user_id = u.id
-         LEFT JOIN role_permissions rp ON rp.role_id = ur.role_id
-         LEFT JOIN permissions p ON p.id = rp.permission_id
-         WHERE s.id = $1 AND s.user_id = $2 AND u.is_active
-           AND s.revoked_at IS NULL AND s.expires_at > now()
-           AND s.last_seen_at > now() - make_interval(secs => $3)
-         GROUP BY s.id, u.id",
-    )
-    .bind::<BigInt, _>(session_id)
-    .bind::<BigInt, _>(user_id)
-    .bind::<Double, _>(idle_secs as f64)
+    Ok(LiveSessionQuery {
+        session_id,
+        user_id,
+        idle_secs: idle_secs as f64,
+    }
     .get_result(conn)
     .await
     .optional()?)
+}
+
+/// `live_session`'s statement. Written out as a query type rather than a `sql_query` because
+/// diesel prepares a `sql_query` afresh on every call (a round trip and a plan each time), while
+/// a query type with a fixed text stays prepared on the connection like the DSL's queries.
+#[derive(QueryId)]
+struct LiveSessionQuery {
+    session_id: i64,
+    user_id: i64,
+    idle_secs: f64,
+}
+
+impl QueryFragment<Pg> for LiveSessionQuery {
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
+        out.push_sql(concat!(
+            "SELECT ",
+            user_columns!(),
+            ", s.last_seen_at,
+               COALESCE(array_agg(DISTINCT p.name) FILTER (WHERE p.name IS NOT NULL), '{}') AS permissions
+             FROM sessions s
+             JOIN users u ON u.id = s.user_id
+             LEFT JOIN user_roles ur ON ur.user_id = u.id
+             LEFT JOIN role_permissions rp ON rp.role_id = ur.role_id
+             LEFT JOIN permissions p ON p.id = rp.permission_id
+             WHERE s.id = "
+        ));
+        out.push_bind_param::<BigInt, _>(&self.session_id)?;
+        out.push_sql(" AND s.user_id = ");
+        out.push_bind_param::<BigInt, _>(&self.user_id)?;
+        out.push_sql(
+            " AND u.is_active AND s.revoked_at IS NULL AND s.expires_at > now()
+               AND s.last_seen_at > now() - make_interval(secs => ",
+        );
+        out.push_bind_param::<Double, _>(&self.idle_secs)?;
+        out.push_sql(") GROUP BY s.id, u.id");
+        Ok(())
+    }
+}
+
+impl Query for LiveSessionQuery {
+    type SqlType = Untyped;
 }
 
 /// Pushes the idle deadline forward. Callers do it at most once a minute per session, so
@@ -259,23 +301,23 @@ pub async fn list_live_sessions(
 #[derive(QueryableByName)]
 pub struct LiveApiToken {
     #[diesel(sql_type = BigInt)]
-    pub id: i64,
-    #[diesel(sql_type = BigInt)]
-    pub user_id: i64,
+    pub token_id: i64,
+    #[diesel(embed)]
+    pub user: User,
     #[diesel(sql_type = diesel::sql_types::Nullable<Timestamptz>)]
     pub last_used_at: Option<DateTime<Utc>>,
     #[diesel(sql_type = Array<Text>)]
     pub permissions: Vec<String>,
-    #[diesel(sql_type = Text)]
-    pub time_zone: String,
 }
 
 pub async fn live_api_token(
     conn: &mut AsyncPgConnection,
     token: &str,
 ) -> Result<Option<LiveApiToken>, AppError> {
-    Ok(diesel::sql_query(
-        "SELECT t.id, t.user_id, t.last_used_at, u.time_zone,
+    Ok(diesel::sql_query(concat!(
+        "SELECT t.id AS token_id, ",
+        user_columns!(),
+        ", t.last_used_at,
                 COALESCE(array_agg(DISTINCT p.name) FILTER (WHERE p.name = ANY (t.permissions)), '{}') AS permissions
          FROM api_tokens t
          JOIN users u ON u.id = t.user_id
@@ -284,8 +326,8 @@ pub async fn live_api_token(
          LEFT JOIN permissions p ON p.id = rp.permission_id
          WHERE t.token_hash = $1 AND t.revoked_at IS NULL AND u.is_active
            AND (t.expires_at IS NULL OR t.expires_at > now())
-         GROUP BY t.id, u.id",
-    )
+         GROUP BY t.id, u.id"
+    ))
     .bind::<diesel::sql_types::Bytea, _>(digest(token))
     .get_result(conn)
     .await

@@ -11,8 +11,10 @@ use deadpool::Runtime;
 use diesel::migration::MigrationSource;
 use diesel::pg::Pg;
 use diesel::sql_types::{BigInt, Text};
-use diesel_async::pooled_connection::AsyncDieselConnectionManager;
 use diesel_async::pooled_connection::deadpool::{Object, Pool};
+use diesel_async::pooled_connection::{
+    AsyncDieselConnectionManager, ManagerConfig, RecyclingMethod,
+};
 use diesel_async::{AsyncConnection, AsyncMigrationHarness, AsyncPgConnection, RunQueryDsl};
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 
@@ -28,7 +30,22 @@ pub type DbPool = Pool<AsyncPgConnection>;
 pub type DbConn = Object<AsyncPgConnection>;
 
 pub fn build_pool(config: &Config) -> anyhow::Result<DbPool> {
-    let manager = AsyncDieselConnectionManager::<AsyncPgConnection>::new(&config.database_url);
+    let mut setup = ManagerConfig::default();
+    // The default (`Verified`) sends `SELECT 1` on every checkout: a round trip per resolver.
+    // A connection whose socket closed is still discarded on return (`is_broken`), and a query
+    // on one that died unnoticed fails as SERVICE_UNAVAILABLE, which clients retry.
+    setup.recycling_method = RecyclingMethod::Fast;
+    setup.custom_setup = Box::new(|url| {
+        Box::pin(async move {
+            let mut conn = AsyncPgConnection::establish(url).await?;
+            conn.set_instrumentation(crate::metrics::count_statements);
+            Ok(conn)
+        })
+    });
+    let manager = AsyncDieselConnectionManager::<AsyncPgConnection>::new_with_config(
+        &config.database_url,
+        setup,
+    );
     Pool::builder(manager)
         .max_size(config.db_pool_size)
         // deadpool waits forever by default; a bounded wait turns exhaustion into a retryable

@@ -2,7 +2,7 @@
 //! at most 100; `after` is an opaque cursor naming the last row seen (keyset pagination).
 
 use async_graphql::connection::{Connection, Edge, EmptyFields};
-use async_graphql::{OutputType, SimpleObject};
+use async_graphql::{Context, Object, OutputType};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::Serialize;
@@ -13,10 +13,22 @@ use crate::error::AppError;
 pub const DEFAULT_PAGE_SIZE: i32 = 20;
 pub const MAX_PAGE_SIZE: i32 = 100;
 
-#[derive(SimpleObject)]
-pub struct ConnectionTotals {
+/// `None` when the query did not select `totalCount`, so the list was not counted.
+pub struct ConnectionTotals(Option<i64>);
+
+#[Object]
+impl ConnectionTotals {
     /// How many nodes the whole list has, across all pages.
-    pub total_count: i64,
+    async fn total_count(&self) -> async_graphql::Result<i64> {
+        self.0
+            .ok_or_else(|| AppError::Internal(anyhow::anyhow!("totalCount was not counted")).into())
+    }
+}
+
+/// Whether the connection being resolved selects `totalCount`: counting a long list costs more
+/// than fetching a page of it.
+pub fn selects_total_count(ctx: &Context<'_>) -> bool {
+    ctx.look_ahead().field("totalCount").exists()
 }
 
 pub type CountedConnection<Node> = Connection<String, Node, ConnectionTotals, EmptyFields>;
@@ -84,7 +96,7 @@ pub fn decode_key<Key: DeserializeOwned>(cursor: &str) -> Result<Key, AppError> 
 pub fn connection<Row, Node: OutputType>(
     rows: Vec<Row>,
     page: Page,
-    total_count: i64,
+    total_count: impl Into<Option<i64>>,
     id_of: impl Fn(&Row) -> i64,
     into_node: impl Fn(Row) -> Node,
 ) -> CountedConnection<Node> {
@@ -104,7 +116,7 @@ pub fn keyed_connection<Row, Node: OutputType>(
     mut rows: Vec<Row>,
     size: i64,
     has_previous_page: bool,
-    total_count: i64,
+    total_count: impl Into<Option<i64>>,
     cursor_of: impl Fn(&Row) -> String,
     into_node: impl Fn(Row) -> Node,
 ) -> CountedConnection<Node> {
@@ -113,7 +125,7 @@ pub fn keyed_connection<Row, Node: OutputType>(
     let mut connection = Connection::with_additional_fields(
         has_previous_page,
         has_next_page,
-        ConnectionTotals { total_count },
+        ConnectionTotals(total_count.into()),
     );
     connection.edges.extend(
         rows.into_iter()

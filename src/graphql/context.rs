@@ -23,6 +23,8 @@ pub struct Viewer {
     pub permissions: HashSet<String>,
     /// The user's IANA zone: calendar logic ("today", streaks, statistics) runs in local dates.
     pub time_zone: Tz,
+    /// The account as it was read with the session, so `me` costs no second statement.
+    pub account: crate::accounts::model::User,
 }
 
 impl Viewer {

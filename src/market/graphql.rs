@@ -7,12 +7,12 @@ use chrono::{DateTime, Utc};
 use super::events::MarketEventKind;
 use super::model::{Item, ItemChanges, LedgerEntry};
 use super::rules;
-use super::store::{self, ItemFilter};
+use super::store::{self, ItemFilter, PageNeeds};
 use crate::accounts::graphql::{UserById, UserDataLoader};
 use crate::accounts::model::User;
 use crate::db::{self, DbPool};
 use crate::error::AppError;
-use crate::graphql::connection::{CountedConnection, Page, connection};
+use crate::graphql::connection::{CountedConnection, Page, connection, selects_total_count};
 use crate::graphql::{ContextExt, Permission, parse_id};
 use crate::rbac::perm;
 
@@ -260,32 +260,37 @@ async fn item_page(
     after: Option<String>,
 ) -> async_graphql::Result<CountedConnection<Item>> {
     let page = Page::parse(first, after.as_deref())?;
-    let mut conn = db::conn(&ctx.app().pool).await?;
-    let (rows, total) =
-        store::items_page(&mut conn, filter, page.after_id, page.fetch_limit()).await?;
-    drop(conn);
-    prime_owners(ctx, &rows).await?;
-    Ok(connection(rows, page, total, |item| item.id, |item| item))
-}
-
-/// Loads every owner on the page in one batch when the query asks for owners, so the per-item
-/// `owner` fields are answered from the request's cache: one statement, whatever the page size
-/// or the loader's batching window.
-async fn prime_owners(ctx: &Context<'_>, items: &[Item]) -> async_graphql::Result<()> {
     let look_ahead = ctx.look_ahead();
-    let wanted = look_ahead
-        .field("edges")
-        .field("node")
-        .field("owner")
-        .exists()
-        || look_ahead.field("nodes").field("owner").exists();
-    if wanted {
-        let owners = items.iter().filter_map(|item| item.owner_id).map(UserById);
-        ctx.data_unchecked::<UserDataLoader>()
-            .load_many(owners)
-            .await?;
-    }
-    Ok(())
+    let needs = PageNeeds {
+        owners: look_ahead
+            .field("edges")
+            .field("node")
+            .field("owner")
+            .exists()
+            || look_ahead.field("nodes").field("owner").exists(),
+        total: selects_total_count(ctx),
+    };
+    let mut conn = db::conn(&ctx.app().pool).await?;
+    let found =
+        store::items_page(&mut conn, filter, page.after_id, page.fetch_limit(), needs).await?;
+    drop(conn);
+    // The owners came with the page: the per-item `owner` fields are answered from the request's
+    // loader cache, so the page costs one statement whatever its size.
+    ctx.data_unchecked::<UserDataLoader>()
+        .feed_many(
+            found
+                .owners
+                .into_iter()
+                .map(|owner| (UserById(owner.id), owner)),
+        )
+        .await;
+    Ok(connection(
+        found.items,
+        page,
+        found.total,
+        |item| item.id,
+        |item| item,
+    ))
 }
 
 #[derive(InputObject)]

@@ -8,6 +8,7 @@ use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 
 use super::model::{Item, ItemChanges, LedgerEntry, Trade};
 use super::rules;
+use crate::accounts::model::User;
 use crate::accounts::store::escape_like;
 use crate::db::schema::{items, market_transactions, users};
 use crate::error::{AppError, reason, violated_unique_constraint};
@@ -48,15 +49,28 @@ pub struct ItemFilter {
     pub owned: Option<bool>,
 }
 
-/// A page of items matching `filter`, in id order, and how many match in all.
-pub async fn items_page(
-    conn: &mut AsyncPgConnection,
-    filter: &ItemFilter,
-    after_id: Option<i64>,
-    limit: i64,
-) -> Result<(Vec<Item>, i64), AppError> {
-    let matching = || {
-        let mut query = items::table.into_boxed();
+/// What a page of items needs besides the items.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct PageNeeds {
+    /// Load each item's owner in the same statement.
+    pub owners: bool,
+    /// Count every matching item (a second statement that reads them all).
+    pub total: bool,
+}
+
+pub struct ItemsPage {
+    pub items: Vec<Item>,
+    /// The owners of the page's items, when asked for.
+    pub owners: Vec<User>,
+    pub total: Option<i64>,
+}
+
+/// Narrows a boxed query whose rows include an item (alone or joined) to `filter`. A macro
+/// because diesel gives each query source its own type.
+macro_rules! filtered {
+    ($query:expr, $filter:expr) => {{
+        let filter: &ItemFilter = $filter;
+        let mut query = $query;
         if let Some(search) = &filter.search {
             query = query.filter(
                 items::name
@@ -81,17 +95,51 @@ pub async fn items_page(
             None => {}
         }
         query
+    }};
+}
+
+/// A page of items matching `filter`, in id order.
+pub async fn items_page(
+    conn: &mut AsyncPgConnection,
+    filter: &ItemFilter,
+    after_id: Option<i64>,
+    limit: i64,
+    needs: PageNeeds,
+) -> Result<ItemsPage, AppError> {
+    // Ids are positive: with no cursor this passes every row, and the statement's text stays the
+    // same with or without one, so it stays prepared.
+    let after = items::id.gt(after_id.unwrap_or(0));
+    let (items, owners) = if needs.owners {
+        let page = items::table
+            .left_join(users::table.on(items::owner_id.eq(users::id.nullable())))
+            .select((Item::as_select(), Option::<User>::as_select()))
+            .filter(after)
+            .order(items::id)
+            .limit(limit)
+            .into_boxed();
+        let rows: Vec<(Item, Option<User>)> = filtered!(page, filter).load(conn).await?;
+        let (items, owners): (Vec<_>, Vec<_>) = rows.into_iter().unzip();
+        (items, owners.into_iter().flatten().collect())
+    } else {
+        let page = items::table
+            .select(Item::as_select())
+            .filter(after)
+            .order(items::id)
+            .limit(limit)
+            .into_boxed();
+        (filtered!(page, filter).load(conn).await?, Vec::new())
     };
-    let mut page = matching()
-        .select(Item::as_select())
-        .order(items::id)
-        .limit(limit);
-    if let Some(after_id) = after_id {
-        page = page.filter(items::id.gt(after_id));
-    }
-    let rows = page.load(conn).await?;
-    let total = matching().count().get_result(conn).await?;
-    Ok((rows, total))
+    let total = if needs.total {
+        let count = items::table.count().into_boxed();
+        Some(filtered!(count, filter).get_result(conn).await?)
+    } else {
+        None
+    };
+    Ok(ItemsPage {
+        items,
+        owners,
+        total,
+    })
 }
 
 pub async fn create_item(

@@ -122,16 +122,37 @@ async fn demo_data_is_deterministic_consistent_and_rerunnable() {
             AdminCommand::SeedDemo {
                 users: 5,
                 items: 40,
+                habits: 10,
+                tasks: 7,
             },
             "",
         )
         .await
         .unwrap();
         assert!(
-            said.starts_with("demo data: 5 users, 40 items, 20 held by users"),
+            said.starts_with(
+                "demo data: 5 users, 40 items, 20 held by users, demo00001 has 10 habits"
+            ),
             "{said}"
         );
+        assert!(said.contains(" and 7 tasks"), "{said}");
     }
+    assert_eq!(t.count("SELECT count(*) FROM habits").await, 10);
+    assert_eq!(
+        t.count("SELECT count(DISTINCT kind) FROM habits").await,
+        5,
+        "every kind of schedule"
+    );
+    // Two years of the daily habit, four of five days done.
+    let daily_done = t
+        .count("SELECT count(*) FROM habit_completions c JOIN habits h ON h.id = c.habit_id WHERE h.name = 'Demo habit 001'")
+        .await;
+    assert!((580..=590).contains(&daily_done), "{daily_done}");
+    assert_eq!(
+        t.count("SELECT count(*) FROM tasks WHERE status = 'DONE' AND completed_at IS NOT NULL")
+            .await,
+        2
+    );
     assert_eq!(t.count("SELECT count(*) FROM users").await, 5);
     assert_eq!(t.count("SELECT count(*) FROM items").await, 40);
     assert_eq!(

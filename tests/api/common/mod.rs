@@ -1,10 +1,9 @@
 //! Test harness: every test gets its own database, cloned from a template migrated once per
 //! migration set, and drives the real router over HTTP (in process, through tower).
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::Path;
-use std::sync::{Arc, LazyLock, Mutex};
+use std::sync::{Arc, Mutex};
 
 use agora::App;
 use agora::config::Config;
@@ -12,7 +11,6 @@ use axum::Router;
 use axum::body::Body;
 use axum::extract::connect_info::MockConnectInfo;
 use axum::http::{HeaderMap, Method, Request, StatusCode, header};
-use diesel::connection::{Instrumentation, InstrumentationEvent, set_default_instrumentation};
 use diesel::sql_types::{BigInt, Text};
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use serde_json::{Value, json};
@@ -613,54 +611,6 @@ fn random_suffix() -> String {
     let mut bytes = [0u8; 8];
     rand::RngCore::fill_bytes(&mut rand::rng(), &mut bytes);
     bytes.iter().map(|byte| format!("{byte:02x}")).collect()
-}
-
-static STATEMENTS: LazyLock<Mutex<HashMap<String, Vec<String>>>> = LazyLock::new(Default::default);
-
-/// Records, per database, the SQL of every statement the app's connections run (except the
-/// pool's liveness pings, whose number depends on the pool's state), so a test can show what a
-/// request costs. Call before building the `TestApp`.
-pub fn record_statements() {
-    set_default_instrumentation(|| Some(Box::new(StatementRecorder { database: None }))).unwrap();
-}
-
-struct StatementRecorder {
-    database: Option<String>,
-}
-
-impl Instrumentation for StatementRecorder {
-    fn on_connection_event(&mut self, event: InstrumentationEvent<'_>) {
-        match event {
-            InstrumentationEvent::StartEstablishConnection { url, .. } => {
-                self.database = url.rsplit('/').next().map(str::to_owned);
-            }
-            InstrumentationEvent::StartQuery { query, .. } => {
-                let sql = query.to_string();
-                let ping = sql.trim() == "SELECT 1" || sql.starts_with("SELECT $1 -- binds: [1]");
-                if let (Some(database), false) = (&self.database, ping) {
-                    STATEMENTS
-                        .lock()
-                        .unwrap()
-                        .entry(database.clone())
-                        .or_default()
-                        .push(sql);
-                }
-            }
-            _ => {}
-        }
-    }
-}
-
-impl TestApp {
-    /// The statements recorded on this test's database so far (see [`record_statements`]).
-    pub fn statements(&self) -> Vec<String> {
-        STATEMENTS
-            .lock()
-            .unwrap()
-            .get(&self.database)
-            .cloned()
-            .unwrap_or_default()
-    }
 }
 
 /// A loopback port nothing listens on right now.

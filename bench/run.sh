@@ -1,0 +1,287 @@
+#!/usr/bin/env bash
+# Agora's benchmark: builds the server, seeds a fresh database deterministically, starts the
+# server with production settings, drives each operation with a closed-loop load generator on
+# loopback, runs pgbench on the SQL each read amounts to, and prints one table.
+#
+#   bench/run.sh           full run (release build, 32 connections, 3 s warm-up + 15 s measured);
+#                          writes the table to bench/RESULTS.md
+#   bench/run.sh --smoke   what CI runs: debug build, a smaller seed, 1 + 2 s per operation,
+#                          same checks, no targets judged, nothing written
+#
+# Needs PostgreSQL at BENCH_PG (default postgres://postgres@127.0.0.1:5432, trust auth), jq,
+# curl, pgbench; installs oha (crates.io) and wrk (Debian) when missing. Every answer is checked:
+# the load generator's non-200s and socket errors plus the server's own count of answers that
+# were not "ok" for that operation (from /metrics) make the errors column.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+SMOKE=false
+[ "${1:-}" = --smoke ] && SMOKE=true
+PG=${BENCH_PG:-postgres://postgres@127.0.0.1:5432}
+DB=agora_bench
+PORT=${BENCH_PORT:-18080}
+BASE=http://127.0.0.1:$PORT
+CONNS=32
+if $SMOKE; then
+  PROFILE=debug MEASURE=2 WARMUP=1 USERS=100 ITEMS=1000 HABITS=30 TASKS=50 BUYERS=20 STOCK=20000
+else
+  PROFILE=release MEASURE=15 WARMUP=3 USERS=1000 ITEMS=10000 HABITS=300 TASKS=500 BUYERS=200 STOCK=100000
+fi
+WORK=$(mktemp -d)
+SERVER_PID=
+cleanup() {
+  [ -n "$SERVER_PID" ] && kill "$SERVER_PID" 2>/dev/null && wait "$SERVER_PID" 2>/dev/null
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+say() { printf '==> %s\n' "$*" >&2; }
+
+# --- tools -------------------------------------------------------------------------------------
+# oha sends one fixed request; M1 needs a different buyer and item on every request, which wrk's
+# Lua hook gives. Without oha (CI), wrk drives every operation.
+if ! command -v wrk >/dev/null; then
+  say "installing wrk"
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null
+fi
+if ! command -v oha >/dev/null && ! $SMOKE; then
+  say "installing oha from crates.io (a few minutes, once)"
+  cargo install oha --locked --quiet
+fi
+TOOL=$(command -v oha >/dev/null && echo oha || echo wrk)
+for needed in jq curl pgbench psql; do
+  command -v "$needed" >/dev/null || { echo "bench: $needed is required" >&2; exit 1; }
+done
+
+# --- build, database, seed ---------------------------------------------------------------------
+say "building ($PROFILE)"
+if [ "$PROFILE" = release ]; then cargo build --release --quiet; else cargo build --quiet; fi
+AGORA=target/$PROFILE/agora
+psql "$PG/postgres" -qc "DROP DATABASE IF EXISTS $DB WITH (FORCE)" >/dev/null
+export DATABASE_URL=$PG/$DB
+say "seeding: $USERS users, $ITEMS items, demo00001 with $HABITS habits and $TASKS tasks"
+SEED_START=$(date +%s)
+echo unused | "$AGORA" admin seed-demo --users "$USERS" --items "$ITEMS" --habits "$HABITS" --tasks "$TASKS" >&2
+echo "bench admin password" | "$AGORA" admin create-user --username benchadmin \
+  --email benchadmin@example.com --role admin >/dev/null
+# M1 buys each of these once; priced 1 so every buyer's budget lasts the whole run.
+psql "$DATABASE_URL" -qc "INSERT INTO items (name, price, barcode)
+  SELECT format('Bench stock %s', n), 1, lpad((700000000000 + n)::text, 12, '0')
+  FROM generate_series(1, $STOCK) AS n" >/dev/null
+psql "$DATABASE_URL" -qc "VACUUM ANALYZE" >/dev/null
+say "seeded in $(( $(date +%s) - SEED_START )) s"
+
+# --- server ------------------------------------------------------------------------------------
+# Production settings, with the per-address limits raised: every request here comes from one
+# loopback address, and a limit refusing the load generator would measure nothing.
+env AGORA_ENV=production AGORA_SECRET="$(head -c 48 /dev/urandom | base64)" \
+  AGORA_LISTEN=127.0.0.1:$PORT AGORA_PUBLIC_URL=$BASE \
+  AGORA_RATE_REQUESTS_PER_MINUTE=1000000000 AGORA_RATE_LOGIN_PER_ADDRESS=1000000000 \
+  AGORA_RATE_LOGIN_PER_ACCOUNT=1000000000 AGORA_DATA_DIR="$WORK" \
+  "$AGORA" serve 2>"$WORK/server.log" &
+SERVER_PID=$!
+for _ in $(seq 1 100); do curl -sf "$BASE/readyz" >/dev/null && break; sleep 0.1; done
+curl -sf "$BASE/readyz" >/dev/null || { tail -20 "$WORK/server.log" >&2; exit 1; }
+rss_kib() { awk '/^VmRSS/{print $2}' "/proc/$SERVER_PID/status"; }
+peak_kib() { awk '/^VmHWM/{print $2}' "/proc/$SERVER_PID/status"; }
+reset_peak() { echo 5 > "/proc/$SERVER_PID/clear_refs"; }
+IDLE_KIB=$(rss_kib)
+
+gql() { # gql BODY_JSON [TOKEN] -> answer; fails unless the answer has data and no errors
+  local auth=(); [ -n "${2:-}" ] && auth=(-H "Authorization: Bearer $2")
+  local answer
+  answer=$(curl -sS -H 'Content-Type: application/json' "${auth[@]}" --data-binary "$1" "$BASE/graphql")
+  jq -e '(.data != null) and (.errors == null)' >/dev/null <<<"$answer" \
+    || { echo "bench: request failed: $1 -> $answer" >&2; return 1; }
+  echo "$answer"
+}
+login_body() { jq -nc --arg login "$1" --arg password "$2" \
+  '{query: "mutation Login($login: String!, $password: String!) { login(input: {login: $login, password: $password}) { ... on AuthPayload { accessToken } } }",
+    operationName: "Login", variables: {login: $login, password: $password}}'; }
+token_of() { gql "$(login_body "$1" "$2")" | jq -r .data.login.accessToken; }
+DEMO_PASSWORD="agora demo password"
+USER_TOKEN=$(token_of demo00001 "$DEMO_PASSWORD")
+ADMIN_TOKEN=$(token_of benchadmin "bench admin password")
+USER_ID=$(psql "$DATABASE_URL" -tAc "SELECT id FROM users WHERE username = 'demo00001'")
+
+# --- measuring ---------------------------------------------------------------------------------
+metric() { # metric NAME [LABEL_FILTER] -> sum of the matching samples in /metrics now
+  curl -sf "$BASE/metrics" | awk -v name="$1" -v filter="${2:-}" '
+    index($0, name) == 1 && (filter == "" || index($0, filter)) { sum += $NF }
+    END { printf "%d", sum }'
+}
+body_of() { jq -Rsc --arg op "$2" '{query: ., operationName: $op}' < "$1"; }
+
+# drive NAME CONNS SECONDS BODY TOKEN [LUA] -> "rps p50_ms p99_ms bad" from the load generator
+drive() {
+  local name=$1 conns=$2 secs=$3 body=$4 token=$5 lua=${6:-}
+  if [ "$TOOL" = oha ] && [ -z "$lua" ]; then
+    printf '%s' "$body" > "$WORK/$name.json"
+    local auth=(); [ -n "$token" ] && auth=(-H "Authorization: Bearer $token")
+    oha --no-tui -c "$conns" -z "${secs}s" -m POST -H 'Content-Type: application/json' \
+      "${auth[@]}" -D "$WORK/$name.json" --output-format json "$BASE/graphql" \
+      > "$WORK/$name.out"
+    jq -r '[(((.statusCodeDistribution["200"] // 0) / .summary.total) | round),
+            (.latencyPercentiles.p50 * 1000), (.latencyPercentiles.p99 * 1000),
+            (([.statusCodeDistribution | to_entries[] | select(.key != "200") | .value] | add // 0)
+             + ([.errorDistribution | to_entries[] | select(.key != "aborted due to deadline") | .value] | add // 0))]
+           | map(tostring) | join(" ")' "$WORK/$name.out"
+  else
+    if [ -z "$lua" ]; then
+      lua=$WORK/$name.lua
+      jq -rn --arg body "$body" --arg token "$token" '
+        "wrk.method = \"POST\"\nwrk.headers[\"Content-Type\"] = \"application/json\"\n"
+        + (if $token == "" then "" else "wrk.headers[\"Authorization\"] = \"Bearer \($token)\"\n" end)
+        + "wrk.body = \($body | tojson)"' > "$lua"
+    fi
+    local threads=$(( conns < 2 ? conns : 2 ))
+    wrk -t"$threads" -c"$conns" -d"${secs}s" --latency -s "$lua" "$BASE/graphql" > "$WORK/$name.out"
+    awk '
+      function ms(v) { n = v; sub(/[a-z]+$/, "", n); u = v; sub(/^[0-9.]+/, "", u);
+                       return n * (u == "us" ? 0.001 : u == "ms" ? 1 : u == "s" ? 1000 : 60000) }
+      /^Requests\/sec:/ { rps = $2 }  $1 == "50%" { p50 = ms($2) }  $1 == "99%" { p99 = ms($2) }
+      /Non-2xx/ { bad += $NF }  /Socket errors/ { gsub(/,/, ""); bad += $4 + $6 + $8 + $10 }
+      END { printf "%d %.2f %.2f %d\n", rps, p50, p99, bad }' "$WORK/$name.out"
+  fi
+}
+
+ROWS=()
+# measure NAME OPERATION CONNS BODY TOKEN [LUA]: warm-up, then the measured run with the server's
+# counters and peak RSS read around it. Sets RPS P50 P99 ERRORS STATEMENTS PEAK_MB.
+measure() {
+  local name=$1 operation=$2 conns=$3 body=$4 token=$5 lua=${6:-}
+  drive "$name-warmup" "$conns" "$WARMUP" "$body" "$token" "$lua" >/dev/null
+  local ok_before failed_before statements_before
+  ok_before=$(metric agora_requests_total "operation=\"$operation\",outcome=\"ok\"")
+  failed_before=$(metric agora_requests_total "operation=\"$operation\"")
+  statements_before=$(metric agora_db_statements_total)
+  reset_peak
+  read -r RPS P50 P99 BAD < <(drive "$name" "$conns" "$MEASURE" "$body" "$token" "$lua")
+  PEAK_MB=$(( $(peak_kib) / 1024 ))
+  local ok failed statements
+  ok=$(( $(metric agora_requests_total "operation=\"$operation\",outcome=\"ok\"") - ok_before ))
+  failed=$(( $(metric agora_requests_total "operation=\"$operation\"") - failed_before - ok ))
+  statements=$(( $(metric agora_db_statements_total) - statements_before ))
+  ERRORS=$(( BAD + failed ))
+  # The two /metrics reads themselves run one statement each (the outbox backlog).
+  STATEMENTS=$(awk -v s="$statements" -v n="$ok" 'BEGIN { printf "%.1f", n ? (s - 2) / n : 0 }')
+  [ "$ok" -gt 0 ] || { echo "bench: $name: no successful answers" >&2; tail -5 "$WORK/server.log" >&2; exit 1; }
+}
+
+pgbench_tps() { # pgbench_tps SQL_FILE -> transactions per second, prepared, 32 clients
+  pgbench -n -M prepared -c "$CONNS" -j 2 -T "$MEASURE" -D user_id="$USER_ID" -f "$1" "$DATABASE_URL" 2>/dev/null \
+    | awk '/^tps = /{ printf "%d", $3 }'
+}
+
+row() { # row OP RPS P50 P99 ERRORS STATEMENTS PEAK_MB PGBENCH TARGET_TEXT MET
+  ROWS+=("$(printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |' "$@")")
+}
+judge() { # judge CONDITION_FOR_AWK -> "met" / "MISSED" ("-" in smoke runs)
+  if $SMOKE; then echo -; else awk "BEGIN { exit !($1) }" && echo met || echo MISSED; fi
+}
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", b ? a / b : 0 }'; }
+
+say "measuring with $TOOL: $CONNS connections, ${WARMUP} s warm-up, ${MEASURE} s measured"
+say "Q1"
+measure q1 Me "$CONNS" "$(body_of bench/ops/q1.graphql Me)" "$USER_TOKEN"
+Q1_P99=$P99
+PG_Q1=$(pgbench_tps bench/sql/q1.sql)
+row "Q1 me" "$RPS" "$P50" "$P99" "$ERRORS" "$STATEMENTS" "$PEAK_MB" "$PG_Q1 ($(ratio "$RPS" "$PG_Q1"))" \
+  "≥ 0.25 of pgbench, p99 < 15 ms" "$(judge "$(ratio "$RPS" "$PG_Q1") >= 0.25 && $P99 < 15 && $ERRORS == 0")"
+
+say "Q2"
+measure q2 MarketItems "$CONNS" "$(body_of bench/ops/q2.graphql MarketItems)" "$USER_TOKEN"
+PG_Q2=$(pgbench_tps bench/sql/q2.sql)
+row "Q2 marketItems(first: 50)" "$RPS" "$P50" "$P99" "$ERRORS" "$STATEMENTS" "$PEAK_MB" \
+  "$PG_Q2 ($(ratio "$RPS" "$PG_Q2"))" "≥ 0.30 of pgbench" \
+  "$(judge "$(ratio "$RPS" "$PG_Q2") >= 0.30 && $ERRORS == 0")"
+
+say "Q3"
+measure q3 OwnedItems "$CONNS" "$(body_of bench/ops/q3.graphql OwnedItems)" "$ADMIN_TOKEN"
+PG_Q3=$(pgbench_tps bench/sql/q3.sql)
+row "Q3 items(owned) + owner" "$RPS" "$P50" "$P99" "$ERRORS" "$STATEMENTS" "$PEAK_MB" \
+  "$PG_Q3 ($(ratio "$RPS" "$PG_Q3"))" "≥ 0.40 of pgbench, RSS < 150 MB" \
+  "$(judge "$(ratio "$RPS" "$PG_Q3") >= 0.40 && $PEAK_MB < 150 && $ERRORS == 0")"
+
+say "M1"
+# Each request buys the next stock item as the next buyer: distinct items, many users.
+mapfile -t BUYER_TOKENS < <(for n in $(seq 2 $((BUYERS + 1))); do
+  token_of "$(printf 'demo%05d' "$n")" "$DEMO_PASSWORD"; done)
+FIRST_STOCK=$(psql "$DATABASE_URL" -tAc "SELECT min(id) FROM items WHERE name LIKE 'Bench stock %'")
+MONEY_BEFORE=$(psql "$DATABASE_URL" -tAc "SELECT (SELECT sum(budget) FROM users) + (SELECT sum(price) FROM items WHERE owner_id IS NOT NULL)")
+{
+  echo "local tokens = {"
+  printf '  "%s",\n' "${BUYER_TOKENS[@]}"
+  echo "}"
+  cat <<LUA
+local first_item, stock = $FIRST_STOCK, $STOCK
+local query = "mutation Buy(\$id: ID!) { purchaseItem(input: {itemId: \$id}) { budget } }"
+local next = 0
+local threads = 0
+function setup(thread) thread:set("lane", threads); threads = threads + 1 end
+function request()
+  -- drive runs two threads; each takes every second item, so no item is asked for twice.
+  local n = next * 2 + lane
+  next = next + 1
+  if n >= stock then n = n % stock end
+  local body = '{"operationName":"Buy","query":"' .. query .. '","variables":{"id":"' .. (first_item + n) .. '"}}'
+  return wrk.format("POST", nil, {
+    ["Content-Type"] = "application/json",
+    ["Authorization"] = "Bearer " .. tokens[(n % #tokens) + 1],
+  }, body)
+end
+LUA
+} > "$WORK/m1.lua"
+# Warm-up and measured run share one stock, so the warm-up gets the upper half of each lane.
+sed "s/local next = 0/local next = $((STOCK / 4))/" "$WORK/m1.lua" > "$WORK/m1-warmup.lua"
+drive m1-warmup "$CONNS" "$WARMUP" "" "" "$WORK/m1-warmup.lua" >/dev/null
+WARMUP_BOUGHT=$(psql "$DATABASE_URL" -tAc "SELECT count(*) FROM items WHERE name LIKE 'Bench stock %' AND owner_id IS NOT NULL")
+measure m1 Buy "$CONNS" "" "" "$WORK/m1.lua"
+BOUGHT=$(psql "$DATABASE_URL" -tAc "SELECT count(*) FROM items WHERE name LIKE 'Bench stock %' AND owner_id IS NOT NULL")
+MONEY_AFTER=$(psql "$DATABASE_URL" -tAc "SELECT (SELECT sum(budget) FROM users) + (SELECT sum(price) FROM items WHERE owner_id IS NOT NULL)")
+LEDGER_OK=$(psql "$DATABASE_URL" -tAc "SELECT count(*) = 0 FROM items i WHERE i.name LIKE 'Bench stock %' AND i.owner_id IS NOT NULL
+  AND NOT EXISTS (SELECT 1 FROM market_transactions t WHERE t.item_id = i.id AND t.buyer_id = i.owner_id AND t.kind = 'PURCHASE')")
+MONEY="money $MONEY_BEFORE → $MONEY_AFTER, ledger $([ "$LEDGER_OK" = t ] && echo complete || echo MISSING ROWS)"
+# The measured run started after the warm-up's purchases and bought the rest.
+M1_BOUGHT=$((BOUGHT - WARMUP_BOUGHT))
+row "M1 purchaseItem" "$RPS" "$P50" "$P99" "$ERRORS" "$STATEMENTS" "$PEAK_MB" "$MONEY; $M1_BOUGHT bought" \
+  "no errors, money kept, ≥ 1000/s" \
+  "$(judge "$ERRORS == 0 && $MONEY_BEFORE == $MONEY_AFTER && \"$LEDGER_OK\" == \"t\" && $RPS >= 1000")"
+
+say "H1"
+measure h1-stats Stats30 1 "$(body_of bench/ops/h1-stats.graphql Stats30)" "$USER_TOKEN"
+row "H1 stats(LAST_30_DAYS), 1 conn" "$RPS" "$P50" "$P99" "$ERRORS" "$STATEMENTS" "$PEAK_MB" "-" \
+  "p50 < 20 ms" "$(judge "$P50 < 20 && $ERRORS == 0")"
+measure h1-due DueToday 1 "$(body_of bench/ops/h1-due.graphql DueToday)" "$USER_TOKEN"
+row "H1 habits(DUE_TODAY), 1 conn" "$RPS" "$P50" "$P99" "$ERRORS" "$STATEMENTS" "$PEAK_MB" "-" \
+  "p50 < 20 ms" "$(judge "$P50 < 20 && $ERRORS == 0")"
+
+say "L1"
+# Logins at 64 connections for the whole Q1 run (warm-up included), then Q1 measured under them.
+drive l1 64 $((WARMUP + MEASURE + 1)) "$(login_body demo00002 "$DEMO_PASSWORD")" "" > "$WORK/l1.result" &
+STORM=$!
+sleep 0.5
+measure l1-q1 Me "$CONNS" "$(body_of bench/ops/q1.graphql Me)" "$USER_TOKEN"
+wait "$STORM"
+read -r L_RPS L_P50 L_P99 L_BAD < "$WORK/l1.result"
+HASHES_MAX=$(metric agora_password_hashes_running_max)
+CORES=$(nproc)
+row "L1 login, 64 conns" "$L_RPS" "$L_P50" "$L_P99" "$L_BAD" "-" "$PEAK_MB" "-" \
+  "≤ $CORES hashes at once (most: $HASHES_MAX), RSS < 300 MB" \
+  "$(judge "$HASHES_MAX <= $CORES && $PEAK_MB < 300 && $L_BAD == 0")"
+row "Q1 during L1" "$RPS" "$P50" "$P99" "$ERRORS" "-" "$PEAK_MB" "-" \
+  "p99 < 3 × $Q1_P99 ms" "$(judge "$P99 < 3 * $Q1_P99 && $ERRORS == 0")"
+
+row "idle" "-" "-" "-" "-" "-" "$((IDLE_KIB / 1024))" "-" "RSS < 50 MB" "$(judge "$IDLE_KIB / 1024 < 50")"
+
+{
+  echo "Agora benchmark, $(date -u +%Y-%m-%d), $(nproc) cores ($(awk -F': ' '/model name/{print $2; exit}' /proc/cpuinfo)), $PROFILE build, load by $TOOL (M1 by wrk), $CONNS connections, ${WARMUP} s warm-up + ${MEASURE} s each, PostgreSQL $(psql "$PG/postgres" -tAc 'SHOW server_version')."
+  echo
+  echo "| operation | requests/s | p50 ms | p99 ms | errors | statements/request | peak RSS MB | pgbench tps (ratio) | target | |"
+  echo "|---|---|---|---|---|---|---|---|---|---|"
+  printf '%s\n' "${ROWS[@]}"
+} | tee "$WORK/table.md"
+# bench/RESULTS.md: this run's table on top, the hand-kept history (from its "## " heading on) kept.
+if ! $SMOKE; then
+  { cat "$WORK/table.md"; echo; [ -f bench/RESULTS.md ] && sed -n '/^## /,$p' bench/RESULTS.md; } > "$WORK/results.md"
+  mv "$WORK/results.md" bench/RESULTS.md
+fi

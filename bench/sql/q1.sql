@@ -1,0 +1,1 @@
+SELECT username, budget FROM users WHERE id = :user_id;
