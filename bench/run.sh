@@ -57,7 +57,7 @@ say "building ($PROFILE)"
 if [ "$PROFILE" = release ]; then cargo build --release --quiet; else cargo build --quiet; fi
 AGORA=target/$PROFILE/agora
 psql "$PG/postgres" -qc "DROP DATABASE IF EXISTS $DB WITH (FORCE)" >/dev/null
-export DATABASE_URL=$PG/$DB
+export DATABASE_URL=$PG/$DB AGORA_DATA_DIR=$WORK RUST_LOG=warn
 say "seeding: $USERS users, $ITEMS items, demo00001 with $HABITS habits and $TASKS tasks"
 SEED_START=$(date +%s)
 echo unused | "$AGORA" admin seed-demo --users "$USERS" --items "$ITEMS" --habits "$HABITS" --tasks "$TASKS" >&2
@@ -76,7 +76,7 @@ say "seeded in $(( $(date +%s) - SEED_START )) s"
 env AGORA_ENV=production AGORA_SECRET="$(head -c 48 /dev/urandom | base64)" \
   AGORA_LISTEN=127.0.0.1:$PORT AGORA_PUBLIC_URL=$BASE \
   AGORA_RATE_REQUESTS_PER_MINUTE=1000000000 AGORA_RATE_LOGIN_PER_ADDRESS=1000000000 \
-  AGORA_RATE_LOGIN_PER_ACCOUNT=1000000000 AGORA_DATA_DIR="$WORK" \
+  AGORA_RATE_LOGIN_PER_ACCOUNT=1000000000 RUST_LOG=info \
   "$AGORA" serve 2>"$WORK/server.log" &
 SERVER_PID=$!
 for _ in $(seq 1 100); do curl -sf "$BASE/readyz" >/dev/null && break; sleep 0.1; done
@@ -121,7 +121,7 @@ drive() {
       "${auth[@]}" -D "$WORK/$name.json" --output-format json "$BASE/graphql" \
       > "$WORK/$name.out"
     jq -r '[(((.statusCodeDistribution["200"] // 0) / .summary.total) | round),
-            (.latencyPercentiles.p50 * 1000), (.latencyPercentiles.p99 * 1000),
+            (.latencyPercentiles.p50 * 100000 | round / 100), (.latencyPercentiles.p99 * 100000 | round / 100),
             (([.statusCodeDistribution | to_entries[] | select(.key != "200") | .value] | add // 0)
              + ([.errorDistribution | to_entries[] | select(.key != "aborted due to deadline") | .value] | add // 0))]
            | map(tostring) | join(" ")' "$WORK/$name.out"
@@ -145,26 +145,26 @@ drive() {
 }
 
 ROWS=()
-# measure NAME OPERATION CONNS BODY TOKEN [LUA]: warm-up, then the measured run with the server's
-# counters and peak RSS read around it. Sets RPS P50 P99 ERRORS STATEMENTS PEAK_MB.
+# measure NAME OPERATION CONNS BODY TOKEN [LUA [WARMUP_LUA]]: warm-up, then the measured run with
+# the server's counters and peak RSS read around it. Sets RPS P50 P99 OK ERRORS STATEMENTS PEAK_MB.
 measure() {
-  local name=$1 operation=$2 conns=$3 body=$4 token=$5 lua=${6:-}
-  drive "$name-warmup" "$conns" "$WARMUP" "$body" "$token" "$lua" >/dev/null
-  local ok_before failed_before statements_before
+  local name=$1 operation=$2 conns=$3 body=$4 token=$5 lua=${6:-} warmup_lua=${7:-${6:-}}
+  drive "$name-warmup" "$conns" "$WARMUP" "$body" "$token" "$warmup_lua" >/dev/null
+  local ok_before answered_before statements_before
   ok_before=$(metric agora_requests_total "operation=\"$operation\",outcome=\"ok\"")
-  failed_before=$(metric agora_requests_total "operation=\"$operation\"")
+  answered_before=$(metric agora_requests_total "operation=\"$operation\"")
   statements_before=$(metric agora_db_statements_total)
   reset_peak
   read -r RPS P50 P99 BAD < <(drive "$name" "$conns" "$MEASURE" "$body" "$token" "$lua")
   PEAK_MB=$(( $(peak_kib) / 1024 ))
-  local ok failed statements
-  ok=$(( $(metric agora_requests_total "operation=\"$operation\",outcome=\"ok\"") - ok_before ))
-  failed=$(( $(metric agora_requests_total "operation=\"$operation\"") - failed_before - ok ))
+  local failed statements
+  OK=$(( $(metric agora_requests_total "operation=\"$operation\",outcome=\"ok\"") - ok_before ))
+  failed=$(( $(metric agora_requests_total "operation=\"$operation\"") - answered_before - OK ))
   statements=$(( $(metric agora_db_statements_total) - statements_before ))
   ERRORS=$(( BAD + failed ))
   # The two /metrics reads themselves run one statement each (the outbox backlog).
-  STATEMENTS=$(awk -v s="$statements" -v n="$ok" 'BEGIN { printf "%.1f", n ? (s - 2) / n : 0 }')
-  [ "$ok" -gt 0 ] || { echo "bench: $name: no successful answers" >&2; tail -5 "$WORK/server.log" >&2; exit 1; }
+  STATEMENTS=$(awk -v s="$statements" -v n="$OK" 'BEGIN { printf "%.1f", n ? (s - 2) / n : 0 }')
+  [ "$OK" -gt 0 ] || { echo "bench: $name: no successful answers" >&2; tail -5 "$WORK/server.log" >&2; exit 1; }
 }
 
 pgbench_tps() { # pgbench_tps SQL_FILE -> transactions per second, prepared, 32 clients
@@ -231,19 +231,14 @@ function request()
 end
 LUA
 } > "$WORK/m1.lua"
-# Warm-up and measured run share one stock, so the warm-up gets the upper half of each lane.
+# Warm-up and measured run share one stock, so the warm-up takes the upper half of each lane.
 sed "s/local next = 0/local next = $((STOCK / 4))/" "$WORK/m1.lua" > "$WORK/m1-warmup.lua"
-drive m1-warmup "$CONNS" "$WARMUP" "" "" "$WORK/m1-warmup.lua" >/dev/null
-WARMUP_BOUGHT=$(psql "$DATABASE_URL" -tAc "SELECT count(*) FROM items WHERE name LIKE 'Bench stock %' AND owner_id IS NOT NULL")
-measure m1 Buy "$CONNS" "" "" "$WORK/m1.lua"
-BOUGHT=$(psql "$DATABASE_URL" -tAc "SELECT count(*) FROM items WHERE name LIKE 'Bench stock %' AND owner_id IS NOT NULL")
+measure m1 Buy "$CONNS" "" "" "$WORK/m1.lua" "$WORK/m1-warmup.lua"
 MONEY_AFTER=$(psql "$DATABASE_URL" -tAc "SELECT (SELECT sum(budget) FROM users) + (SELECT sum(price) FROM items WHERE owner_id IS NOT NULL)")
 LEDGER_OK=$(psql "$DATABASE_URL" -tAc "SELECT count(*) = 0 FROM items i WHERE i.name LIKE 'Bench stock %' AND i.owner_id IS NOT NULL
   AND NOT EXISTS (SELECT 1 FROM market_transactions t WHERE t.item_id = i.id AND t.buyer_id = i.owner_id AND t.kind = 'PURCHASE')")
 MONEY="money $MONEY_BEFORE → $MONEY_AFTER, ledger $([ "$LEDGER_OK" = t ] && echo complete || echo MISSING ROWS)"
-# The measured run started after the warm-up's purchases and bought the rest.
-M1_BOUGHT=$((BOUGHT - WARMUP_BOUGHT))
-row "M1 purchaseItem" "$RPS" "$P50" "$P99" "$ERRORS" "$STATEMENTS" "$PEAK_MB" "$MONEY; $M1_BOUGHT bought" \
+row "M1 purchaseItem" "$RPS" "$P50" "$P99" "$ERRORS" "$STATEMENTS" "$PEAK_MB" "$MONEY; $OK bought" \
   "no errors, money kept, ≥ 1000/s" \
   "$(judge "$ERRORS == 0 && $MONEY_BEFORE == $MONEY_AFTER && \"$LEDGER_OK\" == \"t\" && $RPS >= 1000")"
 
@@ -280,6 +275,8 @@ row "idle" "-" "-" "-" "-" "-" "$((IDLE_KIB / 1024))" "-" "RSS < 50 MB" "$(judge
   echo "|---|---|---|---|---|---|---|---|---|---|"
   printf '%s\n' "${ROWS[@]}"
 } | tee "$WORK/table.md"
+# What went wrong, by operation and error code, if anything did.
+curl -sf "$BASE/metrics" | grep '^agora_requests_total' | grep -v 'outcome="ok"' >&2 || true
 # bench/RESULTS.md: this run's table on top, the hand-kept history (from its "## " heading on) kept.
 if ! $SMOKE; then
   { cat "$WORK/table.md"; echo; [ -f bench/RESULTS.md ] && sed -n '/^## /,$p' bench/RESULTS.md; } > "$WORK/results.md"

@@ -34,6 +34,7 @@ use crate::auth::store::{live_api_token, live_session, touch_api_token, touch_se
 use crate::auth::tokens::API_TOKEN_PREFIX;
 use crate::db;
 use crate::error::{AppError, code};
+use crate::graphql::parsed::ParsedDocuments;
 use crate::graphql::persisted::{Lookup, PersistedQueries};
 use crate::graphql::{self, AgoraSchema, RequestInfo, Viewer, build_schema, set_code};
 use crate::ratelimit::{Backend, Guarded};
@@ -57,6 +58,7 @@ struct HttpState {
     schema: AgoraSchema,
     trusted_proxies: Arc<[IpAddr]>,
     persisted: Arc<PersistedQueries>,
+    parsed: Arc<ParsedDocuments>,
 }
 
 pub fn router(app: Arc<App>) -> Router {
@@ -67,6 +69,7 @@ pub fn router(app: Arc<App>) -> Router {
     let production = app.config.is_production();
     let state = HttpState {
         persisted: Arc::new(PersistedQueries::new(app.redis.clone())),
+        parsed: Arc::default(),
         app,
         schema,
         trusted_proxies,
@@ -194,6 +197,7 @@ async fn graphql_post(State(state): State<HttpState>, request: Request) -> Respo
     match serde_json::from_slice::<async_graphql::Request>(&bytes) {
         Ok(mut request) => {
             let lookup = state.persisted.resolve(&mut request).await;
+            state.parsed.prime(&mut request);
             execute(&state, &mut parts, request, lookup).await
         }
         Err(_) => http_error(
@@ -229,6 +233,7 @@ async fn graphql_get(State(state): State<HttpState>, request: Request) -> Respon
         );
     };
     let lookup = state.persisted.resolve(&mut request).await;
+    state.parsed.prime(&mut request);
     if lookup.is_ok()
         && selected_operation_type(&mut request).is_some_and(|kind| kind != OperationType::Query)
     {

@@ -7,6 +7,11 @@ use agora::db::embedded::EmbeddedPostgres;
 use clap::{Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
 
+/// glibc keeps a per-thread arena for every thread that hashed a password (19 MiB each) and
+/// rarely gives it back; mimalloc returns freed memory and allocates faster (bench/RESULTS.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(name = "agora", version, about = "Agora GraphQL server")]
 struct Cli {
