@@ -134,7 +134,7 @@ drive() {
         + "wrk.body = \($body | tojson)"' > "$lua"
     fi
     local threads=$(( conns < 2 ? conns : 2 ))
-    wrk -t"$threads" -c"$conns" -d"${secs}s" --latency -s "$lua" "$BASE/graphql" > "$WORK/$name.out"
+    wrk -t"$threads" -c"$conns" -d"${secs}s" --timeout 30s --latency -s "$lua" "$BASE/graphql" > "$WORK/$name.out"
     awk '
       function ms(v) { n = v; sub(/[a-z]+$/, "", n); u = v; sub(/^[0-9.]+/, "", u);
                        return n * (u == "us" ? 0.001 : u == "ms" ? 1 : u == "s" ? 1000 : 60000) }

@@ -52,18 +52,17 @@ impl Loader<CompletionsOf> for CompletionLoader {
     ) -> Result<HashMap<CompletionsOf, Completions>, Self::Error> {
         let ids: Vec<i64> = keys.iter().map(|key| key.0).collect();
         let mut conn = db::conn(&self.pool).await?;
-        let mut by_habit: HashMap<CompletionsOf, BTreeSet<NaiveDate>> =
-            keys.iter().map(|key| (*key, BTreeSet::new())).collect();
-        for (habit_id, date) in store::completions(&mut conn, &ids).await? {
-            by_habit
-                .entry(CompletionsOf(habit_id))
-                .or_default()
-                .insert(date);
+        let mut by_habit: HashMap<CompletionsOf, Completions> = keys
+            .iter()
+            .map(|key| (*key, Arc::new(BTreeSet::new())))
+            .collect();
+        for (habit_id, dates) in store::completions(&mut conn, &ids).await? {
+            // Collecting builds the set in bulk (sort, then fill): inserting two years of dates
+            // one by one was a quarter of a statistics request's time.
+            let dates: BTreeSet<NaiveDate> = dates.into_iter().collect();
+            by_habit.insert(CompletionsOf(habit_id), Arc::new(dates));
         }
-        Ok(by_habit
-            .into_iter()
-            .map(|(key, dates)| (key, Arc::new(dates)))
-            .collect())
+        Ok(by_habit)
     }
 }
 

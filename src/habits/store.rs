@@ -91,15 +91,24 @@ pub async fn list(
     Ok(query.load(conn).await?)
 }
 
-/// Completion dates of the given habits, in date order.
+diesel::define_sql_function! {
+    #[aggregate]
+    fn array_agg(date: diesel::sql_types::Date) -> diesel::sql_types::Array<diesel::sql_types::Date>;
+}
+
+/// Completion dates of the given habits, one row per habit that has any. Aggregated in the
+/// database: two years of a daily habit is one row of 730 dates rather than 730 rows.
 pub async fn completions(
     conn: &mut AsyncPgConnection,
     habit_ids: &[i64],
-) -> Result<Vec<(i64, NaiveDate)>, AppError> {
+) -> Result<Vec<(i64, Vec<NaiveDate>)>, AppError> {
     Ok(habit_completions::table
         .filter(habit_completions::habit_id.eq_any(habit_ids))
-        .select((habit_completions::habit_id, habit_completions::completed_on))
-        .order(habit_completions::completed_on)
+        .group_by(habit_completions::habit_id)
+        .select((
+            habit_completions::habit_id,
+            array_agg(habit_completions::completed_on),
+        ))
         .load(conn)
         .await?)
 }
