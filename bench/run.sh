@@ -60,7 +60,7 @@ psql "$PG/postgres" -qc "DROP DATABASE IF EXISTS $DB WITH (FORCE)" >/dev/null
 export DATABASE_URL=$PG/$DB AGORA_DATA_DIR=$WORK RUST_LOG=warn
 say "seeding: $USERS users, $ITEMS items, demo00001 with $HABITS habits and $TASKS tasks"
 SEED_START=$(date +%s)
-echo unused | "$AGORA" admin seed-demo --users "$USERS" --items "$ITEMS" --habits "$HABITS" --tasks "$TASKS" >&2
+"$AGORA" admin seed-demo --users "$USERS" --items "$ITEMS" --habits "$HABITS" --tasks "$TASKS" >&2
 echo "bench admin password" | "$AGORA" admin create-user --username benchadmin \
   --email benchadmin@example.com --role admin >/dev/null
 # M1 buys each of these once; priced 1 so every buyer's budget lasts the whole run.
@@ -104,10 +104,11 @@ ADMIN_TOKEN=$(token_of benchadmin "bench admin password")
 USER_ID=$(psql "$DATABASE_URL" -tAc "SELECT id FROM users WHERE username = 'demo00001'")
 
 # --- measuring ---------------------------------------------------------------------------------
-metric() { # metric NAME [LABEL_FILTER] -> sum of the matching samples in /metrics now
-  curl -sf "$BASE/metrics" | awk -v name="$1" -v filter="${2:-}" '
+scrape() { curl -sf "$BASE/metrics"; } # each scrape runs one statement (the outbox backlog)
+metric() { # metric SCRAPE NAME [LABEL_FILTER] -> sum of the matching samples in that scrape
+  awk -v name="$2" -v filter="${3:-}" '
     index($0, name) == 1 && (filter == "" || index($0, filter)) { sum += $NF }
-    END { printf "%d", sum }'
+    END { printf "%d", sum }' <<<"$1"
 }
 body_of() { jq -Rsc --arg op "$2" '{query: ., operationName: $op}' < "$1"; }
 
@@ -150,20 +151,20 @@ ROWS=()
 measure() {
   local name=$1 operation=$2 conns=$3 body=$4 token=$5 lua=${6:-} warmup_lua=${7:-${6:-}}
   drive "$name-warmup" "$conns" "$WARMUP" "$body" "$token" "$warmup_lua" >/dev/null
-  local ok_before answered_before statements_before
-  ok_before=$(metric agora_requests_total "operation=\"$operation\",outcome=\"ok\"")
-  answered_before=$(metric agora_requests_total "operation=\"$operation\"")
-  statements_before=$(metric agora_db_statements_total)
+  local before after
+  before=$(scrape)
   reset_peak
   read -r RPS P50 P99 BAD < <(drive "$name" "$conns" "$MEASURE" "$body" "$token" "$lua")
   PEAK_MB=$(( $(peak_kib) / 1024 ))
-  local failed statements
-  OK=$(( $(metric agora_requests_total "operation=\"$operation\",outcome=\"ok\"") - ok_before ))
-  failed=$(( $(metric agora_requests_total "operation=\"$operation\"") - answered_before - OK ))
-  statements=$(( $(metric agora_db_statements_total) - statements_before ))
+  after=$(scrape)
+  local ok="operation=\"$operation\",outcome=\"ok\"" failed statements
+  OK=$(( $(metric "$after" agora_requests_total "$ok") - $(metric "$before" agora_requests_total "$ok") ))
+  failed=$(( $(metric "$after" agora_requests_total "operation=\"$operation\"")
+             - $(metric "$before" agora_requests_total "operation=\"$operation\"") - OK ))
+  statements=$(( $(metric "$after" agora_db_statements_total) - $(metric "$before" agora_db_statements_total) ))
   ERRORS=$(( BAD + failed ))
-  # The two /metrics reads themselves run one statement each (the outbox backlog).
-  STATEMENTS=$(awk -v s="$statements" -v n="$OK" 'BEGIN { printf "%.1f", n ? (s - 2) / n : 0 }')
+  # Less the statement the second scrape ran for itself.
+  STATEMENTS=$(awk -v s="$statements" -v n="$OK" 'BEGIN { printf "%.1f", n ? (s - 1) / n : 0 }')
   [ "$OK" -gt 0 ] || { echo "bench: $name: no successful answers" >&2; tail -5 "$WORK/server.log" >&2; exit 1; }
 }
 
@@ -207,7 +208,9 @@ say "M1"
 mapfile -t BUYER_TOKENS < <(for n in $(seq 2 $((BUYERS + 1))); do
   token_of "$(printf 'demo%05d' "$n")" "$DEMO_PASSWORD"; done)
 FIRST_STOCK=$(psql "$DATABASE_URL" -tAc "SELECT min(id) FROM items WHERE name LIKE 'Bench stock %'")
-MONEY_BEFORE=$(psql "$DATABASE_URL" -tAc "SELECT (SELECT sum(budget) FROM users) + (SELECT sum(price) FROM items WHERE owner_id IS NOT NULL)")
+# Money in the system: budgets plus what held items cost. Purchases move it, never make it.
+money() { psql "$DATABASE_URL" -tAc "SELECT (SELECT sum(budget) FROM users) + (SELECT sum(price) FROM items WHERE owner_id IS NOT NULL)"; }
+MONEY_BEFORE=$(money)
 {
   echo "local tokens = {"
   printf '  "%s",\n' "${BUYER_TOKENS[@]}"
@@ -234,7 +237,7 @@ LUA
 # Warm-up and measured run share one stock, so the warm-up takes the upper half of each lane.
 sed "s/local next = 0/local next = $((STOCK / 4))/" "$WORK/m1.lua" > "$WORK/m1-warmup.lua"
 measure m1 Buy "$CONNS" "" "" "$WORK/m1.lua" "$WORK/m1-warmup.lua"
-MONEY_AFTER=$(psql "$DATABASE_URL" -tAc "SELECT (SELECT sum(budget) FROM users) + (SELECT sum(price) FROM items WHERE owner_id IS NOT NULL)")
+MONEY_AFTER=$(money)
 LEDGER_OK=$(psql "$DATABASE_URL" -tAc "SELECT count(*) = 0 FROM items i WHERE i.name LIKE 'Bench stock %' AND i.owner_id IS NOT NULL
   AND NOT EXISTS (SELECT 1 FROM market_transactions t WHERE t.item_id = i.id AND t.buyer_id = i.owner_id AND t.kind = 'PURCHASE')")
 MONEY="money $MONEY_BEFORE → $MONEY_AFTER, ledger $([ "$LEDGER_OK" = t ] && echo complete || echo MISSING ROWS)"
@@ -258,7 +261,7 @@ sleep 0.5
 measure l1-q1 Me "$CONNS" "$(body_of bench/ops/q1.graphql Me)" "$USER_TOKEN"
 wait "$STORM"
 read -r L_RPS L_P50 L_P99 L_BAD < "$WORK/l1.result"
-HASHES_MAX=$(metric agora_password_hashes_running_max)
+HASHES_MAX=$(metric "$(scrape)" agora_password_hashes_running_max)
 CORES=$(nproc)
 row "L1 login, 64 conns" "$L_RPS" "$L_P50" "$L_P99" "$L_BAD" "-" "$PEAK_MB" "-" \
   "≤ $CORES hashes at once (most: $HASHES_MAX), RSS < 300 MB" \

@@ -31,6 +31,18 @@ pub fn selects_total_count(ctx: &Context<'_>) -> bool {
     ctx.look_ahead().field("totalCount").exists()
 }
 
+/// Whether the connection being resolved selects `field` of its nodes, through `edges.node` or
+/// `nodes`: a page can then load what that field needs for all its rows at once.
+pub fn selects_node_field(ctx: &Context<'_>, field: &str) -> bool {
+    let look_ahead = ctx.look_ahead();
+    look_ahead
+        .field("edges")
+        .field("node")
+        .field(field)
+        .exists()
+        || look_ahead.field("nodes").field(field).exists()
+}
+
 pub type CountedConnection<Node> = Connection<String, Node, ConnectionTotals, EmptyFields>;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -15,7 +15,7 @@ use super::store::{self, HabitFilter};
 use crate::db::{self, DbPool};
 use crate::error::AppError;
 use crate::graphql::connection::{
-    CountedConnection, decode_key, encode_key, keyed_connection, page_size,
+    CountedConnection, decode_key, encode_key, keyed_connection, page_size, selects_node_field,
 };
 use crate::graphql::scalars::Date;
 use crate::graphql::{ContextExt, Permission, parse_id};
@@ -528,7 +528,6 @@ async fn prime_completions<'a>(
     ctx: &Context<'_>,
     habits: impl Iterator<Item = &'a Habit>,
 ) -> async_graphql::Result<()> {
-    let node = ctx.look_ahead().field("edges").field("node");
     let wanted = [
         "currentStreak",
         "longestStreak",
@@ -536,7 +535,7 @@ async fn prime_completions<'a>(
         "completions",
     ]
     .into_iter()
-    .any(|field| node.field(field).exists());
+    .any(|field| selects_node_field(ctx, field));
     if wanted {
         ctx.data_unchecked::<CompletionDataLoader>()
             .load_many(habits.map(|habit| CompletionsOf(habit.row.id)))

@@ -12,7 +12,9 @@ use crate::accounts::graphql::{UserById, UserDataLoader};
 use crate::accounts::model::User;
 use crate::db::{self, DbPool};
 use crate::error::AppError;
-use crate::graphql::connection::{CountedConnection, Page, connection, selects_total_count};
+use crate::graphql::connection::{
+    CountedConnection, Page, connection, selects_node_field, selects_total_count,
+};
 use crate::graphql::{ContextExt, Permission, parse_id};
 use crate::rbac::perm;
 
@@ -260,14 +262,8 @@ async fn item_page(
     after: Option<String>,
 ) -> async_graphql::Result<CountedConnection<Item>> {
     let page = Page::parse(first, after.as_deref())?;
-    let look_ahead = ctx.look_ahead();
     let needs = PageNeeds {
-        owners: look_ahead
-            .field("edges")
-            .field("node")
-            .field("owner")
-            .exists()
-            || look_ahead.field("nodes").field("owner").exists(),
+        owners: selects_node_field(ctx, "owner"),
         total: selects_total_count(ctx),
     };
     let mut conn = db::conn(&ctx.app().pool).await?;
