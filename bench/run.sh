@@ -7,6 +7,9 @@
 #                          writes the table to bench/RESULTS.md
 #   bench/run.sh --smoke   what CI runs: debug build, a smaller seed, 1 + 2 s per operation,
 #                          same checks, no targets judged, nothing written
+#   bench/run.sh --only "M1 H1"
+#                          just those operations (Q1 Q2 Q3 M1 H1 L1), full length, nothing
+#                          written: for trying a change (L1 compares against Q1, so runs it too)
 #
 # Needs PostgreSQL at BENCH_PG (default postgres://postgres@127.0.0.1:5432, trust auth), jq,
 # curl, pgbench; installs oha (crates.io) and wrk (Debian) when missing. Every answer is checked:
@@ -16,7 +19,13 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 SMOKE=false
-[ "${1:-}" = --smoke ] && SMOKE=true
+ONLY=
+case "${1:-}" in
+  --smoke) SMOKE=true ;;
+  --only) ONLY=" ${2:?--only takes a list of operations} " ;;
+esac
+# wants OP: whether this run measures OP
+wants() { [ -z "$ONLY" ] || [[ "$ONLY" == *" $1 "* ]] || { [ "$1" = Q1 ] && [[ "$ONLY" == *" L1 "* ]]; }; }
 PG=${BENCH_PG:-postgres://postgres@127.0.0.1:5432}
 DB=agora_bench
 PORT=${BENCH_PORT:-18080}
@@ -182,27 +191,34 @@ judge() { # judge CONDITION_FOR_AWK -> "met" / "MISSED" ("-" in smoke runs)
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", b ? a / b : 0 }'; }
 
 say "measuring with $TOOL: $CONNS connections, ${WARMUP} s warm-up, ${MEASURE} s measured"
+if wants Q1; then
 say "Q1"
 measure q1 Me "$CONNS" "$(body_of bench/ops/q1.graphql Me)" "$USER_TOKEN"
 Q1_P99=$P99
 PG_Q1=$(pgbench_tps bench/sql/q1.sql)
 row "Q1 me" "$RPS" "$P50" "$P99" "$ERRORS" "$STATEMENTS" "$PEAK_MB" "$PG_Q1 ($(ratio "$RPS" "$PG_Q1"))" \
   "≥ 0.25 of pgbench, p99 < 15 ms" "$(judge "$(ratio "$RPS" "$PG_Q1") >= 0.25 && $P99 < 15 && $ERRORS == 0")"
+fi
 
+if wants Q2; then
 say "Q2"
 measure q2 MarketItems "$CONNS" "$(body_of bench/ops/q2.graphql MarketItems)" "$USER_TOKEN"
 PG_Q2=$(pgbench_tps bench/sql/q2.sql)
 row "Q2 marketItems(first: 50)" "$RPS" "$P50" "$P99" "$ERRORS" "$STATEMENTS" "$PEAK_MB" \
   "$PG_Q2 ($(ratio "$RPS" "$PG_Q2"))" "≥ 0.30 of pgbench" \
   "$(judge "$(ratio "$RPS" "$PG_Q2") >= 0.30 && $ERRORS == 0")"
+fi
 
+if wants Q3; then
 say "Q3"
 measure q3 OwnedItems "$CONNS" "$(body_of bench/ops/q3.graphql OwnedItems)" "$ADMIN_TOKEN"
 PG_Q3=$(pgbench_tps bench/sql/q3.sql)
 row "Q3 items(owned) + owner" "$RPS" "$P50" "$P99" "$ERRORS" "$STATEMENTS" "$PEAK_MB" \
   "$PG_Q3 ($(ratio "$RPS" "$PG_Q3"))" "≥ 0.40 of pgbench, RSS < 150 MB" \
   "$(judge "$(ratio "$RPS" "$PG_Q3") >= 0.40 && $PEAK_MB < 150 && $ERRORS == 0")"
+fi
 
+if wants M1; then
 say "M1"
 # Each request buys the next stock item as the next buyer: distinct items, many users.
 mapfile -t BUYER_TOKENS < <(for n in $(seq 2 $((BUYERS + 1))); do
@@ -244,7 +260,9 @@ MONEY="money $MONEY_BEFORE → $MONEY_AFTER, ledger $([ "$LEDGER_OK" = t ] && ec
 row "M1 purchaseItem" "$RPS" "$P50" "$P99" "$ERRORS" "$STATEMENTS" "$PEAK_MB" "$MONEY; $OK bought" \
   "no errors, money kept, ≥ 1000/s" \
   "$(judge "$ERRORS == 0 && $MONEY_BEFORE == $MONEY_AFTER && \"$LEDGER_OK\" == \"t\" && $RPS >= 1000")"
+fi
 
+if wants H1; then
 say "H1"
 measure h1-stats Stats30 1 "$(body_of bench/ops/h1-stats.graphql Stats30)" "$USER_TOKEN"
 row "H1 stats(LAST_30_DAYS), 1 conn" "$RPS" "$P50" "$P99" "$ERRORS" "$STATEMENTS" "$PEAK_MB" "-" \
@@ -252,7 +270,9 @@ row "H1 stats(LAST_30_DAYS), 1 conn" "$RPS" "$P50" "$P99" "$ERRORS" "$STATEMENTS
 measure h1-due DueToday 1 "$(body_of bench/ops/h1-due.graphql DueToday)" "$USER_TOKEN"
 row "H1 habits(DUE_TODAY), 1 conn" "$RPS" "$P50" "$P99" "$ERRORS" "$STATEMENTS" "$PEAK_MB" "-" \
   "p50 < 20 ms" "$(judge "$P50 < 20 && $ERRORS == 0")"
+fi
 
+if wants L1; then
 say "L1"
 # Logins at 64 connections for the whole Q1 run (warm-up included), then Q1 measured under them.
 drive l1 64 $((WARMUP + MEASURE + 1)) "$(login_body demo00002 "$DEMO_PASSWORD")" "" > "$WORK/l1.result" &
@@ -268,6 +288,7 @@ row "L1 login, 64 conns" "$L_RPS" "$L_P50" "$L_P99" "$L_BAD" "-" "$PEAK_MB" "-" 
   "$(judge "$HASHES_MAX <= $CORES && $PEAK_MB < 300 && $L_BAD == 0")"
 row "Q1 during L1" "$RPS" "$P50" "$P99" "$ERRORS" "-" "$PEAK_MB" "-" \
   "p99 < 3 × $Q1_P99 ms" "$(judge "$P99 < 3 * $Q1_P99 && $ERRORS == 0")"
+fi
 
 row "idle" "-" "-" "-" "-" "-" "$((IDLE_KIB / 1024))" "-" "RSS < 50 MB" "$(judge "$IDLE_KIB / 1024 < 50")"
 
@@ -281,7 +302,7 @@ row "idle" "-" "-" "-" "-" "-" "$((IDLE_KIB / 1024))" "-" "RSS < 50 MB" "$(judge
 # What went wrong, by operation and error code, if anything did.
 curl -sf "$BASE/metrics" | grep '^agora_requests_total' | grep -v 'outcome="ok"' >&2 || true
 # bench/RESULTS.md: this run's table on top, the hand-kept history (from its "## " heading on) kept.
-if ! $SMOKE; then
+if ! $SMOKE && [ -z "$ONLY" ]; then
   { cat "$WORK/table.md"; echo; [ -f bench/RESULTS.md ] && sed -n '/^## /,$p' bench/RESULTS.md; } > "$WORK/results.md"
   mv "$WORK/results.md" bench/RESULTS.md
 fi

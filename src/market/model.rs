@@ -3,7 +3,9 @@ use diesel::prelude::*;
 
 use crate::db::schema::{items, market_transactions};
 
-#[derive(Clone, Debug, Queryable, Selectable, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Clone, Debug, Queryable, QueryableByName, Selectable, serde::Serialize, serde::Deserialize,
+)]
 #[diesel(table_name = items, check_for_backend(diesel::pg::Pg))]
 pub struct Item {
     pub id: i64,

@@ -1,10 +1,13 @@
-//! Market queries. Purchases and sales decide every race in the database: the item is claimed
-//! by a conditional UPDATE (so exactly one claimant wins), then the user's row is locked and the
-//! new budget computed by the checked rules. Both lock the item before the user, so they cannot
-//! deadlock each other.
+//! Market queries. Purchases and sales decide every race in the database: each is one statement
+//! ([`TradeStatement`]) that locks the trader, moves the item only if it is where it should be
+//! (so exactly one claimant wins), changes the budget and writes the ledger row, or does none
+//! of it. Both lock the trader before the item, so they cannot deadlock each other.
 
+use diesel::pg::Pg;
 use diesel::prelude::*;
-use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
+use diesel::sql_types::{BigInt, Nullable, Text, Untyped};
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
 use super::model::{Item, ItemChanges, LedgerEntry, Trade};
 use super::rules;
@@ -14,7 +17,8 @@ use crate::db::schema::{items, market_transactions, users};
 use crate::error::{AppError, reason, violated_unique_constraint};
 
 const IDEMPOTENCY_INDEX: &str = "market_transactions_idempotency_key";
-/// Serialization failures are retried this many times before the caller sees one.
+/// A trade refused by a race that is over by the time its reason is looked up is tried again,
+/// this many times in all.
 const ATTEMPTS: usize = 3;
 
 pub async fn find_item(conn: &mut AsyncPgConnection, id: i64) -> Result<Item, AppError> {
@@ -233,56 +237,41 @@ pub async fn purchase(
     item_id: i64,
     idempotency_key: Option<&str>,
 ) -> Result<Trade, AppError> {
-    let mut attempt = 0;
-    loop {
-        attempt += 1;
-        let outcome = conn
-            .transaction::<_, TradeFailure, _>(async |conn| {
-                if let Some(key) = idempotency_key
-                    && let Some(trade) = earlier_purchase(conn, buyer, item_id, key).await?
-                {
-                    return Ok(trade);
-                }
-                let item = match claim(conn, item_id, buyer).await {
-                    Ok(item) => item,
-                    Err(refusal) => {
-                        // A repeat that raced the first purchase with its key: the claim waited
-                        // for that purchase to commit, so the key now finds its result.
-                        if let Some(key) = idempotency_key
-                            && let Some(trade) = earlier_purchase(conn, buyer, item_id, key).await?
-                        {
-                            return Ok(trade);
-                        }
-                        return Err(refusal.into());
-                    }
-                };
-                let budget = locked_budget(conn, buyer).await?;
-                let budget =
-                    rules::debit(budget, item.price).ok_or_else(|| AppError::Conflict {
-                        reason: reason::INSUFFICIENT_FUNDS,
-                        field: None,
-                        message: format!("This item costs {}; your budget is {budget}", item.price),
-                    })?;
-                settle(conn, Side::Buyer(buyer), &item, budget, idempotency_key).await?;
-                Ok(Trade {
-                    item,
-                    budget,
-                    replayed: false,
-                })
-            })
-            .await;
-        match outcome {
-            Ok(trade) => return Ok(trade),
-            // A concurrent purchase with the same key committed first: ours rolled back, and the
-            // next attempt answers with its result.
-            Err(TradeFailure::Db(error))
-                if violated_unique_constraint(&error) == Some(IDEMPOTENCY_INDEX)
-                    && attempt < ATTEMPTS => {}
-            Err(TradeFailure::Db(error))
-                if is_serialization_failure(&error) && attempt < ATTEMPTS => {}
-            Err(failure) => return Err(failure.into()),
+    for _ in 0..ATTEMPTS {
+        if let Some(key) = idempotency_key
+            && let Some(trade) = earlier_purchase(conn, buyer, item_id, key).await?
+        {
+            return Ok(trade);
         }
+        let statement = TradeStatement {
+            side: Side::Buyer,
+            trader: buyer,
+            item_id,
+            idempotency_key,
+        };
+        match statement.run(conn).await {
+            Ok(Some(trade)) => return Ok(trade),
+            Ok(None) => {}
+            // A concurrent purchase with the same key committed first; the next round answers
+            // with its result.
+            Err(error) if violated_unique_constraint(&error) == Some(IDEMPOTENCY_INDEX) => {
+                continue;
+            }
+            Err(error) => return Err(error.into()),
+        }
+        // A repeat that raced the first purchase with its key waited for that purchase to
+        // commit, so the key now finds its result.
+        if let Some(key) = idempotency_key
+            && let Some(trade) = earlier_purchase(conn, buyer, item_id, key).await?
+        {
+            return Ok(trade);
+        }
+        if let Some(refusal) = purchase_refusal(conn, buyer, item_id).await? {
+            return Err(refusal);
+        }
+        // Back on the market by the time it was looked at: someone sold it meanwhile.
     }
+    Err(not_available())
 }
 
 /// Sells `seller`'s item back to the market for its full price.
@@ -291,52 +280,37 @@ pub async fn sell(
     seller: i64,
     item_id: i64,
 ) -> Result<Trade, AppError> {
-    let mut attempt = 0;
-    loop {
-        attempt += 1;
-        let outcome = conn
-            .transaction::<_, TradeFailure, _>(async |conn| {
-                let released: Option<Item> = diesel::update(
-                    items::table
-                        .filter(items::id.eq(item_id))
-                        .filter(items::owner_id.eq(seller)),
-                )
-                .set((
-                    items::owner_id.eq(None::<i64>),
-                    items::updated_at.eq(diesel::dsl::now),
-                ))
-                .returning(Item::as_returning())
-                .get_result(conn)
-                .await
-                .optional()?;
-                let Some(item) = released else {
-                    find_item(conn, item_id).await?;
-                    return Err(AppError::Conflict {
-                        reason: reason::NOT_OWNER,
-                        field: None,
-                        message: "Only the holder of an item can sell it".to_owned(),
-                    }
-                    .into());
-                };
-                let budget = locked_budget(conn, seller).await?;
-                let budget = rules::credit(budget, item.price).ok_or_else(|| {
-                    AppError::bad_input("itemId", "Selling this item would overflow your budget")
-                })?;
-                settle(conn, Side::Seller(seller), &item, budget, None).await?;
-                Ok(Trade {
-                    item,
-                    budget,
-                    replayed: false,
-                })
-            })
-            .await;
-        match outcome {
-            Ok(trade) => return Ok(trade),
-            Err(TradeFailure::Db(error))
-                if is_serialization_failure(&error) && attempt < ATTEMPTS => {}
-            Err(failure) => return Err(failure.into()),
+    for _ in 0..ATTEMPTS {
+        let statement = TradeStatement {
+            side: Side::Seller,
+            trader: seller,
+            item_id,
+            idempotency_key: None,
+        };
+        if let Some(trade) = statement.run(conn).await? {
+            return Ok(trade);
         }
+        let item = find_item(conn, item_id).await?;
+        if item.owner_id != Some(seller) {
+            return Err(AppError::Conflict {
+                reason: reason::NOT_OWNER,
+                field: None,
+                message: "Only the holder of an item can sell it".to_owned(),
+            });
+        }
+        if rules::credit(budget_of(conn, seller).await?, item.price).is_none() {
+            return Err(AppError::bad_input(
+                "itemId",
+                "Selling this item would overflow your budget",
+            ));
+        }
+        // Bought back by the seller between the attempt and the look: try again.
     }
+    Err(AppError::Conflict {
+        reason: reason::NOT_OWNER,
+        field: None,
+        message: "Only the holder of an item can sell it".to_owned(),
+    })
 }
 
 /// A page of the user's ledger rows (as buyer or seller), newest first.
@@ -399,124 +373,148 @@ async fn earlier_purchase(
     }
 }
 
-/// Takes the item off the market for `buyer`, or says why not.
-async fn claim(conn: &mut AsyncPgConnection, item_id: i64, buyer: i64) -> Result<Item, AppError> {
-    let claimed: Option<Item> = diesel::update(
-        items::table
-            .filter(items::id.eq(item_id))
-            .filter(items::owner_id.is_null()),
-    )
-    .set((
-        items::owner_id.eq(buyer),
-        items::updated_at.eq(diesel::dsl::now),
-    ))
-    .returning(Item::as_returning())
-    .get_result(conn)
-    .await
-    .optional()?;
-    if let Some(item) = claimed {
-        return Ok(item);
-    }
+/// Why `buyer` could not buy the item, as it stands now; `None` if nothing stands in the way
+/// any more (the item came back to the market meanwhile).
+async fn purchase_refusal(
+    conn: &mut AsyncPgConnection,
+    buyer: i64,
+    item_id: i64,
+) -> Result<Option<AppError>, AppError> {
     let item = find_item(conn, item_id).await?;
-    let (reason, message) = if item.owner_id == Some(buyer) {
-        (reason::OWN_ITEM, "You already hold this item")
-    } else {
-        (reason::NOT_AVAILABLE, "This item is not on the market")
-    };
-    Err(AppError::Conflict {
-        reason,
-        field: None,
-        message: message.to_owned(),
-    })
+    if item.owner_id == Some(buyer) {
+        return Ok(Some(AppError::Conflict {
+            reason: reason::OWN_ITEM,
+            field: None,
+            message: "You already hold this item".to_owned(),
+        }));
+    }
+    if item.owner_id.is_some() {
+        return Ok(Some(not_available()));
+    }
+    let budget = budget_of(conn, buyer).await?;
+    Ok(rules::debit(budget, item.price)
+        .is_none()
+        .then(|| AppError::Conflict {
+            reason: reason::INSUFFICIENT_FUNDS,
+            field: None,
+            message: format!("This item costs {}; your budget is {budget}", item.price),
+        }))
 }
 
-/// Locks the user's row for a budget change. `FOR NO KEY UPDATE`, not `FOR UPDATE`: claiming an
-/// item checks its `owner_id` foreign key, which takes `FOR KEY SHARE` on this row, and two
-/// purchases by one buyer would each wait for the other's key-share lock (a deadlock).
-// Both keep database errors raw, so a deadlock or serialization failure reaches the retry loop.
-async fn locked_budget(conn: &mut AsyncPgConnection, user_id: i64) -> diesel::QueryResult<i64> {
-    users::table
+fn not_available() -> AppError {
+    AppError::Conflict {
+        reason: reason::NOT_AVAILABLE,
+        field: None,
+        message: "This item is not on the market".to_owned(),
+    }
+}
+
+async fn budget_of(conn: &mut AsyncPgConnection, user_id: i64) -> Result<i64, AppError> {
+    Ok(users::table
         .find(user_id)
         .select(users::budget)
-        .for_no_key_update()
         .first(conn)
-        .await
+        .await?)
 }
 
-/// Who a ledger row is about.
+/// Which way an item moves in a trade.
 #[derive(Clone, Copy)]
 enum Side {
-    Buyer(i64),
-    Seller(i64),
+    /// From the market to the trader, for its price.
+    Buyer,
+    /// From the trader back to the market, for its price.
+    Seller,
 }
 
-/// Sets the trader's new budget and writes the trade's ledger row.
-async fn settle(
-    conn: &mut AsyncPgConnection,
+/// A whole trade in one statement: lock the trader's row, move the item if it is where the
+/// side needs it and the budget allows (the same bounds as `rules::debit` and `rules::credit`),
+/// change the budget, and write the ledger row. One statement is atomic without a transaction
+/// block: it returns no row and changes nothing when the item is not where it should be or the
+/// budget does not allow it. The trader's row is locked before the item's, whichever the side,
+/// so two trades never wait for each other in opposite orders.
+struct TradeStatement<'a> {
     side: Side,
-    item: &Item,
+    trader: i64,
+    item_id: i64,
+    idempotency_key: Option<&'a str>,
+}
+
+/// What a trade statement returns: the item as it is now and the trader's new budget.
+#[derive(QueryableByName)]
+struct Traded {
+    #[diesel(embed)]
+    item: Item,
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
     budget: i64,
-    idempotency_key: Option<&str>,
-) -> diesel::QueryResult<()> {
-    let (user_id, buyer, seller, kind) = match side {
-        Side::Buyer(user) => (user, Some(user), None, "PURCHASE"),
-        Side::Seller(user) => (user, None, Some(user), "SALE"),
-    };
-    diesel::update(users::table.find(user_id))
-        .set(users::budget.eq(budget))
-        .execute(conn)
-        .await?;
-    diesel::insert_into(market_transactions::table)
-        .values((
-            market_transactions::item_id.eq(item.id),
-            market_transactions::buyer_id.eq(buyer),
-            market_transactions::seller_id.eq(seller),
-            market_transactions::amount.eq(item.price),
-            market_transactions::kind.eq(kind),
-            market_transactions::balance_after.eq(budget),
-            market_transactions::idempotency_key.eq(idempotency_key),
-        ))
-        .execute(conn)
-        .await?;
-    Ok(())
 }
 
-/// Inside a trade's transaction: database errors are kept as they are, so the retry loop can
-/// tell a lost race on the idempotency key or a serialization failure from a real failure.
-enum TradeFailure {
-    Db(diesel::result::Error),
-    App(AppError),
-}
-
-impl From<diesel::result::Error> for TradeFailure {
-    fn from(error: diesel::result::Error) -> Self {
-        Self::Db(error)
+impl TradeStatement<'_> {
+    /// Database errors stay raw, so the caller can tell a lost race on the idempotency key.
+    async fn run(self, conn: &mut AsyncPgConnection) -> diesel::QueryResult<Option<Trade>> {
+        let traded: Option<Traded> = self.get_result(conn).await.optional()?;
+        Ok(traded.map(|traded| Trade {
+            item: traded.item,
+            budget: traded.budget,
+            replayed: false,
+        }))
     }
 }
 
-impl From<AppError> for TradeFailure {
-    fn from(error: AppError) -> Self {
-        Self::App(error)
-    }
+// The two sides' texts differ, so the statement is cached by its text (a static query id
+// would make both sides share one prepared statement).
+impl QueryId for TradeStatement<'_> {
+    type QueryId = ();
+    const HAS_STATIC_QUERY_ID: bool = false;
 }
 
-impl From<TradeFailure> for AppError {
-    fn from(failure: TradeFailure) -> Self {
-        match failure {
-            TradeFailure::Db(error) => error.into(),
-            TradeFailure::App(error) => error,
+impl Query for TradeStatement<'_> {
+    type SqlType = Untyped;
+}
+
+impl QueryFragment<Pg> for TradeStatement<'_> {
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
+        out.push_sql("WITH trader AS (SELECT id, budget FROM users WHERE id = ");
+        out.push_bind_param::<BigInt, _>(&self.trader)?;
+        out.push_sql(" FOR NO KEY UPDATE), traded AS (UPDATE items SET owner_id = ");
+        out.push_sql(match self.side {
+            Side::Buyer => "trader.id",
+            Side::Seller => "NULL",
+        });
+        out.push_sql(", updated_at = now() FROM trader WHERE items.id = ");
+        out.push_bind_param::<BigInt, _>(&self.item_id)?;
+        match self.side {
+            Side::Buyer => {
+                out.push_sql(" AND items.owner_id IS NULL AND items.price <= trader.budget");
+            }
+            Side::Seller => {
+                out.push_sql(" AND items.owner_id = trader.id AND items.price <= ");
+                out.push_bind_param::<BigInt, _>(&i64::MAX)?;
+                out.push_sql(" - trader.budget");
+            }
         }
+        out.push_sql(" RETURNING items.*), settled AS (UPDATE users SET budget = users.budget ");
+        out.push_sql(match self.side {
+            Side::Buyer => "-",
+            Side::Seller => "+",
+        });
+        out.push_sql(
+            " traded.price FROM traded, trader WHERE users.id = trader.id RETURNING users.budget),
+             ledger AS (INSERT INTO market_transactions
+                 (item_id, buyer_id, seller_id, amount, kind, balance_after, idempotency_key)
+               SELECT traded.id, ",
+        );
+        out.push_sql(match self.side {
+            Side::Buyer => "trader.id, NULL, traded.price, 'PURCHASE'",
+            Side::Seller => "NULL, trader.id, traded.price, 'SALE'",
+        });
+        out.push_sql(", settled.budget, ");
+        out.push_bind_param::<Nullable<Text>, _>(&self.idempotency_key)?;
+        out.push_sql(
+            " FROM traded, trader, settled)
+             SELECT traded.*, settled.budget FROM traded, settled",
+        );
+        Ok(())
     }
-}
-
-fn is_serialization_failure(error: &diesel::result::Error) -> bool {
-    matches!(
-        error,
-        diesel::result::Error::DatabaseError(
-            diesel::result::DatabaseErrorKind::SerializationFailure,
-            _
-        )
-    )
 }
 
 fn map_taken(error: diesel::result::Error) -> AppError {

@@ -524,6 +524,43 @@ async fn a_page_with_its_owners_costs_two_statements_whatever_its_size() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_trade_is_one_statement_and_a_budget_may_reach_zero() {
+    let t = TestApp::new().await;
+    let admin = t.admin("root").await;
+    let buyer = t.user("exact").await;
+    t.sql(&format!(
+        "UPDATE users SET budget = 40 WHERE id = {}",
+        buyer.user_id
+    ))
+    .await;
+    let item = list_item(&t, &admin, "Exactly affordable", 40).await;
+    let before = money(&t).await;
+    let mut per_trade = Vec::new();
+    for (mutation, budget) in [("purchaseItem", 0), ("sellItem", 40)] {
+        let query = format!(
+            "mutation($id: ID!) {{ {mutation}(input: {{itemId: $id}}) {{ budget item {{ id onMarket }} }} }}"
+        );
+        let statements = agora::metrics::statements_sent();
+        let reply = t.gql_as(&buyer.access, &query, json!({"id": item})).await;
+        per_trade.push(agora::metrics::statements_sent() - statements);
+        assert_eq!(reply.assert_ok()[mutation]["budget"], budget);
+    }
+    assert_eq!(
+        per_trade,
+        [2, 2],
+        "the session in one statement, the whole trade (lock, move, budget, ledger) in another"
+    );
+    assert_eq!(money(&t).await, before);
+    assert_eq!(
+        t.count(&format!(
+            "SELECT count(*) FROM market_transactions WHERE item_id = {item} AND amount = 40"
+        ))
+        .await,
+        2
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn a_sale_that_would_overflow_the_budget_is_refused_whole() {
     let t = TestApp::new().await;
     let admin = t.admin("root").await;
