@@ -57,13 +57,16 @@ impl Loader<CompletionsOf> for CompletionLoader {
             .map(|key| (*key, Arc::new(BTreeSet::new())))
             .collect();
         for (habit_id, dates) in store::completions(&mut conn, &ids).await? {
-            // Collecting builds the set in bulk (sort, then fill): inserting two years of dates
-            // one by one was a quarter of a statistics request's time.
-            let dates: BTreeSet<NaiveDate> = dates.into_iter().collect();
-            by_habit.insert(CompletionsOf(habit_id), Arc::new(dates));
+            by_habit.insert(CompletionsOf(habit_id), completion_set(dates));
         }
         Ok(by_habit)
     }
+}
+
+fn completion_set(dates: Vec<NaiveDate>) -> Completions {
+    // Collecting builds the set in bulk (sort, then fill): inserting two years of dates one by
+    // one was a quarter of a statistics request's time.
+    Arc::new(dates.into_iter().collect())
 }
 
 async fn completions_of(ctx: &Context<'_>, habit_id: i64) -> async_graphql::Result<Completions> {
@@ -475,11 +478,22 @@ impl HabitsQuery {
                 .map(|id| parse_id("themeId", id))
                 .transpose()?,
         };
+        // Ordering by streak needs every habit's completions; otherwise only the page's are
+        // read, once it is known.
+        let with_completions = order_by == HabitsOrderBy::Streak;
         let mut conn = db::conn(&ctx.app().pool).await?;
         store::archive_ended(&mut conn, calendar.now, Some(calendar.user_id)).await?;
-        let rows = store::list(&mut conn, calendar.user_id, &store_filter, calendar.today).await?;
+        let rows = store::list(
+            &mut conn,
+            calendar.user_id,
+            &store_filter,
+            calendar.today,
+            with_completions,
+        )
+        .await?;
         drop(conn);
-        let habits = with_today(rows, &calendar)?
+        let habits = listed(ctx, rows, &calendar)
+            .await?
             .into_iter()
             .filter(|habit| match filter.status {
                 Some(HabitStatus::DueToday) => {
@@ -508,18 +522,29 @@ impl HabitsQuery {
     }
 }
 
-/// Habits with their "done today" flags, as the viewer's calendar sees them.
-pub fn with_today(
-    rows: Vec<(HabitRow, bool)>,
+/// Listed habits with their "done today" flags, as the viewer's calendar sees them. Completions
+/// that came with them go to the request's loader, so no field asks for them again.
+pub async fn listed(
+    ctx: &Context<'_>,
+    rows: Vec<store::Listed>,
     calendar: &Calendar,
-) -> Result<Vec<Habit>, AppError> {
-    rows.into_iter()
-        .map(|(row, done)| {
-            let mut habit = calendar.habit(row)?;
-            habit.completed_today = Some(done);
+) -> async_graphql::Result<Vec<Habit>> {
+    let mut completions = Vec::new();
+    let habits = rows
+        .into_iter()
+        .map(|listed| {
+            let mut habit = calendar.habit(listed.row)?;
+            habit.completed_today = Some(listed.completed_today);
+            if let Some(dates) = listed.completions {
+                completions.push((CompletionsOf(habit.row.id), completion_set(dates)));
+            }
             Ok(habit)
         })
-        .collect()
+        .collect::<Result<Vec<_>, AppError>>()?;
+    ctx.data_unchecked::<CompletionDataLoader>()
+        .feed_many(completions)
+        .await;
+    Ok(habits)
 }
 
 /// Loads the completions of a whole page in one statement when the query asks for fields

@@ -7,9 +7,7 @@ use super::store;
 use crate::db;
 use crate::graphql::scalars::Date;
 use crate::graphql::{ContextExt, Permission};
-use crate::habits::graphql::{
-    CompletionDataLoader, CompletionsOf, HabitKind, calendar, with_today,
-};
+use crate::habits::graphql::{CompletionDataLoader, CompletionsOf, HabitKind, calendar, listed};
 use crate::habits::model::Habit;
 use crate::habits::store::{self as habit_store, HabitFilter};
 use crate::rbac::perm;
@@ -124,8 +122,14 @@ impl StatsQuery {
         let today = calendar.today;
         let mut conn = db::conn(&ctx.app().pool).await?;
         habit_store::archive_ended(&mut conn, calendar.now, Some(calendar.user_id)).await?;
-        let rows =
-            habit_store::list(&mut conn, calendar.user_id, &HabitFilter::default(), today).await?;
+        let rows = habit_store::list(
+            &mut conn,
+            calendar.user_id,
+            &HabitFilter::default(),
+            today,
+            true,
+        )
+        .await?;
         // All time has no lower bound; the others do not depend on the data.
         let since = (range != StatsRange::AllTime)
             .then(|| rules::start_of_day(calendar.time_zone, range.first_day(today, None)));
@@ -137,11 +141,11 @@ impl StatsQuery {
         let first_task_day = totals
             .first_created_at
             .map(|at| at.with_timezone(&calendar.time_zone).date_naive());
-        let first_start = rows.iter().map(|(row, _)| row.starts_on).min();
+        let first_start = rows.iter().map(|listed| listed.row.starts_on).min();
         let first_day = [first_start, first_task_day].into_iter().flatten().min();
         let from = range.first_day(today, first_day);
 
-        let habits = with_today(rows, &calendar)?;
+        let habits = listed(ctx, rows, &calendar).await?;
         let completions = ctx
             .data_unchecked::<CompletionDataLoader>()
             .load_many(habits.iter().map(|habit| CompletionsOf(habit.row.id)))
