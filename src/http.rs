@@ -547,11 +547,15 @@ async fn authenticate_token(app: &App, token: &str) -> Result<Option<Viewer>, Ap
     if chrono::Utc::now() - session.last_seen_at > SESSION_TOUCH_INTERVAL {
         touch_session(&mut conn, subject.session_id).await?;
     }
+    let permissions = app
+        .permission_sets
+        .of(&mut conn, subject.user_id, session.rbac_epoch)
+        .await?;
     Ok(Some(Viewer {
         user_id: subject.user_id,
         session_id: Some(subject.session_id),
         api_token_id: None,
-        permissions: session.permissions.into_iter().collect(),
+        permissions,
         time_zone: parse_time_zone(&session.user.time_zone),
         account: session.user,
     }))
@@ -572,7 +576,7 @@ async fn authenticate_api_token(app: &App, token: &str) -> Result<Option<Viewer>
         user_id: live.user.id,
         session_id: None,
         api_token_id: Some(live.token_id),
-        permissions: live.permissions.into_iter().collect(),
+        permissions: std::sync::Arc::new(live.permissions.into_iter().collect()),
         time_zone: parse_time_zone(&live.user.time_zone),
         account: live.user,
     }))

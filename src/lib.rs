@@ -44,6 +44,7 @@ pub struct App {
     /// Rung when mail is enqueued, so the outbox worker sends it without waiting for a poll.
     pub outbox_wakeup: tokio::sync::Notify,
     pub limits: ratelimit::Limits,
+    pub permission_sets: auth::permissions::PermissionSets,
     /// Becomes true when the server begins to shut down; open subscriptions close on it.
     pub stopping: tokio::sync::watch::Sender<bool>,
     /// Open subscription sockets, which shutdown waits for (up to its deadline).
@@ -86,6 +87,7 @@ impl App {
             mailer: mail::sender::Transport::from_config(&config)?,
             outbox_wakeup: tokio::sync::Notify::new(),
             limits: ratelimit::Limits::new(&config, redis.clone()),
+            permission_sets: Default::default(),
             market_events: market::events::MarketEvents::new(redis.clone()),
             redis,
             stopping: tokio::sync::watch::Sender::new(false),

@@ -20,20 +20,20 @@ macro_rules! user_columns {
 }
 
 /// What one request learns about its access token's session, in one statement: the session's
-/// user as they are now and everything they may do.
+/// user as they are now, and the RBAC epoch that says whether a kept permission set is current.
 #[derive(QueryableByName)]
 pub struct LiveSession {
     #[diesel(embed)]
     pub user: User,
     #[diesel(sql_type = Timestamptz)]
     pub last_seen_at: DateTime<Utc>,
-    #[diesel(sql_type = Array<Text>)]
-    pub permissions: Vec<String>,
+    #[diesel(sql_type = BigInt)]
+    pub rbac_epoch: i64,
 }
 
 /// The session behind an access token, if it is still live (not revoked, not expired, not idle,
-/// user active), with the user's current permission set. Run on every authenticated request, so
-/// logout, password change, deactivation and role changes take effect on the next request.
+/// user active). Run on every authenticated request, so logout, password change, deactivation
+/// and (through the epoch) role changes take effect on the next request.
 pub async fn live_session(
     conn: &mut AsyncPgConnection,
     user_id: i64,
@@ -65,13 +65,9 @@ impl QueryFragment<Pg> for LiveSessionQuery {
         out.push_sql(concat!(
             "SELECT ",
             user_columns!(),
-            ", s.last_seen_at,
-               COALESCE(array_agg(DISTINCT p.name) FILTER (WHERE p.name IS NOT NULL), '{}') AS permissions
+            ", s.last_seen_at, (SELECT epoch FROM rbac_epoch) AS rbac_epoch
              FROM sessions s
              JOIN users u ON u.id = s.user_id
-             LEFT JOIN user_roles ur ON ur.user_id = u.id
-             LEFT JOIN role_permissions rp ON rp.role_id = ur.role_id
-             LEFT JOIN permissions p ON p.id = rp.permission_id
              WHERE s.id = "
         ));
         out.push_bind_param::<BigInt, _>(&self.session_id)?;
@@ -82,7 +78,7 @@ impl QueryFragment<Pg> for LiveSessionQuery {
                AND s.last_seen_at > now() - make_interval(secs => ",
         );
         out.push_bind_param::<Double, _>(&self.idle_secs)?;
-        out.push_sql(") GROUP BY s.id, u.id");
+        out.push_sql(")");
         Ok(())
     }
 }

@@ -145,6 +145,13 @@ diesel::table! {
 }
 
 diesel::table! {
+    rbac_epoch (only_row) {
+        only_row -> Bool,
+        epoch -> Int8,
+    }
+}
+
+diesel::table! {
     rate_events (bucket, key, at) {
         bucket -> Text,
         key -> Text,
@@ -300,6 +307,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     mfa_failures,
     permissions,
     rate_events,
+    rbac_epoch,
     recovery_codes,
     refresh_tokens,
     role_permissions,

@@ -534,6 +534,10 @@ async fn a_trade_is_one_statement_and_a_budget_may_reach_zero() {
     ))
     .await;
     let item = list_item(&t, &admin, "Exactly affordable", 40).await;
+    // The first request reads the buyer's permission set; trades below find it kept.
+    t.gql_as(&buyer.access, "{ me { id } }", json!({}))
+        .await
+        .assert_ok();
     let before = money(&t).await;
     let mut per_trade = Vec::new();
     for (mutation, budget) in [("purchaseItem", 0), ("sellItem", 40)] {

@@ -502,6 +502,55 @@ async fn role_and_permission_changes_act_on_the_next_request() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn kept_permission_sets_follow_changes_made_anywhere() {
+    let f = fixture().await;
+    let t = &f.t;
+    let browse = "{ marketItems(first: 1) { nodes { id } } }";
+    let statements_for = |token: &str| {
+        let token = token.to_owned();
+        async move {
+            let before = agora::metrics::statements_sent();
+            let reply = t.gql_as(&token, browse, json!({})).await;
+            (reply, agora::metrics::statements_sent() - before)
+        }
+    };
+    let (first, _) = statements_for(&f.user.access).await;
+    first.assert_ok();
+    let (again, statements) = statements_for(&f.user.access).await;
+    again.assert_ok();
+    assert_eq!(
+        statements, 2,
+        "the session with the epoch, then the page: the permission set was kept"
+    );
+
+    // Changed behind the API's back, as another instance or an operator would: the triggers
+    // move the epoch on, and the next request reads the set afresh.
+    let revoke = "DELETE FROM role_permissions WHERE permission_id =
+        (SELECT id FROM permissions WHERE name = 'market:trade')";
+    t.sql(revoke).await;
+    assert_eq!(
+        statements_for(&f.user.access).await.0.code(),
+        Some("FORBIDDEN")
+    );
+    t.sql(&format!(
+        "INSERT INTO role_permissions (role_id, permission_id)
+         SELECT {}, id FROM permissions WHERE name = 'market:trade'",
+        f.user_role
+    ))
+    .await;
+    statements_for(&f.user.access).await.0.assert_ok();
+    t.sql(&format!(
+        "DELETE FROM user_roles WHERE user_id = {}",
+        f.user.user_id
+    ))
+    .await;
+    assert_eq!(
+        statements_for(&f.user.access).await.0.code(),
+        Some("FORBIDDEN")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn system_roles_and_permissions_stay() {
     let f = fixture().await;
     let t = &f.t;
