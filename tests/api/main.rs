@@ -22,6 +22,7 @@ mod observability;
 mod persisted;
 mod rbac;
 mod schema;
+mod scripts;
 mod sessions;
 mod shutdown;
 mod stats;
