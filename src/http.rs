@@ -572,11 +572,18 @@ async fn authenticate_api_token(app: &App, token: &str) -> Result<Option<Viewer>
     if stale {
         touch_api_token(&mut conn, live.token_id).await?;
     }
+    let held = app
+        .permission_sets
+        .of(&mut conn, live.user.id, live.rbac_epoch)
+        .await?;
     Ok(Some(Viewer {
         user_id: live.user.id,
         session_id: None,
         api_token_id: Some(live.token_id),
-        permissions: std::sync::Arc::new(live.permissions.into_iter().collect()),
+        permissions: std::sync::Arc::new(crate::auth::rules::token_permissions(
+            live.granted,
+            &held,
+        )),
         time_zone: parse_time_zone(&live.user.time_zone),
         account: live.user,
     }))

@@ -87,6 +87,14 @@ pub fn api_token_lifetime(days: Option<i32>) -> Result<Option<chrono::Duration>,
     }
 }
 
+/// What an API token may do: the permissions it was created with that its owner still holds.
+pub fn token_permissions(granted: Vec<String>, held: &HashSet<String>) -> HashSet<String> {
+    granted
+        .into_iter()
+        .filter(|permission| held.contains(permission))
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -156,5 +164,16 @@ mod tests {
         for bad in [0, -1, MAX_API_TOKEN_DAYS + 1] {
             assert!(api_token_lifetime(Some(bad)).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn a_token_keeps_only_what_its_owner_still_holds() {
+        let held: HashSet<String> = ["users:read", "roles:manage"].map(String::from).into();
+        let granted = ["users:read", "audit:read"].map(String::from).to_vec();
+        assert_eq!(
+            token_permissions(granted, &held),
+            HashSet::from(["users:read".to_owned()])
+        );
+        assert!(token_permissions(Vec::new(), &held).is_empty());
     }
 }

@@ -292,8 +292,9 @@ pub async fn list_live_sessions(
     Ok((rows, total))
 }
 
-/// What an API token may do right now: the permissions it was created with that its owner
-/// still holds, so role changes limit tokens as they limit sessions.
+/// A live API token, with the permissions it was created with and the RBAC epoch at which to
+/// read its owner's: the token may use those its owner still holds, so role changes limit
+/// tokens as they limit sessions.
 #[derive(QueryableByName)]
 pub struct LiveApiToken {
     #[diesel(sql_type = BigInt)]
@@ -303,7 +304,9 @@ pub struct LiveApiToken {
     #[diesel(sql_type = diesel::sql_types::Nullable<Timestamptz>)]
     pub last_used_at: Option<DateTime<Utc>>,
     #[diesel(sql_type = Array<Text>)]
-    pub permissions: Vec<String>,
+    pub granted: Vec<String>,
+    #[diesel(sql_type = BigInt)]
+    pub rbac_epoch: i64,
 }
 
 pub async fn live_api_token(
@@ -313,16 +316,11 @@ pub async fn live_api_token(
     Ok(diesel::sql_query(concat!(
         "SELECT t.id AS token_id, ",
         user_columns!(),
-        ", t.last_used_at,
-                COALESCE(array_agg(DISTINCT p.name) FILTER (WHERE p.name = ANY (t.permissions)), '{}') AS permissions
+        ", t.last_used_at, t.permissions AS granted, (SELECT epoch FROM rbac_epoch) AS rbac_epoch
          FROM api_tokens t
          JOIN users u ON u.id = t.user_id
-         LEFT JOIN user_roles ur ON ur.user_id = u.id
-         LEFT JOIN role_permissions rp ON rp.role_id = ur.role_id
-         LEFT JOIN permissions p ON p.id = rp.permission_id
          WHERE t.token_hash = $1 AND t.revoked_at IS NULL AND u.is_active
-           AND (t.expires_at IS NULL OR t.expires_at > now())
-         GROUP BY t.id, u.id"
+           AND (t.expires_at IS NULL OR t.expires_at > now())"
     ))
     .bind::<diesel::sql_types::Bytea, _>(digest(token))
     .get_result(conn)
