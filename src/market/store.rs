@@ -292,11 +292,7 @@ pub async fn sell(
         }
         let item = find_item(conn, item_id).await?;
         if item.owner_id != Some(seller) {
-            return Err(AppError::Conflict {
-                reason: reason::NOT_OWNER,
-                field: None,
-                message: "Only the holder of an item can sell it".to_owned(),
-            });
+            return Err(not_owner());
         }
         if rules::credit(budget_of(conn, seller).await?, item.price).is_none() {
             return Err(AppError::bad_input(
@@ -306,11 +302,7 @@ pub async fn sell(
         }
         // Bought back by the seller between the attempt and the look: try again.
     }
-    Err(AppError::Conflict {
-        reason: reason::NOT_OWNER,
-        field: None,
-        message: "Only the holder of an item can sell it".to_owned(),
-    })
+    Err(not_owner())
 }
 
 /// A page of the user's ledger rows (as buyer or seller), newest first.
@@ -399,6 +391,14 @@ async fn purchase_refusal(
             field: None,
             message: format!("This item costs {}; your budget is {budget}", item.price),
         }))
+}
+
+fn not_owner() -> AppError {
+    AppError::Conflict {
+        reason: reason::NOT_OWNER,
+        field: None,
+        message: "Only the holder of an item can sell it".to_owned(),
+    }
 }
 
 fn not_available() -> AppError {
