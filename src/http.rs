@@ -5,11 +5,10 @@
 //! skip axum's body limit, so this module reads and checks requests itself.
 
 use std::net::{IpAddr, SocketAddr};
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 use std::time::{Duration, Instant};
 
 use async_graphql::http::ALL_WEBSOCKET_PROTOCOLS;
-use async_graphql::http::{Credentials, GraphiQLSource};
 use async_graphql::parser::types::OperationType;
 use async_graphql::{Data, ServerError, Value};
 use async_graphql_axum::{GraphQLProtocol, GraphQLWebSocket};
@@ -45,10 +44,23 @@ const GRAPHQL_RESPONSE_JSON: &str = "application/graphql-response+json";
 const PREFLIGHT_HEADERS: [&str; 2] = ["apollo-require-preflight", "x-apollo-operation-name"];
 /// Responses are data, never documents to render or frame.
 const API_CSP: &str = "default-src 'none'; frame-ancestors 'none'";
-/// GraphiQL (development only) loads React and itself from unpkg and runs an inline bootstrap.
-const GRAPHIQL_CSP: &str = "default-src 'self'; script-src 'self' 'unsafe-inline' https://unpkg.com; \
-     style-src 'self' 'unsafe-inline' https://unpkg.com; img-src 'self' data: https://graphql.org; \
-     connect-src 'self' ws: wss:; frame-ancestors 'none'";
+/// GraphiQL (development only): React and GraphiQL at pinned versions from unpkg, checked by their
+/// subresource integrity, and one inline bootstrap script allowed by its hash.
+const GRAPHIQL_PAGE: &str = include_str!("graphiql.html");
+static GRAPHIQL_CSP: LazyLock<String> = LazyLock::new(|| {
+    use base64::Engine;
+    use sha2::Digest;
+    let (_, after_open) = GRAPHIQL_PAGE
+        .rsplit_once("<script>")
+        .expect("an inline script");
+    let (bootstrap, _) = after_open.split_once("</script>").expect("a closed script");
+    let hash = base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(bootstrap));
+    format!(
+        "default-src 'self'; script-src 'sha256-{hash}' https://unpkg.com; \
+         style-src 'self' 'unsafe-inline' https://unpkg.com; img-src 'self' data:; \
+         connect-src 'self' ws: wss:; frame-ancestors 'none'"
+    )
+});
 /// Sessions are marked as used at most this often, so most authenticated requests only read.
 const SESSION_TOUCH_INTERVAL: chrono::Duration = chrono::Duration::seconds(60);
 
@@ -213,15 +225,9 @@ async fn graphql_get(State(state): State<HttpState>, request: Request) -> Respon
     let query_string = parts.uri.query().unwrap_or_default();
     if query_string.is_empty() && !state.app.config.is_production() && accepts_html(&parts.headers)
     {
-        let page = GraphiQLSource::build()
-            .endpoint("/graphql")
-            .subscription_endpoint("/graphql/ws")
-            .credentials(Credentials::Include)
-            .title("Agora GraphiQL")
-            .finish();
         return (
-            [(header::CONTENT_SECURITY_POLICY, GRAPHIQL_CSP)],
-            Html(page),
+            [(header::CONTENT_SECURITY_POLICY, GRAPHIQL_CSP.as_str())],
+            Html(GRAPHIQL_PAGE),
         )
             .into_response();
     }
@@ -484,7 +490,12 @@ async fn execute(
         duration_ms = elapsed.as_secs_f64() * 1000.0,
         "graphql request"
     );
-    let status = if wants_graphql_response && response.data == Value::Null && response.is_err() {
+    // Errors raised before execution began (parse, validation, credentials, persisted-query
+    // lookup) have no path; an error from a field, even one that nulls the whole result, has one.
+    let before_execution = response.is_err()
+        && response.data == Value::Null
+        && response.errors.iter().all(|error| error.path.is_empty());
+    let status = if wants_graphql_response && before_execution {
         StatusCode::BAD_REQUEST
     } else {
         StatusCode::OK
@@ -494,7 +505,13 @@ async fn execute(
     } else {
         "application/json"
     };
-    let body = serde_json::to_vec(&response).unwrap_or_else(|_| b"{}".to_vec());
+    // Nothing ran, so there is no `data` entry at all (GraphQL's response format).
+    let body = if before_execution {
+        serde_json::to_vec(&json!({ "errors": response.errors }))
+    } else {
+        serde_json::to_vec(&response)
+    }
+    .unwrap_or_else(|_| b"{}".to_vec());
     let mut http_response = (status, [(header::CONTENT_TYPE, content_type)], body).into_response();
     http_response
         .headers_mut()

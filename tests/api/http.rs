@@ -57,11 +57,23 @@ async fn graphiql_is_served_to_browsers_in_development_only() {
     let t = TestApp::new().await;
     let page = t.get("/graphql", &[("accept", "text/html")]).await;
     assert_eq!(page.status, StatusCode::OK);
-    assert!(page.body.as_str().unwrap().contains("graphiql"));
+    let html = page.body.as_str().unwrap();
     let policy = page.headers["content-security-policy"].to_str().unwrap();
-    assert!(
-        policy.contains("script-src 'self' 'unsafe-inline' https://unpkg.com"),
-        "{policy}"
+    // Scripts are allowed by hash (the inline bootstrap) and from unpkg only with integrity
+    // pinned, so nothing injected into the page runs. (The browser test runs the page itself.)
+    let script_src = policy
+        .split(';')
+        .map(str::trim)
+        .find(|directive| directive.starts_with("script-src "))
+        .expect("a script-src directive");
+    assert!(script_src.starts_with("script-src 'sha256-"), "{policy}");
+    assert!(!script_src.contains("unsafe"), "{policy}");
+    let external_scripts = html.matches("<script src=").count();
+    assert_eq!(external_scripts, 3, "{html}");
+    assert_eq!(
+        html.matches(" integrity=\"sha384-").count(),
+        external_scripts + 1,
+        "every asset from unpkg carries its integrity hash"
     );
 
     let production =
@@ -229,9 +241,29 @@ async fn graphql_response_media_type_is_honoured() {
     );
     let invalid = t.post("{ noSuchField }", json!({}), &accept).await;
     assert_eq!(invalid.status, StatusCode::BAD_REQUEST);
+    // Nothing ran, so the answer has no `data` entry, not even null.
+    assert!(invalid.body.get("data").is_none(), "{:#}", invalid.body);
     let legacy = t.gql("{ noSuchField }", json!({})).await;
     assert_eq!(legacy.status, StatusCode::OK);
     assert_eq!(legacy.headers[header::CONTENT_TYPE], "application/json");
+    assert!(legacy.body.get("data").is_none(), "{:#}", legacy.body);
+
+    // A field error that nulls the whole result happened during execution: 200, with `data`.
+    let failed_field = t
+        .post(
+            "mutation { login(input: { login: \"nobody\", password: \"wrong password\" }) { __typename } }",
+            json!({}),
+            &accept,
+        )
+        .await;
+    assert_eq!(failed_field.code(), Some("UNAUTHENTICATED"));
+    assert_eq!(
+        failed_field.status,
+        StatusCode::OK,
+        "{:#}",
+        failed_field.body
+    );
+    assert_eq!(failed_field.body["data"], serde_json::Value::Null);
 }
 
 #[tokio::test(flavor = "multi_thread")]
