@@ -52,6 +52,7 @@ impl Loader<UserById> for UserLoader {
 /// and to holders of `users:read` (others get `FORBIDDEN` on those fields).
 #[Object]
 impl User {
+    /// The account's id, for `user(id:)` and the admin mutations.
     async fn id(&self) -> ID {
         ID(self.id.to_string())
     }
@@ -64,10 +65,12 @@ impl User {
         disclose(ctx, self.id)?;
         Ok(&self.email)
     }
+    /// Given name; may be empty.
     async fn first_name(&self, ctx: &Context<'_>) -> async_graphql::Result<&str> {
         disclose(ctx, self.id)?;
         Ok(&self.first_name)
     }
+    /// Family name; may be empty.
     async fn last_name(&self, ctx: &Context<'_>) -> async_graphql::Result<&str> {
         disclose(ctx, self.id)?;
         Ok(&self.last_name)
@@ -82,14 +85,18 @@ impl User {
         disclose(ctx, self.id)?;
         Ok(self.budget)
     }
+    /// False once an administrator deactivated the account: it cannot sign in, and its
+    /// sessions and API tokens stop working.
     async fn is_active(&self, ctx: &Context<'_>) -> async_graphql::Result<bool> {
         disclose(ctx, self.id)?;
         Ok(self.is_active)
     }
+    /// When the account was registered or created.
     async fn created_at(&self, ctx: &Context<'_>) -> async_graphql::Result<DateTime<Utc>> {
         disclose(ctx, self.id)?;
         Ok(self.created_at)
     }
+    /// When the user last signed in; null if never.
     async fn last_login_at(
         &self,
         ctx: &Context<'_>,
@@ -170,8 +177,13 @@ impl AccountsQuery {
         Ok(ctx.viewer()?.account.clone())
     }
 
+    /// One account by id (`NOT_FOUND` if there is none). Needs `users:read`.
     #[graphql(guard = "Permission(perm::USERS_READ)")]
-    async fn user(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<User> {
+    async fn user(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The account's id.")] id: ID,
+    ) -> async_graphql::Result<User> {
         let id = parse_id("id", &id)?;
         let mut conn = db::conn(&ctx.app().pool).await?;
         Ok(store::find_by_id(&mut conn, id).await?)
@@ -185,9 +197,9 @@ impl AccountsQuery {
     async fn users(
         &self,
         ctx: &Context<'_>,
-        first: Option<i32>,
-        after: Option<String>,
-        filter: Option<UsersFilter>,
+        #[graphql(desc = "Page size, 0 to 100 (default 20).")] first: Option<i32>,
+        #[graphql(desc = "Cursor of the last edge already seen.")] after: Option<String>,
+        #[graphql(desc = "Only accounts matching all conditions.")] filter: Option<UsersFilter>,
     ) -> async_graphql::Result<CountedConnection<User>> {
         let page = Page::parse(first, after.as_deref())?;
         let filter = filter.unwrap_or_default();
@@ -207,41 +219,56 @@ impl AccountsQuery {
     }
 }
 
+/// Conditions for `users`; omitted ones do not filter.
 #[derive(InputObject, Default)]
 pub struct UsersFilter {
     /// Part of a username, email or name; `%` and `_` match themselves.
     pub search: Option<String>,
+    /// Only holders of this role.
     pub role_id: Option<ID>,
+    /// Only active (true) or only deactivated (false) accounts.
     pub active: Option<bool>,
 }
 
+/// A new account for `register`.
 #[derive(InputObject)]
 pub struct RegisterInput {
+    /// 3–30 of `[A-Za-z0-9_.-]`, unique regardless of case (`CONFLICT`, `TAKEN`).
     pub username: String,
+    /// A plain address with a dotted domain; stored lower-cased, unique (`CONFLICT`, `TAKEN`).
     pub email: String,
     /// 8–256 characters; common passwords are refused.
     pub password: String,
+    /// Given name, at most 100 characters; empty when omitted.
     #[graphql(default)]
     pub first_name: String,
+    /// Family name, at most 100 characters; empty when omitted.
     #[graphql(default)]
     pub last_name: String,
 }
 
+/// The result of `register`.
 #[derive(SimpleObject)]
 pub struct RegisterPayload {
+    /// The new account; a welcome mail with a verification link is on its way.
     pub user: User,
 }
 
+/// Changes for `updateProfile`; omitted fields stay as they are.
 #[derive(InputObject)]
 pub struct UpdateProfileInput {
+    /// Given name, at most 100 characters.
     pub first_name: Option<String>,
+    /// Family name, at most 100 characters.
     pub last_name: Option<String>,
     /// IANA time zone name, e.g. `Europe/Berlin`.
     pub time_zone: Option<String>,
 }
 
+/// The result of `updateProfile`.
 #[derive(SimpleObject)]
 pub struct UpdateProfilePayload {
+    /// The signed-in user as changed.
     pub user: User,
 }
 
@@ -254,7 +281,7 @@ impl AccountsMutation {
     async fn register(
         &self,
         ctx: &Context<'_>,
-        input: RegisterInput,
+        #[graphql(desc = "The new account's names, address and password.")] input: RegisterInput,
     ) -> async_graphql::Result<RegisterPayload> {
         let address = ctx.request_info().ip.clone().unwrap_or_default();
         ctx.app().limits.check(Guarded::Register, &address).await?;
@@ -276,7 +303,7 @@ impl AccountsMutation {
     async fn update_profile(
         &self,
         ctx: &Context<'_>,
-        input: UpdateProfileInput,
+        #[graphql(desc = "The fields to change.")] input: UpdateProfileInput,
     ) -> async_graphql::Result<UpdateProfilePayload> {
         let viewer = ctx.viewer()?;
         let changes = ProfileChanges {
@@ -325,13 +352,19 @@ async fn create_audited(
     .inspect(|_| ctx.app().outbox_wakeup.notify_one())
 }
 
+/// A new account for `createUser`, with the same rules as `register`.
 #[derive(InputObject)]
 pub struct CreateUserInput {
+    /// 3–30 of `[A-Za-z0-9_.-]`, unique regardless of case (`CONFLICT`, `TAKEN`).
     pub username: String,
+    /// A plain address with a dotted domain; stored lower-cased, unique (`CONFLICT`, `TAKEN`).
     pub email: String,
+    /// 8–256 characters; common passwords are refused.
     pub password: String,
+    /// Given name, at most 100 characters; empty when omitted.
     #[graphql(default)]
     pub first_name: String,
+    /// Family name, at most 100 characters; empty when omitted.
     #[graphql(default)]
     pub last_name: String,
 }
@@ -339,26 +372,38 @@ pub struct CreateUserInput {
 /// The fields an administrator may change; roles and flags have their own mutations.
 #[derive(InputObject)]
 pub struct UpdateUserInput {
+    /// The account to change.
     pub id: ID,
+    /// 3–30 of `[A-Za-z0-9_.-]`, unique regardless of case (`CONFLICT`, `TAKEN`).
     pub username: Option<String>,
+    /// A plain address with a dotted domain; stored lower-cased, unique (`CONFLICT`, `TAKEN`).
     pub email: Option<String>,
+    /// Given name, at most 100 characters.
     pub first_name: Option<String>,
+    /// Family name, at most 100 characters.
     pub last_name: Option<String>,
 }
 
+/// Which account `setUserActive` changes, and how.
 #[derive(InputObject)]
 pub struct SetUserActiveInput {
+    /// The account to change.
     pub user_id: ID,
+    /// True to let the account sign in again, false to deactivate it.
     pub active: bool,
 }
 
+/// The result of `createUser` or `updateUser`.
 #[derive(SimpleObject)]
 pub struct UserPayload {
+    /// The account as created or changed.
     pub user: User,
 }
 
+/// The result of `setUserActive`.
 #[derive(SimpleObject)]
 pub struct SetUserActivePayload {
+    /// The account as changed.
     pub user: User,
     /// Sessions ended by deactivation.
     pub sessions_revoked: i32,
@@ -374,7 +419,7 @@ impl UserAdminMutation {
     async fn create_user(
         &self,
         ctx: &Context<'_>,
-        input: CreateUserInput,
+        #[graphql(desc = "The new account.")] input: CreateUserInput,
     ) -> async_graphql::Result<UserPayload> {
         let admin = ctx.viewer()?.user_id;
         let fields = AccountFields {
@@ -394,7 +439,7 @@ impl UserAdminMutation {
     async fn update_user(
         &self,
         ctx: &Context<'_>,
-        input: UpdateUserInput,
+        #[graphql(desc = "The account and the fields to change.")] input: UpdateUserInput,
     ) -> async_graphql::Result<UserPayload> {
         let user_id = parse_id("id", &input.id)?;
         let changes = IdentityChanges {
@@ -433,7 +478,7 @@ impl UserAdminMutation {
     async fn set_user_active(
         &self,
         ctx: &Context<'_>,
-        input: SetUserActiveInput,
+        #[graphql(desc = "The account and its new state.")] input: SetUserActiveInput,
     ) -> async_graphql::Result<SetUserActivePayload> {
         let user_id = parse_id("userId", &input.user_id)?;
         let active = input.active;

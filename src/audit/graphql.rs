@@ -10,6 +10,7 @@ use crate::rbac::perm;
 /// One recorded action.
 #[Object(name = "AuditEntry")]
 impl AuditRow {
+    /// The entry's id; later entries have larger ids.
     async fn id(&self) -> ID {
         ID(self.id.to_string())
     }
@@ -25,6 +26,7 @@ impl AuditRow {
     async fn target_type(&self) -> Option<&str> {
         self.target_type.as_deref()
     }
+    /// The id of the entity acted on, of the kind `targetType` names.
     async fn target_id(&self) -> Option<ID> {
         self.target_id.map(|id| ID(id.to_string()))
     }
@@ -32,9 +34,11 @@ impl AuditRow {
     async fn metadata(&self) -> Json<&serde_json::Value> {
         Json(&self.metadata)
     }
+    /// The client address the request came from.
     async fn ip_address(&self) -> Option<&str> {
         self.ip.as_deref()
     }
+    /// The `User-Agent` the request came with.
     async fn user_agent(&self) -> Option<&str> {
         self.user_agent.as_deref()
     }
@@ -42,14 +46,18 @@ impl AuditRow {
     async fn request_id(&self) -> Option<&str> {
         self.request_id.as_deref()
     }
+    /// When it happened.
     async fn created_at(&self) -> DateTime<Utc> {
         self.created_at
     }
 }
 
+/// Conditions for `auditLog`; omitted ones do not filter.
 #[derive(InputObject, Default)]
 pub struct AuditLogFilter {
+    /// Only what this user did.
     pub actor_id: Option<ID>,
+    /// Only entries with exactly this action, e.g. `auth.login_failed`.
     pub action: Option<String>,
     /// Entries at or after this time.
     pub since: Option<DateTime<Utc>>,
@@ -70,8 +78,8 @@ impl AuditQuery {
     async fn my_activity(
         &self,
         ctx: &Context<'_>,
-        first: Option<i32>,
-        after: Option<String>,
+        #[graphql(desc = "Page size, 0 to 100 (default 20).")] first: Option<i32>,
+        #[graphql(desc = "Cursor of the last edge already seen.")] after: Option<String>,
     ) -> async_graphql::Result<CountedConnection<AuditRow>> {
         let filter = AuditFilter {
             concerning_user: Some(ctx.viewer()?.user_id),
@@ -88,9 +96,9 @@ impl AuditQuery {
     async fn audit_log(
         &self,
         ctx: &Context<'_>,
-        first: Option<i32>,
-        after: Option<String>,
-        filter: Option<AuditLogFilter>,
+        #[graphql(desc = "Page size, 0 to 100 (default 20).")] first: Option<i32>,
+        #[graphql(desc = "Cursor of the last edge already seen.")] after: Option<String>,
+        #[graphql(desc = "Only entries matching all conditions.")] filter: Option<AuditLogFilter>,
     ) -> async_graphql::Result<CountedConnection<AuditRow>> {
         let filter = filter.unwrap_or_default();
         let filter = AuditFilter {

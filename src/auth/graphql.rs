@@ -23,20 +23,23 @@ use crate::graphql::connection::{CountedConnection, Page, connection};
 use crate::graphql::{ContextExt, Permission, parse_id};
 use crate::rbac::perm;
 
-/// A signed-in session of the current user.
 pub struct SessionNode {
     session: Session,
     current: bool,
 }
 
+/// A signed-in session of the current user.
 #[Object(name = "Session")]
 impl SessionNode {
+    /// The session's id, for `revokeSession`.
     async fn id(&self) -> ID {
         ID(self.session.id.to_string())
     }
+    /// When the user signed in.
     async fn created_at(&self) -> DateTime<Utc> {
         self.session.created_at
     }
+    /// When the session was last used, to the minute; by default it ends after 7 days unused.
     async fn last_seen_at(&self) -> DateTime<Utc> {
         self.session.last_seen_at
     }
@@ -61,9 +64,11 @@ impl SessionNode {
 /// A personal access token for scripts. The secret is shown once, by `createApiToken`.
 #[Object(name = "ApiToken")]
 impl ApiToken {
+    /// The token's id, for `revokeApiToken`.
     async fn id(&self) -> ID {
         ID(self.id.to_string())
     }
+    /// The label given at creation.
     async fn name(&self) -> &str {
         &self.name
     }
@@ -71,9 +76,11 @@ impl ApiToken {
     async fn permissions(&self) -> &[String] {
         &self.permissions
     }
+    /// When the token was created.
     async fn created_at(&self) -> DateTime<Utc> {
         self.created_at
     }
+    /// When the token stops working; null if it does not expire.
     async fn expires_at(&self) -> Option<DateTime<Utc>> {
         self.expires_at
     }
@@ -81,11 +88,13 @@ impl ApiToken {
     async fn last_used_at(&self) -> Option<DateTime<Utc>> {
         self.last_used_at
     }
+    /// When the token was revoked; null while it is not.
     async fn revoked_at(&self) -> Option<DateTime<Utc>> {
         self.revoked_at
     }
 }
 
+/// A new API token for `createApiToken`.
 #[derive(InputObject)]
 pub struct CreateApiTokenInput {
     /// A label to recognise the token by.
@@ -98,23 +107,30 @@ pub struct CreateApiTokenInput {
     pub password: String,
     /// With 2FA on: a current code, or else `recoveryCode`.
     pub code: Option<String>,
+    /// With 2FA on and no `code`: one of the user's unused recovery codes.
     pub recovery_code: Option<String>,
 }
 
+/// The result of `createApiToken`.
 #[derive(SimpleObject)]
 pub struct CreateApiTokenPayload {
     /// The secret, `agora_pat_...`, for `Authorization: Bearer`. Shown only here, only once.
     pub token: String,
+    /// The new token's details (everything but the secret).
     pub api_token: ApiToken,
 }
 
+/// Which token `revokeApiToken` revokes.
 #[derive(InputObject)]
 pub struct RevokeApiTokenInput {
+    /// One of the caller's API tokens (`NOT_FOUND` otherwise, or when it is revoked already).
     pub id: ID,
 }
 
+/// The result of `revokeApiToken`.
 #[derive(SimpleObject)]
 pub struct RevokeApiTokenPayload {
+    /// The token, now revoked.
     pub api_token: ApiToken,
 }
 
@@ -124,10 +140,15 @@ pub struct RevokeApiTokenPayload {
 pub struct AuthPayload {
     /// Bearer token for the `Authorization` header; short-lived.
     pub access_token: String,
+    /// When the access token stops working (15 minutes after issue by default); refresh
+    /// before then.
     pub access_token_expires_at: DateTime<Utc>,
     /// Single-use token for `refreshSession`.
     pub refresh_token: String,
+    /// When the session ends at the latest (30 days after sign-in by default); it ends sooner
+    /// after 7 days without use.
     pub refresh_token_expires_at: DateTime<Utc>,
+    /// The signed-in user.
     pub user: User,
 }
 
@@ -138,46 +159,60 @@ pub enum LoginResult {
     MfaChallenge(super::mfa::graphql::MfaChallenge),
 }
 
+/// Credentials for `login`.
 #[derive(InputObject)]
 pub struct LoginInput {
     /// Username (any case) or email address.
     pub login: String,
+    /// The account's password.
     pub password: String,
 }
 
+/// The refresh token for `refreshSession`.
 #[derive(InputObject, Default)]
 pub struct RefreshSessionInput {
     /// The refresh token; may be omitted when it is sent as the `agora_refresh` cookie.
     pub refresh_token: Option<String>,
 }
 
+/// Which session `revokeSession` ends.
 #[derive(InputObject)]
 pub struct RevokeSessionInput {
+    /// One of the caller's sessions (`NOT_FOUND` if it is not theirs or was revoked already).
     pub id: ID,
 }
 
+/// The passwords for `changePassword`, and a second factor when 2FA is on.
 #[derive(InputObject)]
 pub struct ChangePasswordInput {
+    /// The password in use now (`BAD_USER_INPUT` if it is wrong).
     pub current_password: String,
     /// 8–256 characters; common passwords are refused.
     pub new_password: String,
     /// With 2FA on: a current code, or else `recoveryCode`.
     pub code: Option<String>,
+    /// With 2FA on and no `code`: one of the user's unused recovery codes.
     pub recovery_code: Option<String>,
 }
 
+/// The result of `logout` or `logoutAll`.
 #[derive(SimpleObject)]
 pub struct LogoutPayload {
+    /// How many sessions were ended.
     pub sessions_revoked: i32,
 }
 
+/// The result of `revokeSession`.
 #[derive(SimpleObject)]
 pub struct RevokeSessionPayload {
+    /// The session, now ended.
     pub session: SessionNode,
 }
 
+/// The result of `changePassword`.
 #[derive(SimpleObject)]
 pub struct ChangePasswordPayload {
+    /// The signed-in user.
     pub user: User,
     /// The user's other sessions, now signed out.
     pub sessions_revoked: i32,
@@ -231,8 +266,8 @@ impl AuthQuery {
     async fn api_tokens(
         &self,
         ctx: &Context<'_>,
-        first: Option<i32>,
-        after: Option<String>,
+        #[graphql(desc = "Page size, 0 to 100 (default 20).")] first: Option<i32>,
+        #[graphql(desc = "Cursor of the last edge already seen.")] after: Option<String>,
     ) -> async_graphql::Result<CountedConnection<ApiToken>> {
         let viewer = ctx.viewer()?;
         let page = Page::parse(first, after.as_deref())?;
@@ -261,7 +296,7 @@ impl AuthMutation {
     async fn login(
         &self,
         ctx: &Context<'_>,
-        input: LoginInput,
+        #[graphql(desc = "Who signs in, and their password.")] input: LoginInput,
     ) -> async_graphql::Result<LoginResult> {
         let app = ctx.app();
         let address = ctx.request_info().ip.clone().unwrap_or_default();
@@ -314,7 +349,8 @@ impl AuthMutation {
     async fn refresh_session(
         &self,
         ctx: &Context<'_>,
-        #[graphql(default)] input: RefreshSessionInput,
+        #[graphql(default, desc = "The refresh token; omit it to use the cookie.")]
+        input: RefreshSessionInput,
     ) -> async_graphql::Result<AuthPayload> {
         let app = ctx.app();
         let presented = input
@@ -417,7 +453,7 @@ impl AuthMutation {
     async fn revoke_session(
         &self,
         ctx: &Context<'_>,
-        input: RevokeSessionInput,
+        #[graphql(desc = "The session to end.")] input: RevokeSessionInput,
     ) -> async_graphql::Result<RevokeSessionPayload> {
         let viewer = ctx.viewer()?;
         let session_id = parse_id("id", &input.id)?;
@@ -448,7 +484,7 @@ impl AuthMutation {
     async fn change_password(
         &self,
         ctx: &Context<'_>,
-        input: ChangePasswordInput,
+        #[graphql(desc = "The current and the new password.")] input: ChangePasswordInput,
     ) -> async_graphql::Result<ChangePasswordPayload> {
         let viewer = ctx.viewer()?;
         let app = ctx.app();
@@ -492,6 +528,7 @@ impl AuthMutation {
     async fn create_api_token(
         &self,
         ctx: &Context<'_>,
+        #[graphql(desc = "The token's name, permissions and lifetime, and re-authentication.")]
         input: CreateApiTokenInput,
     ) -> async_graphql::Result<CreateApiTokenPayload> {
         let viewer = ctx.viewer()?;
@@ -560,7 +597,7 @@ impl AuthMutation {
     async fn revoke_api_token(
         &self,
         ctx: &Context<'_>,
-        input: RevokeApiTokenInput,
+        #[graphql(desc = "The token to revoke.")] input: RevokeApiTokenInput,
     ) -> async_graphql::Result<RevokeApiTokenPayload> {
         let token_id = parse_id("id", &input.id)?;
         let (user_id, origin) = (ctx.viewer()?.user_id, ctx.request_info());

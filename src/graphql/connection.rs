@@ -1,8 +1,10 @@
 //! Relay cursor connections with `totalCount` (DESIGN.md §2): `first` defaults to 20 and may be
 //! at most 100; `after` is an opaque cursor naming the last row seen (keyset pagination).
 
-use async_graphql::connection::{Connection, Edge, EmptyFields};
-use async_graphql::{Context, Object, OutputType};
+use std::borrow::Cow;
+
+use async_graphql::connection::{Edge, EmptyFields, PageInfo};
+use async_graphql::{Context, Object, OutputType, TypeName};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::Serialize;
@@ -13,14 +15,50 @@ use crate::error::AppError;
 pub const DEFAULT_PAGE_SIZE: i32 = 20;
 pub const MAX_PAGE_SIZE: i32 = 100;
 
-/// `None` when the query did not select `totalCount`, so the list was not counted.
-pub struct ConnectionTotals(Option<i64>);
+/// A page of `Node`s with its cursors, as every paged list answers.
+pub struct CountedConnection<Node: OutputType> {
+    edges: Vec<Edge<String, Node, EmptyFields>>,
+    has_previous_page: bool,
+    has_next_page: bool,
+    /// `None` when the query did not select `totalCount`, so the list was not counted.
+    total_count: Option<i64>,
+}
 
-#[Object]
-impl ConnectionTotals {
+/// `UserConnection` for `User` and so on, as async-graphql names its own connections.
+impl<Node: OutputType> TypeName for CountedConnection<Node> {
+    fn type_name() -> Cow<'static, str> {
+        format!("{}Connection", Node::type_name()).into()
+    }
+}
+
+/// One page of a list, as a Relay cursor connection: `edges` (or just `nodes`), `pageInfo` to
+/// ask for the next page (its `endCursor` as `after`), and `totalCount`. A page has at most
+/// `first` nodes: 20 unless asked, never more than 100.
+#[Object(name_type)]
+impl<Node: OutputType> CountedConnection<Node> {
+    /// Information to aid in pagination.
+    async fn page_info(&self) -> PageInfo {
+        PageInfo {
+            has_previous_page: self.has_previous_page,
+            has_next_page: self.has_next_page,
+            start_cursor: self.edges.first().map(|edge| edge.cursor.clone()),
+            end_cursor: self.edges.last().map(|edge| edge.cursor.clone()),
+        }
+    }
+
+    /// A list of edges.
+    async fn edges(&self) -> &[Edge<String, Node, EmptyFields>] {
+        &self.edges
+    }
+
+    /// A list of nodes.
+    async fn nodes(&self) -> Vec<&Node> {
+        self.edges.iter().map(|edge| &edge.node).collect()
+    }
+
     /// How many nodes the whole list has, across all pages.
     async fn total_count(&self) -> async_graphql::Result<i64> {
-        self.0
+        self.total_count
             .ok_or_else(|| AppError::Internal(anyhow::anyhow!("totalCount was not counted")).into())
     }
 }
@@ -42,8 +80,6 @@ pub fn selects_node_field(ctx: &Context<'_>, field: &str) -> bool {
         .exists()
         || look_ahead.field("nodes").field(field).exists()
 }
-
-pub type CountedConnection<Node> = Connection<String, Node, ConnectionTotals, EmptyFields>;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Page {
@@ -134,16 +170,15 @@ pub fn keyed_connection<Row, Node: OutputType>(
 ) -> CountedConnection<Node> {
     let has_next_page = rows.len() as i64 > size;
     rows.truncate(usize::try_from(size).unwrap_or(0));
-    let mut connection = Connection::with_additional_fields(
+    CountedConnection {
+        edges: rows
+            .into_iter()
+            .map(|row| Edge::new(cursor_of(&row), into_node(row)))
+            .collect(),
         has_previous_page,
         has_next_page,
-        ConnectionTotals(total_count.into()),
-    );
-    connection.edges.extend(
-        rows.into_iter()
-            .map(|row| Edge::new(cursor_of(&row), into_node(row))),
-    );
-    connection
+        total_count: total_count.into(),
+    }
 }
 
 #[cfg(test)]

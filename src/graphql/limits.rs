@@ -1,6 +1,10 @@
-//! Limits on the shape of an operation that the schema's depth and complexity limits do not
-//! cover: at most one credential-checking field per operation, so a thousand aliased `login`s
-//! or `verifyMfa`s are refused before any password hash or code check runs.
+//! Limits on the shape of an operation, checked as soon as it parses:
+//! - at most one credential-checking field per operation, so a thousand aliased `login`s or
+//!   `verifyMfa`s are refused before any password hash or code check runs;
+//! - nesting: data may be [`MAX_DEPTH`] fields deep. Introspection has a budget of its own,
+//!   [`MAX_INTROSPECTION_DEPTH`], because the standard introspection query that GraphiQL,
+//!   codegen and Apollo's tools send nests type references deeper than any data query needs
+//!   (and production turns introspection off).
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -18,16 +22,21 @@ pub const CREDENTIAL_FIELDS: [&str; 5] = [
     "requestPasswordReset",
 ];
 
-pub struct OneCredentialCheck;
+/// Deeper data queries are refused before execution (DESIGN.md §6).
+pub const MAX_DEPTH: usize = 12;
+/// graphql-js's `getIntrospectionQuery` (as GraphiQL 4 sends it) is 13 deep.
+pub const MAX_INTROSPECTION_DEPTH: usize = 20;
 
-impl ExtensionFactory for OneCredentialCheck {
+pub struct ShapeLimits;
+
+impl ExtensionFactory for ShapeLimits {
     fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(OneCredentialCheck)
+        Arc::new(ShapeLimits)
     }
 }
 
 #[async_trait::async_trait]
-impl Extension for OneCredentialCheck {
+impl Extension for ShapeLimits {
     async fn parse_query(
         &self,
         ctx: &ExtensionContext<'_>,
@@ -42,8 +51,74 @@ impl Extension for OneCredentialCheck {
                 None,
             ));
         }
+        let too_deep = document.operations.iter().any(|(_, operation)| {
+            let selections = &operation.node.selection_set.node;
+            let mut path = Vec::new();
+            depth(&document, selections, Introspection::Counted, &mut path)
+                > MAX_INTROSPECTION_DEPTH
+                || depth(&document, selections, Introspection::Skipped, &mut path) > MAX_DEPTH
+        });
+        if too_deep {
+            return Err(ServerError::new("Query is nested too deep.", None));
+        }
         Ok(document)
     }
+}
+
+#[derive(Clone, Copy)]
+enum Introspection {
+    Counted,
+    /// `__schema` and `__type` count as one level, whatever they select.
+    Skipped,
+}
+
+/// How many fields deep `selections` nest, through fragments. `path` holds the fragments being
+/// expanded, so a cyclic document (refused later by validation) cannot loop here.
+fn depth<'a>(
+    document: &'a ExecutableDocument,
+    selections: &'a SelectionSet,
+    introspection: Introspection,
+    path: &mut Vec<&'a str>,
+) -> usize {
+    selections
+        .items
+        .iter()
+        .map(|selection| match &selection.node {
+            Selection::Field(field) => {
+                let field = &field.node;
+                let is_introspection = matches!(field.name.node.as_str(), "__schema" | "__type");
+                if is_introspection && matches!(introspection, Introspection::Skipped) {
+                    1
+                } else {
+                    1 + depth(document, &field.selection_set.node, introspection, path)
+                }
+            }
+            Selection::InlineFragment(fragment) => depth(
+                document,
+                &fragment.node.selection_set.node,
+                introspection,
+                path,
+            ),
+            Selection::FragmentSpread(spread) => {
+                let name = spread.node.fragment_name.node.as_str();
+                match document.fragments.get(name) {
+                    Some(fragment) if !path.contains(&name) => {
+                        path.push(name);
+                        let nested = depth(
+                            document,
+                            &fragment.node.selection_set.node,
+                            introspection,
+                            path,
+                        );
+                        path.pop();
+                        nested
+                    }
+                    _ => 0,
+                }
+            }
+        })
+        .max()
+        .unwrap_or(0)
 }
 
 /// The most credential fields any one operation of the document holds.
@@ -136,5 +211,42 @@ mod tests {
             1
         );
         assert_eq!(count("{ me { id } }"), 0);
+    }
+
+    fn depths(query: &str) -> (usize, usize) {
+        let document = async_graphql::parser::parse_query(query).unwrap();
+        let (_, operation) = document.operations.iter().next().unwrap();
+        let selections = &operation.node.selection_set.node;
+        (
+            depth(
+                &document,
+                selections,
+                Introspection::Skipped,
+                &mut Vec::new(),
+            ),
+            depth(
+                &document,
+                selections,
+                Introspection::Counted,
+                &mut Vec::new(),
+            ),
+        )
+    }
+
+    #[test]
+    fn depth_follows_fragments_each_time_they_are_used() {
+        assert_eq!(depths("{ me { id } }"), (2, 2));
+        assert_eq!(
+            depths("{ me { ...U roles { users { ...U } } } } fragment U on User { id }"),
+            (4, 4)
+        );
+        assert_eq!(
+            depths("{ ...Q } fragment Q on Query { ...Q me { id } }"),
+            (2, 2)
+        );
+        assert_eq!(
+            depths("{ me { id } __schema { types { fields { type { ofType { name } } } } } }"),
+            (2, 6)
+        );
     }
 }

@@ -25,12 +25,12 @@ use crate::themes::graphql::{ThemesMutation, ThemesQuery};
 
 pub use context::{ActingAccount, ContextExt, Permission, RequestInfo, Viewer};
 
-/// Deeper queries are refused before execution (DESIGN.md §6).
-pub const MAX_DEPTH: usize = 12;
 /// Each field costs 1 and paged lists multiply their nodes' cost by `first` (see [`page_cost`]),
 /// so a full page of 100 items with a handful of fields fits, and ten of them do not.
 pub const MAX_COMPLEXITY: usize = 5_000;
 
+/// Everything a client can read. Fields need a signed-in caller (`UNAUTHENTICATED` otherwise)
+/// holding the permission each one names (`FORBIDDEN` otherwise).
 #[derive(MergedObject, Default)]
 pub struct Query(
     AccountsQuery,
@@ -44,6 +44,9 @@ pub struct Query(
     StatsQuery,
 );
 
+/// Everything a client can change. Most fields need a signed-in caller holding the permission
+/// they name (`UNAUTHENTICATED` or `FORBIDDEN` otherwise); signing up, signing in and the
+/// mailed-link flows need none.
 #[derive(MergedObject, Default)]
 pub struct Mutation(
     AccountsMutation,
@@ -58,6 +61,8 @@ pub struct Mutation(
     HabitsMutation,
 );
 
+/// Live updates over the WebSocket at `/graphql/ws` (`graphql-transport-ws` or `graphql-ws`);
+/// send the token in `connection_init` as `{"Authorization": "Bearer …"}`.
 #[derive(MergedSubscription, Default)]
 pub struct Subscription(crate::market::events::MarketSubscription);
 
@@ -70,9 +75,8 @@ pub fn schema_builder() -> SchemaBuilder<Query, Mutation, Subscription> {
         Mutation::default(),
         Subscription::default(),
     )
-    .limit_depth(MAX_DEPTH)
     .limit_complexity(MAX_COMPLEXITY)
-    .extension(limits::OneCredentialCheck)
+    .extension(limits::ShapeLimits)
 }
 
 /// The schema as served: production hides introspection and "did you mean" suggestions.

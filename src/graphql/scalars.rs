@@ -7,6 +7,8 @@ use chrono::NaiveDate;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Date(pub NaiveDate);
 
+/// A calendar date as `YYYY-MM-DD` (ISO 8601), e.g. `2026-01-31`; where it names a day of the
+/// user's, it is a day in their time zone (`User.timeZone`).
 #[Scalar(name = "Date")]
 impl ScalarType for Date {
     fn parse(value: Value) -> InputValueResult<Self> {

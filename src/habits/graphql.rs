@@ -108,14 +108,22 @@ pub fn calendar(ctx: &Context<'_>) -> Result<Calendar, AppError> {
     })
 }
 
+/// A day of the week.
 #[derive(Enum, Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Weekday {
+    /// Monday.
     Monday,
+    /// Tuesday.
     Tuesday,
+    /// Wednesday.
     Wednesday,
+    /// Thursday.
     Thursday,
+    /// Friday.
     Friday,
+    /// Saturday.
     Saturday,
+    /// Sunday.
     Sunday,
 }
 
@@ -147,12 +155,18 @@ impl From<chrono::Weekday> for Weekday {
     }
 }
 
+/// The kind of a habit's schedule.
 #[derive(Enum, Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum HabitKind {
+    /// Every day.
     Daily,
+    /// On chosen weekdays.
     Weekly,
+    /// On one day of each month.
     Monthly,
+    /// On one date each year.
     Yearly,
+    /// A fixed cycle of days on and days off, counted from `startsOn`.
     Interval,
 }
 
@@ -190,6 +204,7 @@ impl HabitKind {
 /// When a habit recurs; only the fields of its kind are set.
 #[derive(SimpleObject)]
 pub struct HabitSchedule {
+    /// The schedule's kind; it says which of the other fields are set.
     pub kind: HabitKind,
     /// WEEKLY: the weekdays, Monday first.
     pub days: Option<Vec<Weekday>>,
@@ -233,25 +248,30 @@ impl From<&Schedule> for HabitSchedule {
     }
 }
 
+/// A weekly schedule: the weekdays the habit falls on.
 #[derive(InputObject)]
 pub struct WeeklyScheduleInput {
     /// At least one day; repeats are ignored.
     pub days: Vec<Weekday>,
 }
 
+/// A monthly schedule: one day of each month.
 #[derive(InputObject)]
 pub struct MonthlyScheduleInput {
     /// 1–31; in shorter months the habit falls on the last day.
     pub day: i32,
 }
 
+/// A yearly schedule: one date each year.
 #[derive(InputObject)]
 pub struct YearlyScheduleInput {
+    /// The month, 1–12.
     pub month: i32,
     /// A day that exists in that month in a leap year; Feb 29 falls on Feb 28 in other years.
     pub day: i32,
 }
 
+/// A repeating cycle: `activeDays` days on, then `breakDays` days off, each at most 365.
 #[derive(InputObject)]
 pub struct IntervalScheduleInput {
     /// Days on, at least 1.
@@ -265,9 +285,13 @@ pub struct IntervalScheduleInput {
 pub enum ScheduleInput {
     /// Every day; pass `true`.
     Daily(bool),
+    /// On chosen weekdays.
     Weekly(WeeklyScheduleInput),
+    /// On one day of each month.
     Monthly(MonthlyScheduleInput),
+    /// On one date each year.
     Yearly(YearlyScheduleInput),
+    /// Days on and days off in a fixed cycle from `startsOn`.
     Interval(IntervalScheduleInput),
 }
 
@@ -297,6 +321,7 @@ impl TryFrom<ScheduleInput> for Schedule {
 /// Something the user means to do again and again.
 #[Object]
 impl Habit {
+    /// The habit's id.
     async fn id(&self) -> ID {
         ID(self.row.id.to_string())
     }
@@ -308,9 +333,11 @@ impl Habit {
     async fn description(&self) -> &str {
         &self.row.description
     }
+    /// The user's theme the habit belongs to; null when it has none.
     async fn theme(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Theme>> {
         load_theme(ctx, self.row.theme_id).await
     }
+    /// When the habit recurs.
     async fn schedule(&self) -> HabitSchedule {
         HabitSchedule::from(&self.plan.schedule)
     }
@@ -326,6 +353,7 @@ impl Habit {
     async fn archived_at(&self) -> Option<DateTime<Utc>> {
         self.row.archived_at
     }
+    /// True once the habit is archived, by hand or because its `endsOn` passed.
     async fn archived(&self) -> bool {
         self.is_archived()
     }
@@ -335,6 +363,7 @@ impl Habit {
             && self.plan.is_scheduled(self.today)
             && !completed_today(ctx, self).await?)
     }
+    /// Whether today, in the user's time zone, is marked done.
     async fn completed_today(&self, ctx: &Context<'_>) -> async_graphql::Result<bool> {
         completed_today(ctx, self).await
     }
@@ -344,6 +373,7 @@ impl Habit {
         let done = completions_of(ctx, self.row.id).await?;
         Ok(self.plan.current_streak(&done, self.today))
     }
+    /// The longest run of completed scheduled days in a row, from `startsOn` up to today.
     async fn longest_streak(&self, ctx: &Context<'_>) -> async_graphql::Result<u32> {
         let done = completions_of(ctx, self.row.id).await?;
         Ok(self.plan.longest_streak(&done, self.today))
@@ -361,7 +391,9 @@ impl Habit {
     async fn completions(
         &self,
         ctx: &Context<'_>,
+        #[graphql(desc = "The first day, included; 30 days before `to` when omitted.")]
         from: Option<Date>,
+        #[graphql(desc = "The last day, included; today in the user's time zone when omitted.")]
         to: Option<Date>,
     ) -> async_graphql::Result<Vec<Date>> {
         let to = to.map_or(self.today, |date| date.0);
@@ -381,9 +413,11 @@ impl Habit {
         let done = completions_of(ctx, self.row.id).await?;
         Ok(done.range(from..=to).copied().map(Date).collect())
     }
+    /// When the habit was created.
     async fn created_at(&self) -> DateTime<Utc> {
         self.row.created_at
     }
+    /// When the habit's fields or archived state last changed (completions do not count).
     async fn updated_at(&self) -> DateTime<Utc> {
         self.row.updated_at
     }
@@ -398,6 +432,7 @@ async fn completed_today(ctx: &Context<'_>, habit: &Habit) -> async_graphql::Res
     }
 }
 
+/// A habit's state today, for filtering `habits`.
 #[derive(Enum, Clone, Copy, Debug, PartialEq, Eq)]
 pub enum HabitStatus {
     /// Not archived, scheduled today, not yet completed today.
@@ -406,9 +441,11 @@ pub enum HabitStatus {
     Active,
     /// Not archived and completed today.
     CompletedToday,
+    /// Archived, by hand or because its `endsOn` passed.
     Archived,
 }
 
+/// The order of `habits`.
 #[derive(Enum, Clone, Copy, Debug, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub enum HabitsOrderBy {
     /// Oldest first.
@@ -420,10 +457,14 @@ pub enum HabitsOrderBy {
     Streak,
 }
 
+/// Narrows `habits`; every condition given must hold.
 #[derive(InputObject, Default)]
 pub struct HabitsFilter {
+    /// Only habits in this state today.
     pub status: Option<HabitStatus>,
+    /// Only habits with this kind of schedule.
     pub kind: Option<HabitKind>,
+    /// Only habits with this theme.
     pub theme_id: Option<ID>,
 }
 
@@ -439,7 +480,11 @@ pub struct HabitsQuery;
 impl HabitsQuery {
     /// One of the current user's habits.
     #[graphql(guard = "Permission(perm::HABITS_MANAGE)")]
-    async fn habit(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Habit> {
+    async fn habit(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The habit's id; another user's habit is `NOT_FOUND`.")] id: ID,
+    ) -> async_graphql::Result<Habit> {
         let id = parse_id("id", &id)?;
         let calendar = calendar(ctx)?;
         let mut conn = db::conn(&ctx.app().pool).await?;
@@ -455,9 +500,12 @@ impl HabitsQuery {
     async fn habits(
         &self,
         ctx: &Context<'_>,
-        filter: Option<HabitsFilter>,
-        #[graphql(default)] order_by: HabitsOrderBy,
-        first: Option<i32>,
+        #[graphql(desc = "Conditions on state, kind and theme.")] filter: Option<HabitsFilter>,
+        #[graphql(default, desc = "The order; `CREATED_AT` when omitted.")] order_by: HabitsOrderBy,
+        #[graphql(desc = "Page size, 0 to 100; 20 when omitted.")] first: Option<i32>,
+        #[graphql(
+            desc = "The `endCursor` of the previous page, listed in the same `orderBy`; omit for the first page."
+        )]
         after: Option<String>,
     ) -> async_graphql::Result<CountedConnection<Habit>> {
         let filter = filter.unwrap_or_default();
@@ -601,12 +649,17 @@ async fn sort_keys(
         .collect())
 }
 
+/// A new habit for `createHabit`.
 #[derive(InputObject)]
 pub struct CreateHabitInput {
+    /// 1–100 characters after trimming.
     pub name: String,
+    /// At most 1000 characters; line breaks allowed. Empty when omitted.
     #[graphql(default)]
     pub description: String,
+    /// One of the user's themes; any other id is `NOT_FOUND`.
     pub theme_id: Option<ID>,
+    /// When the habit recurs: exactly one kind.
     pub schedule: ScheduleInput,
     /// Defaults to today in the user's time zone.
     pub starts_on: Option<Date>,
@@ -614,46 +667,64 @@ pub struct CreateHabitInput {
     pub ends_on: Option<Date>,
 }
 
+/// Changes for `updateHabit`; fields left out keep their value.
 #[derive(InputObject)]
 pub struct UpdateHabitInput {
+    /// The habit to change.
     pub id: ID,
+    /// 1–100 characters after trimming.
     pub name: Option<String>,
+    /// At most 1000 characters; line breaks allowed.
     pub description: Option<String>,
     /// Null removes the theme; leaving it out keeps it.
     pub theme_id: MaybeUndefined<ID>,
+    /// A new schedule, replacing the old one.
     pub schedule: Option<ScheduleInput>,
+    /// A new first day, on or before `endsOn`; interval cycles count from it.
     pub starts_on: Option<Date>,
     /// Null clears the end; leaving it out keeps it. Moving it to today or later revives a
     /// habit that was archived because it ended.
     pub ends_on: MaybeUndefined<Date>,
 }
 
+/// Names one of the user's habits.
 #[derive(InputObject)]
 pub struct HabitIdInput {
+    /// The habit's id; another user's habit is `NOT_FOUND`.
     pub id: ID,
 }
 
+/// The habit and day `completeHabit` marks done.
 #[derive(InputObject)]
 pub struct CompleteHabitInput {
+    /// The habit to complete.
     pub habit_id: ID,
     /// A scheduled day, today or earlier; defaults to today in the user's time zone.
     pub date: Option<Date>,
 }
 
+/// The habit and day `uncompleteHabit` takes back.
 #[derive(InputObject)]
 pub struct UncompleteHabitInput {
+    /// The habit whose completion to remove.
     pub habit_id: ID,
+    /// The day to take back, today or earlier, in the user's calendar.
     pub date: Date,
 }
 
+/// The result of a habit mutation.
 #[derive(SimpleObject)]
 pub struct HabitPayload {
+    /// The habit as it is now (for `deleteHabit`, as it was).
     pub habit: Habit,
 }
 
+/// The result of `completeHabit` or `uncompleteHabit`.
 #[derive(SimpleObject)]
 pub struct CompletionPayload {
+    /// The habit; its streaks and rates include the change.
     pub habit: Habit,
+    /// The day that was marked done or taken back.
     pub date: Date,
     /// False when the day was already so (repeating the call changes nothing).
     pub changed: bool,
@@ -664,11 +735,13 @@ pub struct HabitsMutation;
 
 #[Object]
 impl HabitsMutation {
+    /// Creates a habit for the current user (`habits:manage`). A bad schedule or an `endsOn`
+    /// before `startsOn` is `BAD_USER_INPUT`; a habit that already ended is archived at once.
     #[graphql(guard = "Permission(perm::HABITS_MANAGE)")]
     async fn create_habit(
         &self,
         ctx: &Context<'_>,
-        input: CreateHabitInput,
+        #[graphql(desc = "The new habit's fields.")] input: CreateHabitInput,
     ) -> async_graphql::Result<HabitPayload> {
         let calendar = calendar(ctx)?;
         let new = NewHabit {
@@ -693,11 +766,13 @@ impl HabitsMutation {
         Ok(calendar.payload(row)?)
     }
 
+    /// Changes one of the user's habits (`habits:manage`). Moving `endsOn` into the past
+    /// archives the habit; an `endsOn` before `startsOn` is `BAD_USER_INPUT`.
     #[graphql(guard = "Permission(perm::HABITS_MANAGE)")]
     async fn update_habit(
         &self,
         ctx: &Context<'_>,
-        input: UpdateHabitInput,
+        #[graphql(desc = "The habit and the fields to change.")] input: UpdateHabitInput,
     ) -> async_graphql::Result<HabitPayload> {
         let id = parse_id("id", &input.id)?;
         let calendar = calendar(ctx)?;
@@ -740,7 +815,7 @@ impl HabitsMutation {
     async fn delete_habit(
         &self,
         ctx: &Context<'_>,
-        input: HabitIdInput,
+        #[graphql(desc = "The habit to delete.")] input: HabitIdInput,
     ) -> async_graphql::Result<HabitPayload> {
         let id = parse_id("id", &input.id)?;
         let calendar = calendar(ctx)?;
@@ -756,7 +831,7 @@ impl HabitsMutation {
     async fn complete_habit(
         &self,
         ctx: &Context<'_>,
-        input: CompleteHabitInput,
+        #[graphql(desc = "The habit and, optionally, the day.")] input: CompleteHabitInput,
     ) -> async_graphql::Result<CompletionPayload> {
         let id = parse_id("habitId", &input.habit_id)?;
         let calendar = calendar(ctx)?;
@@ -769,7 +844,7 @@ impl HabitsMutation {
     async fn uncomplete_habit(
         &self,
         ctx: &Context<'_>,
-        input: UncompleteHabitInput,
+        #[graphql(desc = "The habit and the day.")] input: UncompleteHabitInput,
     ) -> async_graphql::Result<CompletionPayload> {
         let id = parse_id("habitId", &input.habit_id)?;
         let calendar = calendar(ctx)?;
@@ -782,7 +857,7 @@ impl HabitsMutation {
     async fn archive_habit(
         &self,
         ctx: &Context<'_>,
-        input: HabitIdInput,
+        #[graphql(desc = "The habit to archive.")] input: HabitIdInput,
     ) -> async_graphql::Result<HabitPayload> {
         set_archived_by_hand(ctx, &input.id, true).await
     }
@@ -793,7 +868,7 @@ impl HabitsMutation {
     async fn unarchive_habit(
         &self,
         ctx: &Context<'_>,
-        input: HabitIdInput,
+        #[graphql(desc = "The habit to unarchive.")] input: HabitIdInput,
     ) -> async_graphql::Result<HabitPayload> {
         set_archived_by_hand(ctx, &input.id, false).await
     }

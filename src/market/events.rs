@@ -19,6 +19,7 @@ use crate::shared::Redis;
 
 const BUFFER: usize = 1024;
 
+/// What happened to an item on the market.
 #[derive(Enum, Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum MarketEventKind {
     /// A new item was put on the market.
@@ -32,7 +33,9 @@ pub enum MarketEventKind {
 /// Something that happened on the market, with the item as it is after it.
 #[derive(SimpleObject, Clone, Debug, Serialize, Deserialize)]
 pub struct MarketEvent {
+    /// What happened.
     pub kind: MarketEventKind,
+    /// The item as it is after the event.
     pub item: Item,
 }
 

@@ -44,6 +44,7 @@ impl Loader<ItemById> for ItemLoader {
 /// Something that can be bought and sold.
 #[Object]
 impl Item {
+    /// The item's id.
     async fn id(&self) -> ID {
         ID(self.id.to_string())
     }
@@ -59,6 +60,7 @@ impl Item {
     async fn barcode(&self) -> &str {
         &self.barcode
     }
+    /// Free text, at most 1024 characters; line breaks allowed. Empty when none was given.
     async fn description(&self) -> &str {
         &self.description
     }
@@ -75,14 +77,17 @@ impl Item {
             .load_one(UserById(owner_id))
             .await
     }
+    /// When the item was created.
     async fn created_at(&self) -> DateTime<Utc> {
         self.created_at
     }
+    /// When the item last changed, including being bought or sold.
     async fn updated_at(&self) -> DateTime<Utc> {
         self.updated_at
     }
 }
 
+/// Which way a market transaction moved money.
 #[derive(Enum, Clone, Copy, PartialEq, Eq)]
 pub enum MarketTransactionKind {
     /// The user bought an item from the market; their budget went down.
@@ -94,9 +99,11 @@ pub enum MarketTransactionKind {
 /// One change of the user's budget.
 #[Object(name = "MarketTransaction")]
 impl LedgerEntry {
+    /// The transaction's id.
     async fn id(&self) -> ID {
         ID(self.id.to_string())
     }
+    /// A purchase (budget down) or a sale (budget up).
     async fn kind(&self) -> MarketTransactionKind {
         if self.kind == "SALE" {
             MarketTransactionKind::Sale
@@ -104,6 +111,8 @@ impl LedgerEntry {
             MarketTransactionKind::Purchase
         }
     }
+    /// The item's price at the time, in whole budget units; always positive (see `kind` for
+    /// the direction).
     async fn amount(&self) -> i64 {
         self.amount
     }
@@ -120,21 +129,27 @@ impl LedgerEntry {
             .load_one(ItemById(item_id))
             .await
     }
+    /// When the trade happened.
     async fn created_at(&self) -> DateTime<Utc> {
         self.created_at
     }
 }
 
+/// Narrows `marketItems`; every condition given must hold.
 #[derive(InputObject, Default)]
 pub struct MarketFilter {
     /// Part of the item name; `%` and `_` match themselves.
     pub search: Option<String>,
+    /// Lowest price, inclusive; not negative.
     pub min_price: Option<i64>,
+    /// Highest price, inclusive; not negative and not below `minPrice`.
     pub max_price: Option<i64>,
 }
 
+/// Narrows `items`; every condition given must hold.
 #[derive(InputObject, Default)]
 pub struct ItemsFilter {
+    /// Only items held by this user.
     pub owner_id: Option<ID>,
     /// True: held by someone; false: on the market.
     pub owned: Option<bool>,
@@ -153,9 +168,10 @@ impl MarketQuery {
     async fn market_items(
         &self,
         ctx: &Context<'_>,
-        first: Option<i32>,
+        #[graphql(desc = "Page size, 0 to 100; 20 when omitted.")] first: Option<i32>,
+        #[graphql(desc = "The `endCursor` of the previous page; omit for the first page.")]
         after: Option<String>,
-        filter: Option<MarketFilter>,
+        #[graphql(desc = "Conditions on name and price.")] filter: Option<MarketFilter>,
     ) -> async_graphql::Result<CountedConnection<Item>> {
         let filter = filter.unwrap_or_default();
         let (min_price, max_price) = rules::price_range(filter.min_price, filter.max_price)?;
@@ -177,7 +193,8 @@ impl MarketQuery {
     async fn my_items(
         &self,
         ctx: &Context<'_>,
-        first: Option<i32>,
+        #[graphql(desc = "Page size, 0 to 100; 20 when omitted.")] first: Option<i32>,
+        #[graphql(desc = "The `endCursor` of the previous page; omit for the first page.")]
         after: Option<String>,
     ) -> async_graphql::Result<CountedConnection<Item>> {
         let filter = ItemFilter {
@@ -189,7 +206,14 @@ impl MarketQuery {
 
     /// An item on the market or held by the caller (any item, with `items:manage`).
     #[graphql(guard = "Permission(perm::MARKET_TRADE)")]
-    async fn item(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Item> {
+    async fn item(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(
+            desc = "The item's id; `NOT_FOUND` if it does not exist or the caller may not see it."
+        )]
+        id: ID,
+    ) -> async_graphql::Result<Item> {
         let viewer = ctx.viewer()?;
         let id = parse_id("id", &id)?;
         let mut conn = db::conn(&ctx.app().pool).await?;
@@ -211,9 +235,10 @@ impl MarketQuery {
     async fn items(
         &self,
         ctx: &Context<'_>,
-        first: Option<i32>,
+        #[graphql(desc = "Page size, 0 to 100; 20 when omitted.")] first: Option<i32>,
+        #[graphql(desc = "The `endCursor` of the previous page; omit for the first page.")]
         after: Option<String>,
-        filter: Option<ItemsFilter>,
+        #[graphql(desc = "Conditions on the holder.")] filter: Option<ItemsFilter>,
     ) -> async_graphql::Result<CountedConnection<Item>> {
         let filter = filter.unwrap_or_default();
         let filter = ItemFilter {
@@ -236,7 +261,8 @@ impl MarketQuery {
     async fn my_transactions(
         &self,
         ctx: &Context<'_>,
-        first: Option<i32>,
+        #[graphql(desc = "Page size, 0 to 100; 20 when omitted.")] first: Option<i32>,
+        #[graphql(desc = "The `endCursor` of the previous page; omit for the first page.")]
         after: Option<String>,
     ) -> async_graphql::Result<CountedConnection<LedgerEntry>> {
         let viewer = ctx.viewer()?;
@@ -289,51 +315,70 @@ async fn item_page(
     ))
 }
 
+/// A new item for `createItem`.
 #[derive(InputObject)]
 pub struct CreateItemInput {
+    /// 1–50 characters after trimming, unique regardless of case (`CONFLICT`, `TAKEN`).
     pub name: String,
+    /// In whole budget units, at least 1.
     pub price: i64,
     /// Exactly 12 digits.
     pub barcode: String,
+    /// At most 1024 characters; line breaks allowed. Empty when omitted.
     #[graphql(default)]
     pub description: String,
 }
 
+/// Changes for `updateItem`; fields left out keep their value.
 #[derive(InputObject)]
 pub struct UpdateItemInput {
+    /// The item to change.
     pub id: ID,
+    /// 1–50 characters after trimming, unique regardless of case (`CONFLICT`, `TAKEN`).
     pub name: Option<String>,
     /// Only while the item is on the market.
     pub price: Option<i64>,
+    /// Exactly 12 digits, unique among items (`CONFLICT`, `TAKEN`).
     pub barcode: Option<String>,
+    /// At most 1024 characters; line breaks allowed.
     pub description: Option<String>,
 }
 
+/// Names the item `deleteItem` removes.
 #[derive(InputObject)]
 pub struct DeleteItemInput {
+    /// The item to delete.
     pub id: ID,
 }
 
+/// What `purchaseItem` buys.
 #[derive(InputObject)]
 pub struct PurchaseItemInput {
+    /// The item to buy; it must be on the market.
     pub item_id: ID,
     /// Makes the purchase safe to retry: repeating a key returns the first result and charges
     /// nothing more. 1–100 visible ASCII characters, e.g. a UUID.
     pub idempotency_key: Option<String>,
 }
 
+/// What `sellItem` sells.
 #[derive(InputObject)]
 pub struct SellItemInput {
+    /// The item to sell; the caller must hold it.
     pub item_id: ID,
 }
 
+/// The result of an item mutation.
 #[derive(SimpleObject)]
 pub struct ItemPayload {
+    /// The item as it is now (for `deleteItem`, as it was).
     pub item: Item,
 }
 
+/// The result of a purchase or sale.
 #[derive(SimpleObject)]
 pub struct TradePayload {
+    /// The item as it is after the trade.
     pub item: Item,
     /// The caller's budget after the trade.
     pub budget: i64,
@@ -344,12 +389,13 @@ pub struct MarketMutation;
 
 #[Object]
 impl MarketMutation {
-    /// Puts a new item on the market.
+    /// Puts a new item on the market (`items:manage`). A name or barcode already in use is
+    /// `CONFLICT` with reason `TAKEN`.
     #[graphql(guard = "Permission(perm::ITEMS_MANAGE)")]
     async fn create_item(
         &self,
         ctx: &Context<'_>,
-        input: CreateItemInput,
+        #[graphql(desc = "The new item's fields.")] input: CreateItemInput,
     ) -> async_graphql::Result<ItemPayload> {
         let name = rules::item_name(&input.name)?;
         let price = rules::price(input.price)?;
@@ -366,11 +412,13 @@ impl MarketMutation {
         Ok(ItemPayload { item })
     }
 
+    /// Changes an item's fields (`items:manage`). Repricing a held item is `CONFLICT` with
+    /// reason `OWNED`; a name or barcode in use is `CONFLICT` with reason `TAKEN`.
     #[graphql(guard = "Permission(perm::ITEMS_MANAGE)")]
     async fn update_item(
         &self,
         ctx: &Context<'_>,
-        input: UpdateItemInput,
+        #[graphql(desc = "The item and the fields to change.")] input: UpdateItemInput,
     ) -> async_graphql::Result<ItemPayload> {
         let id = parse_id("id", &input.id)?;
         let changes = ItemChanges {
@@ -397,7 +445,7 @@ impl MarketMutation {
     async fn delete_item(
         &self,
         ctx: &Context<'_>,
-        input: DeleteItemInput,
+        #[graphql(desc = "The item to delete.")] input: DeleteItemInput,
     ) -> async_graphql::Result<ItemPayload> {
         let id = parse_id("id", &input.id)?;
         let mut conn = db::conn(&ctx.app().pool).await?;
@@ -411,6 +459,7 @@ impl MarketMutation {
     async fn purchase_item(
         &self,
         ctx: &Context<'_>,
+        #[graphql(desc = "The item to buy and an optional idempotency key.")]
         input: PurchaseItemInput,
     ) -> async_graphql::Result<TradePayload> {
         let item_id = parse_id("itemId", &input.item_id)?;
@@ -439,7 +488,7 @@ impl MarketMutation {
     async fn sell_item(
         &self,
         ctx: &Context<'_>,
-        input: SellItemInput,
+        #[graphql(desc = "The item to sell.")] input: SellItemInput,
     ) -> async_graphql::Result<TradePayload> {
         let item_id = parse_id("itemId", &input.item_id)?;
         let seller = ctx.viewer()?.user_id;

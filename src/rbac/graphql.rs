@@ -17,12 +17,15 @@ use crate::graphql::{ContextExt, Permission as Requires, parse_id};
 /// A named set of permissions that users can be given.
 #[Object]
 impl Role {
+    /// The role's id, for the role mutations.
     async fn id(&self) -> ID {
         ID(self.id.to_string())
     }
+    /// 1–50 letters, digits, spaces, `_`, `-` or `.`; unique regardless of case.
     async fn name(&self) -> &str {
         &self.name
     }
+    /// What the role is for; may be empty.
     async fn description(&self) -> &str {
         &self.description
     }
@@ -30,9 +33,11 @@ impl Role {
     async fn is_system(&self) -> bool {
         self.is_system
     }
+    /// When the role was created.
     async fn created_at(&self) -> DateTime<Utc> {
         self.created_at
     }
+    /// The permissions the role grants, by name.
     async fn permissions(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Permission>> {
         let loader = ctx.data_unchecked::<DataLoader<RbacLoader>>();
         Ok(loader
@@ -45,12 +50,15 @@ impl Role {
 /// A `resource:action` right that resolvers check.
 #[Object]
 impl Permission {
+    /// The permission's id, for the grant and delete mutations.
     async fn id(&self) -> ID {
         ID(self.id.to_string())
     }
+    /// `resource:action` in lower case, e.g. `items:manage`; unique.
     async fn name(&self) -> &str {
         &self.name
     }
+    /// What the permission allows; may be empty.
     async fn description(&self) -> &str {
         &self.description
     }
@@ -58,6 +66,7 @@ impl Permission {
     async fn is_system(&self) -> bool {
         self.is_system
     }
+    /// When the permission was created.
     async fn created_at(&self) -> DateTime<Utc> {
         self.created_at
     }
@@ -75,8 +84,13 @@ impl RbacQuery {
         Ok(store::list_roles(&mut conn).await?)
     }
 
+    /// One role by id (`NOT_FOUND` if there is none). Needs `roles:manage`.
     #[graphql(guard = "Requires(perm::ROLES_MANAGE)")]
-    async fn role(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Role> {
+    async fn role(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The role's id.")] id: ID,
+    ) -> async_graphql::Result<Role> {
         let id = parse_id("id", &id)?;
         let mut conn = db::conn(&ctx.app().pool).await?;
         Ok(store::find_role(&mut conn, id).await?)
@@ -90,66 +104,95 @@ impl RbacQuery {
     }
 }
 
+/// A new role for `createRole`.
 #[derive(InputObject)]
 pub struct CreateRoleInput {
+    /// 1–50 letters, digits, spaces, `_`, `-` or `.`, trimmed; unique regardless of case
+    /// (`CONFLICT`, `TAKEN`).
     pub name: String,
+    /// At most 500 characters, no control characters; empty when omitted.
     #[graphql(default)]
     pub description: String,
 }
 
+/// Changes for `updateRole`; omitted fields stay as they are.
 #[derive(InputObject)]
 pub struct UpdateRoleInput {
+    /// The role to change.
     pub id: ID,
+    /// 1–50 letters, digits, spaces, `_`, `-` or `.`, trimmed; unique regardless of case
+    /// (`CONFLICT`, `TAKEN`). System roles cannot be renamed (`CONFLICT`, `SYSTEM`).
     pub name: Option<String>,
+    /// At most 500 characters, no control characters.
     pub description: Option<String>,
 }
 
+/// Which role or permission to delete.
 #[derive(InputObject)]
 pub struct DeleteInput {
+    /// The id of the role or permission (`NOT_FOUND` if there is none).
     pub id: ID,
 }
 
+/// A new permission for `createPermission`.
 #[derive(InputObject)]
 pub struct CreatePermissionInput {
     /// `resource:action`, lower case.
     pub name: String,
+    /// At most 500 characters, no control characters; empty when omitted.
     #[graphql(default)]
     pub description: String,
 }
 
+/// A role and a permission, for `grantPermission` and `revokePermission`.
 #[derive(InputObject)]
 pub struct RolePermissionInput {
+    /// The role that gains or loses the permission.
     pub role_id: ID,
+    /// The permission granted or revoked.
     pub permission_id: ID,
 }
 
+/// A user and a role, for `assignRole` and `unassignRole`.
 #[derive(InputObject)]
 pub struct UserRoleInput {
+    /// The user who gains or loses the role.
     pub user_id: ID,
+    /// The role assigned or unassigned.
     pub role_id: ID,
 }
 
+/// The result of `createRole`, `updateRole` or `deleteRole`.
 #[derive(SimpleObject)]
 pub struct RolePayload {
+    /// The role as created, changed, or as it was before deletion.
     pub role: Role,
 }
 
+/// The result of `createPermission` or `deletePermission`.
 #[derive(SimpleObject)]
 pub struct PermissionPayload {
+    /// The permission as created, or as it was before deletion.
     pub permission: Permission,
 }
 
+/// The result of `grantPermission` or `revokePermission`.
 #[derive(SimpleObject)]
 pub struct RolePermissionPayload {
+    /// The role, with its permissions as they now are.
     pub role: Role,
+    /// The permission granted or revoked.
     pub permission: Permission,
     /// False when the role already was (or was not) granted the permission.
     pub changed: bool,
 }
 
+/// The result of `assignRole` or `unassignRole`.
 #[derive(SimpleObject)]
 pub struct UserRolePayload {
+    /// The user, with their roles as they now are.
     pub user: User,
+    /// The role assigned or unassigned.
     pub role: Role,
     /// False when the user already had (or did not have) the role.
     pub changed: bool,
@@ -160,11 +203,13 @@ pub struct RbacMutation;
 
 #[Object]
 impl RbacMutation {
+    /// Creates a role without permissions; grant them with `grantPermission`. Needs
+    /// `roles:manage`.
     #[graphql(guard = "Requires(perm::ROLES_MANAGE)")]
     async fn create_role(
         &self,
         ctx: &Context<'_>,
-        input: CreateRoleInput,
+        #[graphql(desc = "The new role's name and description.")] input: CreateRoleInput,
     ) -> async_graphql::Result<RolePayload> {
         let name = rules::role_name(&input.name)?;
         let description = rules::description(&input.description)?;
@@ -183,11 +228,12 @@ impl RbacMutation {
         Ok(RolePayload { role })
     }
 
+    /// Renames a role or changes its description. Needs `roles:manage`.
     #[graphql(guard = "Requires(perm::ROLES_MANAGE)")]
     async fn update_role(
         &self,
         ctx: &Context<'_>,
-        input: UpdateRoleInput,
+        #[graphql(desc = "The role and the fields to change.")] input: UpdateRoleInput,
     ) -> async_graphql::Result<RolePayload> {
         let id = parse_id("id", &input.id)?;
         let name = input.name.as_deref().map(rules::role_name).transpose()?;
@@ -217,7 +263,7 @@ impl RbacMutation {
     async fn delete_role(
         &self,
         ctx: &Context<'_>,
-        input: DeleteInput,
+        #[graphql(desc = "The role to delete.")] input: DeleteInput,
     ) -> async_graphql::Result<RolePayload> {
         let id = parse_id("id", &input.id)?;
         let (actor, origin) = (ctx.viewer()?.user_id, ctx.request_info());
@@ -242,6 +288,7 @@ impl RbacMutation {
     async fn create_permission(
         &self,
         ctx: &Context<'_>,
+        #[graphql(desc = "The new permission's name and description.")]
         input: CreatePermissionInput,
     ) -> async_graphql::Result<PermissionPayload> {
         let name = rules::permission_name(&input.name)?;
@@ -261,11 +308,13 @@ impl RbacMutation {
         Ok(PermissionPayload { permission })
     }
 
+    /// Deletes a permission and takes it from every role. System permissions cannot be deleted
+    /// (`CONFLICT`, `SYSTEM`). Needs `roles:manage`.
     #[graphql(guard = "Requires(perm::ROLES_MANAGE)")]
     async fn delete_permission(
         &self,
         ctx: &Context<'_>,
-        input: DeleteInput,
+        #[graphql(desc = "The permission to delete.")] input: DeleteInput,
     ) -> async_graphql::Result<PermissionPayload> {
         let id = parse_id("id", &input.id)?;
         let (actor, origin) = (ctx.viewer()?.user_id, ctx.request_info());
@@ -290,7 +339,7 @@ impl RbacMutation {
     async fn grant_permission(
         &self,
         ctx: &Context<'_>,
-        input: RolePermissionInput,
+        #[graphql(desc = "The role and the permission to grant it.")] input: RolePermissionInput,
     ) -> async_graphql::Result<RolePermissionPayload> {
         let (role_id, permission_id) = (
             parse_id("roleId", &input.role_id)?,
@@ -328,6 +377,7 @@ impl RbacMutation {
     async fn revoke_permission(
         &self,
         ctx: &Context<'_>,
+        #[graphql(desc = "The role and the permission to take from it.")]
         input: RolePermissionInput,
     ) -> async_graphql::Result<RolePermissionPayload> {
         let (role_id, permission_id) = (
@@ -364,7 +414,7 @@ impl RbacMutation {
     async fn assign_role(
         &self,
         ctx: &Context<'_>,
-        input: UserRoleInput,
+        #[graphql(desc = "The user and the role to give them.")] input: UserRoleInput,
     ) -> async_graphql::Result<UserRolePayload> {
         let (user_id, role_id) = (
             parse_id("userId", &input.user_id)?,
@@ -407,7 +457,7 @@ impl RbacMutation {
     async fn unassign_role(
         &self,
         ctx: &Context<'_>,
-        input: UserRoleInput,
+        #[graphql(desc = "The user and the role to take from them.")] input: UserRoleInput,
     ) -> async_graphql::Result<UserRolePayload> {
         let (user_id, role_id) = (
             parse_id("userId", &input.user_id)?,

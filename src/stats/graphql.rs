@@ -21,7 +21,9 @@ const TOP_STREAKS: usize = 5;
 /// Scheduled and completed occurrences of one stretch of days.
 #[derive(SimpleObject)]
 pub struct StatsBucket {
+    /// The bucket's first day.
     pub start: Date,
+    /// The bucket's last day, included.
     pub end: Date,
     /// Scheduled occurrences that were completed.
     pub completed: u32,
@@ -31,40 +33,53 @@ pub struct StatsBucket {
     pub rate: f64,
 }
 
+/// A habit with its current streak.
 #[derive(SimpleObject)]
 pub struct HabitStreak {
+    /// The habit.
     pub habit: Habit,
+    /// Consecutive scheduled occurrences completed, back from the latest one (today's only
+    /// once done).
     pub streak: u32,
 }
 
+/// How many habits recur in one way.
 #[derive(SimpleObject)]
 pub struct HabitKindCount {
+    /// The kind of schedule.
     pub kind: HabitKind,
+    /// Habits with that kind, archived ones included.
     pub count: i64,
 }
 
+/// How many tasks have one priority.
 #[derive(SimpleObject)]
 pub struct TaskPriorityCount {
+    /// The priority.
     pub priority: TaskPriority,
+    /// Tasks with that priority, done ones included.
     pub count: i64,
 }
 
-/// A count per theme; `theme` is null for what has none.
 pub struct ThemeCount {
     pub theme_id: Option<i64>,
     pub count: i64,
 }
 
+/// A count per theme; `theme` is null for what has none.
 #[Object]
 impl ThemeCount {
+    /// The theme; null for the habits or tasks without one.
     async fn theme(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Theme>> {
         load_theme(ctx, self.theme_id).await
     }
+    /// How many habits or tasks have the theme.
     async fn count(&self) -> i64 {
         self.count
     }
 }
 
+/// The user's habits: counts, completion rates and streaks.
 #[derive(SimpleObject)]
 pub struct HabitStats {
     #[graphql(flatten)]
@@ -79,10 +94,14 @@ pub struct HabitStats {
     pub by_theme: Vec<ThemeCount>,
 }
 
+/// The user's tasks: counts, completion and speed.
 #[derive(SimpleObject)]
 pub struct TaskStats {
+    /// All the user's tasks.
     pub total: i64,
+    /// Tasks with status `DONE`.
     pub done: i64,
+    /// Tasks not yet done (`total` − `done`).
     pub open: i64,
     /// done ÷ total, in percent.
     pub completion_rate: f64,
@@ -90,22 +109,30 @@ pub struct TaskStats {
     pub by_priority: Vec<TaskPriorityCount>,
     /// Themes that have tasks, most first.
     pub by_theme: Vec<ThemeCount>,
+    /// Tasks created on or after the range's first day.
     pub created_in_range: i64,
+    /// Tasks completed on or after the range's first day.
     pub completed_in_range: i64,
     /// Mean hours from creation to completion of the tasks completed in the range, one
     /// decimal; null when none were.
     pub average_hours_to_complete: Option<f64>,
 }
 
+/// Statistics of the current user's habits and tasks over a range of their local days.
 #[derive(SimpleObject)]
 pub struct Stats {
+    /// The range asked for.
     pub range: StatsRange,
     /// The range's first local day.
     pub from: Date,
     /// Today, the range's last day.
     pub to: Date,
+    /// How `habits.completions` groups the range's days.
     pub bucket_size: BucketSize,
+    /// Habit statistics.
     pub habits: HabitStats,
+    /// Task statistics. Only `createdInRange`, `completedInRange` and
+    /// `averageHoursToComplete` depend on the range.
     pub tasks: TaskStats,
 }
 
@@ -117,7 +144,11 @@ impl StatsQuery {
     /// The current user's habit and task statistics over `range`, in their local days.
     /// A fixed number of statements answers it, however many habits and tasks there are.
     #[graphql(guard = "Permission(perm::HABITS_MANAGE)")]
-    async fn stats(&self, ctx: &Context<'_>, range: StatsRange) -> async_graphql::Result<Stats> {
+    async fn stats(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The days to cover, ending today.")] range: StatsRange,
+    ) -> async_graphql::Result<Stats> {
         let calendar = calendar(ctx)?;
         let today = calendar.today;
         let mut conn = db::conn(&ctx.app().pool).await?;

@@ -9,11 +9,17 @@ use chrono_tz::Tz;
 
 use crate::habits::rules::{Plan, Tally, percent};
 
+/// Which days the statistics cover; each range ends today, in the user's time zone.
 #[derive(Enum, Clone, Copy, Debug, PartialEq, Eq)]
 pub enum StatsRange {
+    /// Today and the 6 days before, in daily buckets.
     Last7Days,
+    /// Today and the 29 days before, in daily buckets.
     Last30Days,
+    /// Today and the 89 days before, in weekly buckets.
     Last90Days,
+    /// From the day the first habit starts or the first task was created (today without any),
+    /// in monthly buckets.
     AllTime,
 }
 
@@ -21,6 +27,7 @@ pub enum StatsRange {
 /// all time.
 #[derive(Enum, Clone, Copy, Debug, PartialEq, Eq)]
 pub enum BucketSize {
+    /// One day each.
     Day,
     /// Calendar weeks, Monday to Sunday, cut to the range.
     Week,
@@ -100,8 +107,11 @@ pub struct HabitFacts<'a> {
 /// The headline numbers of a user's habits.
 #[derive(SimpleObject, Debug, Default, PartialEq)]
 pub struct HabitCounts {
+    /// All the user's habits, archived ones included.
     pub total: u64,
+    /// Habits not archived.
     pub active: u64,
+    /// Archived habits, by hand or because their schedule ended.
     pub archived: u64,
     /// Active habits scheduled today and not yet done.
     pub due_today: u64,

@@ -17,6 +17,7 @@ use crate::themes::model::Theme;
 /// Something to do, on the user's board.
 #[Object]
 impl Task {
+    /// The task's id.
     async fn id(&self) -> ID {
         ID(self.id.to_string())
     }
@@ -28,6 +29,7 @@ impl Task {
     async fn description(&self) -> &str {
         &self.description
     }
+    /// How important the task is.
     async fn priority(&self) -> TaskPriority {
         TaskPriority::parse(&self.priority)
     }
@@ -39,9 +41,11 @@ impl Task {
     async fn position(&self) -> i32 {
         self.position
     }
+    /// The day the task is due; null when it has no due date.
     async fn due_on(&self) -> Option<Date> {
         self.due_on.map(Date)
     }
+    /// The user's theme the task belongs to; null when it has none.
     async fn theme(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Theme>> {
         load_theme(ctx, self.theme_id).await
     }
@@ -49,9 +53,11 @@ impl Task {
     async fn completed_at(&self) -> Option<DateTime<Utc>> {
         self.completed_at
     }
+    /// When the task was created.
     async fn created_at(&self) -> DateTime<Utc> {
         self.created_at
     }
+    /// When the task was last updated or moved (other tasks shifting around it do not count).
     async fn updated_at(&self) -> DateTime<Utc> {
         self.updated_at
     }
@@ -60,6 +66,7 @@ impl Task {
 /// One column of the board.
 #[derive(SimpleObject)]
 pub struct BoardColumn {
+    /// Which column this is.
     pub status: TaskStatus,
     /// How many tasks the column holds, all of them, not only those listed.
     pub total_count: i64,
@@ -67,15 +74,20 @@ pub struct BoardColumn {
     pub tasks: Vec<Task>,
 }
 
+/// Narrows `tasks`; every condition given must hold.
 #[derive(InputObject, Default)]
 pub struct TasksFilter {
+    /// Only tasks in this column.
     pub status: Option<TaskStatus>,
+    /// Only tasks of this priority.
     pub priority: Option<TaskPriority>,
+    /// Only tasks with this theme.
     pub theme_id: Option<ID>,
     /// Tasks due strictly before this date; undated tasks never match.
     pub due_before: Option<Date>,
 }
 
+/// The order of `tasks`.
 #[derive(Enum, Clone, Copy, PartialEq, Eq, Default)]
 pub enum TasksOrderBy {
     /// Column by column (TODO, IN_PROGRESS, DONE), top to bottom.
@@ -110,9 +122,12 @@ impl TasksQuery {
     async fn tasks(
         &self,
         ctx: &Context<'_>,
-        filter: Option<TasksFilter>,
-        #[graphql(default)] order_by: TasksOrderBy,
-        first: Option<i32>,
+        #[graphql(desc = "Conditions the tasks must meet.")] filter: Option<TasksFilter>,
+        #[graphql(default, desc = "The order; `POSITION` when omitted.")] order_by: TasksOrderBy,
+        #[graphql(desc = "Page size, 0 to 100; 20 when omitted.")] first: Option<i32>,
+        #[graphql(
+            desc = "The `endCursor` of the previous page, listed in the same `orderBy`; omit for the first page."
+        )]
         after: Option<String>,
     ) -> async_graphql::Result<CountedConnection<Task>> {
         let user_id = ctx.viewer()?.user_id;
@@ -145,7 +160,11 @@ impl TasksQuery {
 
     /// One of the current user's tasks.
     #[graphql(guard = "Permission(perm::TASKS_MANAGE)")]
-    async fn task(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Task> {
+    async fn task(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The task's id; another user's task is `NOT_FOUND`.")] id: ID,
+    ) -> async_graphql::Result<Task> {
         let user_id = ctx.viewer()?.user_id;
         let id = parse_id("id", &id)?;
         let mut conn = db::conn(&ctx.app().pool).await?;
@@ -187,25 +206,36 @@ impl TasksQuery {
     }
 }
 
+/// A new task for `createTask`.
 #[derive(InputObject)]
 pub struct CreateTaskInput {
+    /// 1–200 characters after trimming.
     pub title: String,
+    /// At most 5000 characters; line breaks allowed. Empty when omitted.
     #[graphql(default)]
     pub description: String,
+    /// `MEDIUM` when omitted.
     #[graphql(default_with = "TaskPriority::Medium")]
     pub priority: TaskPriority,
     /// The column to add the task to, at the bottom.
     #[graphql(default_with = "TaskStatus::Todo")]
     pub status: TaskStatus,
+    /// The day the task is due; none when omitted.
     pub due_on: Option<Date>,
+    /// One of the user's themes; any other id is `NOT_FOUND`.
     pub theme_id: Option<ID>,
 }
 
+/// Changes for `updateTask`; fields left out keep their value.
 #[derive(InputObject)]
 pub struct UpdateTaskInput {
+    /// The task to change.
     pub id: ID,
+    /// 1–200 characters after trimming.
     pub title: Option<String>,
+    /// At most 5000 characters; line breaks allowed.
     pub description: Option<String>,
+    /// A new priority.
     pub priority: Option<TaskPriority>,
     /// Null clears the due date; leaving it out keeps it.
     pub due_on: MaybeUndefined<Date>,
@@ -213,8 +243,10 @@ pub struct UpdateTaskInput {
     pub theme_id: MaybeUndefined<ID>,
 }
 
+/// Where `moveTask` puts a task.
 #[derive(InputObject)]
 pub struct MoveTaskInput {
+    /// The task to move.
     pub task_id: ID,
     /// The column to move to (may be the task's own).
     pub status: TaskStatus,
@@ -222,13 +254,17 @@ pub struct MoveTaskInput {
     pub position: i32,
 }
 
+/// Names the task `deleteTask` removes.
 #[derive(InputObject)]
 pub struct DeleteTaskInput {
+    /// The task to delete; another user's task is `NOT_FOUND`.
     pub id: ID,
 }
 
+/// The result of a task mutation.
 #[derive(SimpleObject)]
 pub struct TaskPayload {
+    /// The task as it is now (for `deleteTask`, as it was).
     pub task: Task,
 }
 
@@ -242,7 +278,7 @@ impl TasksMutation {
     async fn create_task(
         &self,
         ctx: &Context<'_>,
-        input: CreateTaskInput,
+        #[graphql(desc = "The new task's fields.")] input: CreateTaskInput,
     ) -> async_graphql::Result<TaskPayload> {
         let new = NewTask {
             title: rules::title(&input.title)?,
@@ -268,7 +304,7 @@ impl TasksMutation {
     async fn update_task(
         &self,
         ctx: &Context<'_>,
-        input: UpdateTaskInput,
+        #[graphql(desc = "The task and the fields to change.")] input: UpdateTaskInput,
     ) -> async_graphql::Result<TaskPayload> {
         let id = parse_id("id", &input.id)?;
         let changes = TaskChanges {
@@ -299,7 +335,7 @@ impl TasksMutation {
     async fn move_task(
         &self,
         ctx: &Context<'_>,
-        input: MoveTaskInput,
+        #[graphql(desc = "The task, its new column and its place there.")] input: MoveTaskInput,
     ) -> async_graphql::Result<TaskPayload> {
         let id = parse_id("taskId", &input.task_id)?;
         let user_id = ctx.viewer()?.user_id;
@@ -317,11 +353,13 @@ impl TasksMutation {
         Ok(TaskPayload { task })
     }
 
+    /// Deletes one of the user's tasks (`tasks:manage`); the tasks below it in its column move
+    /// up to close the gap.
     #[graphql(guard = "Permission(perm::TASKS_MANAGE)")]
     async fn delete_task(
         &self,
         ctx: &Context<'_>,
-        input: DeleteTaskInput,
+        #[graphql(desc = "The task to delete.")] input: DeleteTaskInput,
     ) -> async_graphql::Result<TaskPayload> {
         let id = parse_id("id", &input.id)?;
         let user_id = ctx.viewer()?.user_id;

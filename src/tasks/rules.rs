@@ -12,8 +12,11 @@ pub const MAX_DESCRIPTION_CHARS: usize = 5000;
 /// The board's columns, in board order.
 #[derive(Enum, Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum TaskStatus {
+    /// Not started.
     Todo,
+    /// Being worked on.
     InProgress,
+    /// Finished; tasks here have `completedAt`.
     Done,
 }
 
@@ -45,10 +48,14 @@ impl TaskStatus {
     }
 }
 
+/// How important a task is.
 #[derive(Enum, Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum TaskPriority {
+    /// Low priority.
     Low,
+    /// Normal priority, the default.
     Medium,
+    /// High priority.
     High,
 }
 

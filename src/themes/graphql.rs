@@ -70,6 +70,7 @@ pub async fn load_theme(
 /// A named colour grouping tasks and habits.
 #[Object]
 impl Theme {
+    /// The theme's id.
     async fn id(&self) -> ID {
         ID(self.id.to_string())
     }
@@ -81,12 +82,15 @@ impl Theme {
     async fn color(&self) -> &str {
         &self.color
     }
+    /// How many tasks carry this theme.
     async fn tasks_count(&self, ctx: &Context<'_>) -> async_graphql::Result<i64> {
         Ok(usage(ctx, self.id).await?.tasks)
     }
+    /// How many habits carry this theme, archived ones included.
     async fn habits_count(&self, ctx: &Context<'_>) -> async_graphql::Result<i64> {
         Ok(usage(ctx, self.id).await?.habits)
     }
+    /// When the theme was created.
     async fn created_at(&self) -> DateTime<Utc> {
         self.created_at
     }
@@ -113,7 +117,8 @@ impl ThemesQuery {
     async fn themes(
         &self,
         ctx: &Context<'_>,
-        first: Option<i32>,
+        #[graphql(desc = "Page size, 0 to 100; 20 when omitted.")] first: Option<i32>,
+        #[graphql(desc = "The `endCursor` of the previous page; omit for the first page.")]
         after: Option<String>,
     ) -> async_graphql::Result<CountedConnection<Theme>> {
         let user_id = ctx.viewer()?.user_id;
@@ -132,7 +137,11 @@ impl ThemesQuery {
 
     /// One of the current user's themes.
     #[graphql(guard = "Permission(perm::THEMES_MANAGE)")]
-    async fn theme(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Theme> {
+    async fn theme(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The theme's id; another user's theme is `NOT_FOUND`.")] id: ID,
+    ) -> async_graphql::Result<Theme> {
         let user_id = ctx.viewer()?.user_id;
         let id = parse_id("id", &id)?;
         let mut conn = db::conn(&ctx.app().pool).await?;
@@ -140,28 +149,38 @@ impl ThemesQuery {
     }
 }
 
+/// A new theme for `createTheme`.
 #[derive(InputObject)]
 pub struct CreateThemeInput {
+    /// 1–40 characters after trimming, unique among the user's themes regardless of case.
     pub name: String,
     /// `#RRGGBB`; when omitted, a colour is derived from the name that no other theme of the
     /// user has.
     pub color: Option<String>,
 }
 
+/// Changes for `updateTheme`; fields left out keep their value.
 #[derive(InputObject)]
 pub struct UpdateThemeInput {
+    /// The theme to change.
     pub id: ID,
+    /// 1–40 characters after trimming, unique among the user's themes regardless of case.
     pub name: Option<String>,
+    /// `#RRGGBB` in either case (stored upper-case), unique among the user's themes.
     pub color: Option<String>,
 }
 
+/// Names the theme `deleteTheme` removes.
 #[derive(InputObject)]
 pub struct DeleteThemeInput {
+    /// The theme to delete; another user's theme is `NOT_FOUND`.
     pub id: ID,
 }
 
+/// The result of a theme mutation.
 #[derive(SimpleObject)]
 pub struct ThemePayload {
+    /// The theme as it is now (for `deleteTheme`, as it was).
     pub theme: Theme,
 }
 
@@ -175,7 +194,7 @@ impl ThemesMutation {
     async fn create_theme(
         &self,
         ctx: &Context<'_>,
-        input: CreateThemeInput,
+        #[graphql(desc = "The new theme's name and, optionally, colour.")] input: CreateThemeInput,
     ) -> async_graphql::Result<ThemePayload> {
         let name = rules::name(&input.name)?;
         let color = input.color.as_deref().map(rules::color).transpose()?;
@@ -185,11 +204,13 @@ impl ThemesMutation {
         Ok(ThemePayload { theme })
     }
 
+    /// Renames or recolours one of the user's themes (`themes:manage`). A name or colour the
+    /// user already has is `CONFLICT` with reason `TAKEN`.
     #[graphql(guard = "Permission(perm::THEMES_MANAGE)")]
     async fn update_theme(
         &self,
         ctx: &Context<'_>,
-        input: UpdateThemeInput,
+        #[graphql(desc = "The theme and the fields to change.")] input: UpdateThemeInput,
     ) -> async_graphql::Result<ThemePayload> {
         let id = parse_id("id", &input.id)?;
         let changes = ThemeChanges {
@@ -207,7 +228,7 @@ impl ThemesMutation {
     async fn delete_theme(
         &self,
         ctx: &Context<'_>,
-        input: DeleteThemeInput,
+        #[graphql(desc = "The theme to delete.")] input: DeleteThemeInput,
     ) -> async_graphql::Result<ThemePayload> {
         let id = parse_id("id", &input.id)?;
         let user_id = ctx.viewer()?.user_id;

@@ -213,7 +213,7 @@ async fn every_graphql_error_has_a_code_and_request_id() {
         )
         .await;
     assert!(variables.code().is_some(), "{:#}", variables.body);
-    let nesting = 12;
+    let nesting = 20;
     let deep = format!(
         "{{ __schema {{ types {{ fields {{ type {{ {} name {} }} }} }} }} }}",
         "ofType { ".repeat(nesting),
@@ -227,6 +227,34 @@ async fn every_graphql_error_has_a_code_and_request_id() {
         let request_id = reply.error()["extensions"]["requestId"].as_str().unwrap();
         assert_eq!(reply.headers["x-request-id"], request_id);
     }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn tools_introspection_fits_and_deep_data_queries_do_not() {
+    let t = TestApp::new().await;
+    // As deep as graphql-js's standard introspection query (GraphiQL, codegen, Apollo's tools).
+    let type_ref = format!("{} name {}", "ofType { kind ".repeat(8), "}".repeat(8));
+    let introspection =
+        format!("{{ __schema {{ types {{ fields {{ type {{ {type_ref} }} }} }} }} }}");
+    let reply = t.gql(&introspection, json!({})).await;
+    assert!(reply.body.get("errors").is_none(), "{:#}", reply.body);
+
+    // The depth check runs as the document parses, before fields are looked up.
+    let nested = |levels: usize| {
+        format!(
+            "{{ {} id {} }}",
+            "a { ".repeat(levels - 1),
+            "}".repeat(levels - 1)
+        )
+    };
+    let refused = t.gql(&nested(13), json!({})).await;
+    assert_eq!(refused.code(), Some("GRAPHQL_VALIDATION_FAILED"));
+    assert_eq!(refused.error()["message"], "Query is nested too deep.");
+    let unknown_fields = t.gql(&nested(12), json!({})).await;
+    assert_ne!(
+        unknown_fields.error()["message"],
+        "Query is nested too deep."
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -25,6 +25,7 @@ use crate::rbac::perm;
 pub struct MfaChallenge {
     /// Single use; only `verifyMfa` accepts it.
     pub challenge_token: String,
+    /// The challenge works until then: five minutes after `login`.
     pub expires_at: DateTime<Utc>,
 }
 
@@ -39,33 +40,41 @@ pub struct TwoFactorSetup {
     pub expires_at: DateTime<Utc>,
 }
 
+/// The result of `confirmTwoFactorSetup` or `regenerateRecoveryCodes`.
 #[derive(SimpleObject)]
 pub struct RecoveryCodesPayload {
     /// Ten single-use codes for when the authenticator is lost. Shown only here.
     pub recovery_codes: Vec<String>,
+    /// The signed-in user, with 2FA on.
     pub user: User,
 }
 
+/// The result of `disableTwoFactor`.
 #[derive(SimpleObject)]
 pub struct DisableTwoFactorPayload {
+    /// The signed-in user, with 2FA off.
     pub user: User,
     /// The user's other sessions, ended by turning 2FA off.
     pub sessions_revoked: i32,
 }
 
+/// The result of `resetTwoFactor`.
 #[derive(SimpleObject)]
 pub struct ResetTwoFactorPayload {
+    /// The user, now without a second factor.
     pub user: User,
     /// False when the user had no second factor.
     pub changed: bool,
 }
 
+/// Re-authentication for `beginTwoFactorSetup`.
 #[derive(InputObject)]
 pub struct BeginTwoFactorSetupInput {
     /// The caller's password, as re-authentication.
     pub password: String,
 }
 
+/// The code that proves the authenticator app was set up, for `confirmTwoFactorSetup`.
 #[derive(InputObject)]
 pub struct ConfirmTwoFactorSetupInput {
     /// A current code from the authenticator app.
@@ -75,21 +84,31 @@ pub struct ConfirmTwoFactorSetupInput {
 /// Exactly one of `code` (from the authenticator) or `recoveryCode`.
 #[derive(InputObject)]
 pub struct VerifyMfaInput {
+    /// The `challengeToken` that `login` answered, `agora_mfa_...`.
     pub challenge_token: String,
+    /// The current 6-digit code from the authenticator app.
     pub code: Option<String>,
+    /// One of the user's unused recovery codes, `xxxx-xxxx-xxxx-xxxx` (case and dashes do not
+    /// matter).
     pub recovery_code: Option<String>,
 }
 
 /// The password and a second factor: exactly one of `code` or `recoveryCode`.
 #[derive(InputObject)]
 pub struct BothFactorsInput {
+    /// The caller's password.
     pub password: String,
+    /// The current 6-digit code from the authenticator app.
     pub code: Option<String>,
+    /// One of the user's unused recovery codes, `xxxx-xxxx-xxxx-xxxx` (case and dashes do not
+    /// matter).
     pub recovery_code: Option<String>,
 }
 
+/// Whose second factor `resetTwoFactor` removes.
 #[derive(InputObject)]
 pub struct ResetTwoFactorInput {
+    /// The account to reset (`NOT_FOUND` if there is none).
     pub user_id: ID,
 }
 
@@ -308,7 +327,7 @@ impl MfaMutation {
     async fn begin_two_factor_setup(
         &self,
         ctx: &Context<'_>,
-        input: BeginTwoFactorSetupInput,
+        #[graphql(desc = "The caller's password.")] input: BeginTwoFactorSetupInput,
     ) -> async_graphql::Result<TwoFactorSetup> {
         let viewer = ctx.viewer()?;
         check_password(ctx, viewer.user_id, "password", &input.password).await?;
@@ -334,7 +353,7 @@ impl MfaMutation {
     async fn confirm_two_factor_setup(
         &self,
         ctx: &Context<'_>,
-        input: ConfirmTwoFactorSetupInput,
+        #[graphql(desc = "A code from the pending secret.")] input: ConfirmTwoFactorSetupInput,
     ) -> async_graphql::Result<RecoveryCodesPayload> {
         let viewer = ctx.viewer()?;
         let app = ctx.app();
@@ -393,7 +412,7 @@ impl MfaMutation {
     async fn verify_mfa(
         &self,
         ctx: &Context<'_>,
-        input: VerifyMfaInput,
+        #[graphql(desc = "The challenge and a second factor.")] input: VerifyMfaInput,
     ) -> async_graphql::Result<AuthPayload> {
         let factor = Factor::from_input(input.code, input.recovery_code)?;
         let app = ctx.app();
@@ -442,7 +461,7 @@ impl MfaMutation {
     async fn disable_two_factor(
         &self,
         ctx: &Context<'_>,
-        input: BothFactorsInput,
+        #[graphql(desc = "The password and a second factor.")] input: BothFactorsInput,
     ) -> async_graphql::Result<DisableTwoFactorPayload> {
         let viewer = ctx.viewer()?;
         let factor = Factor::from_input(input.code, input.recovery_code)?;
@@ -476,7 +495,7 @@ impl MfaMutation {
     async fn regenerate_recovery_codes(
         &self,
         ctx: &Context<'_>,
-        input: BothFactorsInput,
+        #[graphql(desc = "The password and a second factor.")] input: BothFactorsInput,
     ) -> async_graphql::Result<RecoveryCodesPayload> {
         let viewer = ctx.viewer()?;
         let factor = Factor::from_input(input.code, input.recovery_code)?;
@@ -507,7 +526,7 @@ impl MfaMutation {
     async fn reset_two_factor(
         &self,
         ctx: &Context<'_>,
-        input: ResetTwoFactorInput,
+        #[graphql(desc = "The account to reset.")] input: ResetTwoFactorInput,
     ) -> async_graphql::Result<ResetTwoFactorPayload> {
         let actor = ctx.viewer()?.user_id;
         let user_id = parse_id("userId", &input.user_id)?;

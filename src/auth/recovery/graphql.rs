@@ -38,51 +38,64 @@ const VERIFY_PER_USER: Limit = Limit {
 /// The one answer `requestPasswordReset` gives, whether or not the address has an account.
 const RESET_ANSWER: &str = "If an account uses this address, a reset link is on its way.";
 
+/// Where `requestPasswordReset` sends the link.
 #[derive(InputObject)]
 pub struct RequestPasswordResetInput {
+    /// The account's email address (any case).
     pub email: String,
 }
 
+/// The result of `requestPasswordReset`.
 #[derive(SimpleObject)]
 pub struct RequestPasswordResetPayload {
     /// The same for every address.
     pub message: String,
 }
 
+/// The mailed token and the new password, for `resetPassword`.
 #[derive(InputObject)]
 pub struct ResetPasswordInput {
     /// The token from the reset link.
     pub token: String,
+    /// 8–256 characters; common passwords are refused.
     pub new_password: String,
 }
 
+/// The result of `resetPassword`.
 #[derive(SimpleObject)]
 pub struct ResetPasswordPayload {
     /// Every session of the account ended; sign in with the new password.
     pub sessions_revoked: i32,
 }
 
+/// The mailed token, for `verifyEmail`.
 #[derive(InputObject)]
 pub struct VerifyEmailInput {
     /// The token from the verification link.
     pub token: String,
 }
 
+/// The new address and re-authentication, for `changeEmail`.
 #[derive(InputObject)]
 pub struct ChangeEmailInput {
+    /// A plain address with a dotted domain; stored lower-cased, unique (`CONFLICT`, `TAKEN`).
     pub new_email: String,
     /// The caller's password, as re-authentication.
     pub password: String,
     /// With 2FA on: a current code, or else `recoveryCode`.
     pub code: Option<String>,
+    /// With 2FA on and no `code`: one of the user's unused recovery codes.
     pub recovery_code: Option<String>,
 }
 
+/// The result of `verifyEmail` or `changeEmail`.
 #[derive(SimpleObject)]
 pub struct EmailPayload {
+    /// The account with its address as it now is.
     pub user: User,
 }
 
+/// The result of `resendVerification`.
 #[derive(SimpleObject)]
 pub struct ResendVerificationPayload {
     /// False when the address is verified already (nothing was sent).
@@ -116,7 +129,7 @@ impl RecoveryMutation {
     async fn request_password_reset(
         &self,
         ctx: &Context<'_>,
-        input: RequestPasswordResetInput,
+        #[graphql(desc = "The account's address.")] input: RequestPasswordResetInput,
     ) -> async_graphql::Result<RequestPasswordResetPayload> {
         let email = account_rules::email(&input.email)?;
         let app = ctx.app().clone();
@@ -143,7 +156,7 @@ impl RecoveryMutation {
     async fn reset_password(
         &self,
         ctx: &Context<'_>,
-        input: ResetPasswordInput,
+        #[graphql(desc = "The mailed token and the new password.")] input: ResetPasswordInput,
     ) -> async_graphql::Result<ResetPasswordPayload> {
         let new_password = check_new_password(&input.new_password)
             .map_err(|problem| AppError::bad_input("newPassword", problem.message()))?;
@@ -181,7 +194,7 @@ impl RecoveryMutation {
     async fn verify_email(
         &self,
         ctx: &Context<'_>,
-        input: VerifyEmailInput,
+        #[graphql(desc = "The mailed token.")] input: VerifyEmailInput,
     ) -> async_graphql::Result<EmailPayload> {
         let now = ctx.app().clock.now();
         let mut conn = db::conn(&ctx.app().pool).await?;
@@ -245,7 +258,7 @@ impl RecoveryMutation {
     async fn change_email(
         &self,
         ctx: &Context<'_>,
-        input: ChangeEmailInput,
+        #[graphql(desc = "The new address and re-authentication.")] input: ChangeEmailInput,
     ) -> async_graphql::Result<EmailPayload> {
         let viewer = ctx.viewer()?;
         let new_email = account_rules::email(&input.new_email)?;
