@@ -57,7 +57,7 @@ static GRAPHIQL_CSP: LazyLock<String> = LazyLock::new(|| {
     let hash = base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(bootstrap));
     format!(
         "default-src 'self'; script-src 'sha256-{hash}' https://unpkg.com; \
-         style-src 'self' 'unsafe-inline' https://unpkg.com; img-src 'self' data:; \
+         style-src 'self' 'unsafe-inline' https://unpkg.com; font-src 'self' data:; img-src 'self' data:; \
          connect-src 'self' ws: wss:; frame-ancestors 'none'"
     )
 });
