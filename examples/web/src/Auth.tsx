@@ -1,0 +1,193 @@
+import { useState } from 'react';
+import type { FormEvent } from 'react';
+import { useMutation } from '@apollo/client';
+import { graphql } from './gql';
+import { session } from './session';
+import { ErrorText } from './errors';
+
+const RegisterDocument = graphql(`
+  mutation Register($input: RegisterInput!) {
+    register(input: $input) {
+      user {
+        id
+        username
+      }
+    }
+  }
+`);
+
+// Tokens come back as cookies; the answer's token fields are not even asked for.
+const LoginDocument = graphql(`
+  mutation Login($input: LoginInput!) {
+    login(input: $input) {
+      __typename
+      ... on AuthPayload {
+        accessTokenExpiresAt
+        user {
+          id
+          username
+        }
+      }
+      ... on MfaChallenge {
+        challengeToken
+        expiresAt
+      }
+    }
+  }
+`);
+
+const VerifyMfaDocument = graphql(`
+  mutation VerifyMfa($input: VerifyMfaInput!) {
+    verifyMfa(input: $input) {
+      accessTokenExpiresAt
+      user {
+        id
+        username
+      }
+    }
+  }
+`);
+
+export function Auth() {
+  const [mode, setMode] = useState<'login' | 'register'>('login');
+  const [notice, setNotice] = useState<string | null>(null);
+  const [loginName, setLoginName] = useState('');
+  const [challenge, setChallenge] = useState<string | null>(null);
+
+  if (challenge) {
+    return <MfaForm challengeToken={challenge} onCancel={() => setChallenge(null)} />;
+  }
+  return (
+    <main>
+      <h1>Agora</h1>
+      <p>
+        <button type="button" data-testid="show-login" disabled={mode === 'login'} onClick={() => setMode('login')}>
+          Sign in
+        </button>{' '}
+        <button type="button" data-testid="show-register" disabled={mode === 'register'} onClick={() => setMode('register')}>
+          Create an account
+        </button>
+      </p>
+      {notice && (
+        <p className="notice" data-testid="auth-notice">
+          {notice}
+        </p>
+      )}
+      {mode === 'register' ? (
+        <RegisterForm
+          onRegistered={(username) => {
+            setLoginName(username);
+            setNotice(`Account ${username} created. Sign in.`);
+            setMode('login');
+          }}
+        />
+      ) : (
+        <LoginForm initialLogin={loginName} onChallenge={setChallenge} />
+      )}
+    </main>
+  );
+}
+
+function RegisterForm({ onRegistered }: { onRegistered: (username: string) => void }) {
+  const [register, { loading, error }] = useMutation(RegisterDocument);
+  async function submit(event: FormEvent<HTMLFormElement>) {
+    event.preventDefault();
+    const form = new FormData(event.currentTarget);
+    const input = {
+      username: String(form.get('username')),
+      email: String(form.get('email')),
+      password: String(form.get('password')),
+    };
+    const result = await register({ variables: { input } }).catch(() => null);
+    if (result?.data) onRegistered(result.data.register.user.username);
+  }
+  return (
+    <form onSubmit={submit} data-testid="register-form" aria-label="Create an account">
+      <label>
+        Username
+        <input name="username" data-testid="register-username" required autoComplete="username" />
+      </label>
+      <label>
+        Email
+        <input name="email" type="email" data-testid="register-email" required autoComplete="email" />
+      </label>
+      <label>
+        Password
+        <input name="password" type="password" data-testid="register-password" required minLength={8} autoComplete="new-password" />
+      </label>
+      <button type="submit" data-testid="register-submit" disabled={loading}>
+        Create account
+      </button>
+      <ErrorText error={error} testId="auth-error" />
+    </form>
+  );
+}
+
+function LoginForm({ initialLogin, onChallenge }: { initialLogin: string; onChallenge: (token: string) => void }) {
+  const [login, { loading, error }] = useMutation(LoginDocument);
+  async function submit(event: FormEvent<HTMLFormElement>) {
+    event.preventDefault();
+    const form = new FormData(event.currentTarget);
+    const input = { login: String(form.get('login')), password: String(form.get('password')) };
+    const result = await login({ variables: { input } }).catch(() => null);
+    const answer = result?.data?.login;
+    if (answer?.__typename === 'MfaChallenge') onChallenge(answer.challengeToken);
+    else if (answer?.__typename === 'AuthPayload') session.signedIn();
+  }
+  return (
+    <form onSubmit={submit} data-testid="login-form" aria-label="Sign in">
+      <label>
+        Username or email
+        <input name="login" data-testid="login-name" defaultValue={initialLogin} required autoComplete="username" />
+      </label>
+      <label>
+        Password
+        <input name="password" type="password" data-testid="login-password" required autoComplete="current-password" />
+      </label>
+      <button type="submit" data-testid="login-submit" disabled={loading}>
+        Sign in
+      </button>
+      <ErrorText error={error} testId="auth-error" />
+    </form>
+  );
+}
+
+function MfaForm({ challengeToken, onCancel }: { challengeToken: string; onCancel: () => void }) {
+  const [useRecovery, setUseRecovery] = useState(false);
+  const [verify, { loading, error }] = useMutation(VerifyMfaDocument);
+  async function submit(event: FormEvent<HTMLFormElement>) {
+    event.preventDefault();
+    const value = String(new FormData(event.currentTarget).get('code')).trim();
+    const input = useRecovery ? { challengeToken, recoveryCode: value } : { challengeToken, code: value };
+    const result = await verify({ variables: { input } }).catch(() => null);
+    if (result?.data) session.signedIn();
+  }
+  return (
+    <main>
+      <h1>Two-factor sign-in</h1>
+      <form onSubmit={submit} data-testid="mfa-form" aria-label="Second factor">
+        <label>
+          {useRecovery ? 'Recovery code' : 'Code from your authenticator app'}
+          <input
+            name="code"
+            key={String(useRecovery)}
+            data-testid="mfa-code"
+            required
+            autoComplete="one-time-code"
+            inputMode={useRecovery ? 'text' : 'numeric'}
+          />
+        </label>
+        <button type="submit" data-testid="mfa-submit" disabled={loading}>
+          Verify
+        </button>
+        <button type="button" data-testid="mfa-toggle-recovery" onClick={() => setUseRecovery(!useRecovery)}>
+          {useRecovery ? 'Use an authenticator code' : 'Use a recovery code'}
+        </button>
+        <button type="button" onClick={onCancel}>
+          Cancel
+        </button>
+        <ErrorText error={error} testId="auth-error" />
+      </form>
+    </main>
+  );
+}

@@ -1,0 +1,114 @@
+import { useState } from 'react';
+import type { FormEvent } from 'react';
+import { useMutation, useQuery } from '@apollo/client';
+import { graphql } from './gql';
+import { ErrorText } from './errors';
+
+const TwoFactorDocument = graphql(`
+  query TwoFactor {
+    me {
+      id
+      twoFactorEnabled
+      recoveryCodesLeft
+    }
+  }
+`);
+
+const BeginDocument = graphql(`
+  mutation BeginTwoFactorSetup($input: BeginTwoFactorSetupInput!) {
+    beginTwoFactorSetup(input: $input) {
+      otpauthUri
+      qrCode
+      expiresAt
+    }
+  }
+`);
+
+const ConfirmDocument = graphql(`
+  mutation ConfirmTwoFactorSetup($input: ConfirmTwoFactorSetupInput!) {
+    confirmTwoFactorSetup(input: $input) {
+      recoveryCodes
+      user {
+        id
+        twoFactorEnabled
+        recoveryCodesLeft
+      }
+    }
+  }
+`);
+
+export function Settings() {
+  const { data, error } = useQuery(TwoFactorDocument);
+  const [begin, beginState] = useMutation(BeginDocument);
+  const [confirm, confirmState] = useMutation(ConfirmDocument);
+  const [recoveryCodes, setRecoveryCodes] = useState<string[] | null>(null);
+  const setup = beginState.data?.beginTwoFactorSetup;
+
+  async function start(event: FormEvent<HTMLFormElement>) {
+    event.preventDefault();
+    const password = String(new FormData(event.currentTarget).get('password'));
+    await begin({ variables: { input: { password } } }).catch(() => undefined);
+  }
+  async function finish(event: FormEvent<HTMLFormElement>) {
+    event.preventDefault();
+    const code = String(new FormData(event.currentTarget).get('code')).trim();
+    const result = await confirm({ variables: { input: { code } } }).catch(() => null);
+    if (result?.data) setRecoveryCodes(result.data.confirmTwoFactorSetup.recoveryCodes);
+  }
+
+  const me = data?.me;
+  return (
+    <section>
+      <h2>Two-factor authentication</h2>
+      <ErrorText error={error} testId="settings-error" />
+      {me?.twoFactorEnabled && (
+        <p className="notice" data-testid="2fa-enabled">
+          Two-factor authentication is on ({me.recoveryCodesLeft} recovery codes left).
+        </p>
+      )}
+      {recoveryCodes && (
+        <div>
+          <p>Keep these recovery codes somewhere safe; each works once, and they are shown only now:</p>
+          <ol data-testid="recovery-codes">
+            {recoveryCodes.map((code) => (
+              <li key={code} data-testid="recovery-code">
+                <code>{code}</code>
+              </li>
+            ))}
+          </ol>
+        </div>
+      )}
+      {me && !me.twoFactorEnabled && !setup && (
+        <form onSubmit={start} data-testid="2fa-begin-form">
+          <label>
+            Your password
+            <input name="password" type="password" required data-testid="2fa-password" autoComplete="current-password" />
+          </label>
+          <button type="submit" disabled={beginState.loading} data-testid="2fa-begin">
+            Set up an authenticator app
+          </button>
+          <ErrorText error={beginState.error} testId="2fa-error" />
+        </form>
+      )}
+      {me && !me.twoFactorEnabled && setup && (
+        <div>
+          <p>Scan this code with your authenticator app, or enter the key by hand:</p>
+          <img src={setup.qrCode} alt="QR code for the authenticator app" width={200} height={200} data-testid="2fa-qr" />
+          <p>
+            <code data-testid="2fa-uri">{setup.otpauthUri}</code>
+          </p>
+          <form onSubmit={finish} data-testid="2fa-confirm-form">
+            <label>
+              Code from the app
+              <input name="code" required inputMode="numeric" autoComplete="one-time-code" data-testid="2fa-code" />
+            </label>
+            <button type="submit" disabled={confirmState.loading} data-testid="2fa-confirm">
+              Turn on
+            </button>
+            <ErrorText error={confirmState.error} testId="2fa-error" />
+          </form>
+        </div>
+      )}
+    </section>
+  );
+}
