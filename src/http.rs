@@ -302,12 +302,35 @@ async fn graphql_ws(
 ) -> Response {
     let (mut parts, _) = request.into_parts();
     let info = request_info(&mut parts, &state.trusted_proxies).await;
+    let cookie_token = read_cookie(&parts.headers, ACCESS_COOKIE)
+        .filter(|_| websocket_origin_allowed(&parts.headers, &state.app.config));
     upgrade
         .protocols(ALL_WEBSOCKET_PROTOCOLS)
         .on_upgrade(move |socket| {
             let sockets = state.app.sockets.clone();
-            sockets.track_future(serve_socket(state, protocol, info, socket))
+            sockets.track_future(serve_socket(state, protocol, info, cookie_token, socket))
         })
+}
+
+/// Browsers send cookies with a WebSocket upgrade from any site and apply no CORS to it, so the
+/// access cookie counts only when the page that opened the socket is this server's own origin
+/// or one of `AGORA_CORS_ORIGINS` (no cross-site WebSocket hijacking).
+fn websocket_origin_allowed(headers: &HeaderMap, config: &crate::config::Config) -> bool {
+    let Some(origin) = headers
+        .get(header::ORIGIN)
+        .and_then(|value| value.to_str().ok())
+    else {
+        return false;
+    };
+    let Ok(url) = url::Url::parse(origin) else {
+        return false;
+    };
+    let origin = url.origin().ascii_serialization();
+    let same_origin = headers
+        .get(header::HOST)
+        .and_then(|host| host.to_str().ok())
+        .is_some_and(|host| origin == format!("{}://{host}", url.scheme()));
+    same_origin || config.cors_origins().any(|allowed| allowed == origin)
 }
 
 /// Runs one subscription socket until either side ends it. When the server begins to shut down,
@@ -317,6 +340,7 @@ async fn serve_socket(
     state: HttpState,
     protocol: GraphQLProtocol,
     info: RequestInfo,
+    cookie_token: Option<String>,
     socket: axum::extract::ws::WebSocket,
 ) {
     use axum::extract::ws::{CloseFrame, Message, close_code};
@@ -331,9 +355,9 @@ async fn serve_socket(
     });
     let (outgoing, mut queued) = futures_channel::mpsc::channel::<Message>(16);
     let graphql = GraphQLWebSocket::new_with_pair(outgoing, from_client, state.schema, protocol)
-        .on_connection_init(
-            move |payload| async move { connection_data(&app, info, &payload).await },
-        )
+        .on_connection_init(move |payload| async move {
+            connection_data(&app, info, cookie_token, &payload).await
+        })
         .serve();
     let deliver = async move {
         loop {
@@ -361,9 +385,13 @@ async fn serve_socket(
     tokio::join!(graphql, deliver);
 }
 
+/// The socket's viewer: from `connection_init`'s `Authorization` (refused when it does not
+/// authenticate), else from the access cookie of the upgrade (anonymous when it has expired, as
+/// on HTTP).
 async fn connection_data(
     app: &App,
     info: RequestInfo,
+    cookie_token: Option<String>,
     payload: &serde_json::Value,
 ) -> async_graphql::Result<Data> {
     let header = ["Authorization", "authorization"]
@@ -372,11 +400,16 @@ async fn connection_data(
     let mut data = Data::default();
     graphql::insert_loaders(&mut data, &app.pool);
     data.insert(info);
-    if let Some(header) = header {
-        let token = bearer_token(header).ok_or(AppError::Unauthenticated)?;
-        let viewer = authenticate_token(app, &token)
-            .await?
-            .ok_or(AppError::Unauthenticated)?;
+    let viewer = match (header, cookie_token) {
+        (Some(header), _) => {
+            let token = bearer_token(header).ok_or(AppError::Unauthenticated)?;
+            let viewer = authenticate_token(app, &token).await?;
+            Some(viewer.ok_or(AppError::Unauthenticated)?)
+        }
+        (None, Some(token)) => authenticate_token(app, &token).await?,
+        (None, None) => None,
+    };
+    if let Some(viewer) = viewer {
         data.insert(viewer);
     }
     Ok(data)

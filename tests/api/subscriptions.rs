@@ -11,6 +11,10 @@ pub(crate) type Socket =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 pub(crate) async fn connect(address: std::net::SocketAddr) -> Socket {
+    connect_with(address, &[]).await
+}
+
+async fn connect_with(address: std::net::SocketAddr, headers: &[(&'static str, String)]) -> Socket {
     let mut request = format!("ws://{address}/graphql/ws")
         .into_client_request()
         .unwrap();
@@ -18,6 +22,9 @@ pub(crate) async fn connect(address: std::net::SocketAddr) -> Socket {
         "Sec-WebSocket-Protocol",
         "graphql-transport-ws".parse().unwrap(),
     );
+    for (name, value) in headers {
+        request.headers_mut().insert(*name, value.parse().unwrap());
+    }
     tokio_tungstenite::connect_async(request)
         .await
         .expect("websocket upgrade")
@@ -153,5 +160,61 @@ async fn subscriptions_need_a_valid_token() {
         next(&mut forged).await,
         None,
         "an invalid token closes the connection"
+    );
+}
+
+/// A browser page authenticates its socket with the access cookie, but only a page of this
+/// server's own origin (or an allowed one): any site may open a socket here with our cookies.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_access_cookie_authenticates_sockets_from_our_own_origin_only() {
+    let t = TestApp::new().await;
+    let admin = t.admin("root").await;
+    let watcher = t.user("watcher").await;
+    let address = t.serve().await;
+    let cookie = format!("agora_access={}", watcher.access);
+
+    let mut own = connect_with(
+        address,
+        &[
+            ("cookie", cookie.clone()),
+            ("origin", format!("http://{address}")),
+        ],
+    )
+    .await;
+    let mut foreign = connect_with(
+        address,
+        &[
+            ("cookie", cookie),
+            ("origin", "https://evil.example".to_owned()),
+        ],
+    )
+    .await;
+    for socket in [&mut own, &mut foreign] {
+        send(socket, json!({"type": "connection_init"})).await;
+        assert_eq!(next(socket).await.unwrap()["type"], "connection_ack");
+        send(
+            socket,
+            json!({"id": "1", "type": "subscribe", "payload": {"query": EVENTS}}),
+        )
+        .await;
+    }
+    let refused = next(&mut foreign).await.unwrap();
+    assert_eq!(
+        refused["payload"]["errors"][0]["extensions"]["code"], "UNAUTHENTICATED",
+        "{refused}"
+    );
+
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    t.gql_as(
+        &admin.access,
+        "mutation { createItem(input: {name: \"Yo-yo\", price: 5, barcode: \"000000000043\"}) { item { id } } }",
+        json!({}),
+    )
+    .await
+    .assert_ok();
+    let event = next(&mut own).await.unwrap();
+    assert_eq!(
+        event["payload"]["data"]["marketEvents"]["kind"], "LISTED",
+        "{event}"
     );
 }

@@ -21,18 +21,17 @@ const httpLink = new HttpLink({
   headers: { 'apollo-require-preflight': 'true' },
 });
 
-// Browsers cannot set headers on a WebSocket and Agora reads no cookie on /graphql/ws, so the
-// socket authenticates in connection_init with an access token that a refresh hands back; it
-// is used for that message and not kept anywhere.
+// The socket authenticates with the access cookie its upgrade request carries (Agora accepts it
+// from pages of its own origin only). The cookie may have expired since the last request, and
+// an open socket keeps the viewer it started with, so a signed-in app refreshes just before
+// each connection: the upgrade then carries a fresh cookie, and no token passes through script.
 export const wsClient = createClient({
-  url: () => `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/graphql/ws`,
+  url: async () => {
+    if (session.getStatus() === 'signedIn') await session.refresh();
+    return `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/graphql/ws`;
+  },
   lazy: true,
   retryAttempts: 5,
-  connectionParams: async () => {
-    if (session.getStatus() !== 'signedIn') return {};
-    const token = await session.refresh();
-    return token ? { Authorization: `Bearer ${token}` } : {};
-  },
 });
 const wsLink = new GraphQLWsLink(wsClient);
 

@@ -47,9 +47,9 @@ export const session = {
 
   /**
    * Exchanges the refresh cookie for new cookies, once for all who ask at the same time (each
-   * refresh token works once). Resolves to the new access token, which only the WebSocket's
-   * connection_init uses (see apollo.ts), or null when there is no session any more; then the
-   * app goes back to the sign-in screen.
+   * refresh token works once). Resolves to the new access token (the app reads it only as
+   * proof that the session lives on), or null when there is no session any more; then the app
+   * goes back to the sign-in screen.
    */
   refresh(): Promise<string | null> {
     if (!refreshing) {
