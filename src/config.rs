@@ -179,6 +179,11 @@ pub struct Config {
     /// Seconds a whole HTTP request may take.
     #[arg(long, env = "AGORA_REQUEST_TIMEOUT_SECS", default_value_t = 30)]
     pub request_timeout_secs: u64,
+
+    /// Seconds between checks that a subscription socket's token and session still hold; the
+    /// socket closes (4403) once they do not, so logout reaches open sockets too.
+    #[arg(long, env = "AGORA_SOCKET_RECHECK_SECS", default_value_t = 30)]
+    pub socket_recheck_secs: u64,
 }
 
 /// Refresh tokens presented again within this window return the same successor, so two tabs

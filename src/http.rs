@@ -354,11 +354,20 @@ async fn serve_socket(
         let _ = stopping_input.wait_for(|stop| *stop).await;
     });
     let (outgoing, mut queued) = futures_channel::mpsc::channel::<Message>(16);
+    let viewer_token = Arc::new(std::sync::Mutex::new(None::<String>));
+    let init_app = app.clone();
+    let init_token = viewer_token.clone();
     let graphql = GraphQLWebSocket::new_with_pair(outgoing, from_client, state.schema, protocol)
         .on_connection_init(move |payload| async move {
-            connection_data(&app, info, cookie_token, &payload).await
+            let (data, token) = connection_data(&init_app, info, cookie_token, &payload).await?;
+            *init_token
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner()) = token;
+            Ok(data)
         })
         .serve();
+    let period = Duration::from_secs(app.config.socket_recheck_secs.max(1));
+    let mut recheck = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
     let deliver = async move {
         loop {
             tokio::select! {
@@ -368,6 +377,20 @@ async fn serve_socket(
                     // The queue also ends when shutdown ended the GraphQL side first.
                     let Some(message) = message else { break };
                     if to_client.send(message).await.is_err() {
+                        return;
+                    }
+                }
+                _ = recheck.tick() => {
+                    let token = viewer_token.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).clone();
+                    let Some(token) = token else { continue };
+                    // A database error is no proof the session ended: the next check decides.
+                    if let Ok(None) = authenticate_token(&app, &token).await {
+                        let _ = to_client
+                            .send(Message::Close(Some(CloseFrame {
+                                code: 4403,
+                                reason: "session ended or token expired".into(),
+                            })))
+                            .await;
                         return;
                     }
                 }
@@ -387,32 +410,33 @@ async fn serve_socket(
 
 /// The socket's viewer: from `connection_init`'s `Authorization` (refused when it does not
 /// authenticate), else from the access cookie of the upgrade (anonymous when it has expired, as
-/// on HTTP).
+/// on HTTP). Also the token it was found by, which the socket checks again while it is open.
 async fn connection_data(
     app: &App,
     info: RequestInfo,
     cookie_token: Option<String>,
     payload: &serde_json::Value,
-) -> async_graphql::Result<Data> {
+) -> async_graphql::Result<(Data, Option<String>)> {
     let header = ["Authorization", "authorization"]
         .iter()
         .find_map(|key| payload.get(*key).and_then(serde_json::Value::as_str));
     let mut data = Data::default();
     graphql::insert_loaders(&mut data, &app.pool);
     data.insert(info);
-    let viewer = match (header, cookie_token) {
+    let (viewer, token) = match (header, cookie_token) {
         (Some(header), _) => {
             let token = bearer_token(header).ok_or(AppError::Unauthenticated)?;
             let viewer = authenticate_token(app, &token).await?;
-            Some(viewer.ok_or(AppError::Unauthenticated)?)
+            (Some(viewer.ok_or(AppError::Unauthenticated)?), token)
         }
-        (None, Some(token)) => authenticate_token(app, &token).await?,
-        (None, None) => None,
+        (None, Some(token)) => (authenticate_token(app, &token).await?, token),
+        (None, None) => return Ok((data, None)),
     };
-    if let Some(viewer) = viewer {
-        data.insert(viewer);
-    }
-    Ok(data)
+    let Some(viewer) = viewer else {
+        return Ok((data, None));
+    };
+    data.insert(viewer);
+    Ok((data, Some(token)))
 }
 
 /// The operation's name as the client gave it, or as its document names its only operation.

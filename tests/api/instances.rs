@@ -6,7 +6,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use crate::common::{FreshDatabase, PASSWORD, Server, redis_url};
-use crate::subscriptions::{connect, next, send};
+use crate::subscriptions::{connect, next, subscribe_as};
 
 async fn sign_in(server: &Server, username: &str) -> (String, String) {
     let reply = server
@@ -100,11 +100,10 @@ async fn two_instances_share_sessions_limits_and_events() {
     let (bob, _) = sign_in(&b, "bob").await;
     let (watcher, _) = sign_in(&b, "ada").await;
     let mut socket = connect(b.address).await;
-    send(&mut socket, json!({"type": "connection_init", "payload": {"Authorization": format!("Bearer {watcher}")}})).await;
-    assert_eq!(next(&mut socket).await.unwrap()["type"], "connection_ack");
-    send(
+    subscribe_as(
         &mut socket,
-        json!({"id": "1", "type": "subscribe", "payload": {"query": "subscription { marketEvents { kind item { name owner { username } } } }"}}),
+        &watcher,
+        "subscription { marketEvents { kind item { name owner { username } } } }",
     )
     .await;
     // The subscription starts asynchronously after the subscribe message.

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 
 use crate::common::{Server, TestApp};
-use crate::subscriptions::{Socket, connect, next, send};
+use crate::subscriptions::{Socket, connect, next, send, subscribe_as};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn sigterm_waits_for_requests_in_flight_up_to_the_deadline_then_exits() {
@@ -93,11 +93,10 @@ async fn sigterm_closes_subscriptions_as_going_away_and_exits_without_waiting_fo
     .await;
     let watcher = t.user("watcher").await;
     let mut socket = connect(server.address).await;
-    send(&mut socket, json!({"type": "connection_init", "payload": {"Authorization": format!("Bearer {}", watcher.access)}})).await;
-    assert_eq!(next(&mut socket).await.unwrap()["type"], "connection_ack");
-    send(
+    subscribe_as(
         &mut socket,
-        json!({"id": "1", "type": "subscribe", "payload": {"query": "subscription { marketEvents { kind } }"}}),
+        &watcher.access,
+        "subscription { marketEvents { kind } }",
     )
     .await;
     tokio::time::sleep(Duration::from_millis(200)).await;

@@ -57,6 +57,21 @@ pub(crate) async fn next(socket: &mut Socket) -> Option<Value> {
     }
 }
 
+/// Opens the socket's session with a bearer token and starts subscription "1".
+pub(crate) async fn subscribe_as(socket: &mut Socket, token: &str, query: &str) {
+    send(
+        socket,
+        json!({"type": "connection_init", "payload": {"Authorization": format!("Bearer {token}")}}),
+    )
+    .await;
+    assert_eq!(next(socket).await.unwrap()["type"], "connection_ack");
+    send(
+        socket,
+        json!({"id": "1", "type": "subscribe", "payload": {"query": query}}),
+    )
+    .await;
+}
+
 const EVENTS: &str =
     "subscription { marketEvents { kind item { name onMarket owner { username } } } }";
 
@@ -69,13 +84,7 @@ async fn traders_see_listings_purchases_and_sales_live() {
     let address = t.serve().await;
 
     let mut socket = connect(address).await;
-    send(&mut socket, json!({"type": "connection_init", "payload": {"Authorization": format!("Bearer {}", watcher.access)}})).await;
-    assert_eq!(next(&mut socket).await.unwrap()["type"], "connection_ack");
-    send(
-        &mut socket,
-        json!({"id": "1", "type": "subscribe", "payload": {"query": EVENTS}}),
-    )
-    .await;
+    subscribe_as(&mut socket, &watcher.access, EVENTS).await;
     // The subscription starts asynchronously after the subscribe message.
     tokio::time::sleep(Duration::from_millis(300)).await;
 
@@ -216,5 +225,30 @@ async fn the_access_cookie_authenticates_sockets_from_our_own_origin_only() {
     assert_eq!(
         event["payload"]["data"]["marketEvents"]["kind"], "LISTED",
         "{event}"
+    );
+}
+
+/// An open socket is no way around logout: it checks its session again and closes once it ended.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_socket_closes_once_its_session_ends() {
+    let t = TestApp::with_config(|config| config.socket_recheck_secs = 1).await;
+    let watcher = t.user("watcher").await;
+    let address = t.serve().await;
+
+    let mut socket = connect(address).await;
+    subscribe_as(&mut socket, &watcher.access, EVENTS).await;
+    // Checks while the session lives keep the socket open.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    t.gql_as(
+        &watcher.access,
+        "mutation { logout { sessionsRevoked } }",
+        json!({}),
+    )
+    .await
+    .assert_ok();
+    assert_eq!(
+        next(&mut socket).await,
+        None,
+        "closed within the next check"
     );
 }

@@ -23,8 +23,9 @@ const httpLink = new HttpLink({
 
 // The socket authenticates with the access cookie its upgrade request carries (Agora accepts it
 // from pages of its own origin only). The cookie may have expired since the last request, and
-// an open socket keeps the viewer it started with, so a signed-in app refreshes just before
-// each connection: the upgrade then carries a fresh cookie, and no token passes through script.
+// Agora closes a socket (4403, which graphql-ws retries) once its token expires, so a signed-in
+// app refreshes just before each connection: the upgrade then carries a fresh cookie, and no
+// token passes through script.
 export const wsClient = createClient({
   url: async () => {
     if (session.getStatus() === 'signedIn') await session.refresh();
