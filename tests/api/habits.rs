@@ -7,7 +7,7 @@ use crate::common::{TestApp, Tokens};
 const CREATE: &str = "mutation($v: CreateHabitInput!) { createHabit(input: $v) { habit { id name startsOn endsOn archived archivedAt schedule { kind days day month activeDays breakDays } } } }";
 const COMPLETE: &str = "mutation($v: CompleteHabitInput!) { completeHabit(input: $v) { date changed habit { id currentStreak completedToday dueToday } } }";
 const UNCOMPLETE: &str = "mutation($v: UncompleteHabitInput!) { uncompleteHabit(input: $v) { date changed habit { currentStreak } } }";
-const HABIT: &str = "query($id: ID!) { habit(id: $id) { id name archived archivedAt dueToday completedToday currentStreak longestStreak completionRate completions(from: \"2025-12-01\") } }";
+const HABIT: &str = "query($id: ID!) { habit(id: $id) { id name archived archivedAt dueToday completedToday currentStreak longestStreak completionRate completions(from: \"2026-01-01\", to: \"2026-12-31\") } }";
 
 /// Pins the server's clock to `instant` (RFC 3339).
 fn at(t: &TestApp, instant: &str) {
