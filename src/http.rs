@@ -354,15 +354,16 @@ async fn serve_socket(
         let _ = stopping_input.wait_for(|stop| *stop).await;
     });
     let (outgoing, mut queued) = futures_channel::mpsc::channel::<Message>(16);
-    let viewer_token = Arc::new(std::sync::Mutex::new(None::<String>));
+    // graphql-transport-ws allows one connection_init per socket, so the token is set once.
+    let viewer_token = Arc::new(std::sync::OnceLock::<String>::new());
     let init_app = app.clone();
     let init_token = viewer_token.clone();
     let graphql = GraphQLWebSocket::new_with_pair(outgoing, from_client, state.schema, protocol)
         .on_connection_init(move |payload| async move {
             let (data, token) = connection_data(&init_app, info, cookie_token, &payload).await?;
-            *init_token
-                .lock()
-                .unwrap_or_else(|poisoned| poisoned.into_inner()) = token;
+            if let Some(token) = token {
+                let _ = init_token.set(token);
+            }
             Ok(data)
         })
         .serve();
@@ -381,10 +382,9 @@ async fn serve_socket(
                     }
                 }
                 _ = recheck.tick() => {
-                    let token = viewer_token.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).clone();
-                    let Some(token) = token else { continue };
+                    let Some(token) = viewer_token.get() else { continue };
                     // A database error is no proof the session ended: the next check decides.
-                    if let Ok(None) = authenticate_token(&app, &token).await {
+                    if let Ok(None) = authenticate_token(&app, token).await {
                         let _ = to_client
                             .send(Message::Close(Some(CloseFrame {
                                 code: 4403,
