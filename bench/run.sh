@@ -10,6 +10,9 @@
 #   bench/run.sh --only "M1 H1"
 #                          just those operations (Q1 Q2 Q3 M1 H1 L1), full length, nothing
 #                          written: for trying a change (L1 compares against Q1, so runs it too)
+#   BENCH_AGORA=/tmp/agora-old bench/run.sh --only Q2
+#                          measures that binary instead of building this checkout: before and
+#                          after a change on the same machine in the same hour
 #
 # Needs PostgreSQL at BENCH_PG (default postgres://postgres@127.0.0.1:5432, trust auth), jq,
 # curl, pgbench; installs oha (crates.io) and wrk (Debian) when missing. Every answer is checked:
@@ -62,9 +65,13 @@ for needed in jq curl pgbench psql; do
 done
 
 # --- build, database, seed ---------------------------------------------------------------------
-say "building ($PROFILE)"
-if [ "$PROFILE" = release ]; then cargo build --release --quiet; else cargo build --quiet; fi
-AGORA=target/$PROFILE/agora
+if [ -n "${BENCH_AGORA:-}" ]; then
+  AGORA=$BENCH_AGORA
+else
+  say "building ($PROFILE)"
+  if [ "$PROFILE" = release ]; then cargo build --release --quiet; else cargo build --quiet; fi
+  AGORA=target/$PROFILE/agora
+fi
 psql "$PG/postgres" -qc "DROP DATABASE IF EXISTS $DB WITH (FORCE)" >/dev/null
 export DATABASE_URL=$PG/$DB AGORA_DATA_DIR=$WORK RUST_LOG=warn
 say "seeding: $USERS users, $ITEMS items, demo00001 with $HABITS habits and $TASKS tasks"

@@ -2,6 +2,7 @@ use async_graphql::{Context, ID, InputObject, Object, SimpleObject};
 use chrono::{DateTime, Utc};
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use async_graphql::dataloader::{DataLoader, Loader};
 use diesel_async::AsyncConnection;
@@ -30,20 +31,21 @@ pub struct UserLoader {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct UserById(pub i64);
 
-/// Cached for the request, so a page can prime it with all its owners in one batch.
+/// Cached for the request, so a page can prime it with all its owners in one batch. Values are
+/// shared, not copied, on every hit: a page of 50 items asks it 50 times.
 pub type UserDataLoader = DataLoader<UserLoader, async_graphql::dataloader::HashMapCache>;
 
 impl Loader<UserById> for UserLoader {
-    type Value = User;
+    type Value = Arc<User>;
     type Error = async_graphql::Error;
 
-    async fn load(&self, keys: &[UserById]) -> Result<HashMap<UserById, User>, Self::Error> {
+    async fn load(&self, keys: &[UserById]) -> Result<HashMap<UserById, Arc<User>>, Self::Error> {
         let ids: Vec<i64> = keys.iter().map(|key| key.0).collect();
         let mut conn = db::conn(&self.pool).await?;
         let users = store::find_by_ids(&mut conn, &ids).await?;
         Ok(users
             .into_iter()
-            .map(|user| (UserById(user.id), user))
+            .map(|user| (UserById(user.id), Arc::new(user)))
             .collect())
     }
 }

@@ -3,21 +3,22 @@
 
 use std::borrow::Cow;
 
-use async_graphql::connection::{Edge, EmptyFields, PageInfo};
-use async_graphql::{Context, Object, OutputType, TypeName};
+use async_graphql::connection::PageInfo;
+use async_graphql::{Context, Object, ObjectType, TypeName};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use super::flat::{Flat, FlatList};
 use crate::error::AppError;
 
 pub const DEFAULT_PAGE_SIZE: i32 = 20;
 pub const MAX_PAGE_SIZE: i32 = 100;
 
 /// A page of `Node`s with its cursors, as every paged list answers.
-pub struct CountedConnection<Node: OutputType> {
-    edges: Vec<Edge<String, Node, EmptyFields>>,
+pub struct CountedConnection<Node: ObjectType> {
+    edges: Vec<PageEdge<Node>>,
     has_previous_page: bool,
     has_next_page: bool,
     /// `None` when the query did not select `totalCount`, so the list was not counted.
@@ -25,7 +26,7 @@ pub struct CountedConnection<Node: OutputType> {
 }
 
 /// `UserConnection` for `User` and so on, as async-graphql names its own connections.
-impl<Node: OutputType> TypeName for CountedConnection<Node> {
+impl<Node: ObjectType> TypeName for CountedConnection<Node> {
     fn type_name() -> Cow<'static, str> {
         format!("{}Connection", Node::type_name()).into()
     }
@@ -35,7 +36,7 @@ impl<Node: OutputType> TypeName for CountedConnection<Node> {
 /// ask for the next page (its `endCursor` as `after`), and `totalCount`. A page has at most
 /// `first` nodes: 20 unless asked, never more than 100.
 #[Object(name_type)]
-impl<Node: OutputType> CountedConnection<Node> {
+impl<Node: ObjectType> CountedConnection<Node> {
     /// Information to aid in pagination.
     async fn page_info(&self) -> PageInfo {
         PageInfo {
@@ -47,19 +48,47 @@ impl<Node: OutputType> CountedConnection<Node> {
     }
 
     /// A list of edges.
-    async fn edges(&self) -> &[Edge<String, Node, EmptyFields>] {
-        &self.edges
+    async fn edges(&self) -> FlatList<&PageEdge<Node>> {
+        FlatList(self.edges.iter().collect())
     }
 
     /// A list of nodes.
-    async fn nodes(&self) -> Vec<&Node> {
-        self.edges.iter().map(|edge| &edge.node).collect()
+    async fn nodes(&self) -> FlatList<&Node> {
+        FlatList(self.edges.iter().map(|edge| &edge.node).collect())
     }
 
     /// How many nodes the whole list has, across all pages.
     async fn total_count(&self) -> async_graphql::Result<i64> {
         self.total_count
             .ok_or_else(|| AppError::Internal(anyhow::anyhow!("totalCount was not counted")).into())
+    }
+}
+
+/// One node of a page with its cursor. async-graphql's own `Edge` would resolve the node with a
+/// future per field (see [`super::flat`]); this one is the same in the schema.
+pub struct PageEdge<Node> {
+    cursor: String,
+    node: Node,
+}
+
+/// `ItemEdge` for `Item`, as async-graphql names its own edges.
+impl<Node: ObjectType> TypeName for PageEdge<Node> {
+    fn type_name() -> Cow<'static, str> {
+        format!("{}Edge", Node::type_name()).into()
+    }
+}
+
+/// An edge in a connection.
+#[Object(name_type)]
+impl<Node: ObjectType> PageEdge<Node> {
+    /// The item at the end of the edge
+    async fn node(&self) -> Flat<&Node> {
+        Flat(&self.node)
+    }
+
+    /// A cursor for use in pagination
+    async fn cursor(&self) -> &str {
+        &self.cursor
     }
 }
 
@@ -141,7 +170,7 @@ pub fn decode_key<Key: DeserializeOwned>(cursor: &str) -> Result<Key, AppError> 
 }
 
 /// Builds the connection from up to `page.fetch_limit()` rows in id order.
-pub fn connection<Row, Node: OutputType>(
+pub fn connection<Row, Node: ObjectType>(
     rows: Vec<Row>,
     page: Page,
     total_count: impl Into<Option<i64>>,
@@ -160,7 +189,7 @@ pub fn connection<Row, Node: OutputType>(
 
 /// Builds the connection from up to `size + 1` rows in list order; the extra row only tells
 /// that another page follows.
-pub fn keyed_connection<Row, Node: OutputType>(
+pub fn keyed_connection<Row, Node: ObjectType>(
     mut rows: Vec<Row>,
     size: i64,
     has_previous_page: bool,
@@ -173,7 +202,10 @@ pub fn keyed_connection<Row, Node: OutputType>(
     CountedConnection {
         edges: rows
             .into_iter()
-            .map(|row| Edge::new(cursor_of(&row), into_node(row)))
+            .map(|row| PageEdge {
+                cursor: cursor_of(&row),
+                node: into_node(row),
+            })
             .collect(),
         has_previous_page,
         has_next_page,

@@ -3,6 +3,7 @@
 
 pub mod connection;
 pub mod context;
+pub mod flat;
 pub mod limits;
 pub mod parsed;
 pub mod persisted;

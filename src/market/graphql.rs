@@ -1,4 +1,5 @@
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use async_graphql::dataloader::{DataLoader, Loader};
 use async_graphql::{Context, Enum, ID, InputObject, Object, SimpleObject};
@@ -15,6 +16,7 @@ use crate::error::AppError;
 use crate::graphql::connection::{
     CountedConnection, Page, connection, selects_node_field, selects_total_count,
 };
+use crate::graphql::flat::Flat;
 use crate::graphql::{ContextExt, Permission, parse_id};
 use crate::rbac::perm;
 
@@ -69,13 +71,15 @@ impl Item {
         self.owner_id.is_none()
     }
     /// Who holds the item; null while it is on the market.
-    async fn owner(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<User>> {
+    async fn owner(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Flat<Arc<User>>>> {
         let Some(owner_id) = self.owner_id else {
             return Ok(None);
         };
-        ctx.data_unchecked::<UserDataLoader>()
+        let owner = ctx
+            .data_unchecked::<UserDataLoader>()
             .load_one(UserById(owner_id))
-            .await
+            .await?;
+        Ok(owner.map(Flat))
     }
     /// When the item was created.
     async fn created_at(&self) -> DateTime<Utc> {
@@ -303,7 +307,7 @@ async fn item_page(
             found
                 .owners
                 .into_iter()
-                .map(|owner| (UserById(owner.id), owner)),
+                .map(|owner| (UserById(owner.id), Arc::new(owner))),
         )
         .await;
     Ok(connection(

@@ -523,6 +523,116 @@ async fn a_page_with_its_owners_costs_two_statements_whatever_its_size() {
     );
 }
 
+/// Pages resolve their nodes on a path of their own (`graphql::flat`), so they must answer any
+/// selection (fragments, aliases, `__typename`, a field asked twice) exactly as the item does on
+/// its own, and report a field's error at its place in the page.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_page_answers_any_selection_as_the_item_itself_does() {
+    let t = TestApp::new().await;
+    let admin = t.admin("root").await;
+    let ada = t.user("ada").await;
+    for i in 0..3 {
+        let item = list_item(&t, &admin, &format!("Held {i}"), 10).await;
+        t.gql_as(&ada.access, PURCHASE, json!({"v": {"itemId": item}}))
+            .await
+            .assert_ok();
+    }
+    let selection = "__typename kind: __typename id n: name ...Priced \
+        ... on Item { onMarket owner { username } } owner { id } owner { __typename }";
+    let fragment = "fragment Priced on Item { price barcode }";
+    let page_reply = t
+        .gql_as(
+            &admin.access,
+            &format!(
+                "{{ items(first: 10, filter: {{owned: true}}) {{ nodes {{ {selection} }} \
+                 edges {{ cursor node {{ {selection} }} }} }} }} {fragment}"
+            ),
+            json!({}),
+        )
+        .await;
+    let page = &page_reply.assert_ok()["items"];
+    let nodes = page["nodes"].as_array().unwrap();
+    assert_eq!(nodes.len(), 3);
+    let first_node = &page_reply.text[page_reply.text.find("{\"__typename\"").unwrap()..];
+    let first_node = &first_node[..first_node.find('}').unwrap()];
+    let at = |key: &str| first_node.find(&format!("\"{key}\":")).unwrap();
+    let order = [
+        "__typename",
+        "kind",
+        "id",
+        "n",
+        "price",
+        "barcode",
+        "onMarket",
+        "owner",
+    ];
+    assert!(
+        order.windows(2).all(|pair| at(pair[0]) < at(pair[1])),
+        "fields in the order asked, fragments spread in place: {first_node}"
+    );
+    assert_eq!(
+        nodes[0]["owner"],
+        json!({"username": "ada", "id": ada.user_id, "__typename": "User"})
+    );
+    for (node, edge) in nodes.iter().zip(page["edges"].as_array().unwrap()) {
+        assert_eq!(node, &edge["node"]);
+        let alone = t
+            .gql_as(
+                &admin.access,
+                &format!("query($id: ID!) {{ item(id: $id) {{ {selection} }} }} {fragment}"),
+                json!({"id": node["id"]}),
+            )
+            .await;
+        assert_eq!(node, &alone.assert_ok()["item"]);
+    }
+
+    // A stock keeper may list held items but not read their holders' private fields.
+    let stocker = t.user("stocker").await;
+    let role = t
+        .gql_as(
+            &admin.access,
+            "mutation { createRole(input: {name: \"Stocker\"}) { role { id } } }",
+            json!({}),
+        )
+        .await;
+    let role = role.assert_ok()["createRole"]["role"]["id"].clone();
+    let items_manage = t
+        .id_of("SELECT id FROM permissions WHERE name = 'items:manage'")
+        .await;
+    t.gql_as(
+        &admin.access,
+        "mutation($v: RolePermissionInput!) { grantPermission(input: $v) { changed } }",
+        json!({"v": {"roleId": role, "permissionId": items_manage}}),
+    )
+    .await
+    .assert_ok();
+    t.gql_as(
+        &admin.access,
+        "mutation($v: UserRoleInput!) { assignRole(input: $v) { changed } }",
+        json!({"v": {"userId": stocker.user_id, "roleId": role}}),
+    )
+    .await
+    .assert_ok();
+    let reply = t
+        .gql_as(
+            &stocker.access,
+            "{ items(first: 10, filter: {owned: true}) { nodes { name owner { username email } } } }",
+            json!({}),
+        )
+        .await;
+    let errors = reply.body["errors"].as_array().unwrap();
+    assert_eq!(errors.len(), 3);
+    for (index, error) in errors.iter().enumerate() {
+        assert_eq!(error["extensions"]["code"], "FORBIDDEN");
+        assert_eq!(
+            error["path"],
+            json!(["items", "nodes", index, "owner", "email"])
+        );
+    }
+    let nodes = reply.data()["items"]["nodes"].as_array().unwrap();
+    assert!(nodes.iter().all(|node| node["owner"]["username"] == "ada"));
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_trade_is_one_statement_and_a_budget_may_reach_zero() {
     let t = TestApp::new().await;

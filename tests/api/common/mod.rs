@@ -38,6 +38,8 @@ pub struct Reply {
     pub status: StatusCode,
     pub headers: HeaderMap,
     pub body: Value,
+    /// The body as sent, for what `body` does not keep (the order of an object's fields).
+    pub text: String,
 }
 
 impl Reply {
@@ -169,16 +171,17 @@ impl TestApp {
         let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
             .await
             .unwrap();
+        let text = String::from_utf8_lossy(&bytes).into_owned();
         let body = if bytes.is_empty() {
             Value::Null
         } else {
-            serde_json::from_slice(&bytes)
-                .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()))
+            serde_json::from_str(&text).unwrap_or_else(|_| Value::String(text.clone()))
         };
         Reply {
             status,
             headers,
             body,
+            text,
         }
     }
 
@@ -501,10 +504,12 @@ impl Server {
         }
         let response = request.send().await.ok()?;
         let status = StatusCode::from_u16(response.status().as_u16()).unwrap();
+        let text = response.text().await.ok()?;
         Some(Reply {
             status,
             headers: HeaderMap::new(),
-            body: response.json().await.ok()?,
+            body: serde_json::from_str(&text).ok()?,
+            text,
         })
     }
 }
