@@ -21,13 +21,7 @@ BASE=http://127.0.0.1:$PORT
 for needed in valgrind callgrind_control callgrind_annotate oha jq curl; do
   command -v "$needed" >/dev/null || { echo "instructions: $needed is required" >&2; exit 1; }
 done
-WORK=$(mktemp -d)
-SERVER_PID=
-cleanup() {
-  [ -n "$SERVER_PID" ] && kill "$SERVER_PID" 2>/dev/null && wait "$SERVER_PID" 2>/dev/null
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
+source bench/lib.sh
 
 export DATABASE_URL=$PG/agora_bench AGORA_DATA_DIR=$WORK RUST_LOG=warn
 # One secret for both servers: tokens signed by the first still hold under callgrind.

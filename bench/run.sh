@@ -39,13 +39,7 @@ if $SMOKE; then
 else
   PROFILE=release MEASURE=15 WARMUP=3 USERS=1000 ITEMS=10000 HABITS=300 TASKS=500 BUYERS=200 STOCK=100000
 fi
-WORK=$(mktemp -d)
-SERVER_PID=
-cleanup() {
-  [ -n "$SERVER_PID" ] && kill "$SERVER_PID" 2>/dev/null && wait "$SERVER_PID" 2>/dev/null
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
+source bench/lib.sh
 say() { printf '==> %s\n' "$*" >&2; }
 
 # --- tools -------------------------------------------------------------------------------------
