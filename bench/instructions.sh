@@ -7,6 +7,9 @@
 #   bench/instructions.sh [BINARY] [OPERATIONS]
 #       BINARY      defaults to target/release/agora (built if missing)
 #       OPERATIONS  defaults to "Q1 Q2 Q3 H1"; prints "operation instructions/request"
+#   KEEP_DUMP=/tmp/cg bench/instructions.sh ...
+#       also keeps each operation's callgrind profile as /tmp/cg.Q1 and so on, to see where the
+#       instructions go: callgrind_annotate --inclusive=yes /tmp/cg.Q1
 #
 # Needs the database bench/run.sh seeded (agora_bench; run that first) and valgrind, oha, jq.
 set -euo pipefail
@@ -68,7 +71,7 @@ count() { # count NAME OPFILE OPNAME TOKEN
   dump=$(ls -t "$WORK"/callgrind.out.* | head -1)
   callgrind_annotate "$dump" 2>/dev/null | awk -v name="$1" -v n="$REQUESTS" \
     '/PROGRAM TOTALS/ { gsub(",", "", $1); printf "%s %d\n", name, $1 / n }'
-  rm -f "$WORK"/callgrind.out.*
+  [ -n "${KEEP_DUMP:-}" ] && cp "$dump" "$KEEP_DUMP.$1"; rm -f "$WORK"/callgrind.out.*
 }
 for operation in $OPERATIONS; do
   case $operation in

@@ -17,6 +17,7 @@
 use std::borrow::Cow;
 
 use async_graphql::indexmap::IndexMap;
+use async_graphql::indexmap::map::Entry;
 use async_graphql::parser::types::{Field, Selection, SelectionSet};
 use async_graphql::registry::Registry;
 use async_graphql::resolver_utils::resolve_container;
@@ -193,9 +194,13 @@ async fn resolve_fields<Node: ObjectType>(
 }
 
 fn insert_value(target: &mut IndexMap<Name, Value>, name: Name, value: Value) {
-    let Some(existing) = target.get_mut(&name) else {
-        target.insert(name, value);
-        return;
+    // One hash of the name per field, where looking up and then inserting would take two.
+    let existing = match target.entry(name) {
+        Entry::Vacant(vacant) => {
+            vacant.insert(value);
+            return;
+        }
+        Entry::Occupied(occupied) => occupied.into_mut(),
     };
     match (existing, value) {
         (Value::Object(existing), Value::Object(more)) => {
