@@ -1,4 +1,4 @@
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use async_graphql::dataloader::{DataLoader, HashMapCache, Loader};
@@ -10,7 +10,7 @@ use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 
 use super::model::{Habit, HabitChanges, HabitRow, NewHabit};
-use super::rules::{self, Schedule};
+use super::rules::{self, CompletedDays, Schedule};
 use super::store::{self, HabitFilter};
 use crate::db::{self, DbPool};
 use crate::error::AppError;
@@ -40,7 +40,7 @@ pub type CompletionDataLoader = DataLoader<CompletionLoader, HashMapCache>;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct CompletionsOf(pub i64);
 
-pub type Completions = Arc<BTreeSet<NaiveDate>>;
+pub type Completions = Arc<CompletedDays>;
 
 impl Loader<CompletionsOf> for CompletionLoader {
     type Value = Completions;
@@ -54,19 +54,13 @@ impl Loader<CompletionsOf> for CompletionLoader {
         let mut conn = db::conn(&self.pool).await?;
         let mut by_habit: HashMap<CompletionsOf, Completions> = keys
             .iter()
-            .map(|key| (*key, Arc::new(BTreeSet::new())))
+            .map(|key| (*key, Completions::default()))
             .collect();
         for (habit_id, dates) in store::completions(&mut conn, &ids).await? {
-            by_habit.insert(CompletionsOf(habit_id), completion_set(dates));
+            by_habit.insert(CompletionsOf(habit_id), Arc::new(dates));
         }
         Ok(by_habit)
     }
-}
-
-fn completion_set(dates: Vec<NaiveDate>) -> Completions {
-    // Collecting builds the set in bulk (sort, then fill): inserting two years of dates one by
-    // one was a quarter of a statistics request's time.
-    Arc::new(dates.into_iter().collect())
 }
 
 async fn completions_of(ctx: &Context<'_>, habit_id: i64) -> async_graphql::Result<Completions> {
@@ -411,7 +405,7 @@ impl Habit {
             .into());
         }
         let done = completions_of(ctx, self.row.id).await?;
-        Ok(done.range(from..=to).copied().map(Date).collect())
+        Ok(done.between(from, to).iter().copied().map(Date).collect())
     }
     /// When the habit was created.
     async fn created_at(&self) -> DateTime<Utc> {
@@ -428,7 +422,7 @@ async fn completed_today(ctx: &Context<'_>, habit: &Habit) -> async_graphql::Res
         Some(done) => Ok(done),
         None => Ok(completions_of(ctx, habit.row.id)
             .await?
-            .contains(&habit.today)),
+            .contains(habit.today)),
     }
 }
 
@@ -584,7 +578,7 @@ pub async fn listed(
             let mut habit = calendar.habit(listed.row)?;
             habit.completed_today = Some(listed.completed_today);
             if let Some(dates) = listed.completions {
-                completions.push((CompletionsOf(habit.row.id), completion_set(dates)));
+                completions.push((CompletionsOf(habit.row.id), Arc::new(dates)));
             }
             Ok(habit)
         })

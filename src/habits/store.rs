@@ -1,9 +1,9 @@
 //! Habit queries, each scoped to the owner in SQL.
 
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, Days, NaiveDate, Utc};
 use diesel::pg::Pg;
 use diesel::prelude::*;
-use diesel::sql_types::{Array, BigInt, Date, Nullable, Timestamptz};
+use diesel::sql_types::{Array, BigInt, Integer, Nullable, Timestamptz};
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 
 use super::model::{HabitChanges, HabitRow, HabitUpdate, NewHabit};
@@ -66,7 +66,7 @@ pub struct HabitFilter {
 pub struct Listed {
     pub row: HabitRow,
     pub completed_today: bool,
-    pub completions: Option<Vec<NaiveDate>>,
+    pub completions: Option<rules::CompletedDays>,
 }
 
 /// The user's habits matching `filter` in creation order, each with whether `today` is done,
@@ -79,9 +79,9 @@ pub async fn list(
     with_completions: bool,
 ) -> Result<Vec<Listed>, AppError> {
     if with_completions {
-        let rows: Vec<(HabitRow, Vec<NaiveDate>)> = filtered(
+        let rows: Vec<(HabitRow, Vec<i32>)> = filtered(
             habits::table
-                .select((HabitRow::as_select(), completion_dates()))
+                .select((HabitRow::as_select(), completion_days()))
                 .into_boxed(),
             user_id,
             filter,
@@ -90,10 +90,13 @@ pub async fn list(
         .await?;
         return Ok(rows
             .into_iter()
-            .map(|(row, dates)| Listed {
-                row,
-                completed_today: dates.binary_search(&today).is_ok(),
-                completions: Some(dates),
+            .map(|(row, days)| {
+                let dates = completed_days(&days);
+                Listed {
+                    row,
+                    completed_today: dates.contains(today),
+                    completions: Some(dates),
+                }
             })
             .collect());
     }
@@ -124,13 +127,36 @@ pub async fn list(
         .collect())
 }
 
-/// The habit's completion dates, oldest first, read as one index range per habit. (Aggregating
-/// all the habits' completions in one GROUP BY read the same entries twice as slowly.)
-fn completion_dates() -> diesel::expression::SqlLiteral<Array<Date>> {
+/// The habit's completion dates, oldest first, read as one index range per habit, as
+/// PostgreSQL keeps dates: days since 2000-01-01. (Aggregating all the habits' completions in
+/// one GROUP BY read the same entries twice as slowly.)
+fn completion_days() -> diesel::expression::SqlLiteral<Array<Integer>> {
     diesel::dsl::sql(
-        "ARRAY(SELECT c.completed_on FROM habit_completions c
+        "ARRAY(SELECT c.completed_on - DATE '2000-01-01' FROM habit_completions c
                WHERE c.habit_id = habits.id ORDER BY c.completed_on)",
     )
+}
+
+/// The dates of ascending day numbers from [`completion_days`]. diesel decodes a `Date` by
+/// adding its day number to 2000-01-01, which leaves the year and takes chrono's slow path for
+/// every date: a third of a statistics request over two years of completions. Reached from the
+/// date before instead, nearly every date stays within its year. (A date chrono cannot hold,
+/// past the year 262,143, was never completed: completions are never in the future.)
+fn completed_days(days: &[i32]) -> rules::CompletedDays {
+    const EPOCH: NaiveDate = NaiveDate::from_ymd_opt(2000, 1, 1).expect("a valid date");
+    let mut previous = (0, EPOCH);
+    let dates = days
+        .iter()
+        .filter_map(|&day| {
+            let date = match u64::try_from(i64::from(day) - i64::from(previous.0)) {
+                Ok(forward) => previous.1.checked_add_days(Days::new(forward)),
+                Err(_) => EPOCH.checked_add_signed(chrono::TimeDelta::days(i64::from(day))),
+            }?;
+            previous = (day, date);
+            Some(date)
+        })
+        .collect();
+    rules::CompletedDays::new(dates)
 }
 
 fn filtered<'a, ST: 'a>(
@@ -153,16 +179,20 @@ fn filtered<'a, ST: 'a>(
     query
 }
 
-/// Every completion date of each of the given habits, oldest first.
+/// Every completion date of each of the given habits.
 pub async fn completions(
     conn: &mut AsyncPgConnection,
     habit_ids: &[i64],
-) -> Result<Vec<(i64, Vec<NaiveDate>)>, AppError> {
-    Ok(habits::table
+) -> Result<Vec<(i64, rules::CompletedDays)>, AppError> {
+    let rows: Vec<(i64, Vec<i32>)> = habits::table
         .filter(habits::id.eq_any(habit_ids))
-        .select((habits::id, completion_dates()))
+        .select((habits::id, completion_days()))
         .load(conn)
-        .await?)
+        .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(habit_id, days)| (habit_id, completed_days(&days)))
+        .collect())
 }
 
 /// Creates a habit; one that ended before today is archived at once.
@@ -310,4 +340,23 @@ pub async fn set_completed(
         .await?
     };
     Ok(changed == 1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn day_numbers_become_the_dates_postgresql_means() {
+        let epoch = NaiveDate::from_ymd_opt(2000, 1, 1).unwrap();
+        // Before 2000, the leap day of 2000, year ends, a 2024 leap day, a gap of years.
+        let days = [-800, -1, 0, 58, 59, 60, 365, 366, 730, 8825, 8826, 9555, 20000];
+        let expected: Vec<NaiveDate> = days
+            .iter()
+            .map(|&day| epoch + chrono::TimeDelta::days(i64::from(day)))
+            .collect();
+        assert_eq!(expected[4], NaiveDate::from_ymd_opt(2000, 2, 29).unwrap());
+        assert_eq!(completed_days(&days), rules::CompletedDays::new(expected));
+        assert_eq!(completed_days(&[]), rules::CompletedDays::default());
+    }
 }

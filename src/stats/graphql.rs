@@ -1,4 +1,4 @@
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 
 use async_graphql::{Context, Object, SimpleObject};
 
@@ -9,6 +9,7 @@ use crate::graphql::scalars::Date;
 use crate::graphql::{ContextExt, Permission};
 use crate::habits::graphql::{CompletionDataLoader, CompletionsOf, HabitKind, calendar, listed};
 use crate::habits::model::Habit;
+use crate::habits::rules::CompletedDays;
 use crate::habits::store::{self as habit_store, HabitFilter};
 use crate::rbac::perm;
 use crate::tasks::rules::TaskPriority;
@@ -181,7 +182,7 @@ impl StatsQuery {
             .data_unchecked::<CompletionDataLoader>()
             .load_many(habits.iter().map(|habit| CompletionsOf(habit.row.id)))
             .await?;
-        let none = BTreeSet::new();
+        let none = CompletedDays::default();
         let completed_of = |habit: &Habit| {
             completions
                 .get(&CompletionsOf(habit.row.id))

@@ -1,13 +1,12 @@
 //! What the statistics count, as plain functions over plans and completions: the range and
 //! its buckets, occurrences per bucket, today's numbers and the best streaks.
 
-use std::collections::BTreeSet;
 
 use async_graphql::{Enum, SimpleObject};
 use chrono::{DateTime, Datelike, Days, Months, NaiveDate, NaiveTime, TimeZone, Utc};
 use chrono_tz::Tz;
 
-use crate::habits::rules::{Plan, Tally, percent};
+use crate::habits::rules::{CompletedDays, Plan, Tally, percent};
 
 /// Which days the statistics cover; each range ends today, in the user's time zone.
 #[derive(Enum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -101,7 +100,7 @@ pub fn buckets(size: BucketSize, from: NaiveDate, to: NaiveDate) -> Vec<Bucket> 
 pub struct HabitFacts<'a> {
     pub plan: &'a Plan,
     pub archived: bool,
-    pub completed: &'a BTreeSet<NaiveDate>,
+    pub completed: &'a CompletedDays,
 }
 
 /// The headline numbers of a user's habits.
@@ -150,7 +149,7 @@ pub fn summarize<'a>(
         } else {
             counts.active += 1;
             if habit.plan.is_scheduled(today) {
-                let done = habit.completed.contains(&today);
+                let done = habit.completed.contains(today);
                 today_tally.scheduled += 1;
                 today_tally.completed += u32::from(done);
                 if done {
@@ -162,7 +161,7 @@ pub fn summarize<'a>(
         }
         let mut bucket = 0;
         for day in habit.plan.scheduled_between(from, today) {
-            let done = habit.completed.contains(&day);
+            let done = habit.completed.contains(day);
             if day == today && !done {
                 continue;
             }
@@ -241,7 +240,7 @@ mod tests {
         }
     }
 
-    fn dates(days: &[&str]) -> BTreeSet<NaiveDate> {
+    fn dates(days: &[&str]) -> CompletedDays {
         days.iter().map(|day| d(day)).collect()
     }
 
@@ -333,7 +332,7 @@ mod tests {
         let mut archived = daily("2026-01-01");
         archived.span.archived_on = Some(d("2026-01-04"));
         let open = daily("2026-01-01");
-        let none = BTreeSet::new();
+        let none = CompletedDays::default();
         let today = d("2026-01-07");
         let from = d("2026-01-01");
         let summary = summarize(
