@@ -350,7 +350,9 @@ mod tests {
     fn day_numbers_become_the_dates_postgresql_means() {
         let epoch = NaiveDate::from_ymd_opt(2000, 1, 1).unwrap();
         // Before 2000, the leap day of 2000, year ends, a 2024 leap day, a gap of years.
-        let days = [-800, -1, 0, 58, 59, 60, 365, 366, 730, 8825, 8826, 9555, 20000];
+        let days = [
+            -800, -1, 0, 58, 59, 60, 365, 366, 730, 8825, 8826, 9555, 20000,
+        ];
         let expected: Vec<NaiveDate> = days
             .iter()
             .map(|&day| epoch + chrono::TimeDelta::days(i64::from(day)))

@@ -1,7 +1,6 @@
 //! What the statistics count, as plain functions over plans and completions: the range and
 //! its buckets, occurrences per bucket, today's numbers and the best streaks.
 
-
 use async_graphql::{Enum, SimpleObject};
 use chrono::{DateTime, Datelike, Days, Months, NaiveDate, NaiveTime, TimeZone, Utc};
 use chrono_tz::Tz;
