@@ -5,6 +5,7 @@ pub mod accounts;
 pub mod admin;
 pub mod audit;
 pub mod auth;
+pub mod bounded;
 pub mod cleanup;
 pub mod clock;
 pub mod config;

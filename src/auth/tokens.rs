@@ -5,18 +5,16 @@
 //! again within the grace window can be handed the very same successor without the server ever
 //! storing a usable token.
 
-use std::num::NonZeroUsize;
-use std::sync::Mutex;
-
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, TimeZone, Utc};
 use hmac::{Hmac, Mac};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
-use lru::LruCache;
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+
+use crate::bounded::BoundedCache;
 
 /// Clock skew tolerated between instances when checking `exp` (DESIGN.md: at most 5 s).
 const LEEWAY_SECS: u64 = 5;
@@ -56,7 +54,7 @@ pub struct TokenKeys {
     /// set up anew by `jsonwebtoken` on each call) was 15 % of the server's work for `me`. Only
     /// a verified token's own text is a key, and `exp` is checked again on every use; the
     /// session behind the token is still checked in the database on every request.
-    verified: Mutex<LruCache<Box<str>, (AccessSubject, i64)>>,
+    verified: BoundedCache<Box<str>, (AccessSubject, i64)>,
 }
 
 impl TokenKeys {
@@ -74,9 +72,7 @@ impl TokenKeys {
             validation,
             refresh_key,
             access_ttl_secs: i64::try_from(access_ttl_secs).unwrap_or(i64::MAX / 2),
-            verified: Mutex::new(LruCache::new(
-                NonZeroUsize::new(VERIFIED_CAPACITY).unwrap_or(NonZeroUsize::MIN),
-            )),
+            verified: BoundedCache::new(VERIFIED_CAPACITY),
         }
     }
 
@@ -110,7 +106,7 @@ impl TokenKeys {
     /// As [`Self::verify_access`] at `now` (Unix seconds) for a token verified before; a token
     /// seen for the first time is verified against the real clock.
     fn verify_access_at(&self, token: &str, now: i64) -> Option<AccessSubject> {
-        if let Some(&(subject, exp)) = self.verified().get(token) {
+        if let Some((subject, exp)) = self.verified.get(token) {
             // jsonwebtoken's own rule: expired once `exp` is more than the leeway behind.
             return (exp >= now - LEEWAY_SECS as i64).then_some(subject);
         }
@@ -124,14 +120,8 @@ impl TokenKeys {
             user_id: claims.sub.parse().ok()?,
             session_id: claims.sid.parse().ok()?,
         };
-        self.verified().put(token.into(), (subject, claims.exp));
+        self.verified.put(token.into(), (subject, claims.exp));
         Some(subject)
-    }
-
-    fn verified(&self) -> std::sync::MutexGuard<'_, LruCache<Box<str>, (AccessSubject, i64)>> {
-        self.verified
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     pub fn successor_refresh_token(&self, presented: &str) -> String {

@@ -2,23 +2,19 @@
 //! Apollo operation, every persisted query) is parsed once, not on every request. Validation
 //! and execution still run per request.
 
-use std::num::NonZeroUsize;
-use std::sync::Mutex;
-
 use async_graphql::parser::types::ExecutableDocument;
-use lru::LruCache;
+
+use crate::bounded::BoundedCache;
 
 const CAPACITY: usize = 500;
 /// Longer texts are parsed every time: the cache must not be a way to pin memory.
 const MAX_CACHED_LEN: usize = 4096;
 
-pub struct ParsedDocuments(Mutex<LruCache<String, ExecutableDocument>>);
+pub struct ParsedDocuments(BoundedCache<String, ExecutableDocument>);
 
 impl Default for ParsedDocuments {
     fn default() -> Self {
-        Self(Mutex::new(LruCache::new(
-            NonZeroUsize::new(CAPACITY).unwrap_or(NonZeroUsize::MIN),
-        )))
+        Self(BoundedCache::new(CAPACITY))
     }
 }
 
@@ -29,21 +25,15 @@ impl ParsedDocuments {
         if request.query.len() > MAX_CACHED_LEN {
             return;
         }
-        let cached = self.lock().get(&request.query).cloned();
+        let cached = self.0.get(request.query.as_str());
         match cached {
             Some(document) => request.set_parsed_query(document),
             None => {
                 if let Ok(document) = request.parsed_query() {
                     let document = document.clone();
-                    self.lock().put(request.query.clone(), document);
+                    self.0.put(request.query.clone(), document);
                 }
             }
         }
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, LruCache<String, ExecutableDocument>> {
-        self.0
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }

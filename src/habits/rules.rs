@@ -38,12 +38,6 @@ impl CompletedDays {
     }
 }
 
-impl FromIterator<NaiveDate> for CompletedDays {
-    fn from_iter<Dates: IntoIterator<Item = NaiveDate>>(dates: Dates) -> Self {
-        Self::new(dates.into_iter().collect())
-    }
-}
-
 /// When a habit recurs. Built only through [`Schedule::daily`], [`Schedule::weekly`], ... which
 /// validate, so every value is meaningful.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -442,7 +436,7 @@ mod tests {
     }
 
     fn done(days: &[&str]) -> CompletedDays {
-        days.iter().map(|day| d(day)).collect()
+        CompletedDays::new(days.iter().map(|day| d(day)).collect())
     }
 
     #[test]

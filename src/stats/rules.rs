@@ -240,7 +240,7 @@ mod tests {
     }
 
     fn dates(days: &[&str]) -> CompletedDays {
-        days.iter().map(|day| d(day)).collect()
+        CompletedDays::new(days.iter().map(|day| d(day)).collect())
     }
 
     #[test]
