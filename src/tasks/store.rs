@@ -5,7 +5,7 @@
 use chrono::{DateTime, NaiveDate, Utc};
 use diesel::dsl::sql;
 use diesel::prelude::*;
-use diesel::sql_types::{BigInt, Bool, Date, Integer, Timestamptz};
+use diesel::sql_types::{BigInt, Bool, Integer, Timestamptz};
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use serde::{Deserialize, Serialize};
 
@@ -19,9 +19,9 @@ use crate::themes;
 const BOARD_LOCK_CLASS: i32 = 0x7461_736b;
 const STATUS_RANK: &str =
     "array_position(ARRAY['TODO', 'IN_PROGRESS', 'DONE']::text[], tasks.status)";
-/// Tasks without a due date sort after every dated one.
-const DUE_KEY: &str = "COALESCE(tasks.due_on, DATE '9999-12-31')";
-const NO_DUE_DATE: NaiveDate = NaiveDate::MAX;
+/// The first day PostgreSQL's dates and timestamps hold (4714-11-24 BC); chrono reaches further
+/// back, so a forged cursor could name a day the database refuses to compare with.
+const EARLIEST_DAY: NaiveDate = NaiveDate::from_ymd_opt(-4713, 11, 24).expect("a valid date");
 
 #[derive(Default)]
 pub struct TaskFilter {
@@ -43,11 +43,22 @@ pub enum TaskOrder {
 }
 
 /// Where a page ends, per order.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, PartialEq, Serialize, Deserialize)]
 pub enum TaskCursor {
-    Board { rank: i32, position: i32, id: i64 },
-    CreatedAt { at: DateTime<Utc>, id: i64 },
-    DueOn { on: NaiveDate, id: i64 },
+    Board {
+        rank: i32,
+        position: i32,
+        id: i64,
+    },
+    CreatedAt {
+        at: DateTime<Utc>,
+        id: i64,
+    },
+    /// `on` is `None` past the last dated task: undated tasks follow every dated one.
+    DueOn {
+        on: Option<NaiveDate>,
+        id: i64,
+    },
 }
 
 impl TaskCursor {
@@ -63,9 +74,19 @@ impl TaskCursor {
                 id: task.id,
             },
             TaskOrder::DueOn => Self::DueOn {
-                on: task.due_on.unwrap_or(NO_DUE_DATE),
+                on: task.due_on,
                 id: task.id,
             },
+        }
+    }
+
+    /// Whether the database can compare rows with this cursor's key; a cursor this list gave
+    /// out always can.
+    fn is_comparable(&self) -> bool {
+        match self {
+            Self::Board { .. } | Self::DueOn { on: None, .. } => true,
+            Self::CreatedAt { at, .. } => at.date_naive() >= EARLIEST_DAY,
+            Self::DueOn { on: Some(on), .. } => *on >= EARLIEST_DAY,
         }
     }
 }
@@ -279,8 +300,14 @@ pub async fn page(
             .then_order_by(tasks::position)
             .then_order_by(tasks::id),
         TaskOrder::CreatedAt => query.order((tasks::created_at.desc(), tasks::id.desc())),
-        TaskOrder::DueOn => query.order(sql::<Date>(DUE_KEY)).then_order_by(tasks::id),
+        TaskOrder::DueOn => query.order((tasks::due_on.asc().nulls_last(), tasks::id)),
     };
+    if after.is_some_and(|cursor| !cursor.is_comparable()) {
+        return Err(AppError::bad_input(
+            "after",
+            "Not a cursor this list gave out",
+        ));
+    }
     query = match (order, after) {
         (_, None) => query,
         (TaskOrder::Board, Some(TaskCursor::Board { rank, position, id })) => query.filter(
@@ -299,13 +326,17 @@ pub async fn page(
                 .bind::<BigInt, _>(*id)
                 .sql(")"),
         ),
-        (TaskOrder::DueOn, Some(TaskCursor::DueOn { on, id })) => query.filter(
-            sql::<Bool>(&format!("({DUE_KEY}, tasks.id) > ("))
-                .bind::<Date, _>(*on)
-                .sql(", ")
-                .bind::<BigInt, _>(*id)
-                .sql(")"),
+        // NULLS LAST: after a dated task come later dates, the same date with larger ids, and
+        // every undated task; after an undated one only undated ones with larger ids.
+        (TaskOrder::DueOn, Some(TaskCursor::DueOn { on: Some(on), id })) => query.filter(
+            tasks::due_on
+                .gt(*on)
+                .or(tasks::due_on.eq(*on).and(tasks::id.gt(*id)))
+                .or(tasks::due_on.is_null()),
         ),
+        (TaskOrder::DueOn, Some(TaskCursor::DueOn { on: None, id })) => {
+            query.filter(tasks::due_on.is_null().and(tasks::id.gt(*id)))
+        }
         _ => {
             return Err(AppError::bad_input(
                 "after",

@@ -19,6 +19,7 @@ mod market;
 mod mfa;
 mod migrations;
 mod observability;
+mod pagination;
 mod persisted;
 mod rbac;
 mod schema;
