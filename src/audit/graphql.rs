@@ -1,9 +1,9 @@
 use async_graphql::{Context, ID, InputObject, Json, Object};
 use chrono::{DateTime, Utc};
 
-use super::store::{self, AuditFilter, AuditRow};
+use super::store::{self, AuditFilter, AuditRow, AuditScope};
 use crate::db;
-use crate::graphql::connection::{CountedConnection, Page, connection};
+use crate::graphql::connection::{CountedConnection, Page, connection, selects_total_count};
 use crate::graphql::{ContextExt, Permission, parse_id};
 use crate::rbac::perm;
 
@@ -81,11 +81,8 @@ impl AuditQuery {
         #[graphql(desc = "Page size, 0 to 100 (default 20).")] first: Option<i32>,
         #[graphql(desc = "Cursor of the last edge already seen.")] after: Option<String>,
     ) -> async_graphql::Result<CountedConnection<AuditRow>> {
-        let filter = AuditFilter {
-            concerning_user: Some(ctx.viewer()?.user_id),
-            ..AuditFilter::default()
-        };
-        page_of(ctx, &filter, first, after).await
+        let scope = AuditScope::Concerning(ctx.viewer()?.user_id);
+        page_of(ctx, &scope, first, after).await
     }
 
     /// The whole audit log, newest first.
@@ -110,20 +107,21 @@ impl AuditQuery {
             action: filter.action,
             since: filter.since,
             until: filter.until,
-            ..AuditFilter::default()
         };
-        page_of(ctx, &filter, first, after).await
+        page_of(ctx, &AuditScope::Matching(filter), first, after).await
     }
 }
 
 async fn page_of(
     ctx: &Context<'_>,
-    filter: &AuditFilter,
+    scope: &AuditScope,
     first: Option<i32>,
     after: Option<String>,
 ) -> async_graphql::Result<CountedConnection<AuditRow>> {
     let page = Page::parse(first, after.as_deref())?;
     let mut conn = db::conn(&ctx.app().pool).await?;
-    let (rows, total) = store::list(&mut conn, filter, page.after_id, page.fetch_limit()).await?;
+    let count = selects_total_count(ctx);
+    let (rows, total) =
+        store::list(&mut conn, scope, page.after_id, page.fetch_limit(), count).await?;
     Ok(connection(rows, page, total, |row| row.id, |row| row))
 }

@@ -3,7 +3,7 @@
 use chrono::{DateTime, Days, NaiveDate, Utc};
 use diesel::pg::Pg;
 use diesel::prelude::*;
-use diesel::sql_types::{Array, BigInt, Integer, Nullable, Timestamptz};
+use diesel::sql_types::{Array, BigInt, Integer, Timestamptz};
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 
 use super::model::{HabitChanges, HabitRow, HabitUpdate, NewHabit};
@@ -21,7 +21,7 @@ pub async fn archive_ended(
     now: DateTime<Utc>,
     user_id: Option<i64>,
 ) -> Result<usize, AppError> {
-    Ok(diesel::sql_query(
+    let mut archive = diesel::sql_query(
         "UPDATE habits h
          SET archived_at = (h.ends_on + 1)::timestamp AT TIME ZONE u.time_zone,
              auto_archived = TRUE,
@@ -29,13 +29,18 @@ pub async fn archive_ended(
          FROM users u
          WHERE u.id = h.user_id
            AND h.archived_at IS NULL AND h.ends_on IS NOT NULL
-           AND h.ends_on < ($1 AT TIME ZONE u.time_zone)::date
-           AND ($2::bigint IS NULL OR h.user_id = $2)",
+           AND h.ends_on < ($1 AT TIME ZONE u.time_zone)::date",
     )
-    .bind::<Timestamptz, _>(now)
-    .bind::<Nullable<BigInt>, _>(user_id)
-    .execute(conn)
-    .await?)
+    .into_boxed()
+    .bind::<Timestamptz, _>(now);
+    // Its own statement rather than `$2 IS NULL OR ...`, which no generic plan can answer from
+    // the user's index: every read of habits would scan every habit.
+    if let Some(user_id) = user_id {
+        archive = archive
+            .sql(" AND h.user_id = $2")
+            .bind::<BigInt, _>(user_id);
+    }
+    Ok(archive.execute(conn).await?)
 }
 
 pub async fn find(

@@ -21,6 +21,7 @@ mod migrations;
 mod observability;
 mod pagination;
 mod persisted;
+mod plans;
 mod rbac;
 mod schema;
 mod scripts;

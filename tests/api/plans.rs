@@ -1,0 +1,242 @@
+//! The statements behind `myActivity`, `auditLog` by actor and the habit archiver use the indexes meant
+//! for them in the plans the pool runs: generic ones (`plan_cache_mode = force_generic_plan`,
+//! src/db/mod.rs), chosen without the parameters' values. The statements are the store's own,
+//! captured as the store sends them, on tables analysed with enough rows for the planner's
+//! choice to mean something.
+
+use std::sync::{Arc, Mutex};
+
+use agora::audit::store::{self as audit, AuditFilter, AuditScope};
+use diesel::connection::InstrumentationEvent;
+use diesel::sql_types::Text;
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl, SimpleAsyncConnection};
+
+use crate::common::TestApp;
+
+/// 500 accounts, 50,000 audit entries (a tenth of them about an account) and 20,000 habits, a
+/// quarter of them with an end still ahead.
+async fn filled() -> TestApp {
+    let t = TestApp::new().await;
+    for statement in [
+        "INSERT INTO users (username, email, password_hash, budget)
+         SELECT 'user' || n, 'user' || n || '@example.com', 'x', 0 FROM generate_series(1, 500) AS n",
+        "INSERT INTO audit_log (actor_id, action, target_type, target_id)
+         SELECT (SELECT min(id) FROM users) + (n * 7) % 500,
+                'auth.login',
+                CASE WHEN n % 10 = 0 THEN 'user' WHEN n % 10 = 1 THEN 'role' END,
+                CASE WHEN n % 10 < 2 THEN (SELECT min(id) FROM users) + n % 500 END
+         FROM generate_series(1, 50000) AS n",
+        "INSERT INTO habits (user_id, name, kind, starts_on, ends_on)
+         SELECT (SELECT min(id) FROM users) + n % 500, 'habit ' || n, 'DAILY', DATE '2026-01-01',
+                CASE WHEN n % 4 = 0 THEN DATE '2027-01-01' END
+         FROM generate_series(1, 20000) AS n",
+        "ANALYZE users",
+        "ANALYZE audit_log",
+        "ANALYZE habits",
+    ] {
+        t.sql(statement).await;
+    }
+    t
+}
+
+/// One of the accounts [`filled`] made.
+async fn some_user(t: &TestApp) -> i64 {
+    t.count("SELECT min(id) + 42 FROM users").await
+}
+
+/// A connection set up as the pool's are, recording the text of every statement it sends.
+async fn recording(t: &TestApp) -> (AsyncPgConnection, Arc<Mutex<Vec<String>>>) {
+    let mut conn = AsyncPgConnection::establish(&t.app.config.database_url)
+        .await
+        .unwrap();
+    conn.batch_execute("SET plan_cache_mode = force_generic_plan")
+        .await
+        .unwrap();
+    let sent = Arc::new(Mutex::new(Vec::new()));
+    let sink = sent.clone();
+    conn.set_instrumentation(move |event: InstrumentationEvent<'_>| {
+        if let InstrumentationEvent::StartQuery { query, .. } = event {
+            let text = query.to_string();
+            let sql = text.split(" -- binds: ").next().unwrap_or_default();
+            sink.lock().unwrap().push(sql.to_owned());
+        }
+    });
+    (conn, sent)
+}
+
+/// The generic plan of `sql`, as `EXPLAIN` shows it. PostgreSQL 15 has no
+/// `EXPLAIN (GENERIC_PLAN)`: the statement is prepared and explained as executed with nulls,
+/// which under `force_generic_plan` shows the plan made without any value.
+async fn generic_plan(t: &TestApp, sql: &str) -> String {
+    #[derive(diesel::QueryableByName)]
+    struct Line {
+        #[diesel(sql_type = Text, column_name = "QUERY PLAN")]
+        line: String,
+    }
+    let mut conn = AsyncPgConnection::establish(&t.app.config.database_url)
+        .await
+        .unwrap();
+    let parameters = (1..).take_while(|n| sql.contains(&format!("${n}"))).count();
+    conn.batch_execute(&format!(
+        "SET plan_cache_mode = force_generic_plan; PREPARE probe AS {sql}"
+    ))
+    .await
+    .unwrap();
+    let nulls = vec!["NULL"; parameters].join(", ");
+    let execute = if parameters == 0 {
+        "EXPLAIN EXECUTE probe".to_owned()
+    } else {
+        format!("EXPLAIN EXECUTE probe({nulls})")
+    };
+    let lines: Vec<Line> = diesel::sql_query(execute).load(&mut conn).await.unwrap();
+    lines
+        .into_iter()
+        .map(|line| line.line)
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Each of `plans` (and at least one) reads `table` through each of
+/// `indexes`, never by a sequential scan.
+#[track_caller]
+fn assert_plans<'a>(
+    plans: impl IntoIterator<Item = &'a (String, String)>,
+    table: &str,
+    indexes: &[&str],
+) {
+    let mut seen = 0;
+    for (sql, plan) in plans {
+        seen += 1;
+        assert!(
+            !plan.contains(&format!("Seq Scan on {table}")),
+            "{sql}\nscans {table}:\n{plan}"
+        );
+        for index in indexes {
+            assert!(
+                plan.contains(&format!("Index Scan using {index}"))
+                    || plan.contains(&format!("Bitmap Index Scan on {index}"))
+                    || plan.contains(&format!("Index Only Scan using {index}"))
+                    || plan.contains(&format!("Index Scan Backward using {index}")),
+                "{sql}\ndoes not use {index}:\n{plan}"
+            );
+        }
+    }
+    assert!(seen > 0, "no statement was sent");
+}
+
+/// The statements `sent` holds since last asked, each with its generic plan.
+async fn planned(t: &TestApp, sent: &Mutex<Vec<String>>) -> Vec<(String, String)> {
+    let statements: Vec<String> = sent.lock().unwrap().drain(..).collect();
+    let mut plans = Vec::new();
+    for sql in statements {
+        let plan = generic_plan(t, &sql).await;
+        plans.push((sql, plan));
+    }
+    plans
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn audit_pages_and_counts_use_their_indexes() {
+    let t = filled().await;
+    let user = some_user(&t).await;
+    let (mut conn, sent) = recording(&t).await;
+
+    // myActivity: what the user did or what was done to their account, first page and later.
+    let mine = AuditScope::Concerning(user);
+    for before in [None, Some(40_000)] {
+        let (rows, total) = audit::list(&mut conn, &mine, before, 21, true)
+            .await
+            .unwrap();
+        assert_eq!(rows.len(), 21);
+        assert!(total.unwrap() > 21);
+    }
+    assert_plans(
+        &planned(&t, &sent).await,
+        "audit_log",
+        &["audit_log_actor_id_idx", "audit_log_target_idx"],
+    );
+
+    // auditLog narrowed to one actor.
+    let by_actor = AuditScope::Matching(AuditFilter {
+        actor_id: Some(user),
+        ..AuditFilter::default()
+    });
+    audit::list(&mut conn, &by_actor, None, 21, true)
+        .await
+        .unwrap();
+    assert_plans(
+        &planned(&t, &sent).await,
+        "audit_log",
+        &["audit_log_actor_id_idx"],
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn archiving_one_users_habits_reads_only_theirs() {
+    let t = filled().await;
+    let user = some_user(&t).await;
+    let (mut conn, sent) = recording(&t).await;
+    agora::habits::store::archive_ended(&mut conn, chrono::Utc::now(), Some(user))
+        .await
+        .unwrap();
+    assert_plans(&planned(&t, &sent).await, "habits", &["habits_user_id_idx"]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn cleanup_reads_only_what_it_deletes() {
+    let t = filled().await;
+    // 20,000 rows in each table the job prunes, spread over two months either side of now.
+    let first_user = "(SELECT min(id) FROM users) + n % 500";
+    let when = "now() + (n % 120 - 60) * INTERVAL '1 day'";
+    for statement in [
+        format!(
+            "INSERT INTO sessions (user_id, expires_at, revoked_at)
+             SELECT {first_user}, {when}, CASE WHEN n % 5 = 0 THEN {when} END"
+        ),
+        format!(
+            "INSERT INTO mfa_challenges (user_id, token_hash, expires_at)
+             SELECT {first_user}, int8send(n), {when}"
+        ),
+        format!("INSERT INTO mfa_failures (user_id, failed_at) SELECT {first_user}, {when}"),
+        format!(
+            "INSERT INTO account_tokens (user_id, purpose, token_hash, email, expires_at)
+             SELECT {first_user}, 'EMAIL_VERIFY', int8send(n), 'a@example.com', {when}"
+        ),
+        format!("INSERT INTO rate_events (bucket, key, at) SELECT 'login', 'k' || n % 900, {when}"),
+        format!(
+            "INSERT INTO email_outbox (kind, recipient, subject, text_body, html_body, sent_at)
+             SELECT 'verify', 'a@example.com', 's', 't', 'h', CASE WHEN n % 3 = 0 THEN {when} END"
+        ),
+    ] {
+        t.sql(&format!("{statement} FROM generate_series(1, 20000) AS n"))
+            .await;
+    }
+    t.sql("ANALYZE").await;
+    let (mut conn, sent) = recording(&t).await;
+    agora::cleanup::delete_expired(&mut conn, chrono::Utc::now())
+        .await
+        .unwrap();
+    let plans = planned(&t, &sent).await;
+    for (sql, plan) in &plans {
+        assert!(
+            !plan.contains("Seq Scan"),
+            "{sql}\nscans its table:\n{plan}"
+        );
+    }
+    for (table, index) in [
+        ("sessions", "sessions_expires_at_idx"),
+        ("sessions", "sessions_revoked_at_idx"),
+        ("mfa_challenges", "mfa_challenges_expires_at_idx"),
+        ("mfa_failures", "mfa_failures_failed_at_idx"),
+        ("account_tokens", "account_tokens_expires_at_idx"),
+        ("rate_events", "rate_events_at_idx"),
+        ("email_outbox", "email_outbox_sent_at_idx"),
+    ] {
+        let deleting = format!("DELETE FROM \"{table}\"");
+        let from_index: Vec<_> = plans
+            .iter()
+            .filter(|(sql, plan)| sql.starts_with(&deleting) && plan.contains(index))
+            .collect();
+        assert_plans(from_index, table, &[index]);
+    }
+}
