@@ -113,21 +113,21 @@ impl User {
     }
     /// Whether signing in needs a second factor.
     async fn two_factor_enabled(&self, ctx: &Context<'_>) -> async_graphql::Result<bool> {
-        ensure_may_see_access(ctx, self.id)?;
+        disclose(ctx, self.id)?;
         Ok(crate::auth::mfa::graphql::status(ctx, self.id)
             .await?
             .enabled)
     }
     /// Unused recovery codes.
     async fn recovery_codes_left(&self, ctx: &Context<'_>) -> async_graphql::Result<i64> {
-        ensure_may_see_access(ctx, self.id)?;
+        disclose(ctx, self.id)?;
         Ok(crate::auth::mfa::graphql::status(ctx, self.id)
             .await?
             .recovery_codes_left)
     }
     /// The roles this user holds.
     async fn roles(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Role>> {
-        ensure_may_see_access(ctx, self.id)?;
+        disclose(ctx, self.id)?;
         let loader = ctx.data_unchecked::<DataLoader<RbacLoader>>();
         Ok(loader
             .load_one(RolesOfUser(self.id))
@@ -136,8 +136,13 @@ impl User {
     }
     /// Every permission the user's roles grant, by name.
     async fn permissions(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<String>> {
-        let viewer = ensure_may_see_access(ctx, self.id)?;
-        if viewer.user_id == self.id {
+        disclose(ctx, self.id)?;
+        // The caller's own set was read with the session; an account this request signed in to
+        // has no viewer yet, so its set is loaded like anyone else's.
+        if let Some(viewer) = ctx
+            .data_opt::<Viewer>()
+            .filter(|viewer| viewer.user_id == self.id)
+        {
             let mut own: Vec<String> = viewer.permissions.iter().cloned().collect();
             own.sort_unstable();
             return Ok(own);
@@ -154,15 +159,6 @@ impl User {
 fn disclose(ctx: &Context<'_>, user_id: i64) -> Result<(), AppError> {
     if ctx.may_see_account(user_id) {
         Ok(())
-    } else {
-        Err(AppError::Forbidden(perm::USERS_READ))
-    }
-}
-
-fn ensure_may_see_access<'c>(ctx: &'c Context<'_>, user_id: i64) -> Result<&'c Viewer, AppError> {
-    let viewer = ctx.viewer()?;
-    if viewer.user_id == user_id || viewer.can(perm::USERS_READ) {
-        Ok(viewer)
     } else {
         Err(AppError::Forbidden(perm::USERS_READ))
     }

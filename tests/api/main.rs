@@ -18,6 +18,7 @@ mod mail;
 mod market;
 mod mfa;
 mod migrations;
+mod nulls;
 mod observability;
 mod persisted;
 mod rbac;
