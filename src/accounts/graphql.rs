@@ -5,7 +5,6 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use async_graphql::dataloader::{DataLoader, Loader};
-use diesel_async::AsyncConnection;
 use serde_json::json;
 
 use super::model::{IdentityChanges, NewUser, ProfileChanges, User};
@@ -333,8 +332,8 @@ async fn create_audited(
 ) -> Result<User, AppError> {
     let origin = ctx.request_info();
     let mut conn = db::conn(&ctx.app().pool).await?;
-    conn.transaction::<_, AppError, _>(async |conn| {
-        let user = store::create_user(conn, new_user).await?;
+    crate::db::transaction(&mut conn, async |conn| {
+        let user = store::create_user(conn, &new_user).await?;
         let (event_action, actor) = match creator {
             Some(admin) => (action::USER_CREATE, admin),
             None => (action::REGISTER, user.id),
@@ -454,19 +453,18 @@ impl UserAdminMutation {
         };
         let (actor, origin) = (ctx.viewer()?.user_id, ctx.request_info());
         let mut conn = db::conn(&ctx.app().pool).await?;
-        let user = conn
-            .transaction::<_, AppError, _>(async |conn| {
-                let user = store::update_identity(conn, user_id, &changes).await?;
-                let event = Event::new(action::USER_UPDATE, Some(actor))
-                    .target("user", user.id)
-                    .meta(json!({
-                        "username": changes.username, "email": changes.email,
-                        "firstName": changes.first_name, "lastName": changes.last_name,
-                    }));
-                record(conn, origin, event).await?;
-                Ok(user)
-            })
-            .await?;
+        let user = crate::db::transaction(&mut conn, async |conn| {
+            let user = store::update_identity(conn, user_id, &changes).await?;
+            let event = Event::new(action::USER_UPDATE, Some(actor))
+                .target("user", user.id)
+                .meta(json!({
+                    "username": changes.username, "email": changes.email,
+                    "firstName": changes.first_name, "lastName": changes.last_name,
+                }));
+            record(conn, origin, event).await?;
+            Ok(user)
+        })
+        .await?;
         Ok(UserPayload { user })
     }
 
@@ -482,23 +480,22 @@ impl UserAdminMutation {
         let active = input.active;
         let (actor, origin) = (ctx.viewer()?.user_id, ctx.request_info());
         let mut conn = db::conn(&ctx.app().pool).await?;
-        let (user, revoked) = conn
-            .transaction::<_, AppError, _>(async |conn| {
-                crate::rbac::store::lock_role_changes(conn).await?;
-                let user = store::set_active(conn, user_id, active).await?;
-                let revoked = if active {
-                    0
-                } else {
-                    crate::rbac::store::ensure_a_role_manager_remains(conn).await?;
-                    auth::store::revoke_all_sessions(conn, user_id, None).await?
-                };
-                let event = Event::new(action::USER_SET_ACTIVE, Some(actor))
-                    .target("user", user.id)
-                    .meta(json!({ "active": active, "sessionsRevoked": revoked }));
-                record(conn, origin, event).await?;
-                Ok((user, revoked))
-            })
-            .await?;
+        let (user, revoked) = crate::db::transaction(&mut conn, async |conn| {
+            crate::rbac::store::lock_role_changes(conn).await?;
+            let user = store::set_active(conn, user_id, active).await?;
+            let revoked = if active {
+                0
+            } else {
+                crate::rbac::store::ensure_a_role_manager_remains(conn).await?;
+                auth::store::revoke_all_sessions(conn, user_id, None).await?
+            };
+            let event = Event::new(action::USER_SET_ACTIVE, Some(actor))
+                .target("user", user.id)
+                .meta(json!({ "active": active, "sessionsRevoked": revoked }));
+            record(conn, origin, event).await?;
+            Ok((user, revoked))
+        })
+        .await?;
         Ok(SetUserActivePayload {
             user,
             sessions_revoked: i32::try_from(revoked).unwrap_or(i32::MAX),

@@ -1,6 +1,5 @@
 use async_graphql::{Context, ID, InputObject, Object, SimpleObject, Union};
 use chrono::{DateTime, Duration, Utc};
-use diesel_async::AsyncConnection;
 
 use super::cookies::{clear_auth_cookies, set_auth_cookies};
 use super::mfa::graphql::reauthenticate;
@@ -359,28 +358,27 @@ impl AuthMutation {
             .ok_or_else(|| AppError::bad_input("refreshToken", "No refresh token given"))?;
         let origin = ctx.request_info();
         let mut conn = db::conn(&app.pool).await?;
-        let rotation = conn
-            .transaction::<_, AppError, _>(async |conn| {
-                let rotation = store::rotate_refresh_token(
-                    conn,
-                    &app.tokens,
-                    &presented,
-                    app.config.session_idle_secs,
-                    REFRESH_REUSE_GRACE,
-                )
-                .await?;
-                if let Rotation::ReuseDetected {
-                    user_id,
-                    session_id,
-                } = rotation
-                {
-                    let event = Event::new(action::REFRESH_REUSE, Some(user_id))
-                        .target("session", session_id);
-                    record(conn, origin, event).await?;
-                }
-                Ok(rotation)
-            })
+        let rotation = crate::db::transaction(&mut conn, async |conn| {
+            let rotation = store::rotate_refresh_token(
+                conn,
+                &app.tokens,
+                &presented,
+                app.config.session_idle_secs,
+                REFRESH_REUSE_GRACE,
+            )
             .await?;
+            if let Rotation::ReuseDetected {
+                user_id,
+                session_id,
+            } = rotation
+            {
+                let event =
+                    Event::new(action::REFRESH_REUSE, Some(user_id)).target("session", session_id);
+                record(conn, origin, event).await?;
+            }
+            Ok(rotation)
+        })
+        .await?;
         match rotation {
             Rotation::Rotated {
                 user_id,
@@ -411,15 +409,14 @@ impl AuthMutation {
         })?;
         let app = ctx.app();
         let mut conn = db::conn(&app.pool).await?;
-        let revoked = conn
-            .transaction::<_, AppError, _>(async |conn| {
-                let revoked = store::revoke_session(conn, viewer.user_id, session_id).await?;
-                let event =
-                    Event::new(action::LOGOUT, Some(viewer.user_id)).target("session", session_id);
-                record(conn, ctx.request_info(), event).await?;
-                Ok(revoked)
-            })
-            .await?;
+        let revoked = crate::db::transaction(&mut conn, async |conn| {
+            let revoked = store::revoke_session(conn, viewer.user_id, session_id).await?;
+            let event =
+                Event::new(action::LOGOUT, Some(viewer.user_id)).target("session", session_id);
+            record(conn, ctx.request_info(), event).await?;
+            Ok(revoked)
+        })
+        .await?;
         clear_auth_cookies(ctx, &app.config);
         Ok(LogoutPayload {
             sessions_revoked: i32::from(revoked.is_some()),
@@ -432,16 +429,15 @@ impl AuthMutation {
         let viewer = ctx.viewer()?;
         let app = ctx.app();
         let mut conn = db::conn(&app.pool).await?;
-        let revoked = conn
-            .transaction::<_, AppError, _>(async |conn| {
-                let revoked = store::revoke_all_sessions(conn, viewer.user_id, None).await?;
-                let event = Event::new(action::LOGOUT_ALL, Some(viewer.user_id))
-                    .target("user", viewer.user_id)
-                    .meta(json!({ "sessionsRevoked": revoked }));
-                record(conn, ctx.request_info(), event).await?;
-                Ok(revoked)
-            })
-            .await?;
+        let revoked = crate::db::transaction(&mut conn, async |conn| {
+            let revoked = store::revoke_all_sessions(conn, viewer.user_id, None).await?;
+            let event = Event::new(action::LOGOUT_ALL, Some(viewer.user_id))
+                .target("user", viewer.user_id)
+                .meta(json!({ "sessionsRevoked": revoked }));
+            record(conn, ctx.request_info(), event).await?;
+            Ok(revoked)
+        })
+        .await?;
         clear_auth_cookies(ctx, &app.config);
         Ok(LogoutPayload {
             sessions_revoked: count(revoked),
@@ -459,17 +455,16 @@ impl AuthMutation {
         let session_id = parse_id("id", &input.id)?;
         let app = ctx.app();
         let mut conn = db::conn(&app.pool).await?;
-        let session = conn
-            .transaction::<_, AppError, _>(async |conn| {
-                let session = store::revoke_session(conn, viewer.user_id, session_id)
-                    .await?
-                    .ok_or(AppError::NotFound("Session"))?;
-                let event = Event::new(action::SESSION_REVOKE, Some(viewer.user_id))
-                    .target("session", session.id);
-                record(conn, ctx.request_info(), event).await?;
-                Ok(session)
-            })
-            .await?;
+        let session = crate::db::transaction(&mut conn, async |conn| {
+            let session = store::revoke_session(conn, viewer.user_id, session_id)
+                .await?
+                .ok_or(AppError::NotFound("Session"))?;
+            let event = Event::new(action::SESSION_REVOKE, Some(viewer.user_id))
+                .target("session", session.id);
+            record(conn, ctx.request_info(), event).await?;
+            Ok(session)
+        })
+        .await?;
         let current = Some(session.id) == viewer.session_id;
         if current {
             clear_auth_cookies(ctx, &app.config);
@@ -501,20 +496,18 @@ impl AuthMutation {
         let new_hash = app.passwords.hash(new_password).await?;
         let (user_id, session_id, origin) = (viewer.user_id, viewer.session_id, ctx.request_info());
         let mut conn = db::conn(&app.pool).await?;
-        let (user, revoked) = conn
-            .transaction::<_, AppError, _>(async move |conn| {
-                accounts::set_password_hash(conn, user_id, &new_hash).await?;
-                let revoked = store::revoke_all_sessions(conn, user_id, session_id).await?;
-                recovery::store::expire_all(conn, user_id, Purpose::PasswordReset, Utc::now())
-                    .await?;
-                let event = Event::new(action::PASSWORD_CHANGE, Some(user_id))
-                    .target("user", user_id)
-                    .meta(json!({ "sessionsRevoked": revoked }));
-                record(conn, origin, event).await?;
-                outbox::enqueue_for_user(conn, user_id, templates::password_changed).await?;
-                Ok((accounts::find_by_id(conn, user_id).await?, revoked))
-            })
-            .await?;
+        let (user, revoked) = crate::db::transaction(&mut conn, async |conn| {
+            accounts::set_password_hash(conn, user_id, &new_hash).await?;
+            let revoked = store::revoke_all_sessions(conn, user_id, session_id).await?;
+            recovery::store::expire_all(conn, user_id, Purpose::PasswordReset, Utc::now()).await?;
+            let event = Event::new(action::PASSWORD_CHANGE, Some(user_id))
+                .target("user", user_id)
+                .meta(json!({ "sessionsRevoked": revoked }));
+            record(conn, origin, event).await?;
+            outbox::enqueue_for_user(conn, user_id, templates::password_changed).await?;
+            Ok((accounts::find_by_id(conn, user_id).await?, revoked))
+        })
+        .await?;
         app.outbox_wakeup.notify_one();
         Ok(ChangePasswordPayload {
             user,
@@ -572,22 +565,20 @@ impl AuthMutation {
         let expires_at = lifetime.map(|lifetime| Utc::now() + lifetime);
         let (user_id, origin) = (viewer.user_id, ctx.request_info());
         let mut conn = db::conn(&app.pool).await?;
-        let api_token = conn
-            .transaction::<_, AppError, _>(async |conn| {
-                let api_token =
-                    store::create_api_token(conn, user_id, &name, &granted, expires_at, &token)
-                        .await?;
-                let event = Event::new(action::API_TOKEN_CREATE, Some(user_id))
-                    .target("api_token", api_token.id)
-                    .meta(json!({ "name": api_token.name, "permissions": api_token.permissions }));
-                record(conn, origin, event).await?;
-                outbox::enqueue_for_user(conn, user_id, |email, username| {
-                    templates::api_token_created(email, username, &name)
-                })
-                .await?;
-                Ok(api_token)
+        let api_token = crate::db::transaction(&mut conn, async |conn| {
+            let api_token =
+                store::create_api_token(conn, user_id, &name, &granted, expires_at, &token).await?;
+            let event = Event::new(action::API_TOKEN_CREATE, Some(user_id))
+                .target("api_token", api_token.id)
+                .meta(json!({ "name": api_token.name, "permissions": api_token.permissions }));
+            record(conn, origin, event).await?;
+            outbox::enqueue_for_user(conn, user_id, |email, username| {
+                templates::api_token_created(email, username, &name)
             })
             .await?;
+            Ok(api_token)
+        })
+        .await?;
         app.outbox_wakeup.notify_one();
         Ok(CreateApiTokenPayload { token, api_token })
     }
@@ -602,18 +593,17 @@ impl AuthMutation {
         let token_id = parse_id("id", &input.id)?;
         let (user_id, origin) = (ctx.viewer()?.user_id, ctx.request_info());
         let mut conn = db::conn(&ctx.app().pool).await?;
-        let api_token = conn
-            .transaction::<_, AppError, _>(async |conn| {
-                let api_token = store::revoke_api_token(conn, user_id, token_id)
-                    .await?
-                    .ok_or(AppError::NotFound("API token"))?;
-                let event = Event::new(action::API_TOKEN_REVOKE, Some(user_id))
-                    .target("api_token", api_token.id)
-                    .meta(json!({ "name": api_token.name }));
-                record(conn, origin, event).await?;
-                Ok(api_token)
-            })
-            .await?;
+        let api_token = crate::db::transaction(&mut conn, async |conn| {
+            let api_token = store::revoke_api_token(conn, user_id, token_id)
+                .await?
+                .ok_or(AppError::NotFound("API token"))?;
+            let event = Event::new(action::API_TOKEN_REVOKE, Some(user_id))
+                .target("api_token", api_token.id)
+                .meta(json!({ "name": api_token.name }));
+            record(conn, origin, event).await?;
+            Ok(api_token)
+        })
+        .await?;
         Ok(RevokeApiTokenPayload { api_token })
     }
 }
@@ -658,17 +648,15 @@ pub(crate) async fn open_signed_in_session(
     let lifetime =
         Duration::seconds(i64::try_from(app.config.session_absolute_secs).unwrap_or(i64::MAX / 2));
     let mut conn = db::conn(&app.pool).await?;
-    let (session, user) = conn
-        .transaction::<_, AppError, _>(async |conn| {
-            let session =
-                store::open_session(conn, user_id, &client, lifetime, &refresh_token).await?;
-            let event = Event::new(action::LOGIN, Some(user_id))
-                .target("session", session.id)
-                .meta(how);
-            record(conn, origin, event).await?;
-            Ok((session, accounts::find_by_id(conn, user_id).await?))
-        })
-        .await?;
+    let (session, user) = crate::db::transaction(&mut conn, async |conn| {
+        let session = store::open_session(conn, user_id, &client, lifetime, &refresh_token).await?;
+        let event = Event::new(action::LOGIN, Some(user_id))
+            .target("session", session.id)
+            .meta(how.clone());
+        record(conn, origin, event).await?;
+        Ok((session, accounts::find_by_id(conn, user_id).await?))
+    })
+    .await?;
     issue_tokens(ctx, user, session.id, refresh_token, session.expires_at)
 }
 

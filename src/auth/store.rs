@@ -3,7 +3,7 @@ use diesel::pg::Pg;
 use diesel::prelude::*;
 use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
 use diesel::sql_types::{Array, BigInt, Double, Text, Timestamptz, Untyped};
-use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
 use super::model::{ApiToken, ClientInfo, Session};
 use super::tokens::{TokenKeys, digest};
@@ -106,7 +106,7 @@ pub async fn open_session(
     refresh_token: &str,
 ) -> Result<Session, AppError> {
     let token_hash = digest(refresh_token);
-    conn.transaction::<_, AppError, _>(async move |conn| {
+    crate::db::transaction(conn, async |conn| {
         let session: Session = diesel::insert_into(sessions::table)
             .values((
                 sessions::user_id.eq(user_id),
@@ -120,7 +120,7 @@ pub async fn open_session(
         diesel::insert_into(refresh_tokens::table)
             .values((
                 refresh_tokens::session_id.eq(session.id),
-                refresh_tokens::token_hash.eq(token_hash),
+                refresh_tokens::token_hash.eq(&token_hash),
             ))
             .execute(conn)
             .await?;
@@ -171,7 +171,7 @@ pub async fn rotate_refresh_token(
     let idle_cutoff =
         Utc::now() - Duration::seconds(i64::try_from(idle_secs).unwrap_or(i64::MAX / 2));
     let grace_cutoff = Utc::now() - Duration::from_std(grace).unwrap_or_default();
-    conn.transaction::<_, AppError, _>(async move |conn| {
+    crate::db::transaction(conn, async |conn| {
         let found: Option<PresentedToken> = refresh_tokens::table
             .inner_join(sessions::table.inner_join(users::table))
             .filter(refresh_tokens::token_hash.eq(&presented_hash))
@@ -223,7 +223,7 @@ pub async fn rotate_refresh_token(
         Ok(Rotation::Rotated {
             user_id: token.user_id,
             session_id: token.session_id,
-            successor,
+            successor: successor.clone(),
             session_expires_at: token.session_expires_at,
         })
     })

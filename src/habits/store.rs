@@ -4,7 +4,7 @@ use chrono::{DateTime, Days, NaiveDate, Utc};
 use diesel::pg::Pg;
 use diesel::prelude::*;
 use diesel::sql_types::{Array, BigInt, Integer, Nullable, Timestamptz};
-use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
 use super::model::{HabitChanges, HabitRow, HabitUpdate, NewHabit};
 use super::rules;
@@ -202,7 +202,7 @@ pub async fn create(
     new: &NewHabit,
     now: DateTime<Utc>,
 ) -> Result<HabitRow, AppError> {
-    conn.transaction::<_, AppError, _>(async |conn| {
+    crate::db::transaction(conn, async |conn| {
         if let Some(theme_id) = new.theme_id {
             themes::store::ensure_owned(conn, user_id, theme_id).await?;
         }
@@ -239,7 +239,7 @@ pub async fn update(
     today: NaiveDate,
     now: DateTime<Utc>,
 ) -> Result<HabitRow, AppError> {
-    conn.transaction::<_, AppError, _>(async |conn| {
+    crate::db::transaction(conn, async |conn| {
         let current: HabitRow = habits::table
             .find(id)
             .filter(habits::user_id.eq(user_id))

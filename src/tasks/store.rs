@@ -6,7 +6,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use diesel::dsl::sql;
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Bool, Date, Integer, Timestamptz};
-use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use serde::{Deserialize, Serialize};
 
 use super::model::{BoardRow, NewTask, Task, TaskChanges};
@@ -131,7 +131,7 @@ pub async fn create(
     new: &NewTask,
     now: DateTime<Utc>,
 ) -> Result<Task, AppError> {
-    conn.transaction::<_, AppError, _>(async |conn| {
+    crate::db::transaction(conn, async |conn| {
         lock_board(conn, user_id).await?;
         if let Some(theme_id) = new.theme_id {
             themes::store::ensure_owned(conn, user_id, theme_id).await?;
@@ -195,7 +195,7 @@ pub async fn move_task(
     position: i32,
     now: DateTime<Utc>,
 ) -> Result<Task, AppError> {
-    conn.transaction::<_, AppError, _>(async |conn| {
+    crate::db::transaction(conn, async |conn| {
         lock_board(conn, user_id).await?;
         let task = find(conn, user_id, id).await?;
         let from = TaskStatus::parse(&task.status);
@@ -232,7 +232,7 @@ pub async fn move_task(
 
 /// Deletes a task and closes the gap in its column.
 pub async fn delete(conn: &mut AsyncPgConnection, user_id: i64, id: i64) -> Result<Task, AppError> {
-    conn.transaction::<_, AppError, _>(async |conn| {
+    crate::db::transaction(conn, async |conn| {
         lock_board(conn, user_id).await?;
         let task: Task = diesel::delete(tasks::table.find(id).filter(tasks::user_id.eq(user_id)))
             .returning(Task::as_returning())

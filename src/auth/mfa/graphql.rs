@@ -3,7 +3,7 @@ use std::collections::HashMap;
 use async_graphql::dataloader::{DataLoader, Loader};
 use async_graphql::{Context, ID, InputObject, Object, SimpleObject};
 use chrono::{DateTime, Utc};
-use diesel_async::{AsyncConnection, AsyncPgConnection};
+use diesel_async::AsyncPgConnection;
 use serde_json::json;
 
 use super::rules::{self, MfaKeys};
@@ -377,28 +377,27 @@ impl MfaMutation {
             return Err(AppError::bad_input("code", "Invalid code").into());
         };
         let keys = &app.mfa;
-        let (codes, user) = conn
-            .transaction::<_, AppError, _>(async |conn| {
-                if !store::enable(conn, user_id, &sealed, step, now).await? {
-                    return Err(AppError::bad_input(
-                        "code",
-                        "The pending setup changed or expired; begin again",
-                    ));
-                }
-                let codes = new_recovery_codes(keys, conn, user_id).await?;
-                record(
-                    conn,
-                    origin,
-                    Event::new(action::MFA_ENABLE, Some(user_id)).target("user", user_id),
-                )
-                .await?;
-                outbox::enqueue_for_user(conn, user_id, |email, username| {
-                    templates::two_factor_changed(email, username, true)
-                })
-                .await?;
-                Ok((codes, accounts::find_by_id(conn, user_id).await?))
+        let (codes, user) = crate::db::transaction(&mut conn, async |conn| {
+            if !store::enable(conn, user_id, &sealed, step, now).await? {
+                return Err(AppError::bad_input(
+                    "code",
+                    "The pending setup changed or expired; begin again",
+                ));
+            }
+            let codes = new_recovery_codes(keys, conn, user_id).await?;
+            record(
+                conn,
+                origin,
+                Event::new(action::MFA_ENABLE, Some(user_id)).target("user", user_id),
+            )
+            .await?;
+            outbox::enqueue_for_user(conn, user_id, |email, username| {
+                templates::two_factor_changed(email, username, true)
             })
             .await?;
+            Ok((codes, accounts::find_by_id(conn, user_id).await?))
+        })
+        .await?;
         app.outbox_wakeup.notify_one();
         Ok(RecoveryCodesPayload {
             recovery_codes: codes,
@@ -470,19 +469,18 @@ impl MfaMutation {
         let (user_id, session_id, origin) = (viewer.user_id, viewer.session_id, ctx.request_info());
         let mut conn = db::conn(&app.pool).await?;
         check_factor(app, &mut conn, user_id, &factor).await?;
-        let (user, revoked) = conn
-            .transaction::<_, AppError, _>(async |conn| {
-                store::remove(conn, user_id).await?;
-                let revoked =
-                    crate::auth::store::revoke_all_sessions(conn, user_id, session_id).await?;
-                let event = Event::new(action::MFA_DISABLE, Some(user_id))
-                    .target("user", user_id)
-                    .meta(json!({ "sessionsRevoked": revoked }));
-                record(conn, origin, event).await?;
-                outbox::enqueue_for_user(conn, user_id, two_factor_off).await?;
-                Ok((accounts::find_by_id(conn, user_id).await?, revoked))
-            })
-            .await?;
+        let (user, revoked) = crate::db::transaction(&mut conn, async |conn| {
+            store::remove(conn, user_id).await?;
+            let revoked =
+                crate::auth::store::revoke_all_sessions(conn, user_id, session_id).await?;
+            let event = Event::new(action::MFA_DISABLE, Some(user_id))
+                .target("user", user_id)
+                .meta(json!({ "sessionsRevoked": revoked }));
+            record(conn, origin, event).await?;
+            outbox::enqueue_for_user(conn, user_id, two_factor_off).await?;
+            Ok((accounts::find_by_id(conn, user_id).await?, revoked))
+        })
+        .await?;
         app.outbox_wakeup.notify_one();
         Ok(DisableTwoFactorPayload {
             user,
@@ -505,15 +503,14 @@ impl MfaMutation {
         let mut conn = db::conn(&app.pool).await?;
         check_factor(app, &mut conn, user_id, &factor).await?;
         let keys = &app.mfa;
-        let (codes, user) = conn
-            .transaction::<_, AppError, _>(async |conn| {
-                let codes = new_recovery_codes(keys, conn, user_id).await?;
-                let event = Event::new(action::RECOVERY_CODES_REGENERATE, Some(user_id))
-                    .target("user", user_id);
-                record(conn, origin, event).await?;
-                Ok((codes, accounts::find_by_id(conn, user_id).await?))
-            })
-            .await?;
+        let (codes, user) = crate::db::transaction(&mut conn, async |conn| {
+            let codes = new_recovery_codes(keys, conn, user_id).await?;
+            let event = Event::new(action::RECOVERY_CODES_REGENERATE, Some(user_id))
+                .target("user", user_id);
+            record(conn, origin, event).await?;
+            Ok((codes, accounts::find_by_id(conn, user_id).await?))
+        })
+        .await?;
         Ok(RecoveryCodesPayload {
             recovery_codes: codes,
             user,
@@ -532,18 +529,17 @@ impl MfaMutation {
         let user_id = parse_id("userId", &input.user_id)?;
         let origin = ctx.request_info();
         let mut conn = db::conn(&ctx.app().pool).await?;
-        let (user, changed) = conn
-            .transaction::<_, AppError, _>(async |conn| {
-                let user = accounts::find_by_id(conn, user_id).await?;
-                let changed = store::remove(conn, user_id).await?;
-                if changed {
-                    let event = Event::new(action::MFA_RESET, Some(actor)).target("user", user_id);
-                    record(conn, origin, event).await?;
-                    outbox::enqueue_for_user(conn, user_id, two_factor_off).await?;
-                }
-                Ok((user, changed))
-            })
-            .await?;
+        let (user, changed) = crate::db::transaction(&mut conn, async |conn| {
+            let user = accounts::find_by_id(conn, user_id).await?;
+            let changed = store::remove(conn, user_id).await?;
+            if changed {
+                let event = Event::new(action::MFA_RESET, Some(actor)).target("user", user_id);
+                record(conn, origin, event).await?;
+                outbox::enqueue_for_user(conn, user_id, two_factor_off).await?;
+            }
+            Ok((user, changed))
+        })
+        .await?;
         ctx.app().outbox_wakeup.notify_one();
         Ok(ResetTwoFactorPayload { user, changed })
     }
