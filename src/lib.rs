@@ -9,6 +9,7 @@ pub mod bounded;
 pub mod cleanup;
 pub mod clock;
 pub mod config;
+pub mod dates;
 pub mod db;
 pub mod error;
 pub mod graphql;
