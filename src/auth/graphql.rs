@@ -523,7 +523,8 @@ impl AuthMutation {
     }
 
     /// Creates an API token for scripts, after checking the caller's password. It may use only
-    /// permissions the caller holds.
+    /// permissions the caller holds. A user with as many live tokens as allowed (50 by default;
+    /// revoked and expired ones do not count) gets `CONFLICT` with reason `LIMIT_REACHED`.
     #[graphql(guard = "Permission(perm::API_TOKENS_MANAGE)")]
     async fn create_api_token(
         &self,
@@ -571,12 +572,14 @@ impl AuthMutation {
         let token = new_api_token();
         let expires_at = lifetime.map(|lifetime| Utc::now() + lifetime);
         let (user_id, origin) = (viewer.user_id, ctx.request_info());
+        let cap = app.config.max_api_tokens_per_user;
         let mut conn = db::conn(&app.pool).await?;
         let api_token = conn
             .transaction::<_, AppError, _>(async |conn| {
-                let api_token =
-                    store::create_api_token(conn, user_id, &name, &granted, expires_at, &token)
-                        .await?;
+                let api_token = store::create_api_token(
+                    conn, user_id, &name, &granted, expires_at, &token, cap,
+                )
+                .await?;
                 let event = Event::new(action::API_TOKEN_CREATE, Some(user_id))
                     .target("api_token", api_token.id)
                     .meta(json!({ "name": api_token.name, "permissions": api_token.permissions }));

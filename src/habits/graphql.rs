@@ -735,7 +735,9 @@ pub struct HabitsMutation;
 #[Object]
 impl HabitsMutation {
     /// Creates a habit for the current user (`habits:manage`). A bad schedule or an `endsOn`
-    /// before `startsOn` is `BAD_USER_INPUT`; a habit that already ended is archived at once.
+    /// before `startsOn` is `BAD_USER_INPUT`; a habit that already ended is archived at once. A
+    /// user with as many habits as allowed (500 by default, archived ones included) gets
+    /// `CONFLICT` with reason `LIMIT_REACHED`.
     #[graphql(guard = "Permission(perm::HABITS_MANAGE)")]
     async fn create_habit(
         &self,
@@ -766,7 +768,8 @@ impl HabitsMutation {
         };
         rules::check_span(new.starts_on, new.ends_on)?;
         let mut conn = db::conn(&ctx.app().pool).await?;
-        let row = store::create(&mut conn, calendar.user_id, &new, calendar.now).await?;
+        let cap = ctx.app().config.max_habits_per_user;
+        let row = store::create(&mut conn, calendar.user_id, &new, cap, calendar.now).await?;
         Ok(calendar.payload(row)?)
     }
 

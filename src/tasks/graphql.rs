@@ -276,7 +276,8 @@ pub struct TasksMutation;
 
 #[Object]
 impl TasksMutation {
-    /// Adds a task at the bottom of its column.
+    /// Adds a task at the bottom of its column. A user with as many tasks as allowed (5,000 by
+    /// default) gets `CONFLICT` with reason `LIMIT_REACHED`.
     #[graphql(guard = "Permission(perm::TASKS_MANAGE)")]
     async fn create_task(
         &self,
@@ -298,7 +299,8 @@ impl TasksMutation {
         let user_id = ctx.viewer()?.user_id;
         let app = ctx.app();
         let mut conn = db::conn(&app.pool).await?;
-        let task = store::create(&mut conn, user_id, &new, app.clock.now()).await?;
+        let cap = app.config.max_tasks_per_user;
+        let task = store::create(&mut conn, user_id, &new, cap, app.clock.now()).await?;
         Ok(TaskPayload { task })
     }
 

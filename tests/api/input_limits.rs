@@ -6,12 +6,16 @@ use std::time::Instant;
 
 use serde_json::{Value, json};
 
-use crate::common::{Reply, TestApp, Tokens};
+use crate::common::{PASSWORD, Reply, TestApp, Tokens};
 
 const CREATE_TASK: &str =
     "mutation($v: CreateTaskInput!) { createTask(input: $v) { task { id dueOn } } }";
 const CREATE_HABIT: &str =
     "mutation($v: CreateHabitInput!) { createHabit(input: $v) { habit { id startsOn } } }";
+const CREATE_THEME: &str =
+    "mutation($v: CreateThemeInput!) { createTheme(input: $v) { theme { id } } }";
+const CREATE_TOKEN: &str =
+    "mutation($v: CreateApiTokenInput!) { createApiToken(input: $v) { token } }";
 
 #[track_caller]
 fn assert_bad_input(reply: &Reply, field: &str) {
@@ -19,6 +23,17 @@ fn assert_bad_input(reply: &Reply, field: &str) {
     assert_eq!(
         reply.error()["extensions"]["field"],
         field,
+        "{:#}",
+        reply.body
+    );
+}
+
+#[track_caller]
+fn assert_limit_reached(reply: &Reply) {
+    assert_eq!(reply.code(), Some("CONFLICT"), "{:#}", reply.body);
+    assert_eq!(
+        reply.error()["extensions"]["reason"],
+        "LIMIT_REACHED",
         "{:#}",
         reply.body
     );
@@ -191,4 +206,145 @@ async fn habits_from_1900_keep_streaks_and_all_time_statistics_bounded() {
     assert_eq!(nodes[0]["longestStreak"], 366);
     assert_eq!(nodes[0]["completionRate"], 0.8);
     eprintln!("ten habits from 1900: stats(ALL_TIME) {stats_took:?}, habits list {list_took:?}");
+}
+
+/// Fills `table` for `who` to `count` rows with one statement, where the API would take minutes.
+async fn prefill(t: &TestApp, who: &Tokens, table: &str, count: i64) {
+    let user = &who.user_id;
+    let statement = match table {
+        "tasks" => format!(
+            "INSERT INTO tasks (user_id, title, description, priority, status, position, created_at, updated_at)
+             SELECT {user}, 'Task ' || n, '', 'MEDIUM', 'TODO', n - 1, now(), now()
+             FROM generate_series(1, {count}) n"
+        ),
+        "habits" => format!(
+            "INSERT INTO habits (user_id, name, description, kind, schedule, starts_on, created_at, updated_at)
+             SELECT {user}, 'Habit ' || n, '', 'DAILY', '{{}}', DATE '2026-01-01', now(), now()
+             FROM generate_series(1, {count}) n"
+        ),
+        "themes" => format!(
+            "INSERT INTO themes (user_id, name, color)
+             SELECT {user}, 'Theme ' || n, '#' || upper(lpad(to_hex(n), 6, '0'))
+             FROM generate_series(1, {count}) n"
+        ),
+        "api_tokens" => format!(
+            "INSERT INTO api_tokens (user_id, name, token_hash, permissions)
+             SELECT {user}, 'Token ' || n, sha256(n::text::bytea), '{{}}'
+             FROM generate_series(1, {count}) n"
+        ),
+        other => panic!("no prefill for {other}"),
+    };
+    t.sql(&statement).await;
+}
+
+fn create_request(kind: &str, n: usize) -> (&'static str, Value) {
+    match kind {
+        "tasks" => (CREATE_TASK, json!({"v": {"title": format!("New {n}")}})),
+        "habits" => (
+            CREATE_HABIT,
+            json!({"v": {"name": format!("New {n}"), "schedule": {"daily": true}}}),
+        ),
+        "themes" => (CREATE_THEME, json!({"v": {"name": format!("New {n}")}})),
+        "api_tokens" => (
+            CREATE_TOKEN,
+            json!({"v": {"name": format!("New {n}"), "permissions": ["profile:read"], "password": PASSWORD}}),
+        ),
+        other => panic!("no create for {other}"),
+    }
+}
+
+/// With the user `slack` creations short of the cap, twenty creations released together: exactly
+/// `slack` succeed, the others are `CONFLICT`/`LIMIT_REACHED`, and the table holds the cap.
+async fn cap_holds_under_concurrency(table: &str, cap: i64) {
+    let slack = 5;
+    let t = TestApp::new().await;
+    let ada = t.user("ada").await;
+    prefill(&t, &ada, table, cap - slack).await;
+    let barrier = std::sync::Arc::new(tokio::sync::Barrier::new(20));
+    let replies = futures_util::future::join_all((0..20).map(|n| {
+        let (query, variables) = create_request(table, n);
+        let (t, access, barrier) = (&t, ada.access.clone(), barrier.clone());
+        async move {
+            barrier.wait().await;
+            t.gql_as(&access, query, variables).await
+        }
+    }))
+    .await;
+    let created = replies
+        .iter()
+        .filter(|reply| reply.body.get("errors").is_none())
+        .count();
+    for refused in replies
+        .iter()
+        .filter(|reply| reply.body.get("errors").is_some())
+    {
+        assert_limit_reached(refused);
+    }
+    assert_eq!(created, slack as usize, "{table}");
+    let stored = t
+        .count(&format!(
+            "SELECT count(*) FROM {table} WHERE user_id = {}",
+            ada.user_id
+        ))
+        .await;
+    assert_eq!(stored, cap, "{table}");
+    // Someone else's quota is their own.
+    let bob = t.user("bob").await;
+    let (query, variables) = create_request(table, 99);
+    t.gql_as(&bob.access, query, variables).await.assert_ok();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn habits_stop_at_500_per_user_even_when_created_at_once() {
+    cap_holds_under_concurrency("habits", 500).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn tasks_stop_at_5000_per_user_even_when_created_at_once() {
+    cap_holds_under_concurrency("tasks", 5000).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn themes_stop_at_100_per_user_even_when_created_at_once() {
+    cap_holds_under_concurrency("themes", 100).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn active_api_tokens_stop_at_50_per_user_even_when_created_at_once() {
+    cap_holds_under_concurrency("api_tokens", 50).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn revoked_and_expired_api_tokens_do_not_count_against_the_cap() {
+    let t = TestApp::new().await;
+    let ada = t.user("ada").await;
+    prefill(&t, &ada, "api_tokens", 50).await;
+    let (query, variables) = create_request("api_tokens", 1);
+    assert_limit_reached(&t.gql_as(&ada.access, query, variables.clone()).await);
+    t.sql(&format!(
+        "UPDATE api_tokens SET revoked_at = now() WHERE id = (SELECT min(id) FROM api_tokens WHERE user_id = {})",
+        ada.user_id
+    ))
+    .await;
+    t.gql_as(&ada.access, query, variables.clone())
+        .await
+        .assert_ok();
+    t.sql(&format!(
+        "UPDATE api_tokens SET expires_at = now() - INTERVAL '1 day' WHERE id = (SELECT max(id) FROM api_tokens WHERE user_id = {} AND revoked_at IS NULL)",
+        ada.user_id
+    ))
+    .await;
+    t.gql_as(&ada.access, query, variables).await.assert_ok();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn caps_are_configurable() {
+    let t = TestApp::with_config(|config| config.max_themes_per_user = 2).await;
+    let ada = t.user("ada").await;
+    for n in 0..2 {
+        let (query, variables) = create_request("themes", n);
+        t.gql_as(&ada.access, query, variables).await.assert_ok();
+    }
+    let (query, variables) = create_request("themes", 2);
+    assert_limit_reached(&t.gql_as(&ada.access, query, variables).await);
 }
