@@ -6,7 +6,10 @@ use super::cookies::{clear_auth_cookies, set_auth_cookies};
 use super::mfa::graphql::reauthenticate;
 use super::model::{ApiToken, ClientInfo, Session};
 use super::recovery::{self, Purpose};
-use super::rules::{api_token_lifetime, api_token_name, check_new_password, normalize_password};
+use super::rules::{
+    api_token_lifetime, api_token_name, api_token_permissions, check_new_password,
+    normalize_password,
+};
 use super::store::{self, Rotation};
 use super::tokens::{AccessSubject, new_api_token, new_refresh_token};
 use crate::mail::{outbox, templates};
@@ -14,6 +17,7 @@ use crate::ratelimit::Guarded;
 use serde_json::json;
 
 use crate::accounts::model::User;
+use crate::accounts::rules::MAX_EMAIL_CHARS;
 use crate::accounts::store as accounts;
 use crate::audit::{Event, action, store::record};
 use crate::config::REFRESH_REUSE_GRACE;
@@ -99,7 +103,8 @@ impl ApiToken {
 pub struct CreateApiTokenInput {
     /// A label to recognise the token by.
     pub name: String,
-    /// Permission names the token may use; each must be one the caller holds.
+    /// Permission names the token may use, 1 to 100 of them; each must be one the caller
+    /// holds.
     pub permissions: Vec<String>,
     /// Days until it expires (1–3650); omitted, it does not expire.
     pub expires_in_days: Option<i32>,
@@ -162,7 +167,7 @@ pub enum LoginResult {
 /// Credentials for `login`.
 #[derive(InputObject)]
 pub struct LoginInput {
-    /// Username (any case) or email address.
+    /// Username (any case) or email address, at most 254 characters.
     pub login: String,
     /// The account's password.
     pub password: String,
@@ -300,7 +305,8 @@ impl AuthMutation {
     ) -> async_graphql::Result<LoginResult> {
         let app = ctx.app();
         let address = ctx.request_info().ip.clone().unwrap_or_default();
-        let account_key = input.login.trim().to_lowercase();
+        let login = crate::text::term("login", &input.login, MAX_EMAIL_CHARS)?;
+        let account_key = login.to_lowercase();
         app.limits
             .check(Guarded::LoginFromAddress, &address)
             .await?;
@@ -308,7 +314,7 @@ impl AuthMutation {
             .check(Guarded::LoginToAccount, &account_key)
             .await?;
         let mut conn = db::conn(&app.pool).await?;
-        let found = accounts::find_for_login(&mut conn, &input.login).await?;
+        let found = accounts::find_for_login(&mut conn, &login).await?;
         // Release the connection while hashing: argon2 takes far longer than the query.
         drop(conn);
         let (user, stored_hash) = found.unzip();
@@ -322,9 +328,8 @@ impl AuthMutation {
             known_or_not => {
                 // Same row shape whether or not the account exists; only its owner (the
                 // target) and auditors can read it.
-                let mut event = Event::new(action::LOGIN_FAILED, None).meta(
-                    json!({ "login": input.login.trim().chars().take(100).collect::<String>() }),
-                );
+                let mut event = Event::new(action::LOGIN_FAILED, None)
+                    .meta(json!({ "login": login.chars().take(100).collect::<String>() }));
                 if let Some(user) = known_or_not {
                     event = event.target("user", user.id);
                 }
@@ -536,16 +541,7 @@ impl AuthMutation {
         let app = ctx.app();
         let name = api_token_name(&input.name)?;
         let lifetime = api_token_lifetime(input.expires_in_days)?;
-        let mut granted: Vec<String> = input
-            .permissions
-            .iter()
-            .map(|name| name.trim().to_owned())
-            .collect();
-        granted.sort_unstable();
-        granted.dedup();
-        if granted.is_empty() {
-            return Err(AppError::bad_input("permissions", "Name at least one permission").into());
-        }
+        let granted = api_token_permissions(&input.permissions)?;
         let mut conn = db::conn(&app.pool).await?;
         let unknown = store::unknown_permissions(&mut conn, &granted).await?;
         if !unknown.is_empty() {

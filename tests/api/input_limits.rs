@@ -348,3 +348,64 @@ async fn caps_are_configurable() {
     let (query, variables) = create_request("themes", 2);
     assert_limit_reached(&t.gql_as(&ada.access, query, variables).await);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn control_characters_in_looked_up_text_are_bad_input() {
+    let t = TestApp::new().await;
+    let root = t.admin("root").await;
+    let nul = "ada\u{0}";
+
+    let login = t
+        .gql(
+            "mutation($v: LoginInput!) { login(input: $v) { __typename } }",
+            json!({"v": {"login": nul, "password": PASSWORD}}),
+        )
+        .await;
+    assert_bad_input(&login, "login");
+
+    let cases: [(&str, Value, &str); 6] = [
+        (
+            "query($f: UsersFilter) { users(filter: $f) { totalCount } }",
+            json!({"f": {"search": nul}}),
+            "search",
+        ),
+        (
+            "query($f: MarketFilter) { marketItems(filter: $f) { totalCount } }",
+            json!({"f": {"search": nul}}),
+            "search",
+        ),
+        (
+            "query($f: AuditLogFilter) { auditLog(filter: $f) { totalCount } }",
+            json!({"f": {"action": nul}}),
+            "action",
+        ),
+        (
+            CREATE_TOKEN,
+            json!({"v": {"name": "ci", "permissions": ["profile:read\u{0}"], "password": PASSWORD}}),
+            "permissions",
+        ),
+        (
+            "query($f: UsersFilter) { users(filter: $f) { totalCount } }",
+            json!({"f": {"search": "x".repeat(101)}}),
+            "search",
+        ),
+        (
+            "query($f: MarketFilter) { marketItems(filter: $f) { totalCount } }",
+            json!({"f": {"search": "x".repeat(101)}}),
+            "search",
+        ),
+    ];
+    for (query, variables, field) in cases {
+        let reply = t.gql_as(&root.access, query, variables).await;
+        assert_bad_input(&reply, field);
+    }
+    // The longest search allowed still searches.
+    let reply = t
+        .gql_as(
+            &root.access,
+            "query($f: UsersFilter) { users(filter: $f) { totalCount } }",
+            json!({"f": {"search": "x".repeat(100)}}),
+        )
+        .await;
+    assert_eq!(reply.assert_ok()["users"]["totalCount"], 0);
+}
