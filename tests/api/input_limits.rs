@@ -5,6 +5,7 @@
 use std::time::Instant;
 
 use serde_json::{Value, json};
+use totp_rs::Totp;
 
 use crate::common::{PASSWORD, Reply, TestApp, Tokens};
 
@@ -408,4 +409,26 @@ async fn control_characters_in_looked_up_text_are_bad_input() {
         )
         .await;
     assert_eq!(reply.assert_ok()["users"]["totalCount"], 0);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn two_factor_setup_works_for_a_quoted_address_with_a_colon() {
+    let t = TestApp::new().await;
+    t.register("colon", "\"a:b\"@example.test")
+        .await
+        .assert_ok();
+    let who = t.sign_in("colon").await;
+    let reply = t
+        .gql_as(
+            &who.access,
+            "mutation($v: BeginTwoFactorSetupInput!) { beginTwoFactorSetup(input: $v) { otpauthUri } }",
+            json!({"v": {"password": PASSWORD}}),
+        )
+        .await;
+    let uri = reply.assert_ok()["beginTwoFactorSetup"]["otpauthUri"]
+        .as_str()
+        .unwrap();
+    let totp = Totp::from_url(uri).unwrap();
+    assert_eq!(totp.account_name(), "colon");
+    assert_eq!(totp.issuer(), Some("Agora"));
 }
