@@ -245,7 +245,7 @@ impl From<&Schedule> for HabitSchedule {
 /// A weekly schedule: the weekdays the habit falls on.
 #[derive(InputObject)]
 pub struct WeeklyScheduleInput {
-    /// At least one day; repeats are ignored.
+    /// 1 to 7 days; repeats are ignored.
     pub days: Vec<Weekday>,
 }
 

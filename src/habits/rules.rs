@@ -61,6 +61,9 @@ pub enum Schedule {
 
 impl Schedule {
     pub fn weekly(days: &[Weekday]) -> Result<Self, AppError> {
+        if days.len() > 7 {
+            return Err(AppError::bad_input("days", "A week has at most 7 days"));
+        }
         let mut days: Vec<Weekday> = days.to_vec();
         days.sort_by_key(Weekday::num_days_from_monday);
         days.dedup();
@@ -667,6 +670,8 @@ mod tests {
         );
         assert!(Schedule::monthly(0).is_err() && Schedule::monthly(32).is_err());
         assert!(Schedule::weekly(&[]).is_err());
+        assert!(Schedule::weekly(&[Weekday::Mon; 7]).is_ok());
+        assert!(Schedule::weekly(&[Weekday::Mon; 8]).is_err());
         assert_eq!(
             Schedule::weekly(&[Weekday::Fri, Weekday::Mon, Weekday::Fri]).unwrap(),
             Schedule::Weekly(vec![Weekday::Mon, Weekday::Fri])

@@ -4,6 +4,9 @@
 
 use std::time::Instant;
 
+use axum::body::Body;
+use axum::http::{Method, Request, StatusCode, header};
+
 use serde_json::{Value, json};
 use totp_rs::Totp;
 
@@ -431,4 +434,111 @@ async fn two_factor_setup_works_for_a_quoted_address_with_a_colon() {
     let totp = Totp::from_url(uri).unwrap();
     assert_eq!(totp.account_name(), "colon");
     assert_eq!(totp.issuer(), Some("Agora"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn list_arguments_have_documented_maxima() {
+    let t = TestApp::new().await;
+    let ada = t.user("ada").await;
+    let permissions: Vec<String> = (0..101).map(|n| format!("profile:read{n}")).collect();
+    let reply = t
+        .gql_as(
+            &ada.access,
+            CREATE_TOKEN,
+            json!({"v": {"name": "ci", "permissions": permissions, "password": PASSWORD}}),
+        )
+        .await;
+    assert_bad_input(&reply, "permissions");
+
+    let days = vec!["MONDAY"; 8];
+    let reply = t
+        .gql_as(
+            &ada.access,
+            CREATE_HABIT,
+            json!({"v": {"name": "Gym", "schedule": {"weekly": {"days": days}}}}),
+        )
+        .await;
+    assert_bad_input(&reply, "days");
+    let week = [
+        "MONDAY",
+        "TUESDAY",
+        "WEDNESDAY",
+        "THURSDAY",
+        "FRIDAY",
+        "SATURDAY",
+        "SUNDAY",
+    ];
+    t.gql_as(
+        &ada.access,
+        CREATE_HABIT,
+        json!({"v": {"name": "Gym", "schedule": {"weekly": {"days": week}}}}),
+    )
+    .await
+    .assert_ok();
+}
+
+async fn post_body(t: &TestApp, body: String) -> Reply {
+    let request = Request::builder()
+        .method(Method::POST)
+        .uri("/graphql")
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::from(body))
+        .unwrap();
+    t.send(request).await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn huge_lists_and_documents_are_refused_before_parsing() {
+    let t = TestApp::new().await;
+    // Half a million zeros in one variable: just under the 1 MiB body limit.
+    let zeros = vec!["0"; 500_000].join(",");
+    let body = format!(r#"{{"query":"{{ __typename }}","variables":{{"x":[{zeros}]}}}}"#);
+    assert!(body.len() < 1024 * 1024);
+    let reply = post_body(&t, body).await;
+    assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{:#}", reply.body);
+    assert_eq!(reply.code(), Some("BAD_REQUEST"));
+    assert!(
+        reply.error()["message"].as_str().unwrap().contains("1000"),
+        "{:#}",
+        reply.body
+    );
+
+    // Nested inside objects and the extensions too.
+    let nested = format!(
+        r#"{{"query":"{{ __typename }}","extensions":{{"a":{{"b":[[{}]]}}}}}}"#,
+        vec!["{}"; 1001].join(",")
+    );
+    assert_eq!(post_body(&t, nested).await.code(), Some("BAD_REQUEST"));
+
+    // A thousand items is allowed.
+    let fine = format!(
+        r#"{{"query":"{{ __typename }}","variables":{{"x":[{}]}}}}"#,
+        vec!["0"; 1000].join(",")
+    );
+    post_body(&t, fine).await.assert_ok();
+
+    // The list written into the document itself.
+    let literal = format!(
+        "{{ __typename @skip(if: false) a: __typename b: __typename # {}\n }}",
+        "0,".repeat(70_000)
+    );
+    let reply = t.gql(&literal, json!({})).await;
+    assert_eq!(
+        reply.status,
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "{:#}",
+        reply.body
+    );
+    assert_eq!(reply.code(), Some("PAYLOAD_TOO_LARGE"));
+
+    let get = t
+        .get(
+            &format!(
+                "/graphql?query=%7B__typename%7D&variables=%7B%22x%22%3A%5B{}%5D%7D",
+                vec!["0"; 1001].join("%2C")
+            ),
+            &[],
+        )
+        .await;
+    assert_eq!(get.code(), Some("BAD_REQUEST"), "{:#}", get.body);
 }
