@@ -151,7 +151,7 @@ pub async fn run(
             )
             .await
             .map_err(explain)?;
-            let planner = seed_planner(&mut conn, habits, tasks, app.clock.now())
+            let planner = seed_planner(&mut conn, habits, tasks, &app.config, app.clock.now())
                 .await
                 .map_err(explain)?;
             writeln!(
@@ -294,6 +294,7 @@ async fn seed_planner(
     conn: &mut diesel_async::AsyncPgConnection,
     habits: u32,
     tasks: u32,
+    config: &crate::config::Config,
     now: chrono::DateTime<chrono::Utc>,
 ) -> Result<PlannerSeeded, AppError> {
     use crate::db::schema::{habit_completions, habits as habit_rows, tasks as task_rows, users};
@@ -324,7 +325,8 @@ async fn seed_planner(
             starts_on,
             ends_on: None,
         };
-        let habit = crate::habits::store::create(conn, user_id, &new, now).await?;
+        let cap = config.max_habits_per_user;
+        let habit = crate::habits::store::create(conn, user_id, &new, cap, now).await?;
         let plan = Plan {
             schedule,
             span: Span {

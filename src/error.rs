@@ -49,6 +49,8 @@ pub mod reason {
     /// The item is held by someone, so it cannot be deleted or repriced.
     pub const OWNED: &str = "OWNED";
     pub const IDEMPOTENCY_KEY_REUSED: &str = "IDEMPOTENCY_KEY_REUSED";
+    /// The user has as many of these as the server allows (habits, tasks, themes, API tokens).
+    pub const LIMIT_REACHED: &str = "LIMIT_REACHED";
 }
 
 /// Deliberately not `Display`: async-graphql converts every `Display` type into an error without

@@ -201,7 +201,7 @@ impl AccountsQuery {
         let page = Page::parse(first, after.as_deref())?;
         let filter = filter.unwrap_or_default();
         let filter = UserFilter {
-            search: filter.search.filter(|text| !text.trim().is_empty()),
+            search: crate::text::search(filter.search.as_deref())?,
             role_id: filter
                 .role_id
                 .as_ref()
@@ -219,7 +219,7 @@ impl AccountsQuery {
 /// Conditions for `users`; omitted ones do not filter.
 #[derive(InputObject, Default)]
 pub struct UsersFilter {
-    /// Part of a username, email or name; `%` and `_` match themselves.
+    /// Part of a username, email or name, at most 100 characters; `%` and `_` match themselves.
     pub search: Option<String>,
     /// Only holders of this role.
     pub role_id: Option<ID>,

@@ -7,6 +7,9 @@ use crate::graphql::connection::{CountedConnection, Page, connection};
 use crate::graphql::{ContextExt, Permission, parse_id};
 use crate::rbac::perm;
 
+/// Action names are short dotted words; a longer filter could match nothing.
+const MAX_ACTION_CHARS: usize = 100;
+
 /// One recorded action.
 #[Object(name = "AuditEntry")]
 impl AuditRow {
@@ -57,7 +60,8 @@ impl AuditRow {
 pub struct AuditLogFilter {
     /// Only what this user did.
     pub actor_id: Option<ID>,
-    /// Only entries with exactly this action, e.g. `auth.login_failed`.
+    /// Only entries with exactly this action, e.g. `auth.login_failed`; at most 100
+    /// characters, no control characters.
     pub action: Option<String>,
     /// Entries at or after this time.
     pub since: Option<DateTime<Utc>>,
@@ -107,7 +111,11 @@ impl AuditQuery {
                 .as_ref()
                 .map(|id| parse_id("actorId", id))
                 .transpose()?,
-            action: filter.action,
+            action: filter
+                .action
+                .as_deref()
+                .map(|action| crate::text::term("action", action, MAX_ACTION_CHARS))
+                .transpose()?,
             since: filter.since,
             until: filter.until,
             ..AuditFilter::default()

@@ -5,7 +5,10 @@ use super::cookies::{clear_auth_cookies, set_auth_cookies};
 use super::mfa::graphql::reauthenticate;
 use super::model::{ApiToken, ClientInfo, Session};
 use super::recovery::{self, Purpose};
-use super::rules::{api_token_lifetime, api_token_name, check_new_password, normalize_password};
+use super::rules::{
+    api_token_lifetime, api_token_name, api_token_permissions, check_new_password,
+    normalize_password,
+};
 use super::store::{self, Rotation};
 use super::tokens::{AccessSubject, new_api_token, new_refresh_token};
 use crate::mail::{outbox, templates};
@@ -13,6 +16,7 @@ use crate::ratelimit::Guarded;
 use serde_json::json;
 
 use crate::accounts::model::User;
+use crate::accounts::rules::MAX_EMAIL_CHARS;
 use crate::accounts::store as accounts;
 use crate::audit::{Event, action, store::record};
 use crate::config::REFRESH_REUSE_GRACE;
@@ -98,7 +102,8 @@ impl ApiToken {
 pub struct CreateApiTokenInput {
     /// A label to recognise the token by.
     pub name: String,
-    /// Permission names the token may use; each must be one the caller holds.
+    /// Permission names the token may use, 1 to 100 of them; each must be one the caller
+    /// holds.
     pub permissions: Vec<String>,
     /// Days until it expires (1–3650); omitted, it does not expire.
     pub expires_in_days: Option<i32>,
@@ -161,7 +166,7 @@ pub enum LoginResult {
 /// Credentials for `login`.
 #[derive(InputObject)]
 pub struct LoginInput {
-    /// Username (any case) or email address.
+    /// Username (any case) or email address, at most 254 characters.
     pub login: String,
     /// The account's password.
     pub password: String,
@@ -299,7 +304,8 @@ impl AuthMutation {
     ) -> async_graphql::Result<LoginResult> {
         let app = ctx.app();
         let address = ctx.request_info().ip.clone().unwrap_or_default();
-        let account_key = input.login.trim().to_lowercase();
+        let login = crate::text::term("login", &input.login, MAX_EMAIL_CHARS)?;
+        let account_key = login.to_lowercase();
         app.limits
             .check(Guarded::LoginFromAddress, &address)
             .await?;
@@ -307,7 +313,7 @@ impl AuthMutation {
             .check(Guarded::LoginToAccount, &account_key)
             .await?;
         let mut conn = db::conn(&app.pool).await?;
-        let found = accounts::find_for_login(&mut conn, &input.login).await?;
+        let found = accounts::find_for_login(&mut conn, &login).await?;
         // Release the connection while hashing: argon2 takes far longer than the query.
         drop(conn);
         let (user, stored_hash) = found.unzip();
@@ -321,9 +327,8 @@ impl AuthMutation {
             known_or_not => {
                 // Same row shape whether or not the account exists; only its owner (the
                 // target) and auditors can read it.
-                let mut event = Event::new(action::LOGIN_FAILED, None).meta(
-                    json!({ "login": input.login.trim().chars().take(100).collect::<String>() }),
-                );
+                let mut event = Event::new(action::LOGIN_FAILED, None)
+                    .meta(json!({ "login": login.chars().take(100).collect::<String>() }));
                 if let Some(user) = known_or_not {
                     event = event.target("user", user.id);
                 }
@@ -516,7 +521,8 @@ impl AuthMutation {
     }
 
     /// Creates an API token for scripts, after checking the caller's password. It may use only
-    /// permissions the caller holds.
+    /// permissions the caller holds. A user with as many live tokens as allowed (50 by default;
+    /// revoked and expired ones do not count) gets `CONFLICT` with reason `LIMIT_REACHED`.
     #[graphql(guard = "Permission(perm::API_TOKENS_MANAGE)")]
     async fn create_api_token(
         &self,
@@ -528,16 +534,7 @@ impl AuthMutation {
         let app = ctx.app();
         let name = api_token_name(&input.name)?;
         let lifetime = api_token_lifetime(input.expires_in_days)?;
-        let mut granted: Vec<String> = input
-            .permissions
-            .iter()
-            .map(|name| name.trim().to_owned())
-            .collect();
-        granted.sort_unstable();
-        granted.dedup();
-        if granted.is_empty() {
-            return Err(AppError::bad_input("permissions", "Name at least one permission").into());
-        }
+        let granted = api_token_permissions(&input.permissions)?;
         let mut conn = db::conn(&app.pool).await?;
         let unknown = store::unknown_permissions(&mut conn, &granted).await?;
         if !unknown.is_empty() {
@@ -564,10 +561,12 @@ impl AuthMutation {
         let token = new_api_token();
         let expires_at = lifetime.map(|lifetime| Utc::now() + lifetime);
         let (user_id, origin) = (viewer.user_id, ctx.request_info());
+        let cap = app.config.max_api_tokens_per_user;
         let mut conn = db::conn(&app.pool).await?;
         let api_token = crate::db::transaction(&mut conn, async |conn| {
             let api_token =
-                store::create_api_token(conn, user_id, &name, &granted, expires_at, &token).await?;
+                store::create_api_token(conn, user_id, &name, &granted, expires_at, &token, cap)
+                    .await?;
             let event = Event::new(action::API_TOKEN_CREATE, Some(user_id))
                 .target("api_token", api_token.id)
                 .meta(json!({ "name": api_token.name, "permissions": api_token.permissions }));

@@ -10,6 +10,7 @@ use super::tokens::{TokenKeys, digest};
 use crate::accounts::model::User;
 use crate::db::schema::{api_tokens, permissions, refresh_tokens, sessions, users};
 use crate::error::AppError;
+use crate::quota;
 
 /// The `users` columns `User` reads, for the hand-written statements that load one with more.
 macro_rules! user_columns {
@@ -353,6 +354,8 @@ pub async fn unknown_permissions(
         .collect())
 }
 
+/// Stores a new API token unless the user has `cap` live ones (neither revoked nor expired).
+/// Run it inside a transaction: the count holds only while the lock it takes does.
 pub async fn create_api_token(
     conn: &mut AsyncPgConnection,
     user_id: i64,
@@ -360,7 +363,21 @@ pub async fn create_api_token(
     granted: &[String],
     expires_at: Option<DateTime<Utc>>,
     token: &str,
+    cap: u32,
 ) -> Result<ApiToken, AppError> {
+    quota::lock(conn, quota::API_TOKENS_LOCK, user_id).await?;
+    let live = api_tokens::table
+        .filter(api_tokens::user_id.eq(user_id))
+        .filter(api_tokens::revoked_at.is_null())
+        .filter(
+            api_tokens::expires_at
+                .is_null()
+                .or(api_tokens::expires_at.gt(diesel::dsl::now)),
+        )
+        .count()
+        .get_result(conn)
+        .await?;
+    quota::check("live API tokens", live, cap)?;
     Ok(diesel::insert_into(api_tokens::table)
         .values((
             api_tokens::user_id.eq(user_id),

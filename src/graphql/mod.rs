@@ -4,6 +4,7 @@
 pub mod connection;
 pub mod context;
 pub mod flat;
+pub mod input_limits;
 pub mod limits;
 pub mod nulls;
 pub mod parsed;

@@ -10,7 +10,7 @@ use super::model::{HabitChanges, HabitRow, HabitUpdate, NewHabit};
 use super::rules;
 use crate::db::schema::{habit_completions, habits};
 use crate::error::AppError;
-use crate::themes;
+use crate::{quota, themes};
 
 /// Archives every habit (of one user, or of all) whose `endsOn` is before its owner's today,
 /// dated the start of the day after `endsOn` in the owner's zone. Run by the periodic job and
@@ -195,14 +195,23 @@ pub async fn completions(
         .collect())
 }
 
-/// Creates a habit; one that ended before today is archived at once.
+/// Creates a habit unless the user has `cap` already; one that ended before today is archived
+/// at once.
 pub async fn create(
     conn: &mut AsyncPgConnection,
     user_id: i64,
     new: &NewHabit,
+    cap: u32,
     now: DateTime<Utc>,
 ) -> Result<HabitRow, AppError> {
     crate::db::transaction(conn, async |conn| {
+        quota::lock(conn, quota::HABITS_LOCK, user_id).await?;
+        let owned = habits::table
+            .filter(habits::user_id.eq(user_id))
+            .count()
+            .get_result(conn)
+            .await?;
+        quota::check("habits", owned, cap)?;
         if let Some(theme_id) = new.theme_id {
             themes::store::ensure_owned(conn, user_id, theme_id).await?;
         }

@@ -13,7 +13,7 @@ use super::model::{BoardRow, NewTask, Task, TaskChanges};
 use super::rules::{self, TaskStatus};
 use crate::db::schema::tasks;
 use crate::error::AppError;
-use crate::themes;
+use crate::{quota, themes};
 
 /// Any fixed number: the lock's namespace; the user id picks the board within it.
 const BOARD_LOCK_CLASS: i32 = 0x7461_736b;
@@ -71,12 +71,7 @@ impl TaskCursor {
 }
 
 async fn lock_board(conn: &mut AsyncPgConnection, user_id: i64) -> Result<(), AppError> {
-    diesel::sql_query("SELECT pg_advisory_xact_lock($1, hashint8($2))")
-        .bind::<Integer, _>(BOARD_LOCK_CLASS)
-        .bind::<BigInt, _>(user_id)
-        .execute(conn)
-        .await?;
-    Ok(())
+    quota::lock(conn, BOARD_LOCK_CLASS, user_id).await
 }
 
 pub async fn find(conn: &mut AsyncPgConnection, user_id: i64, id: i64) -> Result<Task, AppError> {
@@ -129,10 +124,17 @@ pub async fn create(
     conn: &mut AsyncPgConnection,
     user_id: i64,
     new: &NewTask,
+    cap: u32,
     now: DateTime<Utc>,
 ) -> Result<Task, AppError> {
     crate::db::transaction(conn, async |conn| {
         lock_board(conn, user_id).await?;
+        let owned = tasks::table
+            .filter(tasks::user_id.eq(user_id))
+            .count()
+            .get_result(conn)
+            .await?;
+        quota::check("tasks", owned, cap)?;
         if let Some(theme_id) = new.theme_id {
             themes::store::ensure_owned(conn, user_id, theme_id).await?;
         }

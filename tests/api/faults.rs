@@ -138,7 +138,10 @@ const CREATE_TASK: &str =
 #[tokio::test(flavor = "multi_thread")]
 async fn serialization_failures_and_deadlocks_are_retried() {
     for (sqlstate, message) in [
-        ("40001", "could not serialize access due to concurrent update"),
+        (
+            "40001",
+            "could not serialize access due to concurrent update",
+        ),
         ("40P01", "deadlock detected"),
     ] {
         let t = TestApp::new().await;
@@ -170,7 +173,12 @@ async fn a_conflict_that_outlasts_the_retries_is_service_unavailable_and_writes_
     let reply = t
         .gql_as(&ada.access, CREATE_TASK, json!({"v": {"title": "lost"}}))
         .await;
-    assert_eq!(reply.code(), Some("SERVICE_UNAVAILABLE"), "{:#}", reply.body);
+    assert_eq!(
+        reply.code(),
+        Some("SERVICE_UNAVAILABLE"),
+        "{:#}",
+        reply.body
+    );
     assert_eq!(reply.data(), &serde_json::Value::Null);
     assert_eq!(t.count("SELECT count(*) FROM tasks").await, 0);
     assert_eq!(t.count("SELECT count(*) FROM audit_log").await, audit_rows);

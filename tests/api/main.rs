@@ -12,6 +12,7 @@ mod embedded;
 mod faults;
 mod habits;
 mod http;
+mod input_limits;
 mod instances;
 mod limits;
 mod mail;

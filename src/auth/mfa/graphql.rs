@@ -32,7 +32,8 @@ pub struct MfaChallenge {
 /// What an authenticator app needs to add the account.
 #[derive(SimpleObject)]
 pub struct TwoFactorSetup {
-    /// `otpauth://totp/...` with the secret; shown now, never again.
+    /// `otpauth://totp/Agora:<username>?secret=...&issuer=Agora` (the issuer is configurable);
+    /// shown now, never again.
     pub otpauth_uri: String,
     /// The same URI as a QR code: an SVG `data:` URL for an `<img>`.
     pub qr_code: String,
@@ -335,7 +336,9 @@ impl MfaMutation {
         let mut conn = db::conn(&app.pool).await?;
         let user = accounts::find_by_id(&mut conn, viewer.user_id).await?;
         let secret = rules::new_secret();
-        let totp = rules::totp(secret.clone(), &app.config.totp_issuer, &user.email)?;
+        // The label names the account by username: the key URI format forbids a colon in it,
+        // and a valid address may hold one (`"a:b"@example.com`); a username never does.
+        let totp = rules::totp(secret.clone(), &app.config.totp_issuer, &user.username)?;
         let otpauth_uri = totp.to_url().map_err(|error| {
             AppError::Internal(anyhow::anyhow!("building the otpauth URI: {error}"))
         })?;
