@@ -2,7 +2,7 @@
 //! dates far outside it (years -4713 and -262,143 on), but nothing a person plans happens there,
 //! and every span the habit engine and the statistics walk stays bounded by it.
 
-use chrono::NaiveDate;
+use chrono::{DateTime, NaiveDate, Utc};
 
 use crate::error::AppError;
 
@@ -19,6 +19,15 @@ pub fn in_window(field: &'static str, date: NaiveDate) -> Result<NaiveDate, AppE
             format!("Dates are from {EARLIEST} to {LATEST}"),
         ))
     }
+}
+
+/// `instant` when its UTC date lies in the window: a time filter that reached the database
+/// outside it (before 4713 BC) would fail there.
+pub fn instant_in_window(
+    field: &'static str,
+    instant: DateTime<Utc>,
+) -> Result<DateTime<Utc>, AppError> {
+    in_window(field, instant.date_naive()).map(|_| instant)
 }
 
 #[cfg(test)]
@@ -45,5 +54,9 @@ mod tests {
                 other => panic!("{outside}: {other:?}"),
             }
         }
+        let far: DateTime<Utc> = "-5000-01-01T00:00:00Z".parse().unwrap();
+        assert!(instant_in_window("since", far).is_err());
+        let near: DateTime<Utc> = "2026-12-02T23:00:00Z".parse().unwrap();
+        assert_eq!(instant_in_window("since", near).unwrap(), near);
     }
 }

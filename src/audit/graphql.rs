@@ -63,9 +63,9 @@ pub struct AuditLogFilter {
     /// Only entries with exactly this action, e.g. `auth.login_failed`; at most 100
     /// characters, no control characters.
     pub action: Option<String>,
-    /// Entries at or after this time.
+    /// Entries at or after this time; from 1900 to 2199 (`BAD_USER_INPUT` otherwise).
     pub since: Option<DateTime<Utc>>,
-    /// Entries before this time.
+    /// Entries before this time; from 1900 to 2199 (`BAD_USER_INPUT` otherwise).
     pub until: Option<DateTime<Utc>>,
 }
 
@@ -116,8 +116,14 @@ impl AuditQuery {
                 .as_deref()
                 .map(|action| crate::text::term("action", action, MAX_ACTION_CHARS))
                 .transpose()?,
-            since: filter.since,
-            until: filter.until,
+            since: filter
+                .since
+                .map(|since| crate::dates::instant_in_window("since", since))
+                .transpose()?,
+            until: filter
+                .until
+                .map(|until| crate::dates::instant_in_window("until", until))
+                .transpose()?,
             ..AuditFilter::default()
         };
         page_of(ctx, &filter, first, after).await

@@ -542,3 +542,33 @@ async fn huge_lists_and_documents_are_refused_before_parsing() {
         .await;
     assert_eq!(get.code(), Some("BAD_REQUEST"), "{:#}", get.body);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn audit_time_filters_outside_the_window_are_bad_input() {
+    let t = TestApp::new().await;
+    let root = t.admin("root").await;
+    let query = "query($f: AuditLogFilter) { auditLog(filter: $f) { totalCount } }";
+    for field in ["since", "until"] {
+        let reply = t
+            .gql_as(
+                &root.access,
+                query,
+                json!({"f": {field: "-5000-01-01T00:00:00Z"}}),
+            )
+            .await;
+        assert_bad_input(&reply, field);
+    }
+    let within = t
+        .gql_as(
+            &root.access,
+            query,
+            json!({"f": {"since": "1900-01-01T00:00:00Z", "until": "2199-12-31T23:59:59Z"}}),
+        )
+        .await;
+    assert!(
+        within.assert_ok()["auditLog"]["totalCount"]
+            .as_i64()
+            .unwrap()
+            > 0
+    );
+}

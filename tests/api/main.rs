@@ -29,5 +29,6 @@ mod sessions;
 mod shutdown;
 mod stats;
 mod subscriptions;
+mod sweep;
 mod tasks;
 mod themes;
