@@ -5,7 +5,6 @@ use std::io::Write;
 
 use anyhow::{Context, anyhow};
 use chrono::Weekday;
-use diesel_async::AsyncConnection;
 use serde_json::json;
 
 use crate::App;
@@ -96,41 +95,39 @@ pub async fn run(
                 last_name: &last_name,
             };
             let new_user = new_account(app, fields).await.map_err(explain)?;
-            let user = conn
-                .transaction::<_, AppError, _>(async |conn| {
-                    let user = accounts::create_user(conn, new_user).await?;
-                    for role in &roles {
-                        let role = rbac::find_role_by_name(conn, role).await?;
-                        rbac::assign(conn, user.id, role.id).await?;
-                    }
-                    let event = Event::new(action::USER_CREATE, None)
-                        .target("user", user.id)
-                        .meta(json!({ "username": user.username, "roles": roles, "via": "cli" }));
-                    record(conn, &origin, event).await?;
-                    Ok(user)
-                })
-                .await
-                .map_err(explain)?;
+            let user = crate::db::transaction(&mut conn, async |conn| {
+                let user = accounts::create_user(conn, &new_user).await?;
+                for role in &roles {
+                    let role = rbac::find_role_by_name(conn, role).await?;
+                    rbac::assign(conn, user.id, role.id).await?;
+                }
+                let event = Event::new(action::USER_CREATE, None)
+                    .target("user", user.id)
+                    .meta(json!({ "username": user.username, "roles": roles, "via": "cli" }));
+                record(conn, &origin, event).await?;
+                Ok(user)
+            })
+            .await
+            .map_err(explain)?;
             writeln!(out, "created user {} (id {})", user.username, user.id)?;
         }
         AdminCommand::GrantRole { user, role } => {
-            let changed = conn
-                .transaction::<_, AppError, _>(async |conn| {
-                    let (found, _) = accounts::find_for_login(conn, &user)
-                        .await?
-                        .ok_or(AppError::NotFound("User"))?;
-                    let role = rbac::find_role_by_name(conn, &role).await?;
-                    let changed = rbac::assign(conn, found.id, role.id).await?;
-                    if changed {
-                        let event = Event::new(action::ROLE_ASSIGN, None)
-                            .target("user", found.id)
-                            .meta(json!({ "role": role.name, "via": "cli" }));
-                        record(conn, &origin, event).await?;
-                    }
-                    Ok(changed)
-                })
-                .await
-                .map_err(explain)?;
+            let changed = crate::db::transaction(&mut conn, async |conn| {
+                let (found, _) = accounts::find_for_login(conn, &user)
+                    .await?
+                    .ok_or(AppError::NotFound("User"))?;
+                let role = rbac::find_role_by_name(conn, &role).await?;
+                let changed = rbac::assign(conn, found.id, role.id).await?;
+                if changed {
+                    let event = Event::new(action::ROLE_ASSIGN, None)
+                        .target("user", found.id)
+                        .meta(json!({ "role": role.name, "via": "cli" }));
+                    record(conn, &origin, event).await?;
+                }
+                Ok(changed)
+            })
+            .await
+            .map_err(explain)?;
             let outcome = if changed { "granted" } else { "already had" };
             writeln!(out, "{user}: {outcome} role {role}")?;
         }
@@ -154,7 +151,7 @@ pub async fn run(
             )
             .await
             .map_err(explain)?;
-            let planner = seed_planner(&mut conn, habits, tasks, app.clock.now())
+            let planner = seed_planner(&mut conn, habits, tasks, &app.config, app.clock.now())
                 .await
                 .map_err(explain)?;
             writeln!(
@@ -297,6 +294,7 @@ async fn seed_planner(
     conn: &mut diesel_async::AsyncPgConnection,
     habits: u32,
     tasks: u32,
+    config: &crate::config::Config,
     now: chrono::DateTime<chrono::Utc>,
 ) -> Result<PlannerSeeded, AppError> {
     use crate::db::schema::{habit_completions, habits as habit_rows, tasks as task_rows, users};
@@ -327,7 +325,8 @@ async fn seed_planner(
             starts_on,
             ends_on: None,
         };
-        let habit = crate::habits::store::create(conn, user_id, &new, now).await?;
+        let cap = config.max_habits_per_user;
+        let habit = crate::habits::store::create(conn, user_id, &new, cap, now).await?;
         let plan = Plan {
             schedule,
             span: Span {

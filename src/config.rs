@@ -180,6 +180,23 @@ pub struct Config {
     #[arg(long, env = "AGORA_REQUEST_TIMEOUT_SECS", default_value_t = 30)]
     pub request_timeout_secs: u64,
 
+    /// Habits one user may have, archived ones included. Statistics and the streak order read
+    /// every habit's completions, so this bounds those requests; 500 is far past personal use.
+    #[arg(long, env = "AGORA_MAX_HABITS_PER_USER", default_value_t = 500)]
+    pub max_habits_per_user: u32,
+
+    /// Tasks one user may have, done ones included: ten years of a task every working day.
+    #[arg(long, env = "AGORA_MAX_TASKS_PER_USER", default_value_t = 5000)]
+    pub max_tasks_per_user: u32,
+
+    /// Themes one user may have; a generated colour is picked among those still unused.
+    #[arg(long, env = "AGORA_MAX_THEMES_PER_USER", default_value_t = 100)]
+    pub max_themes_per_user: u32,
+
+    /// Live API tokens (neither revoked nor expired) one user may have: one per script.
+    #[arg(long, env = "AGORA_MAX_API_TOKENS_PER_USER", default_value_t = 50)]
+    pub max_api_tokens_per_user: u32,
+
     /// Seconds between checks that a subscription socket's token and session still hold; the
     /// socket closes (4403) once they do not, so logout reaches open sockets too.
     #[arg(long, env = "AGORA_SOCKET_RECHECK_SECS", default_value_t = 30)]

@@ -49,6 +49,8 @@ pub mod reason {
     /// The item is held by someone, so it cannot be deleted or repriced.
     pub const OWNED: &str = "OWNED";
     pub const IDEMPOTENCY_KEY_REUSED: &str = "IDEMPOTENCY_KEY_REUSED";
+    /// The user has as many of these as the server allows (habits, tasks, themes, API tokens).
+    pub const LIMIT_REACHED: &str = "LIMIT_REACHED";
 }
 
 /// Deliberately not `Display`: async-graphql converts every `Display` type into an error without
@@ -70,6 +72,10 @@ pub enum AppError {
         message: String,
     },
     ServiceUnavailable,
+    /// PostgreSQL aborted the transaction to resolve a conflict with a concurrent one
+    /// (serialization failure, deadlock): [`crate::db::transaction`] runs it again, and only
+    /// when that keeps happening does the client see it, as `SERVICE_UNAVAILABLE`.
+    Contended,
     /// Too many attempts; the client may try again after this many seconds.
     RateLimited {
         retry_after_secs: u64,
@@ -101,7 +107,7 @@ impl AppError {
             Self::Forbidden(permission) => format!("Missing permission {permission}"),
             Self::BadUserInput { message, .. } | Self::Conflict { message, .. } => message.clone(),
             Self::NotFound(what) => format!("{what} not found"),
-            Self::ServiceUnavailable => {
+            Self::ServiceUnavailable | Self::Contended => {
                 "The service is temporarily unavailable; retry shortly".to_owned()
             }
             Self::RateLimited { retry_after_secs } => {
@@ -118,7 +124,7 @@ impl AppError {
             Self::BadUserInput { .. } => code::BAD_USER_INPUT,
             Self::NotFound(_) => code::NOT_FOUND,
             Self::Conflict { .. } => code::CONFLICT,
-            Self::ServiceUnavailable => code::SERVICE_UNAVAILABLE,
+            Self::ServiceUnavailable | Self::Contended => code::SERVICE_UNAVAILABLE,
             Self::RateLimited { .. } => code::RATE_LIMITED,
             Self::Internal(_) => code::INTERNAL_SERVER_ERROR,
         }
@@ -137,10 +143,19 @@ impl From<DieselError> for AppError {
             DieselError::DatabaseError(_, info) if is_server_going_away(info.message()) => {
                 Self::ServiceUnavailable
             }
+            DieselError::DatabaseError(DatabaseErrorKind::SerializationFailure, _) => {
+                Self::Contended
+            }
+            DieselError::DatabaseError(_, info) if info.message() == "deadlock detected" => {
+                Self::Contended
+            }
             other => Self::Internal(other.into()),
         }
     }
 }
+
+// diesel names SQLSTATE 40001 (SerializationFailure) but not 40P01, and diesel-async keeps no
+// SQLSTATE for what it does not name: a deadlock is known by PostgreSQL's message for it.
 
 /// Postgres ends sessions with these (SQLSTATE 57P01-57P03) when it shuts down, crashes or is
 /// still starting; diesel exposes no SQLSTATE for them, only the message.

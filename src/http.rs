@@ -34,6 +34,7 @@ use crate::auth::store::{live_api_token, live_session, touch_api_token, touch_se
 use crate::auth::tokens::API_TOKEN_PREFIX;
 use crate::db;
 use crate::error::{AppError, code};
+use crate::graphql::input_limits;
 use crate::graphql::parsed::ParsedDocuments;
 use crate::graphql::persisted::{Lookup, PersistedQueries};
 use crate::graphql::{self, AgoraSchema, RequestInfo, Viewer, build_schema, set_code};
@@ -213,9 +214,15 @@ async fn graphql_post(State(state): State<HttpState>, request: Request) -> Respo
             "Batched requests are not supported",
         );
     }
+    if let Err(message) = input_limits::check_json(&bytes) {
+        return http_error(StatusCode::BAD_REQUEST, code::BAD_REQUEST, &message);
+    }
     match serde_json::from_slice::<async_graphql::Request>(&bytes) {
         Ok(mut request) => {
             let lookup = state.persisted.resolve(&mut request).await;
+            if let Err(message) = input_limits::check_document(&request.query) {
+                return document_too_large(&message);
+            }
             state.parsed.prime(&mut request);
             execute(&state, &mut parts, request, lookup).await
         }
@@ -238,14 +245,14 @@ async fn graphql_get(State(state): State<HttpState>, request: Request) -> Respon
         )
             .into_response();
     }
-    let Some(mut request) = get_request(query_string) else {
-        return http_error(
-            StatusCode::BAD_REQUEST,
-            code::BAD_REQUEST,
-            "GET requests need a \"query\" parameter (and optional \"variables\" JSON and \"operationName\")",
-        );
+    let mut request = match get_request(query_string) {
+        Ok(request) => request,
+        Err(message) => return http_error(StatusCode::BAD_REQUEST, code::BAD_REQUEST, &message),
     };
     let lookup = state.persisted.resolve(&mut request).await;
+    if let Err(message) = input_limits::check_document(&request.query) {
+        return document_too_large(&message);
+    }
     state.parsed.prime(&mut request);
     if lookup.is_ok()
         && selected_operation_type(&mut request).is_some_and(|kind| kind != OperationType::Query)
@@ -279,22 +286,29 @@ struct GetParams {
     extensions: Option<String>,
 }
 
-fn get_request(query_string: &str) -> Option<async_graphql::Request> {
-    let params: GetParams = serde_urlencoded::from_str(query_string).ok()?;
+/// The request a GET names, or why it names none.
+fn get_request(query_string: &str) -> Result<async_graphql::Request, String> {
+    let unusable = || {
+        "GET requests need a \"query\" parameter (and optional \"variables\" JSON and \"operationName\")"
+            .to_owned()
+    };
+    let params: GetParams = serde_urlencoded::from_str(query_string).map_err(|_| unusable())?;
     if params.query.trim().is_empty() && params.extensions.is_none() {
-        return None;
+        return Err(unusable());
     }
     let mut request = async_graphql::Request::new(params.query);
     if let Some(name) = params.operation_name.filter(|name| !name.is_empty()) {
         request = request.operation_name(name);
     }
     if let Some(variables) = params.variables {
-        request = request.variables(serde_json::from_str(&variables).ok()?);
+        input_limits::check_json(variables.as_bytes())?;
+        request = request.variables(serde_json::from_str(&variables).map_err(|_| unusable())?);
     }
     if let Some(extensions) = params.extensions {
-        request.extensions = serde_json::from_str(&extensions).ok()?;
+        input_limits::check_json(extensions.as_bytes())?;
+        request.extensions = serde_json::from_str(&extensions).map_err(|_| unusable())?;
     }
-    Some(request)
+    Ok(request)
 }
 
 /// GraphQL subscriptions over WebSocket (graphql-transport-ws, and the older graphql-ws).
@@ -311,7 +325,11 @@ async fn graphql_ws(
     let info = request_info(&mut parts, &state.trusted_proxies).await;
     let cookie_token = read_cookie(&parts.headers, ACCESS_COOKIE)
         .filter(|_| websocket_origin_allowed(&parts.headers, &state.app.config));
+    // A socket message is parsed by async-graphql as it arrives, with no chance to scan it
+    // first: bound it as the HTTP body is (the default allows 64 MiB).
     upgrade
+        .max_message_size(MAX_BODY_BYTES)
+        .max_frame_size(MAX_BODY_BYTES)
         .protocols(ALL_WEBSOCKET_PROTOCOLS)
         .on_upgrade(move |socket| {
             let sockets = state.app.sockets.clone();
@@ -835,6 +853,14 @@ fn too_many_requests(retry_after_secs: u64) -> Response {
         .headers_mut()
         .insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
     response
+}
+
+fn document_too_large(message: &str) -> Response {
+    http_error(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        code::PAYLOAD_TOO_LARGE,
+        message,
+    )
 }
 
 /// A transport-level refusal, shaped like a GraphQL response so clients read it the same way.

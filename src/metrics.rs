@@ -98,6 +98,11 @@ pub fn rate_limit_refused(guarded: Guarded) {
     metrics::counter!("agora_rate_limit_refusals_total", "limit" => guarded.name()).increment(1);
 }
 
+/// A transaction PostgreSQL aborted for a conflict with a concurrent one is run again.
+pub fn transaction_retried() {
+    metrics::counter!("agora_db_transaction_retries_total").increment(1);
+}
+
 /// The text `/metrics` answers, with state gauges read now.
 pub async fn render(app: &App) -> Option<String> {
     let handle = HANDLE.get()?.as_ref()?;

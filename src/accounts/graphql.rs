@@ -5,7 +5,6 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use async_graphql::dataloader::{DataLoader, Loader};
-use diesel_async::AsyncConnection;
 use serde_json::json;
 
 use super::model::{IdentityChanges, NewUser, ProfileChanges, User};
@@ -113,21 +112,21 @@ impl User {
     }
     /// Whether signing in needs a second factor.
     async fn two_factor_enabled(&self, ctx: &Context<'_>) -> async_graphql::Result<bool> {
-        ensure_may_see_access(ctx, self.id)?;
+        disclose(ctx, self.id)?;
         Ok(crate::auth::mfa::graphql::status(ctx, self.id)
             .await?
             .enabled)
     }
     /// Unused recovery codes.
     async fn recovery_codes_left(&self, ctx: &Context<'_>) -> async_graphql::Result<i64> {
-        ensure_may_see_access(ctx, self.id)?;
+        disclose(ctx, self.id)?;
         Ok(crate::auth::mfa::graphql::status(ctx, self.id)
             .await?
             .recovery_codes_left)
     }
     /// The roles this user holds.
     async fn roles(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Role>> {
-        ensure_may_see_access(ctx, self.id)?;
+        disclose(ctx, self.id)?;
         let loader = ctx.data_unchecked::<DataLoader<RbacLoader>>();
         Ok(loader
             .load_one(RolesOfUser(self.id))
@@ -136,8 +135,13 @@ impl User {
     }
     /// Every permission the user's roles grant, by name.
     async fn permissions(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<String>> {
-        let viewer = ensure_may_see_access(ctx, self.id)?;
-        if viewer.user_id == self.id {
+        disclose(ctx, self.id)?;
+        // The caller's own set was read with the session; an account this request signed in to
+        // has no viewer yet, so its set is loaded like anyone else's.
+        if let Some(viewer) = ctx
+            .data_opt::<Viewer>()
+            .filter(|viewer| viewer.user_id == self.id)
+        {
             let mut own: Vec<String> = viewer.permissions.iter().cloned().collect();
             own.sort_unstable();
             return Ok(own);
@@ -154,15 +158,6 @@ impl User {
 fn disclose(ctx: &Context<'_>, user_id: i64) -> Result<(), AppError> {
     if ctx.may_see_account(user_id) {
         Ok(())
-    } else {
-        Err(AppError::Forbidden(perm::USERS_READ))
-    }
-}
-
-fn ensure_may_see_access<'c>(ctx: &'c Context<'_>, user_id: i64) -> Result<&'c Viewer, AppError> {
-    let viewer = ctx.viewer()?;
-    if viewer.user_id == user_id || viewer.can(perm::USERS_READ) {
-        Ok(viewer)
     } else {
         Err(AppError::Forbidden(perm::USERS_READ))
     }
@@ -206,7 +201,7 @@ impl AccountsQuery {
         let page = Page::parse(first, after.as_deref())?;
         let filter = filter.unwrap_or_default();
         let filter = UserFilter {
-            search: filter.search.filter(|text| !text.trim().is_empty()),
+            search: crate::text::search(filter.search.as_deref())?,
             role_id: filter
                 .role_id
                 .as_ref()
@@ -224,7 +219,7 @@ impl AccountsQuery {
 /// Conditions for `users`; omitted ones do not filter.
 #[derive(InputObject, Default)]
 pub struct UsersFilter {
-    /// Part of a username, email or name; `%` and `_` match themselves.
+    /// Part of a username, email or name, at most 100 characters; `%` and `_` match themselves.
     pub search: Option<String>,
     /// Only holders of this role.
     pub role_id: Option<ID>,
@@ -337,8 +332,8 @@ async fn create_audited(
 ) -> Result<User, AppError> {
     let origin = ctx.request_info();
     let mut conn = db::conn(&ctx.app().pool).await?;
-    conn.transaction::<_, AppError, _>(async |conn| {
-        let user = store::create_user(conn, new_user).await?;
+    crate::db::transaction(&mut conn, async |conn| {
+        let user = store::create_user(conn, &new_user).await?;
         let (event_action, actor) = match creator {
             Some(admin) => (action::USER_CREATE, admin),
             None => (action::REGISTER, user.id),
@@ -458,19 +453,18 @@ impl UserAdminMutation {
         };
         let (actor, origin) = (ctx.viewer()?.user_id, ctx.request_info());
         let mut conn = db::conn(&ctx.app().pool).await?;
-        let user = conn
-            .transaction::<_, AppError, _>(async |conn| {
-                let user = store::update_identity(conn, user_id, &changes).await?;
-                let event = Event::new(action::USER_UPDATE, Some(actor))
-                    .target("user", user.id)
-                    .meta(json!({
-                        "username": changes.username, "email": changes.email,
-                        "firstName": changes.first_name, "lastName": changes.last_name,
-                    }));
-                record(conn, origin, event).await?;
-                Ok(user)
-            })
-            .await?;
+        let user = crate::db::transaction(&mut conn, async |conn| {
+            let user = store::update_identity(conn, user_id, &changes).await?;
+            let event = Event::new(action::USER_UPDATE, Some(actor))
+                .target("user", user.id)
+                .meta(json!({
+                    "username": changes.username, "email": changes.email,
+                    "firstName": changes.first_name, "lastName": changes.last_name,
+                }));
+            record(conn, origin, event).await?;
+            Ok(user)
+        })
+        .await?;
         Ok(UserPayload { user })
     }
 
@@ -486,23 +480,22 @@ impl UserAdminMutation {
         let active = input.active;
         let (actor, origin) = (ctx.viewer()?.user_id, ctx.request_info());
         let mut conn = db::conn(&ctx.app().pool).await?;
-        let (user, revoked) = conn
-            .transaction::<_, AppError, _>(async |conn| {
-                crate::rbac::store::lock_role_changes(conn).await?;
-                let user = store::set_active(conn, user_id, active).await?;
-                let revoked = if active {
-                    0
-                } else {
-                    crate::rbac::store::ensure_a_role_manager_remains(conn).await?;
-                    auth::store::revoke_all_sessions(conn, user_id, None).await?
-                };
-                let event = Event::new(action::USER_SET_ACTIVE, Some(actor))
-                    .target("user", user.id)
-                    .meta(json!({ "active": active, "sessionsRevoked": revoked }));
-                record(conn, origin, event).await?;
-                Ok((user, revoked))
-            })
-            .await?;
+        let (user, revoked) = crate::db::transaction(&mut conn, async |conn| {
+            crate::rbac::store::lock_role_changes(conn).await?;
+            let user = store::set_active(conn, user_id, active).await?;
+            let revoked = if active {
+                0
+            } else {
+                crate::rbac::store::ensure_a_role_manager_remains(conn).await?;
+                auth::store::revoke_all_sessions(conn, user_id, None).await?
+            };
+            let event = Event::new(action::USER_SET_ACTIVE, Some(actor))
+                .target("user", user.id)
+                .meta(json!({ "active": active, "sessionsRevoked": revoked }));
+            record(conn, origin, event).await?;
+            Ok((user, revoked))
+        })
+        .await?;
         Ok(SetUserActivePayload {
             user,
             sessions_revoked: i32::try_from(revoked).unwrap_or(i32::MAX),

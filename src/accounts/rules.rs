@@ -4,7 +4,6 @@
 use std::str::FromStr;
 
 use crate::error::AppError;
-use crate::text::is_forbidden_in_text;
 
 pub const MAX_NAME_CHARS: usize = 100;
 pub const MAX_EMAIL_CHARS: usize = 254;
@@ -40,20 +39,7 @@ pub fn email(raw: &str) -> Result<String, AppError> {
 
 /// Trimmed, at most 100 characters, no control or bidi-override characters.
 pub fn person_name(field: &'static str, raw: &str) -> Result<String, AppError> {
-    let value = raw.trim();
-    if value.chars().count() > MAX_NAME_CHARS {
-        return Err(AppError::bad_input(
-            field,
-            format!("Must be at most {MAX_NAME_CHARS} characters"),
-        ));
-    }
-    if value.chars().any(is_forbidden_in_text) {
-        return Err(AppError::bad_input(
-            field,
-            "Must not contain control or direction-override characters",
-        ));
-    }
-    Ok(value.to_owned())
+    crate::text::term(field, raw, MAX_NAME_CHARS)
 }
 
 /// An IANA time zone name such as `Europe/Berlin`.

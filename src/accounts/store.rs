@@ -1,5 +1,5 @@
 use diesel::prelude::*;
-use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
 use super::model::{IdentityChanges, NewUser, ProfileChanges, User};
 use crate::db::schema::{roles, user_roles, users};
@@ -9,11 +9,11 @@ use crate::rbac::DEFAULT_ROLE;
 /// Inserts the user and gives them the default role, in one transaction.
 pub async fn create_user(
     conn: &mut AsyncPgConnection,
-    new_user: NewUser,
+    new_user: &NewUser,
 ) -> Result<User, AppError> {
-    conn.transaction::<_, AppError, _>(async move |conn| {
+    crate::db::transaction(conn, async |conn| {
         let user: User = diesel::insert_into(users::table)
-            .values(&new_user)
+            .values(new_user)
             .returning(User::as_returning())
             .get_result(conn)
             .await

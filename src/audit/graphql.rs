@@ -7,6 +7,9 @@ use crate::graphql::connection::{CountedConnection, Page, connection, selects_to
 use crate::graphql::{ContextExt, Permission, parse_id};
 use crate::rbac::perm;
 
+/// Action names are short dotted words; a longer filter could match nothing.
+const MAX_ACTION_CHARS: usize = 100;
+
 /// One recorded action.
 #[Object(name = "AuditEntry")]
 impl AuditRow {
@@ -57,11 +60,12 @@ impl AuditRow {
 pub struct AuditLogFilter {
     /// Only what this user did.
     pub actor_id: Option<ID>,
-    /// Only entries with exactly this action, e.g. `auth.login_failed`.
+    /// Only entries with exactly this action, e.g. `auth.login_failed`; at most 100
+    /// characters, no control characters.
     pub action: Option<String>,
-    /// Entries at or after this time.
+    /// Entries at or after this time; from 1900 to 2199 (`BAD_USER_INPUT` otherwise).
     pub since: Option<DateTime<Utc>>,
-    /// Entries before this time.
+    /// Entries before this time; from 1900 to 2199 (`BAD_USER_INPUT` otherwise).
     pub until: Option<DateTime<Utc>>,
 }
 
@@ -104,9 +108,19 @@ impl AuditQuery {
                 .as_ref()
                 .map(|id| parse_id("actorId", id))
                 .transpose()?,
-            action: filter.action,
-            since: filter.since,
-            until: filter.until,
+            action: filter
+                .action
+                .as_deref()
+                .map(|action| crate::text::term("action", action, MAX_ACTION_CHARS))
+                .transpose()?,
+            since: filter
+                .since
+                .map(|since| crate::dates::instant_in_window("since", since))
+                .transpose()?,
+            until: filter
+                .until
+                .map(|until| crate::dates::instant_in_window("until", until))
+                .transpose()?,
         };
         page_of(ctx, &AuditScope::Matching(filter), first, after).await
     }

@@ -1,12 +1,14 @@
 use async_graphql::{Context, ID, InputObject, Object, SimpleObject, Union};
 use chrono::{DateTime, Duration, Utc};
-use diesel_async::AsyncConnection;
 
 use super::cookies::{clear_auth_cookies, set_auth_cookies};
 use super::mfa::graphql::reauthenticate;
 use super::model::{ApiToken, ClientInfo, Session};
 use super::recovery::{self, Purpose};
-use super::rules::{api_token_lifetime, api_token_name, check_new_password, normalize_password};
+use super::rules::{
+    api_token_lifetime, api_token_name, api_token_permissions, check_new_password,
+    normalize_password,
+};
 use super::store::{self, Rotation};
 use super::tokens::{AccessSubject, new_api_token, new_refresh_token};
 use crate::mail::{outbox, templates};
@@ -14,6 +16,7 @@ use crate::ratelimit::Guarded;
 use serde_json::json;
 
 use crate::accounts::model::User;
+use crate::accounts::rules::MAX_EMAIL_CHARS;
 use crate::accounts::store as accounts;
 use crate::audit::{Event, action, store::record};
 use crate::config::REFRESH_REUSE_GRACE;
@@ -99,7 +102,8 @@ impl ApiToken {
 pub struct CreateApiTokenInput {
     /// A label to recognise the token by.
     pub name: String,
-    /// Permission names the token may use; each must be one the caller holds.
+    /// Permission names the token may use, 1 to 100 of them; each must be one the caller
+    /// holds.
     pub permissions: Vec<String>,
     /// Days until it expires (1–3650); omitted, it does not expire.
     pub expires_in_days: Option<i32>,
@@ -162,7 +166,7 @@ pub enum LoginResult {
 /// Credentials for `login`.
 #[derive(InputObject)]
 pub struct LoginInput {
-    /// Username (any case) or email address.
+    /// Username (any case) or email address, at most 254 characters.
     pub login: String,
     /// The account's password.
     pub password: String,
@@ -300,7 +304,8 @@ impl AuthMutation {
     ) -> async_graphql::Result<LoginResult> {
         let app = ctx.app();
         let address = ctx.request_info().ip.clone().unwrap_or_default();
-        let account_key = input.login.trim().to_lowercase();
+        let login = crate::text::term("login", &input.login, MAX_EMAIL_CHARS)?;
+        let account_key = login.to_lowercase();
         app.limits
             .check(Guarded::LoginFromAddress, &address)
             .await?;
@@ -308,7 +313,7 @@ impl AuthMutation {
             .check(Guarded::LoginToAccount, &account_key)
             .await?;
         let mut conn = db::conn(&app.pool).await?;
-        let found = accounts::find_for_login(&mut conn, &input.login).await?;
+        let found = accounts::find_for_login(&mut conn, &login).await?;
         // Release the connection while hashing: argon2 takes far longer than the query.
         drop(conn);
         let (user, stored_hash) = found.unzip();
@@ -322,9 +327,8 @@ impl AuthMutation {
             known_or_not => {
                 // Same row shape whether or not the account exists; only its owner (the
                 // target) and auditors can read it.
-                let mut event = Event::new(action::LOGIN_FAILED, None).meta(
-                    json!({ "login": input.login.trim().chars().take(100).collect::<String>() }),
-                );
+                let mut event = Event::new(action::LOGIN_FAILED, None)
+                    .meta(json!({ "login": login.chars().take(100).collect::<String>() }));
                 if let Some(user) = known_or_not {
                     event = event.target("user", user.id);
                 }
@@ -359,28 +363,27 @@ impl AuthMutation {
             .ok_or_else(|| AppError::bad_input("refreshToken", "No refresh token given"))?;
         let origin = ctx.request_info();
         let mut conn = db::conn(&app.pool).await?;
-        let rotation = conn
-            .transaction::<_, AppError, _>(async |conn| {
-                let rotation = store::rotate_refresh_token(
-                    conn,
-                    &app.tokens,
-                    &presented,
-                    app.config.session_idle_secs,
-                    REFRESH_REUSE_GRACE,
-                )
-                .await?;
-                if let Rotation::ReuseDetected {
-                    user_id,
-                    session_id,
-                } = rotation
-                {
-                    let event = Event::new(action::REFRESH_REUSE, Some(user_id))
-                        .target("session", session_id);
-                    record(conn, origin, event).await?;
-                }
-                Ok(rotation)
-            })
+        let rotation = crate::db::transaction(&mut conn, async |conn| {
+            let rotation = store::rotate_refresh_token(
+                conn,
+                &app.tokens,
+                &presented,
+                app.config.session_idle_secs,
+                REFRESH_REUSE_GRACE,
+            )
             .await?;
+            if let Rotation::ReuseDetected {
+                user_id,
+                session_id,
+            } = rotation
+            {
+                let event =
+                    Event::new(action::REFRESH_REUSE, Some(user_id)).target("session", session_id);
+                record(conn, origin, event).await?;
+            }
+            Ok(rotation)
+        })
+        .await?;
         match rotation {
             Rotation::Rotated {
                 user_id,
@@ -411,15 +414,14 @@ impl AuthMutation {
         })?;
         let app = ctx.app();
         let mut conn = db::conn(&app.pool).await?;
-        let revoked = conn
-            .transaction::<_, AppError, _>(async |conn| {
-                let revoked = store::revoke_session(conn, viewer.user_id, session_id).await?;
-                let event =
-                    Event::new(action::LOGOUT, Some(viewer.user_id)).target("session", session_id);
-                record(conn, ctx.request_info(), event).await?;
-                Ok(revoked)
-            })
-            .await?;
+        let revoked = crate::db::transaction(&mut conn, async |conn| {
+            let revoked = store::revoke_session(conn, viewer.user_id, session_id).await?;
+            let event =
+                Event::new(action::LOGOUT, Some(viewer.user_id)).target("session", session_id);
+            record(conn, ctx.request_info(), event).await?;
+            Ok(revoked)
+        })
+        .await?;
         clear_auth_cookies(ctx, &app.config);
         Ok(LogoutPayload {
             sessions_revoked: i32::from(revoked.is_some()),
@@ -432,16 +434,15 @@ impl AuthMutation {
         let viewer = ctx.viewer()?;
         let app = ctx.app();
         let mut conn = db::conn(&app.pool).await?;
-        let revoked = conn
-            .transaction::<_, AppError, _>(async |conn| {
-                let revoked = store::revoke_all_sessions(conn, viewer.user_id, None).await?;
-                let event = Event::new(action::LOGOUT_ALL, Some(viewer.user_id))
-                    .target("user", viewer.user_id)
-                    .meta(json!({ "sessionsRevoked": revoked }));
-                record(conn, ctx.request_info(), event).await?;
-                Ok(revoked)
-            })
-            .await?;
+        let revoked = crate::db::transaction(&mut conn, async |conn| {
+            let revoked = store::revoke_all_sessions(conn, viewer.user_id, None).await?;
+            let event = Event::new(action::LOGOUT_ALL, Some(viewer.user_id))
+                .target("user", viewer.user_id)
+                .meta(json!({ "sessionsRevoked": revoked }));
+            record(conn, ctx.request_info(), event).await?;
+            Ok(revoked)
+        })
+        .await?;
         clear_auth_cookies(ctx, &app.config);
         Ok(LogoutPayload {
             sessions_revoked: count(revoked),
@@ -459,17 +460,16 @@ impl AuthMutation {
         let session_id = parse_id("id", &input.id)?;
         let app = ctx.app();
         let mut conn = db::conn(&app.pool).await?;
-        let session = conn
-            .transaction::<_, AppError, _>(async |conn| {
-                let session = store::revoke_session(conn, viewer.user_id, session_id)
-                    .await?
-                    .ok_or(AppError::NotFound("Session"))?;
-                let event = Event::new(action::SESSION_REVOKE, Some(viewer.user_id))
-                    .target("session", session.id);
-                record(conn, ctx.request_info(), event).await?;
-                Ok(session)
-            })
-            .await?;
+        let session = crate::db::transaction(&mut conn, async |conn| {
+            let session = store::revoke_session(conn, viewer.user_id, session_id)
+                .await?
+                .ok_or(AppError::NotFound("Session"))?;
+            let event = Event::new(action::SESSION_REVOKE, Some(viewer.user_id))
+                .target("session", session.id);
+            record(conn, ctx.request_info(), event).await?;
+            Ok(session)
+        })
+        .await?;
         let current = Some(session.id) == viewer.session_id;
         if current {
             clear_auth_cookies(ctx, &app.config);
@@ -501,20 +501,18 @@ impl AuthMutation {
         let new_hash = app.passwords.hash(new_password).await?;
         let (user_id, session_id, origin) = (viewer.user_id, viewer.session_id, ctx.request_info());
         let mut conn = db::conn(&app.pool).await?;
-        let (user, revoked) = conn
-            .transaction::<_, AppError, _>(async move |conn| {
-                accounts::set_password_hash(conn, user_id, &new_hash).await?;
-                let revoked = store::revoke_all_sessions(conn, user_id, session_id).await?;
-                recovery::store::expire_all(conn, user_id, Purpose::PasswordReset, Utc::now())
-                    .await?;
-                let event = Event::new(action::PASSWORD_CHANGE, Some(user_id))
-                    .target("user", user_id)
-                    .meta(json!({ "sessionsRevoked": revoked }));
-                record(conn, origin, event).await?;
-                outbox::enqueue_for_user(conn, user_id, templates::password_changed).await?;
-                Ok((accounts::find_by_id(conn, user_id).await?, revoked))
-            })
-            .await?;
+        let (user, revoked) = crate::db::transaction(&mut conn, async |conn| {
+            accounts::set_password_hash(conn, user_id, &new_hash).await?;
+            let revoked = store::revoke_all_sessions(conn, user_id, session_id).await?;
+            recovery::store::expire_all(conn, user_id, Purpose::PasswordReset, Utc::now()).await?;
+            let event = Event::new(action::PASSWORD_CHANGE, Some(user_id))
+                .target("user", user_id)
+                .meta(json!({ "sessionsRevoked": revoked }));
+            record(conn, origin, event).await?;
+            outbox::enqueue_for_user(conn, user_id, templates::password_changed).await?;
+            Ok((accounts::find_by_id(conn, user_id).await?, revoked))
+        })
+        .await?;
         app.outbox_wakeup.notify_one();
         Ok(ChangePasswordPayload {
             user,
@@ -523,7 +521,8 @@ impl AuthMutation {
     }
 
     /// Creates an API token for scripts, after checking the caller's password. It may use only
-    /// permissions the caller holds.
+    /// permissions the caller holds. A user with as many live tokens as allowed (50 by default;
+    /// revoked and expired ones do not count) gets `CONFLICT` with reason `LIMIT_REACHED`.
     #[graphql(guard = "Permission(perm::API_TOKENS_MANAGE)")]
     async fn create_api_token(
         &self,
@@ -535,16 +534,7 @@ impl AuthMutation {
         let app = ctx.app();
         let name = api_token_name(&input.name)?;
         let lifetime = api_token_lifetime(input.expires_in_days)?;
-        let mut granted: Vec<String> = input
-            .permissions
-            .iter()
-            .map(|name| name.trim().to_owned())
-            .collect();
-        granted.sort_unstable();
-        granted.dedup();
-        if granted.is_empty() {
-            return Err(AppError::bad_input("permissions", "Name at least one permission").into());
-        }
+        let granted = api_token_permissions(&input.permissions)?;
         let mut conn = db::conn(&app.pool).await?;
         let unknown = store::unknown_permissions(&mut conn, &granted).await?;
         if !unknown.is_empty() {
@@ -571,23 +561,23 @@ impl AuthMutation {
         let token = new_api_token();
         let expires_at = lifetime.map(|lifetime| Utc::now() + lifetime);
         let (user_id, origin) = (viewer.user_id, ctx.request_info());
+        let cap = app.config.max_api_tokens_per_user;
         let mut conn = db::conn(&app.pool).await?;
-        let api_token = conn
-            .transaction::<_, AppError, _>(async |conn| {
-                let api_token =
-                    store::create_api_token(conn, user_id, &name, &granted, expires_at, &token)
-                        .await?;
-                let event = Event::new(action::API_TOKEN_CREATE, Some(user_id))
-                    .target("api_token", api_token.id)
-                    .meta(json!({ "name": api_token.name, "permissions": api_token.permissions }));
-                record(conn, origin, event).await?;
-                outbox::enqueue_for_user(conn, user_id, |email, username| {
-                    templates::api_token_created(email, username, &name)
-                })
-                .await?;
-                Ok(api_token)
+        let api_token = crate::db::transaction(&mut conn, async |conn| {
+            let api_token =
+                store::create_api_token(conn, user_id, &name, &granted, expires_at, &token, cap)
+                    .await?;
+            let event = Event::new(action::API_TOKEN_CREATE, Some(user_id))
+                .target("api_token", api_token.id)
+                .meta(json!({ "name": api_token.name, "permissions": api_token.permissions }));
+            record(conn, origin, event).await?;
+            outbox::enqueue_for_user(conn, user_id, |email, username| {
+                templates::api_token_created(email, username, &name)
             })
             .await?;
+            Ok(api_token)
+        })
+        .await?;
         app.outbox_wakeup.notify_one();
         Ok(CreateApiTokenPayload { token, api_token })
     }
@@ -602,18 +592,17 @@ impl AuthMutation {
         let token_id = parse_id("id", &input.id)?;
         let (user_id, origin) = (ctx.viewer()?.user_id, ctx.request_info());
         let mut conn = db::conn(&ctx.app().pool).await?;
-        let api_token = conn
-            .transaction::<_, AppError, _>(async |conn| {
-                let api_token = store::revoke_api_token(conn, user_id, token_id)
-                    .await?
-                    .ok_or(AppError::NotFound("API token"))?;
-                let event = Event::new(action::API_TOKEN_REVOKE, Some(user_id))
-                    .target("api_token", api_token.id)
-                    .meta(json!({ "name": api_token.name }));
-                record(conn, origin, event).await?;
-                Ok(api_token)
-            })
-            .await?;
+        let api_token = crate::db::transaction(&mut conn, async |conn| {
+            let api_token = store::revoke_api_token(conn, user_id, token_id)
+                .await?
+                .ok_or(AppError::NotFound("API token"))?;
+            let event = Event::new(action::API_TOKEN_REVOKE, Some(user_id))
+                .target("api_token", api_token.id)
+                .meta(json!({ "name": api_token.name }));
+            record(conn, origin, event).await?;
+            Ok(api_token)
+        })
+        .await?;
         Ok(RevokeApiTokenPayload { api_token })
     }
 }
@@ -658,17 +647,15 @@ pub(crate) async fn open_signed_in_session(
     let lifetime =
         Duration::seconds(i64::try_from(app.config.session_absolute_secs).unwrap_or(i64::MAX / 2));
     let mut conn = db::conn(&app.pool).await?;
-    let (session, user) = conn
-        .transaction::<_, AppError, _>(async |conn| {
-            let session =
-                store::open_session(conn, user_id, &client, lifetime, &refresh_token).await?;
-            let event = Event::new(action::LOGIN, Some(user_id))
-                .target("session", session.id)
-                .meta(how);
-            record(conn, origin, event).await?;
-            Ok((session, accounts::find_by_id(conn, user_id).await?))
-        })
-        .await?;
+    let (session, user) = crate::db::transaction(&mut conn, async |conn| {
+        let session = store::open_session(conn, user_id, &client, lifetime, &refresh_token).await?;
+        let event = Event::new(action::LOGIN, Some(user_id))
+            .target("session", session.id)
+            .meta(how.clone());
+        record(conn, origin, event).await?;
+        Ok((session, accounts::find_by_id(conn, user_id).await?))
+    })
+    .await?;
     issue_tokens(ctx, user, session.id, refresh_token, session.expires_at)
 }
 

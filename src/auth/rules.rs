@@ -63,14 +63,35 @@ pub const MAX_API_TOKEN_DAYS: i32 = 3650;
 
 /// An API token's label: 1–100 characters, trimmed, no control characters.
 pub fn api_token_name(raw: &str) -> Result<String, AppError> {
-    let name = raw.trim();
-    if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
+    crate::text::line("name", raw, 100)
+}
+
+/// The most permission names one token may list; there are far fewer permissions than this.
+pub const MAX_API_TOKEN_PERMISSIONS: usize = 100;
+
+/// The permission names asked for a token, trimmed, sorted and once each; at least one, at most
+/// [`MAX_API_TOKEN_PERMISSIONS`], each a clean name of at most 100 characters (they are looked
+/// up in the database next).
+pub fn api_token_permissions(raw: &[String]) -> Result<Vec<String>, AppError> {
+    if raw.len() > MAX_API_TOKEN_PERMISSIONS {
         return Err(AppError::bad_input(
-            "name",
-            "Token names are 1 to 100 characters",
+            "permissions",
+            format!("Name at most {MAX_API_TOKEN_PERMISSIONS} permissions"),
         ));
     }
-    Ok(name.to_owned())
+    let mut names = raw
+        .iter()
+        .map(|name| crate::text::term("permissions", name, 100))
+        .collect::<Result<Vec<_>, _>>()?;
+    names.sort_unstable();
+    names.dedup();
+    if names.is_empty() {
+        return Err(AppError::bad_input(
+            "permissions",
+            "Name at least one permission",
+        ));
+    }
+    Ok(names)
 }
 
 /// Days until an API token expires; `None` means it does not expire.
@@ -164,6 +185,22 @@ mod tests {
         for bad in [0, -1, MAX_API_TOKEN_DAYS + 1] {
             assert!(api_token_lifetime(Some(bad)).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn token_permissions_are_few_clean_and_once_each() {
+        let names = |list: &[&str]| list.iter().map(|name| name.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            api_token_permissions(&names(&[" users:read", "audit:read", "users:read"])).unwrap(),
+            names(&["audit:read", "users:read"])
+        );
+        assert!(api_token_permissions(&[]).is_err());
+        assert!(api_token_permissions(&names(&["users:read\u{0}"])).is_err());
+        let many: Vec<String> = (0..=MAX_API_TOKEN_PERMISSIONS)
+            .map(|n| format!("p:{n}"))
+            .collect();
+        assert!(api_token_permissions(&many[1..]).is_ok());
+        assert!(api_token_permissions(&many).is_err());
     }
 
     #[test]

@@ -3,13 +3,14 @@ use diesel::pg::Pg;
 use diesel::prelude::*;
 use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
 use diesel::sql_types::{Array, BigInt, Double, Text, Timestamptz, Untyped};
-use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
 use super::model::{ApiToken, ClientInfo, Session};
 use super::tokens::{TokenKeys, digest};
 use crate::accounts::model::User;
 use crate::db::schema::{api_tokens, permissions, refresh_tokens, sessions, users};
 use crate::error::AppError;
+use crate::quota;
 
 /// The `users` columns `User` reads, for the hand-written statements that load one with more.
 macro_rules! user_columns {
@@ -106,7 +107,7 @@ pub async fn open_session(
     refresh_token: &str,
 ) -> Result<Session, AppError> {
     let token_hash = digest(refresh_token);
-    conn.transaction::<_, AppError, _>(async move |conn| {
+    crate::db::transaction(conn, async |conn| {
         let session: Session = diesel::insert_into(sessions::table)
             .values((
                 sessions::user_id.eq(user_id),
@@ -120,7 +121,7 @@ pub async fn open_session(
         diesel::insert_into(refresh_tokens::table)
             .values((
                 refresh_tokens::session_id.eq(session.id),
-                refresh_tokens::token_hash.eq(token_hash),
+                refresh_tokens::token_hash.eq(&token_hash),
             ))
             .execute(conn)
             .await?;
@@ -171,7 +172,7 @@ pub async fn rotate_refresh_token(
     let idle_cutoff =
         Utc::now() - Duration::seconds(i64::try_from(idle_secs).unwrap_or(i64::MAX / 2));
     let grace_cutoff = Utc::now() - Duration::from_std(grace).unwrap_or_default();
-    conn.transaction::<_, AppError, _>(async move |conn| {
+    crate::db::transaction(conn, async |conn| {
         let found: Option<PresentedToken> = refresh_tokens::table
             .inner_join(sessions::table.inner_join(users::table))
             .filter(refresh_tokens::token_hash.eq(&presented_hash))
@@ -223,7 +224,7 @@ pub async fn rotate_refresh_token(
         Ok(Rotation::Rotated {
             user_id: token.user_id,
             session_id: token.session_id,
-            successor,
+            successor: successor.clone(),
             session_expires_at: token.session_expires_at,
         })
     })
@@ -353,6 +354,8 @@ pub async fn unknown_permissions(
         .collect())
 }
 
+/// Stores a new API token unless the user has `cap` live ones (neither revoked nor expired).
+/// Run it inside a transaction: the count holds only while the lock it takes does.
 pub async fn create_api_token(
     conn: &mut AsyncPgConnection,
     user_id: i64,
@@ -360,7 +363,21 @@ pub async fn create_api_token(
     granted: &[String],
     expires_at: Option<DateTime<Utc>>,
     token: &str,
+    cap: u32,
 ) -> Result<ApiToken, AppError> {
+    quota::lock(conn, quota::API_TOKENS_LOCK, user_id).await?;
+    let live = api_tokens::table
+        .filter(api_tokens::user_id.eq(user_id))
+        .filter(api_tokens::revoked_at.is_null())
+        .filter(
+            api_tokens::expires_at
+                .is_null()
+                .or(api_tokens::expires_at.gt(diesel::dsl::now)),
+        )
+        .count()
+        .get_result(conn)
+        .await?;
+    quota::check("live API tokens", live, cap)?;
     Ok(diesel::insert_into(api_tokens::table)
         .values((
             api_tokens::user_id.eq(user_id),

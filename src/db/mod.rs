@@ -77,6 +77,56 @@ pub async fn conn(pool: &DbPool) -> Result<DbConn, AppError> {
     })
 }
 
+/// How often a transaction PostgreSQL aborted for a conflict with a concurrent one
+/// ([`AppError::Contended`]) runs again before the client is told to retry.
+pub const CONTENDED_RETRIES: u32 = 4;
+
+/// A transaction body that [`transaction`] may run more than once: a closure from the
+/// connection to the future of the work, naming that future's type so it can be required to be
+/// `Send` (as diesel-async's own `AsyncFunc` does).
+pub trait TransactionBody<'c, R>: FnMut(&'c mut AsyncPgConnection) -> Self::Work + Send {
+    type Work: Future<Output = Result<R, AppError>> + Send;
+}
+
+impl<'c, R, F, Work> TransactionBody<'c, R> for F
+where
+    F: FnMut(&'c mut AsyncPgConnection) -> Work + Send,
+    Work: Future<Output = Result<R, AppError>> + Send,
+{
+    type Work = Work;
+}
+
+/// Runs `body` in a transaction, and again (up to [`CONTENDED_RETRIES`] times, after a short
+/// randomised pause so two colliding transactions do not collide again) when PostgreSQL aborts
+/// it for a serialization failure or a deadlock (DESIGN.md §5). Nothing of an aborted attempt
+/// stays written; a conflict that outlasts the retries is `SERVICE_UNAVAILABLE`.
+pub async fn transaction<R, F>(conn: &mut AsyncPgConnection, mut body: F) -> Result<R, AppError>
+where
+    R: Send,
+    // The plain bound lets the compiler infer an async closure's signature; the other names its
+    // future so that it can be required to be `Send`.
+    F: AsyncFnMut(&mut AsyncPgConnection) -> Result<R, AppError> + for<'c> TransactionBody<'c, R>,
+{
+    let mut attempt = 0;
+    loop {
+        match conn.transaction::<R, AppError, _>(&mut body).await {
+            Err(AppError::Contended) if attempt < CONTENDED_RETRIES => {
+                attempt += 1;
+                crate::metrics::transaction_retried();
+                tokio::time::sleep(contention_pause(attempt)).await;
+            }
+            Err(AppError::Contended) => return Err(AppError::ServiceUnavailable),
+            other => return other,
+        }
+    }
+}
+
+/// Up to 5, 10, 20, 40 ms, drawn at random below that (full jitter).
+fn contention_pause(attempt: u32) -> Duration {
+    let ceiling_ms = 5u64 << attempt.saturating_sub(1).min(8);
+    Duration::from_millis(rand::random_range(1..=ceiling_ms))
+}
+
 /// Creates the database named in `database_url` when it does not exist yet, by connecting to the
 /// server's `postgres` database.
 pub async fn ensure_database_exists(database_url: &str) -> anyhow::Result<()> {

@@ -8,13 +8,15 @@
 //! other inside one future, and the items of a list concurrently with each other, so a field that
 //! awaits a DataLoader still batches with the same field of the other items.
 //!
-//! What this gives up, and why that is sound in this schema: per-field extension hooks (the one
-//! extension, `ShapeLimits`, works on the whole document before execution), and concurrency
+//! What this gives up, and why that is sound in this schema: per-field extension hooks (of our
+//! extensions, `ShapeLimits` works on the whole document before execution, and the one field
+//! hook, `NullPropagation`'s, is applied here directly: see [`super::nulls`]), and concurrency
 //! between two slow fields of the same object (node fields read loaded rows, or a DataLoader
 //! batched across the page). Objects with a custom directive on a field take async-graphql's own
 //! path; `@skip` and `@include` have been applied before execution starts.
 
 use std::borrow::Cow;
+use std::sync::Arc;
 
 use async_graphql::indexmap::IndexMap;
 use async_graphql::indexmap::map::Entry;
@@ -25,6 +27,8 @@ use async_graphql::{
     ContextSelectionSet, Name, ObjectType, OutputType, Positioned, ServerError, ServerResult, Value,
 };
 use futures_util::future::try_join_all;
+
+use super::nulls::Completion;
 
 /// One object (or a reference to one), resolved field after field in one future. Its GraphQL
 /// type is `Node`'s.
@@ -83,10 +87,11 @@ impl<Node: ObjectType> OutputType for FlatList<Node> {
         // Every item is of the one object type, so the same fragments apply to each.
         let fields = selected_fields(ctx, first)?;
         let fields = fields.as_deref();
+        let completion = ctx.data_opt::<Arc<Completion>>().map(Arc::as_ref);
         let items = self.0.iter().enumerate().map(|(index, node)| async move {
             let ctx_item = ctx.with_index(index);
             match fields {
-                Some(fields) => resolve_fields(&ctx_item, node, fields).await,
+                Some(fields) => resolve_fields(&ctx_item, node, fields, completion).await,
                 None => resolve_container(&ctx_item, node).await,
             }
             .map_err(|error| ctx_item.set_error_path(error))
@@ -158,19 +163,25 @@ async fn resolve_object<Node: ObjectType>(
     node: &Node,
 ) -> ServerResult<Value> {
     match selected_fields(ctx, node)? {
-        Some(fields) => resolve_fields(ctx, node, &fields).await,
+        Some(fields) => {
+            let completion = ctx.data_opt::<Arc<Completion>>().map(Arc::as_ref);
+            resolve_fields(ctx, node, &fields, completion).await
+        }
         None => resolve_container(ctx, node).await,
     }
 }
 
-/// As async-graphql's serial container resolution: a field that fails is reported and left out,
-/// and a field selected twice under one name has its selections merged.
+/// As async-graphql's serial container resolution, but as the spec has it: a field that fails
+/// answers null and the error is reported, and a null in a non-null field makes the object null
+/// (see [`super::nulls`]). A field selected twice under one name has its selections merged.
 async fn resolve_fields<Node: ObjectType>(
     ctx: &ContextSelectionSet<'_>,
     node: &Node,
     fields: &[&Positioned<Field>],
+    completion: Option<&Completion>,
 ) -> ServerResult<Value> {
     let mut values = IndexMap::with_capacity(fields.len());
+    let mut nulled = false;
     for &field in fields {
         let ctx_field = ctx.with_field(field);
         let key = field.node.response_key().node.clone();
@@ -181,16 +192,43 @@ async fn resolve_fields<Node: ObjectType>(
         } else {
             node.resolve_field(&ctx_field).await
         };
-        match resolved {
-            Ok(value) => insert_value(&mut values, key, value.unwrap_or_default()),
-            Err(error) => ctx.add_error(error),
-        }
+        let value = match resolved {
+            Ok(value) => value.unwrap_or_default(),
+            Err(error) => {
+                ctx.add_error(error);
+                Value::Null
+            }
+        };
+        let value = match (completion, ctx_field.path_node.as_ref()) {
+            (Some(completion), Some(path)) if completion.may_change(&value) => {
+                let field_type = declared_type(ctx, node, field.node.name.node.as_str());
+                let (value, propagates) = completion.complete(path, field_type, value);
+                nulled |= propagates;
+                value
+            }
+            _ => value,
+        };
+        insert_value(&mut values, key, value);
     }
-    Ok(if values.is_empty() {
+    Ok(if nulled {
         Value::Null
     } else {
         Value::Object(values)
     })
+}
+
+/// The field's type as the schema declares it (`[Item!]!`); empty, so nullable, if unknown.
+fn declared_type<'a, Node: ObjectType>(
+    ctx: &ContextSelectionSet<'a>,
+    node: &Node,
+    field: &str,
+) -> &'a str {
+    ctx.schema_env
+        .registry
+        .types
+        .get(node.introspection_type_name().as_ref())
+        .and_then(|object| object.field_by_name(field))
+        .map_or("", |field| field.ty.as_str())
 }
 
 fn insert_value(target: &mut IndexMap<Name, Value>, name: Name, value: Value) {

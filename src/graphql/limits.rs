@@ -27,11 +27,17 @@ pub const MAX_DEPTH: usize = 12;
 /// graphql-js's `getIntrospectionQuery` (as GraphiQL 4 sends it) is 13 deep.
 pub const MAX_INTROSPECTION_DEPTH: usize = 20;
 
-pub struct ShapeLimits;
+#[derive(Clone, Copy)]
+pub struct ShapeLimits {
+    /// Off in production. async-graphql's own switch answers `__schema: null` without an
+    /// error, a null in a non-null field; the document is refused here instead, as Apollo
+    /// Server does.
+    pub introspection: bool,
+}
 
 impl ExtensionFactory for ShapeLimits {
     fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(ShapeLimits)
+        Arc::new(*self)
     }
 }
 
@@ -45,7 +51,15 @@ impl Extension for ShapeLimits {
         next: NextParseQuery<'_>,
     ) -> ServerResult<ExecutableDocument> {
         let document = next.run(ctx, query, variables).await?;
-        if most_credential_fields(&document) > 1 {
+        if !self.introspection && most_root_fields(&document, is_introspection) > 0 {
+            let mut error = ServerError::new(
+                "Introspection is turned off on this server, but the query asks for __schema or __type",
+                None,
+            );
+            super::set_code(&mut error, crate::error::code::GRAPHQL_VALIDATION_FAILED);
+            return Err(error);
+        }
+        if most_root_fields(&document, is_credential_check) > 1 {
             return Err(ServerError::new(
                 "An operation may check credentials once: send one login, verifyMfa, resetPassword, refreshSession or requestPasswordReset per request",
                 None,
@@ -121,15 +135,24 @@ fn depth<'a>(
         .unwrap_or(0)
 }
 
-/// The most credential fields any one operation of the document holds.
-fn most_credential_fields(document: &ExecutableDocument) -> usize {
+fn is_credential_check(field: &str) -> bool {
+    CREDENTIAL_FIELDS.contains(&field)
+}
+
+fn is_introspection(field: &str) -> bool {
+    matches!(field, "__schema" | "__type")
+}
+
+/// The most root fields named as `wanted` says that any one operation of the document holds.
+fn most_root_fields(document: &ExecutableDocument, wanted: fn(&str) -> bool) -> usize {
     document
         .operations
         .iter()
         .map(|(_, operation)| {
-            credential_fields(
+            root_fields(
                 document,
                 &operation.node.selection_set.node,
+                wanted,
                 &mut HashSet::new(),
             )
         })
@@ -137,29 +160,32 @@ fn most_credential_fields(document: &ExecutableDocument) -> usize {
         .unwrap_or(0)
 }
 
-/// Credential fields at the top of `selections`, through fragments (each fragment once, so a
+/// Fields `wanted` at the top of `selections`, through fragments (each fragment once, so a
 /// cyclic document, refused later by validation, cannot loop here).
-fn credential_fields<'a>(
+fn root_fields<'a>(
     document: &'a ExecutableDocument,
     selections: &'a SelectionSet,
+    wanted: fn(&str) -> bool,
     seen_fragments: &mut HashSet<&'a str>,
 ) -> usize {
     selections
         .items
         .iter()
         .map(|selection| match &selection.node {
-            Selection::Field(field) => {
-                usize::from(CREDENTIAL_FIELDS.contains(&field.node.name.node.as_str()))
-            }
-            Selection::InlineFragment(fragment) => {
-                credential_fields(document, &fragment.node.selection_set.node, seen_fragments)
-            }
+            Selection::Field(field) => usize::from(wanted(field.node.name.node.as_str())),
+            Selection::InlineFragment(fragment) => root_fields(
+                document,
+                &fragment.node.selection_set.node,
+                wanted,
+                seen_fragments,
+            ),
             Selection::FragmentSpread(spread) => {
                 let name = spread.node.fragment_name.node.as_str();
                 match document.fragments.get(name) {
-                    Some(fragment) if seen_fragments.insert(name) => credential_fields(
+                    Some(fragment) if seen_fragments.insert(name) => root_fields(
                         document,
                         &fragment.node.selection_set.node,
+                        wanted,
                         seen_fragments,
                     ),
                     _ => 0,
@@ -175,18 +201,7 @@ mod tests {
 
     fn count(query: &str) -> usize {
         let document = async_graphql::parser::parse_query(query).unwrap();
-        document
-            .operations
-            .iter()
-            .map(|(_, operation)| {
-                credential_fields(
-                    &document,
-                    &operation.node.selection_set.node,
-                    &mut HashSet::new(),
-                )
-            })
-            .max()
-            .unwrap_or(0)
+        most_root_fields(&document, is_credential_check)
     }
 
     #[test]
@@ -211,6 +226,20 @@ mod tests {
             1
         );
         assert_eq!(count("{ me { id } }"), 0);
+    }
+
+    #[test]
+    fn introspection_is_found_through_fragments() {
+        let found = |query: &str| {
+            let document = async_graphql::parser::parse_query(query).unwrap();
+            most_root_fields(&document, is_introspection)
+        };
+        assert_eq!(found("{ __schema { types { name } } }"), 1);
+        assert_eq!(
+            found("{ ...Q } fragment Q on Query { __type(name: \"User\") { name } }"),
+            1
+        );
+        assert_eq!(found("{ me { __typename id } __typename }"), 0);
     }
 
     fn depths(query: &str) -> (usize, usize) {

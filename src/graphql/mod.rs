@@ -4,7 +4,9 @@
 pub mod connection;
 pub mod context;
 pub mod flat;
+pub mod input_limits;
 pub mod limits;
+pub mod nulls;
 pub mod parsed;
 pub mod persisted;
 pub mod scalars;
@@ -71,22 +73,33 @@ pub type AgoraSchema = Schema<Query, Mutation, Subscription>;
 
 /// The schema's types and limits, without runtime data: enough to print the SDL.
 pub fn schema_builder() -> SchemaBuilder<Query, Mutation, Subscription> {
+    builder(limits::ShapeLimits {
+        introspection: true,
+    })
+}
+
+fn builder(limits: limits::ShapeLimits) -> SchemaBuilder<Query, Mutation, Subscription> {
     Schema::build(
         Query::default(),
         Mutation::default(),
         Subscription::default(),
     )
     .limit_complexity(MAX_COMPLEXITY)
-    .extension(limits::ShapeLimits)
+    .extension(limits)
+    .extension(nulls::NullPropagation)
 }
 
-/// The schema as served: production hides introspection and "did you mean" suggestions.
+/// The schema as served: production refuses introspection and hides "did you mean"
+/// suggestions.
 pub fn build_schema(config: &Config) -> SchemaBuilder<Query, Mutation, Subscription> {
-    let builder = schema_builder();
     if config.is_production() {
-        builder.disable_introspection().disable_suggestions()
+        builder(limits::ShapeLimits {
+            introspection: false,
+        })
+        .disable_introspection()
+        .disable_suggestions()
     } else {
-        builder
+        schema_builder()
     }
 }
 

@@ -245,7 +245,7 @@ impl From<&Schedule> for HabitSchedule {
 /// A weekly schedule: the weekdays the habit falls on.
 #[derive(InputObject)]
 pub struct WeeklyScheduleInput {
-    /// At least one day; repeats are ignored.
+    /// 1 to 7 days; repeats are ignored.
     pub days: Vec<Weekday>,
 }
 
@@ -337,11 +337,11 @@ impl Habit {
     }
     /// The first day the habit is scheduled on, in the user's calendar.
     async fn starts_on(&self) -> Date {
-        Date(self.row.starts_on)
+        Date::from(self.row.starts_on)
     }
     /// The last day it may be scheduled on; the day after, it is archived.
     async fn ends_on(&self) -> Option<Date> {
-        self.row.ends_on.map(Date)
+        self.row.ends_on.map(Date::from)
     }
     /// When the habit was archived; from that local day on, nothing is scheduled.
     async fn archived_at(&self) -> Option<DateTime<Utc>> {
@@ -377,7 +377,7 @@ impl Habit {
         let done = completions_of(ctx, self.row.id).await?;
         Ok(self
             .plan
-            .occurrences(&done, self.row.starts_on, self.today)
+            .occurrences(&done, self.row.starts_on, self.today, self.today)
             .percent())
     }
     /// Completed days from `from` (default 30 days before `to`) to `to` (default today), at
@@ -390,9 +390,9 @@ impl Habit {
         #[graphql(desc = "The last day, included; today in the user's time zone when omitted.")]
         to: Option<Date>,
     ) -> async_graphql::Result<Vec<Date>> {
-        let to = to.map_or(self.today, |date| date.0);
+        let to = to.map_or(Ok(self.today), |date| date.checked("to"))?;
         let from = match from {
-            Some(date) => date.0,
+            Some(date) => date.checked("from")?,
             None => to.checked_sub_days(Days::new(30)).unwrap_or(to),
         };
         if from > to || (to - from).num_days() >= MAX_COMPLETIONS_RANGE_DAYS {
@@ -405,7 +405,12 @@ impl Habit {
             .into());
         }
         let done = completions_of(ctx, self.row.id).await?;
-        Ok(done.between(from, to).iter().copied().map(Date).collect())
+        Ok(done
+            .between(from, to)
+            .iter()
+            .copied()
+            .map(Date::from)
+            .collect())
     }
     /// When the habit was created.
     async fn created_at(&self) -> DateTime<Utc> {
@@ -730,7 +735,9 @@ pub struct HabitsMutation;
 #[Object]
 impl HabitsMutation {
     /// Creates a habit for the current user (`habits:manage`). A bad schedule or an `endsOn`
-    /// before `startsOn` is `BAD_USER_INPUT`; a habit that already ended is archived at once.
+    /// before `startsOn` is `BAD_USER_INPUT`; a habit that already ended is archived at once. A
+    /// user with as many habits as allowed (500 by default, archived ones included) gets
+    /// `CONFLICT` with reason `LIMIT_REACHED`.
     #[graphql(guard = "Permission(perm::HABITS_MANAGE)")]
     async fn create_habit(
         &self,
@@ -751,12 +758,18 @@ impl HabitsMutation {
                 .map(|id| parse_id("themeId", id))
                 .transpose()?,
             schedule: Schedule::try_from(input.schedule)?,
-            starts_on: input.starts_on.map_or(calendar.today, |date| date.0),
-            ends_on: input.ends_on.map(|date| date.0),
+            starts_on: input
+                .starts_on
+                .map_or(Ok(calendar.today), |date| date.checked("startsOn"))?,
+            ends_on: input
+                .ends_on
+                .map(|date| date.checked("endsOn"))
+                .transpose()?,
         };
         rules::check_span(new.starts_on, new.ends_on)?;
         let mut conn = db::conn(&ctx.app().pool).await?;
-        let row = store::create(&mut conn, calendar.user_id, &new, calendar.now).await?;
+        let cap = ctx.app().config.max_habits_per_user;
+        let row = store::create(&mut conn, calendar.user_id, &new, cap, calendar.now).await?;
         Ok(calendar.payload(row)?)
     }
 
@@ -787,8 +800,15 @@ impl HabitsMutation {
                 .transpose()?
                 .into(),
             schedule: input.schedule.map(Schedule::try_from).transpose()?,
-            starts_on: input.starts_on.map(|date| date.0),
-            ends_on: input.ends_on.map_value(|date| date.0).into(),
+            starts_on: input
+                .starts_on
+                .map(|date| date.checked("startsOn"))
+                .transpose()?,
+            ends_on: input
+                .ends_on
+                .map_value(|date| date.checked("endsOn"))
+                .transpose()?
+                .into(),
         };
         let mut conn = db::conn(&ctx.app().pool).await?;
         let row = store::update(
@@ -829,7 +849,9 @@ impl HabitsMutation {
     ) -> async_graphql::Result<CompletionPayload> {
         let id = parse_id("habitId", &input.habit_id)?;
         let calendar = calendar(ctx)?;
-        let date = input.date.map_or(calendar.today, |date| date.0);
+        let date = input
+            .date
+            .map_or(Ok(calendar.today), |date| date.checked("date"))?;
         set_completion(ctx, &calendar, id, date, true).await
     }
 
@@ -842,7 +864,8 @@ impl HabitsMutation {
     ) -> async_graphql::Result<CompletionPayload> {
         let id = parse_id("habitId", &input.habit_id)?;
         let calendar = calendar(ctx)?;
-        set_completion(ctx, &calendar, id, input.date.0, false).await
+        let date = input.date.checked("date")?;
+        set_completion(ctx, &calendar, id, date, false).await
     }
 
     /// Archives a habit by hand: from today on nothing is scheduled. Archiving an archived
@@ -908,7 +931,7 @@ async fn set_completion(
     forget_completions(ctx);
     Ok(CompletionPayload {
         habit,
-        date: Date(date),
+        date: Date::from(date),
         changed,
     })
 }

@@ -1,7 +1,7 @@
 //! The habit engine: one rule decides whether a date is scheduled, and due-today, completion,
 //! streaks, rates and statistics all ask it. Everything here works on the user's local dates.
 
-use chrono::{Datelike, Days, NaiveDate, Weekday};
+use chrono::{Datelike, Days, Months, NaiveDate, Weekday};
 use serde_json::json;
 
 use crate::error::AppError;
@@ -61,6 +61,9 @@ pub enum Schedule {
 
 impl Schedule {
     pub fn weekly(days: &[Weekday]) -> Result<Self, AppError> {
+        if days.len() > 7 {
+            return Err(AppError::bad_input("days", "A week has at most 7 days"));
+        }
         let mut days: Vec<Weekday> = days.to_vec();
         days.sort_by_key(Weekday::num_days_from_monday);
         days.dedup();
@@ -167,23 +170,167 @@ impl Schedule {
         match self {
             Self::Daily => true,
             Self::Weekly(days) => days.contains(&date.weekday()),
-            Self::Monthly(day) => {
-                date.day() == (*day).min(days_in_month(date.year(), date.month()))
-            }
-            Self::Yearly { month, day } => {
-                let day = if *month == 2 && *day == 29 && !is_leap(date.year()) {
-                    28
-                } else {
-                    *day
-                };
-                date.month() == *month && date.day() == day
-            }
+            Self::Monthly(day) => monthly_date(date.year(), date.month(), *day) == Some(date),
+            Self::Yearly { month, day } => yearly_date(date.year(), *month, *day) == Some(date),
             Self::Interval { active, pause } => {
-                let offset = (date - anchor).num_days();
-                offset.rem_euclid(i64::from(active + pause)) < i64::from(*active)
+                (date - anchor)
+                    .num_days()
+                    .rem_euclid(i64::from(active + pause))
+                    < i64::from(*active)
             }
         }
     }
+
+    /// The first day on or after `date` the pattern falls on. Computed, not searched: every
+    /// streak and count is built from these, so none walks the calendar day by day.
+    fn next_on_or_after(&self, date: NaiveDate, anchor: NaiveDate) -> Option<NaiveDate> {
+        match self {
+            Self::Daily => Some(date),
+            Self::Weekly(days) => {
+                let today = date.weekday().num_days_from_monday();
+                let ahead = days
+                    .iter()
+                    .map(|day| (day.num_days_from_monday() + 7 - today) % 7)
+                    .min()?;
+                date.checked_add_days(Days::new(u64::from(ahead)))
+            }
+            Self::Monthly(day) => {
+                let this = monthly_date(date.year(), date.month(), *day)?;
+                if this >= date {
+                    return Some(this);
+                }
+                let next = first_of_month(date)?.checked_add_months(Months::new(1))?;
+                monthly_date(next.year(), next.month(), *day)
+            }
+            Self::Yearly { month, day } => {
+                let this = yearly_date(date.year(), *month, *day)?;
+                if this >= date {
+                    return Some(this);
+                }
+                yearly_date(date.year() + 1, *month, *day)
+            }
+            Self::Interval { active, pause } => {
+                let offset = (date - anchor)
+                    .num_days()
+                    .rem_euclid(i64::from(active + pause));
+                let wait = if offset < i64::from(*active) {
+                    0
+                } else {
+                    i64::from(active + pause) - offset
+                };
+                date.checked_add_days(Days::new(u64::try_from(wait).ok()?))
+            }
+        }
+    }
+
+    /// The last day on or before `date` the pattern falls on.
+    fn last_on_or_before(&self, date: NaiveDate, anchor: NaiveDate) -> Option<NaiveDate> {
+        match self {
+            Self::Daily => Some(date),
+            Self::Weekly(days) => {
+                let today = date.weekday().num_days_from_monday();
+                let behind = days
+                    .iter()
+                    .map(|day| (today + 7 - day.num_days_from_monday()) % 7)
+                    .min()?;
+                date.checked_sub_days(Days::new(u64::from(behind)))
+            }
+            Self::Monthly(day) => {
+                let this = monthly_date(date.year(), date.month(), *day)?;
+                if this <= date {
+                    return Some(this);
+                }
+                let previous = first_of_month(date)?.checked_sub_months(Months::new(1))?;
+                monthly_date(previous.year(), previous.month(), *day)
+            }
+            Self::Yearly { month, day } => {
+                let this = yearly_date(date.year(), *month, *day)?;
+                if this <= date {
+                    return Some(this);
+                }
+                yearly_date(date.year() - 1, *month, *day)
+            }
+            Self::Interval { active, pause } => {
+                let offset = (date - anchor)
+                    .num_days()
+                    .rem_euclid(i64::from(active + pause));
+                let back = if offset < i64::from(*active) {
+                    0
+                } else {
+                    offset - i64::from(*active) + 1
+                };
+                date.checked_sub_days(Days::new(u64::try_from(back).ok()?))
+            }
+        }
+    }
+
+    /// How many days from `first` to `last`, both included, the pattern falls on, in constant
+    /// time whatever the span.
+    fn count_between(&self, first: NaiveDate, last: NaiveDate, anchor: NaiveDate) -> u64 {
+        if first > last {
+            return 0;
+        }
+        let days = u64::try_from((last - first).num_days() + 1).unwrap_or(0);
+        match self {
+            Self::Daily => days,
+            Self::Weekly(weekdays) => {
+                let start = first.weekday().num_days_from_monday();
+                let in_partial_week = weekdays
+                    .iter()
+                    .filter(|day| {
+                        u64::from((day.num_days_from_monday() + 7 - start) % 7) < days % 7
+                    })
+                    .count();
+                days / 7 * weekdays.len() as u64 + in_partial_week as u64
+            }
+            // Each month (year) holds exactly one occurrence: count the months (years) touched,
+            // less the first one's if it falls before `first` and the last one's if after `last`.
+            Self::Monthly(day) => {
+                let months =
+                    |date: NaiveDate| i64::from(date.year()) * 12 + i64::from(date.month0());
+                let touched = months(last) - months(first) + 1;
+                let early =
+                    monthly_date(first.year(), first.month(), *day).is_some_and(|on| on < first);
+                let late =
+                    monthly_date(last.year(), last.month(), *day).is_some_and(|on| on > last);
+                u64::try_from(touched - i64::from(early) - i64::from(late)).unwrap_or(0)
+            }
+            Self::Yearly { month, day } => {
+                let touched = i64::from(last.year()) - i64::from(first.year()) + 1;
+                let early = yearly_date(first.year(), *month, *day).is_some_and(|on| on < first);
+                let late = yearly_date(last.year(), *month, *day).is_some_and(|on| on > last);
+                u64::try_from(touched - i64::from(early) - i64::from(late)).unwrap_or(0)
+            }
+            Self::Interval { active, pause } => {
+                // Active days among the offsets 0..n from the anchor, for any n.
+                let cycle = i64::from(active + pause);
+                let active = i64::from(*active);
+                let before =
+                    |n: i64| n.div_euclid(cycle) * active + n.rem_euclid(cycle).min(active);
+                let from = (first - anchor).num_days();
+                let to = (last - anchor).num_days();
+                u64::try_from(before(to + 1) - before(from)).unwrap_or(0)
+            }
+        }
+    }
+}
+
+/// The day a monthly habit on `day` falls on in that month: the last day in shorter months.
+fn monthly_date(year: i32, month: u32, day: u32) -> Option<NaiveDate> {
+    NaiveDate::from_ymd_opt(year, month, day.min(days_in_month(year, month)?))
+}
+
+/// The day a yearly habit on `month`-`day` falls on in `year`: Feb 29 is Feb 28 in common years.
+fn yearly_date(year: i32, month: u32, day: u32) -> Option<NaiveDate> {
+    NaiveDate::from_ymd_opt(year, month, day).or_else(|| {
+        (month == 2 && day == 29)
+            .then(|| NaiveDate::from_ymd_opt(year, 2, 28))
+            .flatten()
+    })
+}
+
+fn first_of_month(date: NaiveDate) -> Option<NaiveDate> {
+    date.with_day(1)
 }
 
 /// The stretch of calendar a habit lives in.
@@ -221,35 +368,57 @@ impl Plan {
             && self.schedule.falls_on(date, self.span.starts_on)
     }
 
-    /// Scheduled dates from `from` to `to`, both included, in order.
+    /// The first and last day from `from` to `to` the habit's span allows, if any.
+    fn clamp(&self, from: NaiveDate, to: NaiveDate) -> Option<(NaiveDate, NaiveDate)> {
+        let first = from.max(self.span.starts_on);
+        let last = self.span.effective_end().map_or(to, |end| end.min(to));
+        (first <= last).then_some((first, last))
+    }
+
+    /// The first scheduled date on or after `date`.
+    fn scheduled_on_or_after(&self, date: NaiveDate) -> Option<NaiveDate> {
+        let day = self
+            .schedule
+            .next_on_or_after(date.max(self.span.starts_on), self.span.starts_on)?;
+        self.span
+            .effective_end()
+            .is_none_or(|end| day <= end)
+            .then_some(day)
+    }
+
+    /// The latest scheduled date on or before `date`.
+    fn scheduled_on_or_before(&self, date: NaiveDate) -> Option<NaiveDate> {
+        let last = self.span.effective_end().map_or(date, |end| end.min(date));
+        let day = self.schedule.last_on_or_before(last, self.span.starts_on)?;
+        (day >= self.span.starts_on).then_some(day)
+    }
+
+    /// Scheduled dates from `from` to `to`, both included, in order, one step per occurrence.
     pub fn scheduled_between(
         &self,
         from: NaiveDate,
         to: NaiveDate,
     ) -> impl Iterator<Item = NaiveDate> + '_ {
-        let first = from.max(self.span.starts_on);
-        let last = self.span.effective_end().map_or(to, |end| end.min(to));
-        first
-            .iter_days()
-            .take_while(move |day| *day <= last)
-            .filter(move |day| self.schedule.falls_on(*day, self.span.starts_on))
+        let first = self.scheduled_on_or_after(from);
+        std::iter::successors(first, |day| {
+            day.succ_opt()
+                .and_then(|next| self.scheduled_on_or_after(next))
+        })
+        .take_while(move |day| *day <= to)
     }
 
-    /// The latest scheduled date on or before `date`.
-    fn scheduled_on_or_before(&self, date: NaiveDate) -> Option<NaiveDate> {
-        let mut day = self.span.effective_end().map_or(date, |end| end.min(date));
-        while day >= self.span.starts_on {
-            if self.schedule.falls_on(day, self.span.starts_on) {
-                return Some(day);
-            }
-            day = day.pred_opt()?;
-        }
-        None
+    /// How many dates from `from` to `to` are scheduled, in constant time.
+    pub fn scheduled_count(&self, from: NaiveDate, to: NaiveDate) -> u64 {
+        self.clamp(from, to).map_or(0, |(first, last)| {
+            self.schedule
+                .count_between(first, last, self.span.starts_on)
+        })
     }
 
     /// Consecutive completed scheduled dates, walking back from the latest scheduled date not
     /// after `today`. Today, if scheduled and not yet done, is skipped: it is not lost until it
-    /// is over. Completions on unscheduled dates neither count nor break.
+    /// is over. Completions on unscheduled dates neither count nor break. Each step is a
+    /// completion, so the walk is as long as the streak, not as the habit's life.
     pub fn current_streak(&self, completed: &CompletedDays, today: NaiveDate) -> u32 {
         let mut cursor = self.scheduled_on_or_before(today);
         if cursor == Some(today) && !completed.contains(today) {
@@ -270,38 +439,57 @@ impl Plan {
         streak
     }
 
-    /// The longest run of consecutive completed scheduled dates up to `today`.
+    /// The longest run of consecutive completed scheduled dates up to `today`, read from the
+    /// completions alone: two completed occurrences are in one run when no occurrence lies
+    /// between them.
     pub fn longest_streak(&self, completed: &CompletedDays, today: NaiveDate) -> u32 {
+        let Some((first, last)) = self.clamp(self.span.starts_on, today) else {
+            return 0;
+        };
         let (mut longest, mut run) = (0, 0);
-        for day in self.scheduled_between(self.span.starts_on, today) {
-            if completed.contains(day) {
-                run += 1;
-                longest = longest.max(run);
-            } else if day != today {
-                run = 0;
+        let mut previous: Option<NaiveDate> = None;
+        for &day in completed.between(first, last) {
+            if !self.is_scheduled(day) {
+                continue;
             }
+            let follows = previous
+                .and_then(|before| before.succ_opt())
+                .and_then(|next| self.scheduled_on_or_after(next))
+                == Some(day);
+            run = if follows { run + 1 } else { 1 };
+            longest = longest.max(run);
+            previous = Some(day);
         }
         longest
     }
 
-    /// Completed and scheduled occurrences from `from` to `today`. Today counts only once done,
-    /// like the streak.
+    /// Completed and scheduled occurrences from `from` to `to`, neither after `today`. Today
+    /// counts only once done, like the streak. Counted, not walked: the cost is the completions
+    /// in the range.
     pub fn occurrences(
         &self,
         completed: &CompletedDays,
         from: NaiveDate,
+        to: NaiveDate,
         today: NaiveDate,
     ) -> Tally {
-        let mut tally = Tally::default();
-        for day in self.scheduled_between(from, today) {
-            let done = completed.contains(day);
-            if day == today && !done {
-                continue;
-            }
-            tally.scheduled += 1;
-            tally.completed += u32::from(done);
+        let Some((first, last)) = self.clamp(from, to.min(today)) else {
+            return Tally::default();
+        };
+        let done = completed
+            .between(first, last)
+            .iter()
+            .filter(|day| self.is_scheduled(**day))
+            .count();
+        let today_pending = last == today && self.is_scheduled(today) && !completed.contains(today);
+        let scheduled = self
+            .schedule
+            .count_between(first, last, self.span.starts_on)
+            - u64::from(today_pending);
+        Tally {
+            completed: u32::try_from(done).unwrap_or(u32::MAX),
+            scheduled: u32::try_from(scheduled).unwrap_or(u32::MAX),
         }
-        tally
     }
 }
 
@@ -399,16 +587,10 @@ pub fn check_completion(
     Ok(())
 }
 
-fn is_leap(year: i32) -> bool {
-    NaiveDate::from_ymd_opt(year, 2, 29).is_some()
-}
-
-fn days_in_month(year: i32, month: u32) -> u32 {
-    let first = NaiveDate::from_ymd_opt(year, month, 1).expect("month of a valid date");
-    let next = first
-        .checked_add_months(chrono::Months::new(1))
-        .expect("next month exists");
-    u32::try_from((next - first).num_days()).expect("a month has 28 to 31 days")
+fn days_in_month(year: i32, month: u32) -> Option<u32> {
+    let first = NaiveDate::from_ymd_opt(year, month, 1)?;
+    let next = first.checked_add_months(Months::new(1))?;
+    u32::try_from((next - first).num_days()).ok()
 }
 
 /// The day after `date`, for archiving a habit the day after it ends.
@@ -488,6 +670,8 @@ mod tests {
         );
         assert!(Schedule::monthly(0).is_err() && Schedule::monthly(32).is_err());
         assert!(Schedule::weekly(&[]).is_err());
+        assert!(Schedule::weekly(&[Weekday::Mon; 7]).is_ok());
+        assert!(Schedule::weekly(&[Weekday::Mon; 8]).is_err());
         assert_eq!(
             Schedule::weekly(&[Weekday::Fri, Weekday::Mon, Weekday::Fri]).unwrap(),
             Schedule::Weekly(vec![Weekday::Mon, Weekday::Fri])
@@ -522,7 +706,7 @@ mod tests {
         let completed = done(&["2026-01-01", "2026-01-03", "2026-01-07"]);
         let today = d("2026-01-07");
         assert_eq!(daily.current_streak(&completed, today), 1);
-        let week = daily.occurrences(&completed, d("2026-01-01"), today);
+        let week = daily.occurrences(&completed, d("2026-01-01"), today, today);
         assert_eq!(
             week,
             Tally {
@@ -567,7 +751,12 @@ mod tests {
         assert_eq!(daily.current_streak(&with_today, d("2026-01-06")), 4);
         assert_eq!(daily.longest_streak(&with_today, d("2026-01-06")), 4);
         assert_eq!(
-            daily.occurrences(&completed, d("2026-01-01"), d("2026-01-06")),
+            daily.occurrences(
+                &completed,
+                d("2026-01-01"),
+                d("2026-01-06"),
+                d("2026-01-06")
+            ),
             Tally {
                 completed: 3,
                 scheduled: 5
@@ -582,7 +771,12 @@ mod tests {
         let completed = done(&["2026-01-05", "2026-01-07", "2026-01-12"]);
         assert_eq!(mondays.current_streak(&completed, d("2026-01-14")), 2);
         assert_eq!(
-            mondays.occurrences(&completed, d("2026-01-01"), d("2026-01-14")),
+            mondays.occurrences(
+                &completed,
+                d("2026-01-01"),
+                d("2026-01-14"),
+                d("2026-01-14")
+            ),
             Tally {
                 completed: 2,
                 scheduled: 2
@@ -657,6 +851,155 @@ mod tests {
         assert_eq!(Schedule::from_stored("WEEKLY", &json!({"days": [7]})), None);
         assert_eq!(Schedule::from_stored("MONTHLY", &json!({"day": 32})), None);
         assert_eq!(Schedule::from_stored("HOURLY", &json!({})), None);
+    }
+
+    /// Schedules and anchors with their edges: leap days, month ends, long cycles.
+    fn varied_plans() -> Vec<Plan> {
+        let schedules = [
+            Schedule::Daily,
+            Schedule::weekly(&[Weekday::Mon]).unwrap(),
+            Schedule::weekly(&[Weekday::Tue, Weekday::Sat, Weekday::Sun]).unwrap(),
+            Schedule::monthly(1).unwrap(),
+            Schedule::monthly(30).unwrap(),
+            Schedule::monthly(31).unwrap(),
+            Schedule::yearly(2, 29).unwrap(),
+            Schedule::yearly(12, 31).unwrap(),
+            Schedule::interval(1, 1).unwrap(),
+            Schedule::interval(3, 4).unwrap(),
+            Schedule::interval(365, 365).unwrap(),
+        ];
+        let mut plans = Vec::new();
+        for schedule in schedules {
+            for (starts_on, ends_on) in [("2023-02-27", None), ("2024-02-29", Some("2026-08-31"))] {
+                plans.push(Plan {
+                    schedule: schedule.clone(),
+                    span: Span {
+                        starts_on: d(starts_on),
+                        ends_on: ends_on.map(d),
+                        archived_on: None,
+                    },
+                });
+            }
+        }
+        plans
+    }
+
+    /// Every `step`-th day from `from` to `to`.
+    fn days(from: &str, to: &str, step: usize) -> Vec<NaiveDate> {
+        d(from)
+            .iter_days()
+            .take_while(|day| *day <= d(to))
+            .step_by(step)
+            .collect()
+    }
+
+    #[test]
+    fn computed_counts_and_neighbours_agree_with_walking_the_calendar() {
+        for plan in varied_plans() {
+            // Far enough past the last `from` that every next occurrence is in it.
+            let walked: Vec<NaiveDate> = days("2022-12-01", "2029-12-31", 1)
+                .into_iter()
+                .filter(|day| plan.is_scheduled(*day))
+                .collect();
+            assert_eq!(
+                plan.scheduled_between(d("2022-12-01"), d("2029-12-31"))
+                    .collect::<Vec<_>>(),
+                walked,
+                "{plan:?}"
+            );
+            for from in days("2022-12-01", "2027-03-31", 37) {
+                for to in days("2022-11-20", "2027-03-31", 53) {
+                    let expected = walked
+                        .iter()
+                        .filter(|day| (from..=to).contains(day))
+                        .count();
+                    assert_eq!(
+                        plan.scheduled_count(from, to),
+                        expected as u64,
+                        "{plan:?} {from}..{to}"
+                    );
+                }
+                let next = walked.iter().find(|day| **day >= from).copied();
+                let last = walked.iter().rev().find(|day| **day <= from).copied();
+                assert_eq!(plan.scheduled_on_or_after(from), next, "{plan:?} {from}");
+                assert_eq!(plan.scheduled_on_or_before(from), last, "{plan:?} {from}");
+            }
+        }
+    }
+
+    /// The streaks and tallies as first written: walking every day of the habit's life.
+    fn walked_streaks(plan: &Plan, done: &CompletedDays, today: NaiveDate) -> (u32, u32, Tally) {
+        let scheduled: Vec<NaiveDate> = plan
+            .span
+            .starts_on
+            .iter_days()
+            .take_while(|day| *day <= today)
+            .filter(|day| plan.is_scheduled(*day))
+            .collect();
+        let (mut longest, mut run) = (0, 0);
+        let mut tally = Tally::default();
+        for day in &scheduled {
+            if done.contains(*day) {
+                run += 1;
+                longest = longest.max(run);
+                tally.completed += 1;
+                tally.scheduled += 1;
+            } else if *day != today {
+                run = 0;
+                tally.scheduled += 1;
+            }
+        }
+        let mut current = 0;
+        for day in scheduled.iter().rev() {
+            if done.contains(*day) {
+                current += 1;
+            } else if *day != today {
+                break;
+            }
+        }
+        (current, longest, tally)
+    }
+
+    #[test]
+    fn streaks_and_rates_from_completions_match_walking_every_day() {
+        let today = d("2026-05-20");
+        for plan in varied_plans() {
+            // Completions on and off the schedule, some runs long, some broken, one on today.
+            for pattern in [1_usize, 2, 3, 7] {
+                let done = CompletedDays::new(
+                    days("2023-01-01", "2026-05-20", 1)
+                        .into_iter()
+                        .enumerate()
+                        .filter(|(index, _)| index % (pattern * 11) < pattern * 9)
+                        .map(|(_, day)| day)
+                        .collect(),
+                );
+                let (current, longest, tally) = walked_streaks(&plan, &done, today);
+                assert_eq!(plan.current_streak(&done, today), current, "{plan:?}");
+                assert_eq!(plan.longest_streak(&done, today), longest, "{plan:?}");
+                assert_eq!(
+                    plan.occurrences(&done, plan.span.starts_on, today, today),
+                    tally,
+                    "{plan:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_habit_from_1900_is_counted_without_walking_its_days() {
+        let daily = plan(Schedule::Daily, "1900-01-01");
+        let done = done(&["2026-03-09", "2026-03-10"]);
+        let today = d("2026-03-10");
+        assert_eq!(
+            daily.occurrences(&done, daily.span.starts_on, today, today),
+            Tally {
+                completed: 2,
+                scheduled: 46_090
+            }
+        );
+        assert_eq!(daily.current_streak(&done, today), 2);
+        assert_eq!(daily.longest_streak(&done, today), 2);
     }
 
     #[test]

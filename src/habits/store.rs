@@ -4,13 +4,13 @@ use chrono::{DateTime, Days, NaiveDate, Utc};
 use diesel::pg::Pg;
 use diesel::prelude::*;
 use diesel::sql_types::{Array, BigInt, Integer, Timestamptz};
-use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
 use super::model::{HabitChanges, HabitRow, HabitUpdate, NewHabit};
 use super::rules;
 use crate::db::schema::{habit_completions, habits};
 use crate::error::AppError;
-use crate::themes;
+use crate::{quota, themes};
 
 /// Archives every habit (of one user, or of all) whose `endsOn` is before its owner's today,
 /// dated the start of the day after `endsOn` in the owner's zone. Run by the periodic job and
@@ -200,14 +200,23 @@ pub async fn completions(
         .collect())
 }
 
-/// Creates a habit; one that ended before today is archived at once.
+/// Creates a habit unless the user has `cap` already; one that ended before today is archived
+/// at once.
 pub async fn create(
     conn: &mut AsyncPgConnection,
     user_id: i64,
     new: &NewHabit,
+    cap: u32,
     now: DateTime<Utc>,
 ) -> Result<HabitRow, AppError> {
-    conn.transaction::<_, AppError, _>(async |conn| {
+    crate::db::transaction(conn, async |conn| {
+        quota::lock(conn, quota::HABITS_LOCK, user_id).await?;
+        let owned = habits::table
+            .filter(habits::user_id.eq(user_id))
+            .count()
+            .get_result(conn)
+            .await?;
+        quota::check("habits", owned, cap)?;
         if let Some(theme_id) = new.theme_id {
             themes::store::ensure_owned(conn, user_id, theme_id).await?;
         }
@@ -244,7 +253,7 @@ pub async fn update(
     today: NaiveDate,
     now: DateTime<Utc>,
 ) -> Result<HabitRow, AppError> {
-    conn.transaction::<_, AppError, _>(async |conn| {
+    crate::db::transaction(conn, async |conn| {
         let current: HabitRow = habits::table
             .find(id)
             .filter(habits::user_id.eq(user_id))

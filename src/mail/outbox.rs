@@ -4,7 +4,7 @@
 
 use chrono::{DateTime, Duration, Utc};
 use diesel::prelude::*;
-use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
 use super::Mail;
 use crate::db::schema::email_outbox;
@@ -53,7 +53,7 @@ pub async fn claim(
     lease: Duration,
     limit: i64,
 ) -> Result<Vec<OutboxRow>, AppError> {
-    conn.transaction::<_, AppError, _>(async |conn| {
+    crate::db::transaction(conn, async |conn| {
         let ids: Vec<i64> = email_outbox::table
             .filter(email_outbox::sent_at.is_null())
             .filter(email_outbox::next_attempt_at.le(now))

@@ -142,7 +142,7 @@ impl LedgerEntry {
 /// Narrows `marketItems`; every condition given must hold.
 #[derive(InputObject, Default)]
 pub struct MarketFilter {
-    /// Part of the item name; `%` and `_` match themselves.
+    /// Part of the item name, at most 100 characters; `%` and `_` match themselves.
     pub search: Option<String>,
     /// Lowest price, inclusive; not negative.
     pub min_price: Option<i64>,
@@ -180,7 +180,7 @@ impl MarketQuery {
         let filter = filter.unwrap_or_default();
         let (min_price, max_price) = rules::price_range(filter.min_price, filter.max_price)?;
         let filter = ItemFilter {
-            search: filter.search.filter(|text| !text.trim().is_empty()),
+            search: crate::text::search(filter.search.as_deref())?,
             min_price,
             max_price,
             owner: Some(None),

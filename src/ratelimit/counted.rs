@@ -4,7 +4,7 @@
 use chrono::{DateTime, Duration, Utc};
 use diesel::prelude::*;
 use diesel::sql_types::Text;
-use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use sha2::{Digest, Sha256};
 
 use crate::db::schema::rate_events;
@@ -34,7 +34,7 @@ pub async fn hit(
     key: &str,
     now: DateTime<Utc>,
 ) -> Result<(), AppError> {
-    conn.transaction::<_, AppError, _>(async |conn| {
+    crate::db::transaction(conn, async |conn| {
         diesel::sql_query("SELECT pg_advisory_xact_lock(hashtext($1 || ':' || $2))")
             .bind::<Text, _>(limit.bucket)
             .bind::<Text, _>(key)

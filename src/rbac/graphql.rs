@@ -1,7 +1,6 @@
 use async_graphql::dataloader::DataLoader;
 use async_graphql::{Context, ID, InputObject, Object, SimpleObject};
 use chrono::{DateTime, Utc};
-use diesel_async::AsyncConnection;
 use serde_json::json;
 
 use super::loaders::{PermissionsOfRole, RbacLoader};
@@ -215,16 +214,15 @@ impl RbacMutation {
         let description = rules::description(&input.description)?;
         let (actor, origin) = (ctx.viewer()?.user_id, ctx.request_info());
         let mut conn = db::conn(&ctx.app().pool).await?;
-        let role = conn
-            .transaction::<_, AppError, _>(async |conn| {
-                let role = store::create_role(conn, &name, &description).await?;
-                let event = Event::new(action::ROLE_CREATE, Some(actor))
-                    .target("role", role.id)
-                    .meta(json!({ "name": role.name }));
-                record(conn, origin, event).await?;
-                Ok(role)
-            })
-            .await?;
+        let role = crate::db::transaction(&mut conn, async |conn| {
+            let role = store::create_role(conn, &name, &description).await?;
+            let event = Event::new(action::ROLE_CREATE, Some(actor))
+                .target("role", role.id)
+                .meta(json!({ "name": role.name }));
+            record(conn, origin, event).await?;
+            Ok(role)
+        })
+        .await?;
         Ok(RolePayload { role })
     }
 
@@ -244,17 +242,16 @@ impl RbacMutation {
             .transpose()?;
         let (actor, origin) = (ctx.viewer()?.user_id, ctx.request_info());
         let mut conn = db::conn(&ctx.app().pool).await?;
-        let role = conn
-            .transaction::<_, AppError, _>(async |conn| {
-                let role =
-                    store::update_role(conn, id, name.as_deref(), description.as_deref()).await?;
-                let event = Event::new(action::ROLE_UPDATE, Some(actor))
-                    .target("role", role.id)
-                    .meta(json!({ "name": role.name, "description": role.description }));
-                record(conn, origin, event).await?;
-                Ok(role)
-            })
-            .await?;
+        let role = crate::db::transaction(&mut conn, async |conn| {
+            let role =
+                store::update_role(conn, id, name.as_deref(), description.as_deref()).await?;
+            let event = Event::new(action::ROLE_UPDATE, Some(actor))
+                .target("role", role.id)
+                .meta(json!({ "name": role.name, "description": role.description }));
+            record(conn, origin, event).await?;
+            Ok(role)
+        })
+        .await?;
         Ok(RolePayload { role })
     }
 
@@ -268,18 +265,17 @@ impl RbacMutation {
         let id = parse_id("id", &input.id)?;
         let (actor, origin) = (ctx.viewer()?.user_id, ctx.request_info());
         let mut conn = db::conn(&ctx.app().pool).await?;
-        let role = conn
-            .transaction::<_, AppError, _>(async |conn| {
-                store::lock_role_changes(conn).await?;
-                let role = store::delete_role(conn, id).await?;
-                store::ensure_a_role_manager_remains(conn).await?;
-                let event = Event::new(action::ROLE_DELETE, Some(actor))
-                    .target("role", role.id)
-                    .meta(json!({ "name": role.name }));
-                record(conn, origin, event).await?;
-                Ok(role)
-            })
-            .await?;
+        let role = crate::db::transaction(&mut conn, async |conn| {
+            store::lock_role_changes(conn).await?;
+            let role = store::delete_role(conn, id).await?;
+            store::ensure_a_role_manager_remains(conn).await?;
+            let event = Event::new(action::ROLE_DELETE, Some(actor))
+                .target("role", role.id)
+                .meta(json!({ "name": role.name }));
+            record(conn, origin, event).await?;
+            Ok(role)
+        })
+        .await?;
         Ok(RolePayload { role })
     }
 
@@ -295,16 +291,15 @@ impl RbacMutation {
         let description = rules::description(&input.description)?;
         let (actor, origin) = (ctx.viewer()?.user_id, ctx.request_info());
         let mut conn = db::conn(&ctx.app().pool).await?;
-        let permission = conn
-            .transaction::<_, AppError, _>(async |conn| {
-                let permission = store::create_permission(conn, &name, &description).await?;
-                let event = Event::new(action::PERMISSION_CREATE, Some(actor))
-                    .target("permission", permission.id)
-                    .meta(json!({ "name": permission.name }));
-                record(conn, origin, event).await?;
-                Ok(permission)
-            })
-            .await?;
+        let permission = crate::db::transaction(&mut conn, async |conn| {
+            let permission = store::create_permission(conn, &name, &description).await?;
+            let event = Event::new(action::PERMISSION_CREATE, Some(actor))
+                .target("permission", permission.id)
+                .meta(json!({ "name": permission.name }));
+            record(conn, origin, event).await?;
+            Ok(permission)
+        })
+        .await?;
         Ok(PermissionPayload { permission })
     }
 
@@ -319,18 +314,17 @@ impl RbacMutation {
         let id = parse_id("id", &input.id)?;
         let (actor, origin) = (ctx.viewer()?.user_id, ctx.request_info());
         let mut conn = db::conn(&ctx.app().pool).await?;
-        let permission = conn
-            .transaction::<_, AppError, _>(async |conn| {
-                store::lock_role_changes(conn).await?;
-                let permission = store::delete_permission(conn, id).await?;
-                store::ensure_a_role_manager_remains(conn).await?;
-                let event = Event::new(action::PERMISSION_DELETE, Some(actor))
-                    .target("permission", permission.id)
-                    .meta(json!({ "name": permission.name }));
-                record(conn, origin, event).await?;
-                Ok(permission)
-            })
-            .await?;
+        let permission = crate::db::transaction(&mut conn, async |conn| {
+            store::lock_role_changes(conn).await?;
+            let permission = store::delete_permission(conn, id).await?;
+            store::ensure_a_role_manager_remains(conn).await?;
+            let event = Event::new(action::PERMISSION_DELETE, Some(actor))
+                .target("permission", permission.id)
+                .meta(json!({ "name": permission.name }));
+            record(conn, origin, event).await?;
+            Ok(permission)
+        })
+        .await?;
         Ok(PermissionPayload { permission })
     }
 
@@ -348,23 +342,22 @@ impl RbacMutation {
         let viewer = ctx.viewer()?;
         let (actor, origin) = (viewer.user_id, ctx.request_info());
         let mut conn = db::conn(&ctx.app().pool).await?;
-        let (role, permission, changed) = conn
-            .transaction::<_, AppError, _>(async |conn| {
-                let role = store::find_role(conn, role_id).await?;
-                let permission = store::find_permission(conn, permission_id).await?;
-                if !rules::not_held(&viewer.permissions, [permission.name.as_str()]).is_empty() {
-                    return Err(AppError::Forbidden("the permission being granted"));
-                }
-                let changed = store::grant(conn, role.id, permission.id).await?;
-                if changed {
-                    let event = Event::new(action::PERMISSION_GRANT, Some(actor))
-                        .target("role", role.id)
-                        .meta(json!({ "role": role.name, "permission": permission.name }));
-                    record(conn, origin, event).await?;
-                }
-                Ok((role, permission, changed))
-            })
-            .await?;
+        let (role, permission, changed) = crate::db::transaction(&mut conn, async |conn| {
+            let role = store::find_role(conn, role_id).await?;
+            let permission = store::find_permission(conn, permission_id).await?;
+            if !rules::not_held(&viewer.permissions, [permission.name.as_str()]).is_empty() {
+                return Err(AppError::Forbidden("the permission being granted"));
+            }
+            let changed = store::grant(conn, role.id, permission.id).await?;
+            if changed {
+                let event = Event::new(action::PERMISSION_GRANT, Some(actor))
+                    .target("role", role.id)
+                    .meta(json!({ "role": role.name, "permission": permission.name }));
+                record(conn, origin, event).await?;
+            }
+            Ok((role, permission, changed))
+        })
+        .await?;
         Ok(RolePermissionPayload {
             role,
             permission,
@@ -386,22 +379,21 @@ impl RbacMutation {
         );
         let (actor, origin) = (ctx.viewer()?.user_id, ctx.request_info());
         let mut conn = db::conn(&ctx.app().pool).await?;
-        let (role, permission, changed) = conn
-            .transaction::<_, AppError, _>(async |conn| {
-                store::lock_role_changes(conn).await?;
-                let role = store::find_role(conn, role_id).await?;
-                let permission = store::find_permission(conn, permission_id).await?;
-                let changed = store::revoke(conn, role.id, permission.id).await?;
-                if changed {
-                    store::ensure_a_role_manager_remains(conn).await?;
-                    let event = Event::new(action::PERMISSION_REVOKE, Some(actor))
-                        .target("role", role.id)
-                        .meta(json!({ "role": role.name, "permission": permission.name }));
-                    record(conn, origin, event).await?;
-                }
-                Ok((role, permission, changed))
-            })
-            .await?;
+        let (role, permission, changed) = crate::db::transaction(&mut conn, async |conn| {
+            store::lock_role_changes(conn).await?;
+            let role = store::find_role(conn, role_id).await?;
+            let permission = store::find_permission(conn, permission_id).await?;
+            let changed = store::revoke(conn, role.id, permission.id).await?;
+            if changed {
+                store::ensure_a_role_manager_remains(conn).await?;
+                let event = Event::new(action::PERMISSION_REVOKE, Some(actor))
+                    .target("role", role.id)
+                    .meta(json!({ "role": role.name, "permission": permission.name }));
+                record(conn, origin, event).await?;
+            }
+            Ok((role, permission, changed))
+        })
+        .await?;
         Ok(RolePermissionPayload {
             role,
             permission,
@@ -423,28 +415,26 @@ impl RbacMutation {
         let viewer = ctx.viewer()?;
         let (actor, origin) = (viewer.user_id, ctx.request_info());
         let mut conn = db::conn(&ctx.app().pool).await?;
-        let (user, role, changed) = conn
-            .transaction::<_, AppError, _>(async |conn| {
-                let user = accounts::find_by_id(conn, user_id).await?;
-                let role = store::find_role(conn, role_id).await?;
-                let granted = store::permission_names_of_role(conn, role.id).await?;
-                if !rules::not_held(&viewer.permissions, granted.iter().map(String::as_str))
-                    .is_empty()
-                {
-                    return Err(AppError::Forbidden(
-                        "every permission of the role being assigned",
-                    ));
-                }
-                let changed = store::assign(conn, user.id, role.id).await?;
-                if changed {
-                    let event = Event::new(action::ROLE_ASSIGN, Some(actor))
-                        .target("user", user.id)
-                        .meta(json!({ "role": role.name }));
-                    record(conn, origin, event).await?;
-                }
-                Ok((user, role, changed))
-            })
-            .await?;
+        let (user, role, changed) = crate::db::transaction(&mut conn, async |conn| {
+            let user = accounts::find_by_id(conn, user_id).await?;
+            let role = store::find_role(conn, role_id).await?;
+            let granted = store::permission_names_of_role(conn, role.id).await?;
+            if !rules::not_held(&viewer.permissions, granted.iter().map(String::as_str)).is_empty()
+            {
+                return Err(AppError::Forbidden(
+                    "every permission of the role being assigned",
+                ));
+            }
+            let changed = store::assign(conn, user.id, role.id).await?;
+            if changed {
+                let event = Event::new(action::ROLE_ASSIGN, Some(actor))
+                    .target("user", user.id)
+                    .meta(json!({ "role": role.name }));
+                record(conn, origin, event).await?;
+            }
+            Ok((user, role, changed))
+        })
+        .await?;
         Ok(UserRolePayload {
             user,
             role,
@@ -465,22 +455,21 @@ impl RbacMutation {
         );
         let (actor, origin) = (ctx.viewer()?.user_id, ctx.request_info());
         let mut conn = db::conn(&ctx.app().pool).await?;
-        let (user, role, changed) = conn
-            .transaction::<_, AppError, _>(async |conn| {
-                store::lock_role_changes(conn).await?;
-                let user = accounts::find_by_id(conn, user_id).await?;
-                let role = store::find_role(conn, role_id).await?;
-                let changed = store::unassign(conn, user.id, role.id).await?;
-                if changed {
-                    store::ensure_a_role_manager_remains(conn).await?;
-                    let event = Event::new(action::ROLE_UNASSIGN, Some(actor))
-                        .target("user", user.id)
-                        .meta(json!({ "role": role.name }));
-                    record(conn, origin, event).await?;
-                }
-                Ok((user, role, changed))
-            })
-            .await?;
+        let (user, role, changed) = crate::db::transaction(&mut conn, async |conn| {
+            store::lock_role_changes(conn).await?;
+            let user = accounts::find_by_id(conn, user_id).await?;
+            let role = store::find_role(conn, role_id).await?;
+            let changed = store::unassign(conn, user.id, role.id).await?;
+            if changed {
+                store::ensure_a_role_manager_remains(conn).await?;
+                let event = Event::new(action::ROLE_UNASSIGN, Some(actor))
+                    .target("user", user.id)
+                    .meta(json!({ "role": role.name }));
+                record(conn, origin, event).await?;
+            }
+            Ok((user, role, changed))
+        })
+        .await?;
         Ok(UserRolePayload {
             user,
             role,

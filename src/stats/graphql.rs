@@ -176,6 +176,7 @@ impl StatsQuery {
         let first_start = rows.iter().map(|listed| listed.row.starts_on).min();
         let first_day = [first_start, first_task_day].into_iter().flatten().min();
         let from = range.first_day(today, first_day);
+        let bucket_size = range.bucket_size(from, today);
 
         let habits = listed(ctx, rows, &calendar).await?;
         let completions = ctx
@@ -194,8 +195,7 @@ impl StatsQuery {
                 archived: habit.is_archived(),
                 completed: completed_of(habit),
             }),
-            rules::buckets(range.bucket_size(), from, today),
-            from,
+            rules::buckets(bucket_size, from, today),
             today,
         );
         let streaks = habits.iter().map(|habit| {
@@ -252,17 +252,17 @@ impl StatsQuery {
         };
         Ok(Stats {
             range,
-            from: Date(from),
-            to: Date(today),
-            bucket_size: range.bucket_size(),
+            from: Date::from(from),
+            to: Date::from(today),
+            bucket_size,
             habits: HabitStats {
                 counts: summary.counts,
                 completions: summary
                     .buckets
                     .into_iter()
                     .map(|bucket| StatsBucket {
-                        start: Date(bucket.start),
-                        end: Date(bucket.end),
+                        start: Date::from(bucket.start),
+                        end: Date::from(bucket.end),
                         completed: bucket.tally.completed,
                         scheduled: bucket.tally.scheduled,
                         rate: bucket.tally.percent(),

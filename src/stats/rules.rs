@@ -7,6 +7,10 @@ use chrono_tz::Tz;
 
 use crate::habits::rules::{CompletedDays, Plan, Tally, percent};
 
+/// All time is in months up to this many, in years beyond, so its answer stays small however
+/// far back the user's data goes (at most one bucket a year since [`crate::dates::EARLIEST`]).
+pub const MAX_MONTH_BUCKETS: i32 = 120;
+
 /// Which days the statistics cover; each range ends today, in the user's time zone.
 #[derive(Enum, Clone, Copy, Debug, PartialEq, Eq)]
 pub enum StatsRange {
@@ -17,12 +21,12 @@ pub enum StatsRange {
     /// Today and the 89 days before, in weekly buckets.
     Last90Days,
     /// From the day the first habit starts or the first task was created (today without any),
-    /// in monthly buckets.
+    /// in monthly buckets, or yearly ones when that is more than ten years ago.
     AllTime,
 }
 
-/// How completions are grouped: days for a week or a month, weeks for a quarter, months for
-/// all time.
+/// How completions are grouped: days for a week or a month, weeks for a quarter, months (years
+/// beyond ten years) for all time.
 #[derive(Enum, Clone, Copy, Debug, PartialEq, Eq)]
 pub enum BucketSize {
     /// One day each.
@@ -31,26 +35,40 @@ pub enum BucketSize {
     Week,
     /// Calendar months, cut to the range.
     Month,
+    /// Calendar years, cut to the range.
+    Year,
 }
 
 impl StatsRange {
     /// The first day of the range ending `today`; all time starts at `first_day` (the earliest
-    /// day the user has data for), or today without any.
+    /// day the user has data for), or today without any, and never before the date window
+    /// (rows stored before the window was enforced may start earlier).
     pub fn first_day(self, today: NaiveDate, first_day: Option<NaiveDate>) -> NaiveDate {
         let back = |days: u64| today.checked_sub_days(Days::new(days)).unwrap_or(today);
         match self {
             Self::Last7Days => back(6),
             Self::Last30Days => back(29),
             Self::Last90Days => back(89),
-            Self::AllTime => first_day.map_or(today, |first| first.min(today)),
+            Self::AllTime => first_day.map_or(today, |first| {
+                first.clamp(crate::dates::EARLIEST.min(today), today)
+            }),
         }
     }
 
-    pub fn bucket_size(self) -> BucketSize {
+    /// The buckets of the range from `from` to `to`.
+    pub fn bucket_size(self, from: NaiveDate, to: NaiveDate) -> BucketSize {
         match self {
             Self::Last7Days | Self::Last30Days => BucketSize::Day,
             Self::Last90Days => BucketSize::Week,
-            Self::AllTime => BucketSize::Month,
+            Self::AllTime => {
+                let months =
+                    (to.year() - from.year()) * 12 + to.month() as i32 - from.month() as i32 + 1;
+                if months <= MAX_MONTH_BUCKETS {
+                    BucketSize::Month
+                } else {
+                    BucketSize::Year
+                }
+            }
         }
     }
 }
@@ -80,6 +98,7 @@ pub fn buckets(size: BucketSize, from: NaiveDate, to: NaiveDate) -> Vec<Bucket> 
                 .and_then(|first| first.checked_add_months(Months::new(1)))
                 .and_then(|next| next.pred_opt())
                 .unwrap_or(to),
+            BucketSize::Year => NaiveDate::from_ymd_opt(start.year(), 12, 31).unwrap_or(to),
         };
         let end = natural_end.min(to);
         buckets.push(Bucket {
@@ -129,13 +148,13 @@ pub struct HabitSummary {
     pub buckets: Vec<Bucket>,
 }
 
-/// Counts every habit's scheduled occurrences from `from` to `today` into `buckets` (today
-/// only once done, as everywhere). Archived habits count until the day before archiving,
-/// which their plans already encode.
+/// Counts every habit's scheduled occurrences up to `today` into `buckets` (today
+/// only once done, as everywhere), bucket by bucket, so the cost is the buckets and the
+/// completions, not the days. Archived habits count until the day before archiving, which their
+/// plans already encode.
 pub fn summarize<'a>(
     habits: impl IntoIterator<Item = HabitFacts<'a>>,
     mut buckets: Vec<Bucket>,
-    from: NaiveDate,
     today: NaiveDate,
 ) -> HabitSummary {
     let mut summary = HabitSummary::default();
@@ -158,21 +177,14 @@ pub fn summarize<'a>(
                 }
             }
         }
-        let mut bucket = 0;
-        for day in habit.plan.scheduled_between(from, today) {
-            let done = habit.completed.contains(day);
-            if day == today && !done {
-                continue;
-            }
-            while buckets.get(bucket).is_some_and(|b| b.end < day) {
-                bucket += 1;
-            }
-            if let Some(bucket) = buckets.get_mut(bucket) {
-                bucket.tally.scheduled += 1;
-                bucket.tally.completed += u32::from(done);
-            }
-            summary.range.scheduled += 1;
-            summary.range.completed += u32::from(done);
+        for bucket in &mut buckets {
+            let tally = habit
+                .plan
+                .occurrences(habit.completed, bucket.start, bucket.end, today);
+            bucket.tally.scheduled += tally.scheduled;
+            bucket.tally.completed += tally.completed;
+            summary.range.scheduled += tally.scheduled;
+            summary.range.completed += tally.completed;
         }
     }
     summary.counts.today_rate = today_tally.percent();
@@ -311,7 +323,6 @@ mod tests {
                 completed: &done,
             }],
             buckets(BucketSize::Day, from, today),
-            from,
             today,
         );
         let counts = &summary.counts;
@@ -348,7 +359,6 @@ mod tests {
                 },
             ],
             buckets(BucketSize::Day, from, today),
-            from,
             today,
         );
         // Archived: Jan 1–3; open: Jan 1–6 (today not over, not done).
@@ -356,6 +366,81 @@ mod tests {
         let counts = &summary.counts;
         assert_eq!((counts.total, counts.active, counts.archived), (2, 1, 1));
         assert_eq!((counts.due_today, counts.today_rate), (1, 0.0));
+    }
+
+    #[test]
+    fn all_time_turns_to_years_past_ten_years_and_starts_in_the_window() {
+        let today = d("2026-03-10");
+        let all = StatsRange::AllTime;
+        assert_eq!(all.bucket_size(d("2016-04-01"), today), BucketSize::Month);
+        assert_eq!(all.bucket_size(d("2016-03-31"), today), BucketSize::Year);
+        assert_eq!(
+            StatsRange::Last90Days.bucket_size(d("1900-01-01"), today),
+            BucketSize::Week
+        );
+        assert_eq!(all.first_day(today, Some(d("0001-01-01"))), d("1900-01-01"));
+        let from = all.first_day(today, Some(d("1900-01-01")));
+        let years = buckets(all.bucket_size(from, today), from, today);
+        assert_eq!(years.len(), 127);
+        assert_eq!(
+            (years[0].start, years[0].end),
+            (d("1900-01-01"), d("1900-12-31"))
+        );
+        assert_eq!((years[126].start, years[126].end), (d("2026-01-01"), today));
+        let cut = buckets(BucketSize::Year, d("2024-07-04"), d("2025-02-01"));
+        assert_eq!(
+            cut.iter()
+                .map(|bucket| (bucket.start, bucket.end))
+                .collect::<Vec<_>>(),
+            [
+                (d("2024-07-04"), d("2024-12-31")),
+                (d("2025-01-01"), d("2025-02-01"))
+            ]
+        );
+    }
+
+    #[test]
+    fn yearly_buckets_of_a_habit_from_1900_count_each_year() {
+        let plan = daily("1900-01-01");
+        let done = dates(&["1900-03-01", "2026-03-10"]);
+        let today = d("2026-03-10");
+        let summary = summarize(
+            [HabitFacts {
+                plan: &plan,
+                archived: false,
+                completed: &done,
+            }],
+            buckets(BucketSize::Year, d("1900-01-01"), today),
+            today,
+        );
+        assert_eq!(
+            summary.buckets[0].tally,
+            Tally {
+                completed: 1,
+                scheduled: 365
+            }
+        );
+        assert_eq!(
+            summary.buckets[100].tally,
+            Tally {
+                completed: 0,
+                scheduled: 366
+            }
+        );
+        assert_eq!(
+            summary.buckets[126].tally,
+            Tally {
+                completed: 1,
+                scheduled: 69
+            }
+        );
+        assert_eq!(
+            summary.range,
+            Tally {
+                completed: 2,
+                scheduled: 46_090
+            }
+        );
     }
 
     #[test]

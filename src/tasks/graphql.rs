@@ -43,7 +43,7 @@ impl Task {
     }
     /// The day the task is due; null when it has no due date.
     async fn due_on(&self) -> Option<Date> {
-        self.due_on.map(Date)
+        self.due_on.map(Date::from)
     }
     /// The user's theme the task belongs to; null when it has none.
     async fn theme(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Theme>> {
@@ -140,7 +140,10 @@ impl TasksQuery {
                 .as_ref()
                 .map(|id| parse_id("themeId", id))
                 .transpose()?,
-            due_before: filter.due_before.map(|date| date.0),
+            due_before: filter
+                .due_before
+                .map(|date| date.checked("dueBefore"))
+                .transpose()?,
         };
         let size = page_size(first)?;
         let after: Option<TaskCursor> = after.as_deref().map(decode_key).transpose()?;
@@ -273,7 +276,8 @@ pub struct TasksMutation;
 
 #[Object]
 impl TasksMutation {
-    /// Adds a task at the bottom of its column.
+    /// Adds a task at the bottom of its column. A user with as many tasks as allowed (5,000 by
+    /// default) gets `CONFLICT` with reason `LIMIT_REACHED`.
     #[graphql(guard = "Permission(perm::TASKS_MANAGE)")]
     async fn create_task(
         &self,
@@ -285,7 +289,7 @@ impl TasksMutation {
             description: rules::description(&input.description)?,
             priority: input.priority.as_str().to_owned(),
             status: input.status.as_str().to_owned(),
-            due_on: input.due_on.map(|date| date.0),
+            due_on: input.due_on.map(|date| date.checked("dueOn")).transpose()?,
             theme_id: input
                 .theme_id
                 .as_ref()
@@ -295,7 +299,8 @@ impl TasksMutation {
         let user_id = ctx.viewer()?.user_id;
         let app = ctx.app();
         let mut conn = db::conn(&app.pool).await?;
-        let task = store::create(&mut conn, user_id, &new, app.clock.now()).await?;
+        let cap = app.config.max_tasks_per_user;
+        let task = store::create(&mut conn, user_id, &new, cap, app.clock.now()).await?;
         Ok(TaskPayload { task })
     }
 
@@ -315,7 +320,11 @@ impl TasksMutation {
                 .map(rules::description)
                 .transpose()?,
             priority: input.priority.map(|priority| priority.as_str().to_owned()),
-            due_on: input.due_on.map_value(|date| date.0).into(),
+            due_on: input
+                .due_on
+                .map_value(|date| date.checked("dueOn"))
+                .transpose()?
+                .into(),
             theme_id: input
                 .theme_id
                 .map_value(|id| parse_id("themeId", &id))

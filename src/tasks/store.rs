@@ -6,14 +6,14 @@ use chrono::{DateTime, NaiveDate, Utc};
 use diesel::dsl::sql;
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Bool, Integer, Timestamptz};
-use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use serde::{Deserialize, Serialize};
 
 use super::model::{BoardRow, NewTask, Task, TaskChanges};
 use super::rules::{self, TaskStatus};
 use crate::db::schema::tasks;
 use crate::error::AppError;
-use crate::themes;
+use crate::{quota, themes};
 
 /// Any fixed number: the lock's namespace; the user id picks the board within it.
 const BOARD_LOCK_CLASS: i32 = 0x7461_736b;
@@ -92,12 +92,7 @@ impl TaskCursor {
 }
 
 async fn lock_board(conn: &mut AsyncPgConnection, user_id: i64) -> Result<(), AppError> {
-    diesel::sql_query("SELECT pg_advisory_xact_lock($1, hashint8($2))")
-        .bind::<Integer, _>(BOARD_LOCK_CLASS)
-        .bind::<BigInt, _>(user_id)
-        .execute(conn)
-        .await?;
-    Ok(())
+    quota::lock(conn, BOARD_LOCK_CLASS, user_id).await
 }
 
 pub async fn find(conn: &mut AsyncPgConnection, user_id: i64, id: i64) -> Result<Task, AppError> {
@@ -150,10 +145,17 @@ pub async fn create(
     conn: &mut AsyncPgConnection,
     user_id: i64,
     new: &NewTask,
+    cap: u32,
     now: DateTime<Utc>,
 ) -> Result<Task, AppError> {
-    conn.transaction::<_, AppError, _>(async |conn| {
+    crate::db::transaction(conn, async |conn| {
         lock_board(conn, user_id).await?;
+        let owned = tasks::table
+            .filter(tasks::user_id.eq(user_id))
+            .count()
+            .get_result(conn)
+            .await?;
+        quota::check("tasks", owned, cap)?;
         if let Some(theme_id) = new.theme_id {
             themes::store::ensure_owned(conn, user_id, theme_id).await?;
         }
@@ -216,7 +218,7 @@ pub async fn move_task(
     position: i32,
     now: DateTime<Utc>,
 ) -> Result<Task, AppError> {
-    conn.transaction::<_, AppError, _>(async |conn| {
+    crate::db::transaction(conn, async |conn| {
         lock_board(conn, user_id).await?;
         let task = find(conn, user_id, id).await?;
         let from = TaskStatus::parse(&task.status);
@@ -253,7 +255,7 @@ pub async fn move_task(
 
 /// Deletes a task and closes the gap in its column.
 pub async fn delete(conn: &mut AsyncPgConnection, user_id: i64, id: i64) -> Result<Task, AppError> {
-    conn.transaction::<_, AppError, _>(async |conn| {
+    crate::db::transaction(conn, async |conn| {
         lock_board(conn, user_id).await?;
         let task: Task = diesel::delete(tasks::table.find(id).filter(tasks::user_id.eq(user_id)))
             .returning(Task::as_returning())

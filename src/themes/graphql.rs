@@ -189,7 +189,8 @@ pub struct ThemesMutation;
 
 #[Object]
 impl ThemesMutation {
-    /// A name or colour the user already has is `CONFLICT` with reason `TAKEN`.
+    /// A name or colour the user already has is `CONFLICT` with reason `TAKEN`; a user with
+    /// as many themes as allowed (100 by default) gets `CONFLICT` with reason `LIMIT_REACHED`.
     #[graphql(guard = "Permission(perm::THEMES_MANAGE)")]
     async fn create_theme(
         &self,
@@ -200,7 +201,8 @@ impl ThemesMutation {
         let color = input.color.as_deref().map(rules::color).transpose()?;
         let user_id = ctx.viewer()?.user_id;
         let mut conn = db::conn(&ctx.app().pool).await?;
-        let theme = store::create(&mut conn, user_id, &name, color.as_deref()).await?;
+        let cap = ctx.app().config.max_themes_per_user;
+        let theme = store::create(&mut conn, user_id, &name, color.as_deref(), cap).await?;
         Ok(ThemePayload { theme })
     }
 

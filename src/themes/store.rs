@@ -10,6 +10,7 @@ use super::model::{Theme, ThemeChanges, ThemeUsage};
 use super::rules;
 use crate::db::schema::themes;
 use crate::error::{AppError, violated_unique_constraint};
+use crate::quota;
 
 const NAME_INDEX: &str = "themes_user_name_key";
 const COLOR_INDEX: &str = "themes_user_color_key";
@@ -82,19 +83,17 @@ pub async fn usage(conn: &mut AsyncPgConnection, ids: &[i64]) -> Result<Vec<Them
     .await?)
 }
 
-/// Creates a theme; without a colour, one is generated from the name that the user's other
-/// themes do not use.
+/// Creates a theme unless the user has `cap` already; without a colour, one is generated from
+/// the name that the user's other themes do not use.
 pub async fn create(
     conn: &mut AsyncPgConnection,
     user_id: i64,
     name: &str,
     color: Option<&str>,
+    cap: u32,
 ) -> Result<Theme, AppError> {
-    if let Some(color) = color {
-        return insert(conn, user_id, name, color).await;
-    }
-    let mut attempt = 1;
-    loop {
+    crate::db::transaction(conn, async |conn| {
+        quota::lock(conn, quota::THEMES_LOCK, user_id).await?;
         let taken: HashSet<String> = themes::table
             .filter(themes::user_id.eq(user_id))
             .select(themes::color)
@@ -102,33 +101,52 @@ pub async fn create(
             .await?
             .into_iter()
             .collect();
-        let color = rules::generated_color(name, &taken);
-        match insert(conn, user_id, name, &color).await {
-            Err(AppError::Conflict {
-                field: Some("color"),
-                ..
-            }) if attempt < COLOR_ATTEMPTS => attempt += 1,
-            result => return result,
+        quota::check("themes", taken.len() as i64, cap)?;
+        if let Some(color) = color {
+            return insert(conn, user_id, name, color).await;
         }
-    }
+        // Other creations wait for the lock, but a rename or recolour does not: the colour just
+        // chosen may be taken meanwhile, and then the next free one is tried.
+        let mut taken = taken;
+        let mut attempt = 1;
+        loop {
+            let color = rules::generated_color(name, &taken);
+            match insert(conn, user_id, name, &color).await {
+                Err(AppError::Conflict {
+                    field: Some("color"),
+                    ..
+                }) if attempt < COLOR_ATTEMPTS => {
+                    attempt += 1;
+                    taken.insert(color);
+                }
+                result => return result,
+            }
+        }
+    })
+    .await
 }
 
+/// One insert in its own savepoint, so a unique violation leaves the creating transaction
+/// usable for the next attempt.
 async fn insert(
     conn: &mut AsyncPgConnection,
     user_id: i64,
     name: &str,
     color: &str,
 ) -> Result<Theme, AppError> {
-    diesel::insert_into(themes::table)
-        .values((
-            themes::user_id.eq(user_id),
-            themes::name.eq(name),
-            themes::color.eq(color),
-        ))
-        .returning(Theme::as_returning())
-        .get_result(conn)
-        .await
-        .map_err(map_taken)
+    crate::db::transaction(conn, async |conn| {
+        diesel::insert_into(themes::table)
+            .values((
+                themes::user_id.eq(user_id),
+                themes::name.eq(name),
+                themes::color.eq(color),
+            ))
+            .returning(Theme::as_returning())
+            .get_result(conn)
+            .await
+            .map_err(map_taken)
+    })
+    .await
 }
 
 pub async fn update(

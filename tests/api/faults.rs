@@ -1,4 +1,5 @@
-//! Dependency faults: an exhausted pool answers quickly and recovers.
+//! Dependency faults: an exhausted pool answers quickly and recovers; transactions PostgreSQL
+//! aborts for a conflict are retried a bounded number of times.
 
 use std::time::{Duration, Instant};
 
@@ -110,4 +111,80 @@ async fn a_database_restart_fails_requests_retryably_and_the_pool_heals() {
         "only successes and retryable refusals: {codes:?}"
     );
     assert!(codes.contains_key(&None) && codes.contains_key(&Some("SERVICE_UNAVAILABLE".into())));
+}
+
+/// Makes PostgreSQL abort the first `failures` inserts into `tasks` with `sqlstate`, as it does
+/// a transaction that lost a conflict with a concurrent one. A sequence counts the attempts:
+/// unlike a table, it is not rolled back with the aborted transaction.
+async fn abort_task_inserts(t: &TestApp, sqlstate: &str, message: &str, failures: i64) {
+    t.sql("CREATE SEQUENCE task_insert_attempts").await;
+    t.sql(&format!(
+        "CREATE FUNCTION contend() RETURNS trigger LANGUAGE plpgsql AS $$
+         BEGIN
+           IF nextval('task_insert_attempts') <= {failures} THEN
+             RAISE EXCEPTION '{message}' USING ERRCODE = '{sqlstate}';
+           END IF;
+           RETURN NEW;
+         END $$"
+    ))
+    .await;
+    t.sql("CREATE TRIGGER contend BEFORE INSERT ON tasks FOR EACH ROW EXECUTE FUNCTION contend()")
+        .await;
+}
+
+const CREATE_TASK: &str =
+    "mutation($v: CreateTaskInput!) { createTask(input: $v) { task { title } } }";
+
+#[tokio::test(flavor = "multi_thread")]
+async fn serialization_failures_and_deadlocks_are_retried() {
+    for (sqlstate, message) in [
+        (
+            "40001",
+            "could not serialize access due to concurrent update",
+        ),
+        ("40P01", "deadlock detected"),
+    ] {
+        let t = TestApp::new().await;
+        let ada = t.user("ada").await;
+        abort_task_inserts(&t, sqlstate, message, 2).await;
+        let reply = t
+            .gql_as(&ada.access, CREATE_TASK, json!({"v": {"title": "retried"}}))
+            .await;
+        assert_eq!(
+            reply.assert_ok()["createTask"]["task"]["title"],
+            "retried",
+            "{sqlstate}"
+        );
+        assert_eq!(t.count("SELECT count(*) FROM tasks").await, 1, "{sqlstate}");
+        assert_eq!(
+            t.count("SELECT last_value FROM task_insert_attempts").await,
+            3,
+            "two aborted attempts, then the one that committed ({sqlstate})"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_conflict_that_outlasts_the_retries_is_service_unavailable_and_writes_nothing() {
+    let t = TestApp::new().await;
+    let ada = t.user("ada").await;
+    abort_task_inserts(&t, "40001", "could not serialize access", 1_000).await;
+    let audit_rows = t.count("SELECT count(*) FROM audit_log").await;
+    let reply = t
+        .gql_as(&ada.access, CREATE_TASK, json!({"v": {"title": "lost"}}))
+        .await;
+    assert_eq!(
+        reply.code(),
+        Some("SERVICE_UNAVAILABLE"),
+        "{:#}",
+        reply.body
+    );
+    assert_eq!(reply.data(), &serde_json::Value::Null);
+    assert_eq!(t.count("SELECT count(*) FROM tasks").await, 0);
+    assert_eq!(t.count("SELECT count(*) FROM audit_log").await, audit_rows);
+    assert_eq!(
+        t.count("SELECT last_value FROM task_insert_attempts").await,
+        1 + i64::from(agora::db::CONTENDED_RETRIES),
+        "bounded: the first attempt and each retry"
+    );
 }

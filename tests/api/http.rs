@@ -83,7 +83,27 @@ async fn graphiql_is_served_to_browsers_in_development_only() {
     let introspection = production
         .gql("{ __schema { queryType { name } } }", json!({}))
         .await;
-    assert_eq!(introspection.data()["__schema"], serde_json::Value::Null);
+    // Refused with an error, as Apollo Server does; no `__schema: null` in a non-null field.
+    assert_eq!(introspection.code(), Some("GRAPHQL_VALIDATION_FAILED"));
+    assert!(
+        introspection.body.get("data").is_none(),
+        "{}",
+        introspection.body
+    );
+    let through_fragment = production
+        .gql(
+            "{ ...Q } fragment Q on Query { __type(name: \"User\") { name } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(through_fragment.code(), Some("GRAPHQL_VALIDATION_FAILED"));
+    assert_eq!(
+        production
+            .gql("{ __typename }", json!({}))
+            .await
+            .assert_ok()["__typename"],
+        "Query"
+    );
     let typo = production.gql("{ habitz { totalCount } }", json!({})).await;
     let message = typo.error()["message"].as_str().unwrap();
     assert!(!message.contains("Did you mean"), "{message}");

@@ -92,10 +92,7 @@ async fn setup_then_sign_in_with_a_code() {
         .await;
     let setup = &first.assert_ok()["beginTwoFactorSetup"];
     let uri = setup["otpauthUri"].as_str().unwrap();
-    assert!(
-        uri.starts_with("otpauth://totp/Agora:ada%40example.com?"),
-        "{uri}"
-    );
+    assert!(uri.starts_with("otpauth://totp/Agora:ada?"), "{uri}");
     assert!(
         setup["qrCode"]
             .as_str()

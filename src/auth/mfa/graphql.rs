@@ -3,7 +3,7 @@ use std::collections::HashMap;
 use async_graphql::dataloader::{DataLoader, Loader};
 use async_graphql::{Context, ID, InputObject, Object, SimpleObject};
 use chrono::{DateTime, Utc};
-use diesel_async::{AsyncConnection, AsyncPgConnection};
+use diesel_async::AsyncPgConnection;
 use serde_json::json;
 
 use super::rules::{self, MfaKeys};
@@ -32,7 +32,8 @@ pub struct MfaChallenge {
 /// What an authenticator app needs to add the account.
 #[derive(SimpleObject)]
 pub struct TwoFactorSetup {
-    /// `otpauth://totp/...` with the secret; shown now, never again.
+    /// `otpauth://totp/Agora:<username>?secret=...&issuer=Agora` (the issuer is configurable);
+    /// shown now, never again.
     pub otpauth_uri: String,
     /// The same URI as a QR code: an SVG `data:` URL for an `<img>`.
     pub qr_code: String,
@@ -335,7 +336,9 @@ impl MfaMutation {
         let mut conn = db::conn(&app.pool).await?;
         let user = accounts::find_by_id(&mut conn, viewer.user_id).await?;
         let secret = rules::new_secret();
-        let totp = rules::totp(secret.clone(), &app.config.totp_issuer, &user.email)?;
+        // The label names the account by username: the key URI format forbids a colon in it,
+        // and a valid address may hold one (`"a:b"@example.com`); a username never does.
+        let totp = rules::totp(secret.clone(), &app.config.totp_issuer, &user.username)?;
         let otpauth_uri = totp.to_url().map_err(|error| {
             AppError::Internal(anyhow::anyhow!("building the otpauth URI: {error}"))
         })?;
@@ -377,28 +380,27 @@ impl MfaMutation {
             return Err(AppError::bad_input("code", "Invalid code").into());
         };
         let keys = &app.mfa;
-        let (codes, user) = conn
-            .transaction::<_, AppError, _>(async |conn| {
-                if !store::enable(conn, user_id, &sealed, step, now).await? {
-                    return Err(AppError::bad_input(
-                        "code",
-                        "The pending setup changed or expired; begin again",
-                    ));
-                }
-                let codes = new_recovery_codes(keys, conn, user_id).await?;
-                record(
-                    conn,
-                    origin,
-                    Event::new(action::MFA_ENABLE, Some(user_id)).target("user", user_id),
-                )
-                .await?;
-                outbox::enqueue_for_user(conn, user_id, |email, username| {
-                    templates::two_factor_changed(email, username, true)
-                })
-                .await?;
-                Ok((codes, accounts::find_by_id(conn, user_id).await?))
+        let (codes, user) = crate::db::transaction(&mut conn, async |conn| {
+            if !store::enable(conn, user_id, &sealed, step, now).await? {
+                return Err(AppError::bad_input(
+                    "code",
+                    "The pending setup changed or expired; begin again",
+                ));
+            }
+            let codes = new_recovery_codes(keys, conn, user_id).await?;
+            record(
+                conn,
+                origin,
+                Event::new(action::MFA_ENABLE, Some(user_id)).target("user", user_id),
+            )
+            .await?;
+            outbox::enqueue_for_user(conn, user_id, |email, username| {
+                templates::two_factor_changed(email, username, true)
             })
             .await?;
+            Ok((codes, accounts::find_by_id(conn, user_id).await?))
+        })
+        .await?;
         app.outbox_wakeup.notify_one();
         Ok(RecoveryCodesPayload {
             recovery_codes: codes,
@@ -470,19 +472,18 @@ impl MfaMutation {
         let (user_id, session_id, origin) = (viewer.user_id, viewer.session_id, ctx.request_info());
         let mut conn = db::conn(&app.pool).await?;
         check_factor(app, &mut conn, user_id, &factor).await?;
-        let (user, revoked) = conn
-            .transaction::<_, AppError, _>(async |conn| {
-                store::remove(conn, user_id).await?;
-                let revoked =
-                    crate::auth::store::revoke_all_sessions(conn, user_id, session_id).await?;
-                let event = Event::new(action::MFA_DISABLE, Some(user_id))
-                    .target("user", user_id)
-                    .meta(json!({ "sessionsRevoked": revoked }));
-                record(conn, origin, event).await?;
-                outbox::enqueue_for_user(conn, user_id, two_factor_off).await?;
-                Ok((accounts::find_by_id(conn, user_id).await?, revoked))
-            })
-            .await?;
+        let (user, revoked) = crate::db::transaction(&mut conn, async |conn| {
+            store::remove(conn, user_id).await?;
+            let revoked =
+                crate::auth::store::revoke_all_sessions(conn, user_id, session_id).await?;
+            let event = Event::new(action::MFA_DISABLE, Some(user_id))
+                .target("user", user_id)
+                .meta(json!({ "sessionsRevoked": revoked }));
+            record(conn, origin, event).await?;
+            outbox::enqueue_for_user(conn, user_id, two_factor_off).await?;
+            Ok((accounts::find_by_id(conn, user_id).await?, revoked))
+        })
+        .await?;
         app.outbox_wakeup.notify_one();
         Ok(DisableTwoFactorPayload {
             user,
@@ -505,15 +506,14 @@ impl MfaMutation {
         let mut conn = db::conn(&app.pool).await?;
         check_factor(app, &mut conn, user_id, &factor).await?;
         let keys = &app.mfa;
-        let (codes, user) = conn
-            .transaction::<_, AppError, _>(async |conn| {
-                let codes = new_recovery_codes(keys, conn, user_id).await?;
-                let event = Event::new(action::RECOVERY_CODES_REGENERATE, Some(user_id))
-                    .target("user", user_id);
-                record(conn, origin, event).await?;
-                Ok((codes, accounts::find_by_id(conn, user_id).await?))
-            })
-            .await?;
+        let (codes, user) = crate::db::transaction(&mut conn, async |conn| {
+            let codes = new_recovery_codes(keys, conn, user_id).await?;
+            let event = Event::new(action::RECOVERY_CODES_REGENERATE, Some(user_id))
+                .target("user", user_id);
+            record(conn, origin, event).await?;
+            Ok((codes, accounts::find_by_id(conn, user_id).await?))
+        })
+        .await?;
         Ok(RecoveryCodesPayload {
             recovery_codes: codes,
             user,
@@ -532,18 +532,17 @@ impl MfaMutation {
         let user_id = parse_id("userId", &input.user_id)?;
         let origin = ctx.request_info();
         let mut conn = db::conn(&ctx.app().pool).await?;
-        let (user, changed) = conn
-            .transaction::<_, AppError, _>(async |conn| {
-                let user = accounts::find_by_id(conn, user_id).await?;
-                let changed = store::remove(conn, user_id).await?;
-                if changed {
-                    let event = Event::new(action::MFA_RESET, Some(actor)).target("user", user_id);
-                    record(conn, origin, event).await?;
-                    outbox::enqueue_for_user(conn, user_id, two_factor_off).await?;
-                }
-                Ok((user, changed))
-            })
-            .await?;
+        let (user, changed) = crate::db::transaction(&mut conn, async |conn| {
+            let user = accounts::find_by_id(conn, user_id).await?;
+            let changed = store::remove(conn, user_id).await?;
+            if changed {
+                let event = Event::new(action::MFA_RESET, Some(actor)).target("user", user_id);
+                record(conn, origin, event).await?;
+                outbox::enqueue_for_user(conn, user_id, two_factor_off).await?;
+            }
+            Ok((user, changed))
+        })
+        .await?;
         ctx.app().outbox_wakeup.notify_one();
         Ok(ResetTwoFactorPayload { user, changed })
     }

@@ -1,6 +1,6 @@
 use async_graphql::{Context, InputObject, Object, SimpleObject};
 use chrono::Duration;
-use diesel_async::{AsyncConnection, AsyncPgConnection};
+use diesel_async::AsyncPgConnection;
 use serde_json::json;
 
 use super::{Purpose, RESET_LIFETIME, VERIFY_LIFETIME, store};
@@ -165,24 +165,23 @@ impl RecoveryMutation {
         let now = app.clock.now();
         let origin = ctx.request_info();
         let mut conn = db::conn(&app.pool).await?;
-        let revoked = conn
-            .transaction::<_, AppError, _>(async |conn| {
-                let Some((user_id, _)) =
-                    store::spend(conn, &input.token, Purpose::PasswordReset, now).await?
-                else {
-                    return Err(invalid_token());
-                };
-                accounts::set_password_hash(conn, user_id, &new_hash).await?;
-                store::expire_all(conn, user_id, Purpose::PasswordReset, now).await?;
-                let revoked = crate::auth::store::revoke_all_sessions(conn, user_id, None).await?;
-                let event = Event::new(action::PASSWORD_RESET, Some(user_id))
-                    .target("user", user_id)
-                    .meta(json!({ "sessionsRevoked": revoked }));
-                record(conn, origin, event).await?;
-                outbox::enqueue_for_user(conn, user_id, templates::password_changed).await?;
-                Ok(revoked)
-            })
-            .await?;
+        let revoked = crate::db::transaction(&mut conn, async |conn| {
+            let Some((user_id, _)) =
+                store::spend(conn, &input.token, Purpose::PasswordReset, now).await?
+            else {
+                return Err(invalid_token());
+            };
+            accounts::set_password_hash(conn, user_id, &new_hash).await?;
+            store::expire_all(conn, user_id, Purpose::PasswordReset, now).await?;
+            let revoked = crate::auth::store::revoke_all_sessions(conn, user_id, None).await?;
+            let event = Event::new(action::PASSWORD_RESET, Some(user_id))
+                .target("user", user_id)
+                .meta(json!({ "sessionsRevoked": revoked }));
+            record(conn, origin, event).await?;
+            outbox::enqueue_for_user(conn, user_id, templates::password_changed).await?;
+            Ok(revoked)
+        })
+        .await?;
         app.outbox_wakeup.notify_one();
         Ok(ResetPasswordPayload {
             sessions_revoked: i32::try_from(revoked).unwrap_or(i32::MAX),
@@ -198,20 +197,19 @@ impl RecoveryMutation {
     ) -> async_graphql::Result<EmailPayload> {
         let now = ctx.app().clock.now();
         let mut conn = db::conn(&ctx.app().pool).await?;
-        let user = conn
-            .transaction::<_, AppError, _>(async |conn| {
-                let Some((user_id, email)) =
-                    store::spend(conn, &input.token, Purpose::EmailVerify, now).await?
-                else {
-                    return Err(invalid_token());
-                };
-                // A link to an address the account has since left verifies nothing.
-                if !accounts::mark_email_verified(conn, user_id, &email, now).await? {
-                    return Err(invalid_token());
-                }
-                accounts::find_by_id(conn, user_id).await
-            })
-            .await?;
+        let user = crate::db::transaction(&mut conn, async |conn| {
+            let Some((user_id, email)) =
+                store::spend(conn, &input.token, Purpose::EmailVerify, now).await?
+            else {
+                return Err(invalid_token());
+            };
+            // A link to an address the account has since left verifies nothing.
+            if !accounts::mark_email_verified(conn, user_id, &email, now).await? {
+                return Err(invalid_token());
+            }
+            accounts::find_by_id(conn, user_id).await
+        })
+        .await?;
         ctx.acting_as(user.id);
         Ok(EmailPayload { user })
     }
@@ -231,7 +229,7 @@ impl RecoveryMutation {
             return Ok(ResendVerificationPayload { sent: false });
         }
         ratelimit::hit(&mut conn, VERIFY_PER_USER, &user_id.to_string(), now).await?;
-        conn.transaction::<_, AppError, _>(async |conn| {
+        crate::db::transaction(&mut conn, async |conn| {
             let token = store::issue(
                 conn,
                 user.id,
@@ -273,35 +271,34 @@ impl RecoveryMutation {
         let app = ctx.app();
         let (user_id, origin, now) = (viewer.user_id, ctx.request_info(), app.clock.now());
         let mut conn = db::conn(&app.pool).await?;
-        let user = conn
-            .transaction::<_, AppError, _>(async |conn| {
-                let old = accounts::find_by_id(conn, user_id).await?;
-                if old.email == new_email {
-                    return Ok(old);
-                }
-                let user = accounts::change_email(conn, user_id, &new_email).await?;
-                let token = store::issue(
-                    conn,
-                    user_id,
-                    Purpose::EmailVerify,
-                    &new_email,
-                    now + VERIFY_LIFETIME,
-                )
-                .await?;
-                let url = templates::link(&app.config.public_url, "verify-email", &token);
-                enqueue_all(
-                    conn,
-                    &[
-                        templates::verify_email(&new_email, &user.username, &url),
-                        templates::email_changed(&old.email, &user.username, &new_email),
-                    ],
-                )
-                .await?;
-                let event = Event::new(action::EMAIL_CHANGE, Some(user_id)).target("user", user_id);
-                record(conn, origin, event).await?;
-                Ok(user)
-            })
+        let user = crate::db::transaction(&mut conn, async |conn| {
+            let old = accounts::find_by_id(conn, user_id).await?;
+            if old.email == new_email {
+                return Ok(old);
+            }
+            let user = accounts::change_email(conn, user_id, &new_email).await?;
+            let token = store::issue(
+                conn,
+                user_id,
+                Purpose::EmailVerify,
+                &new_email,
+                now + VERIFY_LIFETIME,
+            )
             .await?;
+            let url = templates::link(&app.config.public_url, "verify-email", &token);
+            enqueue_all(
+                conn,
+                &[
+                    templates::verify_email(&new_email, &user.username, &url),
+                    templates::email_changed(&old.email, &user.username, &new_email),
+                ],
+            )
+            .await?;
+            let event = Event::new(action::EMAIL_CHANGE, Some(user_id)).target("user", user_id);
+            record(conn, origin, event).await?;
+            Ok(user)
+        })
+        .await?;
         app.outbox_wakeup.notify_one();
         Ok(EmailPayload { user })
     }
@@ -319,7 +316,7 @@ async fn queue_reset(app: &App, email: &str) -> Result<(), AppError> {
     let Some(user) = accounts::find_active_by_email(&mut conn, email).await? else {
         return Ok(());
     };
-    conn.transaction::<_, AppError, _>(async |conn| {
+    crate::db::transaction(&mut conn, async |conn| {
         let token = store::issue(
             conn,
             user.id,
