@@ -13,13 +13,21 @@ use async_graphql::extensions::{Extension, ExtensionContext, ExtensionFactory, N
 use async_graphql::parser::types::{ExecutableDocument, Selection, SelectionSet};
 use async_graphql::{ServerError, ServerResult, Variables};
 
-/// Fields that check a password, a code or a token.
-pub const CREDENTIAL_FIELDS: [&str; 5] = [
+/// Fields that check a password, a code or a token. The re-authenticating ones count too: a
+/// stolen session could otherwise test thousands of guessed passwords in one request.
+pub const CREDENTIAL_FIELDS: [&str; 12] = [
     "login",
     "verifyMfa",
     "resetPassword",
     "refreshSession",
     "requestPasswordReset",
+    "changePassword",
+    "changeEmail",
+    "createApiToken",
+    "beginTwoFactorSetup",
+    "confirmTwoFactorSetup",
+    "disableTwoFactor",
+    "regenerateRecoveryCodes",
 ];
 
 /// Deeper data queries are refused before execution (DESIGN.md §6).
@@ -61,7 +69,10 @@ impl Extension for ShapeLimits {
         }
         if most_root_fields(&document, is_credential_check) > 1 {
             return Err(ServerError::new(
-                "An operation may check credentials once: send one login, verifyMfa, resetPassword, refreshSession or requestPasswordReset per request",
+                format!(
+                    "An operation may check credentials once: send one of {} per request",
+                    CREDENTIAL_FIELDS.join(", ")
+                ),
                 None,
             ));
         }

@@ -483,6 +483,62 @@ async fn aliased_credential_checks_are_refused_before_any_runs() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn aliased_re_authentication_is_refused_before_any_password_is_checked() {
+    let t = TestApp::new().await;
+    let ada = t.user("ada").await;
+    let aliases: String = (0..20)
+        .map(|i| {
+            format!(
+                "a{i}: beginTwoFactorSetup(input: {{password: \"guess {i}\"}}) {{ expiresAt }} "
+            )
+        })
+        .collect();
+    let reply = t
+        .gql_as(&ada.access, &format!("mutation {{ {aliases} }}"), json!({}))
+        .await;
+    assert_eq!(
+        reply.code(),
+        Some("GRAPHQL_VALIDATION_FAILED"),
+        "{:#}",
+        reply.body
+    );
+    assert!(
+        reply.body.get("data").is_none(),
+        "nothing ran: {:#}",
+        reply.body
+    );
+    assert_eq!(reply.body["errors"].as_array().unwrap().len(), 1);
+    // Two different re-checks in one operation are refused alike.
+    let mixed = t
+        .gql_as(
+            &ada.access,
+            "mutation { changePassword(input: {currentPassword: \"a\", newPassword: \"b\"}) { sessionsRevoked } createApiToken(input: {name: \"n\", password: \"c\", permissions: []}) { token } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        mixed.code(),
+        Some("GRAPHQL_VALIDATION_FAILED"),
+        "{:#}",
+        mixed.body
+    );
+    // One is fine.
+    let one = t
+        .gql_as(
+            &ada.access,
+            "mutation { beginTwoFactorSetup(input: {password: \"wrong\"}) { expiresAt } }",
+            json!({}),
+        )
+        .await;
+    assert_ne!(
+        one.code(),
+        Some("GRAPHQL_VALIDATION_FAILED"),
+        "{:#}",
+        one.body
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn list_fields_cost_by_their_page_size() {
     let t = TestApp::new().await;
     let ada = t.user("ada").await;
