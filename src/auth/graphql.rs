@@ -7,7 +7,7 @@ use super::model::{ApiToken, ClientInfo, Session};
 use super::recovery::{self, Purpose};
 use super::rules::{
     api_token_lifetime, api_token_name, api_token_permissions, check_new_password,
-    normalize_password,
+    presented_password,
 };
 use super::store::{self, Rotation};
 use super::tokens::{AccessSubject, new_api_token, new_refresh_token};
@@ -305,6 +305,7 @@ impl AuthMutation {
         let app = ctx.app();
         let address = ctx.request_info().ip.clone().unwrap_or_default();
         let login = crate::text::term("login", &input.login, MAX_EMAIL_CHARS)?;
+        let password = presented_password("password", &input.password)?;
         let account_key = login.to_lowercase();
         app.limits
             .check(Guarded::LoginFromAddress, &address)
@@ -317,10 +318,7 @@ impl AuthMutation {
         // Release the connection while hashing: argon2 takes far longer than the query.
         drop(conn);
         let (user, stored_hash) = found.unzip();
-        let password_ok = app
-            .passwords
-            .verify(normalize_password(&input.password), stored_hash)
-            .await?;
+        let password_ok = app.passwords.verify(password, stored_hash).await?;
         let origin = ctx.request_info();
         let user = match user {
             Some(user) if password_ok && user.is_active => user,
@@ -607,7 +605,6 @@ impl AuthMutation {
     }
 }
 
-/// Signs an access token for the session and hands both tokens out, in the body and as cookies.
 /// Re-authentication: `BAD_USER_INPUT` on `field` unless `password` is the user's.
 pub(crate) async fn check_password(
     ctx: &Context<'_>,
@@ -616,13 +613,11 @@ pub(crate) async fn check_password(
     password: &str,
 ) -> Result<(), AppError> {
     let app = ctx.app();
+    let password = presented_password(field, password)?;
     let mut conn = db::conn(&app.pool).await?;
     let stored_hash = accounts::password_hash(&mut conn, user_id).await?;
     drop(conn);
-    let matches = app
-        .passwords
-        .verify(normalize_password(password), Some(stored_hash))
-        .await?;
+    let matches = app.passwords.verify(password, Some(stored_hash)).await?;
     if matches {
         Ok(())
     } else {

@@ -55,6 +55,20 @@ pub fn check_new_password(password: &str) -> Result<String, PasswordProblem> {
     Ok(normalized)
 }
 
+/// A password presented to be checked, as it is compared (NFC), or `BAD_USER_INPUT` on `field`
+/// when it is longer than any password the policy lets anyone set: it cannot match, so it is
+/// refused before a hash is spent on it.
+pub fn presented_password(field: &'static str, password: &str) -> Result<String, AppError> {
+    let normalized = normalize_password(password);
+    if normalized.chars().count() > MAX_PASSWORD_CHARS {
+        return Err(AppError::bad_input(
+            field,
+            PasswordProblem::TooLong.message(),
+        ));
+    }
+    Ok(normalized)
+}
+
 pub fn normalize_password(password: &str) -> String {
     password.nfc().collect()
 }
@@ -133,6 +147,18 @@ mod tests {
             "ñandú-ünïcode"
         );
         assert!(check_new_password(&"x".repeat(256)).is_ok());
+        assert_eq!(
+            presented_password("password", "pässword").unwrap(),
+            "pässword"
+        );
+        assert!(presented_password("password", &"x".repeat(256)).is_ok());
+        assert!(matches!(
+            presented_password("password", &"x".repeat(257)),
+            Err(AppError::BadUserInput {
+                field: "password",
+                ..
+            })
+        ));
         assert_eq!(
             check_new_password(&"x".repeat(257)),
             Err(PasswordProblem::TooLong)

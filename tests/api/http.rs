@@ -539,6 +539,35 @@ async fn aliased_re_authentication_is_refused_before_any_password_is_checked() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn an_over_long_password_is_refused_before_it_is_hashed() {
+    let t = TestApp::new().await;
+    let ada = t.user("ada").await;
+    let long = "p".repeat(10_000);
+    let login = t.login("ada", &long).await;
+    assert_eq!(login.code(), Some("BAD_USER_INPUT"), "{:#}", login.body);
+    assert_eq!(login.error()["extensions"]["field"], "password");
+    let unknown = t.login("nobody", &long).await;
+    // Known or unknown account alike: the refusal says nothing about who exists.
+    assert_eq!(unknown.code(), login.code());
+    assert_eq!(unknown.error()["message"], login.error()["message"]);
+    assert_eq!(
+        t.count("SELECT count(*) FROM audit_log WHERE action = 'auth.login_failed'")
+            .await,
+        0,
+        "refused as input, not checked as a credential"
+    );
+    let setup = t
+        .gql_as(
+            &ada.access,
+            "mutation($p: String!) { beginTwoFactorSetup(input: {password: $p}) { expiresAt } }",
+            json!({"p": long}),
+        )
+        .await;
+    assert_eq!(setup.code(), Some("BAD_USER_INPUT"), "{:#}", setup.body);
+    assert_eq!(setup.error()["extensions"]["field"], "password");
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn list_fields_cost_by_their_page_size() {
     let t = TestApp::new().await;
     let ada = t.user("ada").await;
