@@ -190,15 +190,13 @@ async fn graphql_post(State(state): State<HttpState>, request: Request) -> Respo
             "Send GraphQL requests as Content-Type: application/json",
         );
     }
+    // A body declared too large is refused before any of it is read.
+    if declared_length(&parts.headers).is_some_and(|length| length > MAX_BODY_BYTES as u64) {
+        return body_too_large();
+    }
     let bytes = match axum::body::to_bytes(body, MAX_BODY_BYTES).await {
         Ok(bytes) => bytes,
-        Err(error) if is_length_limit(&error) => {
-            return http_error(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                code::PAYLOAD_TOO_LARGE,
-                "Request body exceeds 1 MiB",
-            );
-        }
+        Err(error) if is_length_limit(&error) => return body_too_large(),
         Err(_) => {
             return http_error(
                 StatusCode::BAD_REQUEST,
@@ -853,6 +851,20 @@ fn too_many_requests(retry_after_secs: u64) -> Response {
         .headers_mut()
         .insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
     response
+}
+
+fn body_too_large() -> Response {
+    document_too_large("Request body exceeds 1 MiB")
+}
+
+fn declared_length(headers: &HeaderMap) -> Option<u64> {
+    headers
+        .get(header::CONTENT_LENGTH)?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
 }
 
 fn document_too_large(message: &str) -> Response {

@@ -211,6 +211,21 @@ async fn malformed_batched_oversized_and_non_json_bodies_are_refused() {
         "PAYLOAD_TOO_LARGE",
     );
 
+    // Refused on the header, before any of the body is read: the body sent here is small and
+    // would be answered if it were read.
+    let declared = post_raw(
+        &t,
+        Some("application/json"),
+        &[("content-length", "10000000")],
+        r#"{"query":"{__typename}"}"#,
+    )
+    .await;
+    assert_transport_error(
+        &declared,
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "PAYLOAD_TOO_LARGE",
+    );
+
     let plain = post_raw(&t, Some("text/plain"), &[], r#"{"query":"{__typename}"}"#).await;
     assert_transport_error(
         &plain,
