@@ -11,9 +11,7 @@ use diesel::prelude::*;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
 use crate::App;
-use crate::db::schema::{
-    account_tokens, email_outbox, mfa_challenges, mfa_failures, rate_events, sessions,
-};
+use crate::db::schema::{account_tokens, email_outbox, mfa_challenges, rate_events, sessions};
 use crate::error::AppError;
 
 /// Ended sessions and delivered mail stay this long, for support questions and the audit trail.
@@ -42,9 +40,6 @@ pub async fn delete_expired(
         diesel::delete(mfa_challenges::table.filter(mfa_challenges::expires_at.lt(counters)))
             .execute(conn)
             .await?;
-    deleted += diesel::delete(mfa_failures::table.filter(mfa_failures::failed_at.lt(counters)))
-        .execute(conn)
-        .await?;
     deleted +=
         diesel::delete(account_tokens::table.filter(account_tokens::expires_at.lt(counters)))
             .execute(conn)

@@ -2,11 +2,26 @@
 //! may span lines. Neither may carry control or direction-override characters, which would let
 //! a name render as something else; emoji sequences (zero-width joiners) are fine.
 
+use unicode_normalization::UnicodeNormalization;
+
 use crate::error::AppError;
 
 /// Characters refused in anything a person types.
 pub fn is_forbidden_in_text(c: char) -> bool {
     c.is_control() || matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+}
+
+/// An identifier (a username, an address, a sign-in name) as it is compared: compatibility
+/// forms fold to their plain letters (fullwidth `ａ` is `a`, the ligature `ﬁ` is `fi`) and case
+/// is lowered, as RFC 8265's case-mapped profile does; otherwise `ａｌｉｃｅ@x.com` would be a
+/// second account beside `alice@x.com`, reading the same to every person who sees it.
+pub fn fold_identifier(raw: &str) -> String {
+    raw.trim()
+        .nfkc()
+        .collect::<String>()
+        .to_lowercase()
+        .nfkc()
+        .collect()
 }
 
 /// The longest search string a filter takes: longer ones find nothing a shorter part would not.
@@ -119,5 +134,13 @@ mod tests {
                 other => panic!("{dirty:?}: {other:?}"),
             }
         }
+    }
+
+    #[test]
+    fn identifiers_fold_width_and_case() {
+        assert_eq!(fold_identifier(" ａｌｉｃｅ@Ｘ.com "), "alice@x.com");
+        assert_eq!(fold_identifier("ALICE@x.com"), "alice@x.com");
+        assert_eq!(fold_identifier("\u{FB01}le"), "file");
+        assert_eq!(fold_identifier("Zoë"), fold_identifier("Zoe\u{0308}"));
     }
 }

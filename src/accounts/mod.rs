@@ -24,7 +24,7 @@ pub async fn new_account(app: &App, fields: AccountFields<'_>) -> Result<NewUser
     let email = rules::email(fields.email)?;
     let first_name = rules::person_name("firstName", fields.first_name)?;
     let last_name = rules::person_name("lastName", fields.last_name)?;
-    let password = check_new_password(fields.password)
+    let password = check_new_password(fields.password, &[&username, &email])
         .map_err(|problem| AppError::bad_input("password", problem.message()))?;
     Ok(NewUser {
         password_hash: app.passwords.hash(password).await?,

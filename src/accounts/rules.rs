@@ -3,14 +3,17 @@
 
 use std::str::FromStr;
 
+use unicode_normalization::UnicodeNormalization;
+
 use crate::error::AppError;
 
 pub const MAX_NAME_CHARS: usize = 100;
 pub const MAX_EMAIL_CHARS: usize = 254;
 
-/// 3–30 of `[A-Za-z0-9_.-]`, kept as typed; uniqueness ignores case.
+/// 3–30 of `[A-Za-z0-9_.-]`, kept as typed (after compatibility forms such as fullwidth
+/// letters fold to plain ones); uniqueness ignores case.
 pub fn username(raw: &str) -> Result<String, AppError> {
-    let value = raw.trim();
+    let value: String = raw.trim().nfkc().collect();
     let allowed = |c: char| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-');
     if !(3..=30).contains(&value.len()) || !value.chars().all(allowed) {
         return Err(AppError::bad_input(
@@ -18,12 +21,12 @@ pub fn username(raw: &str) -> Result<String, AppError> {
             "Username must be 3 to 30 characters of letters, digits, '_', '.' or '-'",
         ));
     }
-    Ok(value.to_owned())
+    Ok(value)
 }
 
-/// Trimmed, lower-cased, syntactically an address with a dotted domain.
+/// Trimmed, folded as [`crate::text::fold_identifier`] (width and case), syntactically an address with a dotted domain.
 pub fn email(raw: &str) -> Result<String, AppError> {
-    let value = raw.trim().to_lowercase();
+    let value = crate::text::fold_identifier(raw);
     let invalid = || AppError::bad_input("email", "Email address is not valid");
     if value.chars().count() > MAX_EMAIL_CHARS {
         return Err(invalid());
@@ -74,11 +77,13 @@ mod tests {
             assert_eq!(field_of(username(bad).unwrap_err()), "username", "{bad:?}");
         }
         assert!(username(&"a".repeat(30)).is_ok());
+        assert_eq!(username("ａｌｉｃｅ").unwrap(), "alice");
     }
 
     #[test]
     fn emails_are_trimmed_and_lowercased() {
         assert_eq!(email("  Ada@Example.COM ").unwrap(), "ada@example.com");
+        assert_eq!(email("ａｌｉｃｅ@x.com").unwrap(), "alice@x.com");
         for bad in [
             "",
             "no-at-sign",

@@ -58,7 +58,7 @@ pub async fn find_for_login(
     conn: &mut AsyncPgConnection,
     login: &str,
 ) -> Result<Option<(User, String)>, AppError> {
-    let lowered = login.trim().to_lowercase();
+    let lowered = crate::text::fold_identifier(login);
     Ok(users::table
         .filter(
             diesel::dsl::sql::<diesel::sql_types::Bool>("lower(username) = ")

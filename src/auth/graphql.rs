@@ -1,13 +1,13 @@
 use async_graphql::{Context, ID, InputObject, Object, SimpleObject, Union};
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Utc};
 
 use super::cookies::{clear_auth_cookies, set_auth_cookies};
+use super::credentials::{Keep, renew_session, replace_password, session_lifetime};
 use super::mfa::graphql::reauthenticate;
 use super::model::{ApiToken, ClientInfo, Session};
-use super::recovery::{self, Purpose};
 use super::rules::{
     api_token_lifetime, api_token_name, api_token_permissions, check_new_password,
-    presented_password,
+    presented_password, sign_in_key,
 };
 use super::store::{self, Rotation};
 use super::tokens::{AccessSubject, new_api_token, new_refresh_token};
@@ -197,6 +197,10 @@ pub struct ChangePasswordInput {
     pub code: Option<String>,
     /// With 2FA on and no `code`: one of the user's unused recovery codes.
     pub recovery_code: Option<String>,
+    /// Keep the API tokens working. By default a new password revokes them: a token made
+    /// by whoever knew the old password should not outlive it.
+    #[graphql(default)]
+    pub keep_api_tokens: bool,
 }
 
 /// The result of `logout` or `logoutAll`.
@@ -220,6 +224,11 @@ pub struct ChangePasswordPayload {
     pub user: User,
     /// The user's other sessions, now signed out.
     pub sessions_revoked: i32,
+    /// The user's API tokens, now revoked (0 with `keepApiTokens`).
+    pub api_tokens_revoked: i32,
+    /// The changing session under its new id, with new tokens; null when the change came
+    /// with an API token, which has no session.
+    pub session: Option<AuthPayload>,
 }
 
 #[derive(Default)]
@@ -306,17 +315,17 @@ impl AuthMutation {
         let address = ctx.request_info().ip.clone().unwrap_or_default();
         let login = crate::text::term("login", &input.login, MAX_EMAIL_CHARS)?;
         let password = presented_password("password", &input.password)?;
-        let account_key = login.to_lowercase();
         app.limits
             .check(Guarded::LoginFromAddress, &address)
-            .await?;
-        app.limits
-            .check(Guarded::LoginToAccount, &account_key)
             .await?;
         let mut conn = db::conn(&app.pool).await?;
         let found = accounts::find_for_login(&mut conn, &login).await?;
         // Release the connection while hashing: argon2 takes far longer than the query.
         drop(conn);
+        let account_key = sign_in_key(found.as_ref().map(|(user, _)| user.id), &login);
+        app.limits
+            .check(Guarded::LoginToAccount, &account_key)
+            .await?;
         let (user, stored_hash) = found.unzip();
         let password_ok = app.passwords.verify(password, stored_hash).await?;
         let origin = ctx.request_info();
@@ -477,7 +486,10 @@ impl AuthMutation {
         })
     }
 
-    /// Sets a new password after checking the current one, and signs out every other session.
+    /// Sets a new password after checking the current one. Every other session is signed out,
+    /// the API tokens are revoked unless `keepApiTokens`, and the session making the change
+    /// moves to a new id: its old access and refresh tokens stop working, and `session` holds
+    /// the new ones (also set as cookies). A notice is mailed.
     #[graphql(guard = "Permission(perm::PROFILE_UPDATE)")]
     async fn change_password(
         &self,
@@ -486,8 +498,10 @@ impl AuthMutation {
     ) -> async_graphql::Result<ChangePasswordPayload> {
         let viewer = ctx.viewer()?;
         let app = ctx.app();
-        let new_password = check_new_password(&input.new_password)
-            .map_err(|problem| AppError::bad_input("newPassword", problem.message()))?;
+        let account = &viewer.account;
+        let new_password =
+            check_new_password(&input.new_password, &[&account.username, &account.email])
+                .map_err(|problem| AppError::bad_input("newPassword", problem.message()))?;
         reauthenticate(
             ctx,
             viewer.user_id,
@@ -497,24 +511,47 @@ impl AuthMutation {
         )
         .await?;
         let new_hash = app.passwords.hash(new_password).await?;
-        let (user_id, session_id, origin) = (viewer.user_id, viewer.session_id, ctx.request_info());
+        let (user_id, origin, now) = (viewer.user_id, ctx.request_info(), app.clock.now());
+        let keep = Keep {
+            session: viewer.session_id,
+            api_tokens: input.keep_api_tokens,
+        };
+        let client = ClientInfo {
+            ip: origin.ip.clone(),
+            user_agent: origin.user_agent.clone(),
+        };
+        let refresh_token = new_refresh_token();
         let mut conn = db::conn(&app.pool).await?;
-        let (user, revoked) = crate::db::transaction(&mut conn, async |conn| {
-            accounts::set_password_hash(conn, user_id, &new_hash).await?;
-            let revoked = store::revoke_all_sessions(conn, user_id, session_id).await?;
-            recovery::store::expire_all(conn, user_id, Purpose::PasswordReset, Utc::now()).await?;
-            let event = Event::new(action::PASSWORD_CHANGE, Some(user_id))
-                .target("user", user_id)
-                .meta(json!({ "sessionsRevoked": revoked }));
-            record(conn, origin, event).await?;
-            outbox::enqueue_for_user(conn, user_id, templates::password_changed).await?;
-            Ok((accounts::find_by_id(conn, user_id).await?, revoked))
+        let (user, ended, renewed) = crate::db::transaction(&mut conn, async |conn| {
+            let change = (origin, action::PASSWORD_CHANGE);
+            let ended = replace_password(conn, user_id, &new_hash, keep, change, now).await?;
+            let renewed = match keep.session {
+                Some(old) => Some(
+                    renew_session(conn, &app.config, (user_id, old), &client, &refresh_token)
+                        .await?,
+                ),
+                None => None,
+            };
+            Ok((accounts::find_by_id(conn, user_id).await?, ended, renewed))
         })
         .await?;
         app.outbox_wakeup.notify_one();
+        let session = renewed
+            .map(|session| {
+                issue_tokens(
+                    ctx,
+                    user.clone(),
+                    session.id,
+                    refresh_token,
+                    session.expires_at,
+                )
+            })
+            .transpose()?;
         Ok(ChangePasswordPayload {
             user,
-            sessions_revoked: count(revoked),
+            sessions_revoked: count(ended.sessions),
+            api_tokens_revoked: count(ended.api_tokens),
+            session,
         })
     }
 
@@ -605,7 +642,8 @@ impl AuthMutation {
     }
 }
 
-/// Re-authentication: `BAD_USER_INPUT` on `field` unless `password` is the user's.
+/// Re-authentication: `BAD_USER_INPUT` on `field` unless `password` is the user's. It shares
+/// the account's sign-in limit (`RATE_LIMITED`).
 pub(crate) async fn check_password(
     ctx: &Context<'_>,
     user_id: i64,
@@ -614,15 +652,21 @@ pub(crate) async fn check_password(
 ) -> Result<(), AppError> {
     let app = ctx.app();
     let password = presented_password(field, password)?;
+    // A stolen session must not become a way to guess the password faster than signing in.
+    let account_key = sign_in_key(Some(user_id), "");
+    app.limits
+        .check(Guarded::LoginToAccount, &account_key)
+        .await?;
     let mut conn = db::conn(&app.pool).await?;
     let stored_hash = accounts::password_hash(&mut conn, user_id).await?;
     drop(conn);
-    let matches = app.passwords.verify(password, Some(stored_hash)).await?;
-    if matches {
-        Ok(())
-    } else {
-        Err(AppError::bad_input(field, "Password is incorrect"))
+    if !app.passwords.verify(password, Some(stored_hash)).await? {
+        return Err(AppError::bad_input(field, "Password is incorrect"));
     }
+    app.limits
+        .forgive(Guarded::LoginToAccount, &account_key)
+        .await;
+    Ok(())
 }
 
 /// Opens a session for a user who has proven who they are, records the sign-in, and hands
@@ -639,8 +683,7 @@ pub(crate) async fn open_signed_in_session(
         ip: origin.ip.clone(),
         user_agent: origin.user_agent.clone(),
     };
-    let lifetime =
-        Duration::seconds(i64::try_from(app.config.session_absolute_secs).unwrap_or(i64::MAX / 2));
+    let lifetime = session_lifetime(&app.config);
     let mut conn = db::conn(&app.pool).await?;
     let (session, user) = crate::db::transaction(&mut conn, async |conn| {
         let session = store::open_session(conn, user_id, &client, lifetime, &refresh_token).await?;

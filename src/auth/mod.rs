@@ -1,4 +1,5 @@
 pub mod cookies;
+pub mod credentials;
 pub mod graphql;
 pub mod mfa;
 pub mod model;

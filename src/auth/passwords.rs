@@ -97,6 +97,8 @@ impl RunningHashes {
         let most = self.most.fetch_max(now, Ordering::Relaxed).max(now);
         metrics::gauge!("agora_password_hashes_running").set(now as f64);
         metrics::gauge!("agora_password_hashes_running_max").set(most as f64);
+        // Every argon2 run is CPU an anonymous caller may have spent: this shows who can.
+        metrics::counter!("agora_password_hashes_total").increment(1);
         RunningGuard(self)
     }
 }

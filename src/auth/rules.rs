@@ -24,6 +24,8 @@ pub enum PasswordProblem {
     TooShort,
     TooLong,
     TooCommon,
+    /// The account's own username or address, in any case or width.
+    NamesTheAccount,
 }
 
 impl PasswordProblem {
@@ -34,13 +36,17 @@ impl PasswordProblem {
             }
             Self::TooLong => format!("Password must have at most {MAX_PASSWORD_CHARS} characters"),
             Self::TooCommon => "Password is too common; choose another".to_owned(),
+            Self::NamesTheAccount => {
+                "Password must not be the username or the email address".to_owned()
+            }
         }
     }
 }
 
 /// The password as it will be hashed (NFC), or why it is refused. Logins normalise the same way,
-/// so a password typed on another keyboard layout still matches.
-pub fn check_new_password(password: &str) -> Result<String, PasswordProblem> {
+/// so a password typed on another keyboard layout still matches. `identities` are the
+/// account's username and address: the first guesses anyone makes, so never its password.
+pub fn check_new_password(password: &str, identities: &[&str]) -> Result<String, PasswordProblem> {
     let normalized = normalize_password(password);
     let length = normalized.chars().count();
     if length < MIN_PASSWORD_CHARS {
@@ -51,6 +57,13 @@ pub fn check_new_password(password: &str) -> Result<String, PasswordProblem> {
     }
     if COMMON_PASSWORDS.contains(normalized.to_lowercase().as_str()) {
         return Err(PasswordProblem::TooCommon);
+    }
+    let folded = crate::text::fold_identifier(&normalized);
+    if identities
+        .iter()
+        .any(|identity| crate::text::fold_identifier(identity) == folded)
+    {
+        return Err(PasswordProblem::NamesTheAccount);
     }
     Ok(normalized)
 }
@@ -67,6 +80,16 @@ pub fn presented_password(field: &'static str, password: &str) -> Result<String,
         ));
     }
     Ok(normalized)
+}
+
+/// The key the per-account sign-in limit counts under: the account a name resolved to, so
+/// guesses by username and by address share one budget, or else the name itself (folded), so
+/// an unknown name is limited exactly like a known one.
+pub fn sign_in_key(account: Option<i64>, login: &str) -> String {
+    match account {
+        Some(user_id) => format!("user:{user_id}"),
+        None => format!("name:{}", crate::text::fold_identifier(login)),
+    }
 }
 
 pub fn normalize_password(password: &str) -> String {
@@ -136,17 +159,20 @@ mod tests {
 
     #[test]
     fn length_counts_characters_after_nfc() {
-        assert_eq!(check_new_password("short"), Err(PasswordProblem::TooShort));
+        assert_eq!(
+            check_new_password("short", &[]),
+            Err(PasswordProblem::TooShort)
+        );
         // "e" + combining acute is one character after NFC: 7 characters, too short.
         assert_eq!(
-            check_new_password("caf\u{0065}\u{0301}abc"),
+            check_new_password("caf\u{0065}\u{0301}abc", &[]),
             Err(PasswordProblem::TooShort)
         );
         assert_eq!(
-            check_new_password("ñandú-ünïcode").unwrap(),
+            check_new_password("ñandú-ünïcode", &[]).unwrap(),
             "ñandú-ünïcode"
         );
-        assert!(check_new_password(&"x".repeat(256)).is_ok());
+        assert!(check_new_password(&"x".repeat(256), &[]).is_ok());
         assert_eq!(
             presented_password("password", "pässword").unwrap(),
             "pässword"
@@ -160,7 +186,7 @@ mod tests {
             })
         ));
         assert_eq!(
-            check_new_password(&"x".repeat(257)),
+            check_new_password(&"x".repeat(257), &[]),
             Err(PasswordProblem::TooLong)
         );
     }
@@ -176,24 +202,53 @@ mod tests {
     #[test]
     fn common_passwords_are_refused_in_any_case() {
         assert_eq!(
-            check_new_password("password123"),
+            check_new_password("password123", &[]),
             Err(PasswordProblem::TooCommon)
         );
         assert_eq!(
-            check_new_password("PASSWORD123"),
+            check_new_password("PASSWORD123", &[]),
             Err(PasswordProblem::TooCommon)
         );
         assert_eq!(
-            check_new_password("Qwertyuiop"),
+            check_new_password("Qwertyuiop", &[]),
             Err(PasswordProblem::TooCommon)
         );
-        assert!(check_new_password("plum-tractor-lantern").is_ok());
+        assert!(check_new_password("plum-tractor-lantern", &[]).is_ok());
+    }
+
+    #[test]
+    fn the_accounts_own_names_are_refused_in_any_case_or_width() {
+        let identities = ["Ada.Lovelace", "ada@example.com"];
+        for same in [
+            "ada.lovelace",
+            "ADA.LOVELACE",
+            "ａｄａ.ｌｏｖｅｌａｃｅ",
+            "Ada@Example.com",
+        ] {
+            assert_eq!(
+                check_new_password(same, &identities),
+                Err(PasswordProblem::NamesTheAccount),
+                "{same}"
+            );
+        }
+        assert!(check_new_password("ada.lovelace!", &identities).is_ok());
+    }
+
+    #[test]
+    fn sign_in_keys_name_the_account_or_the_folded_name() {
+        assert_eq!(
+            sign_in_key(Some(7), "ada"),
+            sign_in_key(Some(7), "ada@example.com")
+        );
+        assert_eq!(sign_in_key(None, "ＡＤＡ"), sign_in_key(None, "ada"));
+        // A name that looks like an account key stays a name.
+        assert_ne!(sign_in_key(None, "user:7"), sign_in_key(Some(7), ""));
     }
 
     #[test]
     fn spaces_and_symbols_are_kept_not_trimmed() {
         assert_eq!(
-            check_new_password("  spaced out  ").unwrap(),
+            check_new_password("  spaced out  ", &[]).unwrap(),
             "  spaced out  "
         );
     }

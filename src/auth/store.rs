@@ -432,3 +432,16 @@ pub async fn revoke_api_token(
         .await
         .optional()?)
 }
+
+/// Revokes every live API token of the user; how many there were.
+pub async fn revoke_all_api_tokens(
+    conn: &mut AsyncPgConnection,
+    user_id: i64,
+) -> Result<usize, AppError> {
+    Ok(diesel::update(api_tokens::table)
+        .filter(api_tokens::user_id.eq(user_id))
+        .filter(api_tokens::revoked_at.is_null())
+        .set(api_tokens::revoked_at.eq(diesel::dsl::now))
+        .execute(conn)
+        .await?)
+}

@@ -120,17 +120,9 @@ diesel::table! {
         user_id -> Int8,
         token_hash -> Bytea,
         expires_at -> Timestamptz,
-        failures -> Int4,
+        attempts -> Int4,
         used_at -> Nullable<Timestamptz>,
         created_at -> Timestamptz,
-    }
-}
-
-diesel::table! {
-    mfa_failures (id) {
-        id -> Int8,
-        user_id -> Int8,
-        failed_at -> Timestamptz,
     }
 }
 
@@ -152,10 +144,11 @@ diesel::table! {
 }
 
 diesel::table! {
-    rate_events (bucket, key, at) {
+    rate_events (id) {
         bucket -> Text,
         key -> Text,
         at -> Timestamptz,
+        id -> Int8,
     }
 }
 
@@ -281,7 +274,6 @@ diesel::joinable!(habits -> themes (theme_id));
 diesel::joinable!(habits -> users (user_id));
 diesel::joinable!(market_transactions -> items (item_id));
 diesel::joinable!(mfa_challenges -> users (user_id));
-diesel::joinable!(mfa_failures -> users (user_id));
 diesel::joinable!(recovery_codes -> users (user_id));
 diesel::joinable!(refresh_tokens -> sessions (session_id));
 diesel::joinable!(role_permissions -> permissions (permission_id));
@@ -304,7 +296,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     items,
     market_transactions,
     mfa_challenges,
-    mfa_failures,
     permissions,
     rate_events,
     rbac_epoch,

@@ -121,12 +121,27 @@ pub fn notice(kind: &'static str, to: &str, username: &str, what: &str) -> Mail 
     )
 }
 
-pub fn password_changed(to: &str, username: &str) -> Mail {
-    notice(
+/// After a change or a reset: every other session was signed out, and `api_tokens_revoked`
+/// API tokens stopped working (said, so the owner knows their scripts need new ones).
+pub fn password_changed(to: &str, username: &str, api_tokens_revoked: usize) -> Mail {
+    let greeting = format!("Hello {username},");
+    let ended = match api_tokens_revoked {
+        0 => "Every other session was signed out.".to_owned(),
+        1 => "Every other session was signed out, and your API token was revoked.".to_owned(),
+        many => {
+            format!("Every other session was signed out, and your {many} API tokens were revoked.")
+        }
+    };
+    mail(
         "password_changed",
         to,
-        username,
-        "Your password was changed",
+        "Agora: Your password was changed",
+        &[
+            Text(&greeting),
+            Text("Your password was changed."),
+            Text(&ended),
+            Text("If this was not you, reset your password and contact an administrator."),
+        ],
     )
 }
 

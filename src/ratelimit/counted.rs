@@ -26,14 +26,21 @@ pub fn hashed_key(value: &str) -> String {
         .collect()
 }
 
+/// An attempt [`hit`] counted, to hand back with [`refund`].
+#[must_use = "an attempt that proves right is refunded; drop it with `let _` otherwise"]
+#[derive(Clone, Copy, Debug)]
+pub struct Attempt(i64);
+
 /// Counts one attempt for `key`, or refuses with `RATE_LIMITED` (and `retryAfter`) when the
-/// window already holds `max` of them. Refused attempts are not counted.
+/// window already holds `max` of them. Refused attempts are not counted. Callers count before
+/// they check: attempts that arrive together each see the ones counted before them, so no
+/// more than `max` are ever checked.
 pub async fn hit(
     conn: &mut AsyncPgConnection,
     limit: Limit,
     key: &str,
     now: DateTime<Utc>,
-) -> Result<(), AppError> {
+) -> Result<Attempt, AppError> {
     crate::db::transaction(conn, async |conn| {
         diesel::sql_query("SELECT pg_advisory_xact_lock(hashtext($1 || ':' || $2))")
             .bind::<Text, _>(limit.bucket)
@@ -63,15 +70,25 @@ pub async fn hit(
                 .max(1);
             return Err(AppError::RateLimited { retry_after_secs });
         }
-        diesel::insert_into(rate_events::table)
+        let id = diesel::insert_into(rate_events::table)
             .values((
                 rate_events::bucket.eq(limit.bucket),
                 rate_events::key.eq(key),
                 rate_events::at.eq(now),
             ))
-            .execute(conn)
+            .returning(rate_events::id)
+            .get_result(conn)
             .await?;
-        Ok(())
+        Ok(Attempt(id))
     })
     .await
+}
+
+/// Takes back an attempt that turned out not to be one the limit is about: a right code, say,
+/// where only wrong ones should run out the budget.
+pub async fn refund(conn: &mut AsyncPgConnection, attempt: Attempt) -> Result<(), AppError> {
+    diesel::delete(rate_events::table.find(attempt.0))
+        .execute(conn)
+        .await?;
+    Ok(())
 }

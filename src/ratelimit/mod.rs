@@ -15,7 +15,7 @@ use std::time::{Duration as StdDuration, Instant};
 use crate::config::Config;
 use crate::error::AppError;
 
-pub use counted::{Limit, hashed_key, hit};
+pub use counted::{Attempt, Limit, hashed_key, hit, refund};
 
 /// What is being limited, each with its own budget per key and minute.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -24,7 +24,8 @@ pub enum Guarded {
     Request,
     /// Sign-in attempts per client address.
     LoginFromAddress,
-    /// Sign-in attempts per account name as typed, whether or not such an account exists.
+    /// Password checks per account (sign-in and re-authentication alike), or per name as typed
+    /// (folded) when no account has it: see [`crate::auth::rules::sign_in_key`].
     LoginToAccount,
     /// Registrations per client address.
     Register,

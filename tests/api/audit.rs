@@ -25,18 +25,21 @@ async fn account_events_are_recorded_and_readable_by_their_owner() {
         t.login("nobody-here", "wrong password!").await.code(),
         Some("UNAUTHENTICATED")
     );
-    let change =
-        "mutation($v: ChangePasswordInput!) { changePassword(input: $v) { sessionsRevoked } }";
-    t.gql_as(
-        &ada.access,
-        change,
-        json!({"v": {"currentPassword": PASSWORD, "newPassword": "another long secret"}}),
-    )
-    .await
-    .assert_ok();
+    let change = "mutation($v: ChangePasswordInput!) { changePassword(input: $v) { session { refreshToken } } }";
+    let changed = t
+        .gql_as(
+            &ada.access,
+            change,
+            json!({"v": {"currentPassword": PASSWORD, "newPassword": "another long secret"}}),
+        )
+        .await;
+    let renewed = changed.assert_ok()["changePassword"]["session"]["refreshToken"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let refresh =
         "mutation($v: RefreshSessionInput!) { refreshSession(input: $v) { refreshToken } }";
-    t.gql(refresh, json!({"v": {"refreshToken": ada.refresh}}))
+    t.gql(refresh, json!({"v": {"refreshToken": renewed}}))
         .await
         .assert_ok();
     t.sql(
@@ -44,7 +47,7 @@ async fn account_events_are_recorded_and_readable_by_their_owner() {
     )
     .await;
     assert_eq!(
-        t.gql(refresh, json!({"v": {"refreshToken": ada.refresh}}))
+        t.gql(refresh, json!({"v": {"refreshToken": renewed}}))
             .await
             .code(),
         Some("UNAUTHENTICATED")
@@ -209,20 +212,23 @@ async fn no_secret_reaches_an_audit_row() {
     let t = TestApp::new().await;
     let ada = t.user("ada").await;
     let new_password = "a very different secret";
-    let change =
-        "mutation($v: ChangePasswordInput!) { changePassword(input: $v) { sessionsRevoked } }";
-    t.gql_as(
-        &ada.access,
-        change,
-        json!({"v": {"currentPassword": PASSWORD, "newPassword": new_password}}),
-    )
-    .await
-    .assert_ok();
+    let change = "mutation($v: ChangePasswordInput!) { changePassword(input: $v) { session { refreshToken } } }";
+    let changed = t
+        .gql_as(
+            &ada.access,
+            change,
+            json!({"v": {"currentPassword": PASSWORD, "newPassword": new_password}}),
+        )
+        .await;
+    let renewed = changed.assert_ok()["changePassword"]["session"]["refreshToken"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     t.login("ada", PASSWORD).await;
     let refresh =
         "mutation($v: RefreshSessionInput!) { refreshSession(input: $v) { refreshToken } }";
     let rotated = t
-        .gql(refresh, json!({"v": {"refreshToken": ada.refresh}}))
+        .gql(refresh, json!({"v": {"refreshToken": &renewed}}))
         .await;
     let successor = rotated.assert_ok()["refreshSession"]["refreshToken"]
         .as_str()
@@ -240,6 +246,7 @@ async fn no_secret_reaches_an_audit_row() {
         new_password,
         &ada.access,
         &ada.refresh,
+        &renewed,
         &successor,
         &hash,
     ] {

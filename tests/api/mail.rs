@@ -562,3 +562,129 @@ async fn links_ignore_the_host_header() {
     );
     assert!(!text.contains("evil.example"));
 }
+
+fn hashes_so_far(metrics: &str) -> f64 {
+    metrics
+        .lines()
+        .find_map(|line| line.strip_prefix("agora_password_hashes_total "))
+        .map_or(0.0, |value| value.parse().unwrap())
+}
+
+async fn hashes(t: &TestApp) -> f64 {
+    hashes_so_far(t.get("/metrics", &[]).await.body.as_str().unwrap())
+}
+
+fn codes(replies: &[crate::common::Reply]) -> std::collections::BTreeMap<String, usize> {
+    let mut counted = std::collections::BTreeMap::new();
+    for reply in replies {
+        *counted
+            .entry(reply.code().unwrap_or("ok").to_owned())
+            .or_default() += 1;
+    }
+    counted
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn reset_guesses_are_limited_before_any_hash_is_spent() {
+    let t =
+        TestApp::with_config(|config| config.trusted_proxies = vec!["203.0.113.7".into()]).await;
+    t.user("ada").await;
+    let guess = |token: String, address: String| {
+        let t = &t;
+        async move {
+            t.post(
+                RESET,
+                json!({"v": {"token": token, "newPassword": NEW_PASSWORD}}),
+                &[("x-forwarded-for", &address)],
+            )
+            .await
+        }
+    };
+    let before = hashes(&t).await;
+    // Fifty guesses from one address at once: ten are looked up, none is hashed.
+    let replies = futures::future::join_all(
+        (0..50).map(|n| guess(format!("{n:08}{}", "x".repeat(35)), "198.51.100.1".into())),
+    )
+    .await;
+    let expected: std::collections::BTreeMap<String, usize> = [
+        ("BAD_USER_INPUT".to_owned(), 10),
+        ("RATE_LIMITED".to_owned(), 40),
+    ]
+    .into();
+    assert_eq!(codes(&replies), expected);
+    // Fifty guesses at one token's beginning, each from its own address: five.
+    let replies = futures::future::join_all(
+        (0..50).map(|n| guess(format!("AAAAAAAA{n:035}"), format!("198.51.100.{}", n + 2))),
+    )
+    .await;
+    let expected: std::collections::BTreeMap<String, usize> = [
+        ("BAD_USER_INPUT".to_owned(), 5),
+        ("RATE_LIMITED".to_owned(), 45),
+    ]
+    .into();
+    assert_eq!(codes(&replies), expected);
+    assert_eq!(hashes(&t).await, before, "no guess cost an argon2 hash");
+
+    // A live link is no guess: refusing its new password spends neither it nor the budget.
+    request_reset(&t, "ada@example.com").await.assert_ok();
+    let token = reset_token(&t, "ada@example.com").await;
+    for weak in ["ada@example.com", "short"] {
+        let reply = guess(token.clone(), "198.51.100.1".into()).await;
+        assert_eq!(reply.code(), Some("RATE_LIMITED"), "this address is spent");
+        let reply = t
+            .gql(RESET, json!({"v": {"token": token, "newPassword": weak}}))
+            .await;
+        assert_eq!(
+            reply.error()["extensions"]["field"],
+            "newPassword",
+            "{weak}"
+        );
+    }
+    t.gql(
+        RESET,
+        json!({"v": {"token": token, "newPassword": NEW_PASSWORD}}),
+    )
+    .await
+    .assert_ok();
+    assert_eq!(
+        hashes(&t).await,
+        before + 1.0,
+        "one hash, for the reset that worked"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_reset_ends_every_session_and_api_token() {
+    let t = TestApp::new().await;
+    let ada = t.user("ada").await;
+    let script = t
+        .gql_as(
+            &ada.access,
+            "mutation($v: CreateApiTokenInput!) { createApiToken(input: $v) { token } }",
+            json!({"v": {"name": "nightly", "permissions": ["profile:read"], "password": PASSWORD}}),
+        )
+        .await
+        .assert_ok()["createApiToken"]["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    request_reset(&t, "ada@example.com").await.assert_ok();
+    let token = reset_token(&t, "ada@example.com").await;
+    let reply = t
+        .gql(
+            "mutation($v: ResetPasswordInput!) { resetPassword(input: $v) { sessionsRevoked apiTokensRevoked } }",
+            json!({"v": {"token": token, "newPassword": NEW_PASSWORD}}),
+        )
+        .await;
+    assert_eq!(
+        reply.assert_ok()["resetPassword"],
+        json!({"sessionsRevoked": 1, "apiTokensRevoked": 1})
+    );
+    assert!(t.me_refused(&ada.access).await.is_some());
+    assert!(t.me_refused(&script).await.is_some());
+    assert!(
+        outbox_text(&t, "password_changed", "ada@example.com")
+            .await
+            .contains("your API token was revoked")
+    );
+}

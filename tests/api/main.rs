@@ -8,6 +8,7 @@ mod api_tokens;
 mod audit;
 mod cleanup;
 mod connections;
+mod credentials;
 mod embedded;
 mod faults;
 mod habits;

@@ -518,3 +518,74 @@ async fn sensitive_changes_ask_for_the_second_factor_too() {
         "ada@new.example"
     );
 }
+
+/// The codes of `replies` in order, `ok` for a success.
+fn outcomes(replies: &[Reply]) -> std::collections::BTreeMap<String, usize> {
+    let mut counted = std::collections::BTreeMap::new();
+    for reply in replies {
+        *counted
+            .entry(reply.code().unwrap_or("ok").to_owned())
+            .or_default() += 1;
+    }
+    counted
+}
+
+fn counted(pairs: &[(&str, usize)]) -> std::collections::BTreeMap<String, usize> {
+    pairs
+        .iter()
+        .map(|(code, n)| ((*code).to_owned(), *n))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn codes_sent_together_are_counted_before_they_are_checked() {
+    let t = TestApp::new().await;
+    let wrong = json!({"code": "000000"});
+    let wrong_recovery = json!({"recoveryCode": "aaaa-bbbb-cccc-dddd"});
+
+    // Fifty wrong codes on one challenge: five are checked, the challenge is spent for the rest.
+    let ada = t.user("ada").await;
+    enable(&t, &ada).await;
+    let token = challenge(&t, "ada").await;
+    let replies =
+        futures::future::join_all((0..50).map(|_| verify(&t, &token, wrong.clone()))).await;
+    assert_eq!(
+        outcomes(&replies),
+        counted(&[("BAD_USER_INPUT", 5), ("UNAUTHENTICATED", 45)])
+    );
+
+    // Fifty wrong codes, or recovery codes, spread over enough challenges: the account's ten.
+    for (username, factor) in [("bob", &wrong), ("carol", &wrong_recovery)] {
+        let who = t.user(username).await;
+        enable(&t, &who).await;
+        let mut tokens = Vec::new();
+        for _ in 0..13 {
+            tokens.push(challenge(&t, username).await);
+        }
+        let replies = futures::future::join_all(
+            (0..50).map(|n| verify(&t, &tokens[n % tokens.len()], factor.clone())),
+        )
+        .await;
+        assert_eq!(
+            outcomes(&replies),
+            counted(&[("BAD_USER_INPUT", 10), ("RATE_LIMITED", 40)]),
+            "{username}"
+        );
+    }
+
+    // Re-authentication with a wrong second factor draws on the same ten.
+    let dave = t.user("dave").await;
+    enable(&t, &dave).await;
+    let replies = futures::future::join_all((0..50).map(|_| {
+        t.gql_as(
+            &dave.access,
+            "mutation($v: BothFactorsInput!) { regenerateRecoveryCodes(input: $v) { recoveryCodes } }",
+            json!({"v": {"password": PASSWORD, "code": "000000"}}),
+        )
+    }))
+    .await;
+    assert_eq!(
+        outcomes(&replies),
+        counted(&[("BAD_USER_INPUT", 10), ("RATE_LIMITED", 40)])
+    );
+}

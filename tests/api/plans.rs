@@ -197,7 +197,6 @@ async fn cleanup_reads_only_what_it_deletes() {
             "INSERT INTO mfa_challenges (user_id, token_hash, expires_at)
              SELECT {first_user}, int8send(n), {when}"
         ),
-        format!("INSERT INTO mfa_failures (user_id, failed_at) SELECT {first_user}, {when}"),
         format!(
             "INSERT INTO account_tokens (user_id, purpose, token_hash, email, expires_at)
              SELECT {first_user}, 'EMAIL_VERIFY', int8send(n), 'a@example.com', {when}"
@@ -227,7 +226,6 @@ async fn cleanup_reads_only_what_it_deletes() {
         ("sessions", "sessions_expires_at_idx"),
         ("sessions", "sessions_revoked_at_idx"),
         ("mfa_challenges", "mfa_challenges_expires_at_idx"),
-        ("mfa_failures", "mfa_failures_failed_at_idx"),
         ("account_tokens", "account_tokens_expires_at_idx"),
         ("rate_events", "rate_events_at_idx"),
         ("email_outbox", "email_outbox_sent_at_idx"),

@@ -200,10 +200,10 @@ async fn logout_all_ends_every_session() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn change_password_keeps_this_session_and_ends_the_others() {
+async fn change_password_renews_this_session_and_ends_the_others() {
     let t = TestApp::new().await;
     let (laptop, phone) = t.two_sessions("ada").await;
-    let change = "mutation($input: ChangePasswordInput!) { changePassword(input: $input) { sessionsRevoked user { id } } }";
+    let change = "mutation($input: ChangePasswordInput!) { changePassword(input: $input) { sessionsRevoked session { accessToken } user { id } } }";
 
     let wrong = t
         .gql_as(&laptop.access, change, json!({"input": {"currentPassword": "nope nope nope", "newPassword": "a brand new secret"}}))
@@ -227,12 +227,16 @@ async fn change_password_keeps_this_session_and_ends_the_others() {
             json!({"input": {"currentPassword": PASSWORD, "newPassword": "a brand new secret"}}),
         )
         .await;
-    assert_eq!(reply.assert_ok()["changePassword"]["sessionsRevoked"], 1);
-    assert_eq!(t.me_refused(&laptop.access).await, None);
-    assert_eq!(
-        t.me_refused(&phone.access).await.as_deref(),
-        Some("UNAUTHENTICATED")
-    );
+    let changed = &reply.assert_ok()["changePassword"];
+    assert_eq!(changed["sessionsRevoked"], 1);
+    let renewed = changed["session"]["accessToken"].as_str().unwrap();
+    assert_eq!(t.me_refused(renewed).await, None);
+    for old in [&laptop, &phone] {
+        assert_eq!(
+            t.me_refused(&old.access).await.as_deref(),
+            Some("UNAUTHENTICATED")
+        );
+    }
     assert_eq!(
         t.login("ada", PASSWORD).await.code(),
         Some("UNAUTHENTICATED")

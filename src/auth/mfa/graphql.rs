@@ -18,6 +18,7 @@ use crate::db::{self, DbPool};
 use crate::error::AppError;
 use crate::graphql::{ContextExt, Permission, parse_id};
 use crate::mail::{outbox, templates};
+use crate::ratelimit;
 use crate::rbac::perm;
 
 /// The second step of signing in with 2FA on: pass the token to `verifyMfa` with a code.
@@ -253,11 +254,15 @@ async fn check_factor(
     factor: &Factor,
 ) -> Result<(), AppError> {
     let now = app.clock.now();
-    let (failures, oldest) =
-        store::failures_since(conn, user_id, now - rules::ACCOUNT_FAILURE_WINDOW).await?;
-    if let Some(retry_after_secs) = rules::account_lockout(failures, oldest, now) {
-        return Err(AppError::RateLimited { retry_after_secs });
-    }
+    // Counted before the check and handed back when the code is right: codes sent together
+    // each see the ones before them, so no more than the limit are ever checked.
+    let attempt = ratelimit::hit(
+        conn,
+        rules::WRONG_CODES_PER_ACCOUNT,
+        &user_id.to_string(),
+        now,
+    )
+    .await?;
     let accepted = match factor {
         Factor::Code(code) => match enabled_totp(app, conn, user_id).await? {
             Some(totp) => match rules::matched_step(&totp, code, now) {
@@ -272,9 +277,8 @@ async fn check_factor(
         }
     };
     if accepted {
-        return Ok(());
+        return ratelimit::refund(conn, attempt).await;
     }
-    store::record_failure(conn, user_id, now).await?;
     Err(AppError::bad_input(factor.field(), "Invalid code"))
 }
 
@@ -409,8 +413,8 @@ impl MfaMutation {
     }
 
     /// The second step of signing in: a challenge from `login` and a code (or a recovery code)
-    /// give a session. A challenge works once, for five minutes, and dies after five wrong
-    /// codes; an account gets ten wrong codes per fifteen minutes (`RATE_LIMITED`).
+    /// give a session. A challenge works once, for five minutes, and takes five codes at most;
+    /// an account gets ten wrong codes per fifteen minutes (`RATE_LIMITED`).
     async fn verify_mfa(
         &self,
         ctx: &Context<'_>,
@@ -420,19 +424,18 @@ impl MfaMutation {
         let app = ctx.app();
         let now = app.clock.now();
         let mut conn = db::conn(&app.pool).await?;
-        let challenge = store::find_challenge(&mut conn, &digest(&input.challenge_token))
-            .await?
-            .filter(|challenge| {
-                challenge.used_at.is_none()
-                    && challenge.expires_at > now
-                    && challenge.failures < rules::CHALLENGE_MAX_FAILURES
-            });
+        let challenge = store::claim_challenge_attempt(
+            &mut conn,
+            &digest(&input.challenge_token),
+            rules::CHALLENGE_MAX_ATTEMPTS,
+            now,
+        )
+        .await?;
         let Some(challenge) = challenge else {
             return Err(AppError::Unauthenticated.into());
         };
         if let Err(error) = check_factor(app, &mut conn, challenge.user_id, &factor).await {
             if matches!(error, AppError::BadUserInput { .. }) {
-                store::count_challenge_failure(&mut conn, challenge.id).await?;
                 let event = Event::new(action::MFA_FAILED, None)
                     .target("user", challenge.user_id)
                     .meta(json!({ "factor": factor.name() }));
@@ -440,9 +443,7 @@ impl MfaMutation {
             }
             return Err(error.into());
         }
-        let spent =
-            store::spend_challenge(&mut conn, challenge.id, rules::CHALLENGE_MAX_FAILURES, now)
-                .await?;
+        let spent = store::spend_challenge(&mut conn, challenge.id, now).await?;
         let active = accounts::find_by_id(&mut conn, challenge.user_id)
             .await?
             .is_active;

@@ -12,16 +12,20 @@ use totp_rs::{Builder, Totp};
 
 use crate::auth::tokens::{derive_key, random_secret};
 use crate::error::AppError;
+use crate::ratelimit::Limit;
 
 pub const RECOVERY_CODE_COUNT: usize = 10;
 /// A pending secret must be confirmed within this time.
 pub const PENDING_LIFETIME: Duration = Duration::minutes(10);
 pub const CHALLENGE_LIFETIME: Duration = Duration::minutes(5);
-/// Wrong codes that end a challenge.
-pub const CHALLENGE_MAX_FAILURES: i32 = 5;
+/// Codes checked against one challenge: after this many, it is dead whatever they were.
+pub const CHALLENGE_MAX_ATTEMPTS: i32 = 5;
 /// Wrong codes an account may collect per window before every code check is refused.
-pub const ACCOUNT_MAX_FAILURES: i64 = 10;
-pub const ACCOUNT_FAILURE_WINDOW: Duration = Duration::minutes(15);
+pub const WRONG_CODES_PER_ACCOUNT: Limit = Limit {
+    bucket: "mfa_account",
+    max: 10,
+    window: Duration::minutes(15),
+};
 /// Marks challenge tokens, so they are never mistaken for access or API tokens.
 pub const CHALLENGE_PREFIX: &str = "agora_mfa_";
 const SECRET_BYTES: usize = 20;
@@ -159,24 +163,6 @@ pub fn new_challenge_token() -> String {
     format!("{CHALLENGE_PREFIX}{}", random_secret())
 }
 
-/// Seconds until the oldest failure in the window leaves it, when the account has used up its
-/// wrong codes; `None` while it may still try.
-pub fn account_lockout(
-    failures_in_window: i64,
-    oldest_in_window: Option<DateTime<Utc>>,
-    now: DateTime<Utc>,
-) -> Option<u64> {
-    if failures_in_window < ACCOUNT_MAX_FAILURES {
-        return None;
-    }
-    let free_at = oldest_in_window.unwrap_or(now) + ACCOUNT_FAILURE_WINDOW;
-    Some(
-        u64::try_from((free_at - now).num_seconds())
-            .unwrap_or(0)
-            .max(1),
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -238,14 +224,6 @@ mod tests {
     fn base32_matches_rfc_4648() {
         assert_eq!(base32_lower(b"foobar"), "mzxw6ytboi");
         assert_eq!(base32_lower(&[0xff; 10]), "7777777777777777");
-    }
-
-    #[test]
-    fn lockout_after_ten_failures_until_the_oldest_ages_out() {
-        let now: DateTime<Utc> = "2026-01-01T00:10:00Z".parse().unwrap();
-        let oldest = Some("2026-01-01T00:00:00Z".parse().unwrap());
-        assert_eq!(account_lockout(9, oldest, now), None);
-        assert_eq!(account_lockout(10, oldest, now), Some(300));
     }
 
     #[test]

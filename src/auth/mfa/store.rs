@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
-use crate::db::schema::{mfa_challenges, mfa_failures, recovery_codes, two_factor};
+use crate::db::schema::{mfa_challenges, recovery_codes, two_factor};
 use crate::error::AppError;
 
 #[derive(Clone, Debug, Queryable, Selectable)]
@@ -25,7 +25,7 @@ pub struct Challenge {
     pub id: i64,
     pub user_id: i64,
     pub expires_at: DateTime<Utc>,
-    pub failures: i32,
+    pub attempts: i32,
     pub used_at: Option<DateTime<Utc>>,
 }
 
@@ -204,38 +204,6 @@ pub async fn remove(conn: &mut AsyncPgConnection, user_id: i64) -> Result<bool, 
     Ok(removed == 1)
 }
 
-pub async fn record_failure(
-    conn: &mut AsyncPgConnection,
-    user_id: i64,
-    now: DateTime<Utc>,
-) -> Result<(), AppError> {
-    diesel::insert_into(mfa_failures::table)
-        .values((
-            mfa_failures::user_id.eq(user_id),
-            mfa_failures::failed_at.eq(now),
-        ))
-        .execute(conn)
-        .await?;
-    Ok(())
-}
-
-/// Wrong codes since `since`, and the oldest of them.
-pub async fn failures_since(
-    conn: &mut AsyncPgConnection,
-    user_id: i64,
-    since: DateTime<Utc>,
-) -> Result<(i64, Option<DateTime<Utc>>), AppError> {
-    Ok(mfa_failures::table
-        .filter(mfa_failures::user_id.eq(user_id))
-        .filter(mfa_failures::failed_at.gt(since))
-        .select((
-            diesel::dsl::count_star(),
-            diesel::dsl::min(mfa_failures::failed_at),
-        ))
-        .first(conn)
-        .await?)
-}
-
 pub async fn create_challenge(
     conn: &mut AsyncPgConnection,
     user_id: i64,
@@ -253,42 +221,40 @@ pub async fn create_challenge(
     Ok(())
 }
 
-pub async fn find_challenge(
+/// Counts a code checked against a live challenge, before it is checked: the challenge, or
+/// `None` when it is unknown, used, expired or has had its `max_attempts`. One statement, so
+/// codes sent together each take one of the attempts, and the rest find none left.
+pub async fn claim_challenge_attempt(
     conn: &mut AsyncPgConnection,
     token_hash: &[u8],
+    max_attempts: i32,
+    now: DateTime<Utc>,
 ) -> Result<Option<Challenge>, AppError> {
-    Ok(mfa_challenges::table
-        .filter(mfa_challenges::token_hash.eq(token_hash))
-        .select(Challenge::as_select())
-        .first(conn)
-        .await
-        .optional()?)
+    Ok(diesel::update(
+        mfa_challenges::table
+            .filter(mfa_challenges::token_hash.eq(token_hash))
+            .filter(mfa_challenges::used_at.is_null())
+            .filter(mfa_challenges::expires_at.gt(now))
+            .filter(mfa_challenges::attempts.lt(max_attempts)),
+    )
+    .set(mfa_challenges::attempts.eq(mfa_challenges::attempts + 1))
+    .returning(Challenge::as_returning())
+    .get_result(conn)
+    .await
+    .optional()?)
 }
 
-pub async fn count_challenge_failure(
-    conn: &mut AsyncPgConnection,
-    challenge_id: i64,
-) -> Result<(), AppError> {
-    diesel::update(mfa_challenges::table.find(challenge_id))
-        .set(mfa_challenges::failures.eq(mfa_challenges::failures + 1))
-        .execute(conn)
-        .await?;
-    Ok(())
-}
-
-/// Uses up a live challenge; false if it was used, expired or exhausted meanwhile.
+/// Uses up a live challenge; false if it was used or expired meanwhile.
 pub async fn spend_challenge(
     conn: &mut AsyncPgConnection,
     challenge_id: i64,
-    max_failures: i32,
     now: DateTime<Utc>,
 ) -> Result<bool, AppError> {
     let updated = diesel::update(
         mfa_challenges::table
             .find(challenge_id)
             .filter(mfa_challenges::used_at.is_null())
-            .filter(mfa_challenges::expires_at.gt(now))
-            .filter(mfa_challenges::failures.lt(max_failures)),
+            .filter(mfa_challenges::expires_at.gt(now)),
     )
     .set(mfa_challenges::used_at.eq(now))
     .execute(conn)

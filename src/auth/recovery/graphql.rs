@@ -1,7 +1,6 @@
 use async_graphql::{Context, InputObject, Object, SimpleObject};
 use chrono::Duration;
 use diesel_async::AsyncPgConnection;
-use serde_json::json;
 
 use super::{Purpose, RESET_LIFETIME, VERIFY_LIFETIME, store};
 use crate::App;
@@ -9,6 +8,7 @@ use crate::accounts::model::User;
 use crate::accounts::rules as account_rules;
 use crate::accounts::store as accounts;
 use crate::audit::{Event, action, store::record};
+use crate::auth::credentials::{Keep, replace_password};
 use crate::auth::mfa::graphql::reauthenticate;
 use crate::auth::rules::check_new_password;
 use crate::db;
@@ -27,6 +27,18 @@ const RESET_PER_EMAIL: Limit = Limit {
 const RESET_PER_IP: Limit = Limit {
     bucket: "reset_ip",
     max: 20,
+    window: Duration::hours(1),
+};
+/// `resetPassword` calls per client address per hour with a token that is not live.
+const RESET_GUESSES_PER_IP: Limit = Limit {
+    bucket: "reset_guess_ip",
+    max: 10,
+    window: Duration::hours(1),
+};
+/// The same, per token beginning: someone holding part of a link cannot try out the rest.
+const RESET_GUESSES_PER_TOKEN: Limit = Limit {
+    bucket: "reset_guess_token",
+    max: 5,
     window: Duration::hours(1),
 };
 const VERIFY_PER_USER: Limit = Limit {
@@ -66,6 +78,8 @@ pub struct ResetPasswordInput {
 pub struct ResetPasswordPayload {
     /// Every session of the account ended; sign in with the new password.
     pub sessions_revoked: i32,
+    /// Every API token of the account revoked.
+    pub api_tokens_revoked: i32,
 }
 
 /// The mailed token, for `verifyEmail`.
@@ -136,8 +150,8 @@ impl RecoveryMutation {
         let now = app.clock.now();
         let ip = ctx.request_info().ip.clone().unwrap_or_default();
         let mut conn = db::conn(&app.pool).await?;
-        ratelimit::hit(&mut conn, RESET_PER_IP, &ip, now).await?;
-        ratelimit::hit(&mut conn, RESET_PER_EMAIL, &hashed_key(&email), now).await?;
+        let _ = ratelimit::hit(&mut conn, RESET_PER_IP, &ip, now).await?;
+        let _ = ratelimit::hit(&mut conn, RESET_PER_EMAIL, &hashed_key(&email), now).await?;
         drop(conn);
         // Whether the account exists must not show in the answer's timing, so the lookup and
         // the mail happen after the answer.
@@ -152,39 +166,63 @@ impl RecoveryMutation {
     }
 
     /// Sets a new password with a reset token (single use, 30 minutes). Ends every session
-    /// and signs nobody in; a notice is mailed.
+    /// and every API token and signs nobody in; a notice is mailed. Tokens that are not live
+    /// count as guesses: 10 per client address and 5 per token beginning per hour
+    /// (`RATE_LIMITED`).
     async fn reset_password(
         &self,
         ctx: &Context<'_>,
         #[graphql(desc = "The mailed token and the new password.")] input: ResetPasswordInput,
     ) -> async_graphql::Result<ResetPasswordPayload> {
-        let new_password = check_new_password(&input.new_password)
-            .map_err(|problem| AppError::bad_input("newPassword", problem.message()))?;
         let app = ctx.app();
-        let new_hash = app.passwords.hash(new_password).await?;
         let now = app.clock.now();
         let origin = ctx.request_info();
+        let ip = origin.ip.clone().unwrap_or_default();
         let mut conn = db::conn(&app.pool).await?;
-        let revoked = crate::db::transaction(&mut conn, async |conn| {
-            let Some((user_id, _)) =
-                store::spend(conn, &input.token, Purpose::PasswordReset, now).await?
-            else {
+        // Counted before the lookup, so guesses sent together cannot all slip under; a live
+        // token is no guess and hands its attempts back.
+        let guesses = [
+            ratelimit::hit(&mut conn, RESET_GUESSES_PER_IP, &ip, now).await?,
+            ratelimit::hit(
+                &mut conn,
+                RESET_GUESSES_PER_TOKEN,
+                &hashed_key(&token_beginning(&input.token)),
+                now,
+            )
+            .await?,
+        ];
+        let Some(user_id) =
+            store::find_live(&mut conn, &input.token, Purpose::PasswordReset, now).await?
+        else {
+            return Err(invalid_token().into());
+        };
+        for guess in guesses {
+            ratelimit::refund(&mut conn, guess).await?;
+        }
+        let user = accounts::find_by_id(&mut conn, user_id).await?;
+        drop(conn);
+        // Only now is the new password worth a hash: an anonymous caller without a live
+        // token costs one indexed lookup, not argon2.
+        let new_password = check_new_password(&input.new_password, &[&user.username, &user.email])
+            .map_err(|problem| AppError::bad_input("newPassword", problem.message()))?;
+        let new_hash = app.passwords.hash(new_password).await?;
+        let mut conn = db::conn(&app.pool).await?;
+        let ended = crate::db::transaction(&mut conn, async |conn| {
+            // Of two resets racing with one token, one wins here.
+            if store::spend(conn, &input.token, Purpose::PasswordReset, now)
+                .await?
+                .is_none_or(|(spender, _)| spender != user_id)
+            {
                 return Err(invalid_token());
-            };
-            accounts::set_password_hash(conn, user_id, &new_hash).await?;
-            store::expire_all(conn, user_id, Purpose::PasswordReset, now).await?;
-            let revoked = crate::auth::store::revoke_all_sessions(conn, user_id, None).await?;
-            let event = Event::new(action::PASSWORD_RESET, Some(user_id))
-                .target("user", user_id)
-                .meta(json!({ "sessionsRevoked": revoked }));
-            record(conn, origin, event).await?;
-            outbox::enqueue_for_user(conn, user_id, templates::password_changed).await?;
-            Ok(revoked)
+            }
+            let reset = (origin, action::PASSWORD_RESET);
+            replace_password(conn, user_id, &new_hash, Keep::NOTHING, reset, now).await
         })
         .await?;
         app.outbox_wakeup.notify_one();
         Ok(ResetPasswordPayload {
-            sessions_revoked: i32::try_from(revoked).unwrap_or(i32::MAX),
+            sessions_revoked: i32::try_from(ended.sessions).unwrap_or(i32::MAX),
+            api_tokens_revoked: i32::try_from(ended.api_tokens).unwrap_or(i32::MAX),
         })
     }
 
@@ -228,7 +266,7 @@ impl RecoveryMutation {
         if user.email_verified_at.is_some() {
             return Ok(ResendVerificationPayload { sent: false });
         }
-        ratelimit::hit(&mut conn, VERIFY_PER_USER, &user_id.to_string(), now).await?;
+        let _ = ratelimit::hit(&mut conn, VERIFY_PER_USER, &user_id.to_string(), now).await?;
         crate::db::transaction(&mut conn, async |conn| {
             let token = store::issue(
                 conn,
@@ -302,6 +340,12 @@ impl RecoveryMutation {
         app.outbox_wakeup.notify_one();
         Ok(EmailPayload { user })
     }
+}
+
+/// The part of a presented token that the guess limit is keyed by: long enough that live
+/// tokens never share one (48 random bits), short enough that guesses at one token do.
+fn token_beginning(token: &str) -> String {
+    token.chars().take(8).collect()
 }
 
 fn invalid_token() -> AppError {

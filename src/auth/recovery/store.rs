@@ -29,6 +29,24 @@ pub async fn issue(
     Ok(token)
 }
 
+/// The user of a live token of `purpose`, without spending it.
+pub async fn find_live(
+    conn: &mut AsyncPgConnection,
+    token: &str,
+    purpose: Purpose,
+    now: DateTime<Utc>,
+) -> Result<Option<i64>, AppError> {
+    Ok(account_tokens::table
+        .filter(account_tokens::token_hash.eq(digest(token)))
+        .filter(account_tokens::purpose.eq(purpose.as_str()))
+        .filter(account_tokens::used_at.is_null())
+        .filter(account_tokens::expires_at.gt(now))
+        .select(account_tokens::user_id)
+        .first(conn)
+        .await
+        .optional()?)
+}
+
 /// Spends a live token of `purpose`: its user and address, or `None` if it is unknown, spent,
 /// expired or meant for something else. Of two concurrent spends, one wins.
 pub async fn spend(
