@@ -7,7 +7,7 @@ use std::time::Duration;
 use mailin_embedded::{Handler, Response, Server, response};
 use serde_json::{Value, json};
 
-use crate::common::{PASSWORD, TestApp, free_port};
+use crate::common::{PASSWORD, TestApp, free_port, tallied, tally};
 
 const REQUEST_RESET: &str =
     "mutation($v: RequestPasswordResetInput!) { requestPasswordReset(input: $v) { message } }";
@@ -574,16 +574,6 @@ async fn hashes(t: &TestApp) -> f64 {
     hashes_so_far(t.get("/metrics", &[]).await.body.as_str().unwrap())
 }
 
-fn codes(replies: &[crate::common::Reply]) -> std::collections::BTreeMap<String, usize> {
-    let mut counted = std::collections::BTreeMap::new();
-    for reply in replies {
-        *counted
-            .entry(reply.code().unwrap_or("ok").to_owned())
-            .or_default() += 1;
-    }
-    counted
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn reset_guesses_are_limited_before_any_hash_is_spent() {
     let t =
@@ -606,23 +596,19 @@ async fn reset_guesses_are_limited_before_any_hash_is_spent() {
         (0..50).map(|n| guess(format!("{n:08}{}", "x".repeat(35)), "198.51.100.1".into())),
     )
     .await;
-    let expected: std::collections::BTreeMap<String, usize> = [
-        ("BAD_USER_INPUT".to_owned(), 10),
-        ("RATE_LIMITED".to_owned(), 40),
-    ]
-    .into();
-    assert_eq!(codes(&replies), expected);
+    assert_eq!(
+        tally(&replies),
+        tallied(&[("BAD_USER_INPUT", 10), ("RATE_LIMITED", 40)])
+    );
     // Fifty guesses at one token's beginning, each from its own address: five.
     let replies = futures::future::join_all(
         (0..50).map(|n| guess(format!("AAAAAAAA{n:035}"), format!("198.51.100.{}", n + 2))),
     )
     .await;
-    let expected: std::collections::BTreeMap<String, usize> = [
-        ("BAD_USER_INPUT".to_owned(), 5),
-        ("RATE_LIMITED".to_owned(), 45),
-    ]
-    .into();
-    assert_eq!(codes(&replies), expected);
+    assert_eq!(
+        tally(&replies),
+        tallied(&[("BAD_USER_INPUT", 5), ("RATE_LIMITED", 45)])
+    );
     assert_eq!(hashes(&t).await, before, "no guess cost an argon2 hash");
 
     // A live link is no guess: refusing its new password spends neither it nor the budget.

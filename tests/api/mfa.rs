@@ -3,7 +3,7 @@
 use serde_json::{Value, json};
 use totp_rs::Totp;
 
-use crate::common::{PASSWORD, Reply, TestApp, Tokens};
+use crate::common::{PASSWORD, Reply, TestApp, Tokens, tallied, tally};
 
 const BEGIN: &str = "mutation($v: BeginTwoFactorSetupInput!) { beginTwoFactorSetup(input: $v) { otpauthUri qrCode expiresAt } }";
 const CONFIRM: &str = "mutation($v: ConfirmTwoFactorSetupInput!) { confirmTwoFactorSetup(input: $v) { recoveryCodes user { twoFactorEnabled recoveryCodesLeft } } }";
@@ -519,24 +519,6 @@ async fn sensitive_changes_ask_for_the_second_factor_too() {
     );
 }
 
-/// The codes of `replies` in order, `ok` for a success.
-fn outcomes(replies: &[Reply]) -> std::collections::BTreeMap<String, usize> {
-    let mut counted = std::collections::BTreeMap::new();
-    for reply in replies {
-        *counted
-            .entry(reply.code().unwrap_or("ok").to_owned())
-            .or_default() += 1;
-    }
-    counted
-}
-
-fn counted(pairs: &[(&str, usize)]) -> std::collections::BTreeMap<String, usize> {
-    pairs
-        .iter()
-        .map(|(code, n)| ((*code).to_owned(), *n))
-        .collect()
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn codes_sent_together_are_counted_before_they_are_checked() {
     let t = TestApp::new().await;
@@ -550,8 +532,8 @@ async fn codes_sent_together_are_counted_before_they_are_checked() {
     let replies =
         futures::future::join_all((0..50).map(|_| verify(&t, &token, wrong.clone()))).await;
     assert_eq!(
-        outcomes(&replies),
-        counted(&[("BAD_USER_INPUT", 5), ("UNAUTHENTICATED", 45)])
+        tally(&replies),
+        tallied(&[("BAD_USER_INPUT", 5), ("UNAUTHENTICATED", 45)])
     );
 
     // Fifty wrong codes, or recovery codes, spread over enough challenges: the account's ten.
@@ -567,8 +549,8 @@ async fn codes_sent_together_are_counted_before_they_are_checked() {
         )
         .await;
         assert_eq!(
-            outcomes(&replies),
-            counted(&[("BAD_USER_INPUT", 10), ("RATE_LIMITED", 40)]),
+            tally(&replies),
+            tallied(&[("BAD_USER_INPUT", 10), ("RATE_LIMITED", 40)]),
             "{username}"
         );
     }
@@ -585,7 +567,7 @@ async fn codes_sent_together_are_counted_before_they_are_checked() {
     }))
     .await;
     assert_eq!(
-        outcomes(&replies),
-        counted(&[("BAD_USER_INPUT", 10), ("RATE_LIMITED", 40)])
+        tally(&replies),
+        tallied(&[("BAD_USER_INPUT", 10), ("RATE_LIMITED", 40)])
     );
 }

@@ -748,3 +748,22 @@ impl PgProxy {
         self.down.store(false, std::sync::atomic::Ordering::SeqCst);
     }
 }
+
+/// How many of `replies` answered each error code (`ok` for none), for requests sent together.
+pub fn tally(replies: &[Reply]) -> std::collections::BTreeMap<String, usize> {
+    let mut counted = std::collections::BTreeMap::new();
+    for reply in replies {
+        *counted
+            .entry(reply.code().unwrap_or("ok").to_owned())
+            .or_default() += 1;
+    }
+    counted
+}
+
+/// A [`tally`] written out.
+pub fn tallied(pairs: &[(&str, usize)]) -> std::collections::BTreeMap<String, usize> {
+    pairs
+        .iter()
+        .map(|(code, n)| ((*code).to_owned(), *n))
+        .collect()
+}
