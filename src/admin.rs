@@ -144,6 +144,7 @@ pub async fn run(
                 .map_err(explain)?;
             let seeded = seed_demo(
                 &mut conn,
+                &origin,
                 users,
                 items,
                 &password_hash,
@@ -201,9 +202,11 @@ pub async fn run(
 
 pub const DEMO_PASSWORD: &str = "agora demo password";
 
-/// Inserts what is missing of the demo data and returns how many demo items users hold.
+/// Inserts what is missing of the demo data and returns how many demo items users hold. The
+/// demo purchases are ordinary ones, audited with the buyer as actor and `origin`'s user agent.
 async fn seed_demo(
     conn: &mut diesel_async::AsyncPgConnection,
+    origin: &RequestInfo,
     users: u32,
     items: u32,
     password_hash: &str,
@@ -263,7 +266,7 @@ async fn seed_demo(
     .load(conn)
     .await?;
     for Pending { item_id, buyer_id } in pending {
-        match crate::market::store::purchase(conn, buyer_id, item_id, None).await {
+        match crate::market::store::purchase(conn, origin, buyer_id, item_id, None).await {
             Ok(_) | Err(AppError::Conflict { .. }) => {}
             Err(error) => return Err(error),
         }

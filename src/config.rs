@@ -197,6 +197,13 @@ pub struct Config {
     #[arg(long, env = "AGORA_MAX_API_TOKENS_PER_USER", default_value_t = 50)]
     pub max_api_tokens_per_user: u32,
 
+    /// Fields and fragment spreads one GraphQL operation may select, counting each alias and each
+    /// place a fragment is spread: a thousand aliases of a cheap field would otherwise run it a
+    /// thousand times. GraphiQL's introspection query selects 204, the web app's largest
+    /// document about 25.
+    #[arg(long, env = "AGORA_MAX_FIELDS_PER_OPERATION", default_value_t = 500)]
+    pub max_fields_per_operation: usize,
+
     /// Seconds between checks that a subscription socket's token and session still hold; the
     /// socket closes (4403) once they do not, so logout reaches open sockets too.
     #[arg(long, env = "AGORA_SOCKET_RECHECK_SECS", default_value_t = 30)]
@@ -265,6 +272,9 @@ impl Config {
         self.trusted_proxies()?;
         if let Some(redis_url) = &self.redis_url {
             redis::Client::open(redis_url.as_str()).context("REDIS_URL is not a Redis URL")?;
+        }
+        if self.max_fields_per_operation == 0 {
+            bail!("AGORA_MAX_FIELDS_PER_OPERATION must be at least 1");
         }
         if self.db_pool_size == 0 {
             bail!("AGORA_DB_POOL_SIZE must be at least 1");

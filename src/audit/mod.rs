@@ -36,6 +36,8 @@ pub mod action {
     pub const MFA_RESET: &str = "auth.mfa_reset";
     pub const MFA_FAILED: &str = "auth.mfa_failed";
     pub const RECOVERY_CODES_REGENERATE: &str = "auth.recovery_codes_regenerate";
+    pub const MARKET_PURCHASE: &str = "market.purchase";
+    pub const MARKET_SALE: &str = "market.sale";
 }
 
 /// One audit row to write. `target` names the entity changed, as (type, id).

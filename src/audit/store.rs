@@ -11,6 +11,11 @@ use crate::db::schema::audit_log;
 use crate::error::AppError;
 use crate::graphql::RequestInfo;
 
+/// The head of an audit row's insert, for statements that write their row themselves (a trade
+/// records itself in the statement that makes it). The address is bound as text: `ip` is an
+/// `inet`, which the crate does not write.
+pub const INSERT: &str = "INSERT INTO audit_log (actor_id, action, target_type, target_id, metadata, ip, user_agent, request_id)";
+
 /// Writes `event` with the request's origin. Call it on the connection (and so in the
 /// transaction) that makes the change.
 pub async fn record(
@@ -19,10 +24,9 @@ pub async fn record(
     event: Event,
 ) -> Result<(), AppError> {
     let (target_type, target_id) = event.target.unzip();
-    diesel::sql_query(
-        "INSERT INTO audit_log (actor_id, action, target_type, target_id, metadata, ip, user_agent, request_id)
-         VALUES ($1, $2, $3, $4, $5, $6::inet, $7, $8)",
-    )
+    diesel::sql_query(format!(
+        "{INSERT} VALUES ($1, $2, $3, $4, $5, $6::inet, $7, $8)"
+    ))
     .bind::<Nullable<BigInt>, _>(event.actor_id)
     .bind::<Text, _>(event.action)
     .bind::<Nullable<Text>, _>(target_type)

@@ -1,17 +1,57 @@
-//! Limits on the shape of an operation, checked as soon as it parses:
+//! Limits on the shape and cost of an operation, checked on the parsed document before
+//! async-graphql walks it:
 //! - at most one credential-checking field per operation, so a thousand aliased `login`s or
 //!   `verifyMfa`s are refused before any password hash or code check runs;
+//! - at most [`ShapeLimits::max_fields`] fields and fragment spreads per operation, each alias
+//!   and each place a fragment is spread counted, so aliases cannot run a cheap field a
+//!   thousand times, and fragments that spread each other cannot ask for exponentially many;
 //! - nesting: data may be [`MAX_DEPTH`] fields deep. Introspection has a budget of its own,
 //!   [`MAX_INTROSPECTION_DEPTH`], because the standard introspection query that GraphiQL,
 //!   codegen and Apollo's tools send nests type references deeper than any data query needs
-//!   (and production turns introspection off).
+//!   (and production turns introspection off);
+//!
+//! and, once async-graphql has validated the document and computed its complexity (every field
+//! occurrence 1, a page its nodes' cost times `first`), its cost: that complexity plus
+//! [`DATABASE_FIELD_COST`] (or [`MUTATION_FIELD_COST`]) for each root field that reads the
+//! database, at most [`MAX_COMPLEXITY`].
 
 use std::collections::HashSet;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
-use async_graphql::extensions::{Extension, ExtensionContext, ExtensionFactory, NextParseQuery};
-use async_graphql::parser::types::{ExecutableDocument, Selection, SelectionSet};
-use async_graphql::{ServerError, ServerResult, Variables};
+use async_graphql::extensions::{
+    Extension, ExtensionContext, ExtensionFactory, NextPrepareRequest, NextValidation,
+};
+use async_graphql::parser::types::{ExecutableDocument, OperationType, Selection, SelectionSet};
+use async_graphql::{Request, ServerError, ServerResult, ValidationResult};
+
+use crate::error::code::GRAPHQL_VALIDATION_FAILED;
+
+/// Each field costs 1 and paged lists multiply their nodes' cost by `first` (see
+/// [`super::page_cost`]), so a full page of 100 items with a handful of fields fits, and ten of
+/// them do not.
+pub const MAX_COMPLEXITY: usize = 5_000;
+
+/// What a root field of a query (or subscription) that reads the database costs on top of its
+/// selection: 49 of them fit in [`MAX_COMPLEXITY`], so one request sends a bounded number of
+/// statements (99 for 49 aliased `myItems(first: 1) { totalCount }`, where a thousand aliases
+/// used to send 2,001).
+///
+/// A rule over root fields here rather than `#[graphql(complexity)]` on each resolver: every
+/// root field opens a connection and sends statements of its own, except those in
+/// [`ROOT_FIELDS_WITHOUT_DATABASE`], while nested fields read through the request's
+/// DataLoaders, which batch a whole answer into one statement per loader. So a new root field
+/// is priced from the start instead of when someone remembers the attribute.
+pub const DATABASE_FIELD_COST: usize = 100;
+
+/// A mutation's root fields run one after another, each a transaction of several statements
+/// (seven for `createTheme`), holding its connection: 19 fit, 134 statements at most for
+/// `createTheme`.
+pub const MUTATION_FIELD_COST: usize = 250;
+
+/// Root fields answered from what the request already holds: `me` is the account read with the
+/// session, the others come from the schema.
+pub const ROOT_FIELDS_WITHOUT_DATABASE: [&str; 4] = ["me", "__typename", "__schema", "__type"];
 
 /// Fields that check a password, a code or a token. The re-authenticating ones count too: a
 /// stolen session could otherwise test thousands of guessed passwords in one request.
@@ -41,52 +81,132 @@ pub struct ShapeLimits {
     /// error, a null in a non-null field; the document is refused here instead, as Apollo
     /// Server does.
     pub introspection: bool,
+    /// `AGORA_MAX_FIELDS_PER_OPERATION`.
+    pub max_fields: usize,
 }
 
 impl ExtensionFactory for ShapeLimits {
     fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(*self)
+        Arc::new(OperationLimits {
+            limits: *self,
+            database_cost: AtomicUsize::new(0),
+        })
     }
 }
 
+/// The limits as one request sees them: what its document's database fields cost is found
+/// before async-graphql parses the document, and added to its complexity once that is known.
+struct OperationLimits {
+    limits: ShapeLimits,
+    database_cost: AtomicUsize,
+}
+
+fn refusal(message: String) -> ServerError {
+    let mut error = ServerError::new(message, None);
+    super::set_code(&mut error, GRAPHQL_VALIDATION_FAILED);
+    error
+}
+
 #[async_trait::async_trait]
-impl Extension for ShapeLimits {
-    async fn parse_query(
+impl Extension for OperationLimits {
+    /// Runs before async-graphql's own parse step, whose recursion check expands every fragment
+    /// wherever it is spread: a few fragments that each spread the next twice kept a core busy
+    /// for minutes before any later hook could refuse them.
+    async fn prepare_request(
         &self,
         ctx: &ExtensionContext<'_>,
-        query: &str,
-        variables: &Variables,
-        next: NextParseQuery<'_>,
-    ) -> ServerResult<ExecutableDocument> {
-        let document = next.run(ctx, query, variables).await?;
-        if !self.introspection && most_root_fields(&document, is_introspection) > 0 {
-            let mut error = ServerError::new(
-                "Introspection is turned off on this server, but the query asks for __schema or __type",
-                None,
-            );
-            super::set_code(&mut error, crate::error::code::GRAPHQL_VALIDATION_FAILED);
-            return Err(error);
+        mut request: Request,
+        next: NextPrepareRequest<'_>,
+    ) -> ServerResult<Request> {
+        // A text that does not parse is left to the parse step, which reports it.
+        if let Ok(document) = request.parsed_query() {
+            let cost = self.limits.check(document)?;
+            self.database_cost.store(cost, Ordering::Relaxed);
         }
-        if most_root_fields(&document, is_credential_check) > 1 {
-            return Err(ServerError::new(
-                format!(
-                    "An operation may check credentials once: send one of {} per request",
-                    CREDENTIAL_FIELDS.join(", ")
-                ),
-                None,
+        next.run(ctx, request).await
+    }
+
+    async fn validation(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        next: NextValidation<'_>,
+    ) -> Result<ValidationResult, Vec<ServerError>> {
+        let mut result = next.run(ctx).await?;
+        // async-graphql's complexity, like the database cost, covers every operation of the
+        // document.
+        result.complexity = result
+            .complexity
+            .saturating_add(self.database_cost.load(Ordering::Relaxed));
+        if result.complexity > MAX_COMPLEXITY {
+            return Err(vec![refusal(format!(
+                "Query is too complex: it costs {}, at most {MAX_COMPLEXITY} is allowed (each field 1, a page its fields times `first`, each top-level field that reads the database {DATABASE_FIELD_COST} more, each mutation {MUTATION_FIELD_COST})",
+                result.complexity
+            ))]);
+        }
+        Ok(result)
+    }
+}
+
+impl ShapeLimits {
+    /// Refuses a document over the shape limits; otherwise what its root fields that read the
+    /// database add to its cost.
+    fn check(&self, document: &ExecutableDocument) -> ServerResult<usize> {
+        if !self.introspection && most_root_fields(document, is_introspection) > 0 {
+            return Err(refusal(
+                "Introspection is turned off on this server, but the query asks for __schema or __type".to_owned(),
             ));
+        }
+        if most_root_fields(document, is_credential_check) > 1 {
+            return Err(refusal(format!(
+                "An operation may check credentials once: send one of {} per request",
+                CREDENTIAL_FIELDS.join(", ")
+            )));
+        }
+        // Before the depth, whose walk is only bounded once this count is.
+        for (_, operation) in document.operations.iter() {
+            let mut left = self.max_fields;
+            let selections = &operation.node.selection_set.node;
+            match count_selections(document, selections, &mut Vec::new(), &mut left) {
+                Ok(()) => {}
+                Err(Overflow::Selections) => {
+                    return Err(refusal(format!(
+                        "The operation selects more than {} fields (AGORA_MAX_FIELDS_PER_OPERATION): every alias counts, and a fragment's fields and the spread itself count each time it is spread",
+                        self.max_fields
+                    )));
+                }
+                Err(Overflow::Cycle(name)) => {
+                    return Err(refusal(format!(
+                        "Fragment \"{name}\" spreads itself, directly or through other fragments"
+                    )));
+                }
+            }
         }
         let too_deep = document.operations.iter().any(|(_, operation)| {
             let selections = &operation.node.selection_set.node;
             let mut path = Vec::new();
-            depth(&document, selections, Introspection::Counted, &mut path)
-                > MAX_INTROSPECTION_DEPTH
-                || depth(&document, selections, Introspection::Skipped, &mut path) > MAX_DEPTH
+            depth(document, selections, Introspection::Counted, &mut path) > MAX_INTROSPECTION_DEPTH
+                || depth(document, selections, Introspection::Skipped, &mut path) > MAX_DEPTH
         });
         if too_deep {
-            return Err(ServerError::new("Query is nested too deep.", None));
+            return Err(refusal("Query is nested too deep.".to_owned()));
         }
-        Ok(document)
+        Ok(document
+            .operations
+            .iter()
+            .map(|(_, operation)| {
+                let fields = root_fields(
+                    document,
+                    &operation.node.selection_set.node,
+                    reads_database,
+                    &mut HashSet::new(),
+                );
+                let each = match operation.node.ty {
+                    OperationType::Mutation => MUTATION_FIELD_COST,
+                    OperationType::Query | OperationType::Subscription => DATABASE_FIELD_COST,
+                };
+                fields.saturating_mul(each)
+            })
+            .fold(0, usize::saturating_add))
     }
 }
 
@@ -144,6 +264,58 @@ fn depth<'a>(
         })
         .max()
         .unwrap_or(0)
+}
+
+/// Why [`count_selections`] stopped.
+enum Overflow<'a> {
+    Selections,
+    /// This fragment is spread inside itself (a document validation refuses anyway).
+    Cycle(&'a str),
+}
+
+/// Counts the fields and fragment spreads of `selections` against `left`, each fragment
+/// expanded wherever it is spread, and stops as soon as `left` is used up: a document of
+/// fragments that spread the next one twice, level after level, asks for exponentially many.
+/// `path` holds the fragments being expanded.
+fn count_selections<'a>(
+    document: &'a ExecutableDocument,
+    selections: &'a SelectionSet,
+    path: &mut Vec<&'a str>,
+    left: &mut usize,
+) -> Result<(), Overflow<'a>> {
+    for selection in &selections.items {
+        match &selection.node {
+            Selection::Field(field) => {
+                take_one(left)?;
+                count_selections(document, &field.node.selection_set.node, path, left)?;
+            }
+            Selection::InlineFragment(fragment) => {
+                count_selections(document, &fragment.node.selection_set.node, path, left)?;
+            }
+            Selection::FragmentSpread(spread) => {
+                take_one(left)?;
+                let name = spread.node.fragment_name.node.as_str();
+                if path.contains(&name) {
+                    return Err(Overflow::Cycle(name));
+                }
+                if let Some(fragment) = document.fragments.get(name) {
+                    path.push(name);
+                    count_selections(document, &fragment.node.selection_set.node, path, left)?;
+                    path.pop();
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+fn take_one<'a>(left: &mut usize) -> Result<(), Overflow<'a>> {
+    *left = left.checked_sub(1).ok_or(Overflow::Selections)?;
+    Ok(())
+}
+
+fn reads_database(field: &str) -> bool {
+    !ROOT_FIELDS_WITHOUT_DATABASE.contains(&field)
 }
 
 fn is_credential_check(field: &str) -> bool {
@@ -251,6 +423,48 @@ mod tests {
             1
         );
         assert_eq!(found("{ me { __typename id } __typename }"), 0);
+    }
+
+    fn selections(query: &str, limit: usize) -> Result<usize, String> {
+        let document = async_graphql::parser::parse_query(query).unwrap();
+        let (_, operation) = document.operations.iter().next().unwrap();
+        let mut left = limit;
+        match count_selections(
+            &document,
+            &operation.node.selection_set.node,
+            &mut Vec::new(),
+            &mut left,
+        ) {
+            Ok(()) => Ok(limit - left),
+            Err(Overflow::Selections) => Err("too many".to_owned()),
+            Err(Overflow::Cycle(name)) => Err(name.to_owned()),
+        }
+    }
+
+    #[test]
+    fn selections_count_aliases_and_each_use_of_a_fragment() {
+        assert_eq!(selections("{ me { id } }", 10), Ok(2));
+        assert_eq!(selections("{ a: me { id } b: me { id } }", 10), Ok(4));
+        assert_eq!(
+            selections(
+                "{ me { ...U roles { ...R } } } fragment U on User { id } fragment R on Role { ...N ...N } fragment N on Role { name }",
+                20
+            ),
+            // me, the spread of U and its id, roles, the spread of R, and twice N with its name.
+            Ok(9)
+        );
+        assert_eq!(selections("{ ... on Query { me { id } } }", 10), Ok(2));
+        assert_eq!(
+            selections("{ a: me { id } b: me { id } }", 3),
+            Err("too many".to_owned())
+        );
+        assert_eq!(
+            selections(
+                "{ me { ...A } } fragment A on User { ...B } fragment B on User { ...A }",
+                10
+            ),
+            Err("A".to_owned())
+        );
     }
 
     fn depths(query: &str) -> (usize, usize) {

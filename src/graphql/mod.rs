@@ -28,10 +28,6 @@ use crate::themes::graphql::{ThemesMutation, ThemesQuery};
 
 pub use context::{ActingAccount, ContextExt, Permission, RequestInfo, Viewer};
 
-/// Each field costs 1 and paged lists multiply their nodes' cost by `first` (see [`page_cost`]),
-/// so a full page of 100 items with a handful of fields fits, and ten of them do not.
-pub const MAX_COMPLEXITY: usize = 5_000;
-
 /// Everything a client can read. Fields need a signed-in caller (`UNAUTHENTICATED` otherwise)
 /// holding the permission each one names (`FORBIDDEN` otherwise).
 #[derive(MergedObject, Default)]
@@ -71,35 +67,28 @@ pub struct Subscription(crate::market::events::MarketSubscription);
 
 pub type AgoraSchema = Schema<Query, Mutation, Subscription>;
 
-/// The schema's types and limits, without runtime data: enough to print the SDL.
+/// The schema's types, without runtime data or limits: enough to print the SDL.
 pub fn schema_builder() -> SchemaBuilder<Query, Mutation, Subscription> {
-    builder(limits::ShapeLimits {
-        introspection: true,
-    })
-}
-
-fn builder(limits: limits::ShapeLimits) -> SchemaBuilder<Query, Mutation, Subscription> {
     Schema::build(
         Query::default(),
         Mutation::default(),
         Subscription::default(),
     )
-    .limit_complexity(MAX_COMPLEXITY)
-    .extension(limits)
-    .extension(nulls::NullPropagation)
 }
 
-/// The schema as served: production refuses introspection and hides "did you mean"
-/// suggestions.
+/// The schema as served, with the limits of [`limits`]: production refuses introspection and
+/// hides "did you mean" suggestions.
 pub fn build_schema(config: &Config) -> SchemaBuilder<Query, Mutation, Subscription> {
-    if config.is_production() {
-        builder(limits::ShapeLimits {
-            introspection: false,
+    let builder = schema_builder()
+        .extension(limits::ShapeLimits {
+            introspection: !config.is_production(),
+            max_fields: config.max_fields_per_operation,
         })
-        .disable_introspection()
-        .disable_suggestions()
+        .extension(nulls::NullPropagation);
+    if config.is_production() {
+        builder.disable_introspection().disable_suggestions()
     } else {
-        schema_builder()
+        builder
     }
 }
 

@@ -1,6 +1,8 @@
 //! The outbox table: mails are enqueued inside the caller's transaction and claimed by any
 //! number of workers at once (`FOR UPDATE SKIP LOCKED`). A claim pushes `next_attempt_at`
-//! forward by a lease, so a worker that dies mid-send leaves the row to be tried again.
+//! forward by a lease, so a worker that dies mid-send leaves the row to be tried again. A row
+//! holds its bodies (with any link's token in plain text) only until it is delivered: marking
+//! it sent drops them, and the table refuses a delivered row that keeps them.
 
 use chrono::{DateTime, Duration, Utc};
 use diesel::prelude::*;
@@ -17,7 +19,10 @@ pub struct OutboxRow {
     pub kind: String,
     pub recipient: String,
     pub subject: String,
+    /// Claimed rows are unsent, and an unsent row has its bodies (a CHECK constraint).
+    #[diesel(select_expression = email_outbox::text_body.assume_not_null())]
     pub text_body: String,
+    #[diesel(select_expression = email_outbox::html_body.assume_not_null())]
     pub html_body: String,
     pub attempts: i32,
 }
@@ -81,6 +86,8 @@ pub async fn claim(
     .await
 }
 
+/// Records the delivery and drops the bodies: the recipient has the mail, and a reset or
+/// verification token must not wait here in plain text for the cleanup.
 pub async fn mark_sent(
     conn: &mut AsyncPgConnection,
     id: i64,
@@ -90,6 +97,8 @@ pub async fn mark_sent(
         .set((
             email_outbox::sent_at.eq(now),
             email_outbox::last_error.eq(None::<String>),
+            email_outbox::text_body.eq(None::<String>),
+            email_outbox::html_body.eq(None::<String>),
         ))
         .execute(conn)
         .await?;

@@ -474,7 +474,14 @@ impl MarketMutation {
             .transpose()?;
         let buyer = ctx.viewer()?.user_id;
         let mut conn = db::conn(&ctx.app().pool).await?;
-        let trade = store::purchase(&mut conn, buyer, item_id, key.as_deref()).await?;
+        let trade = store::purchase(
+            &mut conn,
+            ctx.request_info(),
+            buyer,
+            item_id,
+            key.as_deref(),
+        )
+        .await?;
         if !trade.replayed {
             ctx.app()
                 .market_events
@@ -497,7 +504,7 @@ impl MarketMutation {
         let item_id = parse_id("itemId", &input.item_id)?;
         let seller = ctx.viewer()?.user_id;
         let mut conn = db::conn(&ctx.app().pool).await?;
-        let trade = store::sell(&mut conn, seller, item_id).await?;
+        let trade = store::sell(&mut conn, ctx.request_info(), seller, item_id).await?;
         ctx.app()
             .market_events
             .publish(MarketEventKind::Sold, trade.item.clone())

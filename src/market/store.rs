@@ -1,7 +1,7 @@
 //! Market queries. Purchases and sales decide every race in the database: each is one statement
 //! ([`TradeStatement`]) that locks the trader, moves the item only if it is where it should be
-//! (so exactly one claimant wins), changes the budget and writes the ledger row, or does none
-//! of it. Both lock the trader before the item, so they cannot deadlock each other.
+//! (so exactly one claimant wins), changes the budget and writes the ledger and audit rows, or
+//! does none of it. Both lock the trader before the item, so they cannot deadlock each other.
 
 use diesel::pg::Pg;
 use diesel::prelude::*;
@@ -13,8 +13,10 @@ use super::model::{Item, ItemChanges, LedgerEntry, Trade};
 use super::rules;
 use crate::accounts::model::User;
 use crate::accounts::store::escape_like;
+use crate::audit::action;
 use crate::db::schema::{items, market_transactions, users};
 use crate::error::{AppError, reason, violated_unique_constraint};
+use crate::graphql::RequestInfo;
 
 const IDEMPOTENCY_INDEX: &str = "market_transactions_idempotency_key";
 /// A trade refused by a race that is over by the time its reason is looked up is tried again,
@@ -229,10 +231,12 @@ pub async fn delete_item(conn: &mut AsyncPgConnection, id: i64) -> Result<Item, 
     }
 }
 
-/// Buys item `item_id` from the market for `buyer`. With an idempotency key, a repeat returns
-/// the first purchase's result and charges nothing.
+/// Buys item `item_id` from the market for `buyer`, audited with the request's `origin`. With
+/// an idempotency key, a repeat returns the first purchase's result and charges (and records)
+/// nothing.
 pub async fn purchase(
     conn: &mut AsyncPgConnection,
+    origin: &RequestInfo,
     buyer: i64,
     item_id: i64,
     idempotency_key: Option<&str>,
@@ -248,6 +252,7 @@ pub async fn purchase(
             trader: buyer,
             item_id,
             idempotency_key,
+            origin,
         };
         match statement.run(conn).await {
             Ok(Some(trade)) => return Ok(trade),
@@ -274,9 +279,11 @@ pub async fn purchase(
     Err(not_available())
 }
 
-/// Sells `seller`'s item back to the market for its full price.
+/// Sells `seller`'s item back to the market for its full price, audited with the request's
+/// `origin`.
 pub async fn sell(
     conn: &mut AsyncPgConnection,
+    origin: &RequestInfo,
     seller: i64,
     item_id: i64,
 ) -> Result<Trade, AppError> {
@@ -286,6 +293,7 @@ pub async fn sell(
             trader: seller,
             item_id,
             idempotency_key: None,
+            origin,
         };
         if let Some(trade) = statement.run(conn).await? {
             return Ok(trade);
@@ -428,15 +436,18 @@ enum Side {
 
 /// A whole trade in one statement: lock the trader's row, move the item if it is where the
 /// side needs it and the budget allows (the same bounds as `rules::debit` and `rules::credit`),
-/// change the budget, and write the ledger row. One statement is atomic without a transaction
-/// block: it returns no row and changes nothing when the item is not where it should be or the
-/// budget does not allow it. The trader's row is locked before the item's, whichever the side,
-/// so two trades never wait for each other in opposite orders.
+/// change the budget, and write the ledger and audit rows. One statement is atomic without a
+/// transaction block: it returns no row and changes nothing (writing no audit row either) when
+/// the item is not where it should be or the budget does not allow it. The trader's row is
+/// locked before the item's, whichever the side, so two trades never wait for each other in
+/// opposite orders.
 struct TradeStatement<'a> {
     side: Side,
     trader: i64,
     item_id: i64,
     idempotency_key: Option<&'a str>,
+    /// Who asked, from where: the audit row's actor is the trader.
+    origin: &'a RequestInfo,
 }
 
 /// What a trade statement returns: the item as it is now and the trader's new budget.
@@ -509,6 +520,22 @@ impl QueryFragment<Pg> for TradeStatement<'_> {
         });
         out.push_sql(", settled.budget, ");
         out.push_bind_param::<Nullable<Text>, _>(&self.idempotency_key)?;
+        out.push_sql(" FROM traded, trader, settled), audited AS (");
+        out.push_sql(crate::audit::store::INSERT);
+        out.push_sql(" SELECT trader.id, ");
+        out.push_bind_param::<Text, _>(match self.side {
+            Side::Buyer => &action::MARKET_PURCHASE,
+            Side::Seller => &action::MARKET_SALE,
+        })?;
+        out.push_sql(
+            ", 'item', traded.id, \
+             jsonb_build_object('price', traded.price, 'budgetAfter', settled.budget), ",
+        );
+        out.push_bind_param::<Nullable<Text>, _>(&self.origin.ip)?;
+        out.push_sql("::inet, ");
+        out.push_bind_param::<Nullable<Text>, _>(&self.origin.user_agent)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Nullable<Text>, _>(&self.origin.request_id)?;
         out.push_sql(
             " FROM traded, trader, settled)
              SELECT traded.*, settled.budget FROM traded, settled",

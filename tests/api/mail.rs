@@ -257,8 +257,24 @@ async fn a_mail_waits_out_an_smtp_outage_and_is_delivered() {
     }
     assert_eq!(failed, 1, "the row is kept with its attempt and error");
 
+    // The failed row still holds the mail it has to send again.
+    let token = reset_token(&t, "ada@example.com").await;
+
     smtp.start().await;
-    inbox.wait_for("Reset your Agora password").await;
+    let mail = inbox.wait_for("Reset your Agora password").await;
+    assert_eq!(token_in(&mail, "reset-password"), token);
+    delivered(&t).await;
+    assert_row_keeps_no_secret(&t, "password_reset", &token).await;
+    t.gql(
+        RESET,
+        json!({"v": {"token": token, "newPassword": NEW_PASSWORD}}),
+    )
+    .await
+    .assert_ok();
+}
+
+/// Waits until the outbox has sent everything.
+async fn delivered(t: &TestApp) {
     for _ in 0..100 {
         if t.count("SELECT count(*) FROM email_outbox WHERE sent_at IS NULL")
             .await
@@ -269,6 +285,64 @@ async fn a_mail_waits_out_an_smtp_outage_and_is_delivered() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     panic!("the outbox still holds unsent mail");
+}
+
+/// The delivered outbox row of `kind` keeps what operators need (recipient, kind, times) and
+/// nothing of `secret`, in any column.
+async fn assert_row_keeps_no_secret(t: &TestApp, kind: &str, secret: &str) {
+    let row = t
+        .text(&format!(
+            "SELECT row_to_json(o)::text AS t FROM email_outbox o WHERE kind = '{kind}' AND sent_at IS NOT NULL"
+        ))
+        .await;
+    assert!(!row.contains(secret), "{row}");
+    let row: Value = serde_json::from_str(&row).unwrap();
+    assert_eq!(row["recipient"], "ada@example.com");
+    assert!(row["created_at"].is_string() && row["sent_at"].is_string());
+    assert!(
+        row["text_body"].is_null() && row["html_body"].is_null(),
+        "{row}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn delivered_mail_keeps_no_token_and_its_links_still_work() {
+    let port = free_port();
+    let inbox = start_smtp(port);
+    let t = app_with_smtp(port).await;
+    t.user("ada").await;
+    let welcome = inbox.wait_for("Welcome to Agora, ada").await;
+    let verify = token_in(&welcome, "verify-email");
+    request_reset(&t, "ada@example.com").await.assert_ok();
+    let reset = token_in(
+        &inbox.wait_for("Reset your Agora password").await,
+        "reset-password",
+    );
+    delivered(&t).await;
+    assert_row_keeps_no_secret(&t, "welcome", &verify).await;
+    assert_row_keeps_no_secret(&t, "password_reset", &reset).await;
+
+    let reply = t.gql(VERIFY, json!({"v": {"token": verify}})).await;
+    assert_eq!(
+        reply.assert_ok()["verifyEmail"]["user"]["emailVerified"],
+        true
+    );
+    t.gql(
+        RESET,
+        json!({"v": {"token": reset, "newPassword": NEW_PASSWORD}}),
+    )
+    .await
+    .assert_ok();
+    t.login("ada", NEW_PASSWORD).await.assert_ok();
+
+    // The table itself refuses a delivered row that keeps a body.
+    let mut conn = agora::db::conn(&t.app.pool).await.unwrap();
+    let kept = diesel_async::RunQueryDsl::execute(
+        diesel::sql_query("UPDATE email_outbox SET text_body = 'x' WHERE sent_at IS NOT NULL"),
+        &mut conn,
+    )
+    .await;
+    assert!(kept.is_err(), "{kept:?}");
 }
 
 #[tokio::test(flavor = "multi_thread")]

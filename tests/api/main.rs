@@ -8,6 +8,7 @@ mod api_tokens;
 mod audit;
 mod cleanup;
 mod connections;
+mod cost;
 mod credentials;
 mod embedded;
 mod faults;

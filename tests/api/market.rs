@@ -85,7 +85,91 @@ async fn fifty_buyers_one_item_one_winner() {
         1
     );
     assert_eq!(t.count("SELECT count(*) FROM market_transactions").await, 1);
+    assert_eq!(
+        t.count("SELECT count(*) FROM audit_log WHERE action = 'market.purchase'")
+            .await,
+        1,
+        "the winner's purchase only"
+    );
     assert_eq!(money(&t).await, before);
+}
+
+/// The audit entries of `action`, as an administrator reads them, oldest first.
+async fn audited(t: &TestApp, admin: &Tokens, action: &str) -> Vec<Value> {
+    let reply = t
+        .gql_as(
+            &admin.access,
+            "query($f: AuditLogFilter) { auditLog(first: 100, filter: $f) { edges { node { action actorId targetType targetId metadata ipAddress userAgent requestId } } } }",
+            json!({"f": {"action": action}}),
+        )
+        .await;
+    let mut entries: Vec<Value> = reply.assert_ok()["auditLog"]["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|edge| edge["node"].clone())
+        .collect();
+    entries.reverse();
+    entries
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn purchases_and_sales_are_audited_with_actor_address_and_request_id() {
+    let t = TestApp::new().await;
+    let admin = t.admin("root").await;
+    let ada = t.user("ada").await;
+    let lamp = list_item(&t, &admin, "Desk lamp", 30).await;
+    let yacht = list_item(&t, &admin, "Yacht", 5_000).await;
+    let bought = t
+        .gql_as(
+            &ada.access,
+            PURCHASE,
+            json!({"v": {"itemId": lamp, "idempotencyKey": "lamp-1"}}),
+        )
+        .await;
+    bought.assert_ok();
+    // A replay charges nothing and records nothing.
+    t.gql_as(
+        &ada.access,
+        PURCHASE,
+        json!({"v": {"itemId": lamp, "idempotencyKey": "lamp-1"}}),
+    )
+    .await
+    .assert_ok();
+    let sold = t
+        .gql_as(&ada.access, SELL, json!({"v": {"itemId": lamp}}))
+        .await;
+    sold.assert_ok();
+    let refused = t
+        .gql_as(&ada.access, PURCHASE, json!({"v": {"itemId": yacht}}))
+        .await;
+    assert_eq!(reason(&refused), Some("INSUFFICIENT_FUNDS"));
+    let not_held = t
+        .gql_as(&ada.access, SELL, json!({"v": {"itemId": yacht}}))
+        .await;
+    assert_eq!(reason(&not_held), Some("NOT_OWNER"));
+
+    let request_id = |reply: &Reply| reply.headers["x-request-id"].to_str().unwrap().to_owned();
+    for (action, reply, budget_after) in [
+        ("market.purchase", &bought, 970),
+        ("market.sale", &sold, 1000),
+    ] {
+        let entries = audited(&t, &admin, action).await;
+        assert_eq!(
+            entries,
+            [json!({
+                "action": action,
+                "actorId": ada.user_id,
+                "targetType": "item",
+                "targetId": lamp,
+                "metadata": {"price": 30, "budgetAfter": budget_after},
+                "ipAddress": "203.0.113.7",
+                "userAgent": "agora-tests",
+                "requestId": request_id(reply),
+            })],
+            "{action}: refused and replayed trades write none"
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -138,6 +222,11 @@ async fn a_budget_of_100_buys_exactly_three_items_of_30() {
             buyer.user_id
         ))
         .await,
+        3
+    );
+    assert_eq!(
+        t.count("SELECT count(*) FROM audit_log WHERE action = 'market.purchase'")
+            .await,
         3
     );
     assert_eq!(money(&t).await, before);

@@ -204,7 +204,8 @@ async fn cleanup_reads_only_what_it_deletes() {
         format!("INSERT INTO rate_events (bucket, key, at) SELECT 'login', 'k' || n % 900, {when}"),
         format!(
             "INSERT INTO email_outbox (kind, recipient, subject, text_body, html_body, sent_at)
-             SELECT 'verify', 'a@example.com', 's', 't', 'h', CASE WHEN n % 3 = 0 THEN {when} END"
+             SELECT 'verify', 'a@example.com', 's', CASE WHEN n % 3 <> 0 THEN 't' END,
+                    CASE WHEN n % 3 <> 0 THEN 'h' END, CASE WHEN n % 3 = 0 THEN {when} END"
         ),
     ] {
         t.sql(&format!("{statement} FROM generate_series(1, 20000) AS n"))
