@@ -41,6 +41,7 @@ use crate::graphql::{self, AgoraSchema, RequestInfo, Viewer, build_schema, set_c
 use crate::ratelimit::{Backend, Guarded};
 
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+const X_REQUEST_ID: &str = "x-request-id";
 const GRAPHQL_RESPONSE_JSON: &str = "application/graphql-response+json";
 /// Headers a browser cannot send cross-site without a CORS preflight (Apollo's CSRF defence).
 const PREFLIGHT_HEADERS: [&str; 2] = ["apollo-require-preflight", "x-apollo-operation-name"];
@@ -88,21 +89,26 @@ pub fn router(app: Arc<App>) -> Router {
         schema,
         trusted_proxies,
     };
-    let x_request_id = HeaderName::from_static("x-request-id");
+    let x_request_id = HeaderName::from_static(X_REQUEST_ID);
     // One layer for the whole stack, outermost first. `Router::layer` boxes each layer it is
     // given separately, and axum clones the matched route's service on every request: eleven
     // layers applied one by one were eleven nested boxes cloned and dropped per request, about
     // a third of the server's instructions for `me` (bench/RESULTS.md, step 6).
     let middleware = ServiceBuilder::new()
+        .map_request(set_client_request_id_apart)
         .layer(SetRequestIdLayer::new(x_request_id.clone(), MakeRequestUuid))
         .layer(PropagateRequestIdLayer::new(x_request_id))
         .layer(TraceLayer::new_for_http().make_span_with(|request: &Request| {
             let request_id = request
                 .headers()
-                .get("x-request-id")
+                .get(X_REQUEST_ID)
                 .and_then(|value| value.to_str().ok())
                 .unwrap_or_default();
-            tracing::info_span!("request", method = %request.method(), path = %request.uri().path(), request_id)
+            let client_request_id = request
+                .extensions()
+                .get::<ClientRequestId>()
+                .map(|id| id.0.as_str());
+            tracing::info_span!("request", method = %request.method(), path = %request.uri().path(), request_id, client_request_id)
         }))
         // Production sits behind TLS (the proxy terminates it): browsers must never fall back
         // to plain HTTP. Development serves plain HTTP on localhost, where HSTS would stick.
@@ -155,6 +161,32 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/metrics", get(metrics))
         .with_state(state)
         .layer(middleware)
+}
+
+/// The `x-request-id` a client sent, kept apart from the request id, which the server always
+/// makes itself: a client could otherwise choose the id its requests are logged and audited
+/// under (and collide with, or forge, another's).
+#[derive(Clone, Debug)]
+pub struct ClientRequestId(pub String);
+
+/// Longest client request id kept; longer ones are dropped, not cut (a cut id correlates with
+/// nothing).
+const MAX_CLIENT_REQUEST_ID_CHARS: usize = 128;
+
+/// Moves the client's `x-request-id` out of the headers (so `SetRequestIdLayer` always makes
+/// ours) into a [`ClientRequestId`], if it is at most 128 visible ASCII characters.
+fn set_client_request_id_apart(mut request: Request) -> Request {
+    let sent = request.headers_mut().remove(X_REQUEST_ID);
+    let usable = sent.filter(|value| {
+        let bytes = value.as_bytes();
+        !bytes.is_empty()
+            && bytes.len() <= MAX_CLIENT_REQUEST_ID_CHARS
+            && bytes.iter().all(u8::is_ascii_graphic)
+    });
+    if let Some(value) = usable.and_then(|value| value.to_str().ok().map(str::to_owned)) {
+        request.extensions_mut().insert(ClientRequestId(value));
+    }
+    request
 }
 
 fn cors_layer(app: &App) -> CorsLayer {
@@ -508,7 +540,7 @@ async fn execute(
     let started = Instant::now();
     let request_id = parts
         .headers
-        .get("x-request-id")
+        .get(X_REQUEST_ID)
         .and_then(|value| value.to_str().ok())
         .unwrap_or_default()
         .to_owned();
@@ -715,9 +747,13 @@ async fn request_info(parts: &mut Parts, trusted_proxies: &[IpAddr]) -> RequestI
         refresh_cookie: read_cookie(&parts.headers, REFRESH_COOKIE),
         request_id: parts
             .headers
-            .get("x-request-id")
+            .get(X_REQUEST_ID)
             .and_then(|value| value.to_str().ok())
             .map(str::to_owned),
+        client_request_id: parts
+            .extensions
+            .get::<ClientRequestId>()
+            .map(|id| id.0.clone()),
     }
 }
 
