@@ -29,7 +29,7 @@ use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
 
 use crate::App;
-use crate::auth::cookies::{ACCESS_COOKIE, REFRESH_COOKIE, read_cookie};
+use crate::auth::cookies::{CookieNames, read_cookie};
 use crate::auth::store::{live_api_token, live_session, touch_api_token, touch_session};
 use crate::auth::tokens::API_TOKEN_PREFIX;
 use crate::db;
@@ -74,6 +74,7 @@ struct HttpState {
     trusted_proxies: Arc<[IpAddr]>,
     persisted: Arc<PersistedQueries>,
     parsed: Arc<ParsedDocuments>,
+    cookies: CookieNames,
 }
 
 pub fn router(app: Arc<App>) -> Router {
@@ -85,6 +86,7 @@ pub fn router(app: Arc<App>) -> Router {
     let state = HttpState {
         persisted: Arc::new(PersistedQueries::new(app.redis.clone())),
         parsed: Arc::default(),
+        cookies: CookieNames::of(&app.config),
         app,
         schema,
         trusted_proxies,
@@ -212,7 +214,7 @@ fn cors_layer(app: &App) -> CorsLayer {
 
 async fn graphql_post(State(state): State<HttpState>, request: Request) -> Response {
     let (mut parts, body) = request.into_parts();
-    if let Some(refusal) = csrf_refusal(&parts.headers) {
+    if let Some(refusal) = csrf_refusal(&parts.headers, state.cookies) {
         return refusal;
     }
     if !is_json(&parts.headers) {
@@ -297,7 +299,7 @@ async fn graphql_get(State(state): State<HttpState>, request: Request) -> Respon
             .insert(header::ALLOW, HeaderValue::from_static("POST"));
         return response;
     }
-    if let Some(refusal) = csrf_refusal(&parts.headers) {
+    if let Some(refusal) = csrf_refusal(&parts.headers, state.cookies) {
         return refusal;
     }
     execute(&state, &mut parts, request, lookup).await
@@ -352,8 +354,8 @@ async fn graphql_ws(
     request: Request,
 ) -> Response {
     let (mut parts, _) = request.into_parts();
-    let info = request_info(&mut parts, &state.trusted_proxies).await;
-    let cookie_token = read_cookie(&parts.headers, ACCESS_COOKIE)
+    let info = request_info(&mut parts, &state).await;
+    let cookie_token = read_cookie(&parts.headers, state.cookies.access)
         .filter(|_| websocket_origin_allowed(&parts.headers, &state.app.config));
     // A socket message is parsed by async-graphql as it arrives, with no chance to scan it
     // first: bound it as the HTTP body is (the default allows 64 MiB).
@@ -545,7 +547,7 @@ async fn execute(
         .unwrap_or_default()
         .to_owned();
     let wants_graphql_response = accepts(&parts.headers, GRAPHQL_RESPONSE_JSON);
-    let info = request_info(parts, &state.trusted_proxies).await;
+    let info = request_info(parts, state).await;
     if let Err(AppError::RateLimited { retry_after_secs }) = state
         .app
         .limits
@@ -567,7 +569,7 @@ async fn execute(
             if let Lookup::Resolved { hash, is_new: true } = lookup {
                 state.persisted.remember(hash, &request.query).await;
             }
-            match authenticate(&state.app, &parts.headers).await {
+            match authenticate(state, &parts.headers).await {
                 Ok(viewer) => {
                     request = graphql::with_loaders(request.data(info), &state.app.pool);
                     if let Some(viewer) = viewer {
@@ -637,13 +639,13 @@ async fn execute(
 /// The viewer behind the request's access token (Bearer header first, then cookie), checked
 /// against its session row. A missing, invalid, expired or revoked token makes the request
 /// anonymous; resolvers that need a viewer then answer UNAUTHENTICATED.
-async fn authenticate(app: &App, headers: &HeaderMap) -> Result<Option<Viewer>, AppError> {
+async fn authenticate(state: &HttpState, headers: &HeaderMap) -> Result<Option<Viewer>, AppError> {
     let token = match headers.get(header::AUTHORIZATION) {
         Some(value) => value.to_str().ok().and_then(bearer_token),
-        None => read_cookie(headers, ACCESS_COOKIE),
+        None => read_cookie(headers, state.cookies.access),
     };
     match token {
-        Some(token) => authenticate_token(app, &token).await,
+        Some(token) => authenticate_token(&state.app, &token).await,
         None => Ok(None),
     }
 }
@@ -724,7 +726,7 @@ fn parse_time_zone(name: &str) -> chrono_tz::Tz {
     name.parse().unwrap_or(chrono_tz::Tz::UTC)
 }
 
-async fn request_info(parts: &mut Parts, trusted_proxies: &[IpAddr]) -> RequestInfo {
+async fn request_info(parts: &mut Parts, state: &HttpState) -> RequestInfo {
     let peer = ConnectInfo::<SocketAddr>::from_request_parts(parts, &())
         .await
         .ok();
@@ -737,14 +739,14 @@ async fn request_info(parts: &mut Parts, trusted_proxies: &[IpAddr]) -> RequestI
         .join(",");
     RequestInfo {
         ip: peer.map(|ConnectInfo(address)| {
-            client_ip(address.ip(), &forwarded_for, trusted_proxies).to_string()
+            client_ip(address.ip(), &forwarded_for, &state.trusted_proxies).to_string()
         }),
         user_agent: parts
             .headers
             .get(header::USER_AGENT)
             .and_then(|value| value.to_str().ok())
             .map(|agent| agent.chars().take(512).collect()),
-        refresh_cookie: read_cookie(&parts.headers, REFRESH_COOKIE),
+        refresh_cookie: read_cookie(&parts.headers, state.cookies.refresh),
         request_id: parts
             .headers
             .get(X_REQUEST_ID)
@@ -807,10 +809,10 @@ fn label_errors(response: &mut async_graphql::Response, request_id: &str) {
 /// A browser can send cookies cross-site with a "simple" request (no preflight): no content
 /// type, or text/plain, form-urlencoded or multipart, and no custom header. Such a request that
 /// carries our cookies is refused before anything runs.
-fn csrf_refusal(headers: &HeaderMap) -> Option<Response> {
+fn csrf_refusal(headers: &HeaderMap, cookies: CookieNames) -> Option<Response> {
     let uses_cookies = !headers.contains_key(header::AUTHORIZATION)
-        && (read_cookie(headers, ACCESS_COOKIE).is_some()
-            || read_cookie(headers, REFRESH_COOKIE).is_some());
+        && (read_cookie(headers, cookies.access).is_some()
+            || read_cookie(headers, cookies.refresh).is_some());
     if !uses_cookies {
         return None;
     }
