@@ -172,9 +172,19 @@ pub struct Config {
     #[arg(long, env = "AGORA_HEADER_TIMEOUT_SECS", default_value_t = 10)]
     pub header_timeout_secs: u64,
 
+    /// Milliseconds a connection may stay open with no request running: from accept until its
+    /// first request, and between requests; then it is closed.
+    #[arg(long, env = "AGORA_IDLE_TIMEOUT_MS", default_value_t = 10_000)]
+    pub idle_timeout_ms: u64,
+
     /// Connections open at once; further clients wait until one closes.
     #[arg(long, env = "AGORA_MAX_CONNECTIONS", default_value_t = 4096)]
     pub max_connections: usize,
+
+    /// Connections open at once from one client address (an IPv6 /64 counts as one); further
+    /// ones are closed at once. The trusted proxies are exempt.
+    #[arg(long, env = "AGORA_MAX_CONNECTIONS_PER_ADDRESS", default_value_t = 64)]
+    pub max_connections_per_address: usize,
 
     /// Seconds a whole HTTP request may take.
     #[arg(long, env = "AGORA_REQUEST_TIMEOUT_SECS", default_value_t = 30)]
@@ -278,6 +288,12 @@ impl Config {
         }
         if self.db_pool_size == 0 {
             bail!("AGORA_DB_POOL_SIZE must be at least 1");
+        }
+        if self.max_connections == 0 || self.max_connections_per_address == 0 {
+            bail!("AGORA_MAX_CONNECTIONS and AGORA_MAX_CONNECTIONS_PER_ADDRESS must be at least 1");
+        }
+        if self.header_timeout_secs == 0 || self.idle_timeout_ms == 0 {
+            bail!("AGORA_HEADER_TIMEOUT_SECS and AGORA_IDLE_TIMEOUT_MS must be positive");
         }
         Ok(())
     }

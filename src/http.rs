@@ -29,7 +29,7 @@ use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
 
 use crate::App;
-use crate::auth::cookies::{ACCESS_COOKIE, REFRESH_COOKIE, read_cookie};
+use crate::auth::cookies::{CookieNames, read_cookie};
 use crate::auth::store::{live_api_token, live_session, touch_api_token, touch_session};
 use crate::auth::tokens::API_TOKEN_PREFIX;
 use crate::db;
@@ -41,6 +41,7 @@ use crate::graphql::{self, AgoraSchema, RequestInfo, Viewer, build_schema, set_c
 use crate::ratelimit::{Backend, Guarded};
 
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+const X_REQUEST_ID: &str = "x-request-id";
 const GRAPHQL_RESPONSE_JSON: &str = "application/graphql-response+json";
 /// Headers a browser cannot send cross-site without a CORS preflight (Apollo's CSRF defence).
 const PREFLIGHT_HEADERS: [&str; 2] = ["apollo-require-preflight", "x-apollo-operation-name"];
@@ -73,6 +74,7 @@ struct HttpState {
     trusted_proxies: Arc<[IpAddr]>,
     persisted: Arc<PersistedQueries>,
     parsed: Arc<ParsedDocuments>,
+    cookies: CookieNames,
 }
 
 pub fn router(app: Arc<App>) -> Router {
@@ -84,25 +86,31 @@ pub fn router(app: Arc<App>) -> Router {
     let state = HttpState {
         persisted: Arc::new(PersistedQueries::new(app.redis.clone())),
         parsed: Arc::default(),
+        cookies: CookieNames::of(&app.config),
         app,
         schema,
         trusted_proxies,
     };
-    let x_request_id = HeaderName::from_static("x-request-id");
+    let x_request_id = HeaderName::from_static(X_REQUEST_ID);
     // One layer for the whole stack, outermost first. `Router::layer` boxes each layer it is
     // given separately, and axum clones the matched route's service on every request: eleven
     // layers applied one by one were eleven nested boxes cloned and dropped per request, about
     // a third of the server's instructions for `me` (bench/RESULTS.md, step 6).
     let middleware = ServiceBuilder::new()
+        .map_request(set_client_request_id_apart)
         .layer(SetRequestIdLayer::new(x_request_id.clone(), MakeRequestUuid))
         .layer(PropagateRequestIdLayer::new(x_request_id))
         .layer(TraceLayer::new_for_http().make_span_with(|request: &Request| {
             let request_id = request
                 .headers()
-                .get("x-request-id")
+                .get(X_REQUEST_ID)
                 .and_then(|value| value.to_str().ok())
                 .unwrap_or_default();
-            tracing::info_span!("request", method = %request.method(), path = %request.uri().path(), request_id)
+            let client_request_id = request
+                .extensions()
+                .get::<ClientRequestId>()
+                .map(|id| id.0.as_str());
+            tracing::info_span!("request", method = %request.method(), path = %request.uri().path(), request_id, client_request_id)
         }))
         // Production sits behind TLS (the proxy terminates it): browsers must never fall back
         // to plain HTTP. Development serves plain HTTP on localhost, where HSTS would stick.
@@ -157,6 +165,32 @@ pub fn router(app: Arc<App>) -> Router {
         .layer(middleware)
 }
 
+/// The `x-request-id` a client sent, kept apart from the request id, which the server always
+/// makes itself: a client could otherwise choose the id its requests are logged and audited
+/// under (and collide with, or forge, another's).
+#[derive(Clone, Debug)]
+pub struct ClientRequestId(pub String);
+
+/// Longest client request id kept; longer ones are dropped, not cut (a cut id correlates with
+/// nothing).
+const MAX_CLIENT_REQUEST_ID_CHARS: usize = 128;
+
+/// Moves the client's `x-request-id` out of the headers (so `SetRequestIdLayer` always makes
+/// ours) into a [`ClientRequestId`], if it is at most 128 visible ASCII characters.
+fn set_client_request_id_apart(mut request: Request) -> Request {
+    let sent = request.headers_mut().remove(X_REQUEST_ID);
+    let usable = sent.filter(|value| {
+        let bytes = value.as_bytes();
+        !bytes.is_empty()
+            && bytes.len() <= MAX_CLIENT_REQUEST_ID_CHARS
+            && bytes.iter().all(u8::is_ascii_graphic)
+    });
+    if let Some(value) = usable.and_then(|value| value.to_str().ok().map(str::to_owned)) {
+        request.extensions_mut().insert(ClientRequestId(value));
+    }
+    request
+}
+
 fn cors_layer(app: &App) -> CorsLayer {
     let origins: Vec<HeaderValue> = app
         .config
@@ -180,7 +214,7 @@ fn cors_layer(app: &App) -> CorsLayer {
 
 async fn graphql_post(State(state): State<HttpState>, request: Request) -> Response {
     let (mut parts, body) = request.into_parts();
-    if let Some(refusal) = csrf_refusal(&parts.headers) {
+    if let Some(refusal) = csrf_refusal(&parts.headers, state.cookies) {
         return refusal;
     }
     if !is_json(&parts.headers) {
@@ -265,7 +299,7 @@ async fn graphql_get(State(state): State<HttpState>, request: Request) -> Respon
             .insert(header::ALLOW, HeaderValue::from_static("POST"));
         return response;
     }
-    if let Some(refusal) = csrf_refusal(&parts.headers) {
+    if let Some(refusal) = csrf_refusal(&parts.headers, state.cookies) {
         return refusal;
     }
     execute(&state, &mut parts, request, lookup).await
@@ -320,8 +354,8 @@ async fn graphql_ws(
     request: Request,
 ) -> Response {
     let (mut parts, _) = request.into_parts();
-    let info = request_info(&mut parts, &state.trusted_proxies).await;
-    let cookie_token = read_cookie(&parts.headers, ACCESS_COOKIE)
+    let info = request_info(&mut parts, &state).await;
+    let cookie_token = read_cookie(&parts.headers, state.cookies.access)
         .filter(|_| websocket_origin_allowed(&parts.headers, &state.app.config));
     // A socket message is parsed by async-graphql as it arrives, with no chance to scan it
     // first: bound it as the HTTP body is (the default allows 64 MiB).
@@ -508,12 +542,12 @@ async fn execute(
     let started = Instant::now();
     let request_id = parts
         .headers
-        .get("x-request-id")
+        .get(X_REQUEST_ID)
         .and_then(|value| value.to_str().ok())
         .unwrap_or_default()
         .to_owned();
     let wants_graphql_response = accepts(&parts.headers, GRAPHQL_RESPONSE_JSON);
-    let info = request_info(parts, &state.trusted_proxies).await;
+    let info = request_info(parts, state).await;
     if let Err(AppError::RateLimited { retry_after_secs }) = state
         .app
         .limits
@@ -535,7 +569,7 @@ async fn execute(
             if let Lookup::Resolved { hash, is_new: true } = lookup {
                 state.persisted.remember(hash, &request.query).await;
             }
-            match authenticate(&state.app, &parts.headers).await {
+            match authenticate(state, &parts.headers).await {
                 Ok(viewer) => {
                     request = graphql::with_loaders(request.data(info), &state.app.pool);
                     if let Some(viewer) = viewer {
@@ -605,13 +639,13 @@ async fn execute(
 /// The viewer behind the request's access token (Bearer header first, then cookie), checked
 /// against its session row. A missing, invalid, expired or revoked token makes the request
 /// anonymous; resolvers that need a viewer then answer UNAUTHENTICATED.
-async fn authenticate(app: &App, headers: &HeaderMap) -> Result<Option<Viewer>, AppError> {
+async fn authenticate(state: &HttpState, headers: &HeaderMap) -> Result<Option<Viewer>, AppError> {
     let token = match headers.get(header::AUTHORIZATION) {
         Some(value) => value.to_str().ok().and_then(bearer_token),
-        None => read_cookie(headers, ACCESS_COOKIE),
+        None => read_cookie(headers, state.cookies.access),
     };
     match token {
-        Some(token) => authenticate_token(app, &token).await,
+        Some(token) => authenticate_token(&state.app, &token).await,
         None => Ok(None),
     }
 }
@@ -692,7 +726,7 @@ fn parse_time_zone(name: &str) -> chrono_tz::Tz {
     name.parse().unwrap_or(chrono_tz::Tz::UTC)
 }
 
-async fn request_info(parts: &mut Parts, trusted_proxies: &[IpAddr]) -> RequestInfo {
+async fn request_info(parts: &mut Parts, state: &HttpState) -> RequestInfo {
     let peer = ConnectInfo::<SocketAddr>::from_request_parts(parts, &())
         .await
         .ok();
@@ -705,19 +739,23 @@ async fn request_info(parts: &mut Parts, trusted_proxies: &[IpAddr]) -> RequestI
         .join(",");
     RequestInfo {
         ip: peer.map(|ConnectInfo(address)| {
-            client_ip(address.ip(), &forwarded_for, trusted_proxies).to_string()
+            client_ip(address.ip(), &forwarded_for, &state.trusted_proxies).to_string()
         }),
         user_agent: parts
             .headers
             .get(header::USER_AGENT)
             .and_then(|value| value.to_str().ok())
             .map(|agent| agent.chars().take(512).collect()),
-        refresh_cookie: read_cookie(&parts.headers, REFRESH_COOKIE),
+        refresh_cookie: read_cookie(&parts.headers, state.cookies.refresh),
         request_id: parts
             .headers
-            .get("x-request-id")
+            .get(X_REQUEST_ID)
             .and_then(|value| value.to_str().ok())
             .map(str::to_owned),
+        client_request_id: parts
+            .extensions
+            .get::<ClientRequestId>()
+            .map(|id| id.0.clone()),
     }
 }
 
@@ -771,10 +809,10 @@ fn label_errors(response: &mut async_graphql::Response, request_id: &str) {
 /// A browser can send cookies cross-site with a "simple" request (no preflight): no content
 /// type, or text/plain, form-urlencoded or multipart, and no custom header. Such a request that
 /// carries our cookies is refused before anything runs.
-fn csrf_refusal(headers: &HeaderMap) -> Option<Response> {
+fn csrf_refusal(headers: &HeaderMap, cookies: CookieNames) -> Option<Response> {
     let uses_cookies = !headers.contains_key(header::AUTHORIZATION)
-        && (read_cookie(headers, ACCESS_COOKIE).is_some()
-            || read_cookie(headers, REFRESH_COOKIE).is_some());
+        && (read_cookie(headers, cookies.access).is_some()
+            || read_cookie(headers, cookies.refresh).is_some());
     if !uses_cookies {
         return None;
     }

@@ -117,7 +117,10 @@ async fn run_server(config: Config) -> anyhow::Result<()> {
     tracing::info!("serving GraphQL on http://{listen}/graphql");
     let limits = agora::serve::Limits {
         header_read_timeout: Duration::from_secs(app.config.header_timeout_secs),
+        idle_timeout: Duration::from_millis(app.config.idle_timeout_ms),
         max_connections: app.config.max_connections,
+        max_connections_per_address: app.config.max_connections_per_address,
+        uncapped: app.config.trusted_proxies()?,
         shutdown_deadline: Duration::from_secs(app.config.shutdown_deadline_secs),
     };
     let stopping = app.clone();

@@ -98,6 +98,12 @@ pub fn rate_limit_refused(guarded: Guarded) {
     metrics::counter!("agora_rate_limit_refusals_total", "limit" => guarded.name()).increment(1);
 }
 
+/// The server closed a connection of its own accord: `per_address_cap` (its address had as
+/// many open as allowed) or `idle` (no request ran on it for the idle deadline).
+pub fn connection_closed(reason: &'static str) {
+    metrics::counter!("agora_connections_closed_total", "reason" => reason).increment(1);
+}
+
 /// A transaction PostgreSQL aborted for a conflict with a concurrent one is run again.
 pub fn transaction_retried() {
     metrics::counter!("agora_db_transaction_retries_total").increment(1);

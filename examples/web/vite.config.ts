@@ -1,8 +1,8 @@
 import { defineConfig } from 'vite';
 import react from '@vitejs/plugin-react';
 
-// The app talks to /graphql on its own origin, so Agora's HttpOnly cookies (Path=/graphql) are
-// first-party; the dev server and `vite preview` forward /graphql and the /graphql/ws WebSocket
+// The app talks to /graphql on its own origin, so Agora's HttpOnly cookies (host-only, Path=/)
+// are first-party; the dev server and `vite preview` forward /graphql and the /graphql/ws WebSocket
 // to the Agora server at AGORA_URL.
 const target = process.env.AGORA_URL ?? 'http://127.0.0.1:8080';
 const proxy = { '/graphql': { target, ws: true } };

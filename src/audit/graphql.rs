@@ -45,9 +45,15 @@ impl AuditRow {
     async fn user_agent(&self) -> Option<&str> {
         self.user_agent.as_deref()
     }
-    /// Matches the `requestId` of the response and the server's log lines.
+    /// The server's id of the request: the `x-request-id` of its response, the `requestId` of
+    /// its errors and the `request_id` of the server's log lines.
     async fn request_id(&self) -> Option<&str> {
         self.request_id.as_deref()
+    }
+    /// The `x-request-id` the client sent, if it was at most 128 visible ASCII characters (else
+    /// it is not kept); the client's own correlation id, never checked for uniqueness.
+    async fn client_request_id(&self) -> Option<&str> {
+        self.client_request_id.as_deref()
     }
     /// When it happened.
     async fn created_at(&self) -> DateTime<Utc> {

@@ -14,7 +14,7 @@ use crate::graphql::RequestInfo;
 /// The head of an audit row's insert, for statements that write their row themselves (a trade
 /// records itself in the statement that makes it). The address is bound as text: `ip` is an
 /// `inet`, which the crate does not write.
-pub const INSERT: &str = "INSERT INTO audit_log (actor_id, action, target_type, target_id, metadata, ip, user_agent, request_id)";
+pub const INSERT: &str = "INSERT INTO audit_log (actor_id, action, target_type, target_id, metadata, ip, user_agent, request_id, client_request_id)";
 
 /// Writes `event` with the request's origin. Call it on the connection (and so in the
 /// transaction) that makes the change.
@@ -25,7 +25,7 @@ pub async fn record(
 ) -> Result<(), AppError> {
     let (target_type, target_id) = event.target.unzip();
     diesel::sql_query(format!(
-        "{INSERT} VALUES ($1, $2, $3, $4, $5, $6::inet, $7, $8)"
+        "{INSERT} VALUES ($1, $2, $3, $4, $5, $6::inet, $7, $8, $9)"
     ))
     .bind::<Nullable<BigInt>, _>(event.actor_id)
     .bind::<Text, _>(event.action)
@@ -35,6 +35,7 @@ pub async fn record(
     .bind::<Nullable<Text>, _>(origin.ip.as_deref())
     .bind::<Nullable<Text>, _>(origin.user_agent.as_deref())
     .bind::<Nullable<Text>, _>(origin.request_id.as_deref())
+    .bind::<Nullable<Text>, _>(origin.client_request_id.as_deref())
     .execute(conn)
     .await?;
     Ok(())
@@ -59,6 +60,7 @@ pub struct AuditRow {
     pub user_agent: Option<String>,
     pub request_id: Option<String>,
     pub created_at: DateTime<Utc>,
+    pub client_request_id: Option<String>,
 }
 
 /// Which entries a page lists.
@@ -146,7 +148,7 @@ async fn concerning(
     let before_id = before_id.unwrap_or(i64::MAX);
     let rows = diesel::sql_query(format!(
         "SELECT id, actor_id, action, target_type, target_id, metadata, host(ip) AS ip,
-                user_agent, request_id, created_at
+                user_agent, request_id, created_at, client_request_id
          FROM ((SELECT * FROM audit_log WHERE actor_id = $1 AND id < $2 ORDER BY id DESC LIMIT $3)
                UNION ALL
                (SELECT * FROM audit_log WHERE {DONE_TO} AND id < $2 ORDER BY id DESC LIMIT $3))

@@ -1,5 +1,11 @@
-//! HttpOnly cookies for browser clients (DESIGN.md §3). Scoped to `/graphql`, SameSite=Lax;
-//! `Secure` unless turned off for plain-HTTP development.
+//! HttpOnly cookies for browser clients (DESIGN.md §3): SameSite=Lax, `Path=/`, no `Domain`.
+//!
+//! With `Secure` (the default) their names carry the `__Host-` prefix. A browser accepts such a
+//! cookie only when it is Secure, for `/` and without a Domain, so no other host of the site (a
+//! subdomain, or the same name over plain http) can set or shadow Agora's cookies; a cookie
+//! without the prefix is not read at all. That is why they are no longer scoped to `/graphql`:
+//! the prefix requires `Path=/`. Browsers also refuse the prefix without `Secure`, so plain-HTTP
+//! development (`AGORA_COOKIE_SECURE=false`) uses the bare names.
 
 use async_graphql::Context;
 use chrono::{DateTime, Utc};
@@ -7,9 +13,28 @@ use cookie::{Cookie, SameSite};
 
 use crate::config::Config;
 
-pub const ACCESS_COOKIE: &str = "agora_access";
-pub const REFRESH_COOKIE: &str = "agora_refresh";
-const COOKIE_PATH: &str = "/graphql";
+/// The names of the auth cookies under a configuration.
+#[derive(Clone, Copy, Debug)]
+pub struct CookieNames {
+    pub access: &'static str,
+    pub refresh: &'static str,
+}
+
+impl CookieNames {
+    pub fn of(config: &Config) -> Self {
+        if config.cookie_secure {
+            Self {
+                access: "__Host-agora_access",
+                refresh: "__Host-agora_refresh",
+            }
+        } else {
+            Self {
+                access: "agora_access",
+                refresh: "agora_refresh",
+            }
+        }
+    }
+}
 
 pub fn set_auth_cookies(
     ctx: &Context<'_>,
@@ -17,9 +42,10 @@ pub fn set_auth_cookies(
     access: (&str, DateTime<Utc>),
     refresh: (&str, DateTime<Utc>),
 ) {
+    let names = CookieNames::of(config);
     for (name, value, expires_at) in [
-        (ACCESS_COOKIE, access.0, access.1),
-        (REFRESH_COOKIE, refresh.0, refresh.1),
+        (names.access, access.0, access.1),
+        (names.refresh, refresh.0, refresh.1),
     ] {
         let max_age = (expires_at - Utc::now()).num_seconds().max(0);
         let cookie = base_cookie(config, name, value.to_owned())
@@ -29,7 +55,8 @@ pub fn set_auth_cookies(
 }
 
 pub fn clear_auth_cookies(ctx: &Context<'_>, config: &Config) {
-    for name in [ACCESS_COOKIE, REFRESH_COOKIE] {
+    let names = CookieNames::of(config);
+    for name in [names.access, names.refresh] {
         let cookie = base_cookie(config, name, String::new()).max_age(cookie::time::Duration::ZERO);
         ctx.append_http_header(axum::http::header::SET_COOKIE, cookie.to_string());
     }
@@ -44,7 +71,7 @@ fn base_cookie(
         .http_only(true)
         .secure(config.cookie_secure)
         .same_site(SameSite::Lax)
-        .path(COOKIE_PATH)
+        .path("/")
 }
 
 /// The value of cookie `name` among a request's `Cookie` headers.

@@ -41,6 +41,7 @@ diesel::table! {
         user_agent -> Nullable<Text>,
         request_id -> Nullable<Text>,
         created_at -> Timestamptz,
+        client_request_id -> Nullable<Text>,
     }
 }
 

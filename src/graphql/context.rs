@@ -44,8 +44,10 @@ pub struct RequestInfo {
     pub user_agent: Option<String>,
     /// The refresh token sent as a cookie, for `refreshSession` called without an argument.
     pub refresh_cookie: Option<String>,
-    /// The `x-request-id` of this request, recorded with audit rows.
+    /// The server's id of this request, recorded with audit rows.
     pub request_id: Option<String>,
+    /// The `x-request-id` the client sent, when usable (see `http::ClientRequestId`).
+    pub client_request_id: Option<String>,
 }
 
 /// The account this request itself created or signed in to. Its own fields may appear in the

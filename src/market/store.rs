@@ -536,6 +536,8 @@ impl QueryFragment<Pg> for TradeStatement<'_> {
         out.push_bind_param::<Nullable<Text>, _>(&self.origin.user_agent)?;
         out.push_sql(", ");
         out.push_bind_param::<Nullable<Text>, _>(&self.origin.request_id)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Nullable<Text>, _>(&self.origin.client_request_id)?;
         out.push_sql(
             " FROM traded, trader, settled)
              SELECT traded.*, settled.budget FROM traded, settled",

@@ -256,3 +256,161 @@ async fn no_secret_reaches_an_audit_row() {
         );
     }
 }
+
+const LOGIN: &str =
+    "mutation($input: LoginInput!) { login(input: $input) { ... on AuthPayload { accessToken } } }";
+
+/// POSTs `query` as `bearer` (if any) with `client_id` as its `x-request-id`.
+async fn post_with_request_id(
+    t: &TestApp,
+    bearer: Option<&str>,
+    query: &str,
+    variables: Value,
+    client_id: &[u8],
+) -> crate::common::Reply {
+    use axum::http::{HeaderValue, Method, Request, header};
+    let mut request = Request::builder()
+        .method(Method::POST)
+        .uri("/graphql")
+        .header(header::CONTENT_TYPE, "application/json")
+        .header("x-request-id", HeaderValue::from_bytes(client_id).unwrap());
+    if let Some(token) = bearer {
+        request = request.header(header::AUTHORIZATION, format!("Bearer {token}"));
+    }
+    let body = json!({ "query": query, "variables": variables }).to_string();
+    let reply = t
+        .send(request.body(axum::body::Body::from(body)).unwrap())
+        .await;
+    reply.assert_ok();
+    reply
+}
+
+async fn sign_in_with_request_id(t: &TestApp, client_id: &[u8]) -> crate::common::Reply {
+    let variables = json!({ "input": { "login": "ada", "password": PASSWORD } });
+    post_with_request_id(t, None, LOGIN, variables, client_id).await
+}
+
+/// The request id and client request id stored with the newest audit row of `action`.
+async fn stored_ids(t: &TestApp, action: &str) -> (String, Option<String>) {
+    let newest = format!("FROM audit_log WHERE action = '{action}' ORDER BY id DESC LIMIT 1");
+    let request_id = t.text(&format!("SELECT request_id AS t {newest}")).await;
+    let client_request_id = t
+        .text(&format!(
+            "SELECT coalesce(client_request_id, '<none>') AS t {newest}"
+        ))
+        .await;
+    (
+        request_id,
+        Some(client_request_id).filter(|id| id != "<none>"),
+    )
+}
+
+fn answered_id(reply: &crate::common::Reply) -> &str {
+    reply.headers["x-request-id"].to_str().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_request_id_is_the_servers_and_the_clients_is_kept_apart() {
+    let t = TestApp::new().await;
+    let admin = t.admin("root").await;
+    t.register("ada", "ada@example.com").await.assert_ok();
+    let reply = sign_in_with_request_id(&t, b"attacker-value").await;
+    let answered = answered_id(&reply);
+    assert_ne!(answered, "attacker-value");
+    let is_uuid = answered.len() == 36
+        && answered.char_indices().all(|(at, c)| match at {
+            8 | 13 | 18 | 23 => c == '-',
+            _ => c.is_ascii_hexdigit(),
+        });
+    assert!(is_uuid, "{answered}");
+    assert_eq!(
+        stored_ids(&t, "auth.login").await,
+        (answered.to_owned(), Some("attacker-value".to_owned())),
+        "the audit row carries our id, and the client's apart"
+    );
+
+    let access = reply.data()["login"]["accessToken"].as_str().unwrap();
+    let activity = t
+        .gql_as(
+            access,
+            "{ myActivity(first: 1) { edges { node { action requestId clientRequestId } } } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        activity.assert_ok()["myActivity"]["edges"][0]["node"],
+        json!({ "action": "auth.login", "requestId": answered, "clientRequestId": "attacker-value" })
+    );
+
+    // A trade writes its audit row in its own statement: the same two ids.
+    let item = crate::market::list_item(&t, &admin, "Desk lamp", 30).await;
+    let bought = post_with_request_id(
+        &t,
+        Some(access),
+        "mutation($v: PurchaseItemInput!) { purchaseItem(input: $v) { budget } }",
+        json!({ "v": { "itemId": item } }),
+        b"trade-7",
+    )
+    .await;
+    assert_eq!(
+        stored_ids(&t, "market.purchase").await,
+        (answered_id(&bought).to_owned(), Some("trade-7".to_owned()))
+    );
+
+    // 128 visible ASCII characters are kept; a longer or non-ASCII value is dropped.
+    let longest = "a".repeat(128);
+    sign_in_with_request_id(&t, longest.as_bytes()).await;
+    assert_eq!(stored_ids(&t, "auth.login").await.1, Some(longest));
+    for dropped in [
+        "a".repeat(129).into_bytes(),
+        "café".as_bytes().to_vec(),
+        b"with space".to_vec(),
+    ] {
+        let reply = sign_in_with_request_id(&t, &dropped).await;
+        assert_eq!(
+            stored_ids(&t, "auth.login").await,
+            (answered_id(&reply).to_owned(), None),
+            "{:?} was stored",
+            String::from_utf8_lossy(&dropped)
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_log_names_the_servers_request_id_and_the_clients_apart() {
+    let t = TestApp::new().await;
+    let server = crate::common::Server::start(&[
+        ("DATABASE_URL", &t.app.config.database_url),
+        ("AGORA_ENV", "production"),
+        ("RUST_LOG", "info"),
+    ])
+    .await;
+    let response = crate::common::http_client()
+        .post(format!("http://{}/graphql", server.address))
+        .header("x-request-id", "attacker-value")
+        .json(&json!({ "query": "query Probe { __typename }" }))
+        .send()
+        .await
+        .unwrap();
+    let ours = response.headers()["x-request-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert_ne!(ours, "attacker-value");
+    let mut logged = None;
+    for _ in 0..40 {
+        logged = server
+            .logs()
+            .iter()
+            .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+            .find(|entry| entry["fields"]["operation"] == "Probe");
+        if logged.is_some() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let logged = logged.expect("the request is logged");
+    assert_eq!(logged["fields"]["request_id"], ours.as_str());
+    assert_eq!(logged["span"]["request_id"], ours.as_str());
+    assert_eq!(logged["span"]["client_request_id"], "attacker-value");
+}

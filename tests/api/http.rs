@@ -126,7 +126,7 @@ async fn graphiql_is_served_to_browsers_in_development_only() {
 async fn cookie_requests_without_preflight_are_refused_before_running() {
     let t = TestApp::new().await;
     let ada = t.user("ada").await;
-    let cookie = format!("agora_access={}", ada.access);
+    let cookie = format!("__Host-agora_access={}", ada.access);
     let logout = json!({"query": "mutation { logout { sessionsRevoked } }"}).to_string();
     for content_type in [
         "text/plain",

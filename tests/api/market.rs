@@ -7,7 +7,7 @@ const SELL: &str = "mutation($v: SellItemInput!) { sellItem(input: $v) { budget 
 const CREATE: &str = "mutation($v: CreateItemInput!) { createItem(input: $v) { item { id name price barcode onMarket } } }";
 
 /// Puts an item on the market through the API and returns its id.
-async fn list_item(t: &TestApp, admin: &Tokens, name: &str, price: i64) -> String {
+pub async fn list_item(t: &TestApp, admin: &Tokens, name: &str, price: i64) -> String {
     let barcode = format!(
         "{:012}",
         t.count("SELECT count(*) FROM items").await + 100_000_000_000

@@ -60,30 +60,111 @@ async fn login_failures_are_indistinguishable() {
     assert_eq!(t.count("SELECT count(*) FROM sessions").await, 0);
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn login_sets_http_only_cookies() {
-    let t = TestApp::new().await;
-    t.register("ada", "ada@example.com").await.assert_ok();
-    let reply = t.login("ada", PASSWORD).await;
-    reply.assert_ok();
+/// The auth cookies an answer sets, by name, after checking the attributes every one must have:
+/// HttpOnly, SameSite=Lax, Path=/, no Domain, and Secure exactly when `secure`.
+fn auth_cookies(reply: &crate::common::Reply, secure: bool) -> Vec<cookie::Cookie<'static>> {
     let cookies = reply.cookies();
-    let names: Vec<_> = cookies
+    for cookie in &cookies {
+        assert_eq!(cookie.http_only(), Some(true), "{cookie}");
+        assert_eq!(cookie.same_site(), Some(cookie::SameSite::Lax), "{cookie}");
+        assert_eq!(cookie.path(), Some("/"), "{cookie}");
+        assert_eq!(cookie.domain(), None, "{cookie}");
+        assert_eq!(cookie.secure().unwrap_or(false), secure, "{cookie}");
+    }
+    cookies
+}
+
+fn names(cookies: &[cookie::Cookie<'static>]) -> Vec<String> {
+    cookies
         .iter()
         .map(|cookie| cookie.name().to_owned())
-        .collect();
-    assert_eq!(names, ["agora_access", "agora_refresh"]);
-    for cookie in &cookies {
-        assert_eq!(cookie.http_only(), Some(true));
-        assert_eq!(cookie.secure(), Some(true));
-        assert_eq!(cookie.same_site(), Some(cookie::SameSite::Lax));
-        assert_eq!(cookie.path(), Some("/graphql"));
-    }
-    let access = &cookies[0];
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn auth_cookies_are_host_prefixed_on_login_refresh_and_logout() {
+    let t = TestApp::new().await;
+    t.register("ada", "ada@example.com").await.assert_ok();
+    let login = t.login("ada", PASSWORD).await;
+    login.assert_ok();
+    let cookies = auth_cookies(&login, true);
+    assert_eq!(
+        names(&cookies),
+        ["__Host-agora_access", "__Host-agora_refresh"]
+    );
+    let (access, refresh) = (cookies[0].value(), cookies[1].value());
     let by_cookie = t
         .post(
             ME,
             json!({}),
-            &[("cookie", &format!("agora_access={}", access.value()))],
+            &[("cookie", &format!("__Host-agora_access={access}"))],
+        )
+        .await;
+    assert_eq!(by_cookie.assert_ok()["me"]["username"], "ada");
+    // Any host of the site may plant a cookie without the prefix: it is not read.
+    let planted = t
+        .post(
+            ME,
+            json!({}),
+            &[("cookie", &format!("agora_access={access}"))],
+        )
+        .await;
+    assert_eq!(planted.code(), Some("UNAUTHENTICATED"));
+
+    let refreshed = t
+        .post(
+            "mutation { refreshSession { refreshToken } }",
+            json!({}),
+            &[("cookie", &format!("__Host-agora_refresh={refresh}"))],
+        )
+        .await;
+    refreshed.assert_ok();
+    let rotated = auth_cookies(&refreshed, true);
+    assert_eq!(
+        names(&rotated),
+        ["__Host-agora_access", "__Host-agora_refresh"]
+    );
+    assert_eq!(
+        rotated[1].value(),
+        refreshed.data()["refreshSession"]["refreshToken"]
+    );
+
+    let logout = t
+        .post(
+            "mutation { logout { sessionsRevoked } }",
+            json!({}),
+            &[(
+                "cookie",
+                &format!("__Host-agora_access={}", rotated[0].value()),
+            )],
+        )
+        .await;
+    assert_eq!(logout.assert_ok()["logout"]["sessionsRevoked"], 1);
+    let cleared = auth_cookies(&logout, true);
+    assert_eq!(
+        names(&cleared),
+        ["__Host-agora_access", "__Host-agora_refresh"]
+    );
+    for cookie in &cleared {
+        assert_eq!(cookie.value(), "");
+        assert_eq!(cookie.max_age(), Some(cookie::time::Duration::ZERO));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn plain_http_development_uses_unprefixed_cookies() {
+    let t = TestApp::with_config(|config| config.cookie_secure = false).await;
+    t.register("ada", "ada@example.com").await.assert_ok();
+    let login = t.login("ada", PASSWORD).await;
+    login.assert_ok();
+    // Browsers refuse a `__Host-` cookie without Secure, and Secure ones over plain http.
+    let cookies = auth_cookies(&login, false);
+    assert_eq!(names(&cookies), ["agora_access", "agora_refresh"]);
+    let by_cookie = t
+        .post(
+            ME,
+            json!({}),
+            &[("cookie", &format!("agora_access={}", cookies[0].value()))],
         )
         .await;
     assert_eq!(by_cookie.assert_ok()["me"]["username"], "ada");
@@ -136,7 +217,7 @@ async fn refresh_reads_the_cookie_and_refuses_garbage() {
         .post(
             "mutation { refreshSession { refreshToken } }",
             json!({}),
-            &[("cookie", &format!("agora_refresh={}", ada.refresh))],
+            &[("cookie", &format!("__Host-agora_refresh={}", ada.refresh))],
         )
         .await;
     assert!(by_cookie.assert_ok()["refreshSession"]["refreshToken"].is_string());

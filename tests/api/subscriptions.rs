@@ -180,7 +180,7 @@ async fn the_access_cookie_authenticates_sockets_from_our_own_origin_only() {
     let admin = t.admin("root").await;
     let watcher = t.user("watcher").await;
     let address = t.serve().await;
-    let cookie = format!("agora_access={}", watcher.access);
+    let cookie = format!("__Host-agora_access={}", watcher.access);
 
     let mut own = connect_with(
         address,

@@ -1,7 +1,8 @@
 // Whether the browser holds a session, and the one place that refreshes it.
 //
-// The tokens themselves live in Agora's HttpOnly cookies (agora_access, agora_refresh; Path
-// /graphql) and never in script-readable storage. What is kept is only a hint that a session
+// The tokens themselves live in Agora's HttpOnly cookies (__Host-agora_access and
+// __Host-agora_refresh; agora_access and agora_refresh on plain-http development servers) and
+// never in script-readable storage. What is kept is only a hint that a session
 // exists ("signed-in" in localStorage), so a reload knows whether to ask who we are.
 import { print } from 'graphql';
 import { graphql } from './gql';
