@@ -175,7 +175,8 @@ pub struct LoginInput {
 /// The refresh token for `refreshSession`.
 #[derive(InputObject, Default)]
 pub struct RefreshSessionInput {
-    /// The refresh token; may be omitted when it is sent as the `agora_refresh` cookie.
+    /// The refresh token; may be omitted when it comes as the refresh cookie
+    /// (`__Host-agora_refresh`, or `agora_refresh` where cookies are not Secure).
     pub refresh_token: Option<String>,
 }
 
