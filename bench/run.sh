@@ -86,7 +86,7 @@ say "seeded in $(( $(date +%s) - SEED_START )) s"
 env AGORA_ENV=production AGORA_SECRET="$(head -c 48 /dev/urandom | base64)" \
   AGORA_LISTEN=127.0.0.1:$PORT AGORA_PUBLIC_URL=$BASE \
   AGORA_RATE_REQUESTS_PER_MINUTE=1000000000 AGORA_RATE_LOGIN_PER_ADDRESS=1000000000 \
-  AGORA_RATE_LOGIN_PER_ACCOUNT=1000000000 RUST_LOG=info \
+  AGORA_RATE_LOGIN_PER_ACCOUNT=1000000000 AGORA_MAX_CONNECTIONS_PER_ADDRESS=4096 RUST_LOG=info \
   "$AGORA" serve 2>"$WORK/server.log" &
 SERVER_PID=$!
 for _ in $(seq 1 100); do curl -sf "$BASE/readyz" >/dev/null && break; sleep 0.1; done
