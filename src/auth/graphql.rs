@@ -6,7 +6,7 @@ use super::credentials::{Keep, renew_session, replace_password, session_lifetime
 use super::mfa::graphql::reauthenticate;
 use super::model::{ApiToken, ClientInfo, Session};
 use super::rules::{
-    api_token_lifetime, api_token_name, api_token_permissions, check_new_password,
+    account_key, api_token_lifetime, api_token_name, api_token_permissions, check_new_password,
     presented_password, sign_in_key,
 };
 use super::store::{self, Rotation};
@@ -654,19 +654,15 @@ pub(crate) async fn check_password(
     let app = ctx.app();
     let password = presented_password(field, password)?;
     // A stolen session must not become a way to guess the password faster than signing in.
-    let account_key = sign_in_key(Some(user_id), "");
-    app.limits
-        .check(Guarded::LoginToAccount, &account_key)
-        .await?;
+    let budget = account_key(user_id);
+    app.limits.check(Guarded::LoginToAccount, &budget).await?;
     let mut conn = db::conn(&app.pool).await?;
     let stored_hash = accounts::password_hash(&mut conn, user_id).await?;
     drop(conn);
     if !app.passwords.verify(password, Some(stored_hash)).await? {
         return Err(AppError::bad_input(field, "Password is incorrect"));
     }
-    app.limits
-        .forgive(Guarded::LoginToAccount, &account_key)
-        .await;
+    app.limits.forgive(Guarded::LoginToAccount, &budget).await;
     Ok(())
 }
 

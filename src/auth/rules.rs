@@ -87,9 +87,14 @@ pub fn presented_password(field: &'static str, password: &str) -> Result<String,
 /// an unknown name is limited exactly like a known one.
 pub fn sign_in_key(account: Option<i64>, login: &str) -> String {
     match account {
-        Some(user_id) => format!("user:{user_id}"),
+        Some(user_id) => account_key(user_id),
         None => format!("name:{}", crate::text::fold_identifier(login)),
     }
+}
+
+/// The key of an account known already (a password re-check by its signed-in owner).
+pub fn account_key(user_id: i64) -> String {
+    format!("user:{user_id}")
 }
 
 pub fn normalize_password(password: &str) -> String {
@@ -242,7 +247,7 @@ mod tests {
         );
         assert_eq!(sign_in_key(None, "ＡＤＡ"), sign_in_key(None, "ada"));
         // A name that looks like an account key stays a name.
-        assert_ne!(sign_in_key(None, "user:7"), sign_in_key(Some(7), ""));
+        assert_ne!(sign_in_key(None, "user:7"), account_key(7));
     }
 
     #[test]
