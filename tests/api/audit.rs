@@ -379,12 +379,9 @@ async fn the_request_id_is_the_servers_and_the_clients_is_kept_apart() {
 #[tokio::test(flavor = "multi_thread")]
 async fn the_log_names_the_servers_request_id_and_the_clients_apart() {
     let t = TestApp::new().await;
-    let server = crate::common::Server::start(&[
-        ("DATABASE_URL", &t.app.config.database_url),
-        ("AGORA_ENV", "production"),
-        ("RUST_LOG", "info"),
-    ])
-    .await;
+    let server = t
+        .binary(&[("AGORA_ENV", "production"), ("RUST_LOG", "info")])
+        .await;
     let response = crate::common::http_client()
         .post(format!("http://{}/graphql", server.address))
         .header("x-request-id", "attacker-value")

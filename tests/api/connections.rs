@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::common::{Server, TestApp};
+use crate::common::TestApp;
 
 /// Opens a connection and sends half a request's headers, then nothing.
 async fn dribble(address: std::net::SocketAddr) -> tokio::net::TcpStream {
@@ -33,11 +33,7 @@ async fn closed_after(mut stream: tokio::net::TcpStream, started: Instant) -> Du
 #[tokio::test(flavor = "multi_thread")]
 async fn a_client_slow_to_send_headers_is_cut_off_without_slowing_others() {
     let t = TestApp::new().await;
-    let server = Server::start(&[
-        ("DATABASE_URL", &t.app.config.database_url),
-        ("AGORA_HEADER_TIMEOUT_SECS", "1"),
-    ])
-    .await;
+    let server = t.binary(&[("AGORA_HEADER_TIMEOUT_SECS", "1")]).await;
     let started = Instant::now();
     let slow = dribble(server.address).await;
     let cut = tokio::spawn(closed_after(slow, started));
@@ -59,12 +55,12 @@ async fn a_client_slow_to_send_headers_is_cut_off_without_slowing_others() {
 #[tokio::test(flavor = "multi_thread")]
 async fn connections_beyond_the_limit_wait_for_a_free_slot() {
     let t = TestApp::new().await;
-    let server = Server::start(&[
-        ("DATABASE_URL", &t.app.config.database_url),
-        ("AGORA_HEADER_TIMEOUT_SECS", "2"),
-        ("AGORA_MAX_CONNECTIONS", "2"),
-    ])
-    .await;
+    let server = t
+        .binary(&[
+            ("AGORA_HEADER_TIMEOUT_SECS", "2"),
+            ("AGORA_MAX_CONNECTIONS", "2"),
+        ])
+        .await;
     // `listening` probed with a connection of its own; let the server see it close.
     tokio::time::sleep(Duration::from_millis(200)).await;
     let started = Instant::now();
@@ -96,11 +92,7 @@ async fn connections_beyond_the_limit_wait_for_a_free_slot() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_request_whose_body_never_finishes_is_answered_at_the_request_deadline() {
     let t = TestApp::new().await;
-    let server = Server::start(&[
-        ("DATABASE_URL", &t.app.config.database_url),
-        ("AGORA_REQUEST_TIMEOUT_SECS", "1"),
-    ])
-    .await;
+    let server = t.binary(&[("AGORA_REQUEST_TIMEOUT_SECS", "1")]).await;
     let mut slow = tokio::net::TcpStream::connect(server.address)
         .await
         .unwrap();
@@ -216,12 +208,12 @@ async fn settle() {
 #[tokio::test(flavor = "multi_thread")]
 async fn one_peer_holding_the_maximum_of_silent_sockets_does_not_stop_others_being_served() {
     let t = TestApp::new().await;
-    let server = Server::start(&[
-        ("DATABASE_URL", &t.app.config.database_url),
-        ("AGORA_MAX_CONNECTIONS", "50"),
-        ("AGORA_MAX_CONNECTIONS_PER_ADDRESS", "10"),
-    ])
-    .await;
+    let server = t
+        .binary(&[
+            ("AGORA_MAX_CONNECTIONS", "50"),
+            ("AGORA_MAX_CONNECTIONS_PER_ADDRESS", "10"),
+        ])
+        .await;
     settle().await;
     let opened = Instant::now();
     let mut hogs = hogs([127, 0, 0, 1], server.address, 50, 5).await;
@@ -245,13 +237,13 @@ async fn one_peer_holding_the_maximum_of_silent_sockets_does_not_stop_others_bei
 #[tokio::test(flavor = "multi_thread")]
 async fn silent_and_preface_only_sockets_are_cut_at_the_idle_deadline() {
     let t = TestApp::new().await;
-    let server = Server::start(&[
-        ("DATABASE_URL", &t.app.config.database_url),
-        ("AGORA_MAX_CONNECTIONS", "50"),
-        ("AGORA_MAX_CONNECTIONS_PER_ADDRESS", "50"),
-        ("AGORA_IDLE_TIMEOUT_MS", "300"),
-    ])
-    .await;
+    let server = t
+        .binary(&[
+            ("AGORA_MAX_CONNECTIONS", "50"),
+            ("AGORA_MAX_CONNECTIONS_PER_ADDRESS", "50"),
+            ("AGORA_IDLE_TIMEOUT_MS", "300"),
+        ])
+        .await;
     settle().await;
     let opened = Instant::now();
     let mut hogs = hogs([127, 0, 0, 1], server.address, 50, 5).await;
@@ -297,12 +289,12 @@ async fn silent_and_preface_only_sockets_are_cut_at_the_idle_deadline() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_keep_alive_connection_is_closed_when_idle_but_not_while_a_request_runs() {
     let t = TestApp::new().await;
-    let server = Server::start(&[
-        ("DATABASE_URL", &t.app.config.database_url),
-        ("AGORA_IDLE_TIMEOUT_MS", "300"),
-        ("AGORA_REQUEST_TIMEOUT_SECS", "1"),
-    ])
-    .await;
+    let server = t
+        .binary(&[
+            ("AGORA_IDLE_TIMEOUT_MS", "300"),
+            ("AGORA_REQUEST_TIMEOUT_SECS", "1"),
+        ])
+        .await;
     let mut stream = tokio::net::TcpStream::connect(server.address)
         .await
         .unwrap();
@@ -349,12 +341,12 @@ async fn a_keep_alive_connection_is_closed_when_idle_but_not_while_a_request_run
 #[tokio::test(flavor = "multi_thread")]
 async fn connections_over_the_per_address_cap_are_closed_at_once_except_from_trusted_proxies() {
     let t = TestApp::new().await;
-    let server = Server::start(&[
-        ("DATABASE_URL", &t.app.config.database_url),
-        ("AGORA_MAX_CONNECTIONS_PER_ADDRESS", "3"),
-        ("AGORA_TRUSTED_PROXIES", "127.0.0.5"),
-    ])
-    .await;
+    let server = t
+        .binary(&[
+            ("AGORA_MAX_CONNECTIONS_PER_ADDRESS", "3"),
+            ("AGORA_TRUSTED_PROXIES", "127.0.0.5"),
+        ])
+        .await;
     settle().await;
     let mut held = hogs([127, 0, 0, 3], server.address, 3, 0).await;
     let mut over = connect_from([127, 0, 0, 3], server.address).await;
@@ -433,7 +425,7 @@ async fn announced_settings(stream: &mut tokio::net::TcpStream) -> Vec<(u16, u32
 #[tokio::test(flavor = "multi_thread")]
 async fn http2_settings_bound_what_one_connection_may_hold() {
     let t = TestApp::new().await;
-    let server = Server::start(&[("DATABASE_URL", &t.app.config.database_url)]).await;
+    let server = t.binary(&[]).await;
     let mut stream = tokio::net::TcpStream::connect(server.address)
         .await
         .unwrap();

@@ -830,7 +830,7 @@ async fn a_killed_server_loses_no_acknowledged_purchase_and_no_money() {
     let item_ids: Vec<i64> = (first_id..first_id + 300).collect();
     let before = money(&t).await;
 
-    let mut server = common::Server::start(&[("DATABASE_URL", &t.app.config.database_url)]).await;
+    let mut server = t.binary(&[]).await;
     let address = server.address;
     let http = common::http_client();
     let mut burst = tokio::task::JoinSet::new();
@@ -873,7 +873,7 @@ async fn a_killed_server_loses_no_acknowledged_purchase_and_no_money() {
         item_ids.len()
     );
 
-    let restarted = common::Server::start(&[("DATABASE_URL", &t.app.config.database_url)]).await;
+    let restarted = t.binary(&[]).await;
     assert_eq!(restarted.get("/readyz").await.0, axum::http::StatusCode::OK);
     for (item, buyer_id) in &acknowledged {
         assert_eq!(

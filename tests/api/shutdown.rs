@@ -5,17 +5,13 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-use crate::common::{Server, TestApp};
+use crate::common::TestApp;
 use crate::subscriptions::{Socket, connect, next, send, subscribe_as};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn sigterm_waits_for_requests_in_flight_up_to_the_deadline_then_exits() {
     let t = TestApp::new().await;
-    let mut server = Server::start(&[
-        ("DATABASE_URL", &t.app.config.database_url),
-        ("AGORA_SHUTDOWN_DEADLINE_SECS", "2"),
-    ])
-    .await;
+    let mut server = t.binary(&[("AGORA_SHUTDOWN_DEADLINE_SECS", "2")]).await;
     let address = server.address;
     let mut socket = connect(address).await;
     send(&mut socket, json!({"type": "connection_init"})).await;
@@ -86,11 +82,7 @@ async fn close_code(mut socket: Socket, since: Instant) -> (Option<u16>, Duratio
 #[tokio::test(flavor = "multi_thread")]
 async fn sigterm_closes_subscriptions_as_going_away_and_exits_without_waiting_for_them() {
     let t = TestApp::new().await;
-    let mut server = Server::start(&[
-        ("DATABASE_URL", &t.app.config.database_url),
-        ("AGORA_SHUTDOWN_DEADLINE_SECS", "10"),
-    ])
-    .await;
+    let mut server = t.binary(&[("AGORA_SHUTDOWN_DEADLINE_SECS", "10")]).await;
     let watcher = t.user("watcher").await;
     let mut socket = connect(server.address).await;
     subscribe_as(

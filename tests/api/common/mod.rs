@@ -239,6 +239,13 @@ impl TestApp {
         .await
     }
 
+    /// The real binary, on this test's database, with `env` besides.
+    pub async fn binary(&self, env: &[(&str, &str)]) -> Server {
+        let mut env = env.to_vec();
+        env.push(("DATABASE_URL", &self.app.config.database_url));
+        Server::start(&env).await
+    }
+
     /// Registers `username` (email `username@example.com`) and signs in.
     pub async fn user(&self, username: &str) -> Tokens {
         self.register(username, &format!("{username}@example.com"))
