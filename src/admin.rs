@@ -15,10 +15,10 @@ use crate::audit::{Event, action, store::record};
 
 use crate::db;
 use crate::error::AppError;
-use crate::graphql::RequestInfo;
 use crate::habits::model::NewHabit;
 use crate::habits::rules::{Plan, Schedule, Span};
 use crate::rbac::store as rbac;
+use crate::request::RequestInfo;
 
 #[derive(Debug, clap::Subcommand)]
 pub enum AdminCommand {

@@ -37,8 +37,9 @@ use crate::error::{AppError, code};
 use crate::graphql::input_limits;
 use crate::graphql::parsed::ParsedDocuments;
 use crate::graphql::persisted::{Lookup, PersistedQueries};
-use crate::graphql::{self, AgoraSchema, RequestInfo, Viewer, build_schema, set_code};
+use crate::graphql::{self, AgoraSchema, Viewer, build_schema, set_code};
 use crate::ratelimit::{Backend, Guarded};
+use crate::request::RequestInfo;
 
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 const X_REQUEST_ID: &str = "x-request-id";

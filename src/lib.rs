@@ -21,6 +21,7 @@ pub mod metrics;
 pub mod quota;
 pub mod ratelimit;
 pub mod rbac;
+pub mod request;
 pub mod serve;
 pub mod shared;
 pub mod stats;

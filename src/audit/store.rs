@@ -9,7 +9,7 @@ use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use super::Event;
 use crate::db::schema::audit_log;
 use crate::error::AppError;
-use crate::graphql::RequestInfo;
+use crate::request::RequestInfo;
 
 /// The head of an audit row's insert, for statements that write their row themselves (a trade
 /// records itself in the statement that makes it). The address is bound as text: `ip` is an

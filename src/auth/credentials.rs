@@ -13,8 +13,8 @@ use crate::accounts::store as accounts;
 use crate::audit::{Event, store::record};
 use crate::config::Config;
 use crate::error::AppError;
-use crate::graphql::context::RequestInfo;
 use crate::mail::{outbox, templates};
+use crate::request::RequestInfo;
 
 /// What a new password leaves in place.
 #[derive(Clone, Copy, Debug)]

@@ -9,6 +9,7 @@ use crate::App;
 use crate::audit::store::record;
 use crate::audit::{Event, action};
 use crate::error::AppError;
+use crate::request::RequestInfo;
 
 /// The authenticated caller: a live session and the permissions its user holds right now
 /// (read from the database on this request, never from token claims).
@@ -35,19 +36,6 @@ impl Viewer {
     pub fn local_date(&self, now: DateTime<Utc>) -> NaiveDate {
         now.with_timezone(&self.time_zone).date_naive()
     }
-}
-
-/// Facts about the HTTP request that resolvers need.
-#[derive(Clone, Debug, Default)]
-pub struct RequestInfo {
-    pub ip: Option<String>,
-    pub user_agent: Option<String>,
-    /// The refresh token sent as a cookie, for `refreshSession` called without an argument.
-    pub refresh_cookie: Option<String>,
-    /// The server's id of this request, recorded with audit rows.
-    pub request_id: Option<String>,
-    /// The `x-request-id` the client sent, when usable (see `http::ClientRequestId`).
-    pub client_request_id: Option<String>,
 }
 
 /// The account this request itself created or signed in to. Its own fields may appear in the

@@ -16,7 +16,7 @@ use crate::accounts::store::escape_like;
 use crate::audit::action;
 use crate::db::schema::{items, market_transactions, users};
 use crate::error::{AppError, reason, violated_unique_constraint};
-use crate::graphql::RequestInfo;
+use crate::request::RequestInfo;
 
 const IDEMPOTENCY_INDEX: &str = "market_transactions_idempotency_key";
 /// A trade refused by a race that is over by the time its reason is looked up is tried again,

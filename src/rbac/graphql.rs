@@ -214,13 +214,12 @@ impl RbacMutation {
         let description = rules::description(&input.description)?;
         let (actor, origin) = (ctx.viewer()?.user_id, ctx.request_info());
         let mut conn = db::conn(&ctx.app().pool).await?;
-        let role = crate::db::transaction(&mut conn, async |conn| {
+        let role = crate::audit::audited(&mut conn, origin, async |conn| {
             let role = store::create_role(conn, &name, &description).await?;
             let event = Event::new(action::ROLE_CREATE, Some(actor))
                 .target("role", role.id)
                 .meta(json!({ "name": role.name }));
-            record(conn, origin, event).await?;
-            Ok(role)
+            Ok((role, event))
         })
         .await?;
         Ok(RolePayload { role })
