@@ -11,6 +11,12 @@ pub struct RequestInfo {
     pub refresh_cookie: Option<String>,
     /// The server's id of this request, recorded with audit rows.
     pub request_id: Option<String>,
-    /// The `x-request-id` the client sent, when usable (see `ClientRequestId`).
+    /// The `x-request-id` the client sent, when usable (see [`ClientRequestId`]).
     pub client_request_id: Option<String>,
 }
+
+/// The `x-request-id` a client sent, kept apart from the request id, which the server always
+/// makes itself: a client could otherwise choose the id its requests are logged and audited
+/// under (and collide with, or forge, another's).
+#[derive(Clone, Debug)]
+pub struct ClientRequestId(pub String);

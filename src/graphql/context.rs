@@ -1,3 +1,6 @@
+//! What every resolver reads from the request context: the app, the authenticated [`Viewer`],
+//! the [`RequestInfo`] and the account the request acted as; and the permission guard.
+
 use std::sync::Arc;
 
 use async_graphql::parser::types::OperationType;
@@ -6,8 +9,6 @@ use chrono::{DateTime, NaiveDate, Utc};
 use chrono_tz::Tz;
 
 use crate::App;
-use crate::audit::store::record;
-use crate::audit::{Event, action};
 use crate::error::AppError;
 use crate::request::RequestInfo;
 
@@ -114,21 +115,15 @@ impl Guard for Permission {
             return Ok(());
         }
         if ctx.query_env.operation.node.ty == OperationType::Mutation {
-            record_denial(ctx, viewer.user_id, self.0).await;
+            crate::audit::denial::record_denial(
+                ctx.app(),
+                ctx.request_info(),
+                viewer.user_id,
+                self.0,
+                ctx.field().name(),
+            )
+            .await;
         }
         Err(AppError::Forbidden(self.0).into())
-    }
-}
-
-/// Denied mutations are audited; failing to write the row must not turn FORBIDDEN into a 500.
-async fn record_denial(ctx: &Context<'_>, actor: i64, permission: &str) {
-    let event = Event::new(action::ACCESS_DENIED, Some(actor))
-        .meta(serde_json::json!({ "permission": permission, "field": ctx.field().name() }));
-    let written = async {
-        let mut conn = crate::db::conn(&ctx.app().pool).await?;
-        record(&mut conn, ctx.request_info(), event).await
-    };
-    if let Err(error) = written.await {
-        tracing::warn!(?error, "could not audit a permission denial");
     }
 }
