@@ -24,6 +24,7 @@ use crate::graphql::input_limits;
 use crate::graphql::persisted::Lookup;
 use crate::graphql::{set_code, with_loaders};
 use crate::ratelimit::Guarded;
+use crate::request::RequestInfo;
 
 const GRAPHQL_RESPONSE_JSON: &str = "application/graphql-response+json";
 
@@ -242,39 +243,7 @@ async fn execute(
         return too_many_requests(retry_after_secs);
     }
     let operation_name = operation_name(&mut request);
-    let mut user_id = None;
-    let mut response = match (lookup, request.parsed_query()) {
-        (Err(error), _) => async_graphql::Response::from_errors(vec![error]),
-        (Ok(_), Err(error)) => {
-            let mut error = error.clone();
-            set_code(&mut error, code::GRAPHQL_PARSE_FAILED);
-            async_graphql::Response::from_errors(vec![error])
-        }
-        (Ok(lookup), Ok(_)) => {
-            if let Lookup::Resolved { hash, is_new: true } = lookup {
-                state.persisted.remember(hash, &request.query).await;
-            }
-            let viewer = match client::access_token(&parts.headers, state.cookies) {
-                Some(token) => {
-                    authenticate::viewer(&state.app, &token, state.app.clock.now()).await
-                }
-                None => Ok(None),
-            };
-            match viewer {
-                Ok(viewer) => {
-                    request = with_loaders(request.data(info), &state.app.pool);
-                    if let Some(viewer) = viewer {
-                        user_id = Some(viewer.user_id);
-                        request = request.data(viewer);
-                    }
-                    state.schema.execute(request).await
-                }
-                Err(error) => async_graphql::Response::from_errors(vec![
-                    async_graphql::Error::from(error).into_server_error(Default::default()),
-                ]),
-            }
-        }
-    };
+    let (mut response, user_id) = run(state, &parts.headers, request, lookup, info).await;
     label_errors(&mut response, &request_id);
     let outcome = response
         .errors
@@ -295,6 +264,56 @@ async fn execute(
         duration_ms = elapsed.as_secs_f64() * 1000.0,
         "graphql request"
     );
+    shape(response, wants_graphql_response)
+}
+
+/// Runs the request as the viewer its token speaks for, unless its persisted query was not
+/// found or its document does not parse. Also the viewer's user id, for the log.
+async fn run(
+    state: &HttpState,
+    headers: &HeaderMap,
+    mut request: async_graphql::Request,
+    lookup: Result<Lookup, ServerError>,
+    info: RequestInfo,
+) -> (async_graphql::Response, Option<i64>) {
+    match (lookup, request.parsed_query()) {
+        (Err(error), _) => (async_graphql::Response::from_errors(vec![error]), None),
+        (Ok(_), Err(error)) => {
+            let mut error = error.clone();
+            set_code(&mut error, code::GRAPHQL_PARSE_FAILED);
+            (async_graphql::Response::from_errors(vec![error]), None)
+        }
+        (Ok(lookup), Ok(_)) => {
+            if let Lookup::Resolved { hash, is_new: true } = lookup {
+                state.persisted.remember(hash, &request.query).await;
+            }
+            let viewer = match client::access_token(headers, state.cookies) {
+                Some(token) => {
+                    authenticate::viewer(&state.app, &token, state.app.clock.now()).await
+                }
+                None => Ok(None),
+            };
+            let viewer = match viewer {
+                Ok(viewer) => viewer,
+                Err(error) => {
+                    let error =
+                        async_graphql::Error::from(error).into_server_error(Default::default());
+                    return (async_graphql::Response::from_errors(vec![error]), None);
+                }
+            };
+            let user_id = viewer.as_ref().map(|viewer| viewer.user_id);
+            let mut request = with_loaders(request.data(info), &state.app.pool);
+            if let Some(viewer) = viewer {
+                request = request.data(viewer);
+            }
+            (state.schema.execute(request).await, user_id)
+        }
+    }
+}
+
+/// The HTTP answer to a GraphQL response, as GraphQL over HTTP asks: a client that accepts
+/// `application/graphql-response+json` learns from the status whether anything ran.
+fn shape(response: async_graphql::Response, wants_graphql_response: bool) -> Response {
     // Errors raised before execution began (parse, validation, credentials, persisted-query
     // lookup) have no path; an error from a field, even one that nulls the whole result, has one.
     let before_execution = response.is_err()
