@@ -10,7 +10,7 @@ use super::tokens::API_TOKEN_PREFIX;
 use crate::App;
 use crate::db;
 use crate::error::AppError;
-use crate::graphql::Viewer;
+use crate::request::Viewer;
 
 /// Sessions are marked as used at most this often, so most authenticated requests only read.
 const TOUCH_INTERVAL: Duration = Duration::seconds(60);
