@@ -1,3 +1,6 @@
+//! The `agora` binary: the command line (serve, migrate, schema, admin), logging, the background
+//! jobs, and the server's start and graceful stop around `agora::http`.
+
 use std::time::Duration;
 
 use agora::App;

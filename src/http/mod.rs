@@ -1,8 +1,8 @@
 //! The HTTP transport: the router and the middleware stack every response passes through.
-//! GraphQL over HTTP is in [`graphql`], subscriptions over WebSocket in [`ws`], what the client
-//! sent (its address, request id, token, CSRF exposure) in [`client`], health and metrics in
-//! [`probes`], and the server loop in [`server`]. Who a token speaks for is
-//! `crate::auth::authenticate`'s to decide.
+//! GraphQL over HTTP is in `graphql.rs`, subscriptions over WebSocket in `ws.rs`, what the client
+//! sent (its address, request id, token, CSRF exposure) in `client.rs`, health and metrics in
+//! `probes.rs`, and the server loop in `server.rs`. Who a token speaks for is decided by
+//! `crate::auth::authenticate`, not here.
 
 mod client;
 mod graphql;
