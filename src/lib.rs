@@ -22,7 +22,6 @@ pub mod quota;
 pub mod ratelimit;
 pub mod rbac;
 pub mod request;
-pub mod serve;
 pub mod shared;
 pub mod stats;
 pub mod tasks;

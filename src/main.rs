@@ -1,3 +1,6 @@
+//! The `agora` binary: the command line (serve, migrate, schema, admin), logging, the background
+//! jobs, and the server's start and graceful stop around `agora::http`.
+
 use std::time::Duration;
 
 use agora::App;
@@ -115,7 +118,7 @@ async fn run_server(config: Config) -> anyhow::Result<()> {
     let router = agora::http::router(app.clone());
     let listener = tokio::net::TcpListener::bind(listen).await?;
     tracing::info!("serving GraphQL on http://{listen}/graphql");
-    let limits = agora::serve::Limits {
+    let limits = agora::http::server::Limits {
         header_read_timeout: Duration::from_secs(app.config.header_timeout_secs),
         idle_timeout: Duration::from_millis(app.config.idle_timeout_ms),
         max_connections: app.config.max_connections,
@@ -134,7 +137,7 @@ async fn run_server(config: Config) -> anyhow::Result<()> {
         sockets.wait().await;
     };
     // The drain is bounded: at the deadline the process exits and closes whatever is still open.
-    if !agora::serve::serve(listener, router, limits, shutdown, sockets_closed).await {
+    if !agora::http::server::serve(listener, router, limits, shutdown, sockets_closed).await {
         tracing::warn!("connections still open at the shutdown deadline; closing them");
     }
     app.pool.close();

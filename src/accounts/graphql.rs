@@ -15,12 +15,13 @@ use crate::auth;
 use crate::db;
 use crate::error::AppError;
 use crate::graphql::connection::{CountedConnection, Page, connection};
+use crate::graphql::parse_id;
 use crate::graphql::{ContextExt, Permission};
-use crate::graphql::{Viewer, parse_id};
 use crate::ratelimit::Guarded;
 use crate::rbac::loaders::{PermissionsOfUser, RbacLoader, RolesOfUser};
 use crate::rbac::model::Role;
 use crate::rbac::perm;
+use crate::request::Viewer;
 
 /// Batches user look-ups of one request (item owners), one query for all of them.
 pub struct UserLoader {

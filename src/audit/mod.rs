@@ -1,6 +1,7 @@
 //! The audit log: who did what to what, from where. Rows are written with the change they
 //! describe, in its transaction, and nothing edits or deletes them.
 
+pub mod denial;
 pub mod graphql;
 pub mod store;
 

@@ -1,3 +1,4 @@
+pub mod authenticate;
 pub mod cookies;
 pub mod credentials;
 pub mod graphql;

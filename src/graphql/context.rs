@@ -1,42 +1,14 @@
+//! What every resolver reads from the request context: the app, the authenticated [`Viewer`],
+//! the [`RequestInfo`] and the account the request acted as; and the permission guard.
+
 use std::sync::Arc;
 
 use async_graphql::parser::types::OperationType;
 use async_graphql::{Context, Guard};
-use chrono::{DateTime, NaiveDate, Utc};
-use chrono_tz::Tz;
 
 use crate::App;
-use crate::audit::store::record;
-use crate::audit::{Event, action};
 use crate::error::AppError;
-use crate::request::RequestInfo;
-
-/// The authenticated caller: a live session and the permissions its user holds right now
-/// (read from the database on this request, never from token claims).
-#[derive(Clone, Debug)]
-pub struct Viewer {
-    pub user_id: i64,
-    /// The session of a signed-in client; `None` for a script using an API token.
-    pub session_id: Option<i64>,
-    /// The API token the request came with, if any.
-    pub api_token_id: Option<i64>,
-    pub permissions: crate::auth::permissions::PermissionSet,
-    /// The user's IANA zone: calendar logic ("today", streaks, statistics) runs in local dates.
-    pub time_zone: Tz,
-    /// The account as it was read with the session, so `me` costs no second statement.
-    pub account: crate::accounts::model::User,
-}
-
-impl Viewer {
-    pub fn can(&self, permission: &str) -> bool {
-        self.permissions.contains(permission)
-    }
-
-    /// The user's local date at `now`.
-    pub fn local_date(&self, now: DateTime<Utc>) -> NaiveDate {
-        now.with_timezone(&self.time_zone).date_naive()
-    }
-}
+use crate::request::{RequestInfo, Viewer};
 
 /// The account this request itself created or signed in to. Its own fields may appear in the
 /// answer although the request came without credentials.
@@ -114,21 +86,15 @@ impl Guard for Permission {
             return Ok(());
         }
         if ctx.query_env.operation.node.ty == OperationType::Mutation {
-            record_denial(ctx, viewer.user_id, self.0).await;
+            crate::audit::denial::record_denial(
+                ctx.app(),
+                ctx.request_info(),
+                viewer.user_id,
+                self.0,
+                ctx.field().name(),
+            )
+            .await;
         }
         Err(AppError::Forbidden(self.0).into())
-    }
-}
-
-/// Denied mutations are audited; failing to write the row must not turn FORBIDDEN into a 500.
-async fn record_denial(ctx: &Context<'_>, actor: i64, permission: &str) {
-    let event = Event::new(action::ACCESS_DENIED, Some(actor))
-        .meta(serde_json::json!({ "permission": permission, "field": ctx.field().name() }));
-    let written = async {
-        let mut conn = crate::db::conn(&ctx.app().pool).await?;
-        record(&mut conn, ctx.request_info(), event).await
-    };
-    if let Err(error) = written.await {
-        tracing::warn!(?error, "could not audit a permission denial");
     }
 }

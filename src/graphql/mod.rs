@@ -26,7 +26,7 @@ use crate::stats::graphql::StatsQuery;
 use crate::tasks::graphql::{TasksMutation, TasksQuery};
 use crate::themes::graphql::{ThemesMutation, ThemesQuery};
 
-pub use context::{ActingAccount, ContextExt, Permission, Viewer};
+pub use context::{ActingAccount, ContextExt, Permission};
 
 /// Everything a client can read. Fields need a signed-in caller (`UNAUTHENTICATED` otherwise)
 /// holding the permission each one names (`FORBIDDEN` otherwise).

@@ -7,14 +7,11 @@
 //! HTTP layer has had to decide from the query text whether a GET runs a mutation and which
 //! credential checks an operation holds; resolving here, before those checks, keeps them whole.
 
-use std::num::NonZeroUsize;
-use std::sync::Mutex;
-
 use async_graphql::{ServerError, Value};
-use lru::LruCache;
+use sha2::{Digest, Sha256};
 
+use crate::bounded::BoundedCache;
 use crate::error::code;
-use crate::ratelimit::hashed_key as sha256_hex;
 use crate::shared::Redis;
 
 const LOCAL_CAPACITY: usize = 1000;
@@ -22,7 +19,7 @@ const LOCAL_CAPACITY: usize = 1000;
 const REDIS_TTL_SECS: u64 = 7 * 24 * 3600;
 
 pub struct PersistedQueries {
-    local: Mutex<LruCache<String, String>>,
+    local: BoundedCache<String, String>,
     redis: Option<Redis>,
 }
 
@@ -43,9 +40,7 @@ fn error(message: &str, code: &str) -> ServerError {
 impl PersistedQueries {
     pub fn new(redis: Option<Redis>) -> Self {
         Self {
-            local: Mutex::new(LruCache::new(
-                NonZeroUsize::new(LOCAL_CAPACITY).unwrap_or(NonZeroUsize::MIN),
-            )),
+            local: BoundedCache::new(LOCAL_CAPACITY),
             redis,
         }
     }
@@ -82,7 +77,7 @@ impl PersistedQueries {
             }
         };
         if !request.query.is_empty() {
-            if sha256_hex(&request.query) != hash {
+            if format!("{:x}", Sha256::digest(&request.query)) != hash {
                 return Err(error(
                     "provided sha does not match query",
                     code::BAD_REQUEST,
@@ -106,8 +101,8 @@ impl PersistedQueries {
     }
 
     async fn get(&self, hash: &str) -> Option<String> {
-        if let Some(text) = self.lock_local().get(hash) {
-            return Some(text.clone());
+        if let Some(text) = self.local.get(hash) {
+            return Some(text);
         }
         let redis = self.redis.as_ref()?;
         let text: Option<String> = redis::cmd("GET")
@@ -116,7 +111,7 @@ impl PersistedQueries {
             .await
             .ok()?;
         let text = text?;
-        self.lock_local().put(hash.to_owned(), text.clone());
+        self.local.put(hash.to_owned(), text.clone());
         Some(text)
     }
 
@@ -134,12 +129,6 @@ impl PersistedQueries {
                 tracing::warn!(%error, "persisted query kept in this instance only");
             }
         }
-        self.lock_local().put(hash, text.to_owned());
-    }
-
-    fn lock_local(&self) -> std::sync::MutexGuard<'_, LruCache<String, String>> {
-        self.local
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.local.put(hash, text.to_owned());
     }
 }

@@ -1,0 +1,95 @@
+//! Authentication: the viewer an access token or API token speaks for, checked against its
+//! session or token row and the user's current permissions on every request. The transport only
+//! finds the token (header, cookie, `connection_init`); everything after that is here.
+
+use chrono::{DateTime, Duration, Utc};
+
+use super::rules::token_permissions;
+use super::store::{live_api_token, live_session, touch_api_token, touch_session};
+use super::tokens::API_TOKEN_PREFIX;
+use crate::App;
+use crate::db;
+use crate::error::AppError;
+use crate::request::Viewer;
+
+/// Sessions are marked as used at most this often, so most authenticated requests only read.
+const TOUCH_INTERVAL: Duration = Duration::seconds(60);
+
+/// The viewer an access token or API token speaks for at `now`, or `None` when the token is
+/// invalid, expired or revoked (the request is then anonymous; resolvers that need a viewer
+/// answer UNAUTHENTICATED).
+pub async fn viewer(
+    app: &App,
+    token: &str,
+    now: DateTime<Utc>,
+) -> Result<Option<Viewer>, AppError> {
+    if token.starts_with(API_TOKEN_PREFIX) {
+        return api_token_viewer(app, token, now).await;
+    }
+    let Some(subject) = app.tokens.verify_access(token) else {
+        return Ok(None);
+    };
+    let mut conn = db::conn(&app.pool).await?;
+    let Some(session) = live_session(
+        &mut conn,
+        subject.user_id,
+        subject.session_id,
+        app.config.session_idle_secs,
+    )
+    .await?
+    else {
+        return Ok(None);
+    };
+    if now - session.last_seen_at > TOUCH_INTERVAL {
+        touch_session(&mut conn, subject.session_id).await?;
+    }
+    let permissions = app
+        .permission_sets
+        .of(&mut conn, subject.user_id, session.rbac_epoch)
+        .await?;
+    Ok(Some(Viewer {
+        user_id: subject.user_id,
+        session_id: Some(subject.session_id),
+        api_token_id: None,
+        permissions,
+        time_zone: parse_time_zone(&session.user.time_zone),
+        account: session.user,
+    }))
+}
+
+/// An API token's viewer holds only the permissions the token was granted that its owner still
+/// holds.
+async fn api_token_viewer(
+    app: &App,
+    token: &str,
+    now: DateTime<Utc>,
+) -> Result<Option<Viewer>, AppError> {
+    let mut conn = db::conn(&app.pool).await?;
+    let Some(live) = live_api_token(&mut conn, token).await? else {
+        return Ok(None);
+    };
+    let stale = live
+        .last_used_at
+        .is_none_or(|used| now - used > TOUCH_INTERVAL);
+    if stale {
+        touch_api_token(&mut conn, live.token_id).await?;
+    }
+    let held = app
+        .permission_sets
+        .of(&mut conn, live.user.id, live.rbac_epoch)
+        .await?;
+    Ok(Some(Viewer {
+        user_id: live.user.id,
+        session_id: None,
+        api_token_id: Some(live.token_id),
+        permissions: std::sync::Arc::new(token_permissions(live.granted, &held)),
+        time_zone: parse_time_zone(&live.user.time_zone),
+        account: live.user,
+    }))
+}
+
+/// Stored zones were validated when set; a name a newer tz database dropped falls back to UTC
+/// rather than locking the user out.
+fn parse_time_zone(name: &str) -> chrono_tz::Tz {
+    name.parse().unwrap_or(chrono_tz::Tz::UTC)
+}

@@ -1,0 +1,177 @@
+//! The HTTP transport: the router and the middleware stack every response passes through.
+//! GraphQL over HTTP is in `graphql.rs`, subscriptions over WebSocket in `ws.rs`, what the client
+//! sent (its address, request id, token, CSRF exposure) in `client.rs`, health and metrics in
+//! `probes.rs`, and the server loop in `server.rs`. Who a token speaks for is decided by
+//! `crate::auth::authenticate`, not here.
+
+mod client;
+mod graphql;
+mod probes;
+pub mod server;
+mod ws;
+
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::Request;
+use axum::http::header::{self, HeaderName, HeaderValue};
+use axum::http::{Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use serde_json::json;
+use tower::ServiceBuilder;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::cors::{AllowOrigin, CorsLayer};
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::set_header::SetResponseHeaderLayer;
+use tower_http::trace::TraceLayer;
+
+use crate::App;
+use crate::auth::cookies::CookieNames;
+use crate::error::code;
+use crate::graphql::parsed::ParsedDocuments;
+use crate::graphql::persisted::PersistedQueries;
+use crate::graphql::{AgoraSchema, build_schema};
+use crate::request::ClientRequestId;
+
+pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+const X_REQUEST_ID: &str = "x-request-id";
+/// Responses are data, never documents to render or frame.
+const API_CSP: &str = "default-src 'none'; frame-ancestors 'none'";
+
+#[derive(Clone)]
+struct HttpState {
+    app: Arc<App>,
+    schema: AgoraSchema,
+    trusted_proxies: Arc<[IpAddr]>,
+    persisted: Arc<PersistedQueries>,
+    parsed: Arc<ParsedDocuments>,
+    cookies: CookieNames,
+}
+
+pub fn router(app: Arc<App>) -> Router {
+    let schema = build_schema(&app.config).data(app.clone()).finish();
+    let request_timeout = Duration::from_secs(app.config.request_timeout_secs);
+    let cors = cors_layer(&app);
+    let trusted_proxies = app.config.trusted_proxies().unwrap_or_default().into();
+    let production = app.config.is_production();
+    let state = HttpState {
+        persisted: Arc::new(PersistedQueries::new(app.redis.clone())),
+        parsed: Arc::default(),
+        cookies: CookieNames::of(&app.config),
+        app,
+        schema,
+        trusted_proxies,
+    };
+    let x_request_id = HeaderName::from_static(X_REQUEST_ID);
+    // One layer for the whole stack, outermost first. `Router::layer` boxes each layer it is
+    // given separately, and axum clones the matched route's service on every request: eleven
+    // layers applied one by one were eleven nested boxes cloned and dropped per request, about
+    // a third of the server's instructions for `me` (bench/RESULTS.md, step 6).
+    let middleware = ServiceBuilder::new()
+        .map_request(client::set_client_request_id_apart)
+        .layer(SetRequestIdLayer::new(x_request_id.clone(), MakeRequestUuid))
+        .layer(PropagateRequestIdLayer::new(x_request_id))
+        .layer(TraceLayer::new_for_http().make_span_with(|request: &Request| {
+            let request_id = request
+                .headers()
+                .get(X_REQUEST_ID)
+                .and_then(|value| value.to_str().ok())
+                .unwrap_or_default();
+            let client_request_id = request
+                .extensions()
+                .get::<ClientRequestId>()
+                .map(|id| id.0.as_str());
+            tracing::info_span!("request", method = %request.method(), path = %request.uri().path(), request_id, client_request_id)
+        }))
+        // Production sits behind TLS (the proxy terminates it): browsers must never fall back
+        // to plain HTTP. Development serves plain HTTP on localhost, where HSTS would stick.
+        .option_layer(production.then(|| {
+            SetResponseHeaderLayer::if_not_present(
+                header::STRICT_TRANSPORT_SECURITY,
+                HeaderValue::from_static("max-age=31536000; includeSubDomains"),
+            )
+        }))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            HeaderName::from_static("cross-origin-opener-policy"),
+            HeaderValue::from_static("same-origin"),
+        ))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(API_CSP),
+        ))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::REFERRER_POLICY,
+            HeaderValue::from_static("no-referrer"),
+        ))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::X_FRAME_OPTIONS,
+            HeaderValue::from_static("DENY"),
+        ))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ))
+        .layer(CatchPanicLayer::custom(|_| {
+            http_error(StatusCode::INTERNAL_SERVER_ERROR, code::INTERNAL_SERVER_ERROR, "Internal server error")
+        }))
+        .layer(axum::middleware::from_fn(move |request: Request, next: axum::middleware::Next| async move {
+            tokio::time::timeout(request_timeout, next.run(request))
+                .await
+                .unwrap_or_else(|_| {
+                    http_error(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        code::SERVICE_UNAVAILABLE,
+                        "The request took longer than the server allows; retry it",
+                    )
+                })
+        }))
+        .layer(cors);
+    Router::new()
+        .route("/graphql", get(graphql::get).post(graphql::post))
+        .route("/graphql/ws", get(ws::upgrade))
+        .route("/healthz", get(probes::healthz))
+        .route("/readyz", get(probes::readyz))
+        .route("/metrics", get(probes::metrics))
+        .with_state(state)
+        .layer(middleware)
+}
+
+fn cors_layer(app: &App) -> CorsLayer {
+    let origins: Vec<HeaderValue> = app
+        .config
+        .cors_origins()
+        .filter_map(|origin| HeaderValue::from_str(origin).ok())
+        .collect();
+    CorsLayer::new()
+        .allow_origin(AllowOrigin::list(origins))
+        .allow_methods([Method::GET, Method::POST])
+        .allow_headers([
+            header::CONTENT_TYPE,
+            header::AUTHORIZATION,
+            HeaderName::from_static("apollo-require-preflight"),
+            HeaderName::from_static("x-apollo-operation-name"),
+            HeaderName::from_static("apollographql-client-name"),
+            HeaderName::from_static("apollographql-client-version"),
+        ])
+        .allow_credentials(true)
+        .max_age(Duration::from_secs(600))
+}
+
+/// A transport-level refusal, shaped like a GraphQL response so clients read it the same way.
+fn http_error(status: StatusCode, code: &str, message: &str) -> Response {
+    refusal(status, message, json!({ "code": code }))
+}
+
+fn refusal(status: StatusCode, message: &str, extensions: serde_json::Value) -> Response {
+    let body = json!({ "errors": [{ "message": message, "extensions": extensions }] });
+    (
+        status,
+        [(header::CONTENT_TYPE, "application/json")],
+        Body::from(body.to_string()),
+    )
+        .into_response()
+}
