@@ -31,7 +31,7 @@ use tower_http::trace::TraceLayer;
 use crate::App;
 use crate::auth::cookies::{CookieNames, read_cookie};
 use crate::auth::store::{live_api_token, live_session, touch_api_token, touch_session};
-use crate::auth::tokens::API_TOKEN_PREFIX;
+use crate::auth::tokens::{API_TOKEN_PREFIX, digest};
 use crate::db;
 use crate::error::{AppError, code};
 use crate::graphql::input_limits;
@@ -662,7 +662,8 @@ async fn authenticate_token(app: &App, token: &str) -> Result<Option<Viewer>, Ap
     if token.starts_with(API_TOKEN_PREFIX) {
         return authenticate_api_token(app, token).await;
     }
-    let Some(subject) = app.tokens.verify_access(token) else {
+    let now = app.clock.now();
+    let Some(subject) = app.tokens.verify_access(token, now) else {
         return Ok(None);
     };
     let mut conn = db::conn(&app.pool).await?;
@@ -671,13 +672,14 @@ async fn authenticate_token(app: &App, token: &str) -> Result<Option<Viewer>, Ap
         subject.user_id,
         subject.session_id,
         app.config.session_idle_secs,
+        now,
     )
     .await?
     else {
         return Ok(None);
     };
-    if chrono::Utc::now() - session.last_seen_at > SESSION_TOUCH_INTERVAL {
-        touch_session(&mut conn, subject.session_id).await?;
+    if now - session.last_seen_at > SESSION_TOUCH_INTERVAL {
+        touch_session(&mut conn, subject.session_id, now).await?;
     }
     let permissions = app
         .permission_sets
@@ -694,15 +696,16 @@ async fn authenticate_token(app: &App, token: &str) -> Result<Option<Viewer>, Ap
 }
 
 async fn authenticate_api_token(app: &App, token: &str) -> Result<Option<Viewer>, AppError> {
+    let now = app.clock.now();
     let mut conn = db::conn(&app.pool).await?;
-    let Some(live) = live_api_token(&mut conn, token).await? else {
+    let Some(live) = live_api_token(&mut conn, &digest(token), now).await? else {
         return Ok(None);
     };
     let stale = live
         .last_used_at
-        .is_none_or(|used| chrono::Utc::now() - used > SESSION_TOUCH_INTERVAL);
+        .is_none_or(|used| now - used > SESSION_TOUCH_INTERVAL);
     if stale {
-        touch_api_token(&mut conn, live.token_id).await?;
+        touch_api_token(&mut conn, live.token_id, now).await?;
     }
     let held = app
         .permission_sets
