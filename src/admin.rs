@@ -113,9 +113,10 @@ pub async fn run(
         }
         AdminCommand::GrantRole { user, role } => {
             let changed = crate::db::transaction(&mut conn, async |conn| {
-                let (found, _) = accounts::find_for_login(conn, &crate::text::fold_identifier(&user))
-                    .await?
-                    .ok_or(AppError::NotFound("User"))?;
+                let (found, _) =
+                    accounts::find_for_login(conn, &crate::text::fold_identifier(&user))
+                        .await?
+                        .ok_or(AppError::NotFound("User"))?;
                 let role = rbac::find_role_by_name(conn, &role).await?;
                 let changed = rbac::assign(conn, found.id, role.id).await?;
                 if changed {

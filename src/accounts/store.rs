@@ -73,10 +73,7 @@ pub async fn set_password_hash(
     now: DateTime<Utc>,
 ) -> Result<(), AppError> {
     diesel::update(users::table.find(user_id))
-        .set((
-            users::password_hash.eq(hash),
-            users::updated_at.eq(now),
-        ))
+        .set((users::password_hash.eq(hash), users::updated_at.eq(now)))
         .execute(conn)
         .await?;
     Ok(())
@@ -237,10 +234,7 @@ pub async fn set_active(
     now: DateTime<Utc>,
 ) -> Result<User, AppError> {
     diesel::update(users::table.find(user_id))
-        .set((
-            users::is_active.eq(active),
-            users::updated_at.eq(now),
-        ))
+        .set((users::is_active.eq(active), users::updated_at.eq(now)))
         .returning(User::as_returning())
         .get_result(conn)
         .await

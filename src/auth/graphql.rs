@@ -320,9 +320,13 @@ impl AuthMutation {
     /// Ends the current session.
     async fn logout(&self, ctx: &Context<'_>) -> async_graphql::Result<LogoutPayload> {
         let viewer = ctx.viewer()?;
-        let revoked =
-            session::logout(ctx.app(), ctx.request_info(), viewer.user_id, viewer.session_id)
-                .await?;
+        let revoked = session::logout(
+            ctx.app(),
+            ctx.request_info(),
+            viewer.user_id,
+            viewer.session_id,
+        )
+        .await?;
         clear_auth_cookies(ctx);
         Ok(LogoutPayload {
             sessions_revoked: count(revoked),
@@ -425,7 +429,8 @@ impl AuthMutation {
     ) -> async_graphql::Result<RevokeApiTokenPayload> {
         let token_id = parse_id("id", &input.id)?;
         let user_id = ctx.viewer()?.user_id;
-        let api_token = api_tokens::revoke(ctx.app(), ctx.request_info(), user_id, token_id).await?;
+        let api_token =
+            api_tokens::revoke(ctx.app(), ctx.request_info(), user_id, token_id).await?;
         Ok(RevokeApiTokenPayload { api_token })
     }
 }

@@ -135,8 +135,7 @@ pub async fn revoke(
         let session = store::revoke_session(conn, user_id, session_id, now)
             .await?
             .ok_or(AppError::NotFound("Session"))?;
-        let event =
-            Event::new(action::SESSION_REVOKE, Some(user_id)).target("session", session.id);
+        let event = Event::new(action::SESSION_REVOKE, Some(user_id)).target("session", session.id);
         Ok((session, event))
     })
     .await

@@ -180,7 +180,10 @@ mod tests {
     #[test]
     fn round_trips_and_rejects_other_keys() {
         let issued = keys().issue_access(SUBJECT, Utc::now()).unwrap();
-        assert_eq!(keys().verify_access(&issued.token, Utc::now()), Some(SUBJECT));
+        assert_eq!(
+            keys().verify_access(&issued.token, Utc::now()),
+            Some(SUBJECT)
+        );
         let other = TokenKeys::new(b"another secret, also long enough!!", 900).unwrap();
         assert_eq!(other.verify_access(&issued.token, Utc::now()), None);
     }
@@ -197,7 +200,11 @@ mod tests {
         let keys = keys();
         let issued = keys.issue_access(SUBJECT, Utc::now()).unwrap();
         assert_eq!(keys.verify_access(&issued.token, Utc::now()), Some(SUBJECT));
-        assert_eq!(keys.verify_access(&issued.token, Utc::now()), Some(SUBJECT), "kept");
+        assert_eq!(
+            keys.verify_access(&issued.token, Utc::now()),
+            Some(SUBJECT),
+            "kept"
+        );
         let leeway = chrono::Duration::seconds(LEEWAY_SECS as i64);
         let at_leeway = issued.expires_at + leeway;
         assert_eq!(keys.verify_access(&issued.token, at_leeway), Some(SUBJECT));

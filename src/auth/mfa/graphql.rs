@@ -151,8 +151,13 @@ impl MfaMutation {
         #[graphql(desc = "The challenge and a second factor.")] input: VerifyMfaInput,
     ) -> async_graphql::Result<AuthPayload> {
         let factor = input.factor.factor()?;
-        let signed_in =
-            super::verify(ctx.app(), ctx.request_info(), &input.challenge_token, factor).await?;
+        let signed_in = super::verify(
+            ctx.app(),
+            ctx.request_info(),
+            &input.challenge_token,
+            factor,
+        )
+        .await?;
         Ok(AuthPayload::respond(ctx, signed_in))
     }
 
@@ -166,8 +171,14 @@ impl MfaMutation {
         let viewer = ctx.viewer()?;
         let factor = input.factor.factor()?;
         let caller = (viewer.user_id, viewer.session_id);
-        let (user, revoked) =
-            super::disable(ctx.app(), ctx.request_info(), caller, &input.password, factor).await?;
+        let (user, revoked) = super::disable(
+            ctx.app(),
+            ctx.request_info(),
+            caller,
+            &input.password,
+            factor,
+        )
+        .await?;
         Ok(DisableTwoFactorPayload {
             user,
             sessions_revoked: i32::try_from(revoked).unwrap_or(i32::MAX),

@@ -4,6 +4,7 @@
 
 pub mod graphql;
 pub mod loader;
+pub mod model;
 pub mod rules;
 pub mod store;
 

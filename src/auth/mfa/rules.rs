@@ -157,7 +157,11 @@ mod tests {
         let sealed = keys.seal(b"totp secret").unwrap();
         assert_ne!(&sealed[NONCE_BYTES..], b"totp secret");
         assert_eq!(keys.open(&sealed).unwrap(), b"totp secret");
-        assert_ne!(keys.seal(b"totp secret").unwrap(), sealed, "a fresh nonce each time");
+        assert_ne!(
+            keys.seal(b"totp secret").unwrap(),
+            sealed,
+            "a fresh nonce each time"
+        );
         let other = MfaKeys::new(b"another secret long enough for tests").unwrap();
         assert_eq!(other.open(&sealed), None);
         assert_eq!(keys.open(b"short"), None);
