@@ -96,7 +96,7 @@ pub async fn run(
             };
             let new_user = new_account(app, fields).await.map_err(explain)?;
             let user = crate::db::transaction(&mut conn, async |conn| {
-                let user = accounts::create_user(conn, &new_user).await?;
+                let user = crate::accounts::create_with_default_role(conn, &new_user).await?;
                 for role in &roles {
                     let role = rbac::find_role_by_name(conn, role).await?;
                     rbac::assign(conn, user.id, role.id).await?;
@@ -113,9 +113,10 @@ pub async fn run(
         }
         AdminCommand::GrantRole { user, role } => {
             let changed = crate::db::transaction(&mut conn, async |conn| {
-                let (found, _) = accounts::find_for_login(conn, &user)
-                    .await?
-                    .ok_or(AppError::NotFound("User"))?;
+                let (found, _) =
+                    accounts::find_for_login(conn, &crate::text::fold_identifier(&user))
+                        .await?
+                        .ok_or(AppError::NotFound("User"))?;
                 let role = rbac::find_role_by_name(conn, &role).await?;
                 let changed = rbac::assign(conn, found.id, role.id).await?;
                 if changed {

@@ -85,8 +85,8 @@ impl App {
         Ok(Arc::new(Self {
             pool: db::build_pool(&config)?,
             passwords: Passwords::new(config.argon2_m_kib, config.argon2_t)?,
-            tokens: TokenKeys::new(&secret, config.access_ttl_secs),
-            mfa: auth::mfa::rules::MfaKeys::new(&secret),
+            tokens: TokenKeys::new(&secret, config.access_ttl_secs)?,
+            mfa: auth::mfa::rules::MfaKeys::new(&secret)?,
             mailer: mail::sender::Transport::from_config(&config)?,
             outbox_wakeup: tokio::sync::Notify::new(),
             limits: ratelimit::Limits::new(&config, redis.clone()),

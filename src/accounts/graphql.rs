@@ -1,54 +1,22 @@
+//! GraphQL for accounts: the `User` type and its private fields, the account queries,
+//! registration, profile changes and administrators' account management. Resolvers call the
+//! flows in `accounts`.
+
+use async_graphql::dataloader::DataLoader;
 use async_graphql::{Context, ID, InputObject, Object, SimpleObject};
 use chrono::{DateTime, Utc};
 
-use std::collections::HashMap;
-use std::sync::Arc;
-
-use async_graphql::dataloader::{DataLoader, Loader};
-use serde_json::json;
-
-use super::model::{IdentityChanges, NewUser, ProfileChanges, User};
+use super::model::User;
 use super::store::UserFilter;
-use super::{AccountFields, new_account, rules, store};
-use crate::audit::{Event, action, store::record};
-use crate::auth;
-use crate::db;
+use super::{AccountFields, IdentityFields};
+use crate::auth::mfa::loader::status;
 use crate::error::AppError;
 use crate::graphql::connection::{CountedConnection, Page, connection};
-use crate::graphql::parse_id;
-use crate::graphql::{ContextExt, Permission};
-use crate::ratelimit::Guarded;
+use crate::graphql::{ContextExt, Permission, parse_id};
 use crate::rbac::loaders::{PermissionsOfUser, RbacLoader, RolesOfUser};
 use crate::rbac::model::Role;
 use crate::rbac::perm;
 use crate::request::Viewer;
-
-/// Batches user look-ups of one request (item owners), one query for all of them.
-pub struct UserLoader {
-    pub pool: crate::db::DbPool,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct UserById(pub i64);
-
-/// Cached for the request, so a page can prime it with all its owners in one batch. Values are
-/// shared, not copied, on every hit: a page of 50 items asks it 50 times.
-pub type UserDataLoader = DataLoader<UserLoader, async_graphql::dataloader::HashMapCache>;
-
-impl Loader<UserById> for UserLoader {
-    type Value = Arc<User>;
-    type Error = async_graphql::Error;
-
-    async fn load(&self, keys: &[UserById]) -> Result<HashMap<UserById, Arc<User>>, Self::Error> {
-        let ids: Vec<i64> = keys.iter().map(|key| key.0).collect();
-        let mut conn = db::conn(&self.pool).await?;
-        let users = store::find_by_ids(&mut conn, &ids).await?;
-        Ok(users
-            .into_iter()
-            .map(|user| (UserById(user.id), Arc::new(user)))
-            .collect())
-    }
-}
 
 /// A user account. `id` and `username` are public; the other fields are visible to the user
 /// and to holders of `users:read` (others get `FORBIDDEN` on those fields).
@@ -114,16 +82,12 @@ impl User {
     /// Whether signing in needs a second factor.
     async fn two_factor_enabled(&self, ctx: &Context<'_>) -> async_graphql::Result<bool> {
         disclose(ctx, self.id)?;
-        Ok(crate::auth::mfa::graphql::status(ctx, self.id)
-            .await?
-            .enabled)
+        Ok(status(ctx, self.id).await?.enabled)
     }
     /// Unused recovery codes.
     async fn recovery_codes_left(&self, ctx: &Context<'_>) -> async_graphql::Result<i64> {
         disclose(ctx, self.id)?;
-        Ok(crate::auth::mfa::graphql::status(ctx, self.id)
-            .await?
-            .recovery_codes_left)
+        Ok(status(ctx, self.id).await?.recovery_codes_left)
     }
     /// The roles this user holds.
     async fn roles(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Role>> {
@@ -183,8 +147,7 @@ impl AccountsQuery {
         #[graphql(desc = "The account's id.")] id: ID,
     ) -> async_graphql::Result<User> {
         let id = parse_id("id", &id)?;
-        let mut conn = db::conn(&ctx.app().pool).await?;
-        Ok(store::find_by_id(&mut conn, id).await?)
+        Ok(super::find(ctx.app(), id).await?)
     }
 
     /// Accounts in id order.
@@ -210,9 +173,8 @@ impl AccountsQuery {
                 .transpose()?,
             active: filter.active,
         };
-        let mut conn = db::conn(&ctx.app().pool).await?;
         let (rows, total) =
-            store::search_users(&mut conn, &filter, page.after_id, page.fetch_limit()).await?;
+            super::search(ctx.app(), &filter, (page.after_id, page.fetch_limit())).await?;
         Ok(connection(rows, page, total, |user| user.id, |user| user))
     }
 }
@@ -228,9 +190,10 @@ pub struct UsersFilter {
     pub active: Option<bool>,
 }
 
-/// A new account for `register`.
+/// The fields every new account is made of, flattened into `RegisterInput` and
+/// `CreateUserInput`.
 #[derive(InputObject)]
-pub struct RegisterInput {
+pub struct NewAccountInput {
     /// 3–30 of `[A-Za-z0-9_.-]`, unique regardless of case (`CONFLICT`, `TAKEN`).
     pub username: String,
     /// A plain address with a dotted domain; stored lower-cased, unique (`CONFLICT`, `TAKEN`).
@@ -243,6 +206,25 @@ pub struct RegisterInput {
     /// Family name, at most 100 characters; empty when omitted.
     #[graphql(default)]
     pub last_name: String,
+}
+
+impl NewAccountInput {
+    fn fields(&self) -> AccountFields<'_> {
+        AccountFields {
+            username: &self.username,
+            email: &self.email,
+            password: &self.password,
+            first_name: &self.first_name,
+            last_name: &self.last_name,
+        }
+    }
+}
+
+/// A new account for `register`.
+#[derive(InputObject)]
+pub struct RegisterInput {
+    #[graphql(flatten)]
+    pub account: NewAccountInput,
 }
 
 /// The result of `register`.
@@ -281,17 +263,8 @@ impl AccountsMutation {
         ctx: &Context<'_>,
         #[graphql(desc = "The new account's names, address and password.")] input: RegisterInput,
     ) -> async_graphql::Result<RegisterPayload> {
-        let address = ctx.request_info().ip.clone().unwrap_or_default();
-        ctx.app().limits.check(Guarded::Register, &address).await?;
-        let fields = AccountFields {
-            username: &input.username,
-            email: &input.email,
-            password: &input.password,
-            first_name: &input.first_name,
-            last_name: &input.last_name,
-        };
-        let new_user = new_account(ctx.app(), fields).await?;
-        let user = create_audited(ctx, new_user, None).await?;
+        let fields = input.account.fields();
+        let user = super::register(ctx.app(), ctx.request_info(), fields).await?;
         ctx.acting_as(user.id);
         Ok(RegisterPayload { user })
     }
@@ -303,68 +276,22 @@ impl AccountsMutation {
         ctx: &Context<'_>,
         #[graphql(desc = "The fields to change.")] input: UpdateProfileInput,
     ) -> async_graphql::Result<UpdateProfilePayload> {
-        let viewer = ctx.viewer()?;
-        let changes = ProfileChanges {
-            first_name: input
-                .first_name
-                .map(|name| rules::person_name("firstName", &name))
-                .transpose()?,
-            last_name: input
-                .last_name
-                .map(|name| rules::person_name("lastName", &name))
-                .transpose()?,
-            time_zone: input
-                .time_zone
-                .map(|zone| rules::time_zone(&zone))
-                .transpose()?,
-        };
-        let mut conn = db::conn(&ctx.app().pool).await?;
-        let user = store::update_profile(&mut conn, viewer.user_id, changes).await?;
+        let user_id = ctx.viewer()?.user_id;
+        let changes = (
+            input.first_name.as_deref(),
+            input.last_name.as_deref(),
+            input.time_zone.as_deref(),
+        );
+        let user = super::update_profile(ctx.app(), user_id, changes).await?;
         Ok(UpdateProfilePayload { user })
     }
-}
-
-/// Creates the account and its audit row in one transaction: `register` when `creator` is
-/// `None`, an administrator's `createUser` otherwise.
-async fn create_audited(
-    ctx: &Context<'_>,
-    new_user: NewUser,
-    creator: Option<i64>,
-) -> Result<User, AppError> {
-    let origin = ctx.request_info();
-    let mut conn = db::conn(&ctx.app().pool).await?;
-    crate::db::transaction(&mut conn, async |conn| {
-        let user = store::create_user(conn, &new_user).await?;
-        let (event_action, actor) = match creator {
-            Some(admin) => (action::USER_CREATE, admin),
-            None => (action::REGISTER, user.id),
-        };
-        let event = Event::new(event_action, Some(actor))
-            .target("user", user.id)
-            .meta(json!({ "username": user.username }));
-        record(conn, origin, event).await?;
-        crate::auth::recovery::graphql::welcome(ctx.app(), conn, &user).await?;
-        Ok(user)
-    })
-    .await
-    .inspect(|_| ctx.app().outbox_wakeup.notify_one())
 }
 
 /// A new account for `createUser`, with the same rules as `register`.
 #[derive(InputObject)]
 pub struct CreateUserInput {
-    /// 3–30 of `[A-Za-z0-9_.-]`, unique regardless of case (`CONFLICT`, `TAKEN`).
-    pub username: String,
-    /// A plain address with a dotted domain; stored lower-cased, unique (`CONFLICT`, `TAKEN`).
-    pub email: String,
-    /// 8–256 characters; common passwords are refused.
-    pub password: String,
-    /// Given name, at most 100 characters; empty when omitted.
-    #[graphql(default)]
-    pub first_name: String,
-    /// Family name, at most 100 characters; empty when omitted.
-    #[graphql(default)]
-    pub last_name: String,
+    #[graphql(flatten)]
+    pub account: NewAccountInput,
 }
 
 /// The fields an administrator may change; roles and flags have their own mutations.
@@ -420,15 +347,8 @@ impl UserAdminMutation {
         #[graphql(desc = "The new account.")] input: CreateUserInput,
     ) -> async_graphql::Result<UserPayload> {
         let admin = ctx.viewer()?.user_id;
-        let fields = AccountFields {
-            username: &input.username,
-            email: &input.email,
-            password: &input.password,
-            first_name: &input.first_name,
-            last_name: &input.last_name,
-        };
-        let new_user = new_account(ctx.app(), fields).await?;
-        let user = create_audited(ctx, new_user, Some(admin)).await?;
+        let fields = input.account.fields();
+        let user = super::create_user(ctx.app(), ctx.request_info(), admin, fields).await?;
         Ok(UserPayload { user })
     }
 
@@ -440,32 +360,15 @@ impl UserAdminMutation {
         #[graphql(desc = "The account and the fields to change.")] input: UpdateUserInput,
     ) -> async_graphql::Result<UserPayload> {
         let user_id = parse_id("id", &input.id)?;
-        let changes = IdentityChanges {
-            username: input.username.as_deref().map(rules::username).transpose()?,
-            email: input.email.as_deref().map(rules::email).transpose()?,
-            first_name: input
-                .first_name
-                .map(|name| rules::person_name("firstName", &name))
-                .transpose()?,
-            last_name: input
-                .last_name
-                .map(|name| rules::person_name("lastName", &name))
-                .transpose()?,
+        let fields = IdentityFields {
+            username: input.username.as_deref(),
+            email: input.email.as_deref(),
+            first_name: input.first_name.as_deref(),
+            last_name: input.last_name.as_deref(),
         };
-        let (actor, origin) = (ctx.viewer()?.user_id, ctx.request_info());
-        let mut conn = db::conn(&ctx.app().pool).await?;
-        let user = crate::db::transaction(&mut conn, async |conn| {
-            let user = store::update_identity(conn, user_id, &changes).await?;
-            let event = Event::new(action::USER_UPDATE, Some(actor))
-                .target("user", user.id)
-                .meta(json!({
-                    "username": changes.username, "email": changes.email,
-                    "firstName": changes.first_name, "lastName": changes.last_name,
-                }));
-            record(conn, origin, event).await?;
-            Ok(user)
-        })
-        .await?;
+        let actor = ctx.viewer()?.user_id;
+        let (app, origin) = (ctx.app(), ctx.request_info());
+        let user = super::update_user(app, origin, (actor, user_id), fields).await?;
         Ok(UserPayload { user })
     }
 
@@ -478,25 +381,10 @@ impl UserAdminMutation {
         #[graphql(desc = "The account and its new state.")] input: SetUserActiveInput,
     ) -> async_graphql::Result<SetUserActivePayload> {
         let user_id = parse_id("userId", &input.user_id)?;
-        let active = input.active;
-        let (actor, origin) = (ctx.viewer()?.user_id, ctx.request_info());
-        let mut conn = db::conn(&ctx.app().pool).await?;
-        let (user, revoked) = crate::db::transaction(&mut conn, async |conn| {
-            crate::rbac::store::lock_role_changes(conn).await?;
-            let user = store::set_active(conn, user_id, active).await?;
-            let revoked = if active {
-                0
-            } else {
-                crate::rbac::store::ensure_a_role_manager_remains(conn).await?;
-                auth::store::revoke_all_sessions(conn, user_id, None).await?
-            };
-            let event = Event::new(action::USER_SET_ACTIVE, Some(actor))
-                .target("user", user.id)
-                .meta(json!({ "active": active, "sessionsRevoked": revoked }));
-            record(conn, origin, event).await?;
-            Ok((user, revoked))
-        })
-        .await?;
+        let actor = ctx.viewer()?.user_id;
+        let (app, origin) = (ctx.app(), ctx.request_info());
+        let (user, revoked) =
+            super::set_user_active(app, origin, (actor, user_id), input.active).await?;
         Ok(SetUserActivePayload {
             user,
             sessions_revoked: i32::try_from(revoked).unwrap_or(i32::MAX),

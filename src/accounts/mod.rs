@@ -1,12 +1,26 @@
+//! Users: registration, profile, and administrators' management of accounts. The flows here
+//! validate, change and audit; `store` only queries `users`.
+
 pub mod graphql;
+pub mod loader;
 pub mod model;
 pub mod rules;
 pub mod store;
 
+use diesel_async::AsyncPgConnection;
+use serde_json::json;
+
 use crate::App;
+use crate::audit::{Event, action, audited};
+use crate::auth::recovery;
 use crate::auth::rules::check_new_password;
+use crate::db;
 use crate::error::AppError;
-use model::NewUser;
+use crate::ratelimit::Guarded;
+use crate::rbac::{self, DEFAULT_ROLE};
+use crate::request::RequestInfo;
+use model::{IdentityChanges, NewUser, ProfileChanges, User};
+use store::UserFilter;
 
 /// What someone asks for when an account is made.
 pub struct AccountFields<'a> {
@@ -34,4 +48,168 @@ pub async fn new_account(app: &App, fields: AccountFields<'_>) -> Result<NewUser
         last_name,
         budget: app.config.default_budget,
     })
+}
+
+/// Inserts the account with the default role, in the caller's transaction.
+pub async fn create_with_default_role(
+    conn: &mut AsyncPgConnection,
+    new_user: &NewUser,
+) -> Result<User, AppError> {
+    let user = store::create_user(conn, new_user).await?;
+    let role = rbac::store::find_role_by_name(conn, DEFAULT_ROLE).await?;
+    rbac::store::assign(conn, user.id, role.id).await?;
+    Ok(user)
+}
+
+/// Someone makes their own account (limited per client address). Does not sign in.
+pub async fn register(
+    app: &App,
+    origin: &RequestInfo,
+    fields: AccountFields<'_>,
+) -> Result<User, AppError> {
+    let address = origin.ip.clone().unwrap_or_default();
+    app.limits.check(Guarded::Register, &address).await?;
+    let new_user = new_account(app, fields).await?;
+    create_audited(app, origin, new_user, None).await
+}
+
+/// An administrator makes an account for someone else.
+pub async fn create_user(
+    app: &App,
+    origin: &RequestInfo,
+    admin: i64,
+    fields: AccountFields<'_>,
+) -> Result<User, AppError> {
+    let new_user = new_account(app, fields).await?;
+    create_audited(app, origin, new_user, Some(admin)).await
+}
+
+/// Creates the account, its audit row and its welcome mail in one transaction: `register`
+/// when `creator` is `None`, an administrator's `createUser` otherwise.
+async fn create_audited(
+    app: &App,
+    origin: &RequestInfo,
+    new_user: NewUser,
+    creator: Option<i64>,
+) -> Result<User, AppError> {
+    let mut conn = db::conn(&app.pool).await?;
+    let user = audited(&mut conn, origin, async |conn| {
+        let user = create_with_default_role(conn, &new_user).await?;
+        recovery::welcome(app, conn, &user).await?;
+        let (event_action, actor) = match creator {
+            Some(admin) => (action::USER_CREATE, admin),
+            None => (action::REGISTER, user.id),
+        };
+        let event = Event::new(event_action, Some(actor))
+            .target("user", user.id)
+            .meta(json!({ "username": user.username }));
+        Ok((user, event))
+    })
+    .await?;
+    app.outbox_wakeup.notify_one();
+    Ok(user)
+}
+
+/// Changes the user's own names or time zone (validated here); omitted ones stay.
+pub async fn update_profile(
+    app: &App,
+    user_id: i64,
+    (first_name, last_name, time_zone): (Option<&str>, Option<&str>, Option<&str>),
+) -> Result<User, AppError> {
+    let changes = ProfileChanges {
+        first_name: first_name
+            .map(|name| rules::person_name("firstName", name))
+            .transpose()?,
+        last_name: last_name
+            .map(|name| rules::person_name("lastName", name))
+            .transpose()?,
+        time_zone: time_zone.map(rules::time_zone).transpose()?,
+    };
+    let mut conn = db::conn(&app.pool).await?;
+    store::update_profile(&mut conn, user_id, changes, app.clock.now()).await
+}
+
+/// An account's identity as an administrator asks to change it; omitted fields stay.
+pub struct IdentityFields<'a> {
+    pub username: Option<&'a str>,
+    pub email: Option<&'a str>,
+    pub first_name: Option<&'a str>,
+    pub last_name: Option<&'a str>,
+}
+
+/// An administrator (`actor`) changes another account's username, email or names.
+pub async fn update_user(
+    app: &App,
+    origin: &RequestInfo,
+    (actor, user_id): (i64, i64),
+    fields: IdentityFields<'_>,
+) -> Result<User, AppError> {
+    let changes = IdentityChanges {
+        username: fields.username.map(rules::username).transpose()?,
+        email: fields.email.map(rules::email).transpose()?,
+        first_name: fields
+            .first_name
+            .map(|name| rules::person_name("firstName", name))
+            .transpose()?,
+        last_name: fields
+            .last_name
+            .map(|name| rules::person_name("lastName", name))
+            .transpose()?,
+    };
+    let now = app.clock.now();
+    let mut conn = db::conn(&app.pool).await?;
+    audited(&mut conn, origin, async |conn| {
+        let user = store::update_identity(conn, user_id, &changes, now).await?;
+        let event = Event::new(action::USER_UPDATE, Some(actor))
+            .target("user", user.id)
+            .meta(json!({
+                "username": changes.username, "email": changes.email,
+                "firstName": changes.first_name, "lastName": changes.last_name,
+            }));
+        Ok((user, event))
+    })
+    .await
+}
+
+/// An administrator (`actor`) activates or deactivates an account. Deactivation ends its
+/// sessions (how many is returned) and is refused for the last holder of `roles:manage`.
+pub async fn set_user_active(
+    app: &App,
+    origin: &RequestInfo,
+    (actor, user_id): (i64, i64),
+    active: bool,
+) -> Result<(User, usize), AppError> {
+    let now = app.clock.now();
+    let mut conn = db::conn(&app.pool).await?;
+    audited(&mut conn, origin, async |conn| {
+        rbac::store::lock_role_changes(conn).await?;
+        let user = store::set_active(conn, user_id, active, now).await?;
+        let revoked = if active {
+            0
+        } else {
+            rbac::store::ensure_a_role_manager_remains(conn).await?;
+            crate::auth::store::revoke_all_sessions(conn, user_id, None, now).await?
+        };
+        let event = Event::new(action::USER_SET_ACTIVE, Some(actor))
+            .target("user", user.id)
+            .meta(json!({ "active": active, "sessionsRevoked": revoked }));
+        Ok(((user, revoked), event))
+    })
+    .await
+}
+
+/// One account by id (`NOT_FOUND` if there is none).
+pub async fn find(app: &App, user_id: i64) -> Result<User, AppError> {
+    let mut conn = db::conn(&app.pool).await?;
+    store::find_by_id(&mut conn, user_id).await
+}
+
+/// A page of accounts matching `filter`, in id order, and how many match in all.
+pub async fn search(
+    app: &App,
+    filter: &UserFilter,
+    (after_id, limit): (Option<i64>, i64),
+) -> Result<(Vec<User>, i64), AppError> {
+    let mut conn = db::conn(&app.pool).await?;
+    store::search_users(&mut conn, filter, after_id, limit).await
 }

@@ -1,3 +1,5 @@
+//! The account row and the validated shapes that create or change one.
+
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 

@@ -1,38 +1,25 @@
+//! Queries on `users`. Values come validated and normalised (folded logins, hashed passwords),
+//! with the instant of the change from the app clock.
+
+use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
 use super::model::{IdentityChanges, NewUser, ProfileChanges, User};
-use crate::db::schema::{roles, user_roles, users};
+use crate::db::schema::{user_roles, users};
 use crate::error::{AppError, violated_unique_constraint};
-use crate::rbac::DEFAULT_ROLE;
 
-/// Inserts the user and gives them the default role, in one transaction.
+/// Inserts the user; `TAKEN` on a username or address in use.
 pub async fn create_user(
     conn: &mut AsyncPgConnection,
     new_user: &NewUser,
 ) -> Result<User, AppError> {
-    crate::db::transaction(conn, async |conn| {
-        let user: User = diesel::insert_into(users::table)
-            .values(new_user)
-            .returning(User::as_returning())
-            .get_result(conn)
-            .await
-            .map_err(map_unique_violation)?;
-        let role_id: i64 = roles::table
-            .filter(roles::name.eq(DEFAULT_ROLE))
-            .select(roles::id)
-            .first(conn)
-            .await?;
-        diesel::insert_into(user_roles::table)
-            .values((
-                user_roles::user_id.eq(user.id),
-                user_roles::role_id.eq(role_id),
-            ))
-            .execute(conn)
-            .await?;
-        Ok(user)
-    })
-    .await
+    diesel::insert_into(users::table)
+        .values(new_user)
+        .returning(User::as_returning())
+        .get_result(conn)
+        .await
+        .map_err(map_unique_violation)
 }
 
 pub async fn find_by_id(conn: &mut AsyncPgConnection, user_id: i64) -> Result<User, AppError> {
@@ -53,16 +40,16 @@ pub async fn find_by_ids(conn: &mut AsyncPgConnection, ids: &[i64]) -> Result<Ve
         .await?)
 }
 
-/// The account a login name (username in any case, or email) refers to, with its password hash.
+/// The account a folded login name (username in any case, or email) refers to, with its
+/// password hash.
 pub async fn find_for_login(
     conn: &mut AsyncPgConnection,
-    login: &str,
+    lowered: &str,
 ) -> Result<Option<(User, String)>, AppError> {
-    let lowered = crate::text::fold_identifier(login);
     Ok(users::table
         .filter(
             diesel::dsl::sql::<diesel::sql_types::Bool>("lower(username) = ")
-                .bind::<diesel::sql_types::Text, _>(lowered.clone())
+                .bind::<diesel::sql_types::Text, _>(lowered.to_owned())
                 .or(users::email.eq(lowered)),
         )
         .select((User::as_select(), users::password_hash))
@@ -83,12 +70,10 @@ pub async fn set_password_hash(
     conn: &mut AsyncPgConnection,
     user_id: i64,
     hash: &str,
+    now: DateTime<Utc>,
 ) -> Result<(), AppError> {
     diesel::update(users::table.find(user_id))
-        .set((
-            users::password_hash.eq(hash),
-            users::updated_at.eq(diesel::dsl::now),
-        ))
+        .set((users::password_hash.eq(hash), users::updated_at.eq(now)))
         .execute(conn)
         .await?;
     Ok(())
@@ -98,12 +83,13 @@ pub async fn update_profile(
     conn: &mut AsyncPgConnection,
     user_id: i64,
     changes: ProfileChanges,
+    now: DateTime<Utc>,
 ) -> Result<User, AppError> {
     if changes.first_name.is_none() && changes.last_name.is_none() && changes.time_zone.is_none() {
         return find_by_id(conn, user_id).await;
     }
     Ok(diesel::update(users::table.find(user_id))
-        .set((&changes, users::updated_at.eq(diesel::dsl::now)))
+        .set((&changes, users::updated_at.eq(now)))
         .returning(User::as_returning())
         .get_result(conn)
         .await?)
@@ -179,12 +165,13 @@ pub async fn update_identity(
     conn: &mut AsyncPgConnection,
     user_id: i64,
     changes: &IdentityChanges,
+    now: DateTime<Utc>,
 ) -> Result<User, AppError> {
     if changes.is_empty() {
         return find_by_id(conn, user_id).await;
     }
     diesel::update(users::table.find(user_id))
-        .set((changes, users::updated_at.eq(diesel::dsl::now)))
+        .set((changes, users::updated_at.eq(now)))
         .returning(User::as_returning())
         .get_result(conn)
         .await
@@ -212,7 +199,7 @@ pub async fn mark_email_verified(
     conn: &mut AsyncPgConnection,
     user_id: i64,
     email: &str,
-    now: chrono::DateTime<chrono::Utc>,
+    now: DateTime<Utc>,
 ) -> Result<bool, AppError> {
     let updated = diesel::update(users::table.find(user_id).filter(users::email.eq(email)))
         .set(users::email_verified_at.eq(now))
@@ -226,12 +213,13 @@ pub async fn change_email(
     conn: &mut AsyncPgConnection,
     user_id: i64,
     email: &str,
+    now: DateTime<Utc>,
 ) -> Result<User, AppError> {
     diesel::update(users::table.find(user_id))
         .set((
             users::email.eq(email),
-            users::email_verified_at.eq(None::<chrono::DateTime<chrono::Utc>>),
-            users::updated_at.eq(diesel::dsl::now),
+            users::email_verified_at.eq(None::<DateTime<Utc>>),
+            users::updated_at.eq(now),
         ))
         .returning(User::as_returning())
         .get_result(conn)
@@ -243,12 +231,10 @@ pub async fn set_active(
     conn: &mut AsyncPgConnection,
     user_id: i64,
     active: bool,
+    now: DateTime<Utc>,
 ) -> Result<User, AppError> {
     diesel::update(users::table.find(user_id))
-        .set((
-            users::is_active.eq(active),
-            users::updated_at.eq(diesel::dsl::now),
-        ))
+        .set((users::is_active.eq(active), users::updated_at.eq(now)))
         .returning(User::as_returning())
         .get_result(conn)
         .await

@@ -6,7 +6,7 @@ use chrono::{DateTime, Duration, Utc};
 
 use super::rules::token_permissions;
 use super::store::{live_api_token, live_session, touch_api_token, touch_session};
-use super::tokens::API_TOKEN_PREFIX;
+use super::tokens::{API_TOKEN_PREFIX, digest};
 use crate::App;
 use crate::db;
 use crate::error::AppError;
@@ -26,7 +26,7 @@ pub async fn viewer(
     if token.starts_with(API_TOKEN_PREFIX) {
         return api_token_viewer(app, token, now).await;
     }
-    let Some(subject) = app.tokens.verify_access(token) else {
+    let Some(subject) = app.tokens.verify_access(token, now) else {
         return Ok(None);
     };
     let mut conn = db::conn(&app.pool).await?;
@@ -35,13 +35,14 @@ pub async fn viewer(
         subject.user_id,
         subject.session_id,
         app.config.session_idle_secs,
+        now,
     )
     .await?
     else {
         return Ok(None);
     };
     if now - session.last_seen_at > TOUCH_INTERVAL {
-        touch_session(&mut conn, subject.session_id).await?;
+        touch_session(&mut conn, subject.session_id, now).await?;
     }
     let permissions = app
         .permission_sets
@@ -65,14 +66,14 @@ async fn api_token_viewer(
     now: DateTime<Utc>,
 ) -> Result<Option<Viewer>, AppError> {
     let mut conn = db::conn(&app.pool).await?;
-    let Some(live) = live_api_token(&mut conn, token).await? else {
+    let Some(live) = live_api_token(&mut conn, &digest(token), now).await? else {
         return Ok(None);
     };
     let stale = live
         .last_used_at
         .is_none_or(|used| now - used > TOUCH_INTERVAL);
     if stale {
-        touch_api_token(&mut conn, live.token_id).await?;
+        touch_api_token(&mut conn, live.token_id, now).await?;
     }
     let held = app
         .permission_sets

@@ -7,7 +7,6 @@
 //! the prefix requires `Path=/`. Browsers also refuse the prefix without `Secure`, so plain-HTTP
 //! development (`AGORA_COOKIE_SECURE=false`) uses the bare names.
 
-use async_graphql::Context;
 use chrono::{DateTime, Utc};
 use cookie::{Cookie, SameSite};
 
@@ -36,30 +35,35 @@ impl CookieNames {
     }
 }
 
-pub fn set_auth_cookies(
-    ctx: &Context<'_>,
+/// The `Set-Cookie` values that hand a browser its tokens, each living as long as its token
+/// from `now`.
+pub fn auth_cookies(
     config: &Config,
     access: (&str, DateTime<Utc>),
     refresh: (&str, DateTime<Utc>),
-) {
+    now: DateTime<Utc>,
+) -> [String; 2] {
     let names = CookieNames::of(config);
-    for (name, value, expires_at) in [
+    [
         (names.access, access.0, access.1),
         (names.refresh, refresh.0, refresh.1),
-    ] {
-        let max_age = (expires_at - Utc::now()).num_seconds().max(0);
-        let cookie = base_cookie(config, name, value.to_owned())
-            .max_age(cookie::time::Duration::seconds(max_age));
-        ctx.append_http_header(axum::http::header::SET_COOKIE, cookie.to_string());
-    }
+    ]
+    .map(|(name, value, expires_at)| {
+        let max_age = (expires_at - now).num_seconds().max(0);
+        base_cookie(config, name, value.to_owned())
+            .max_age(cookie::time::Duration::seconds(max_age))
+            .to_string()
+    })
 }
 
-pub fn clear_auth_cookies(ctx: &Context<'_>, config: &Config) {
+/// The `Set-Cookie` values that make a browser forget its tokens.
+pub fn cleared_auth_cookies(config: &Config) -> [String; 2] {
     let names = CookieNames::of(config);
-    for name in [names.access, names.refresh] {
-        let cookie = base_cookie(config, name, String::new()).max_age(cookie::time::Duration::ZERO);
-        ctx.append_http_header(axum::http::header::SET_COOKIE, cookie.to_string());
-    }
+    [names.access, names.refresh].map(|name| {
+        base_cookie(config, name, String::new())
+            .max_age(cookie::time::Duration::ZERO)
+            .to_string()
+    })
 }
 
 fn base_cookie(

@@ -6,12 +6,19 @@ use chrono::{DateTime, Duration, Utc};
 use diesel_async::AsyncPgConnection;
 use serde_json::json;
 
+use super::mfa::{self, Proof};
 use super::model::{ClientInfo, Session};
 use super::recovery::{self, Purpose};
+use super::rules::check_new_password;
+use super::sign_in::{SignedIn, signed_in};
 use super::store;
+use super::tokens::{digest, new_refresh_token};
+use crate::App;
+use crate::accounts::model::User;
 use crate::accounts::store as accounts;
-use crate::audit::{Event, store::record};
+use crate::audit::{Event, action, store::record};
 use crate::config::Config;
+use crate::db;
 use crate::error::AppError;
 use crate::mail::{outbox, templates};
 use crate::request::RequestInfo;
@@ -49,13 +56,13 @@ pub async fn replace_password(
     (origin, action): (&RequestInfo, &'static str),
     now: DateTime<Utc>,
 ) -> Result<Ended, AppError> {
-    accounts::set_password_hash(conn, user_id, new_hash).await?;
+    accounts::set_password_hash(conn, user_id, new_hash, now).await?;
     let ended = Ended {
-        sessions: store::revoke_all_sessions(conn, user_id, keep.session).await?,
+        sessions: store::revoke_all_sessions(conn, user_id, keep.session, now).await?,
         api_tokens: if keep.api_tokens {
             0
         } else {
-            store::revoke_all_api_tokens(conn, user_id).await?
+            store::revoke_all_api_tokens(conn, user_id, now).await?
         },
     };
     recovery::store::expire_all(conn, user_id, Purpose::PasswordReset, now).await?;
@@ -73,24 +80,84 @@ pub async fn replace_password(
     Ok(ended)
 }
 
-/// Ends `old` and opens its successor with `refresh_token`: access tokens issued for the old
-/// id stop working, so a copy of one taken before the change is worth nothing after it.
-pub async fn renew_session(
+/// Ends `old` and opens its successor with the refresh token digested as `refresh_hash`:
+/// access tokens issued for the old id stop working, so a copy of one taken before the change
+/// is worth nothing after it.
+async fn renew_session(
     conn: &mut AsyncPgConnection,
     config: &Config,
     (user_id, old): (i64, i64),
-    client: &ClientInfo,
-    refresh_token: &str,
+    (client, refresh_hash): (&ClientInfo, &[u8]),
+    now: DateTime<Utc>,
 ) -> Result<Session, AppError> {
-    store::revoke_session(conn, user_id, old).await?;
-    store::open_session(
-        conn,
-        user_id,
-        client,
-        session_lifetime(config),
-        refresh_token,
-    )
-    .await
+    store::revoke_session(conn, user_id, old, now).await?;
+    let expires_at = now + session_lifetime(config);
+    store::open_session(conn, user_id, client, expires_at, refresh_hash, now).await
+}
+
+/// What `change_password` did.
+pub struct PasswordChanged {
+    pub user: User,
+    pub ended: Ended,
+    /// The changing session under its new id; `None` for a change made with an API token.
+    pub session: Option<SignedIn>,
+}
+
+/// Sets a new password for `account` after checking the current one (and the second factor):
+/// every other session ends, the API tokens too unless `keep_api_tokens`, and the changing
+/// session (`session`) moves to a new id. A notice is mailed.
+pub async fn change_password(
+    app: &App,
+    origin: &RequestInfo,
+    (account, session): (&User, Option<i64>),
+    new_password: &str,
+    keep_api_tokens: bool,
+    proof: Proof<'_>,
+) -> Result<PasswordChanged, AppError> {
+    let user_id = account.id;
+    let new_password = check_new_password(new_password, &[&account.username, &account.email])
+        .map_err(|problem| AppError::bad_input("newPassword", problem.message()))?;
+    mfa::reauthenticate(app, user_id, proof).await?;
+    let new_hash = app.passwords.hash(new_password).await?;
+    let now = app.clock.now();
+    let keep = Keep {
+        session,
+        api_tokens: keep_api_tokens,
+    };
+    let client = ClientInfo::from(origin);
+    let refresh_token = new_refresh_token();
+    let refresh_hash = digest(&refresh_token);
+    let mut conn = db::conn(&app.pool).await?;
+    let (user, ended, renewed) = db::transaction(&mut conn, async |conn| {
+        let change = (origin, action::PASSWORD_CHANGE);
+        let ended = replace_password(conn, user_id, &new_hash, keep, change, now).await?;
+        let renewed = match keep.session {
+            Some(old) => {
+                let new = (&client, refresh_hash.as_slice());
+                Some(renew_session(conn, &app.config, (user_id, old), new, now).await?)
+            }
+            None => None,
+        };
+        Ok((accounts::find_by_id(conn, user_id).await?, ended, renewed))
+    })
+    .await?;
+    app.outbox_wakeup.notify_one();
+    let session = renewed
+        .map(|session| {
+            signed_in(
+                app,
+                user.clone(),
+                session.id,
+                refresh_token,
+                session.expires_at,
+            )
+        })
+        .transpose()?;
+    Ok(PasswordChanged {
+        user,
+        ended,
+        session,
+    })
 }
 
 /// How long a session lasts at most from sign-in, however much it is used.

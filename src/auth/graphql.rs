@@ -1,26 +1,16 @@
+//! GraphQL for sessions and API tokens: sign-in, refresh, logout, password change, token
+//! management. Each resolver reads its input, calls one flow of `auth`, and shapes the answer.
+
 use async_graphql::{Context, ID, InputObject, Object, SimpleObject, Union};
 use chrono::{DateTime, Utc};
 
-use super::cookies::{clear_auth_cookies, set_auth_cookies};
-use super::credentials::{Keep, renew_session, replace_password, session_lifetime};
-use super::mfa::graphql::reauthenticate;
-use super::model::{ApiToken, ClientInfo, Session};
-use super::rules::{
-    account_key, api_token_lifetime, api_token_name, api_token_permissions, check_new_password,
-    presented_password, sign_in_key,
-};
-use super::store::{self, Rotation};
-use super::tokens::{AccessSubject, new_api_token, new_refresh_token};
-use crate::mail::{outbox, templates};
-use crate::ratelimit::Guarded;
-use serde_json::json;
-
+use super::api_tokens::{self, TokenRequest};
+use super::credentials::change_password;
+use super::model::{ApiToken, Session};
+use super::payload::{AuthPayload, ReauthFactorInput, clear_auth_cookies};
+use super::session::{self, Refresh};
+use super::sign_in::{self, LoginOutcome};
 use crate::accounts::model::User;
-use crate::accounts::rules::MAX_EMAIL_CHARS;
-use crate::accounts::store as accounts;
-use crate::audit::{Event, action, store::record};
-use crate::config::REFRESH_REUSE_GRACE;
-use crate::db;
 use crate::error::AppError;
 use crate::graphql::connection::{CountedConnection, Page, connection};
 use crate::graphql::{ContextExt, Permission, parse_id};
@@ -109,10 +99,8 @@ pub struct CreateApiTokenInput {
     pub expires_in_days: Option<i32>,
     /// The caller's password, as re-authentication.
     pub password: String,
-    /// With 2FA on: a current code, or else `recoveryCode`.
-    pub code: Option<String>,
-    /// With 2FA on and no `code`: one of the user's unused recovery codes.
-    pub recovery_code: Option<String>,
+    #[graphql(flatten)]
+    pub factor: ReauthFactorInput,
 }
 
 /// The result of `createApiToken`.
@@ -138,29 +126,20 @@ pub struct RevokeApiTokenPayload {
     pub api_token: ApiToken,
 }
 
-/// Tokens for a session. Browser clients may ignore them: the same tokens are set as HttpOnly
-/// cookies.
+/// The second step of signing in with 2FA on: pass the token to `verifyMfa` with a code.
 #[derive(SimpleObject)]
-pub struct AuthPayload {
-    /// Bearer token for the `Authorization` header; short-lived.
-    pub access_token: String,
-    /// When the access token stops working (15 minutes after issue by default); refresh
-    /// before then.
-    pub access_token_expires_at: DateTime<Utc>,
-    /// Single-use token for `refreshSession`.
-    pub refresh_token: String,
-    /// When the session ends at the latest (30 days after sign-in by default); it ends sooner
-    /// after 7 days without use.
-    pub refresh_token_expires_at: DateTime<Utc>,
-    /// The signed-in user.
-    pub user: User,
+pub struct MfaChallenge {
+    /// Single use; only `verifyMfa` accepts it.
+    pub challenge_token: String,
+    /// The challenge works until then: five minutes after `login`.
+    pub expires_at: DateTime<Utc>,
 }
 
 /// What `login` answers: a session, or the second step when 2FA is on.
 #[derive(Union)]
 pub enum LoginResult {
     AuthPayload(Box<AuthPayload>),
-    MfaChallenge(super::mfa::graphql::MfaChallenge),
+    MfaChallenge(MfaChallenge),
 }
 
 /// Credentials for `login`.
@@ -194,10 +173,8 @@ pub struct ChangePasswordInput {
     pub current_password: String,
     /// 8–256 characters; common passwords are refused.
     pub new_password: String,
-    /// With 2FA on: a current code, or else `recoveryCode`.
-    pub code: Option<String>,
-    /// With 2FA on and no `code`: one of the user's unused recovery codes.
-    pub recovery_code: Option<String>,
+    #[graphql(flatten)]
+    pub factor: ReauthFactorInput,
     /// Keep the API tokens working. By default a new password revokes them: a token made
     /// by whoever knew the old password should not outlive it.
     #[graphql(default)]
@@ -250,14 +227,10 @@ impl AuthQuery {
     ) -> async_graphql::Result<CountedConnection<SessionNode>> {
         let viewer = ctx.viewer()?;
         let page = Page::parse(first, after.as_deref())?;
-        let app = ctx.app();
-        let mut conn = db::conn(&app.pool).await?;
-        let (rows, total) = store::list_live_sessions(
-            &mut conn,
+        let (rows, total) = session::list(
+            ctx.app(),
             viewer.user_id,
-            app.config.session_idle_secs,
-            page.after_id,
-            page.fetch_limit(),
+            (page.after_id, page.fetch_limit()),
         )
         .await?;
         Ok(connection(
@@ -285,10 +258,12 @@ impl AuthQuery {
     ) -> async_graphql::Result<CountedConnection<ApiToken>> {
         let viewer = ctx.viewer()?;
         let page = Page::parse(first, after.as_deref())?;
-        let mut conn = db::conn(&ctx.app().pool).await?;
-        let (rows, total) =
-            store::list_api_tokens(&mut conn, viewer.user_id, page.after_id, page.fetch_limit())
-                .await?;
+        let (rows, total) = api_tokens::list(
+            ctx.app(),
+            viewer.user_id,
+            (page.after_id, page.fetch_limit()),
+        )
+        .await?;
         Ok(connection(
             rows,
             page,
@@ -312,48 +287,17 @@ impl AuthMutation {
         ctx: &Context<'_>,
         #[graphql(desc = "Who signs in, and their password.")] input: LoginInput,
     ) -> async_graphql::Result<LoginResult> {
-        let app = ctx.app();
-        let address = ctx.request_info().ip.clone().unwrap_or_default();
-        let login = crate::text::term("login", &input.login, MAX_EMAIL_CHARS)?;
-        let password = presented_password("password", &input.password)?;
-        app.limits
-            .check(Guarded::LoginFromAddress, &address)
-            .await?;
-        let mut conn = db::conn(&app.pool).await?;
-        let found = accounts::find_for_login(&mut conn, &login).await?;
-        // Release the connection while hashing: argon2 takes far longer than the query.
-        drop(conn);
-        let account_key = sign_in_key(found.as_ref().map(|(user, _)| user.id), &login);
-        app.limits
-            .check(Guarded::LoginToAccount, &account_key)
-            .await?;
-        let (user, stored_hash) = found.unzip();
-        let password_ok = app.passwords.verify(password, stored_hash).await?;
-        let origin = ctx.request_info();
-        let user = match user {
-            Some(user) if password_ok && user.is_active => user,
-            known_or_not => {
-                // Same row shape whether or not the account exists; only its owner (the
-                // target) and auditors can read it.
-                let mut event = Event::new(action::LOGIN_FAILED, None)
-                    .meta(json!({ "login": login.chars().take(100).collect::<String>() }));
-                if let Some(user) = known_or_not {
-                    event = event.target("user", user.id);
-                }
-                let mut conn = db::conn(&app.pool).await?;
-                record(&mut conn, origin, event).await?;
-                return Err(AppError::InvalidCredentials.into());
+        let outcome =
+            sign_in::login(ctx.app(), ctx.request_info(), &input.login, &input.password).await?;
+        Ok(match outcome {
+            LoginOutcome::SignedIn(signed_in) => {
+                LoginResult::AuthPayload(Box::new(AuthPayload::respond(ctx, *signed_in)))
             }
-        };
-        app.limits
-            .forgive(Guarded::LoginToAccount, &account_key)
-            .await;
-        if let Some(challenge) = super::mfa::graphql::challenge_if_enabled(ctx, user.id).await? {
-            return Ok(LoginResult::MfaChallenge(challenge));
-        }
-        open_signed_in_session(ctx, user.id, json!({ "factors": ["password"] }))
-            .await
-            .map(|payload| LoginResult::AuthPayload(Box::new(payload)))
+            LoginOutcome::Challenge(challenge) => LoginResult::MfaChallenge(MfaChallenge {
+                challenge_token: challenge.token,
+                expires_at: challenge.expires_at,
+            }),
+        })
     }
 
     /// Exchanges a refresh token (argument or cookie) for new tokens. Each refresh token works
@@ -364,94 +308,37 @@ impl AuthMutation {
         #[graphql(default, desc = "The refresh token; omit it to use the cookie.")]
         input: RefreshSessionInput,
     ) -> async_graphql::Result<AuthPayload> {
-        let app = ctx.app();
-        let presented = input
-            .refresh_token
-            .or_else(|| ctx.request_info().refresh_cookie.clone())
-            .ok_or_else(|| AppError::bad_input("refreshToken", "No refresh token given"))?;
-        let origin = ctx.request_info();
-        let mut conn = db::conn(&app.pool).await?;
-        let rotation = crate::db::transaction(&mut conn, async |conn| {
-            let rotation = store::rotate_refresh_token(
-                conn,
-                &app.tokens,
-                &presented,
-                app.config.session_idle_secs,
-                REFRESH_REUSE_GRACE,
-            )
-            .await?;
-            if let Rotation::ReuseDetected {
-                user_id,
-                session_id,
-            } = rotation
-            {
-                let event =
-                    Event::new(action::REFRESH_REUSE, Some(user_id)).target("session", session_id);
-                record(conn, origin, event).await?;
-            }
-            Ok(rotation)
-        })
-        .await?;
-        match rotation {
-            Rotation::Rotated {
-                user_id,
-                session_id,
-                successor,
-                session_expires_at,
-            } => {
-                let user = accounts::find_by_id(&mut conn, user_id).await?;
-                issue_tokens(ctx, user, session_id, successor, session_expires_at)
-            }
-            Rotation::ReuseDetected { .. } => {
-                tracing::warn!("refresh token reuse detected; session revoked");
-                clear_auth_cookies(ctx, &app.config);
+        match session::refresh(ctx.app(), ctx.request_info(), input.refresh_token).await? {
+            Refresh::Renewed(renewed) => Ok(AuthPayload::respond(ctx, *renewed)),
+            Refresh::Reused => {
+                clear_auth_cookies(ctx);
                 Err(AppError::Unauthenticated.into())
             }
-            Rotation::Invalid => Err(AppError::Unauthenticated.into()),
         }
     }
 
     /// Ends the current session.
     async fn logout(&self, ctx: &Context<'_>) -> async_graphql::Result<LogoutPayload> {
         let viewer = ctx.viewer()?;
-        let session_id = viewer.session_id.ok_or_else(|| {
-            AppError::bad_input(
-                "authorization",
-                "API tokens have no session; revoke them with revokeApiToken",
-            )
-        })?;
-        let app = ctx.app();
-        let mut conn = db::conn(&app.pool).await?;
-        let revoked = crate::db::transaction(&mut conn, async |conn| {
-            let revoked = store::revoke_session(conn, viewer.user_id, session_id).await?;
-            let event =
-                Event::new(action::LOGOUT, Some(viewer.user_id)).target("session", session_id);
-            record(conn, ctx.request_info(), event).await?;
-            Ok(revoked)
-        })
+        let revoked = session::logout(
+            ctx.app(),
+            ctx.request_info(),
+            viewer.user_id,
+            viewer.session_id,
+        )
         .await?;
-        clear_auth_cookies(ctx, &app.config);
+        clear_auth_cookies(ctx);
         Ok(LogoutPayload {
-            sessions_revoked: i32::from(revoked.is_some()),
+            sessions_revoked: count(revoked),
         })
     }
 
     /// Ends every session of the current user, this one included.
     #[graphql(guard = "Permission(perm::SESSIONS_MANAGE)")]
     async fn logout_all(&self, ctx: &Context<'_>) -> async_graphql::Result<LogoutPayload> {
-        let viewer = ctx.viewer()?;
-        let app = ctx.app();
-        let mut conn = db::conn(&app.pool).await?;
-        let revoked = crate::db::transaction(&mut conn, async |conn| {
-            let revoked = store::revoke_all_sessions(conn, viewer.user_id, None).await?;
-            let event = Event::new(action::LOGOUT_ALL, Some(viewer.user_id))
-                .target("user", viewer.user_id)
-                .meta(json!({ "sessionsRevoked": revoked }));
-            record(conn, ctx.request_info(), event).await?;
-            Ok(revoked)
-        })
-        .await?;
-        clear_auth_cookies(ctx, &app.config);
+        let user_id = ctx.viewer()?.user_id;
+        let revoked = session::logout_all(ctx.app(), ctx.request_info(), user_id).await?;
+        clear_auth_cookies(ctx);
         Ok(LogoutPayload {
             sessions_revoked: count(revoked),
         })
@@ -466,21 +353,11 @@ impl AuthMutation {
     ) -> async_graphql::Result<RevokeSessionPayload> {
         let viewer = ctx.viewer()?;
         let session_id = parse_id("id", &input.id)?;
-        let app = ctx.app();
-        let mut conn = db::conn(&app.pool).await?;
-        let session = crate::db::transaction(&mut conn, async |conn| {
-            let session = store::revoke_session(conn, viewer.user_id, session_id)
-                .await?
-                .ok_or(AppError::NotFound("Session"))?;
-            let event = Event::new(action::SESSION_REVOKE, Some(viewer.user_id))
-                .target("session", session.id);
-            record(conn, ctx.request_info(), event).await?;
-            Ok(session)
-        })
-        .await?;
+        let session =
+            session::revoke(ctx.app(), ctx.request_info(), viewer.user_id, session_id).await?;
         let current = Some(session.id) == viewer.session_id;
         if current {
-            clear_auth_cookies(ctx, &app.config);
+            clear_auth_cookies(ctx);
         }
         Ok(RevokeSessionPayload {
             session: SessionNode { session, current },
@@ -498,61 +375,25 @@ impl AuthMutation {
         #[graphql(desc = "The current and the new password.")] input: ChangePasswordInput,
     ) -> async_graphql::Result<ChangePasswordPayload> {
         let viewer = ctx.viewer()?;
-        let app = ctx.app();
-        let account = &viewer.account;
-        let new_password =
-            check_new_password(&input.new_password, &[&account.username, &account.email])
-                .map_err(|problem| AppError::bad_input("newPassword", problem.message()))?;
-        reauthenticate(
-            ctx,
-            viewer.user_id,
-            ("currentPassword", &input.current_password),
-            input.code,
-            input.recovery_code,
+        let proof = input
+            .factor
+            .with_password("currentPassword", &input.current_password);
+        let changed = change_password(
+            ctx.app(),
+            ctx.request_info(),
+            (&viewer.account, viewer.session_id),
+            &input.new_password,
+            input.keep_api_tokens,
+            proof,
         )
         .await?;
-        let new_hash = app.passwords.hash(new_password).await?;
-        let (user_id, origin, now) = (viewer.user_id, ctx.request_info(), app.clock.now());
-        let keep = Keep {
-            session: viewer.session_id,
-            api_tokens: input.keep_api_tokens,
-        };
-        let client = ClientInfo {
-            ip: origin.ip.clone(),
-            user_agent: origin.user_agent.clone(),
-        };
-        let refresh_token = new_refresh_token();
-        let mut conn = db::conn(&app.pool).await?;
-        let (user, ended, renewed) = crate::db::transaction(&mut conn, async |conn| {
-            let change = (origin, action::PASSWORD_CHANGE);
-            let ended = replace_password(conn, user_id, &new_hash, keep, change, now).await?;
-            let renewed = match keep.session {
-                Some(old) => Some(
-                    renew_session(conn, &app.config, (user_id, old), &client, &refresh_token)
-                        .await?,
-                ),
-                None => None,
-            };
-            Ok((accounts::find_by_id(conn, user_id).await?, ended, renewed))
-        })
-        .await?;
-        app.outbox_wakeup.notify_one();
-        let session = renewed
-            .map(|session| {
-                issue_tokens(
-                    ctx,
-                    user.clone(),
-                    session.id,
-                    refresh_token,
-                    session.expires_at,
-                )
-            })
-            .transpose()?;
         Ok(ChangePasswordPayload {
-            user,
-            sessions_revoked: count(ended.sessions),
-            api_tokens_revoked: count(ended.api_tokens),
-            session,
+            user: changed.user,
+            sessions_revoked: count(changed.ended.sessions),
+            api_tokens_revoked: count(changed.ended.api_tokens),
+            session: changed
+                .session
+                .map(|renewed| AuthPayload::respond(ctx, renewed)),
         })
     }
 
@@ -567,54 +408,15 @@ impl AuthMutation {
         input: CreateApiTokenInput,
     ) -> async_graphql::Result<CreateApiTokenPayload> {
         let viewer = ctx.viewer()?;
-        let app = ctx.app();
-        let name = api_token_name(&input.name)?;
-        let lifetime = api_token_lifetime(input.expires_in_days)?;
-        let granted = api_token_permissions(&input.permissions)?;
-        let mut conn = db::conn(&app.pool).await?;
-        let unknown = store::unknown_permissions(&mut conn, &granted).await?;
-        if !unknown.is_empty() {
-            return Err(AppError::bad_input(
-                "permissions",
-                format!("Unknown permissions: {}", unknown.join(", ")),
-            )
-            .into());
-        }
-        if let Some(missing) = granted.iter().find(|name| !viewer.can(name)) {
-            return Err(
-                AppError::bad_input("permissions", format!("You do not hold {missing}")).into(),
-            );
-        }
-        drop(conn);
-        reauthenticate(
-            ctx,
-            viewer.user_id,
-            ("password", &input.password),
-            input.code,
-            input.recovery_code,
-        )
-        .await?;
-        let token = new_api_token();
-        let expires_at = lifetime.map(|lifetime| Utc::now() + lifetime);
-        let (user_id, origin) = (viewer.user_id, ctx.request_info());
-        let cap = app.config.max_api_tokens_per_user;
-        let mut conn = db::conn(&app.pool).await?;
-        let api_token = crate::db::transaction(&mut conn, async |conn| {
-            let api_token =
-                store::create_api_token(conn, user_id, &name, &granted, expires_at, &token, cap)
-                    .await?;
-            let event = Event::new(action::API_TOKEN_CREATE, Some(user_id))
-                .target("api_token", api_token.id)
-                .meta(json!({ "name": api_token.name, "permissions": api_token.permissions }));
-            record(conn, origin, event).await?;
-            outbox::enqueue_for_user(conn, user_id, |email, username| {
-                templates::api_token_created(email, username, &name)
-            })
-            .await?;
-            Ok(api_token)
-        })
-        .await?;
-        app.outbox_wakeup.notify_one();
+        let request = TokenRequest {
+            name: &input.name,
+            permissions: &input.permissions,
+            expires_in_days: input.expires_in_days,
+        };
+        let proof = input.factor.with_password("password", &input.password);
+        let holder = (viewer.user_id, |name: &str| viewer.can(name));
+        let (token, api_token) =
+            api_tokens::create(ctx.app(), ctx.request_info(), holder, request, proof).await?;
         Ok(CreateApiTokenPayload { token, api_token })
     }
 
@@ -626,106 +428,11 @@ impl AuthMutation {
         #[graphql(desc = "The token to revoke.")] input: RevokeApiTokenInput,
     ) -> async_graphql::Result<RevokeApiTokenPayload> {
         let token_id = parse_id("id", &input.id)?;
-        let (user_id, origin) = (ctx.viewer()?.user_id, ctx.request_info());
-        let mut conn = db::conn(&ctx.app().pool).await?;
-        let api_token = crate::db::transaction(&mut conn, async |conn| {
-            let api_token = store::revoke_api_token(conn, user_id, token_id)
-                .await?
-                .ok_or(AppError::NotFound("API token"))?;
-            let event = Event::new(action::API_TOKEN_REVOKE, Some(user_id))
-                .target("api_token", api_token.id)
-                .meta(json!({ "name": api_token.name }));
-            record(conn, origin, event).await?;
-            Ok(api_token)
-        })
-        .await?;
+        let user_id = ctx.viewer()?.user_id;
+        let api_token =
+            api_tokens::revoke(ctx.app(), ctx.request_info(), user_id, token_id).await?;
         Ok(RevokeApiTokenPayload { api_token })
     }
-}
-
-/// Re-authentication: `BAD_USER_INPUT` on `field` unless `password` is the user's. It shares
-/// the account's sign-in limit (`RATE_LIMITED`).
-pub(crate) async fn check_password(
-    ctx: &Context<'_>,
-    user_id: i64,
-    field: &'static str,
-    password: &str,
-) -> Result<(), AppError> {
-    let app = ctx.app();
-    let password = presented_password(field, password)?;
-    // A stolen session must not become a way to guess the password faster than signing in.
-    let budget = account_key(user_id);
-    app.limits.check(Guarded::LoginToAccount, &budget).await?;
-    let mut conn = db::conn(&app.pool).await?;
-    let stored_hash = accounts::password_hash(&mut conn, user_id).await?;
-    drop(conn);
-    if !app.passwords.verify(password, Some(stored_hash)).await? {
-        return Err(AppError::bad_input(field, "Password is incorrect"));
-    }
-    app.limits.forgive(Guarded::LoginToAccount, &budget).await;
-    Ok(())
-}
-
-/// Opens a session for a user who has proven who they are, records the sign-in, and hands
-/// out tokens (also as cookies).
-pub(crate) async fn open_signed_in_session(
-    ctx: &Context<'_>,
-    user_id: i64,
-    how: serde_json::Value,
-) -> async_graphql::Result<AuthPayload> {
-    let app = ctx.app();
-    let origin = ctx.request_info();
-    let refresh_token = new_refresh_token();
-    let client = ClientInfo {
-        ip: origin.ip.clone(),
-        user_agent: origin.user_agent.clone(),
-    };
-    let lifetime = session_lifetime(&app.config);
-    let mut conn = db::conn(&app.pool).await?;
-    let (session, user) = crate::db::transaction(&mut conn, async |conn| {
-        let session = store::open_session(conn, user_id, &client, lifetime, &refresh_token).await?;
-        let event = Event::new(action::LOGIN, Some(user_id))
-            .target("session", session.id)
-            .meta(how.clone());
-        record(conn, origin, event).await?;
-        Ok((session, accounts::find_by_id(conn, user_id).await?))
-    })
-    .await?;
-    issue_tokens(ctx, user, session.id, refresh_token, session.expires_at)
-}
-
-fn issue_tokens(
-    ctx: &Context<'_>,
-    user: User,
-    session_id: i64,
-    refresh_token: String,
-    session_expires_at: DateTime<Utc>,
-) -> async_graphql::Result<AuthPayload> {
-    let app = ctx.app();
-    ctx.acting_as(user.id);
-    let access = app
-        .tokens
-        .issue_access(
-            AccessSubject {
-                user_id: user.id,
-                session_id,
-            },
-            Utc::now(),
-        )
-        .map_err(AppError::Internal)?;
-    set_auth_cookies(
-        ctx,
-        &app.config,
-        (&access.token, access.expires_at),
-        (&refresh_token, session_expires_at),
-    );
-    Ok(AuthPayload {
-        access_token: access.token,
-        access_token_expires_at: access.expires_at,
-        refresh_token,
-        refresh_token_expires_at: session_expires_at,
-        user,
-    })
 }
 
 fn count(rows: usize) -> i32 {

@@ -1,3 +1,5 @@
+//! Rows of authentication: sessions, where they came from, and API tokens.
+
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 
@@ -21,6 +23,15 @@ pub struct ClientInfo {
     pub user_agent: Option<String>,
 }
 
+impl From<&crate::request::RequestInfo> for ClientInfo {
+    fn from(origin: &crate::request::RequestInfo) -> Self {
+        Self {
+            ip: origin.ip.clone(),
+            user_agent: origin.user_agent.clone(),
+        }
+    }
+}
+
 /// A personal access token for scripts; the secret itself is never stored.
 #[derive(Clone, Debug, Queryable, Selectable)]
 #[diesel(table_name = crate::db::schema::api_tokens, check_for_backend(diesel::pg::Pg))]
@@ -33,4 +44,15 @@ pub struct ApiToken {
     pub expires_at: Option<DateTime<Utc>>,
     pub last_used_at: Option<DateTime<Utc>>,
     pub revoked_at: Option<DateTime<Utc>>,
+}
+
+/// An API token to store: validated, with only the digest of its secret.
+#[derive(Insertable)]
+#[diesel(table_name = crate::db::schema::api_tokens)]
+pub struct NewApiToken<'a> {
+    pub user_id: i64,
+    pub name: &'a str,
+    pub permissions: &'a [String],
+    pub expires_at: Option<DateTime<Utc>>,
+    pub token_hash: &'a [u8],
 }

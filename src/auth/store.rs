@@ -1,3 +1,6 @@
+//! Sessions, refresh tokens and API tokens in the database. Callers pass digests, never
+//! secrets, and the instant they act at (the app clock), which every expiry is compared with.
+
 use chrono::{DateTime, Duration, Utc};
 use diesel::pg::Pg;
 use diesel::prelude::*;
@@ -5,8 +8,7 @@ use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
 use diesel::sql_types::{Array, BigInt, Double, Text, Timestamptz, Untyped};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
-use super::model::{ApiToken, ClientInfo, Session};
-use super::tokens::{TokenKeys, digest};
+use super::model::{ApiToken, ClientInfo, NewApiToken, Session};
 use crate::accounts::model::User;
 use crate::db::schema::{api_tokens, permissions, refresh_tokens, sessions, users};
 use crate::error::AppError;
@@ -40,11 +42,13 @@ pub async fn live_session(
     user_id: i64,
     session_id: i64,
     idle_secs: u64,
+    now: DateTime<Utc>,
 ) -> Result<Option<LiveSession>, AppError> {
     Ok(LiveSessionQuery {
         session_id,
         user_id,
         idle_secs: idle_secs as f64,
+        now,
     }
     .get_result(conn)
     .await
@@ -59,6 +63,7 @@ struct LiveSessionQuery {
     session_id: i64,
     user_id: i64,
     idle_secs: f64,
+    now: DateTime<Utc>,
 }
 
 impl QueryFragment<Pg> for LiveSessionQuery {
@@ -74,10 +79,11 @@ impl QueryFragment<Pg> for LiveSessionQuery {
         out.push_bind_param::<BigInt, _>(&self.session_id)?;
         out.push_sql(" AND s.user_id = ");
         out.push_bind_param::<BigInt, _>(&self.user_id)?;
-        out.push_sql(
-            " AND u.is_active AND s.revoked_at IS NULL AND s.expires_at > now()
-               AND s.last_seen_at > now() - make_interval(secs => ",
-        );
+        out.push_sql(" AND u.is_active AND s.revoked_at IS NULL AND s.expires_at > ");
+        out.push_bind_param::<Timestamptz, _>(&self.now)?;
+        out.push_sql(" AND s.last_seen_at > ");
+        out.push_bind_param::<Timestamptz, _>(&self.now)?;
+        out.push_sql(" - make_interval(secs => ");
         out.push_bind_param::<Double, _>(&self.idle_secs)?;
         out.push_sql(")");
         Ok(())
@@ -90,28 +96,34 @@ impl Query for LiveSessionQuery {
 
 /// Pushes the idle deadline forward. Callers do it at most once a minute per session, so
 /// reads stay reads.
-pub async fn touch_session(conn: &mut AsyncPgConnection, session_id: i64) -> Result<(), AppError> {
+pub async fn touch_session(
+    conn: &mut AsyncPgConnection,
+    session_id: i64,
+    now: DateTime<Utc>,
+) -> Result<(), AppError> {
     diesel::update(sessions::table.find(session_id))
-        .set(sessions::last_seen_at.eq(diesel::dsl::now))
+        .set(sessions::last_seen_at.eq(now))
         .execute(conn)
         .await?;
     Ok(())
 }
 
-/// Opens a session with its first refresh token and records the login time, atomically.
+/// Opens a session at `now` with its first refresh token (by digest) and records the login
+/// time, atomically.
 pub async fn open_session(
     conn: &mut AsyncPgConnection,
     user_id: i64,
     client: &ClientInfo,
-    lifetime: Duration,
-    refresh_token: &str,
+    expires_at: DateTime<Utc>,
+    refresh_hash: &[u8],
+    now: DateTime<Utc>,
 ) -> Result<Session, AppError> {
-    let token_hash = digest(refresh_token);
     crate::db::transaction(conn, async |conn| {
         let session: Session = diesel::insert_into(sessions::table)
             .values((
                 sessions::user_id.eq(user_id),
-                sessions::expires_at.eq(Utc::now() + lifetime),
+                sessions::last_seen_at.eq(now),
+                sessions::expires_at.eq(expires_at),
                 sessions::ip.eq(client.ip.as_deref()),
                 sessions::user_agent.eq(client.user_agent.as_deref()),
             ))
@@ -121,12 +133,12 @@ pub async fn open_session(
         diesel::insert_into(refresh_tokens::table)
             .values((
                 refresh_tokens::session_id.eq(session.id),
-                refresh_tokens::token_hash.eq(&token_hash),
+                refresh_tokens::token_hash.eq(refresh_hash),
             ))
             .execute(conn)
             .await?;
         diesel::update(users::table.find(user_id))
-            .set(users::last_login_at.eq(diesel::dsl::now))
+            .set(users::last_login_at.eq(now))
             .execute(conn)
             .await?;
         Ok(session)
@@ -135,11 +147,10 @@ pub async fn open_session(
 }
 
 pub enum Rotation {
-    /// The token was current (or rotated within the grace window): here is its successor.
+    /// The token was current (or rotated within the grace window): its successor now is.
     Rotated {
         user_id: i64,
         session_id: i64,
-        successor: String,
         session_expires_at: DateTime<Utc>,
     },
     /// A token rotated earlier than the grace window came back: the session is now revoked.
@@ -157,27 +168,30 @@ struct PresentedToken {
     session_expires_at: DateTime<Utc>,
 }
 
+/// How a refresh token is presented for rotation: digests of it and of its successor, and the
+/// windows that decide whether it is still good.
+pub struct Presented<'a> {
+    pub hash: &'a [u8],
+    pub successor_hash: &'a [u8],
+    pub idle_secs: u64,
+    pub grace: std::time::Duration,
+}
+
 /// Single-use rotation with reuse detection (DESIGN.md §3). The token row is locked, so two
 /// concurrent refreshes with one token serialise and both receive the same successor.
 pub async fn rotate_refresh_token(
     conn: &mut AsyncPgConnection,
-    keys: &TokenKeys,
-    presented: &str,
-    idle_secs: u64,
-    grace: std::time::Duration,
+    presented: Presented<'_>,
+    now: DateTime<Utc>,
 ) -> Result<Rotation, AppError> {
-    let presented_hash = digest(presented);
-    let successor = keys.successor_refresh_token(presented);
-    let successor_hash = digest(&successor);
-    let idle_cutoff =
-        Utc::now() - Duration::seconds(i64::try_from(idle_secs).unwrap_or(i64::MAX / 2));
-    let grace_cutoff = Utc::now() - Duration::from_std(grace).unwrap_or_default();
+    let idle_cutoff = now - idle(presented.idle_secs);
+    let grace_cutoff = now - Duration::from_std(presented.grace).unwrap_or_default();
     crate::db::transaction(conn, async |conn| {
         let found: Option<PresentedToken> = refresh_tokens::table
             .inner_join(sessions::table.inner_join(users::table))
-            .filter(refresh_tokens::token_hash.eq(&presented_hash))
+            .filter(refresh_tokens::token_hash.eq(presented.hash))
             .filter(sessions::revoked_at.is_null())
-            .filter(sessions::expires_at.gt(diesel::dsl::now))
+            .filter(sessions::expires_at.gt(now))
             .filter(sessions::last_seen_at.gt(idle_cutoff))
             .filter(users::is_active)
             .select((
@@ -197,20 +211,20 @@ pub async fn rotate_refresh_token(
         match token.used_at {
             None => {
                 diesel::update(refresh_tokens::table.find(token.id))
-                    .set(refresh_tokens::used_at.eq(diesel::dsl::now))
+                    .set(refresh_tokens::used_at.eq(now))
                     .execute(conn)
                     .await?;
                 diesel::insert_into(refresh_tokens::table)
                     .values((
                         refresh_tokens::session_id.eq(token.session_id),
-                        refresh_tokens::token_hash.eq(&successor_hash),
+                        refresh_tokens::token_hash.eq(presented.successor_hash),
                     ))
                     .execute(conn)
                     .await?;
             }
             Some(used_at) if used_at > grace_cutoff => {}
             Some(_) => {
-                revoke_session(conn, token.user_id, token.session_id).await?;
+                revoke_session(conn, token.user_id, token.session_id, now).await?;
                 return Ok(Rotation::ReuseDetected {
                     user_id: token.user_id,
                     session_id: token.session_id,
@@ -218,13 +232,12 @@ pub async fn rotate_refresh_token(
             }
         }
         diesel::update(sessions::table.find(token.session_id))
-            .set(sessions::last_seen_at.eq(diesel::dsl::now))
+            .set(sessions::last_seen_at.eq(now))
             .execute(conn)
             .await?;
         Ok(Rotation::Rotated {
             user_id: token.user_id,
             session_id: token.session_id,
-            successor: successor.clone(),
             session_expires_at: token.session_expires_at,
         })
     })
@@ -236,12 +249,13 @@ pub async fn revoke_session(
     conn: &mut AsyncPgConnection,
     user_id: i64,
     session_id: i64,
+    now: DateTime<Utc>,
 ) -> Result<Option<Session>, AppError> {
     Ok(diesel::update(sessions::table)
         .filter(sessions::id.eq(session_id))
         .filter(sessions::user_id.eq(user_id))
         .filter(sessions::revoked_at.is_null())
-        .set(sessions::revoked_at.eq(diesel::dsl::now))
+        .set(sessions::revoked_at.eq(now))
         .returning(Session::as_returning())
         .get_result(conn)
         .await
@@ -253,12 +267,13 @@ pub async fn revoke_all_sessions(
     conn: &mut AsyncPgConnection,
     user_id: i64,
     keep: Option<i64>,
+    now: DateTime<Utc>,
 ) -> Result<usize, AppError> {
     Ok(diesel::update(sessions::table)
         .filter(sessions::user_id.eq(user_id))
         .filter(sessions::id.nullable().is_distinct_from(keep))
         .filter(sessions::revoked_at.is_null())
-        .set(sessions::revoked_at.eq(diesel::dsl::now))
+        .set(sessions::revoked_at.eq(now))
         .execute(conn)
         .await?)
 }
@@ -268,16 +283,15 @@ pub async fn list_live_sessions(
     conn: &mut AsyncPgConnection,
     user_id: i64,
     idle_secs: u64,
-    after_id: Option<i64>,
-    limit: i64,
+    now: DateTime<Utc>,
+    (after_id, limit): (Option<i64>, i64),
 ) -> Result<(Vec<Session>, i64), AppError> {
-    let idle_cutoff =
-        Utc::now() - Duration::seconds(i64::try_from(idle_secs).unwrap_or(i64::MAX / 2));
+    let idle_cutoff = now - idle(idle_secs);
     let live = || {
         sessions::table
             .filter(sessions::user_id.eq(user_id))
             .filter(sessions::revoked_at.is_null())
-            .filter(sessions::expires_at.gt(diesel::dsl::now))
+            .filter(sessions::expires_at.gt(now))
             .filter(sessions::last_seen_at.gt(idle_cutoff))
     };
     let mut page = live()
@@ -310,9 +324,11 @@ pub struct LiveApiToken {
     pub rbac_epoch: i64,
 }
 
+/// The live API token with this digest, if any.
 pub async fn live_api_token(
     conn: &mut AsyncPgConnection,
-    token: &str,
+    token_hash: &[u8],
+    now: DateTime<Utc>,
 ) -> Result<Option<LiveApiToken>, AppError> {
     Ok(diesel::sql_query(concat!(
         "SELECT t.id AS token_id, ",
@@ -321,17 +337,22 @@ pub async fn live_api_token(
          FROM api_tokens t
          JOIN users u ON u.id = t.user_id
          WHERE t.token_hash = $1 AND t.revoked_at IS NULL AND u.is_active
-           AND (t.expires_at IS NULL OR t.expires_at > now())"
+           AND (t.expires_at IS NULL OR t.expires_at > $2)"
     ))
-    .bind::<diesel::sql_types::Bytea, _>(digest(token))
+    .bind::<diesel::sql_types::Bytea, _>(token_hash)
+    .bind::<Timestamptz, _>(now)
     .get_result(conn)
     .await
     .optional()?)
 }
 
-pub async fn touch_api_token(conn: &mut AsyncPgConnection, token_id: i64) -> Result<(), AppError> {
+pub async fn touch_api_token(
+    conn: &mut AsyncPgConnection,
+    token_id: i64,
+    now: DateTime<Utc>,
+) -> Result<(), AppError> {
     diesel::update(api_tokens::table.find(token_id))
-        .set(api_tokens::last_used_at.eq(diesel::dsl::now))
+        .set(api_tokens::last_used_at.eq(now))
         .execute(conn)
         .await?;
     Ok(())
@@ -358,13 +379,11 @@ pub async fn unknown_permissions(
 /// Run it inside a transaction: the count holds only while the lock it takes does.
 pub async fn create_api_token(
     conn: &mut AsyncPgConnection,
-    user_id: i64,
-    name: &str,
-    granted: &[String],
-    expires_at: Option<DateTime<Utc>>,
-    token: &str,
+    new: &NewApiToken<'_>,
     cap: u32,
+    now: DateTime<Utc>,
 ) -> Result<ApiToken, AppError> {
+    let user_id = new.user_id;
     quota::lock(conn, quota::API_TOKENS_LOCK, user_id).await?;
     let live = api_tokens::table
         .filter(api_tokens::user_id.eq(user_id))
@@ -372,20 +391,14 @@ pub async fn create_api_token(
         .filter(
             api_tokens::expires_at
                 .is_null()
-                .or(api_tokens::expires_at.gt(diesel::dsl::now)),
+                .or(api_tokens::expires_at.gt(now)),
         )
         .count()
         .get_result(conn)
         .await?;
     quota::check("live API tokens", live, cap)?;
     Ok(diesel::insert_into(api_tokens::table)
-        .values((
-            api_tokens::user_id.eq(user_id),
-            api_tokens::name.eq(name),
-            api_tokens::permissions.eq(granted),
-            api_tokens::expires_at.eq(expires_at),
-            api_tokens::token_hash.eq(digest(token)),
-        ))
+        .values(new)
         .returning(ApiToken::as_returning())
         .get_result(conn)
         .await?)
@@ -421,12 +434,13 @@ pub async fn revoke_api_token(
     conn: &mut AsyncPgConnection,
     user_id: i64,
     token_id: i64,
+    now: DateTime<Utc>,
 ) -> Result<Option<ApiToken>, AppError> {
     Ok(diesel::update(api_tokens::table)
         .filter(api_tokens::id.eq(token_id))
         .filter(api_tokens::user_id.eq(user_id))
         .filter(api_tokens::revoked_at.is_null())
-        .set(api_tokens::revoked_at.eq(diesel::dsl::now))
+        .set(api_tokens::revoked_at.eq(now))
         .returning(ApiToken::as_returning())
         .get_result(conn)
         .await
@@ -437,11 +451,17 @@ pub async fn revoke_api_token(
 pub async fn revoke_all_api_tokens(
     conn: &mut AsyncPgConnection,
     user_id: i64,
+    now: DateTime<Utc>,
 ) -> Result<usize, AppError> {
     Ok(diesel::update(api_tokens::table)
         .filter(api_tokens::user_id.eq(user_id))
         .filter(api_tokens::revoked_at.is_null())
-        .set(api_tokens::revoked_at.eq(diesel::dsl::now))
+        .set(api_tokens::revoked_at.eq(now))
         .execute(conn)
         .await?)
+}
+
+/// An idle limit in seconds as a duration; absurdly large ones saturate.
+fn idle(secs: u64) -> Duration {
+    Duration::seconds(i64::try_from(secs).unwrap_or(i64::MAX / 2))
 }

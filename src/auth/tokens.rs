@@ -47,7 +47,8 @@ pub struct TokenKeys {
     encoding: EncodingKey,
     decoding: DecodingKey,
     validation: Validation,
-    refresh_key: Vec<u8>,
+    /// Keyed once; each successor starts from a copy.
+    refresh_mac: Hmac<Sha256>,
     access_ttl_secs: i64,
     /// Tokens whose signature verified, with their subject and `exp`. A client sends one token
     /// with every request for its whole life, and verifying it again (HMAC-SHA256, with the key
@@ -60,20 +61,21 @@ pub struct TokenKeys {
 impl TokenKeys {
     /// Keys for each purpose are derived from the one server secret, so a leak of one derived key
     /// does not give the other.
-    pub fn new(secret: &[u8], access_ttl_secs: u64) -> Self {
-        let jwt_key = derive_key(secret, b"agora access-token signing");
-        let refresh_key = derive_key(secret, b"agora refresh-token rotation");
+    pub fn new(secret: &[u8], access_ttl_secs: u64) -> anyhow::Result<Self> {
+        let jwt_key = derive_key(secret, b"agora access-token signing")?;
+        let refresh_key = derive_key(secret, b"agora refresh-token rotation")?;
         let mut validation = Validation::new(Algorithm::HS256);
-        validation.leeway = LEEWAY_SECS;
+        // `exp` is checked against the app's clock (below), not the system's.
+        validation.validate_exp = false;
         validation.set_required_spec_claims(&["exp", "sub"]);
-        Self {
+        Ok(Self {
             encoding: EncodingKey::from_secret(&jwt_key),
             decoding: DecodingKey::from_secret(&jwt_key),
             validation,
-            refresh_key,
+            refresh_mac: keyed_mac(&refresh_key)?,
             access_ttl_secs: i64::try_from(access_ttl_secs).unwrap_or(i64::MAX / 2),
             verified: BoundedCache::new(VERIFIED_CAPACITY),
-        }
+        })
     }
 
     pub fn issue_access(
@@ -97,36 +99,33 @@ impl TokenKeys {
         Ok(IssuedAccess { token, expires_at })
     }
 
-    /// The subject of a well-formed, correctly signed, unexpired access token; `None` otherwise
-    /// (including `alg: none` and tokens signed with another algorithm).
-    pub fn verify_access(&self, token: &str) -> Option<AccessSubject> {
-        self.verify_access_at(token, Utc::now().timestamp())
-    }
-
-    /// As [`Self::verify_access`] at `now` (Unix seconds) for a token verified before; a token
-    /// seen for the first time is verified against the real clock.
-    fn verify_access_at(&self, token: &str, now: i64) -> Option<AccessSubject> {
-        if let Some((subject, exp)) = self.verified.get(token) {
-            // jsonwebtoken's own rule: expired once `exp` is more than the leeway behind.
-            return (exp >= now - LEEWAY_SECS as i64).then_some(subject);
-        }
-        let data =
-            jsonwebtoken::decode::<AccessClaims>(token, &self.decoding, &self.validation).ok()?;
-        let claims = data.claims;
-        if claims.typ != ACCESS_TYPE {
-            return None;
-        }
-        let subject = AccessSubject {
-            user_id: claims.sub.parse().ok()?,
-            session_id: claims.sid.parse().ok()?,
+    /// The subject of a well-formed, correctly signed access token unexpired at `now`; `None`
+    /// otherwise (including `alg: none` and tokens signed with another algorithm).
+    pub fn verify_access(&self, token: &str, now: DateTime<Utc>) -> Option<AccessSubject> {
+        let (subject, exp) = match self.verified.get(token) {
+            Some(known) => known,
+            None => {
+                let data =
+                    jsonwebtoken::decode::<AccessClaims>(token, &self.decoding, &self.validation)
+                        .ok()?;
+                let claims = data.claims;
+                if claims.typ != ACCESS_TYPE {
+                    return None;
+                }
+                let subject = AccessSubject {
+                    user_id: claims.sub.parse().ok()?,
+                    session_id: claims.sid.parse().ok()?,
+                };
+                self.verified.put(token.into(), (subject, claims.exp));
+                (subject, claims.exp)
+            }
         };
-        self.verified.put(token.into(), (subject, claims.exp));
-        Some(subject)
+        // jsonwebtoken's own rule: expired once `exp` is more than the leeway behind.
+        (exp >= now.timestamp() - LEEWAY_SECS as i64).then_some(subject)
     }
 
     pub fn successor_refresh_token(&self, presented: &str) -> String {
-        let mut mac =
-            Hmac::<Sha256>::new_from_slice(&self.refresh_key).expect("HMAC takes any key length");
+        let mut mac = self.refresh_mac.clone();
         mac.update(presented.as_bytes());
         URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes())
     }
@@ -154,10 +153,15 @@ pub fn digest(token: &str) -> Vec<u8> {
     Sha256::digest(token.as_bytes()).to_vec()
 }
 
-pub(crate) fn derive_key(secret: &[u8], purpose: &[u8]) -> Vec<u8> {
-    let mut mac = Hmac::<Sha256>::new_from_slice(secret).expect("HMAC takes any key length");
+pub(crate) fn derive_key(secret: &[u8], purpose: &[u8]) -> anyhow::Result<Vec<u8>> {
+    let mut mac = keyed_mac(secret)?;
     mac.update(purpose);
-    mac.finalize().into_bytes().to_vec()
+    Ok(mac.finalize().into_bytes().to_vec())
+}
+
+/// HMAC-SHA256 under `key`. HMAC takes keys of any length, so this fails only in theory.
+pub(crate) fn keyed_mac(key: &[u8]) -> anyhow::Result<Hmac<Sha256>> {
+    Hmac::<Sha256>::new_from_slice(key).map_err(|error| anyhow::anyhow!("HMAC key: {error}"))
 }
 
 #[cfg(test)]
@@ -170,40 +174,45 @@ mod tests {
     };
 
     fn keys() -> TokenKeys {
-        TokenKeys::new(b"a test secret that is long enough!!", 900)
+        TokenKeys::new(b"a test secret that is long enough!!", 900).unwrap()
     }
 
     #[test]
     fn round_trips_and_rejects_other_keys() {
         let issued = keys().issue_access(SUBJECT, Utc::now()).unwrap();
-        assert_eq!(keys().verify_access(&issued.token), Some(SUBJECT));
-        let other = TokenKeys::new(b"another secret, also long enough!!", 900);
-        assert_eq!(other.verify_access(&issued.token), None);
+        assert_eq!(
+            keys().verify_access(&issued.token, Utc::now()),
+            Some(SUBJECT)
+        );
+        let other = TokenKeys::new(b"another secret, also long enough!!", 900).unwrap();
+        assert_eq!(other.verify_access(&issued.token, Utc::now()), None);
     }
 
     #[test]
     fn expired_tokens_are_refused_beyond_the_leeway() {
         let long_ago = Utc::now() - chrono::Duration::seconds(900 + LEEWAY_SECS as i64 + 2);
         let issued = keys().issue_access(SUBJECT, long_ago).unwrap();
-        assert_eq!(keys().verify_access(&issued.token), None);
+        assert_eq!(keys().verify_access(&issued.token, Utc::now()), None);
     }
 
     #[test]
     fn a_verified_token_is_refused_again_once_expired() {
         let keys = keys();
         let issued = keys.issue_access(SUBJECT, Utc::now()).unwrap();
-        assert_eq!(keys.verify_access(&issued.token), Some(SUBJECT));
-        assert_eq!(keys.verify_access(&issued.token), Some(SUBJECT), "kept");
-        let exp = issued.expires_at.timestamp();
-        let leeway = LEEWAY_SECS as i64;
+        assert_eq!(keys.verify_access(&issued.token, Utc::now()), Some(SUBJECT));
         assert_eq!(
-            keys.verify_access_at(&issued.token, exp + leeway),
-            Some(SUBJECT)
+            keys.verify_access(&issued.token, Utc::now()),
+            Some(SUBJECT),
+            "kept"
         );
-        assert_eq!(keys.verify_access_at(&issued.token, exp + leeway + 1), None);
+        let leeway = chrono::Duration::seconds(LEEWAY_SECS as i64);
+        let at_leeway = issued.expires_at + leeway;
+        assert_eq!(keys.verify_access(&issued.token, at_leeway), Some(SUBJECT));
+        let beyond = at_leeway + chrono::Duration::seconds(1);
+        assert_eq!(keys.verify_access(&issued.token, beyond), None);
         let tampered = format!("{}x", issued.token);
         assert_eq!(
-            keys.verify_access(&tampered),
+            keys.verify_access(&tampered, Utc::now()),
             None,
             "only exact texts are kept"
         );
@@ -214,7 +223,8 @@ mod tests {
         let issued = keys().issue_access(SUBJECT, Utc::now()).unwrap();
         let payload = issued.token.split('.').nth(1).unwrap();
         let header = URL_SAFE_NO_PAD.encode(br#"{"alg":"none","typ":"JWT"}"#);
-        assert_eq!(keys().verify_access(&format!("{header}.{payload}.")), None);
+        let unsigned = format!("{header}.{payload}.");
+        assert_eq!(keys().verify_access(&unsigned, Utc::now()), None);
     }
 
     #[test]

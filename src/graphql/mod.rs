@@ -111,8 +111,8 @@ pub fn insert_loaders(data: &mut async_graphql::Data, pool: &crate::db::DbPool) 
         crate::rbac::loaders::RbacLoader { pool: pool.clone() },
         tokio::spawn,
     ));
-    data.insert(crate::accounts::graphql::UserDataLoader::with_cache(
-        crate::accounts::graphql::UserLoader { pool: pool.clone() },
+    data.insert(crate::accounts::loader::UserDataLoader::with_cache(
+        crate::accounts::loader::UserLoader { pool: pool.clone() },
         tokio::spawn,
         HashMapCache::default(),
     ));
@@ -125,7 +125,7 @@ pub fn insert_loaders(data: &mut async_graphql::Data, pool: &crate::db::DbPool) 
         tokio::spawn,
     ));
     data.insert(DataLoader::new(
-        crate::auth::mfa::graphql::TwoFactorLoader { pool: pool.clone() },
+        crate::auth::mfa::loader::TwoFactorLoader { pool: pool.clone() },
         tokio::spawn,
     ));
     data.insert(crate::habits::graphql::CompletionDataLoader::with_cache(

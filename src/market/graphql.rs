@@ -9,7 +9,7 @@ use super::events::MarketEventKind;
 use super::model::{Item, ItemChanges, LedgerEntry};
 use super::rules;
 use super::store::{self, ItemFilter, PageNeeds};
-use crate::accounts::graphql::{UserById, UserDataLoader};
+use crate::accounts::loader::{UserById, UserDataLoader};
 use crate::accounts::model::User;
 use crate::db::{self, DbPool};
 use crate::error::AppError;

@@ -10,7 +10,7 @@ use rand::RngCore;
 use sha2::Sha256;
 use totp_rs::{Builder, Totp};
 
-use crate::auth::tokens::{derive_key, random_secret};
+use crate::auth::tokens::{derive_key, keyed_mac, random_secret};
 use crate::error::AppError;
 use crate::ratelimit::Limit;
 
@@ -35,28 +35,28 @@ const NONCE_BYTES: usize = 24;
 /// recovery codes (so a stolen table alone cannot be searched for codes).
 pub struct MfaKeys {
     cipher: XChaCha20Poly1305,
-    code_key: Vec<u8>,
+    code_mac: Hmac<Sha256>,
 }
 
 impl MfaKeys {
-    pub fn new(secret: &[u8]) -> Self {
-        let seal_key = derive_key(secret, b"agora totp secret sealing v1");
-        Self {
-            cipher: XChaCha20Poly1305::new_from_slice(&seal_key).expect("a 32-byte key"),
-            code_key: derive_key(secret, b"agora recovery code hashing v1"),
-        }
+    pub fn new(secret: &[u8]) -> anyhow::Result<Self> {
+        let seal_key = derive_key(secret, b"agora totp secret sealing v1")?;
+        Ok(Self {
+            cipher: XChaCha20Poly1305::new_from_slice(&seal_key)
+                .map_err(|error| anyhow::anyhow!("TOTP sealing key: {error}"))?,
+            code_mac: keyed_mac(&derive_key(secret, b"agora recovery code hashing v1")?)?,
+        })
     }
 
     /// A random nonce followed by the ciphertext.
-    pub fn seal(&self, plain: &[u8]) -> Vec<u8> {
+    pub fn seal(&self, plain: &[u8]) -> Result<Vec<u8>, AppError> {
         let nonce = XChaCha20Poly1305::generate_nonce(&mut OsRng);
+        let ciphertext = self.cipher.encrypt(&nonce, plain).map_err(|error| {
+            AppError::Internal(anyhow::anyhow!("sealing a TOTP secret: {error}"))
+        })?;
         let mut sealed = nonce.to_vec();
-        sealed.extend(
-            self.cipher
-                .encrypt(&nonce, plain)
-                .expect("encryption of a short secret cannot fail"),
-        );
-        sealed
+        sealed.extend(ciphertext);
+        Ok(sealed)
     }
 
     /// `None` when the data was not sealed with this key (e.g. `AGORA_SECRET` changed).
@@ -70,8 +70,7 @@ impl MfaKeys {
     }
 
     pub fn recovery_code_hash(&self, code: &str) -> Vec<u8> {
-        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.code_key)
-            .expect("HMAC takes any key length");
+        let mut mac = self.code_mac.clone();
         mac.update(normalize_recovery_code(code).as_bytes());
         mac.finalize().into_bytes().to_vec()
     }
@@ -122,10 +121,9 @@ pub fn new_recovery_codes() -> Vec<String> {
         .map(|_| {
             let mut bytes = [0u8; 10];
             rand::rng().fill_bytes(&mut bytes);
-            let text = base32_lower(&bytes);
-            text.as_bytes()
-                .chunks(4)
-                .map(|chunk| std::str::from_utf8(chunk).expect("ASCII"))
+            let text: Vec<char> = base32_lower(&bytes).chars().collect();
+            text.chunks(4)
+                .map(|chunk| chunk.iter().collect::<String>())
                 .collect::<Vec<_>>()
                 .join("-")
         })
@@ -141,21 +139,7 @@ pub fn normalize_recovery_code(raw: &str) -> String {
 }
 
 fn base32_lower(bytes: &[u8]) -> String {
-    const ALPHABET: &[u8; 32] = b"abcdefghijklmnopqrstuvwxyz234567";
-    let mut out = String::new();
-    let (mut buffer, mut bits) = (0u32, 0u32);
-    for byte in bytes {
-        buffer = (buffer << 8) | u32::from(*byte);
-        bits += 8;
-        while bits >= 5 {
-            bits -= 5;
-            out.push(char::from(ALPHABET[((buffer >> bits) & 31) as usize]));
-        }
-    }
-    if bits > 0 {
-        out.push(char::from(ALPHABET[((buffer << (5 - bits)) & 31) as usize]));
-    }
-    out
+    base32::encode(base32::Alphabet::Rfc4648Lower { padding: false }, bytes)
 }
 
 /// A new challenge token: prefix plus 256 random bits.
@@ -169,12 +153,16 @@ mod tests {
 
     #[test]
     fn sealed_secrets_open_only_with_their_key() {
-        let keys = MfaKeys::new(b"one secret long enough for the tests");
-        let sealed = keys.seal(b"totp secret");
+        let keys = MfaKeys::new(b"one secret long enough for the tests").unwrap();
+        let sealed = keys.seal(b"totp secret").unwrap();
         assert_ne!(&sealed[NONCE_BYTES..], b"totp secret");
         assert_eq!(keys.open(&sealed).unwrap(), b"totp secret");
-        assert_ne!(keys.seal(b"totp secret"), sealed, "a fresh nonce each time");
-        let other = MfaKeys::new(b"another secret long enough for tests");
+        assert_ne!(
+            keys.seal(b"totp secret").unwrap(),
+            sealed,
+            "a fresh nonce each time"
+        );
+        let other = MfaKeys::new(b"another secret long enough for tests").unwrap();
         assert_eq!(other.open(&sealed), None);
         assert_eq!(keys.open(b"short"), None);
     }
@@ -208,7 +196,7 @@ mod tests {
                 .iter()
                 .all(|code| code.len() == 19 && code.matches('-').count() == 3)
         );
-        let keys = MfaKeys::new(b"one secret long enough for the tests");
+        let keys = MfaKeys::new(b"one secret long enough for the tests").unwrap();
         let code = &codes[0];
         assert_eq!(
             keys.recovery_code_hash(code),

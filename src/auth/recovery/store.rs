@@ -1,43 +1,43 @@
+//! Mailed tokens in the database, by digest: issued, looked up, spent and expired.
+
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
-use super::Purpose;
-use crate::auth::tokens::{digest, random_secret};
+use super::model::Purpose;
 use crate::db::schema::account_tokens;
 use crate::error::AppError;
 
-/// A new token for `purpose`, bound to the address it is mailed to; only its hash is stored.
+/// Stores a token for `purpose` by its digest, bound to the address it is mailed to.
 pub async fn issue(
     conn: &mut AsyncPgConnection,
     user_id: i64,
-    purpose: Purpose,
+    (purpose, token_hash): (Purpose, &[u8]),
     email: &str,
     expires_at: DateTime<Utc>,
-) -> Result<String, AppError> {
-    let token = random_secret();
+) -> Result<(), AppError> {
     diesel::insert_into(account_tokens::table)
         .values((
             account_tokens::user_id.eq(user_id),
             account_tokens::purpose.eq(purpose.as_str()),
-            account_tokens::token_hash.eq(digest(&token)),
+            account_tokens::token_hash.eq(token_hash),
             account_tokens::email.eq(email),
             account_tokens::expires_at.eq(expires_at),
         ))
         .execute(conn)
         .await?;
-    Ok(token)
+    Ok(())
 }
 
 /// The user of a live token of `purpose`, without spending it.
 pub async fn find_live(
     conn: &mut AsyncPgConnection,
-    token: &str,
+    token_hash: &[u8],
     purpose: Purpose,
     now: DateTime<Utc>,
 ) -> Result<Option<i64>, AppError> {
     Ok(account_tokens::table
-        .filter(account_tokens::token_hash.eq(digest(token)))
+        .filter(account_tokens::token_hash.eq(token_hash))
         .filter(account_tokens::purpose.eq(purpose.as_str()))
         .filter(account_tokens::used_at.is_null())
         .filter(account_tokens::expires_at.gt(now))
@@ -51,13 +51,13 @@ pub async fn find_live(
 /// expired or meant for something else. Of two concurrent spends, one wins.
 pub async fn spend(
     conn: &mut AsyncPgConnection,
-    token: &str,
+    token_hash: &[u8],
     purpose: Purpose,
     now: DateTime<Utc>,
 ) -> Result<Option<(i64, String)>, AppError> {
     Ok(diesel::update(
         account_tokens::table
-            .filter(account_tokens::token_hash.eq(digest(token)))
+            .filter(account_tokens::token_hash.eq(token_hash))
             .filter(account_tokens::purpose.eq(purpose.as_str()))
             .filter(account_tokens::used_at.is_null())
             .filter(account_tokens::expires_at.gt(now)),

@@ -1,0 +1,82 @@
+//! GraphQL shapes that the resolvers of `auth`, `auth::mfa` and `auth::recovery` share: the
+//! session payload, whose tokens also go out as cookies, and the second factor that comes with
+//! a password for a sensitive change.
+
+use async_graphql::{Context, InputObject, SimpleObject};
+use chrono::{DateTime, Utc};
+
+use super::cookies::{auth_cookies, cleared_auth_cookies};
+use super::mfa::Proof;
+use super::sign_in::SignedIn;
+use crate::accounts::model::User;
+use crate::graphql::ContextExt;
+
+/// Tokens for a session. Browser clients may ignore them: the same tokens are set as HttpOnly
+/// cookies.
+#[derive(SimpleObject)]
+pub struct AuthPayload {
+    /// Bearer token for the `Authorization` header; short-lived.
+    pub access_token: String,
+    /// When the access token stops working (15 minutes after issue by default); refresh
+    /// before then.
+    pub access_token_expires_at: DateTime<Utc>,
+    /// Single-use token for `refreshSession`.
+    pub refresh_token: String,
+    /// When the session ends at the latest (30 days after sign-in by default); it ends sooner
+    /// after 7 days without use.
+    pub refresh_token_expires_at: DateTime<Utc>,
+    /// The signed-in user.
+    pub user: User,
+}
+
+impl AuthPayload {
+    /// The answer for a session just opened or renewed: its tokens, also set as cookies, with
+    /// the request now acting as its user.
+    pub fn respond(ctx: &Context<'_>, signed_in: SignedIn) -> Self {
+        let app = ctx.app();
+        ctx.acting_as(signed_in.user.id);
+        let cookies = auth_cookies(
+            &app.config,
+            (&signed_in.access.token, signed_in.access.expires_at),
+            (&signed_in.refresh_token, signed_in.session_expires_at),
+            app.clock.now(),
+        );
+        for cookie in cookies {
+            ctx.append_http_header(axum::http::header::SET_COOKIE, cookie);
+        }
+        Self {
+            access_token: signed_in.access.token,
+            access_token_expires_at: signed_in.access.expires_at,
+            refresh_token: signed_in.refresh_token,
+            refresh_token_expires_at: signed_in.session_expires_at,
+            user: signed_in.user,
+        }
+    }
+}
+
+/// Tells the browser to forget its auth cookies.
+pub fn clear_auth_cookies(ctx: &Context<'_>) {
+    for cookie in cleared_auth_cookies(&ctx.app().config) {
+        ctx.append_http_header(axum::http::header::SET_COOKIE, cookie);
+    }
+}
+
+/// The second factor of a re-authentication, flattened into the inputs that take a password.
+#[derive(InputObject)]
+pub struct ReauthFactorInput {
+    /// With 2FA on: a current code, or else `recoveryCode`.
+    pub code: Option<String>,
+    /// With 2FA on and no `code`: one of the user's unused recovery codes.
+    pub recovery_code: Option<String>,
+}
+
+impl ReauthFactorInput {
+    /// The proof this factor makes with `password`, which came in `field`.
+    pub fn with_password<'a>(self, field: &'static str, password: &'a str) -> Proof<'a> {
+        Proof {
+            password: (field, password),
+            code: self.code,
+            recovery_code: self.recovery_code,
+        }
+    }
+}
