@@ -1,10 +1,7 @@
 use async_graphql::{Context, ID, InputObject, Object, SimpleObject};
 use chrono::{DateTime, Utc};
 
-use std::collections::HashMap;
-use std::sync::Arc;
-
-use async_graphql::dataloader::{DataLoader, Loader};
+use async_graphql::dataloader::DataLoader;
 use serde_json::json;
 
 use super::model::{IdentityChanges, NewUser, ProfileChanges, User};
@@ -21,33 +18,6 @@ use crate::ratelimit::Guarded;
 use crate::rbac::loaders::{PermissionsOfUser, RbacLoader, RolesOfUser};
 use crate::rbac::model::Role;
 use crate::rbac::perm;
-
-/// Batches user look-ups of one request (item owners), one query for all of them.
-pub struct UserLoader {
-    pub pool: crate::db::DbPool,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct UserById(pub i64);
-
-/// Cached for the request, so a page can prime it with all its owners in one batch. Values are
-/// shared, not copied, on every hit: a page of 50 items asks it 50 times.
-pub type UserDataLoader = DataLoader<UserLoader, async_graphql::dataloader::HashMapCache>;
-
-impl Loader<UserById> for UserLoader {
-    type Value = Arc<User>;
-    type Error = async_graphql::Error;
-
-    async fn load(&self, keys: &[UserById]) -> Result<HashMap<UserById, Arc<User>>, Self::Error> {
-        let ids: Vec<i64> = keys.iter().map(|key| key.0).collect();
-        let mut conn = db::conn(&self.pool).await?;
-        let users = store::find_by_ids(&mut conn, &ids).await?;
-        Ok(users
-            .into_iter()
-            .map(|user| (UserById(user.id), Arc::new(user)))
-            .collect())
-    }
-}
 
 /// A user account. `id` and `username` are public; the other fields are visible to the user
 /// and to holders of `users:read` (others get `FORBIDDEN` on those fields).

@@ -1,4 +1,5 @@
 pub mod graphql;
+pub mod loader;
 pub mod model;
 pub mod rules;
 pub mod store;

@@ -111,25 +111,25 @@ pub fn insert_loaders(data: &mut async_graphql::Data, pool: &crate::db::DbPool) 
         crate::rbac::loaders::RbacLoader { pool: pool.clone() },
         tokio::spawn,
     ));
-    data.insert(crate::accounts::graphql::UserDataLoader::with_cache(
-        crate::accounts::graphql::UserLoader { pool: pool.clone() },
+    data.insert(crate::accounts::loader::UserDataLoader::with_cache(
+        crate::accounts::loader::UserLoader { pool: pool.clone() },
         tokio::spawn,
         HashMapCache::default(),
     ));
     data.insert(DataLoader::new(
-        crate::market::graphql::ItemLoader { pool: pool.clone() },
+        crate::market::loader::ItemLoader { pool: pool.clone() },
         tokio::spawn,
     ));
     data.insert(DataLoader::new(
-        crate::themes::graphql::ThemeLoader { pool: pool.clone() },
+        crate::themes::loader::ThemeLoader { pool: pool.clone() },
         tokio::spawn,
     ));
     data.insert(DataLoader::new(
         crate::auth::mfa::graphql::TwoFactorLoader { pool: pool.clone() },
         tokio::spawn,
     ));
-    data.insert(crate::habits::graphql::CompletionDataLoader::with_cache(
-        crate::habits::graphql::CompletionLoader { pool: pool.clone() },
+    data.insert(crate::habits::loader::CompletionDataLoader::with_cache(
+        crate::habits::loader::CompletionLoader { pool: pool.clone() },
         tokio::spawn,
         HashMapCache::default(),
     ));

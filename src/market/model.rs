@@ -1,3 +1,6 @@
+//! Market rows: items, ledger entries, and the outcome of a trade.
+
+use async_graphql::Enum;
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 
@@ -48,4 +51,33 @@ pub struct ItemChanges {
     pub price: Option<i64>,
     pub barcode: Option<String>,
     pub description: Option<String>,
+}
+
+impl ItemChanges {
+    pub fn is_empty(&self) -> bool {
+        self.name.is_none()
+            && self.price.is_none()
+            && self.barcode.is_none()
+            && self.description.is_none()
+    }
+}
+
+/// Which way a market transaction moved money.
+#[derive(Enum, Clone, Copy, PartialEq, Eq)]
+pub enum MarketTransactionKind {
+    /// The user bought an item from the market; their budget went down.
+    Purchase,
+    /// The user sold an item back to the market; their budget went up.
+    Sale,
+}
+
+impl MarketTransactionKind {
+    /// A ledger row's stored `kind`.
+    pub fn parse(stored: &str) -> Self {
+        if stored == "SALE" {
+            Self::Sale
+        } else {
+            Self::Purchase
+        }
+    }
 }
