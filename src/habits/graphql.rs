@@ -260,6 +260,22 @@ pub struct HabitsFilter {
     pub theme_id: Option<ID>,
 }
 
+impl TryFrom<HabitsFilter> for HabitQuery {
+    type Error = AppError;
+
+    fn try_from(filter: HabitsFilter) -> Result<Self, AppError> {
+        Ok(Self {
+            status: filter.status,
+            kind: filter.kind,
+            theme_id: filter
+                .theme_id
+                .as_ref()
+                .map(|id| parse_id("themeId", id))
+                .transpose()?,
+        })
+    }
+}
+
 /// Where a page of habits ends: the order and the last habit's place in it.
 type HabitCursor = (HabitsOrderBy, SortKey);
 
@@ -295,18 +311,9 @@ impl HabitsQuery {
         )]
         after: Option<String>,
     ) -> async_graphql::Result<CountedConnection<Habit>> {
-        let filter = filter.unwrap_or_default();
         let size = page_size(first)?;
         let after: Option<HabitCursor> = after.as_deref().map(decode_key).transpose()?;
-        let query = HabitQuery {
-            status: filter.status,
-            kind: filter.kind,
-            theme_id: filter
-                .theme_id
-                .as_ref()
-                .map(|id| parse_id("themeId", id))
-                .transpose()?,
-        };
+        let query = HabitQuery::try_from(filter.unwrap_or_default())?;
         let limit = usize::try_from(size + 1).unwrap_or(usize::MAX);
         let (app, calendar) = (ctx.app(), calendar(ctx)?);
         let listed = super::list(app, &calendar, &query, order_by, after.as_ref(), limit).await?;

@@ -6,6 +6,7 @@ use chrono::{DateTime, Utc};
 use super::model::{BoardColumn, Task, TaskPriority, TaskStatus};
 use super::store::{TaskCursor, TaskFilter, TaskOrder};
 use super::{TaskDraft, TaskEdit};
+use crate::error::AppError;
 use crate::graphql::connection::{
     CountedConnection, decode_key, encode_key, keyed_connection, page_size,
 };
@@ -77,6 +78,26 @@ pub struct TasksFilter {
     pub due_before: Option<Date>,
 }
 
+impl TryFrom<TasksFilter> for TaskFilter {
+    type Error = AppError;
+
+    fn try_from(filter: TasksFilter) -> Result<Self, AppError> {
+        Ok(Self {
+            status: filter.status,
+            priority: filter.priority.map(|priority| priority.as_str().to_owned()),
+            theme_id: filter
+                .theme_id
+                .as_ref()
+                .map(|id| parse_id("themeId", id))
+                .transpose()?,
+            due_before: filter
+                .due_before
+                .map(|date| date.checked("dueBefore"))
+                .transpose()?,
+        })
+    }
+}
+
 /// The order of `tasks`.
 #[derive(Enum, Clone, Copy, PartialEq, Eq, Default)]
 pub enum TasksOrderBy {
@@ -121,25 +142,12 @@ impl TasksQuery {
         after: Option<String>,
     ) -> async_graphql::Result<CountedConnection<Task>> {
         let user_id = ctx.viewer()?.user_id;
-        let filter = filter.unwrap_or_default();
-        let filter = TaskFilter {
-            status: filter.status,
-            priority: filter.priority.map(|priority| priority.as_str().to_owned()),
-            theme_id: filter
-                .theme_id
-                .as_ref()
-                .map(|id| parse_id("themeId", id))
-                .transpose()?,
-            due_before: filter
-                .due_before
-                .map(|date| date.checked("dueBefore"))
-                .transpose()?,
-        };
+        let filter = TaskFilter::try_from(filter.unwrap_or_default())?;
         let size = page_size(first)?;
         let after: Option<TaskCursor> = after.as_deref().map(decode_key).transpose()?;
         let order = TaskOrder::from(order_by);
         let (rows, total) =
-            super::page(ctx.app(), user_id, &filter, order, after.as_ref(), size + 1).await?;
+            super::page(ctx.app(), user_id, order, after.as_ref(), size + 1, &filter).await?;
         Ok(keyed_connection(
             rows,
             size,

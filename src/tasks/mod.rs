@@ -14,14 +14,15 @@ use crate::App;
 use crate::db;
 use crate::error::AppError;
 
-/// A page of the user's tasks matching `filter` in `order`, and how many match in all.
+/// Up to `limit` of the user's tasks in `order` after the cursor `after`, matching `filter`,
+/// and how many match in all.
 pub async fn page(
     app: &App,
     user_id: i64,
-    filter: &TaskFilter,
     order: TaskOrder,
     after: Option<&TaskCursor>,
     limit: i64,
+    filter: &TaskFilter,
 ) -> Result<(Vec<Task>, i64), AppError> {
     let mut conn = db::conn(&app.pool).await?;
     store::page(&mut conn, user_id, filter, order, after, limit).await
