@@ -11,8 +11,7 @@ pub mod store;
 
 use chrono::{DateTime, Utc};
 use diesel_async::AsyncPgConnection;
-use events::MarketEventKind;
-use model::{Item, ItemChanges, LedgerEntry, Trade};
+use model::{Item, ItemChanges, LedgerEntry, MarketEventKind, Trade};
 use store::{Attempt, ItemFilter, ItemsPage, PageNeeds, Side};
 
 use crate::App;

@@ -1,8 +1,10 @@
-//! Market rows: items, ledger entries, and the outcome of a trade.
+//! Market rows: items, ledger entries, the outcome of a trade, and the market's enums (which
+//! the API shows as they are).
 
 use async_graphql::Enum;
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
+use serde::{Deserialize, Serialize};
 
 use crate::db::schema::{items, market_transactions};
 
@@ -80,4 +82,15 @@ impl MarketTransactionKind {
             Self::Purchase
         }
     }
+}
+
+/// What happened to an item on the market.
+#[derive(Enum, Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum MarketEventKind {
+    /// A new item was put on the market.
+    Listed,
+    /// Someone bought the item.
+    Purchased,
+    /// Its holder sold the item back to the market.
+    Sold,
 }
