@@ -150,6 +150,7 @@ pub async fn run(
                 items,
                 &password_hash,
                 app.config.default_budget,
+                app.clock.now(),
             )
             .await
             .map_err(explain)?;
@@ -212,6 +213,7 @@ async fn seed_demo(
     items: u32,
     password_hash: &str,
     budget: i64,
+    now: chrono::DateTime<chrono::Utc>,
 ) -> Result<i64, AppError> {
     use diesel::sql_types::{BigInt, Integer, Text};
     use diesel_async::RunQueryDsl;
@@ -267,7 +269,7 @@ async fn seed_demo(
     .load(conn)
     .await?;
     for Pending { item_id, buyer_id } in pending {
-        match crate::market::store::purchase(conn, origin, buyer_id, item_id, None).await {
+        match crate::market::buy(conn, origin, buyer_id, item_id, None, now).await {
             Ok(_) | Err(AppError::Conflict { .. }) => {}
             Err(error) => return Err(error),
         }

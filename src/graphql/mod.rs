@@ -117,19 +117,19 @@ pub fn insert_loaders(data: &mut async_graphql::Data, pool: &crate::db::DbPool) 
         HashMapCache::default(),
     ));
     data.insert(DataLoader::new(
-        crate::market::graphql::ItemLoader { pool: pool.clone() },
+        crate::market::loader::ItemLoader { pool: pool.clone() },
         tokio::spawn,
     ));
     data.insert(DataLoader::new(
-        crate::themes::graphql::ThemeLoader { pool: pool.clone() },
+        crate::themes::loader::ThemeLoader { pool: pool.clone() },
         tokio::spawn,
     ));
     data.insert(DataLoader::new(
         crate::auth::mfa::loader::TwoFactorLoader { pool: pool.clone() },
         tokio::spawn,
     ));
-    data.insert(crate::habits::graphql::CompletionDataLoader::with_cache(
-        crate::habits::graphql::CompletionLoader { pool: pool.clone() },
+    data.insert(crate::habits::loader::CompletionDataLoader::with_cache(
+        crate::habits::loader::CompletionLoader { pool: pool.clone() },
         tokio::spawn,
         HashMapCache::default(),
     ));

@@ -1,198 +1,27 @@
-use std::collections::HashMap;
-use std::sync::Arc;
+//! The habits API: GraphQL types for habits and schedules, and thin resolvers over the
+//! domain's functions in the owner's calendar.
 
-use async_graphql::dataloader::{DataLoader, HashMapCache, Loader};
-use async_graphql::{
-    Context, Enum, ID, InputObject, MaybeUndefined, Object, OneofObject, SimpleObject,
-};
-use chrono::{DateTime, Days, NaiveDate, Utc};
-use chrono_tz::Tz;
-use serde::{Deserialize, Serialize};
+use async_graphql::{Context, ID, InputObject, MaybeUndefined, Object, OneofObject, SimpleObject};
+use chrono::{DateTime, Utc};
 
-use super::model::{Habit, HabitChanges, HabitRow, NewHabit};
-use super::rules::{self, CompletedDays, Schedule};
-use super::store::{self, HabitFilter};
-use crate::db::{self, DbPool};
+use super::loader::{self, load_completions};
+use super::model::{Habit, HabitKind, HabitStatus, HabitsOrderBy, Weekday};
+use super::rules::{self, Schedule, SortKey};
+use super::{Calendar, HabitDraft, HabitEdit, HabitQuery};
 use crate::error::AppError;
 use crate::graphql::connection::{
-    CountedConnection, decode_key, encode_key, keyed_connection, page_size, selects_node_field,
+    CountedConnection, decode_key, encode_key, keyed_connection, page_size,
 };
 use crate::graphql::scalars::Date;
 use crate::graphql::{ContextExt, Permission, parse_id};
 use crate::rbac::perm;
-use crate::text;
-use crate::themes::graphql::load_theme;
+use crate::themes::loader::load_theme;
 use crate::themes::model::Theme;
 
-pub const MAX_NAME_CHARS: usize = 100;
-pub const MAX_DESCRIPTION_CHARS: usize = 1000;
-/// The longest stretch `Habit.completions` lists at once.
-pub const MAX_COMPLETIONS_RANGE_DAYS: i64 = 366;
-
-/// Loads the completion dates of a request's habits in one statement per batch. Cached, so
-/// the streak, rate and today fields of one habit share one load, and a list can prime it.
-pub struct CompletionLoader {
-    pub pool: DbPool,
-}
-
-pub type CompletionDataLoader = DataLoader<CompletionLoader, HashMapCache>;
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct CompletionsOf(pub i64);
-
-pub type Completions = Arc<CompletedDays>;
-
-impl Loader<CompletionsOf> for CompletionLoader {
-    type Value = Completions;
-    type Error = async_graphql::Error;
-
-    async fn load(
-        &self,
-        keys: &[CompletionsOf],
-    ) -> Result<HashMap<CompletionsOf, Completions>, Self::Error> {
-        let ids: Vec<i64> = keys.iter().map(|key| key.0).collect();
-        let mut conn = db::conn(&self.pool).await?;
-        let mut by_habit: HashMap<CompletionsOf, Completions> = keys
-            .iter()
-            .map(|key| (*key, Completions::default()))
-            .collect();
-        for (habit_id, dates) in store::completions(&mut conn, &ids).await? {
-            by_habit.insert(CompletionsOf(habit_id), Arc::new(dates));
-        }
-        Ok(by_habit)
-    }
-}
-
-async fn completions_of(ctx: &Context<'_>, habit_id: i64) -> async_graphql::Result<Completions> {
-    Ok(ctx
-        .data_unchecked::<CompletionDataLoader>()
-        .load_one(CompletionsOf(habit_id))
-        .await?
-        .unwrap_or_default())
-}
-
-/// The viewer's calendar right now: zone, the instant, and their local date.
-pub struct Calendar {
-    pub user_id: i64,
-    pub time_zone: Tz,
-    pub now: DateTime<Utc>,
-    pub today: NaiveDate,
-}
-
-impl Calendar {
-    pub fn habit(&self, row: HabitRow) -> Result<Habit, AppError> {
-        Habit::new(row, self.time_zone, self.today)
-    }
-
-    fn payload(&self, row: HabitRow) -> Result<HabitPayload, AppError> {
-        Ok(HabitPayload {
-            habit: self.habit(row)?,
-        })
-    }
-}
-
-pub fn calendar(ctx: &Context<'_>) -> Result<Calendar, AppError> {
+/// The viewer's calendar at the app's now.
+fn calendar(ctx: &Context<'_>) -> Result<Calendar, AppError> {
     let viewer = ctx.viewer()?;
-    let now = ctx.app().clock.now();
-    Ok(Calendar {
-        user_id: viewer.user_id,
-        time_zone: viewer.time_zone,
-        now,
-        today: viewer.local_date(now),
-    })
-}
-
-/// A day of the week.
-#[derive(Enum, Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Weekday {
-    /// Monday.
-    Monday,
-    /// Tuesday.
-    Tuesday,
-    /// Wednesday.
-    Wednesday,
-    /// Thursday.
-    Thursday,
-    /// Friday.
-    Friday,
-    /// Saturday.
-    Saturday,
-    /// Sunday.
-    Sunday,
-}
-
-impl From<Weekday> for chrono::Weekday {
-    fn from(day: Weekday) -> Self {
-        match day {
-            Weekday::Monday => Self::Mon,
-            Weekday::Tuesday => Self::Tue,
-            Weekday::Wednesday => Self::Wed,
-            Weekday::Thursday => Self::Thu,
-            Weekday::Friday => Self::Fri,
-            Weekday::Saturday => Self::Sat,
-            Weekday::Sunday => Self::Sun,
-        }
-    }
-}
-
-impl From<chrono::Weekday> for Weekday {
-    fn from(day: chrono::Weekday) -> Self {
-        match day {
-            chrono::Weekday::Mon => Self::Monday,
-            chrono::Weekday::Tue => Self::Tuesday,
-            chrono::Weekday::Wed => Self::Wednesday,
-            chrono::Weekday::Thu => Self::Thursday,
-            chrono::Weekday::Fri => Self::Friday,
-            chrono::Weekday::Sat => Self::Saturday,
-            chrono::Weekday::Sun => Self::Sunday,
-        }
-    }
-}
-
-/// The kind of a habit's schedule.
-#[derive(Enum, Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum HabitKind {
-    /// Every day.
-    Daily,
-    /// On chosen weekdays.
-    Weekly,
-    /// On one day of each month.
-    Monthly,
-    /// On one date each year.
-    Yearly,
-    /// A fixed cycle of days on and days off, counted from `startsOn`.
-    Interval,
-}
-
-impl HabitKind {
-    pub const ALL: [Self; 5] = [
-        Self::Daily,
-        Self::Weekly,
-        Self::Monthly,
-        Self::Yearly,
-        Self::Interval,
-    ];
-
-    /// The stored name, as `Schedule::kind` spells it.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Daily => "DAILY",
-            Self::Weekly => "WEEKLY",
-            Self::Monthly => "MONTHLY",
-            Self::Yearly => "YEARLY",
-            Self::Interval => "INTERVAL",
-        }
-    }
-
-    pub fn of(schedule: &Schedule) -> Self {
-        match schedule {
-            Schedule::Daily => Self::Daily,
-            Schedule::Weekly(_) => Self::Weekly,
-            Schedule::Monthly(_) => Self::Monthly,
-            Schedule::Yearly { .. } => Self::Yearly,
-            Schedule::Interval { .. } => Self::Interval,
-        }
-    }
+    Ok(Calendar::of(ctx.app(), viewer.user_id, viewer.time_zone))
 }
 
 /// When a habit recurs; only the fields of its kind are set.
@@ -364,17 +193,17 @@ impl Habit {
     /// Completed scheduled days in a row, up to the latest scheduled day; today counts once
     /// done and does not break the streak before it is over.
     async fn current_streak(&self, ctx: &Context<'_>) -> async_graphql::Result<u32> {
-        let done = completions_of(ctx, self.row.id).await?;
+        let done = load_completions(ctx, self.row.id).await?;
         Ok(self.plan.current_streak(&done, self.today))
     }
     /// The longest run of completed scheduled days in a row, from `startsOn` up to today.
     async fn longest_streak(&self, ctx: &Context<'_>) -> async_graphql::Result<u32> {
-        let done = completions_of(ctx, self.row.id).await?;
+        let done = load_completions(ctx, self.row.id).await?;
         Ok(self.plan.longest_streak(&done, self.today))
     }
     /// Completed scheduled days ÷ scheduled days so far, in percent with one decimal.
     async fn completion_rate(&self, ctx: &Context<'_>) -> async_graphql::Result<f64> {
-        let done = completions_of(ctx, self.row.id).await?;
+        let done = load_completions(ctx, self.row.id).await?;
         Ok(self
             .plan
             .occurrences(&done, self.row.starts_on, self.today, self.today)
@@ -390,21 +219,10 @@ impl Habit {
         #[graphql(desc = "The last day, included; today in the user's time zone when omitted.")]
         to: Option<Date>,
     ) -> async_graphql::Result<Vec<Date>> {
-        let to = to.map_or(Ok(self.today), |date| date.checked("to"))?;
-        let from = match from {
-            Some(date) => date.checked("from")?,
-            None => to.checked_sub_days(Days::new(30)).unwrap_or(to),
-        };
-        if from > to || (to - from).num_days() >= MAX_COMPLETIONS_RANGE_DAYS {
-            return Err(AppError::bad_input(
-                "from",
-                format!(
-                    "from must be on or before to, at most {MAX_COMPLETIONS_RANGE_DAYS} days apart"
-                ),
-            )
-            .into());
-        }
-        let done = completions_of(ctx, self.row.id).await?;
+        let to = to.map(|date| date.checked("to")).transpose()?;
+        let from = from.map(|date| date.checked("from")).transpose()?;
+        let (from, to) = rules::completions_range(from, to, self.today)?;
+        let done = load_completions(ctx, self.row.id).await?;
         Ok(done
             .between(from, to)
             .iter()
@@ -425,35 +243,10 @@ impl Habit {
 async fn completed_today(ctx: &Context<'_>, habit: &Habit) -> async_graphql::Result<bool> {
     match habit.completed_today {
         Some(done) => Ok(done),
-        None => Ok(completions_of(ctx, habit.row.id)
+        None => Ok(load_completions(ctx, habit.row.id)
             .await?
             .contains(habit.today)),
     }
-}
-
-/// A habit's state today, for filtering `habits`.
-#[derive(Enum, Clone, Copy, Debug, PartialEq, Eq)]
-pub enum HabitStatus {
-    /// Not archived, scheduled today, not yet completed today.
-    DueToday,
-    /// Not archived.
-    Active,
-    /// Not archived and completed today.
-    CompletedToday,
-    /// Archived, by hand or because its `endsOn` passed.
-    Archived,
-}
-
-/// The order of `habits`.
-#[derive(Enum, Clone, Copy, Debug, PartialEq, Eq, Default, Serialize, Deserialize)]
-pub enum HabitsOrderBy {
-    /// Oldest first.
-    #[default]
-    CreatedAt,
-    /// A to Z, ignoring case.
-    Name,
-    /// Longest current streak first, over the whole filtered list.
-    Streak,
 }
 
 /// Narrows `habits`; every condition given must hold.
@@ -467,10 +260,24 @@ pub struct HabitsFilter {
     pub theme_id: Option<ID>,
 }
 
+impl TryFrom<HabitsFilter> for HabitQuery {
+    type Error = AppError;
+
+    fn try_from(filter: HabitsFilter) -> Result<Self, AppError> {
+        Ok(Self {
+            status: filter.status,
+            kind: filter.kind,
+            theme_id: filter
+                .theme_id
+                .as_ref()
+                .map(|id| parse_id("themeId", id))
+                .transpose()?,
+        })
+    }
+}
+
 /// Where a page of habits ends: the order and the last habit's place in it.
 type HabitCursor = (HabitsOrderBy, SortKey);
-/// Sorts ascending in every order: a streak is stored negated so longer comes first.
-type SortKey = (i64, String, i64);
 
 #[derive(Default)]
 pub struct HabitsQuery;
@@ -485,10 +292,7 @@ impl HabitsQuery {
         #[graphql(desc = "The habit's id; another user's habit is `NOT_FOUND`.")] id: ID,
     ) -> async_graphql::Result<Habit> {
         let id = parse_id("id", &id)?;
-        let calendar = calendar(ctx)?;
-        let mut conn = db::conn(&ctx.app().pool).await?;
-        store::archive_ended(&mut conn, calendar.now, Some(calendar.user_id)).await?;
-        Ok(calendar.habit(store::find(&mut conn, calendar.user_id, id).await?)?)
+        Ok(super::find(ctx.app(), &calendar(ctx)?, id).await?)
     }
 
     /// The current user's habits. Ended habits are archived before the list is read.
@@ -507,145 +311,23 @@ impl HabitsQuery {
         )]
         after: Option<String>,
     ) -> async_graphql::Result<CountedConnection<Habit>> {
-        let filter = filter.unwrap_or_default();
         let size = page_size(first)?;
         let after: Option<HabitCursor> = after.as_deref().map(decode_key).transpose()?;
-        if after.as_ref().is_some_and(|(order, _)| *order != order_by) {
-            return Err(
-                AppError::bad_input("after", "That cursor belongs to another order").into(),
-            );
-        }
-        let calendar = calendar(ctx)?;
-        let store_filter = HabitFilter {
-            archived: filter.status.map(|status| status == HabitStatus::Archived),
-            kind: filter.kind.map(HabitKind::as_str),
-            theme_id: filter
-                .theme_id
-                .as_ref()
-                .map(|id| parse_id("themeId", id))
-                .transpose()?,
-        };
-        // Ordering by streak needs every habit's completions; otherwise only the page's are
-        // read, once it is known.
-        let with_completions = order_by == HabitsOrderBy::Streak;
-        let mut conn = db::conn(&ctx.app().pool).await?;
-        store::archive_ended(&mut conn, calendar.now, Some(calendar.user_id)).await?;
-        let rows = store::list(
-            &mut conn,
-            calendar.user_id,
-            &store_filter,
-            calendar.today,
-            with_completions,
-        )
-        .await?;
-        drop(conn);
-        let habits = listed(ctx, rows, &calendar)
-            .await?
-            .into_iter()
-            .filter(|habit| match filter.status {
-                Some(HabitStatus::DueToday) => {
-                    habit.plan.is_scheduled(habit.today) && habit.completed_today == Some(false)
-                }
-                Some(HabitStatus::CompletedToday) => habit.completed_today == Some(true),
-                Some(HabitStatus::Active | HabitStatus::Archived) | None => true,
-            })
-            .collect();
-        let mut keyed = sort_keys(ctx, habits, order_by).await?;
-        keyed.sort_by(|(left, _), (right, _)| left.cmp(right));
-        let total = keyed.len() as i64;
-        if let Some((_, after_key)) = &after {
-            keyed.retain(|(key, _)| key > after_key);
-        }
-        keyed.truncate(usize::try_from(size + 1).unwrap_or(usize::MAX));
-        prime_completions(ctx, keyed.iter().map(|(_, habit)| habit)).await?;
+        let query = HabitQuery::try_from(filter.unwrap_or_default())?;
+        let limit = usize::try_from(size + 1).unwrap_or(usize::MAX);
+        let (app, calendar) = (ctx.app(), calendar(ctx)?);
+        let listed = super::list(app, &calendar, &query, order_by, after.as_ref(), limit).await?;
+        loader::feed(ctx, listed.completions).await;
+        loader::prime(ctx, listed.page.iter().map(|(_, habit)| habit)).await?;
         Ok(keyed_connection(
-            keyed,
+            listed.page,
             size,
             after.is_some(),
-            total,
+            listed.total,
             |(key, _)| encode_key(&(order_by, key)),
             |(_, habit)| habit,
         ))
     }
-}
-
-/// Listed habits with their "done today" flags, as the viewer's calendar sees them. Completions
-/// that came with them go to the request's loader, so no field asks for them again.
-pub async fn listed(
-    ctx: &Context<'_>,
-    rows: Vec<store::Listed>,
-    calendar: &Calendar,
-) -> async_graphql::Result<Vec<Habit>> {
-    let mut completions = Vec::new();
-    let habits = rows
-        .into_iter()
-        .map(|listed| {
-            let mut habit = calendar.habit(listed.row)?;
-            habit.completed_today = Some(listed.completed_today);
-            if let Some(dates) = listed.completions {
-                completions.push((CompletionsOf(habit.row.id), Arc::new(dates)));
-            }
-            Ok(habit)
-        })
-        .collect::<Result<Vec<_>, AppError>>()?;
-    ctx.data_unchecked::<CompletionDataLoader>()
-        .feed_many(completions)
-        .await;
-    Ok(habits)
-}
-
-/// Loads the completions of a whole page in one statement when the query asks for fields
-/// that need them, rather than leaving it to the loader's batching window.
-async fn prime_completions<'a>(
-    ctx: &Context<'_>,
-    habits: impl Iterator<Item = &'a Habit>,
-) -> async_graphql::Result<()> {
-    let wanted = [
-        "currentStreak",
-        "longestStreak",
-        "completionRate",
-        "completions",
-    ]
-    .into_iter()
-    .any(|field| selects_node_field(ctx, field));
-    if wanted {
-        ctx.data_unchecked::<CompletionDataLoader>()
-            .load_many(habits.map(|habit| CompletionsOf(habit.row.id)))
-            .await?;
-    }
-    Ok(())
-}
-
-async fn sort_keys(
-    ctx: &Context<'_>,
-    habits: Vec<Habit>,
-    order: HabitsOrderBy,
-) -> async_graphql::Result<Vec<(SortKey, Habit)>> {
-    if order != HabitsOrderBy::Streak {
-        return Ok(habits
-            .into_iter()
-            .map(|habit| {
-                let name = match order {
-                    HabitsOrderBy::Name => habit.row.name.to_lowercase(),
-                    _ => String::new(),
-                };
-                ((0, name, habit.row.id), habit)
-            })
-            .collect());
-    }
-    let loaded = ctx
-        .data_unchecked::<CompletionDataLoader>()
-        .load_many(habits.iter().map(|habit| CompletionsOf(habit.row.id)))
-        .await?;
-    Ok(habits
-        .into_iter()
-        .map(|habit| {
-            let streak = loaded
-                .get(&CompletionsOf(habit.row.id))
-                .map_or(0, |done| habit.plan.current_streak(done, habit.today));
-            ((-i64::from(streak), String::new(), habit.row.id), habit)
-        })
-        .collect())
 }
 
 /// A new habit for `createHabit`.
@@ -744,14 +426,9 @@ impl HabitsMutation {
         ctx: &Context<'_>,
         #[graphql(desc = "The new habit's fields.")] input: CreateHabitInput,
     ) -> async_graphql::Result<HabitPayload> {
-        let calendar = calendar(ctx)?;
-        let new = NewHabit {
-            name: text::line("name", &input.name, MAX_NAME_CHARS)?,
-            description: text::paragraphs(
-                "description",
-                &input.description,
-                MAX_DESCRIPTION_CHARS,
-            )?,
+        let draft = HabitDraft {
+            name: &input.name,
+            description: &input.description,
             theme_id: input
                 .theme_id
                 .as_ref()
@@ -760,17 +437,15 @@ impl HabitsMutation {
             schedule: Schedule::try_from(input.schedule)?,
             starts_on: input
                 .starts_on
-                .map_or(Ok(calendar.today), |date| date.checked("startsOn"))?,
+                .map(|date| date.checked("startsOn"))
+                .transpose()?,
             ends_on: input
                 .ends_on
                 .map(|date| date.checked("endsOn"))
                 .transpose()?,
         };
-        rules::check_span(new.starts_on, new.ends_on)?;
-        let mut conn = db::conn(&ctx.app().pool).await?;
-        let cap = ctx.app().config.max_habits_per_user;
-        let row = store::create(&mut conn, calendar.user_id, &new, cap, calendar.now).await?;
-        Ok(calendar.payload(row)?)
+        let habit = super::create(ctx.app(), &calendar(ctx)?, draft).await?;
+        Ok(HabitPayload { habit })
     }
 
     /// Changes one of the user's habits (`habits:manage`). Moving `endsOn` into the past
@@ -782,18 +457,9 @@ impl HabitsMutation {
         #[graphql(desc = "The habit and the fields to change.")] input: UpdateHabitInput,
     ) -> async_graphql::Result<HabitPayload> {
         let id = parse_id("id", &input.id)?;
-        let calendar = calendar(ctx)?;
-        let changes = HabitChanges {
-            name: input
-                .name
-                .as_deref()
-                .map(|name| text::line("name", name, MAX_NAME_CHARS))
-                .transpose()?,
-            description: input
-                .description
-                .as_deref()
-                .map(|text| text::paragraphs("description", text, MAX_DESCRIPTION_CHARS))
-                .transpose()?,
+        let edit = HabitEdit {
+            name: input.name.as_deref(),
+            description: input.description.as_deref(),
             theme_id: input
                 .theme_id
                 .map_value(|id| parse_id("themeId", &id))
@@ -810,18 +476,9 @@ impl HabitsMutation {
                 .transpose()?
                 .into(),
         };
-        let mut conn = db::conn(&ctx.app().pool).await?;
-        let row = store::update(
-            &mut conn,
-            calendar.user_id,
-            id,
-            &changes,
-            calendar.today,
-            calendar.now,
-        )
-        .await?;
-        forget_completions(ctx);
-        Ok(calendar.payload(row)?)
+        let habit = super::update(ctx.app(), &calendar(ctx)?, id, edit).await?;
+        loader::forget(ctx);
+        Ok(HabitPayload { habit })
     }
 
     /// Deletes a habit with its completions.
@@ -832,11 +489,9 @@ impl HabitsMutation {
         #[graphql(desc = "The habit to delete.")] input: HabitIdInput,
     ) -> async_graphql::Result<HabitPayload> {
         let id = parse_id("id", &input.id)?;
-        let calendar = calendar(ctx)?;
-        let mut conn = db::conn(&ctx.app().pool).await?;
-        let row = store::delete(&mut conn, calendar.user_id, id).await?;
-        forget_completions(ctx);
-        Ok(calendar.payload(row)?)
+        let habit = super::delete(ctx.app(), &calendar(ctx)?, id).await?;
+        loader::forget(ctx);
+        Ok(HabitPayload { habit })
     }
 
     /// Marks a scheduled day done (today by default). Future days, unscheduled days and
@@ -848,11 +503,8 @@ impl HabitsMutation {
         #[graphql(desc = "The habit and, optionally, the day.")] input: CompleteHabitInput,
     ) -> async_graphql::Result<CompletionPayload> {
         let id = parse_id("habitId", &input.habit_id)?;
-        let calendar = calendar(ctx)?;
-        let date = input
-            .date
-            .map_or(Ok(calendar.today), |date| date.checked("date"))?;
-        set_completion(ctx, &calendar, id, date, true).await
+        let date = input.date.map(|date| date.checked("date")).transpose()?;
+        set_completion(ctx, id, date, true).await
     }
 
     /// Takes back a completion; a day that was not done answers `changed: false`.
@@ -863,9 +515,8 @@ impl HabitsMutation {
         #[graphql(desc = "The habit and the day.")] input: UncompleteHabitInput,
     ) -> async_graphql::Result<CompletionPayload> {
         let id = parse_id("habitId", &input.habit_id)?;
-        let calendar = calendar(ctx)?;
         let date = input.date.checked("date")?;
-        set_completion(ctx, &calendar, id, date, false).await
+        set_completion(ctx, id, Some(date), false).await
     }
 
     /// Archives a habit by hand: from today on nothing is scheduled. Archiving an archived
@@ -898,47 +549,21 @@ async fn set_archived_by_hand(
     archive: bool,
 ) -> async_graphql::Result<HabitPayload> {
     let id = parse_id("id", id)?;
-    let calendar = calendar(ctx)?;
-    let mut conn = db::conn(&ctx.app().pool).await?;
-    store::archive_ended(&mut conn, calendar.now, Some(calendar.user_id)).await?;
-    let mut row = store::find(&mut conn, calendar.user_id, id).await?;
-    if !archive {
-        rules::check_unarchive(row.ends_on, calendar.today)?;
-    }
-    if row.archived_at.is_some() != archive {
-        let archived_at = archive.then_some(calendar.now);
-        row = store::set_archived(&mut conn, id, archived_at, calendar.now).await?;
-    }
-    Ok(calendar.payload(row)?)
+    let habit = super::set_archived_by_hand(ctx.app(), &calendar(ctx)?, id, archive).await?;
+    Ok(HabitPayload { habit })
 }
 
 async fn set_completion(
     ctx: &Context<'_>,
-    calendar: &Calendar,
     id: i64,
-    date: NaiveDate,
+    date: Option<chrono::NaiveDate>,
     completed: bool,
 ) -> async_graphql::Result<CompletionPayload> {
-    let mut conn = db::conn(&ctx.app().pool).await?;
-    store::archive_ended(&mut conn, calendar.now, Some(calendar.user_id)).await?;
-    let habit = calendar.habit(store::find(&mut conn, calendar.user_id, id).await?)?;
-    if completed {
-        rules::check_completion(&habit.plan, habit.is_archived(), date, calendar.today)?;
-    } else {
-        rules::check_changeable_day(habit.is_archived(), date, calendar.today)?;
-    }
-    let changed = store::set_completed(&mut conn, id, date, completed, calendar.now).await?;
-    forget_completions(ctx);
+    let change = super::set_completion(ctx.app(), &calendar(ctx)?, id, date, completed).await?;
+    loader::forget(ctx);
     Ok(CompletionPayload {
-        habit,
-        date: Date::from(date),
-        changed,
+        habit: change.habit,
+        date: Date::from(change.date),
+        changed: change.changed,
     })
-}
-
-/// Drops the request's cached completions after this request changed some, so later fields
-/// (and later mutations of the same operation) read them afresh.
-fn forget_completions(ctx: &Context<'_>) {
-    ctx.data_unchecked::<CompletionDataLoader>()
-        .clear::<CompletionsOf>();
 }

@@ -1,14 +1,30 @@
-//! Habits: the recurrence engine (`rules`), their storage, the API, and the statistics.
+//! Habits: the recurrence engine (`rules`), their storage, the API, and the archive job. The
+//! functions here are the domain's steps, each in the owner's calendar: archive what ended,
+//! validate, change through the store, and answer the habit as its owner sees it today.
 
 pub mod graphql;
+pub mod loader;
 pub mod model;
 pub mod rules;
 pub mod store;
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use chrono::{DateTime, NaiveDate, Utc};
+use chrono_tz::Tz;
+use model::{
+    Completions, CompletionsRead, Habit, HabitChanges, HabitKind, HabitRow, HabitStatus,
+    HabitsOrderBy, NewHabit,
+};
+use rules::{Schedule, SortKey};
+use store::HabitFilter;
+
 use crate::App;
+use crate::db;
+use crate::error::AppError;
+use crate::themes::store as theme_store;
 
 /// Archives ended habits of every user now and then, for as long as the server runs. Safe on
 /// every instance at once: the statement only touches rows still unarchived.
@@ -28,4 +44,277 @@ pub async fn run_archive_job(app: Arc<App>) {
             Err(error) => tracing::warn!(?error, "archiving ended habits failed; will retry"),
         }
     }
+}
+
+/// The owner's calendar right now: zone, the instant, and their local date.
+pub struct Calendar {
+    pub user_id: i64,
+    pub time_zone: Tz,
+    pub now: DateTime<Utc>,
+    pub today: NaiveDate,
+}
+
+impl Calendar {
+    /// The user's calendar at the app clock's now.
+    pub fn of(app: &App, user_id: i64, time_zone: Tz) -> Self {
+        let now = app.clock.now();
+        Self {
+            user_id,
+            time_zone,
+            now,
+            today: now.with_timezone(&time_zone).date_naive(),
+        }
+    }
+
+    pub fn habit(&self, row: HabitRow) -> Result<Habit, AppError> {
+        Habit::new(row, self.time_zone, self.today)
+    }
+
+    /// Listed habits with their "done today" flags, and the completions that came with them.
+    pub fn listed(
+        &self,
+        rows: Vec<store::Listed>,
+    ) -> Result<(Vec<Habit>, CompletionsRead), AppError> {
+        let mut completions = Vec::new();
+        let habits = rows
+            .into_iter()
+            .map(|listed| {
+                let mut habit = self.habit(listed.row)?;
+                habit.completed_today = Some(listed.completed_today);
+                if let Some(dates) = listed.completions {
+                    completions.push((habit.row.id, Arc::new(dates)));
+                }
+                Ok(habit)
+            })
+            .collect::<Result<Vec<_>, AppError>>()?;
+        Ok((habits, completions))
+    }
+}
+
+/// One of the user's habits, after archiving what ended.
+pub async fn find(app: &App, calendar: &Calendar, id: i64) -> Result<Habit, AppError> {
+    let mut conn = db::conn(&app.pool).await?;
+    store::archive_ended(&mut conn, calendar.now, Some(calendar.user_id)).await?;
+    calendar.habit(store::find(&mut conn, calendar.user_id, id).await?)
+}
+
+/// What `habits` narrows to; every condition given must hold.
+#[derive(Default)]
+pub struct HabitQuery {
+    pub status: Option<HabitStatus>,
+    pub kind: Option<HabitKind>,
+    pub theme_id: Option<i64>,
+}
+
+/// A page of habits with their sort keys, how many match in all, and the completions read on
+/// the way (every habit's, when ordering by streak).
+pub struct HabitList {
+    pub page: Vec<(SortKey, Habit)>,
+    pub total: i64,
+    pub completions: CompletionsRead,
+}
+
+/// The user's habits matching `query` in `order`, up to `limit` after the cursor `after`.
+/// Ended habits are archived before the list is read.
+pub async fn list(
+    app: &App,
+    calendar: &Calendar,
+    query: &HabitQuery,
+    order: HabitsOrderBy,
+    after: Option<&(HabitsOrderBy, SortKey)>,
+    limit: usize,
+) -> Result<HabitList, AppError> {
+    if after.is_some_and(|(cursor_order, _)| *cursor_order != order) {
+        return Err(AppError::bad_input(
+            "after",
+            "That cursor belongs to another order",
+        ));
+    }
+    let filter = HabitFilter {
+        archived: query.status.map(|status| status == HabitStatus::Archived),
+        kind: query.kind.map(HabitKind::as_str),
+        theme_id: query.theme_id,
+    };
+    // Ordering by streak needs every habit's completions; otherwise only the page's are read,
+    // once it is known.
+    let by_streak = order == HabitsOrderBy::Streak;
+    let mut conn = db::conn(&app.pool).await?;
+    store::archive_ended(&mut conn, calendar.now, Some(calendar.user_id)).await?;
+    let rows = store::list(
+        &mut conn,
+        calendar.user_id,
+        &filter,
+        calendar.today,
+        by_streak,
+    )
+    .await?;
+    drop(conn);
+    let (habits, completions) = calendar.listed(rows)?;
+    let done: HashMap<i64, &Completions> = completions.iter().map(|(id, d)| (*id, d)).collect();
+    let keyed = habits
+        .into_iter()
+        .filter(|habit| {
+            rules::in_status(
+                query.status,
+                &habit.plan,
+                habit.today,
+                habit.completed_today,
+            )
+        })
+        .map(|habit| {
+            let streak = match done.get(&habit.row.id) {
+                Some(dates) if by_streak => habit.plan.current_streak(dates, habit.today),
+                _ => 0,
+            };
+            let key = rules::sort_key(order, &habit.row.name, habit.row.id, streak);
+            (key, habit)
+        })
+        .collect();
+    let (page, total) = rules::page(keyed, after.map(|(_, key)| key), limit);
+    Ok(HabitList {
+        page,
+        total,
+        completions,
+    })
+}
+
+/// A new habit's fields as typed; `starts_on` defaults to the owner's today.
+pub struct HabitDraft<'a> {
+    pub name: &'a str,
+    pub description: &'a str,
+    pub theme_id: Option<i64>,
+    pub schedule: Schedule,
+    pub starts_on: Option<NaiveDate>,
+    pub ends_on: Option<NaiveDate>,
+}
+
+/// Creates a habit unless the user has as many as allowed; one that already ended is
+/// archived at once.
+pub async fn create(
+    app: &App,
+    calendar: &Calendar,
+    draft: HabitDraft<'_>,
+) -> Result<Habit, AppError> {
+    let new = NewHabit {
+        name: rules::name(draft.name)?,
+        description: rules::description(draft.description)?,
+        theme_id: draft.theme_id,
+        schedule: draft.schedule,
+        starts_on: draft.starts_on.unwrap_or(calendar.today),
+        ends_on: draft.ends_on,
+    };
+    rules::check_span(new.starts_on, new.ends_on)?;
+    let cap = app.config.max_habits_per_user;
+    let mut conn = db::conn(&app.pool).await?;
+    let row = store::create(&mut conn, calendar.user_id, &new, cap, calendar.now).await?;
+    calendar.habit(row)
+}
+
+/// Changes of a habit as typed; `None` keeps a field, `Some(None)` clears it.
+#[derive(Default)]
+pub struct HabitEdit<'a> {
+    pub name: Option<&'a str>,
+    pub description: Option<&'a str>,
+    pub theme_id: Option<Option<i64>>,
+    pub schedule: Option<Schedule>,
+    pub starts_on: Option<NaiveDate>,
+    pub ends_on: Option<Option<NaiveDate>>,
+}
+
+/// Changes a habit. Moving the end of a habit archived because it ended to today or later (or
+/// clearing it) makes it active again; moving it into the past archives it.
+pub async fn update(
+    app: &App,
+    calendar: &Calendar,
+    id: i64,
+    edit: HabitEdit<'_>,
+) -> Result<Habit, AppError> {
+    let changes = HabitChanges {
+        name: edit.name.map(rules::name).transpose()?,
+        description: edit.description.map(rules::description).transpose()?,
+        theme_id: edit.theme_id,
+        schedule: edit.schedule,
+        starts_on: edit.starts_on,
+        ends_on: edit.ends_on,
+    };
+    let (user_id, today, now) = (calendar.user_id, calendar.today, calendar.now);
+    let mut conn = db::conn(&app.pool).await?;
+    let row = db::transaction(&mut conn, async |conn| {
+        let current = store::lock(conn, user_id, id).await?;
+        if let Some(Some(theme_id)) = changes.theme_id {
+            theme_store::ensure_owned(conn, user_id, theme_id).await?;
+        }
+        let starts_on = changes.starts_on.unwrap_or(current.starts_on);
+        let ends_on = changes.ends_on.unwrap_or(current.ends_on);
+        rules::check_span(starts_on, ends_on)?;
+        store::update(conn, id, &changes, now).await?;
+        if changes.ends_on.is_some()
+            && rules::revived_by_new_end(current.auto_archived, ends_on, today)
+        {
+            store::set_archived(conn, id, None, now).await?;
+        }
+        store::archive_ended(conn, now, Some(user_id)).await?;
+        store::find(conn, user_id, id).await
+    })
+    .await?;
+    calendar.habit(row)
+}
+
+/// Deletes a habit with its completions.
+pub async fn delete(app: &App, calendar: &Calendar, id: i64) -> Result<Habit, AppError> {
+    let mut conn = db::conn(&app.pool).await?;
+    calendar.habit(store::delete(&mut conn, calendar.user_id, id).await?)
+}
+
+/// Archives (from now) or unarchives a habit; asking for the state it is in changes nothing.
+pub async fn set_archived_by_hand(
+    app: &App,
+    calendar: &Calendar,
+    id: i64,
+    archive: bool,
+) -> Result<Habit, AppError> {
+    let mut conn = db::conn(&app.pool).await?;
+    store::archive_ended(&mut conn, calendar.now, Some(calendar.user_id)).await?;
+    let mut row = store::find(&mut conn, calendar.user_id, id).await?;
+    if !archive {
+        rules::check_unarchive(row.ends_on, calendar.today)?;
+    }
+    if row.archived_at.is_some() != archive {
+        let archived_at = archive.then_some(calendar.now);
+        row = store::set_archived(&mut conn, id, archived_at, calendar.now).await?;
+    }
+    calendar.habit(row)
+}
+
+/// What marking a day done or taking it back did.
+pub struct CompletionChange {
+    pub habit: Habit,
+    pub date: NaiveDate,
+    /// False when the day was already so.
+    pub changed: bool,
+}
+
+/// Marks a scheduled day done (`completed`) or takes it back; `date` defaults to today.
+pub async fn set_completion(
+    app: &App,
+    calendar: &Calendar,
+    id: i64,
+    date: Option<NaiveDate>,
+    completed: bool,
+) -> Result<CompletionChange, AppError> {
+    let date = date.unwrap_or(calendar.today);
+    let mut conn = db::conn(&app.pool).await?;
+    store::archive_ended(&mut conn, calendar.now, Some(calendar.user_id)).await?;
+    let habit = calendar.habit(store::find(&mut conn, calendar.user_id, id).await?)?;
+    if completed {
+        rules::check_completion(&habit.plan, habit.is_archived(), date, calendar.today)?;
+    } else {
+        rules::check_changeable_day(habit.is_archived(), date, calendar.today)?;
+    }
+    let changed = store::set_completed(&mut conn, id, date, completed, calendar.now).await?;
+    Ok(CompletionChange {
+        habit,
+        date,
+        changed,
+    })
 }

@@ -1,10 +1,53 @@
+//! Habit rows, a habit as its owner sees it today, completion dates, and the domain's enums
+//! (which the API shows as they are).
+
+use std::sync::Arc;
+
+use async_graphql::Enum;
 use chrono::{DateTime, NaiveDate, Utc};
 use chrono_tz::Tz;
 use diesel::prelude::*;
+use serde::{Deserialize, Serialize};
 
 use super::rules::{Plan, Schedule, Span};
 use crate::db::schema::habits;
 use crate::error::AppError;
+
+/// A habit's completion dates, ascending and each once. Streaks and statistics ask one thing of
+/// them, whether a day was done, which a binary search answers; dates read in order need no
+/// building, and dropping them is one free (a `BTreeSet` of two years of dates per habit was a
+/// quarter of a statistics request, half to build and half to drop).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct CompletedDays(Vec<NaiveDate>);
+
+impl CompletedDays {
+    /// Keeps `dates` as they are when already ascending without repeats (as the database reads
+    /// them), else sorts them and drops repeats.
+    pub fn new(mut dates: Vec<NaiveDate>) -> Self {
+        if !dates.is_sorted_by(|earlier, later| earlier < later) {
+            dates.sort_unstable();
+            dates.dedup();
+        }
+        Self(dates)
+    }
+
+    pub fn contains(&self, day: NaiveDate) -> bool {
+        self.0.binary_search(&day).is_ok()
+    }
+
+    /// The completed days from `from` to `to`, both included, ascending.
+    pub fn between(&self, from: NaiveDate, to: NaiveDate) -> &[NaiveDate] {
+        let start = self.0.partition_point(|day| *day < from);
+        let end = self.0.partition_point(|day| *day <= to).max(start);
+        &self.0[start..end]
+    }
+}
+
+/// Completion dates shared between a request's loader cache and the fields reading them.
+pub type Completions = Arc<CompletedDays>;
+
+/// Completions read along with habits, by habit id, for the request's loader.
+pub type CompletionsRead = Vec<(i64, Completions)>;
 
 #[derive(Clone, Debug, Queryable, Selectable)]
 #[diesel(table_name = habits, check_for_backend(diesel::pg::Pg))]
@@ -98,4 +141,122 @@ pub struct HabitUpdate {
     pub starts_on: Option<NaiveDate>,
     pub ends_on: Option<Option<NaiveDate>>,
     pub updated_at: DateTime<Utc>,
+}
+
+/// A day of the week.
+#[derive(Enum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Weekday {
+    /// Monday.
+    Monday,
+    /// Tuesday.
+    Tuesday,
+    /// Wednesday.
+    Wednesday,
+    /// Thursday.
+    Thursday,
+    /// Friday.
+    Friday,
+    /// Saturday.
+    Saturday,
+    /// Sunday.
+    Sunday,
+}
+
+impl From<Weekday> for chrono::Weekday {
+    fn from(day: Weekday) -> Self {
+        match day {
+            Weekday::Monday => Self::Mon,
+            Weekday::Tuesday => Self::Tue,
+            Weekday::Wednesday => Self::Wed,
+            Weekday::Thursday => Self::Thu,
+            Weekday::Friday => Self::Fri,
+            Weekday::Saturday => Self::Sat,
+            Weekday::Sunday => Self::Sun,
+        }
+    }
+}
+
+impl From<chrono::Weekday> for Weekday {
+    fn from(day: chrono::Weekday) -> Self {
+        match day {
+            chrono::Weekday::Mon => Self::Monday,
+            chrono::Weekday::Tue => Self::Tuesday,
+            chrono::Weekday::Wed => Self::Wednesday,
+            chrono::Weekday::Thu => Self::Thursday,
+            chrono::Weekday::Fri => Self::Friday,
+            chrono::Weekday::Sat => Self::Saturday,
+            chrono::Weekday::Sun => Self::Sunday,
+        }
+    }
+}
+
+/// The kind of a habit's schedule.
+#[derive(Enum, Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum HabitKind {
+    /// Every day.
+    Daily,
+    /// On chosen weekdays.
+    Weekly,
+    /// On one day of each month.
+    Monthly,
+    /// On one date each year.
+    Yearly,
+    /// A fixed cycle of days on and days off, counted from `startsOn`.
+    Interval,
+}
+
+impl HabitKind {
+    pub const ALL: [Self; 5] = [
+        Self::Daily,
+        Self::Weekly,
+        Self::Monthly,
+        Self::Yearly,
+        Self::Interval,
+    ];
+
+    /// The stored name, as `Schedule::kind` spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Daily => "DAILY",
+            Self::Weekly => "WEEKLY",
+            Self::Monthly => "MONTHLY",
+            Self::Yearly => "YEARLY",
+            Self::Interval => "INTERVAL",
+        }
+    }
+
+    pub fn of(schedule: &Schedule) -> Self {
+        match schedule {
+            Schedule::Daily => Self::Daily,
+            Schedule::Weekly(_) => Self::Weekly,
+            Schedule::Monthly(_) => Self::Monthly,
+            Schedule::Yearly { .. } => Self::Yearly,
+            Schedule::Interval { .. } => Self::Interval,
+        }
+    }
+}
+
+/// A habit's state today, for filtering `habits`.
+#[derive(Enum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HabitStatus {
+    /// Not archived, scheduled today, not yet completed today.
+    DueToday,
+    /// Not archived.
+    Active,
+    /// Not archived and completed today.
+    CompletedToday,
+    /// Archived, by hand or because its `endsOn` passed.
+    Archived,
+}
+
+/// The order of `habits`.
+#[derive(Enum, Clone, Copy, Debug, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub enum HabitsOrderBy {
+    /// Oldest first.
+    #[default]
+    CreatedAt,
+    /// A to Z, ignoring case.
+    Name,
+    /// Longest current streak first, over the whole filtered list.
+    Streak,
 }

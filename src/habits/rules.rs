@@ -4,39 +4,15 @@
 use chrono::{Datelike, Days, Months, NaiveDate, Weekday};
 use serde_json::json;
 
+use super::model::{CompletedDays, HabitStatus, HabitsOrderBy};
 use crate::error::AppError;
+use crate::text;
 
+pub const MAX_NAME_CHARS: usize = 100;
+pub const MAX_DESCRIPTION_CHARS: usize = 1000;
+/// The longest stretch `Habit.completions` lists at once.
+pub const MAX_COMPLETIONS_RANGE_DAYS: i64 = 366;
 pub const MAX_INTERVAL_DAYS: u32 = 365;
-
-/// A habit's completion dates, ascending and each once. Streaks and statistics ask one thing of
-/// them, whether a day was done, which a binary search answers; dates read in order need no
-/// building, and dropping them is one free (a `BTreeSet` of two years of dates per habit was a
-/// quarter of a statistics request, half to build and half to drop).
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct CompletedDays(Vec<NaiveDate>);
-
-impl CompletedDays {
-    /// Keeps `dates` as they are when already ascending without repeats (as the database reads
-    /// them), else sorts them and drops repeats.
-    pub fn new(mut dates: Vec<NaiveDate>) -> Self {
-        if !dates.is_sorted_by(|earlier, later| earlier < later) {
-            dates.sort_unstable();
-            dates.dedup();
-        }
-        Self(dates)
-    }
-
-    pub fn contains(&self, day: NaiveDate) -> bool {
-        self.0.binary_search(&day).is_ok()
-    }
-
-    /// The completed days from `from` to `to`, both included, ascending.
-    pub fn between(&self, from: NaiveDate, to: NaiveDate) -> &[NaiveDate] {
-        let start = self.0.partition_point(|day| *day < from);
-        let end = self.0.partition_point(|day| *day <= to).max(start);
-        &self.0[start..end]
-    }
-}
 
 /// When a habit recurs. Built only through [`Schedule::daily`], [`Schedule::weekly`], ... which
 /// validate, so every value is meaningful.
@@ -587,6 +563,80 @@ pub fn check_completion(
     Ok(())
 }
 
+/// 1–100 characters after trimming.
+pub fn name(raw: &str) -> Result<String, AppError> {
+    text::line("name", raw, MAX_NAME_CHARS)
+}
+
+/// At most 1000 characters; line breaks allowed.
+pub fn description(raw: &str) -> Result<String, AppError> {
+    text::paragraphs("description", raw, MAX_DESCRIPTION_CHARS)
+}
+
+/// The days `Habit.completions` lists: `to` defaults to today and `from` to 30 days before
+/// `to`; `from` on or before `to`, fewer than [`MAX_COMPLETIONS_RANGE_DAYS`] days apart.
+pub fn completions_range(
+    from: Option<NaiveDate>,
+    to: Option<NaiveDate>,
+    today: NaiveDate,
+) -> Result<(NaiveDate, NaiveDate), AppError> {
+    let to = to.unwrap_or(today);
+    let from = from.unwrap_or_else(|| to.checked_sub_days(Days::new(30)).unwrap_or(to));
+    if from > to || (to - from).num_days() >= MAX_COMPLETIONS_RANGE_DAYS {
+        return Err(AppError::bad_input(
+            "from",
+            format!(
+                "from must be on or before to, at most {MAX_COMPLETIONS_RANGE_DAYS} days apart"
+            ),
+        ));
+    }
+    Ok((from, to))
+}
+
+/// Whether a habit is in `status` today. The store already narrowed archived and active
+/// habits; `completed_today` is what the list read.
+pub fn in_status(
+    status: Option<HabitStatus>,
+    plan: &Plan,
+    today: NaiveDate,
+    completed_today: Option<bool>,
+) -> bool {
+    match status {
+        Some(HabitStatus::DueToday) => plan.is_scheduled(today) && completed_today == Some(false),
+        Some(HabitStatus::CompletedToday) => completed_today == Some(true),
+        Some(HabitStatus::Active | HabitStatus::Archived) | None => true,
+    }
+}
+
+/// A habit's place in a list. Sorts ascending in every order: a streak is stored negated so
+/// longer comes first, and the id breaks ties.
+pub type SortKey = (i64, String, i64);
+
+/// The sort key of a habit in `order`; `streak` counts only when ordering by streak.
+pub fn sort_key(order: HabitsOrderBy, name: &str, id: i64, streak: u32) -> SortKey {
+    match order {
+        HabitsOrderBy::CreatedAt => (0, String::new(), id),
+        HabitsOrderBy::Name => (0, name.to_lowercase(), id),
+        HabitsOrderBy::Streak => (-i64::from(streak), String::new(), id),
+    }
+}
+
+/// Sorts keyed habits and keeps up to `limit` of those after `after`, with how many there are
+/// in all.
+pub fn page<T>(
+    mut keyed: Vec<(SortKey, T)>,
+    after: Option<&SortKey>,
+    limit: usize,
+) -> (Vec<(SortKey, T)>, i64) {
+    keyed.sort_by(|(left, _), (right, _)| left.cmp(right));
+    let total = keyed.len() as i64;
+    if let Some(after) = after {
+        keyed.retain(|(key, _)| key > after);
+    }
+    keyed.truncate(limit);
+    (keyed, total)
+}
+
 fn days_in_month(year: i32, month: u32) -> Option<u32> {
     let first = NaiveDate::from_ymd_opt(year, month, 1)?;
     let next = first.checked_add_months(Months::new(1))?;
@@ -601,6 +651,65 @@ pub fn day_after(date: NaiveDate) -> NaiveDate {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn completions_range_defaults_and_bounds() {
+        let today = d("2026-03-31");
+        assert_eq!(
+            completions_range(None, None, today).unwrap(),
+            (d("2026-03-01"), today)
+        );
+        let to = d("2026-02-10");
+        assert_eq!(
+            completions_range(None, Some(to), today).unwrap(),
+            (d("2026-01-11"), to)
+        );
+        assert!(completions_range(Some(d("2026-02-11")), Some(to), today).is_err());
+        assert!(completions_range(Some(d("2025-02-09")), Some(to), today).is_err());
+        assert!(completions_range(Some(d("2025-02-10")), Some(to), today).is_ok());
+    }
+
+    #[test]
+    fn status_filters_ask_today() {
+        let daily = plan(Schedule::Daily, "2026-01-01");
+        let today = d("2026-01-10");
+        use HabitStatus::*;
+        assert!(in_status(Some(DueToday), &daily, today, Some(false)));
+        assert!(!in_status(Some(DueToday), &daily, today, Some(true)));
+        assert!(in_status(Some(CompletedToday), &daily, today, Some(true)));
+        assert!(!in_status(Some(CompletedToday), &daily, today, Some(false)));
+        assert!(in_status(Some(Active), &daily, today, None));
+        assert!(in_status(None, &daily, today, None));
+        let mondays = plan(Schedule::weekly(&[Weekday::Mon]).unwrap(), "2026-01-01");
+        assert!(!in_status(
+            Some(DueToday),
+            &mondays,
+            d("2026-01-10"),
+            Some(false)
+        ));
+    }
+
+    #[test]
+    fn pages_follow_the_order_and_the_cursor() {
+        let keyed = vec![
+            (sort_key(HabitsOrderBy::Name, "beta", 1, 0), 'b'),
+            (sort_key(HabitsOrderBy::Name, "Alpha", 2, 0), 'a'),
+            (sort_key(HabitsOrderBy::Name, "gamma", 3, 0), 'g'),
+        ];
+        let (first, total) = page(keyed.clone(), None, 2);
+        assert_eq!(total, 3);
+        assert_eq!(first.iter().map(|(_, c)| *c).collect::<String>(), "ab");
+        let (rest, total) = page(keyed, Some(&first[1].0), 2);
+        assert_eq!(total, 3);
+        assert_eq!(rest.iter().map(|(_, c)| *c).collect::<String>(), "g");
+        assert!(
+            sort_key(HabitsOrderBy::Streak, "", 9, 5) < sort_key(HabitsOrderBy::Streak, "", 1, 2)
+        );
+        assert_eq!(
+            sort_key(HabitsOrderBy::CreatedAt, "x", 4, 7),
+            (0, String::new(), 4)
+        );
+    }
 
     fn d(text: &str) -> NaiveDate {
         text.parse().unwrap()

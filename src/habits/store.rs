@@ -1,4 +1,5 @@
-//! Habit queries, each scoped to the owner in SQL.
+//! Habit queries, each scoped to the owner in SQL. Callers pass validated fields; what a change
+//! means for the habit's span and archive state the domain (`habits`) decides.
 
 use chrono::{DateTime, Days, NaiveDate, Utc};
 use diesel::pg::Pg;
@@ -6,11 +7,11 @@ use diesel::prelude::*;
 use diesel::sql_types::{Array, BigInt, Integer, Timestamptz};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
-use super::model::{HabitChanges, HabitRow, HabitUpdate, NewHabit};
-use super::rules;
+use super::model::{CompletedDays, HabitChanges, HabitRow, HabitUpdate, NewHabit};
 use crate::db::schema::{habit_completions, habits};
 use crate::error::AppError;
-use crate::{quota, themes};
+use crate::quota;
+use crate::themes::store as theme_store;
 
 /// Archives every habit (of one user, or of all) whose `endsOn` is before its owner's today,
 /// dated the start of the day after `endsOn` in the owner's zone. Run by the periodic job and
@@ -71,7 +72,7 @@ pub struct HabitFilter {
 pub struct Listed {
     pub row: HabitRow,
     pub completed_today: bool,
-    pub completions: Option<rules::CompletedDays>,
+    pub completions: Option<CompletedDays>,
 }
 
 /// The user's habits matching `filter` in creation order, each with whether `today` is done,
@@ -147,7 +148,7 @@ fn completion_days() -> diesel::expression::SqlLiteral<Array<Integer>> {
 /// every date: a third of a statistics request over two years of completions. Reached from the
 /// date before instead, nearly every date stays within its year. (A date chrono cannot hold,
 /// past the year 262,143, was never completed: completions are never in the future.)
-fn completed_days(days: &[i32]) -> rules::CompletedDays {
+fn completed_days(days: &[i32]) -> CompletedDays {
     const EPOCH: NaiveDate = NaiveDate::from_ymd_opt(2000, 1, 1).expect("a valid date");
     let mut previous = (0, EPOCH);
     let dates = days
@@ -161,7 +162,7 @@ fn completed_days(days: &[i32]) -> rules::CompletedDays {
             Some(date)
         })
         .collect();
-    rules::CompletedDays::new(dates)
+    CompletedDays::new(dates)
 }
 
 fn filtered<'a, ST: 'a>(
@@ -188,7 +189,7 @@ fn filtered<'a, ST: 'a>(
 pub async fn completions(
     conn: &mut AsyncPgConnection,
     habit_ids: &[i64],
-) -> Result<Vec<(i64, rules::CompletedDays)>, AppError> {
+) -> Result<Vec<(i64, CompletedDays)>, AppError> {
     let rows: Vec<(i64, Vec<i32>)> = habits::table
         .filter(habits::id.eq_any(habit_ids))
         .select((habits::id, completion_days()))
@@ -218,7 +219,7 @@ pub async fn create(
             .await?;
         quota::check("habits", owned, cap)?;
         if let Some(theme_id) = new.theme_id {
-            themes::store::ensure_owned(conn, user_id, theme_id).await?;
+            theme_store::ensure_owned(conn, user_id, theme_id).await?;
         }
         let id: i64 = diesel::insert_into(habits::table)
             .values((
@@ -236,62 +237,55 @@ pub async fn create(
             .returning(habits::id)
             .get_result(conn)
             .await
-            .map_err(themes::store::missing_theme)?;
+            .map_err(theme_store::missing_theme)?;
         archive_ended(conn, now, Some(user_id)).await?;
         find(conn, user_id, id).await
     })
     .await
 }
 
-/// Changes a habit. Moving the end of a habit archived because it ended to today or later (or
-/// clearing it) makes it active again; moving it into the past archives it.
-pub async fn update(
+/// The habit, locked against other changes until the transaction ends.
+pub async fn lock(
     conn: &mut AsyncPgConnection,
     user_id: i64,
     id: i64,
-    changes: &HabitChanges,
-    today: NaiveDate,
-    now: DateTime<Utc>,
 ) -> Result<HabitRow, AppError> {
-    crate::db::transaction(conn, async |conn| {
-        let current: HabitRow = habits::table
-            .find(id)
-            .filter(habits::user_id.eq(user_id))
-            .select(HabitRow::as_select())
-            .for_no_key_update()
-            .first(conn)
-            .await
-            .optional()?
-            .ok_or(AppError::NotFound("Habit"))?;
-        if let Some(Some(theme_id)) = changes.theme_id {
-            themes::store::ensure_owned(conn, user_id, theme_id).await?;
-        }
-        let starts_on = changes.starts_on.unwrap_or(current.starts_on);
-        let ends_on = changes.ends_on.unwrap_or(current.ends_on);
-        rules::check_span(starts_on, ends_on)?;
-        diesel::update(habits::table.find(id))
-            .set(HabitUpdate {
-                name: changes.name.clone(),
-                description: changes.description.clone(),
-                theme_id: changes.theme_id,
-                kind: changes.schedule.as_ref().map(rules::Schedule::kind),
-                schedule: changes.schedule.as_ref().map(rules::Schedule::parameters),
-                starts_on: changes.starts_on,
-                ends_on: changes.ends_on,
-                updated_at: now,
-            })
-            .execute(conn)
-            .await
-            .map_err(themes::store::missing_theme)?;
-        if changes.ends_on.is_some()
-            && rules::revived_by_new_end(current.auto_archived, ends_on, today)
-        {
-            set_archived(conn, id, None, now).await?;
-        }
-        archive_ended(conn, now, Some(user_id)).await?;
-        find(conn, user_id, id).await
-    })
-    .await
+    habits::table
+        .find(id)
+        .filter(habits::user_id.eq(user_id))
+        .select(HabitRow::as_select())
+        .for_no_key_update()
+        .first(conn)
+        .await
+        .optional()?
+        .ok_or(AppError::NotFound("Habit"))
+}
+
+/// Writes the changed fields; a theme deleted meanwhile is `NOT_FOUND`.
+pub async fn update(
+    conn: &mut AsyncPgConnection,
+    id: i64,
+    changes: &HabitChanges,
+    now: DateTime<Utc>,
+) -> Result<(), AppError> {
+    diesel::update(habits::table.find(id))
+        .set(HabitUpdate {
+            name: changes.name.clone(),
+            description: changes.description.clone(),
+            theme_id: changes.theme_id,
+            kind: changes.schedule.as_ref().map(|schedule| schedule.kind()),
+            schedule: changes
+                .schedule
+                .as_ref()
+                .map(|schedule| schedule.parameters()),
+            starts_on: changes.starts_on,
+            ends_on: changes.ends_on,
+            updated_at: now,
+        })
+        .execute(conn)
+        .await
+        .map_err(theme_store::missing_theme)?;
+    Ok(())
 }
 
 pub async fn delete(
@@ -372,7 +366,7 @@ mod tests {
             .map(|&day| epoch + chrono::TimeDelta::days(i64::from(day)))
             .collect();
         assert_eq!(expected[4], NaiveDate::from_ymd_opt(2000, 2, 29).unwrap());
-        assert_eq!(completed_days(&days), rules::CompletedDays::new(expected));
-        assert_eq!(completed_days(&[]), rules::CompletedDays::default());
+        assert_eq!(completed_days(&days), CompletedDays::new(expected));
+        assert_eq!(completed_days(&[]), CompletedDays::default());
     }
 }

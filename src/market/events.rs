@@ -6,29 +6,18 @@
 
 use std::time::Duration;
 
-use async_graphql::{Context, Enum, SimpleObject, Subscription};
+use async_graphql::{Context, SimpleObject, Subscription};
 use futures_util::{Stream, StreamExt};
 use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast;
 use tokio_stream::wrappers::BroadcastStream;
 
-use super::model::Item;
+use super::model::{Item, MarketEventKind};
 use crate::graphql::{ContextExt, Permission};
 use crate::rbac::perm;
 use crate::shared::Redis;
 
 const BUFFER: usize = 1024;
-
-/// What happened to an item on the market.
-#[derive(Enum, Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub enum MarketEventKind {
-    /// A new item was put on the market.
-    Listed,
-    /// Someone bought the item.
-    Purchased,
-    /// Its holder sold the item back to the market.
-    Sold,
-}
 
 /// Something that happened on the market, with the item as it is after it.
 #[derive(SimpleObject, Clone, Debug, Serialize, Deserialize)]

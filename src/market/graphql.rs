@@ -1,47 +1,23 @@
-use std::collections::HashMap;
+//! The market API: items, ledger rows and thin resolvers over the domain's functions.
+
 use std::sync::Arc;
 
-use async_graphql::dataloader::{DataLoader, Loader};
-use async_graphql::{Context, Enum, ID, InputObject, Object, SimpleObject};
+use async_graphql::dataloader::DataLoader;
+use async_graphql::{Context, ID, InputObject, Object, SimpleObject};
 use chrono::{DateTime, Utc};
 
-use super::events::MarketEventKind;
-use super::model::{Item, ItemChanges, LedgerEntry};
-use super::rules;
-use super::store::{self, ItemFilter, PageNeeds};
+use super::loader::{ItemById, ItemLoader};
+use super::model::{Item, LedgerEntry, MarketTransactionKind, Trade};
+use super::store::{ItemFilter, PageNeeds};
+use super::{ItemEdit, NewItem};
 use crate::accounts::loader::{UserById, UserDataLoader};
 use crate::accounts::model::User;
-use crate::db::{self, DbPool};
-use crate::error::AppError;
 use crate::graphql::connection::{
     CountedConnection, Page, connection, selects_node_field, selects_total_count,
 };
 use crate::graphql::flat::Flat;
 use crate::graphql::{ContextExt, Permission, parse_id};
 use crate::rbac::perm;
-
-/// Batches item look-ups of one request (ledger rows naming their items).
-pub struct ItemLoader {
-    pub pool: DbPool,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct ItemById(pub i64);
-
-impl Loader<ItemById> for ItemLoader {
-    type Value = Item;
-    type Error = async_graphql::Error;
-
-    async fn load(&self, keys: &[ItemById]) -> Result<HashMap<ItemById, Item>, Self::Error> {
-        let ids: Vec<i64> = keys.iter().map(|key| key.0).collect();
-        let mut conn = db::conn(&self.pool).await?;
-        let rows = store::items_by_ids(&mut conn, &ids).await?;
-        Ok(rows
-            .into_iter()
-            .map(|item| (ItemById(item.id), item))
-            .collect())
-    }
-}
 
 /// Something that can be bought and sold.
 #[Object]
@@ -91,15 +67,6 @@ impl Item {
     }
 }
 
-/// Which way a market transaction moved money.
-#[derive(Enum, Clone, Copy, PartialEq, Eq)]
-pub enum MarketTransactionKind {
-    /// The user bought an item from the market; their budget went down.
-    Purchase,
-    /// The user sold an item back to the market; their budget went up.
-    Sale,
-}
-
 /// One change of the user's budget.
 #[Object(name = "MarketTransaction")]
 impl LedgerEntry {
@@ -109,11 +76,7 @@ impl LedgerEntry {
     }
     /// A purchase (budget down) or a sale (budget up).
     async fn kind(&self) -> MarketTransactionKind {
-        if self.kind == "SALE" {
-            MarketTransactionKind::Sale
-        } else {
-            MarketTransactionKind::Purchase
-        }
+        MarketTransactionKind::parse(&self.kind)
     }
     /// The item's price at the time, in whole budget units; always positive (see `kind` for
     /// the direction).
@@ -178,14 +141,8 @@ impl MarketQuery {
         #[graphql(desc = "Conditions on name and price.")] filter: Option<MarketFilter>,
     ) -> async_graphql::Result<CountedConnection<Item>> {
         let filter = filter.unwrap_or_default();
-        let (min_price, max_price) = rules::price_range(filter.min_price, filter.max_price)?;
-        let filter = ItemFilter {
-            search: crate::text::search(filter.search.as_deref())?,
-            min_price,
-            max_price,
-            owner: Some(None),
-            owned: None,
-        };
+        let filter =
+            super::market_filter(filter.search.as_deref(), filter.min_price, filter.max_price)?;
         item_page(ctx, &filter, first, after).await
     }
 
@@ -220,15 +177,8 @@ impl MarketQuery {
     ) -> async_graphql::Result<Item> {
         let viewer = ctx.viewer()?;
         let id = parse_id("id", &id)?;
-        let mut conn = db::conn(&ctx.app().pool).await?;
-        let item = store::find_item(&mut conn, id).await?;
-        let visible = item.owner_id.is_none()
-            || item.owner_id == Some(viewer.user_id)
-            || viewer.can(perm::ITEMS_MANAGE);
-        if !visible {
-            return Err(AppError::NotFound("Item").into());
-        }
-        Ok(item)
+        let manages = viewer.can(perm::ITEMS_MANAGE);
+        Ok(super::visible_item(ctx.app(), viewer.user_id, manages, id).await?)
     }
 
     /// Every item, for those who manage them.
@@ -271,9 +221,8 @@ impl MarketQuery {
     ) -> async_graphql::Result<CountedConnection<LedgerEntry>> {
         let viewer = ctx.viewer()?;
         let page = Page::parse(first, after.as_deref())?;
-        let mut conn = db::conn(&ctx.app().pool).await?;
         let (rows, total) =
-            store::ledger_page(&mut conn, viewer.user_id, page.after_id, page.fetch_limit())
+            super::ledger_page(ctx.app(), viewer.user_id, page.after_id, page.fetch_limit())
                 .await?;
         Ok(connection(
             rows,
@@ -296,10 +245,8 @@ async fn item_page(
         owners: selects_node_field(ctx, "owner"),
         total: selects_total_count(ctx),
     };
-    let mut conn = db::conn(&ctx.app().pool).await?;
     let found =
-        store::items_page(&mut conn, filter, page.after_id, page.fetch_limit(), needs).await?;
-    drop(conn);
+        super::items_page(ctx.app(), filter, page.after_id, page.fetch_limit(), needs).await?;
     // The owners came with the page: the per-item `owner` fields are answered from the request's
     // loader cache, so the page costs one statement whatever its size.
     ctx.data_unchecked::<UserDataLoader>()
@@ -388,6 +335,15 @@ pub struct TradePayload {
     pub budget: i64,
 }
 
+impl From<Trade> for TradePayload {
+    fn from(trade: Trade) -> Self {
+        Self {
+            item: trade.item,
+            budget: trade.budget,
+        }
+    }
+}
+
 #[derive(Default)]
 pub struct MarketMutation;
 
@@ -401,18 +357,14 @@ impl MarketMutation {
         ctx: &Context<'_>,
         #[graphql(desc = "The new item's fields.")] input: CreateItemInput,
     ) -> async_graphql::Result<ItemPayload> {
-        let name = rules::item_name(&input.name)?;
-        let price = rules::price(input.price)?;
-        let barcode = rules::barcode(&input.barcode)?;
-        let description = rules::description(&input.description)?;
         let creator = ctx.viewer()?.user_id;
-        let mut conn = db::conn(&ctx.app().pool).await?;
-        let item =
-            store::create_item(&mut conn, creator, &name, price, &barcode, &description).await?;
-        ctx.app()
-            .market_events
-            .publish(MarketEventKind::Listed, item.clone())
-            .await;
+        let new = NewItem {
+            name: &input.name,
+            price: input.price,
+            barcode: &input.barcode,
+            description: &input.description,
+        };
+        let item = super::create_item(ctx.app(), creator, &new).await?;
         Ok(ItemPayload { item })
     }
 
@@ -425,22 +377,13 @@ impl MarketMutation {
         #[graphql(desc = "The item and the fields to change.")] input: UpdateItemInput,
     ) -> async_graphql::Result<ItemPayload> {
         let id = parse_id("id", &input.id)?;
-        let changes = ItemChanges {
-            name: input.name.as_deref().map(rules::item_name).transpose()?,
-            price: input.price.map(rules::price).transpose()?,
-            barcode: input.barcode.as_deref().map(rules::barcode).transpose()?,
-            description: input
-                .description
-                .as_deref()
-                .map(rules::description)
-                .transpose()?,
+        let edit = ItemEdit {
+            name: input.name.as_deref(),
+            price: input.price,
+            barcode: input.barcode.as_deref(),
+            description: input.description.as_deref(),
         };
-        let mut conn = db::conn(&ctx.app().pool).await?;
-        let item = diesel_async::AsyncConnection::transaction::<_, AppError, _>(
-            &mut *conn,
-            async |conn| store::update_item(conn, id, &changes).await,
-        )
-        .await?;
+        let item = super::update_item(ctx.app(), id, &edit).await?;
         Ok(ItemPayload { item })
     }
 
@@ -452,8 +395,7 @@ impl MarketMutation {
         #[graphql(desc = "The item to delete.")] input: DeleteItemInput,
     ) -> async_graphql::Result<ItemPayload> {
         let id = parse_id("id", &input.id)?;
-        let mut conn = db::conn(&ctx.app().pool).await?;
-        let item = store::delete_item(&mut conn, id).await?;
+        let item = super::delete_item(ctx.app(), id).await?;
         Ok(ItemPayload { item })
     }
 
@@ -467,31 +409,10 @@ impl MarketMutation {
         input: PurchaseItemInput,
     ) -> async_graphql::Result<TradePayload> {
         let item_id = parse_id("itemId", &input.item_id)?;
-        let key = input
-            .idempotency_key
-            .as_deref()
-            .map(rules::idempotency_key)
-            .transpose()?;
         let buyer = ctx.viewer()?.user_id;
-        let mut conn = db::conn(&ctx.app().pool).await?;
-        let trade = store::purchase(
-            &mut conn,
-            ctx.request_info(),
-            buyer,
-            item_id,
-            key.as_deref(),
-        )
-        .await?;
-        if !trade.replayed {
-            ctx.app()
-                .market_events
-                .publish(MarketEventKind::Purchased, trade.item.clone())
-                .await;
-        }
-        Ok(TradePayload {
-            item: trade.item,
-            budget: trade.budget,
-        })
+        let key = input.idempotency_key.as_deref();
+        let trade = super::purchase(ctx.app(), ctx.request_info(), buyer, item_id, key).await?;
+        Ok(TradePayload::from(trade))
     }
 
     /// Sells an item one holds back to the market for its full price.
@@ -503,15 +424,7 @@ impl MarketMutation {
     ) -> async_graphql::Result<TradePayload> {
         let item_id = parse_id("itemId", &input.item_id)?;
         let seller = ctx.viewer()?.user_id;
-        let mut conn = db::conn(&ctx.app().pool).await?;
-        let trade = store::sell(&mut conn, ctx.request_info(), seller, item_id).await?;
-        ctx.app()
-            .market_events
-            .publish(MarketEventKind::Sold, trade.item.clone())
-            .await;
-        Ok(TradePayload {
-            item: trade.item,
-            budget: trade.budget,
-        })
+        let trade = super::sell(ctx.app(), ctx.request_info(), seller, item_id).await?;
+        Ok(TradePayload::from(trade))
     }
 }

@@ -1,5 +1,10 @@
+//! Market rows: items, ledger entries, the outcome of a trade, and the market's enums (which
+//! the API shows as they are).
+
+use async_graphql::Enum;
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
+use serde::{Deserialize, Serialize};
 
 use crate::db::schema::{items, market_transactions};
 
@@ -48,4 +53,44 @@ pub struct ItemChanges {
     pub price: Option<i64>,
     pub barcode: Option<String>,
     pub description: Option<String>,
+}
+
+impl ItemChanges {
+    pub fn is_empty(&self) -> bool {
+        self.name.is_none()
+            && self.price.is_none()
+            && self.barcode.is_none()
+            && self.description.is_none()
+    }
+}
+
+/// Which way a market transaction moved money.
+#[derive(Enum, Clone, Copy, PartialEq, Eq)]
+pub enum MarketTransactionKind {
+    /// The user bought an item from the market; their budget went down.
+    Purchase,
+    /// The user sold an item back to the market; their budget went up.
+    Sale,
+}
+
+impl MarketTransactionKind {
+    /// A ledger row's stored `kind`.
+    pub fn parse(stored: &str) -> Self {
+        if stored == "SALE" {
+            Self::Sale
+        } else {
+            Self::Purchase
+        }
+    }
+}
+
+/// What happened to an item on the market.
+#[derive(Enum, Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum MarketEventKind {
+    /// A new item was put on the market.
+    Listed,
+    /// Someone bought the item.
+    Purchased,
+    /// Its holder sold the item back to the market.
+    Sold,
 }

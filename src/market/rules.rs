@@ -1,6 +1,6 @@
 //! Validation of item fields and trade inputs.
 
-use crate::error::AppError;
+use crate::error::{AppError, reason};
 use crate::text;
 
 pub const MAX_NAME_CHARS: usize = 50;
@@ -93,9 +93,39 @@ pub fn debit(budget: i64, price: i64) -> Option<i64> {
     budget.checked_sub(price).filter(|left| *left >= 0)
 }
 
+/// Whether a viewer sees an item: on the market, held by them, or they manage items.
+pub fn may_see(owner_id: Option<i64>, viewer_id: i64, manages_items: bool) -> bool {
+    owner_id.is_none() || owner_id == Some(viewer_id) || manages_items
+}
+
+/// The price of a held item stays as it is: a sale credits the price, so changing it would
+/// create or destroy money.
+pub fn check_price_change(held: bool, current: i64, new: Option<i64>) -> Result<(), AppError> {
+    if held && new.is_some_and(|price| price != current) {
+        return Err(AppError::Conflict {
+            reason: reason::OWNED,
+            field: Some("price"),
+            message: "The price of an item someone holds cannot change".to_owned(),
+        });
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn held_items_keep_their_price_and_show_to_their_holder() {
+        assert!(check_price_change(true, 5, Some(5)).is_ok());
+        assert!(check_price_change(true, 5, None).is_ok());
+        assert!(check_price_change(false, 5, Some(6)).is_ok());
+        assert!(check_price_change(true, 5, Some(6)).is_err());
+        assert!(may_see(None, 1, false));
+        assert!(may_see(Some(1), 1, false));
+        assert!(!may_see(Some(2), 1, false));
+        assert!(may_see(Some(2), 1, true));
+    }
 
     #[test]
     fn names_prices_barcodes() {

@@ -2,15 +2,16 @@
 //! ([`TradeStatement`]) that locks the trader, moves the item only if it is where it should be
 //! (so exactly one claimant wins), changes the budget and writes the ledger and audit rows, or
 //! does none of it. Both lock the trader before the item, so they cannot deadlock each other.
+//! Why a refused trade was refused, and whether to try again, the domain (`market`) decides.
 
+use chrono::{DateTime, Utc};
 use diesel::pg::Pg;
 use diesel::prelude::*;
 use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
-use diesel::sql_types::{BigInt, Nullable, Text, Untyped};
+use diesel::sql_types::{BigInt, Nullable, Text, Timestamptz, Untyped};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
 use super::model::{Item, ItemChanges, LedgerEntry, Trade};
-use super::rules;
 use crate::accounts::model::User;
 use crate::accounts::store::escape_like;
 use crate::audit::action;
@@ -19,9 +20,6 @@ use crate::error::{AppError, reason, violated_unique_constraint};
 use crate::request::RequestInfo;
 
 const IDEMPOTENCY_INDEX: &str = "market_transactions_idempotency_key";
-/// A trade refused by a race that is over by the time its reason is looked up is tried again,
-/// this many times in all.
-const ATTEMPTS: usize = 3;
 
 pub async fn find_item(conn: &mut AsyncPgConnection, id: i64) -> Result<Item, AppError> {
     items::table
@@ -170,37 +168,26 @@ pub async fn create_item(
         .map_err(map_taken)
 }
 
-/// Changes an item. Its price is fixed while someone holds it, since a sale credits the price:
-/// changing it then would create or destroy money.
-pub async fn update_item(
-    conn: &mut AsyncPgConnection,
-    id: i64,
-    changes: &ItemChanges,
-) -> Result<Item, AppError> {
-    let item: Item = items::table
+/// The item, locked until the transaction ends.
+pub async fn lock_item(conn: &mut AsyncPgConnection, id: i64) -> Result<Item, AppError> {
+    items::table
         .find(id)
         .select(Item::as_select())
         .for_update()
         .first(conn)
         .await
         .optional()?
-        .ok_or(AppError::NotFound("Item"))?;
-    if item.owner_id.is_some() && changes.price.is_some_and(|price| price != item.price) {
-        return Err(AppError::Conflict {
-            reason: reason::OWNED,
-            field: Some("price"),
-            message: "The price of an item someone holds cannot change".to_owned(),
-        });
-    }
-    if changes.name.is_none()
-        && changes.price.is_none()
-        && changes.barcode.is_none()
-        && changes.description.is_none()
-    {
-        return Ok(item);
-    }
+        .ok_or(AppError::NotFound("Item"))
+}
+
+pub async fn update_item(
+    conn: &mut AsyncPgConnection,
+    id: i64,
+    changes: &ItemChanges,
+    now: DateTime<Utc>,
+) -> Result<Item, AppError> {
     diesel::update(items::table.find(id))
-        .set((changes, items::updated_at.eq(diesel::dsl::now)))
+        .set((changes, items::updated_at.eq(now)))
         .returning(Item::as_returning())
         .get_result(conn)
         .await
@@ -231,86 +218,45 @@ pub async fn delete_item(conn: &mut AsyncPgConnection, id: i64) -> Result<Item, 
     }
 }
 
-/// Buys item `item_id` from the market for `buyer`, audited with the request's `origin`. With
-/// an idempotency key, a repeat returns the first purchase's result and charges (and records)
-/// nothing.
-pub async fn purchase(
-    conn: &mut AsyncPgConnection,
-    origin: &RequestInfo,
-    buyer: i64,
-    item_id: i64,
-    idempotency_key: Option<&str>,
-) -> Result<Trade, AppError> {
-    for _ in 0..ATTEMPTS {
-        if let Some(key) = idempotency_key
-            && let Some(trade) = earlier_purchase(conn, buyer, item_id, key).await?
-        {
-            return Ok(trade);
-        }
-        let statement = TradeStatement {
-            side: Side::Buyer,
-            trader: buyer,
-            item_id,
-            idempotency_key,
-            origin,
-        };
-        match statement.run(conn).await {
-            Ok(Some(trade)) => return Ok(trade),
-            Ok(None) => {}
-            // A concurrent purchase with the same key committed first; the next round answers
-            // with its result.
-            Err(error) if violated_unique_constraint(&error) == Some(IDEMPOTENCY_INDEX) => {
-                continue;
-            }
-            Err(error) => return Err(error.into()),
-        }
-        // A repeat that raced the first purchase with its key waited for that purchase to
-        // commit, so the key now finds its result.
-        if let Some(key) = idempotency_key
-            && let Some(trade) = earlier_purchase(conn, buyer, item_id, key).await?
-        {
-            return Ok(trade);
-        }
-        if let Some(refusal) = purchase_refusal(conn, buyer, item_id).await? {
-            return Err(refusal);
-        }
-        // Back on the market by the time it was looked at: someone sold it meanwhile.
-    }
-    Err(not_available())
+/// What one trade statement did.
+pub enum Attempt {
+    Traded(Trade),
+    /// Nothing changed: the item was not where the side needs it, or the budget did not allow.
+    Refused,
+    /// A concurrent purchase with the same idempotency key committed first.
+    KeyTaken,
 }
 
-/// Sells `seller`'s item back to the market for its full price, audited with the request's
-/// `origin`.
-pub async fn sell(
+/// Runs one trade statement for `trader`, audited with the request's `origin`.
+pub async fn trade(
     conn: &mut AsyncPgConnection,
-    origin: &RequestInfo,
-    seller: i64,
+    side: Side,
+    trader: i64,
     item_id: i64,
-) -> Result<Trade, AppError> {
-    for _ in 0..ATTEMPTS {
-        let statement = TradeStatement {
-            side: Side::Seller,
-            trader: seller,
-            item_id,
-            idempotency_key: None,
-            origin,
-        };
-        if let Some(trade) = statement.run(conn).await? {
-            return Ok(trade);
+    idempotency_key: Option<&str>,
+    origin: &RequestInfo,
+    now: DateTime<Utc>,
+) -> Result<Attempt, AppError> {
+    let statement = TradeStatement {
+        side,
+        trader,
+        item_id,
+        idempotency_key,
+        origin,
+        now,
+    };
+    match statement.get_result::<Traded>(conn).await.optional() {
+        Ok(Some(traded)) => Ok(Attempt::Traded(Trade {
+            item: traded.item,
+            budget: traded.budget,
+            replayed: false,
+        })),
+        Ok(None) => Ok(Attempt::Refused),
+        Err(error) if violated_unique_constraint(&error) == Some(IDEMPOTENCY_INDEX) => {
+            Ok(Attempt::KeyTaken)
         }
-        let item = find_item(conn, item_id).await?;
-        if item.owner_id != Some(seller) {
-            return Err(not_owner());
-        }
-        if rules::credit(budget_of(conn, seller).await?, item.price).is_none() {
-            return Err(AppError::bad_input(
-                "itemId",
-                "Selling this item would overflow your budget",
-            ));
-        }
-        // Bought back by the seller between the attempt and the look: try again.
+        Err(error) => Err(error.into()),
     }
-    Err(not_owner())
 }
 
 /// A page of the user's ledger rows (as buyer or seller), newest first.
@@ -340,15 +286,13 @@ pub async fn ledger_page(
     Ok((rows, total))
 }
 
-/// The earlier purchase made with this key, if any. The same key for another item is a client
-/// bug, refused rather than silently answered with the wrong item.
-async fn earlier_purchase(
+/// The item and the budget after it of the buyer's purchase made with this key, if any.
+pub async fn purchase_with_key(
     conn: &mut AsyncPgConnection,
     buyer: i64,
-    item_id: i64,
     key: &str,
-) -> Result<Option<Trade>, AppError> {
-    let earlier: Option<(Option<i64>, i64)> = market_transactions::table
+) -> Result<Option<(Option<i64>, i64)>, AppError> {
+    Ok(market_transactions::table
         .filter(market_transactions::buyer_id.eq(buyer))
         .filter(market_transactions::idempotency_key.eq(key))
         .select((
@@ -357,67 +301,10 @@ async fn earlier_purchase(
         ))
         .first(conn)
         .await
-        .optional()?;
-    match earlier {
-        None => Ok(None),
-        Some((Some(earlier_item), budget)) if earlier_item == item_id => Ok(Some(Trade {
-            item: find_item(conn, item_id).await?,
-            budget,
-            replayed: true,
-        })),
-        Some(_) => Err(AppError::Conflict {
-            reason: reason::IDEMPOTENCY_KEY_REUSED,
-            field: Some("idempotencyKey"),
-            message: "This idempotency key was used for another purchase".to_owned(),
-        }),
-    }
+        .optional()?)
 }
 
-/// Why `buyer` could not buy the item, as it stands now; `None` if nothing stands in the way
-/// any more (the item came back to the market meanwhile).
-async fn purchase_refusal(
-    conn: &mut AsyncPgConnection,
-    buyer: i64,
-    item_id: i64,
-) -> Result<Option<AppError>, AppError> {
-    let item = find_item(conn, item_id).await?;
-    if item.owner_id == Some(buyer) {
-        return Ok(Some(AppError::Conflict {
-            reason: reason::OWN_ITEM,
-            field: None,
-            message: "You already hold this item".to_owned(),
-        }));
-    }
-    if item.owner_id.is_some() {
-        return Ok(Some(not_available()));
-    }
-    let budget = budget_of(conn, buyer).await?;
-    Ok(rules::debit(budget, item.price)
-        .is_none()
-        .then(|| AppError::Conflict {
-            reason: reason::INSUFFICIENT_FUNDS,
-            field: None,
-            message: format!("This item costs {}; your budget is {budget}", item.price),
-        }))
-}
-
-fn not_owner() -> AppError {
-    AppError::Conflict {
-        reason: reason::NOT_OWNER,
-        field: None,
-        message: "Only the holder of an item can sell it".to_owned(),
-    }
-}
-
-fn not_available() -> AppError {
-    AppError::Conflict {
-        reason: reason::NOT_AVAILABLE,
-        field: None,
-        message: "This item is not on the market".to_owned(),
-    }
-}
-
-async fn budget_of(conn: &mut AsyncPgConnection, user_id: i64) -> Result<i64, AppError> {
+pub async fn budget_of(conn: &mut AsyncPgConnection, user_id: i64) -> Result<i64, AppError> {
     Ok(users::table
         .find(user_id)
         .select(users::budget)
@@ -427,7 +314,7 @@ async fn budget_of(conn: &mut AsyncPgConnection, user_id: i64) -> Result<i64, Ap
 
 /// Which way an item moves in a trade.
 #[derive(Clone, Copy)]
-enum Side {
+pub enum Side {
     /// From the market to the trader, for its price.
     Buyer,
     /// From the trader back to the market, for its price.
@@ -435,7 +322,7 @@ enum Side {
 }
 
 /// A whole trade in one statement: lock the trader's row, move the item if it is where the
-/// side needs it and the budget allows (the same bounds as `rules::debit` and `rules::credit`),
+/// side needs it and the budget allows (the same bounds as `market::rules::debit` and `credit`),
 /// change the budget, and write the ledger and audit rows. One statement is atomic without a
 /// transaction block: it returns no row and changes nothing (writing no audit row either) when
 /// the item is not where it should be or the budget does not allow it. The trader's row is
@@ -448,6 +335,7 @@ struct TradeStatement<'a> {
     idempotency_key: Option<&'a str>,
     /// Who asked, from where: the audit row's actor is the trader.
     origin: &'a RequestInfo,
+    now: DateTime<Utc>,
 }
 
 /// What a trade statement returns: the item as it is now and the trader's new budget.
@@ -457,18 +345,6 @@ struct Traded {
     item: Item,
     #[diesel(sql_type = diesel::sql_types::BigInt)]
     budget: i64,
-}
-
-impl TradeStatement<'_> {
-    /// Database errors stay raw, so the caller can tell a lost race on the idempotency key.
-    async fn run(self, conn: &mut AsyncPgConnection) -> diesel::QueryResult<Option<Trade>> {
-        let traded: Option<Traded> = self.get_result(conn).await.optional()?;
-        Ok(traded.map(|traded| Trade {
-            item: traded.item,
-            budget: traded.budget,
-            replayed: false,
-        }))
-    }
 }
 
 // The two sides' texts differ, so the statement is cached by its text (a static query id
@@ -491,7 +367,9 @@ impl QueryFragment<Pg> for TradeStatement<'_> {
             Side::Buyer => "trader.id",
             Side::Seller => "NULL",
         });
-        out.push_sql(", updated_at = now() FROM trader WHERE items.id = ");
+        out.push_sql(", updated_at = ");
+        out.push_bind_param::<Timestamptz, _>(&self.now)?;
+        out.push_sql(" FROM trader WHERE items.id = ");
         out.push_bind_param::<BigInt, _>(&self.item_id)?;
         match self.side {
             Side::Buyer => {

@@ -1,43 +1,18 @@
 //! What the statistics count, as plain functions over plans and completions: the range and
 //! its buckets, occurrences per bucket, today's numbers and the best streaks.
 
-use async_graphql::{Enum, SimpleObject};
+use std::collections::HashMap;
+
 use chrono::{DateTime, Datelike, Days, Months, NaiveDate, NaiveTime, TimeZone, Utc};
 use chrono_tz::Tz;
 
-use crate::habits::rules::{CompletedDays, Plan, Tally, percent};
+use super::model::{BucketSize, HabitCounts, StatsRange, ThemeCount};
+use crate::habits::model::CompletedDays;
+use crate::habits::rules::{Plan, Tally, percent};
 
 /// All time is in months up to this many, in years beyond, so its answer stays small however
 /// far back the user's data goes (at most one bucket a year since [`crate::dates::EARLIEST`]).
 pub const MAX_MONTH_BUCKETS: i32 = 120;
-
-/// Which days the statistics cover; each range ends today, in the user's time zone.
-#[derive(Enum, Clone, Copy, Debug, PartialEq, Eq)]
-pub enum StatsRange {
-    /// Today and the 6 days before, in daily buckets.
-    Last7Days,
-    /// Today and the 29 days before, in daily buckets.
-    Last30Days,
-    /// Today and the 89 days before, in weekly buckets.
-    Last90Days,
-    /// From the day the first habit starts or the first task was created (today without any),
-    /// in monthly buckets, or yearly ones when that is more than ten years ago.
-    AllTime,
-}
-
-/// How completions are grouped: days for a week or a month, weeks for a quarter, months (years
-/// beyond ten years) for all time.
-#[derive(Enum, Clone, Copy, Debug, PartialEq, Eq)]
-pub enum BucketSize {
-    /// One day each.
-    Day,
-    /// Calendar weeks, Monday to Sunday, cut to the range.
-    Week,
-    /// Calendar months, cut to the range.
-    Month,
-    /// Calendar years, cut to the range.
-    Year,
-}
 
 impl StatsRange {
     /// The first day of the range ending `today`; all time starts at `first_day` (the earliest
@@ -119,26 +94,6 @@ pub struct HabitFacts<'a> {
     pub plan: &'a Plan,
     pub archived: bool,
     pub completed: &'a CompletedDays,
-}
-
-/// The headline numbers of a user's habits.
-#[derive(SimpleObject, Debug, Default, PartialEq)]
-pub struct HabitCounts {
-    /// All the user's habits, archived ones included.
-    pub total: u64,
-    /// Habits not archived.
-    pub active: u64,
-    /// Archived habits, by hand or because their schedule ended.
-    pub archived: u64,
-    /// Active habits scheduled today and not yet done.
-    pub due_today: u64,
-    /// Active habits scheduled today and done.
-    pub completed_today: u64,
-    /// completedToday ÷ (dueToday + completedToday), in percent.
-    pub today_rate: f64,
-    /// Completed ÷ scheduled occurrences in the range (a habit counts only while it is not
-    /// archived; today once done), in percent.
-    pub success_rate: f64,
 }
 
 #[derive(Debug, Default, PartialEq)]
@@ -231,9 +186,45 @@ pub fn hours(value: f64) -> f64 {
     (value * 10.0).round() / 10.0
 }
 
+/// How many of `theme_ids` name each theme (`None`: no theme), most first.
+pub fn count_by_theme(theme_ids: impl Iterator<Item = Option<i64>>) -> Vec<ThemeCount> {
+    let mut counts: HashMap<Option<i64>, i64> = HashMap::new();
+    for theme_id in theme_ids {
+        *counts.entry(theme_id).or_default() += 1;
+    }
+    ranked(
+        counts
+            .into_iter()
+            .map(|(theme_id, count)| ThemeCount { theme_id, count })
+            .collect(),
+    )
+}
+
+/// Most first; unthemed last among equals, then by theme id, so the order is stable.
+pub fn ranked(mut counts: Vec<ThemeCount>) -> Vec<ThemeCount> {
+    counts.sort_by_key(|entry| {
+        (
+            std::cmp::Reverse(entry.count),
+            entry.theme_id.is_none(),
+            entry.theme_id,
+        )
+    });
+    counts
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn theme_counts_rank_most_first_and_unthemed_last_among_equals() {
+        let counts = count_by_theme([Some(2), None, Some(1), Some(2), None, Some(1)].into_iter());
+        let order: Vec<(Option<i64>, i64)> = counts
+            .iter()
+            .map(|entry| (entry.theme_id, entry.count))
+            .collect();
+        assert_eq!(order, [(Some(1), 2), (Some(2), 2), (None, 2)]);
+    }
     use crate::habits::rules::{Schedule, Span};
 
     fn d(text: &str) -> NaiveDate {

@@ -1,17 +1,19 @@
+//! The task board API: the `Task` type and thin resolvers over the domain's functions.
+
 use async_graphql::{Context, Enum, ID, InputObject, MaybeUndefined, Object, SimpleObject};
 use chrono::{DateTime, Utc};
 
-use super::model::{NewTask, Task, TaskChanges};
-use super::rules::{self, TaskPriority, TaskStatus};
-use super::store::{self, TaskCursor, TaskFilter, TaskOrder};
-use crate::db;
+use super::model::{BoardColumn, Task, TaskPriority, TaskStatus};
+use super::store::{TaskCursor, TaskFilter, TaskOrder};
+use super::{TaskDraft, TaskEdit};
+use crate::error::AppError;
 use crate::graphql::connection::{
     CountedConnection, decode_key, encode_key, keyed_connection, page_size,
 };
 use crate::graphql::scalars::Date;
 use crate::graphql::{ContextExt, Permission, parse_id};
 use crate::rbac::perm;
-use crate::themes::graphql::load_theme;
+use crate::themes::loader::load_theme;
 use crate::themes::model::Theme;
 
 /// Something to do, on the user's board.
@@ -63,17 +65,6 @@ impl Task {
     }
 }
 
-/// One column of the board.
-#[derive(SimpleObject)]
-pub struct BoardColumn {
-    /// Which column this is.
-    pub status: TaskStatus,
-    /// How many tasks the column holds, all of them, not only those listed.
-    pub total_count: i64,
-    /// The column's tasks from the top.
-    pub tasks: Vec<Task>,
-}
-
 /// Narrows `tasks`; every condition given must hold.
 #[derive(InputObject, Default)]
 pub struct TasksFilter {
@@ -85,6 +76,26 @@ pub struct TasksFilter {
     pub theme_id: Option<ID>,
     /// Tasks due strictly before this date; undated tasks never match.
     pub due_before: Option<Date>,
+}
+
+impl TryFrom<TasksFilter> for TaskFilter {
+    type Error = AppError;
+
+    fn try_from(filter: TasksFilter) -> Result<Self, AppError> {
+        Ok(Self {
+            status: filter.status,
+            priority: filter.priority.map(|priority| priority.as_str().to_owned()),
+            theme_id: filter
+                .theme_id
+                .as_ref()
+                .map(|id| parse_id("themeId", id))
+                .transpose()?,
+            due_before: filter
+                .due_before
+                .map(|date| date.checked("dueBefore"))
+                .transpose()?,
+        })
+    }
 }
 
 /// The order of `tasks`.
@@ -131,26 +142,12 @@ impl TasksQuery {
         after: Option<String>,
     ) -> async_graphql::Result<CountedConnection<Task>> {
         let user_id = ctx.viewer()?.user_id;
-        let filter = filter.unwrap_or_default();
-        let filter = TaskFilter {
-            status: filter.status,
-            priority: filter.priority.map(|priority| priority.as_str().to_owned()),
-            theme_id: filter
-                .theme_id
-                .as_ref()
-                .map(|id| parse_id("themeId", id))
-                .transpose()?,
-            due_before: filter
-                .due_before
-                .map(|date| date.checked("dueBefore"))
-                .transpose()?,
-        };
+        let filter = TaskFilter::try_from(filter.unwrap_or_default())?;
         let size = page_size(first)?;
         let after: Option<TaskCursor> = after.as_deref().map(decode_key).transpose()?;
         let order = TaskOrder::from(order_by);
-        let mut conn = db::conn(&ctx.app().pool).await?;
         let (rows, total) =
-            store::page(&mut conn, user_id, &filter, order, after.as_ref(), size + 1).await?;
+            super::page(ctx.app(), user_id, order, after.as_ref(), size + 1, &filter).await?;
         Ok(keyed_connection(
             rows,
             size,
@@ -170,8 +167,7 @@ impl TasksQuery {
     ) -> async_graphql::Result<Task> {
         let user_id = ctx.viewer()?.user_id;
         let id = parse_id("id", &id)?;
-        let mut conn = db::conn(&ctx.app().pool).await?;
-        Ok(store::find(&mut conn, user_id, id).await?)
+        Ok(super::find(ctx.app(), user_id, id).await?)
     }
 
     /// The board: the three columns in order, each with its first tasks from the top.
@@ -190,22 +186,7 @@ impl TasksQuery {
     ) -> async_graphql::Result<Vec<BoardColumn>> {
         let user_id = ctx.viewer()?.user_id;
         let per_column = page_size(Some(first))?;
-        let mut conn = db::conn(&ctx.app().pool).await?;
-        let rows = store::board(&mut conn, user_id, per_column).await?;
-        let mut columns: Vec<BoardColumn> = TaskStatus::ALL
-            .into_iter()
-            .map(|status| BoardColumn {
-                status,
-                total_count: 0,
-                tasks: Vec::new(),
-            })
-            .collect();
-        for row in rows {
-            let column = &mut columns[TaskStatus::parse(&row.task.status).rank() as usize - 1];
-            column.total_count = row.column_total;
-            column.tasks.push(row.task);
-        }
-        Ok(columns)
+        Ok(super::board(ctx.app(), user_id, per_column).await?)
     }
 }
 
@@ -284,11 +265,11 @@ impl TasksMutation {
         ctx: &Context<'_>,
         #[graphql(desc = "The new task's fields.")] input: CreateTaskInput,
     ) -> async_graphql::Result<TaskPayload> {
-        let new = NewTask {
-            title: rules::title(&input.title)?,
-            description: rules::description(&input.description)?,
-            priority: input.priority.as_str().to_owned(),
-            status: input.status.as_str().to_owned(),
+        let draft = TaskDraft {
+            title: &input.title,
+            description: &input.description,
+            priority: input.priority,
+            status: input.status,
             due_on: input.due_on.map(|date| date.checked("dueOn")).transpose()?,
             theme_id: input
                 .theme_id
@@ -297,10 +278,7 @@ impl TasksMutation {
                 .transpose()?,
         };
         let user_id = ctx.viewer()?.user_id;
-        let app = ctx.app();
-        let mut conn = db::conn(&app.pool).await?;
-        let cap = app.config.max_tasks_per_user;
-        let task = store::create(&mut conn, user_id, &new, cap, app.clock.now()).await?;
+        let task = super::create(ctx.app(), user_id, draft).await?;
         Ok(TaskPayload { task })
     }
 
@@ -312,14 +290,10 @@ impl TasksMutation {
         #[graphql(desc = "The task and the fields to change.")] input: UpdateTaskInput,
     ) -> async_graphql::Result<TaskPayload> {
         let id = parse_id("id", &input.id)?;
-        let changes = TaskChanges {
-            title: input.title.as_deref().map(rules::title).transpose()?,
-            description: input
-                .description
-                .as_deref()
-                .map(rules::description)
-                .transpose()?,
-            priority: input.priority.map(|priority| priority.as_str().to_owned()),
+        let edit = TaskEdit {
+            title: input.title.as_deref(),
+            description: input.description.as_deref(),
+            priority: input.priority,
             due_on: input
                 .due_on
                 .map_value(|date| date.checked("dueOn"))
@@ -332,9 +306,7 @@ impl TasksMutation {
                 .into(),
         };
         let user_id = ctx.viewer()?.user_id;
-        let app = ctx.app();
-        let mut conn = db::conn(&app.pool).await?;
-        let task = store::update(&mut conn, user_id, id, &changes, app.clock.now()).await?;
+        let task = super::update(ctx.app(), user_id, id, edit).await?;
         Ok(TaskPayload { task })
     }
 
@@ -348,17 +320,8 @@ impl TasksMutation {
     ) -> async_graphql::Result<TaskPayload> {
         let id = parse_id("taskId", &input.task_id)?;
         let user_id = ctx.viewer()?.user_id;
-        let app = ctx.app();
-        let mut conn = db::conn(&app.pool).await?;
-        let task = store::move_task(
-            &mut conn,
-            user_id,
-            id,
-            input.status,
-            input.position,
-            app.clock.now(),
-        )
-        .await?;
+        let (status, position) = (input.status, input.position);
+        let task = super::move_task(ctx.app(), user_id, id, status, position).await?;
         Ok(TaskPayload { task })
     }
 
@@ -372,8 +335,7 @@ impl TasksMutation {
     ) -> async_graphql::Result<TaskPayload> {
         let id = parse_id("id", &input.id)?;
         let user_id = ctx.viewer()?.user_id;
-        let mut conn = db::conn(&ctx.app().pool).await?;
-        let task = store::delete(&mut conn, user_id, id).await?;
+        let task = super::delete(ctx.app(), user_id, id).await?;
         Ok(TaskPayload { task })
     }
 }

@@ -1,82 +1,13 @@
 //! Task fields, and what a move does to a task's completion time.
 
-use async_graphql::Enum;
 use chrono::{DateTime, Utc};
 
+use super::model::TaskStatus;
 use crate::error::AppError;
 use crate::text;
 
 pub const MAX_TITLE_CHARS: usize = 200;
 pub const MAX_DESCRIPTION_CHARS: usize = 5000;
-
-/// The board's columns, in board order.
-#[derive(Enum, Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum TaskStatus {
-    /// Not started.
-    Todo,
-    /// Being worked on.
-    InProgress,
-    /// Finished; tasks here have `completedAt`.
-    Done,
-}
-
-impl TaskStatus {
-    pub const ALL: [Self; 3] = [Self::Todo, Self::InProgress, Self::Done];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Todo => "TODO",
-            Self::InProgress => "IN_PROGRESS",
-            Self::Done => "DONE",
-        }
-    }
-
-    pub fn parse(stored: &str) -> Self {
-        Self::ALL
-            .into_iter()
-            .find(|status| status.as_str() == stored)
-            .unwrap_or(Self::Todo)
-    }
-
-    /// The column's place on the board, 1-based as SQL's `array_position` counts.
-    pub fn rank(self) -> i32 {
-        match self {
-            Self::Todo => 1,
-            Self::InProgress => 2,
-            Self::Done => 3,
-        }
-    }
-}
-
-/// How important a task is.
-#[derive(Enum, Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum TaskPriority {
-    /// Low priority.
-    Low,
-    /// Normal priority, the default.
-    Medium,
-    /// High priority.
-    High,
-}
-
-impl TaskPriority {
-    pub const ALL: [Self; 3] = [Self::Low, Self::Medium, Self::High];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Low => "LOW",
-            Self::Medium => "MEDIUM",
-            Self::High => "HIGH",
-        }
-    }
-
-    pub fn parse(stored: &str) -> Self {
-        Self::ALL
-            .into_iter()
-            .find(|priority| priority.as_str() == stored)
-            .unwrap_or(Self::Medium)
-    }
-}
 
 pub fn title(raw: &str) -> Result<String, AppError> {
     text::line("title", raw, MAX_TITLE_CHARS)
@@ -115,18 +46,6 @@ pub fn completed_at_after_move(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn statuses_and_priorities_round_trip_their_stored_names() {
-        for status in TaskStatus::ALL {
-            assert_eq!(TaskStatus::parse(status.as_str()), status);
-        }
-        for priority in TaskPriority::ALL {
-            assert_eq!(TaskPriority::parse(priority.as_str()), priority);
-        }
-        let ranks: Vec<i32> = TaskStatus::ALL.iter().map(|status| status.rank()).collect();
-        assert_eq!(ranks, [1, 2, 3]);
-    }
 
     #[test]
     fn positions_stay_inside_the_column() {

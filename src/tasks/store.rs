@@ -1,6 +1,7 @@
 //! Task queries. Every write to a user's board takes the board's advisory lock first, so
 //! concurrent creates, moves and deletes see whole columns and positions stay dense; the
-//! deferred unique constraint lets one transaction shift a column past itself.
+//! deferred unique constraint lets one transaction shift a column past itself. Where a moved
+//! task lands the domain (`tasks::move_task`) decides; the store shifts and places.
 
 use chrono::{DateTime, NaiveDate, Utc};
 use diesel::dsl::sql;
@@ -9,11 +10,11 @@ use diesel::sql_types::{BigInt, Bool, Integer, Timestamptz};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use serde::{Deserialize, Serialize};
 
-use super::model::{BoardRow, NewTask, Task, TaskChanges};
-use super::rules::{self, TaskStatus};
+use super::model::{BoardRow, NewTask, Task, TaskChanges, TaskStatus};
 use crate::db::schema::tasks;
 use crate::error::AppError;
-use crate::{quota, themes};
+use crate::quota;
+use crate::themes::store as theme_store;
 
 /// Any fixed number: the lock's namespace; the user id picks the board within it.
 const BOARD_LOCK_CLASS: i32 = 0x7461_736b;
@@ -91,7 +92,8 @@ impl TaskCursor {
     }
 }
 
-async fn lock_board(conn: &mut AsyncPgConnection, user_id: i64) -> Result<(), AppError> {
+/// Serializes writes to the user's board until the transaction ends.
+pub async fn lock_board(conn: &mut AsyncPgConnection, user_id: i64) -> Result<(), AppError> {
     quota::lock(conn, BOARD_LOCK_CLASS, user_id).await
 }
 
@@ -106,7 +108,8 @@ pub async fn find(conn: &mut AsyncPgConnection, user_id: i64, id: i64) -> Result
         .ok_or(AppError::NotFound("Task"))
 }
 
-async fn column_size(
+/// How many tasks the user's `status` column holds.
+pub async fn column_size(
     conn: &mut AsyncPgConnection,
     user_id: i64,
     status: TaskStatus,
@@ -120,7 +123,7 @@ async fn column_size(
 }
 
 /// Moves the tasks of a column whose positions lie in `from..=to` by `step` (±1).
-async fn shift(
+pub async fn shift(
     conn: &mut AsyncPgConnection,
     user_id: i64,
     status: TaskStatus,
@@ -157,7 +160,7 @@ pub async fn create(
             .await?;
         quota::check("tasks", owned, cap)?;
         if let Some(theme_id) = new.theme_id {
-            themes::store::ensure_owned(conn, user_id, theme_id).await?;
+            theme_store::ensure_owned(conn, user_id, theme_id).await?;
         }
         let status = TaskStatus::parse(&new.status);
         let position = i32::try_from(column_size(conn, user_id, status).await?)
@@ -180,7 +183,7 @@ pub async fn create(
             .returning(Task::as_returning())
             .get_result(conn)
             .await
-            .map_err(themes::store::missing_theme)
+            .map_err(theme_store::missing_theme)
     })
     .await
 }
@@ -193,7 +196,7 @@ pub async fn update(
     now: DateTime<Utc>,
 ) -> Result<Task, AppError> {
     if let Some(Some(theme_id)) = changes.theme_id {
-        themes::store::ensure_owned(conn, user_id, theme_id).await?;
+        theme_store::ensure_owned(conn, user_id, theme_id).await?;
     }
     if changes.is_empty() {
         return find(conn, user_id, id).await;
@@ -204,53 +207,29 @@ pub async fn update(
         .get_result(conn)
         .await
         .optional()
-        .map_err(themes::store::missing_theme)?
+        .map_err(theme_store::missing_theme)?
         .ok_or(AppError::NotFound("Task"))
 }
 
-/// Puts a task at `position` in the `status` column, closing the gap it leaves and opening
-/// one where it lands, in one transaction.
-pub async fn move_task(
+/// Sets a task's column, place and completion time, once the columns have made room.
+pub async fn place(
     conn: &mut AsyncPgConnection,
-    user_id: i64,
     id: i64,
     status: TaskStatus,
     position: i32,
+    completed_at: Option<DateTime<Utc>>,
     now: DateTime<Utc>,
 ) -> Result<Task, AppError> {
-    crate::db::transaction(conn, async |conn| {
-        lock_board(conn, user_id).await?;
-        let task = find(conn, user_id, id).await?;
-        let from = TaskStatus::parse(&task.status);
-        let others = column_size(conn, user_id, status).await? - i64::from(from == status);
-        let position = rules::position(position, others)?;
-        let old = task.position;
-        if from == status {
-            if position == old {
-                return Ok(task);
-            }
-            if position > old {
-                shift(conn, user_id, status, old + 1, position, -1).await?;
-            } else {
-                shift(conn, user_id, status, position, old - 1, 1).await?;
-            }
-        } else {
-            shift(conn, user_id, from, old + 1, i32::MAX, -1).await?;
-            shift(conn, user_id, status, position, i32::MAX - 1, 1).await?;
-        }
-        let completed_at = rules::completed_at_after_move(from, status, task.completed_at, now);
-        Ok(diesel::update(tasks::table.find(id))
-            .set((
-                tasks::status.eq(status.as_str()),
-                tasks::position.eq(position),
-                tasks::completed_at.eq(completed_at),
-                tasks::updated_at.eq(now),
-            ))
-            .returning(Task::as_returning())
-            .get_result(conn)
-            .await?)
-    })
-    .await
+    Ok(diesel::update(tasks::table.find(id))
+        .set((
+            tasks::status.eq(status.as_str()),
+            tasks::position.eq(position),
+            tasks::completed_at.eq(completed_at),
+            tasks::updated_at.eq(now),
+        ))
+        .returning(Task::as_returning())
+        .get_result(conn)
+        .await?)
 }
 
 /// Deletes a task and closes the gap in its column.

@@ -1,71 +1,13 @@
-use std::collections::HashMap;
+//! The themes API: the `Theme` type and thin resolvers over the domain's functions.
 
-use async_graphql::dataloader::{DataLoader, Loader};
 use async_graphql::{Context, ID, InputObject, Object, SimpleObject};
 use chrono::{DateTime, Utc};
 
-use super::model::{Theme, ThemeChanges, ThemeUsage};
-use super::{rules, store};
-use crate::db::{self, DbPool};
+use super::loader::load_usage;
+use super::model::Theme;
 use crate::graphql::connection::{CountedConnection, Page, connection};
 use crate::graphql::{ContextExt, Permission, parse_id};
 use crate::rbac::perm;
-
-/// Batches theme look-ups of one request (tasks and habits naming their themes).
-pub struct ThemeLoader {
-    pub pool: DbPool,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct ThemeById(pub i64);
-
-impl Loader<ThemeById> for ThemeLoader {
-    type Value = Theme;
-    type Error = async_graphql::Error;
-
-    async fn load(&self, keys: &[ThemeById]) -> Result<HashMap<ThemeById, Theme>, Self::Error> {
-        let ids: Vec<i64> = keys.iter().map(|key| key.0).collect();
-        let mut conn = db::conn(&self.pool).await?;
-        let rows = store::by_ids(&mut conn, &ids).await?;
-        Ok(rows
-            .into_iter()
-            .map(|theme| (ThemeById(theme.id), theme))
-            .collect())
-    }
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct UsageOf(pub i64);
-
-impl Loader<UsageOf> for ThemeLoader {
-    type Value = ThemeUsage;
-    type Error = async_graphql::Error;
-
-    async fn load(&self, keys: &[UsageOf]) -> Result<HashMap<UsageOf, ThemeUsage>, Self::Error> {
-        let ids: Vec<i64> = keys.iter().map(|key| key.0).collect();
-        let mut conn = db::conn(&self.pool).await?;
-        let rows = store::usage(&mut conn, &ids).await?;
-        Ok(rows
-            .into_iter()
-            .map(|usage| (UsageOf(usage.theme_id), usage))
-            .collect())
-    }
-}
-
-/// The theme a task or habit names, through the request's loader.
-pub async fn load_theme(
-    ctx: &Context<'_>,
-    theme_id: Option<i64>,
-) -> async_graphql::Result<Option<Theme>> {
-    match theme_id {
-        Some(id) => {
-            ctx.data_unchecked::<DataLoader<ThemeLoader>>()
-                .load_one(ThemeById(id))
-                .await
-        }
-        None => Ok(None),
-    }
-}
 
 /// A named colour grouping tasks and habits.
 #[Object]
@@ -84,24 +26,16 @@ impl Theme {
     }
     /// How many tasks carry this theme.
     async fn tasks_count(&self, ctx: &Context<'_>) -> async_graphql::Result<i64> {
-        Ok(usage(ctx, self.id).await?.tasks)
+        Ok(load_usage(ctx, self.id).await?.tasks)
     }
     /// How many habits carry this theme, archived ones included.
     async fn habits_count(&self, ctx: &Context<'_>) -> async_graphql::Result<i64> {
-        Ok(usage(ctx, self.id).await?.habits)
+        Ok(load_usage(ctx, self.id).await?.habits)
     }
     /// When the theme was created.
     async fn created_at(&self) -> DateTime<Utc> {
         self.created_at
     }
-}
-
-async fn usage(ctx: &Context<'_>, theme_id: i64) -> async_graphql::Result<ThemeUsage> {
-    Ok(ctx
-        .data_unchecked::<DataLoader<ThemeLoader>>()
-        .load_one(UsageOf(theme_id))
-        .await?
-        .unwrap_or_default())
 }
 
 #[derive(Default)]
@@ -123,9 +57,8 @@ impl ThemesQuery {
     ) -> async_graphql::Result<CountedConnection<Theme>> {
         let user_id = ctx.viewer()?.user_id;
         let page = Page::parse(first, after.as_deref())?;
-        let mut conn = db::conn(&ctx.app().pool).await?;
         let (rows, total) =
-            store::page(&mut conn, user_id, page.after_id, page.fetch_limit()).await?;
+            super::page(ctx.app(), user_id, page.after_id, page.fetch_limit()).await?;
         Ok(connection(
             rows,
             page,
@@ -144,8 +77,7 @@ impl ThemesQuery {
     ) -> async_graphql::Result<Theme> {
         let user_id = ctx.viewer()?.user_id;
         let id = parse_id("id", &id)?;
-        let mut conn = db::conn(&ctx.app().pool).await?;
-        Ok(store::find(&mut conn, user_id, id).await?)
+        Ok(super::find(ctx.app(), user_id, id).await?)
     }
 }
 
@@ -197,12 +129,8 @@ impl ThemesMutation {
         ctx: &Context<'_>,
         #[graphql(desc = "The new theme's name and, optionally, colour.")] input: CreateThemeInput,
     ) -> async_graphql::Result<ThemePayload> {
-        let name = rules::name(&input.name)?;
-        let color = input.color.as_deref().map(rules::color).transpose()?;
         let user_id = ctx.viewer()?.user_id;
-        let mut conn = db::conn(&ctx.app().pool).await?;
-        let cap = ctx.app().config.max_themes_per_user;
-        let theme = store::create(&mut conn, user_id, &name, color.as_deref(), cap).await?;
+        let theme = super::create(ctx.app(), user_id, &input.name, input.color.as_deref()).await?;
         Ok(ThemePayload { theme })
     }
 
@@ -215,13 +143,9 @@ impl ThemesMutation {
         #[graphql(desc = "The theme and the fields to change.")] input: UpdateThemeInput,
     ) -> async_graphql::Result<ThemePayload> {
         let id = parse_id("id", &input.id)?;
-        let changes = ThemeChanges {
-            name: input.name.as_deref().map(rules::name).transpose()?,
-            color: input.color.as_deref().map(rules::color).transpose()?,
-        };
         let user_id = ctx.viewer()?.user_id;
-        let mut conn = db::conn(&ctx.app().pool).await?;
-        let theme = store::update(&mut conn, user_id, id, &changes).await?;
+        let (name, color) = (input.name.as_deref(), input.color.as_deref());
+        let theme = super::update(ctx.app(), user_id, id, name, color).await?;
         Ok(ThemePayload { theme })
     }
 
@@ -234,8 +158,7 @@ impl ThemesMutation {
     ) -> async_graphql::Result<ThemePayload> {
         let id = parse_id("id", &input.id)?;
         let user_id = ctx.viewer()?.user_id;
-        let mut conn = db::conn(&ctx.app().pool).await?;
-        let theme = store::delete(&mut conn, user_id, id).await?;
+        let theme = super::delete(ctx.app(), user_id, id).await?;
         Ok(ThemePayload { theme })
     }
 }

@@ -1,3 +1,5 @@
+//! Theme rows, their usage counts, and the changes `updateTheme` may make.
+
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 

@@ -31,11 +31,14 @@ pub fn color(raw: &str) -> Result<String, AppError> {
 
 /// A colour derived from the name, so the same name gets the same colour, stepping round the
 /// colour wheel by the golden angle until one is found that `taken` lacks. Hues come first
-/// because they tell themes apart best; past them, any 24-bit colour will do.
-pub fn generated_color(name: &str, taken: &HashSet<String>) -> String {
+/// because they tell themes apart best; past them, any 24-bit colour will do. `None` only once
+/// every 24-bit colour is taken.
+pub fn generated_color(name: &str, taken: &HashSet<String>) -> Option<String> {
     const GOLDEN_ANGLE: f64 = 137.507_764;
     let digest = Sha256::digest(name.to_lowercase().as_bytes());
-    let seed = u64::from_be_bytes(digest[..8].try_into().expect("8 bytes"));
+    let mut first_bytes = [0u8; 8];
+    first_bytes.copy_from_slice(&digest[..8]);
+    let seed = u64::from_be_bytes(first_bytes);
     let first_hue = (seed % 360) as f64;
     let by_hue = (0..720u32).map(|step| {
         let hue = (first_hue + f64::from(step) * GOLDEN_ANGLE) % 360.0;
@@ -47,7 +50,6 @@ pub fn generated_color(name: &str, taken: &HashSet<String>) -> String {
     by_hue
         .chain(by_bits)
         .find(|candidate| !taken.contains(candidate))
-        .expect("fewer themes than 24-bit colours")
 }
 
 /// `hue` in degrees, `saturation` and `lightness` in 0..=1.
@@ -92,16 +94,16 @@ mod tests {
     #[test]
     fn generated_colours_follow_the_name_and_avoid_taken_ones() {
         let none = HashSet::new();
-        let work = generated_color("Work", &none);
-        assert_eq!(work, generated_color("work", &none));
+        let work = generated_color("Work", &none).unwrap();
+        assert_eq!(work, generated_color("work", &none).unwrap());
         assert!(color(&work).is_ok());
         let taken: HashSet<String> = [work.clone()].into();
-        let other = generated_color("Work", &taken);
+        let other = generated_color("Work", &taken).unwrap();
         assert_ne!(other, work);
         // Every hue taken still leaves a colour.
         let mut all: HashSet<String> = HashSet::new();
         for _ in 0..800 {
-            let next = generated_color("Work", &all);
+            let next = generated_color("Work", &all).unwrap();
             assert!(all.insert(next));
         }
     }

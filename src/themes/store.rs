@@ -1,4 +1,5 @@
-//! Theme queries; every one is scoped to the owning user in SQL.
+//! Theme queries; every one is scoped to the owning user in SQL. Callers pass validated
+//! names and colours.
 
 use std::collections::HashSet;
 
@@ -7,15 +8,11 @@ use diesel::sql_types::{Array, BigInt};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
 use super::model::{Theme, ThemeChanges, ThemeUsage};
-use super::rules;
 use crate::db::schema::themes;
 use crate::error::{AppError, violated_unique_constraint};
-use crate::quota;
 
 const NAME_INDEX: &str = "themes_user_name_key";
 const COLOR_INDEX: &str = "themes_user_color_key";
-/// Two requests may generate the same free colour at once; the loser picks again.
-const COLOR_ATTEMPTS: usize = 3;
 
 pub async fn find(conn: &mut AsyncPgConnection, user_id: i64, id: i64) -> Result<Theme, AppError> {
     themes::table
@@ -83,52 +80,23 @@ pub async fn usage(conn: &mut AsyncPgConnection, ids: &[i64]) -> Result<Vec<Them
     .await?)
 }
 
-/// Creates a theme unless the user has `cap` already; without a colour, one is generated from
-/// the name that the user's other themes do not use.
-pub async fn create(
+/// The colours the user's themes have.
+pub async fn colors(
     conn: &mut AsyncPgConnection,
     user_id: i64,
-    name: &str,
-    color: Option<&str>,
-    cap: u32,
-) -> Result<Theme, AppError> {
-    crate::db::transaction(conn, async |conn| {
-        quota::lock(conn, quota::THEMES_LOCK, user_id).await?;
-        let taken: HashSet<String> = themes::table
-            .filter(themes::user_id.eq(user_id))
-            .select(themes::color)
-            .load(conn)
-            .await?
-            .into_iter()
-            .collect();
-        quota::check("themes", taken.len() as i64, cap)?;
-        if let Some(color) = color {
-            return insert(conn, user_id, name, color).await;
-        }
-        // Other creations wait for the lock, but a rename or recolour does not: the colour just
-        // chosen may be taken meanwhile, and then the next free one is tried.
-        let mut taken = taken;
-        let mut attempt = 1;
-        loop {
-            let color = rules::generated_color(name, &taken);
-            match insert(conn, user_id, name, &color).await {
-                Err(AppError::Conflict {
-                    field: Some("color"),
-                    ..
-                }) if attempt < COLOR_ATTEMPTS => {
-                    attempt += 1;
-                    taken.insert(color);
-                }
-                result => return result,
-            }
-        }
-    })
-    .await
+) -> Result<HashSet<String>, AppError> {
+    Ok(themes::table
+        .filter(themes::user_id.eq(user_id))
+        .select(themes::color)
+        .load(conn)
+        .await?
+        .into_iter()
+        .collect())
 }
 
 /// One insert in its own savepoint, so a unique violation leaves the creating transaction
 /// usable for the next attempt.
-async fn insert(
+pub async fn insert(
     conn: &mut AsyncPgConnection,
     user_id: i64,
     name: &str,
