@@ -48,7 +48,7 @@ pub struct App {
     /// Rung when mail is enqueued, so the outbox worker sends it without waiting for a poll.
     pub outbox_wakeup: tokio::sync::Notify,
     pub limits: ratelimit::Limits,
-    pub permission_sets: auth::permissions::PermissionSets,
+    pub permission_sets: rbac::permissions::PermissionSets,
     /// Becomes true when the server begins to shut down; open subscriptions close on it.
     pub stopping: tokio::sync::watch::Sender<bool>,
     /// Open subscription sockets, which shutdown waits for (up to its deadline).

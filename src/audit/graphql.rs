@@ -1,7 +1,8 @@
 use async_graphql::{Context, ID, InputObject, Json, Object};
 use chrono::{DateTime, Utc};
 
-use super::store::{self, AuditFilter, AuditRow, AuditScope};
+use super::model::AuditRow;
+use super::store::{self, AuditFilter, AuditScope};
 use crate::db;
 use crate::graphql::connection::{CountedConnection, Page, connection, selects_total_count};
 use crate::graphql::{ContextExt, Permission, parse_id};

@@ -4,7 +4,6 @@ pub mod graphql;
 pub mod mfa;
 pub mod model;
 pub mod passwords;
-pub mod permissions;
 pub mod recovery;
 pub mod rules;
 pub mod store;
