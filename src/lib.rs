@@ -84,7 +84,7 @@ impl App {
             .transpose()?;
         metrics::install();
         Ok(Arc::new(Self {
-            pool: db::build_pool(&config)?,
+            pool: db::build_pool(&config, metrics::count_statements)?,
             passwords: Passwords::new(config.argon2_m_kib, config.argon2_t)?,
             tokens: TokenKeys::new(&secret, config.access_ttl_secs),
             mfa: auth::mfa::rules::MfaKeys::new(&secret),

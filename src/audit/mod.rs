@@ -7,10 +7,17 @@ pub mod store;
 
 pub use model::{Event, action};
 
+use chrono::{DateTime, Utc};
 use diesel_async::AsyncPgConnection;
 
+use crate::App;
 use crate::error::AppError;
 use crate::request::RequestInfo;
+use model::AuditRow;
+use store::{AuditFilter, AuditScope};
+
+/// Action names are short dotted words; a longer filter could match nothing.
+const MAX_ACTION_CHARS: usize = 100;
 
 /// The work of an audited change: like [`crate::db::TransactionBody`], a closure from the
 /// connection to the future of the work (which also names the event to record), callable more
@@ -46,4 +53,38 @@ where
         Ok(result)
     })
     .await
+}
+
+/// The log narrowed by the conditions given, each checked first (`BAD_USER_INPUT` naming it).
+pub fn matching(
+    actor_id: Option<i64>,
+    action: Option<&str>,
+    since: Option<DateTime<Utc>>,
+    until: Option<DateTime<Utc>>,
+) -> Result<AuditScope, AppError> {
+    Ok(AuditScope::Matching(AuditFilter {
+        actor_id,
+        action: action
+            .map(|action| crate::text::term("action", action, MAX_ACTION_CHARS))
+            .transpose()?,
+        since: since
+            .map(|since| crate::dates::instant_in_window("since", since))
+            .transpose()?,
+        until: until
+            .map(|until| crate::dates::instant_in_window("until", until))
+            .transpose()?,
+    }))
+}
+
+/// Up to `limit` entries in `scope` before `before_id`, newest first, and how many there are in
+/// all when `count`.
+pub async fn page(
+    app: &App,
+    scope: &AuditScope,
+    before_id: Option<i64>,
+    limit: i64,
+    count: bool,
+) -> Result<(Vec<AuditRow>, Option<i64>), AppError> {
+    let mut conn = crate::db::conn(&app.pool).await?;
+    store::list(&mut conn, scope, before_id, limit, count).await
 }

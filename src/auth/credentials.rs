@@ -13,7 +13,7 @@ use crate::accounts::store as accounts;
 use crate::audit::{Event, store::record};
 use crate::config::Config;
 use crate::error::AppError;
-use crate::mail::{outbox, templates};
+use crate::mail::{store as outbox, templates};
 use crate::request::RequestInfo;
 
 /// What a new password leaves in place.

@@ -11,7 +11,7 @@ use super::rules::{
 };
 use super::store::{self, Rotation};
 use super::tokens::{AccessSubject, new_api_token, new_refresh_token};
-use crate::mail::{outbox, templates};
+use crate::mail::{store as outbox, templates};
 use crate::ratelimit::Guarded;
 use serde_json::json;
 

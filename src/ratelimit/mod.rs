@@ -166,7 +166,8 @@ impl Limits {
             },
         };
         decision.map_err(|refusal| {
-            crate::metrics::rate_limit_refused(guarded);
+            metrics::counter!("agora_rate_limit_refusals_total", "limit" => guarded.name())
+                .increment(1);
             refusal.into()
         })
     }

@@ -17,7 +17,7 @@ use crate::auth::tokens::digest;
 use crate::db::{self, DbPool};
 use crate::error::AppError;
 use crate::graphql::{ContextExt, Permission, parse_id};
-use crate::mail::{outbox, templates};
+use crate::mail::{store as outbox, templates};
 use crate::ratelimit;
 use crate::rbac::perm;
 

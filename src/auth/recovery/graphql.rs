@@ -14,7 +14,7 @@ use crate::auth::rules::check_new_password;
 use crate::db;
 use crate::error::AppError;
 use crate::graphql::{ContextExt, Permission};
-use crate::mail::{Mail, outbox, templates};
+use crate::mail::{Mail, store as outbox, templates};
 use crate::ratelimit::{self, Limit, hashed_key};
 use crate::rbac::perm;
 
