@@ -18,7 +18,6 @@ pub mod http;
 pub mod mail;
 pub mod market;
 pub mod metrics;
-pub mod quota;
 pub mod ratelimit;
 pub mod rbac;
 pub mod request;
@@ -28,6 +27,9 @@ pub mod stats;
 pub mod tasks;
 pub mod text;
 pub mod themes;
+
+// Only until the merge rewrites other branches' `crate::quota` imports to `crate::db::quota`.
+pub use db::quota;
 
 use std::sync::Arc;
 

@@ -2,6 +2,7 @@
 //! module shares.
 
 pub mod embedded;
+pub mod quota;
 pub mod schema;
 
 use std::time::Duration;

@@ -8,6 +8,7 @@
 mod counted;
 pub mod local;
 pub mod shared;
+pub mod store;
 
 use std::sync::Mutex;
 use std::time::{Duration as StdDuration, Instant};
