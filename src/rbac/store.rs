@@ -1,3 +1,6 @@
+//! Queries on the RBAC tables: roles, permissions, grants, who holds what, and each user's
+//! permission set with the epoch it was read at.
+
 use diesel::prelude::*;
 use diesel::sql_types::{Array, BigInt, Text};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
