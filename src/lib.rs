@@ -18,7 +18,6 @@ pub mod http;
 pub mod mail;
 pub mod market;
 pub mod metrics;
-pub mod quota;
 pub mod ratelimit;
 pub mod rbac;
 pub mod request;
@@ -47,7 +46,7 @@ pub struct App {
     /// Rung when mail is enqueued, so the outbox worker sends it without waiting for a poll.
     pub outbox_wakeup: tokio::sync::Notify,
     pub limits: ratelimit::Limits,
-    pub permission_sets: auth::permissions::PermissionSets,
+    pub permission_sets: rbac::permissions::PermissionSets,
     /// Becomes true when the server begins to shut down; open subscriptions close on it.
     pub stopping: tokio::sync::watch::Sender<bool>,
     /// Open subscription sockets, which shutdown waits for (up to its deadline).
@@ -83,7 +82,7 @@ impl App {
             .transpose()?;
         metrics::install();
         Ok(Arc::new(Self {
-            pool: db::build_pool(&config)?,
+            pool: db::build_pool(&config, metrics::count_statements)?,
             passwords: Passwords::new(config.argon2_m_kib, config.argon2_t)?,
             tokens: TokenKeys::new(&secret, config.access_ttl_secs)?,
             mfa: auth::mfa::rules::MfaKeys::new(&secret)?,

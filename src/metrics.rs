@@ -1,5 +1,6 @@
 //! Prometheus metrics. Counters and histograms are recorded where things happen (through the
-//! `metrics` facade); gauges that describe state (pool, outbox backlog) are read when scraped.
+//! `metrics` facade, so the modules counting never depend on this one); gauges that describe
+//! state (pool, outbox backlog) are read when scraped.
 
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -7,13 +8,9 @@ use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
 use diesel::connection::InstrumentationEvent;
-use diesel::prelude::*;
-use diesel_async::RunQueryDsl;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
 use crate::App;
-use crate::db::schema::email_outbox;
-use crate::ratelimit::Guarded;
 
 const LATENCY_BUCKETS: [f64; 12] = [
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0,
@@ -81,8 +78,9 @@ pub fn request_finished(operation_name: Option<&str>, outcome: &str, elapsed: Du
 
 static STATEMENTS_SENT: AtomicU64 = AtomicU64::new(0);
 
-/// Diesel instrumentation for pooled connections: counts every statement sent (transaction
-/// control included), so what a request costs can be read off `/metrics` under load.
+/// Diesel instrumentation for pooled connections (`App::build` hands it to the pool): counts every
+/// statement sent (transaction control included), so what a request costs can be read off
+/// `/metrics` under load.
 pub fn count_statements(event: InstrumentationEvent<'_>) {
     if let InstrumentationEvent::StartQuery { .. } = event {
         STATEMENTS_SENT.fetch_add(1, Ordering::Relaxed);
@@ -94,19 +92,10 @@ pub fn statements_sent() -> u64 {
     AtomicU64::load(&STATEMENTS_SENT, Ordering::Relaxed)
 }
 
-pub fn rate_limit_refused(guarded: Guarded) {
-    metrics::counter!("agora_rate_limit_refusals_total", "limit" => guarded.name()).increment(1);
-}
-
 /// The server closed a connection of its own accord: `per_address_cap` (its address had as
 /// many open as allowed) or `idle` (no request ran on it for the idle deadline).
 pub fn connection_closed(reason: &'static str) {
     metrics::counter!("agora_connections_closed_total", "reason" => reason).increment(1);
-}
-
-/// A transaction PostgreSQL aborted for a conflict with a concurrent one is run again.
-pub fn transaction_retried() {
-    metrics::counter!("agora_db_transaction_retries_total").increment(1);
 }
 
 /// The text `/metrics` answers, with state gauges read now.
@@ -127,10 +116,5 @@ pub async fn render(app: &App) -> Option<String> {
 
 async fn outbox_backlog(app: &App) -> Option<i64> {
     let mut conn = app.pool.get().await.ok()?;
-    email_outbox::table
-        .filter(email_outbox::sent_at.is_null())
-        .count()
-        .get_result(&mut conn)
-        .await
-        .ok()
+    crate::mail::store::unsent_count(&mut conn).await.ok()
 }

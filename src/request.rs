@@ -15,7 +15,7 @@ pub struct Viewer {
     pub session_id: Option<i64>,
     /// The API token the request came with, if any.
     pub api_token_id: Option<i64>,
-    pub permissions: crate::auth::permissions::PermissionSet,
+    pub permissions: crate::rbac::permissions::PermissionSet,
     /// The user's IANA zone: calendar logic ("today", streaks, statistics) runs in local dates.
     pub time_zone: Tz,
     /// The account as it was read with the session, so `me` costs no second statement.

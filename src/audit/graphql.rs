@@ -1,14 +1,13 @@
+//! The audit log in the schema: `AuditEntry`, the viewer's own activity and the whole log.
+
 use async_graphql::{Context, ID, InputObject, Json, Object};
 use chrono::{DateTime, Utc};
 
-use super::store::{self, AuditFilter, AuditRow, AuditScope};
-use crate::db;
+use super::model::AuditRow;
+use super::store::AuditScope;
 use crate::graphql::connection::{CountedConnection, Page, connection, selects_total_count};
 use crate::graphql::{ContextExt, Permission, parse_id};
 use crate::rbac::perm;
-
-/// Action names are short dotted words; a longer filter could match nothing.
-const MAX_ACTION_CHARS: usize = 100;
 
 /// One recorded action.
 #[Object(name = "AuditEntry")]
@@ -108,27 +107,14 @@ impl AuditQuery {
         #[graphql(desc = "Only entries matching all conditions.")] filter: Option<AuditLogFilter>,
     ) -> async_graphql::Result<CountedConnection<AuditRow>> {
         let filter = filter.unwrap_or_default();
-        let filter = AuditFilter {
-            actor_id: filter
-                .actor_id
-                .as_ref()
-                .map(|id| parse_id("actorId", id))
-                .transpose()?,
-            action: filter
-                .action
-                .as_deref()
-                .map(|action| crate::text::term("action", action, MAX_ACTION_CHARS))
-                .transpose()?,
-            since: filter
-                .since
-                .map(|since| crate::dates::instant_in_window("since", since))
-                .transpose()?,
-            until: filter
-                .until
-                .map(|until| crate::dates::instant_in_window("until", until))
-                .transpose()?,
-        };
-        page_of(ctx, &AuditScope::Matching(filter), first, after).await
+        let actor_id = filter.actor_id.as_ref();
+        let scope = super::matching(
+            actor_id.map(|id| parse_id("actorId", id)).transpose()?,
+            filter.action.as_deref(),
+            filter.since,
+            filter.until,
+        )?;
+        page_of(ctx, &scope, first, after).await
     }
 }
 
@@ -139,9 +125,8 @@ async fn page_of(
     after: Option<String>,
 ) -> async_graphql::Result<CountedConnection<AuditRow>> {
     let page = Page::parse(first, after.as_deref())?;
-    let mut conn = db::conn(&ctx.app().pool).await?;
     let count = selects_total_count(ctx);
     let (rows, total) =
-        store::list(&mut conn, scope, page.after_id, page.fetch_limit(), count).await?;
+        super::page(ctx.app(), scope, page.after_id, page.fetch_limit(), count).await?;
     Ok(connection(rows, page, total, |row| row.id, |row| row))
 }

@@ -3,12 +3,22 @@
 
 pub mod denial;
 pub mod graphql;
+pub mod model;
 pub mod store;
 
+pub use model::{Event, action};
+
+use chrono::{DateTime, Utc};
 use diesel_async::AsyncPgConnection;
 
+use crate::App;
 use crate::error::AppError;
 use crate::request::RequestInfo;
+use model::AuditRow;
+use store::{AuditFilter, AuditScope};
+
+/// Action names are short dotted words; a longer filter could match nothing.
+const MAX_ACTION_CHARS: usize = 100;
 
 /// The work of an audited change: like [`crate::db::TransactionBody`], a closure from the
 /// connection to the future of the work (which also names the event to record), callable more
@@ -46,68 +56,36 @@ where
     .await
 }
 
-/// Action names recorded in `audit_log.action`.
-pub mod action {
-    pub const REGISTER: &str = "user.register";
-    pub const LOGIN: &str = "auth.login";
-    pub const LOGIN_FAILED: &str = "auth.login_failed";
-    pub const LOGOUT: &str = "auth.logout";
-    pub const LOGOUT_ALL: &str = "auth.logout_all";
-    pub const REFRESH_REUSE: &str = "auth.refresh_reuse";
-    pub const PASSWORD_CHANGE: &str = "auth.password_change";
-    pub const SESSION_REVOKE: &str = "session.revoke";
-    pub const ROLE_CREATE: &str = "role.create";
-    pub const ROLE_UPDATE: &str = "role.update";
-    pub const ROLE_DELETE: &str = "role.delete";
-    pub const PERMISSION_CREATE: &str = "permission.create";
-    pub const PERMISSION_DELETE: &str = "permission.delete";
-    pub const PERMISSION_GRANT: &str = "role.grant_permission";
-    pub const PERMISSION_REVOKE: &str = "role.revoke_permission";
-    pub const ROLE_ASSIGN: &str = "user.assign_role";
-    pub const ROLE_UNASSIGN: &str = "user.unassign_role";
-    pub const USER_SET_ACTIVE: &str = "user.set_active";
-    pub const USER_CREATE: &str = "user.create";
-    pub const USER_UPDATE: &str = "user.update";
-    pub const API_TOKEN_CREATE: &str = "api_token.create";
-    pub const API_TOKEN_REVOKE: &str = "api_token.revoke";
-    pub const ACCESS_DENIED: &str = "access.denied";
-    pub const MFA_ENABLE: &str = "auth.mfa_enable";
-    pub const PASSWORD_RESET: &str = "auth.password_reset";
-    pub const EMAIL_CHANGE: &str = "user.email_change";
-    pub const MFA_DISABLE: &str = "auth.mfa_disable";
-    pub const MFA_RESET: &str = "auth.mfa_reset";
-    pub const MFA_FAILED: &str = "auth.mfa_failed";
-    pub const RECOVERY_CODES_REGENERATE: &str = "auth.recovery_codes_regenerate";
-    pub const MARKET_PURCHASE: &str = "market.purchase";
-    pub const MARKET_SALE: &str = "market.sale";
+/// The log narrowed by the conditions given, each checked first (`BAD_USER_INPUT` naming it).
+pub fn matching(
+    actor_id: Option<i64>,
+    action: Option<&str>,
+    since: Option<DateTime<Utc>>,
+    until: Option<DateTime<Utc>>,
+) -> Result<AuditScope, AppError> {
+    Ok(AuditScope::Matching(AuditFilter {
+        actor_id,
+        action: action
+            .map(|action| crate::text::term("action", action, MAX_ACTION_CHARS))
+            .transpose()?,
+        since: since
+            .map(|since| crate::dates::instant_in_window("since", since))
+            .transpose()?,
+        until: until
+            .map(|until| crate::dates::instant_in_window("until", until))
+            .transpose()?,
+    }))
 }
 
-/// One audit row to write. `target` names the entity changed, as (type, id).
-#[derive(Debug)]
-pub struct Event {
-    pub action: &'static str,
-    pub actor_id: Option<i64>,
-    pub target: Option<(&'static str, i64)>,
-    pub metadata: serde_json::Value,
-}
-
-impl Event {
-    pub fn new(action: &'static str, actor_id: Option<i64>) -> Self {
-        Self {
-            action,
-            actor_id,
-            target: None,
-            metadata: serde_json::Value::Object(Default::default()),
-        }
-    }
-
-    pub fn target(mut self, kind: &'static str, id: i64) -> Self {
-        self.target = Some((kind, id));
-        self
-    }
-
-    pub fn meta(mut self, metadata: serde_json::Value) -> Self {
-        self.metadata = metadata;
-        self
-    }
+/// Up to `limit` entries in `scope` before `before_id`, newest first, and how many there are in
+/// all when `count`.
+pub async fn page(
+    app: &App,
+    scope: &AuditScope,
+    before_id: Option<i64>,
+    limit: i64,
+    count: bool,
+) -> Result<(Vec<AuditRow>, Option<i64>), AppError> {
+    let mut conn = crate::db::conn(&app.pool).await?;
+    store::list(&mut conn, scope, before_id, limit, count).await
 }

@@ -1,12 +1,12 @@
+//! Writing audit rows (in the caller's transaction) and reading pages of them.
+
 use chrono::{DateTime, Utc};
-use diesel::dsl::sql;
-use diesel::expression::SqlLiteral;
 use diesel::pg::Pg;
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Jsonb, Nullable, Text};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
-use super::Event;
+use super::model::{AuditRow, Event};
 use crate::db::schema::audit_log;
 use crate::error::AppError;
 use crate::request::RequestInfo;
@@ -39,28 +39,6 @@ pub async fn record(
     .execute(conn)
     .await?;
     Ok(())
-}
-
-#[derive(Queryable, QueryableByName, Selectable, Debug)]
-#[diesel(table_name = audit_log, check_for_backend(Pg))]
-pub struct AuditRow {
-    pub id: i64,
-    pub actor_id: Option<i64>,
-    pub action: String,
-    pub target_type: Option<String>,
-    pub target_id: Option<i64>,
-    pub metadata: serde_json::Value,
-    /// `inet` as text: the crate reads no `inet` values.
-    #[diesel(
-        sql_type = Nullable<Text>,
-        select_expression = sql::<Nullable<Text>>("host(audit_log.ip)"),
-        select_expression_type = SqlLiteral<Nullable<Text>>
-    )]
-    pub ip: Option<String>,
-    pub user_agent: Option<String>,
-    pub request_id: Option<String>,
-    pub created_at: DateTime<Utc>,
-    pub client_request_id: Option<String>,
 }
 
 /// Which entries a page lists.

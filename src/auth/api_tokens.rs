@@ -12,7 +12,7 @@ use crate::App;
 use crate::audit::{Event, action, audited};
 use crate::db;
 use crate::error::AppError;
-use crate::mail::{outbox, templates};
+use crate::mail::{store as outbox, templates};
 use crate::request::RequestInfo;
 
 /// What someone asks a new token to be.

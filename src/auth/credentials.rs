@@ -20,7 +20,7 @@ use crate::audit::{Event, action, store::record};
 use crate::config::Config;
 use crate::db;
 use crate::error::AppError;
-use crate::mail::{outbox, templates};
+use crate::mail::{store as outbox, templates};
 use crate::request::RequestInfo;
 
 /// What a new password leaves in place.

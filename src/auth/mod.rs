@@ -11,7 +11,6 @@ pub mod mfa;
 pub mod model;
 pub mod passwords;
 pub mod payload;
-pub mod permissions;
 pub mod recovery;
 pub mod rules;
 pub mod session;

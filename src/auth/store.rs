@@ -10,9 +10,9 @@ use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
 use super::model::{ApiToken, ClientInfo, NewApiToken, Session};
 use crate::accounts::model::User;
+use crate::db::quota;
 use crate::db::schema::{api_tokens, permissions, refresh_tokens, sessions, users};
 use crate::error::AppError;
-use crate::quota;
 
 /// The `users` columns `User` reads, for the hand-written statements that load one with more.
 macro_rules! user_columns {

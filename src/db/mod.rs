@@ -2,12 +2,14 @@
 //! module shares.
 
 pub mod embedded;
+pub mod quota;
 pub mod schema;
 
 use std::time::Duration;
 
 use anyhow::Context;
 use deadpool::Runtime;
+use diesel::connection::InstrumentationEvent;
 use diesel::migration::MigrationSource;
 use diesel::pg::Pg;
 use diesel::sql_types::{BigInt, Text};
@@ -31,13 +33,17 @@ const MIGRATION_LOCK_KEY: i64 = 0x6167_6f72_615f_6d67;
 pub type DbPool = Pool<AsyncPgConnection>;
 pub type DbConn = Object<AsyncPgConnection>;
 
-pub fn build_pool(config: &Config) -> anyhow::Result<DbPool> {
+/// The pool, each of its connections reporting the statements it sends to `instrumentation`.
+pub fn build_pool(
+    config: &Config,
+    instrumentation: fn(InstrumentationEvent<'_>),
+) -> anyhow::Result<DbPool> {
     let mut setup = ManagerConfig::default();
     // The default (`Verified`) sends `SELECT 1` on every checkout: a round trip per resolver.
     // A connection whose socket closed is still discarded on return (`is_broken`), and a query
     // on one that died unnoticed fails as SERVICE_UNAVAILABLE, which clients retry.
     setup.recycling_method = RecyclingMethod::Fast;
-    setup.custom_setup = Box::new(|url| {
+    setup.custom_setup = Box::new(move |url| {
         Box::pin(async move {
             let mut conn = AsyncPgConnection::establish(url).await?;
             // Every statement here is prepared once per connection. Under the default (`auto`)
@@ -49,7 +55,7 @@ pub fn build_pool(config: &Config) -> anyhow::Result<DbPool> {
             conn.batch_execute("SET plan_cache_mode = force_generic_plan")
                 .await
                 .map_err(diesel::ConnectionError::CouldntSetupConfiguration)?;
-            conn.set_instrumentation(crate::metrics::count_statements);
+            conn.set_instrumentation(instrumentation);
             Ok(conn)
         })
     });
@@ -112,7 +118,7 @@ where
         match conn.transaction::<R, AppError, _>(&mut body).await {
             Err(AppError::Contended) if attempt < CONTENDED_RETRIES => {
                 attempt += 1;
-                crate::metrics::transaction_retried();
+                metrics::counter!("agora_db_transaction_retries_total").increment(1);
                 tokio::time::sleep(contention_pause(attempt)).await;
             }
             Err(AppError::Contended) => return Err(AppError::ServiceUnavailable),

@@ -8,9 +8,9 @@ use diesel::sql_types::{Array, BigInt, Integer, Timestamptz};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
 use super::model::{CompletedDays, HabitChanges, HabitRow, HabitUpdate, NewHabit};
+use crate::db::quota;
 use crate::db::schema::{habit_completions, habits};
 use crate::error::AppError;
-use crate::quota;
 use crate::themes::store as theme_store;
 
 /// Archives every habit (of one user, or of all) whose `endsOn` is before its owner's today,

@@ -9,7 +9,8 @@ use chrono::Duration;
 use lettre::message::{Mailbox, MultiPart};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 
-use super::outbox::{self, OutboxRow};
+use super::model::OutboxRow;
+use super::store;
 use crate::App;
 use crate::config::Config;
 use crate::db;
@@ -111,7 +112,7 @@ pub async fn send_due(app: &App) -> anyhow::Result<usize> {
     let mut conn = db::conn(&app.pool)
         .await
         .map_err(|error| anyhow::anyhow!("{error:?}"))?;
-    let rows = outbox::claim(&mut conn, app.clock.now(), LEASE, BATCH)
+    let rows = store::claim(&mut conn, app.clock.now(), LEASE, BATCH)
         .await
         .map_err(|error| anyhow::anyhow!("{error:?}"))?;
     for row in &rows {
@@ -121,11 +122,11 @@ pub async fn send_due(app: &App) -> anyhow::Result<usize> {
         };
         let now = app.clock.now();
         let marked = match outcome {
-            Ok(()) => outbox::mark_sent(&mut conn, row.id, now).await,
+            Ok(()) => store::mark_sent(&mut conn, row.id, now).await,
             Err(error) => {
                 let retry_at = now + retry_delay(row.attempts, base);
                 tracing::warn!(id = row.id, kind = %row.kind, attempts = row.attempts, %error, "mail not sent; will retry");
-                outbox::mark_failed(&mut conn, row.id, &error.to_string(), retry_at).await
+                store::mark_failed(&mut conn, row.id, &error.to_string(), retry_at).await
             }
         };
         marked.map_err(|error| anyhow::anyhow!("{error:?}"))?;

@@ -7,11 +7,14 @@ use super::Mail;
 
 /// Where the web app handles a mailed token: `{public_url}/{page}?token=...`.
 pub fn link(public_url: &str, page: &str, token: &str) -> String {
-    let mut url = url::Url::parse(public_url).expect("AGORA_PUBLIC_URL is validated at start");
-    url.path_segments_mut()
-        .expect("an http(s) URL has a path")
-        .pop_if_empty()
-        .push(page);
+    // `Config::validate` refused a public URL that is not http(s), the only kind with a path.
+    let Ok(mut url) = url::Url::parse(public_url) else {
+        tracing::error!(public_url, "AGORA_PUBLIC_URL is not a URL: no link");
+        return public_url.to_owned();
+    };
+    if let Ok(mut path) = url.path_segments_mut() {
+        path.pop_if_empty().push(page);
+    }
     url.query_pairs_mut().append_pair("token", token);
     url.to_string()
 }

@@ -14,7 +14,7 @@ use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use super::model::{Item, ItemChanges, LedgerEntry, Trade};
 use crate::accounts::model::User;
 use crate::accounts::store::escape_like;
-use crate::audit::action;
+use crate::audit::model::action;
 use crate::db::schema::{items, market_transactions, users};
 use crate::error::{AppError, reason, violated_unique_constraint};
 use crate::request::RequestInfo;

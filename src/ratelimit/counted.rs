@@ -1,13 +1,11 @@
-//! Limits counted in Postgres, for auth paths whose limits must hold across instances and
-//! restarts even without Redis (password reset, verification mail).
+//! Limits counted in Postgres (`store.rs`), for auth paths whose limits must hold across
+//! instances and restarts even without Redis (password reset, verification mail).
 
 use chrono::{DateTime, Duration, Utc};
-use diesel::prelude::*;
-use diesel::sql_types::Text;
-use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use diesel_async::AsyncPgConnection;
 use sha2::{Digest, Sha256};
 
-use crate::db::schema::rate_events;
+use super::store;
 use crate::error::AppError;
 
 /// A limit: at most `max` attempts per `window` for one key.
@@ -42,27 +40,9 @@ pub async fn hit(
     now: DateTime<Utc>,
 ) -> Result<Attempt, AppError> {
     crate::db::transaction(conn, async |conn| {
-        diesel::sql_query("SELECT pg_advisory_xact_lock(hashtext($1 || ':' || $2))")
-            .bind::<Text, _>(limit.bucket)
-            .bind::<Text, _>(key)
-            .execute(conn)
-            .await?;
-        let window_start = now - limit.window;
-        let this_key = rate_events::bucket
-            .eq(limit.bucket)
-            .and(rate_events::key.eq(key));
-        diesel::delete(
-            rate_events::table
-                .filter(this_key)
-                .filter(rate_events::at.le(window_start)),
-        )
-        .execute(conn)
-        .await?;
-        let (count, oldest): (i64, Option<DateTime<Utc>>) = rate_events::table
-            .filter(this_key)
-            .select((diesel::dsl::count_star(), diesel::dsl::min(rate_events::at)))
-            .first(conn)
-            .await?;
+        store::lock_key(conn, limit.bucket, key).await?;
+        let (count, oldest) =
+            store::attempts_since(conn, limit.bucket, key, now - limit.window).await?;
         if count >= limit.max {
             let free_at = oldest.unwrap_or(now) + limit.window;
             let retry_after_secs = u64::try_from((free_at - now).num_seconds())
@@ -70,16 +50,7 @@ pub async fn hit(
                 .max(1);
             return Err(AppError::RateLimited { retry_after_secs });
         }
-        let id = diesel::insert_into(rate_events::table)
-            .values((
-                rate_events::bucket.eq(limit.bucket),
-                rate_events::key.eq(key),
-                rate_events::at.eq(now),
-            ))
-            .returning(rate_events::id)
-            .get_result(conn)
-            .await?;
-        Ok(Attempt(id))
+        Ok(Attempt(store::record(conn, limit.bucket, key, now).await?))
     })
     .await
 }
@@ -87,8 +58,5 @@ pub async fn hit(
 /// Takes back an attempt that turned out not to be one the limit is about: a right code, say,
 /// where only wrong ones should run out the budget.
 pub async fn refund(conn: &mut AsyncPgConnection, attempt: Attempt) -> Result<(), AppError> {
-    diesel::delete(rate_events::table.find(attempt.0))
-        .execute(conn)
-        .await?;
-    Ok(())
+    store::delete(conn, attempt.0).await
 }

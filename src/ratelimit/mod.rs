@@ -8,6 +8,7 @@
 mod counted;
 pub mod local;
 pub mod shared;
+pub mod store;
 
 use std::sync::Mutex;
 use std::time::{Duration as StdDuration, Instant};
@@ -166,7 +167,8 @@ impl Limits {
             },
         };
         decision.map_err(|refusal| {
-            crate::metrics::rate_limit_refused(guarded);
+            metrics::counter!("agora_rate_limit_refusals_total", "limit" => guarded.name())
+                .increment(1);
             refusal.into()
         })
     }

@@ -1,14 +1,14 @@
+//! The roles-and-permissions part of the schema: `Role` and `Permission`, the queries that list
+//! them and the mutations, each handing its input to one function of `rbac::admin`.
+
 use async_graphql::dataloader::DataLoader;
 use async_graphql::{Context, ID, InputObject, Object, SimpleObject};
 use chrono::{DateTime, Utc};
-use serde_json::json;
 
 use super::loaders::{PermissionsOfRole, RbacLoader};
 use super::model::{Permission, Role};
-use super::{perm, rules, store};
+use super::{admin, perm, store};
 use crate::accounts::model::User;
-use crate::accounts::store as accounts;
-use crate::audit::{Event, action, store::record};
 use crate::db;
 use crate::error::AppError;
 use crate::graphql::{ContextExt, Permission as Requires, parse_id};
@@ -210,18 +210,9 @@ impl RbacMutation {
         ctx: &Context<'_>,
         #[graphql(desc = "The new role's name and description.")] input: CreateRoleInput,
     ) -> async_graphql::Result<RolePayload> {
-        let name = rules::role_name(&input.name)?;
-        let description = rules::description(&input.description)?;
         let (actor, origin) = (ctx.viewer()?.user_id, ctx.request_info());
-        let mut conn = db::conn(&ctx.app().pool).await?;
-        let role = crate::audit::audited(&mut conn, origin, async |conn| {
-            let role = store::create_role(conn, &name, &description).await?;
-            let event = Event::new(action::ROLE_CREATE, Some(actor))
-                .target("role", role.id)
-                .meta(json!({ "name": role.name }));
-            Ok((role, event))
-        })
-        .await?;
+        let role =
+            admin::create_role(ctx.app(), actor, origin, &input.name, &input.description).await?;
         Ok(RolePayload { role })
     }
 
@@ -233,24 +224,9 @@ impl RbacMutation {
         #[graphql(desc = "The role and the fields to change.")] input: UpdateRoleInput,
     ) -> async_graphql::Result<RolePayload> {
         let id = parse_id("id", &input.id)?;
-        let name = input.name.as_deref().map(rules::role_name).transpose()?;
-        let description = input
-            .description
-            .as_deref()
-            .map(rules::description)
-            .transpose()?;
+        let (name, description) = (input.name.as_deref(), input.description.as_deref());
         let (actor, origin) = (ctx.viewer()?.user_id, ctx.request_info());
-        let mut conn = db::conn(&ctx.app().pool).await?;
-        let role = crate::db::transaction(&mut conn, async |conn| {
-            let role =
-                store::update_role(conn, id, name.as_deref(), description.as_deref()).await?;
-            let event = Event::new(action::ROLE_UPDATE, Some(actor))
-                .target("role", role.id)
-                .meta(json!({ "name": role.name, "description": role.description }));
-            record(conn, origin, event).await?;
-            Ok(role)
-        })
-        .await?;
+        let role = admin::update_role(ctx.app(), actor, origin, id, name, description).await?;
         Ok(RolePayload { role })
     }
 
@@ -263,18 +239,7 @@ impl RbacMutation {
     ) -> async_graphql::Result<RolePayload> {
         let id = parse_id("id", &input.id)?;
         let (actor, origin) = (ctx.viewer()?.user_id, ctx.request_info());
-        let mut conn = db::conn(&ctx.app().pool).await?;
-        let role = crate::db::transaction(&mut conn, async |conn| {
-            store::lock_role_changes(conn).await?;
-            let role = store::delete_role(conn, id).await?;
-            store::ensure_a_role_manager_remains(conn).await?;
-            let event = Event::new(action::ROLE_DELETE, Some(actor))
-                .target("role", role.id)
-                .meta(json!({ "name": role.name }));
-            record(conn, origin, event).await?;
-            Ok(role)
-        })
-        .await?;
+        let role = admin::delete_role(ctx.app(), actor, origin, id).await?;
         Ok(RolePayload { role })
     }
 
@@ -286,19 +251,10 @@ impl RbacMutation {
         #[graphql(desc = "The new permission's name and description.")]
         input: CreatePermissionInput,
     ) -> async_graphql::Result<PermissionPayload> {
-        let name = rules::permission_name(&input.name)?;
-        let description = rules::description(&input.description)?;
         let (actor, origin) = (ctx.viewer()?.user_id, ctx.request_info());
-        let mut conn = db::conn(&ctx.app().pool).await?;
-        let permission = crate::db::transaction(&mut conn, async |conn| {
-            let permission = store::create_permission(conn, &name, &description).await?;
-            let event = Event::new(action::PERMISSION_CREATE, Some(actor))
-                .target("permission", permission.id)
-                .meta(json!({ "name": permission.name }));
-            record(conn, origin, event).await?;
-            Ok(permission)
-        })
-        .await?;
+        let (name, description) = (&input.name, &input.description);
+        let permission =
+            admin::create_permission(ctx.app(), actor, origin, name, description).await?;
         Ok(PermissionPayload { permission })
     }
 
@@ -312,18 +268,7 @@ impl RbacMutation {
     ) -> async_graphql::Result<PermissionPayload> {
         let id = parse_id("id", &input.id)?;
         let (actor, origin) = (ctx.viewer()?.user_id, ctx.request_info());
-        let mut conn = db::conn(&ctx.app().pool).await?;
-        let permission = crate::db::transaction(&mut conn, async |conn| {
-            store::lock_role_changes(conn).await?;
-            let permission = store::delete_permission(conn, id).await?;
-            store::ensure_a_role_manager_remains(conn).await?;
-            let event = Event::new(action::PERMISSION_DELETE, Some(actor))
-                .target("permission", permission.id)
-                .meta(json!({ "name": permission.name }));
-            record(conn, origin, event).await?;
-            Ok(permission)
-        })
-        .await?;
+        let permission = admin::delete_permission(ctx.app(), actor, origin, id).await?;
         Ok(PermissionPayload { permission })
     }
 
@@ -334,29 +279,11 @@ impl RbacMutation {
         ctx: &Context<'_>,
         #[graphql(desc = "The role and the permission to grant it.")] input: RolePermissionInput,
     ) -> async_graphql::Result<RolePermissionPayload> {
-        let (role_id, permission_id) = (
-            parse_id("roleId", &input.role_id)?,
-            parse_id("permissionId", &input.permission_id)?,
-        );
-        let viewer = ctx.viewer()?;
-        let (actor, origin) = (viewer.user_id, ctx.request_info());
-        let mut conn = db::conn(&ctx.app().pool).await?;
-        let (role, permission, changed) = crate::db::transaction(&mut conn, async |conn| {
-            let role = store::find_role(conn, role_id).await?;
-            let permission = store::find_permission(conn, permission_id).await?;
-            if !rules::not_held(&viewer.permissions, [permission.name.as_str()]).is_empty() {
-                return Err(AppError::Forbidden("the permission being granted"));
-            }
-            let changed = store::grant(conn, role.id, permission.id).await?;
-            if changed {
-                let event = Event::new(action::PERMISSION_GRANT, Some(actor))
-                    .target("role", role.id)
-                    .meta(json!({ "role": role.name, "permission": permission.name }));
-                record(conn, origin, event).await?;
-            }
-            Ok((role, permission, changed))
-        })
-        .await?;
+        let (role_id, permission_id) = role_and_permission(&input)?;
+        let (viewer, origin) = (ctx.viewer()?, ctx.request_info());
+        let (actor, held) = (viewer.user_id, &viewer.permissions);
+        let (role, permission, changed) =
+            admin::grant_permission(ctx.app(), actor, held, origin, role_id, permission_id).await?;
         Ok(RolePermissionPayload {
             role,
             permission,
@@ -372,27 +299,10 @@ impl RbacMutation {
         #[graphql(desc = "The role and the permission to take from it.")]
         input: RolePermissionInput,
     ) -> async_graphql::Result<RolePermissionPayload> {
-        let (role_id, permission_id) = (
-            parse_id("roleId", &input.role_id)?,
-            parse_id("permissionId", &input.permission_id)?,
-        );
+        let (role_id, permission_id) = role_and_permission(&input)?;
         let (actor, origin) = (ctx.viewer()?.user_id, ctx.request_info());
-        let mut conn = db::conn(&ctx.app().pool).await?;
-        let (role, permission, changed) = crate::db::transaction(&mut conn, async |conn| {
-            store::lock_role_changes(conn).await?;
-            let role = store::find_role(conn, role_id).await?;
-            let permission = store::find_permission(conn, permission_id).await?;
-            let changed = store::revoke(conn, role.id, permission.id).await?;
-            if changed {
-                store::ensure_a_role_manager_remains(conn).await?;
-                let event = Event::new(action::PERMISSION_REVOKE, Some(actor))
-                    .target("role", role.id)
-                    .meta(json!({ "role": role.name, "permission": permission.name }));
-                record(conn, origin, event).await?;
-            }
-            Ok((role, permission, changed))
-        })
-        .await?;
+        let (role, permission, changed) =
+            admin::revoke_permission(ctx.app(), actor, origin, role_id, permission_id).await?;
         Ok(RolePermissionPayload {
             role,
             permission,
@@ -407,33 +317,11 @@ impl RbacMutation {
         ctx: &Context<'_>,
         #[graphql(desc = "The user and the role to give them.")] input: UserRoleInput,
     ) -> async_graphql::Result<UserRolePayload> {
-        let (user_id, role_id) = (
-            parse_id("userId", &input.user_id)?,
-            parse_id("roleId", &input.role_id)?,
-        );
-        let viewer = ctx.viewer()?;
-        let (actor, origin) = (viewer.user_id, ctx.request_info());
-        let mut conn = db::conn(&ctx.app().pool).await?;
-        let (user, role, changed) = crate::db::transaction(&mut conn, async |conn| {
-            let user = accounts::find_by_id(conn, user_id).await?;
-            let role = store::find_role(conn, role_id).await?;
-            let granted = store::permission_names_of_role(conn, role.id).await?;
-            if !rules::not_held(&viewer.permissions, granted.iter().map(String::as_str)).is_empty()
-            {
-                return Err(AppError::Forbidden(
-                    "every permission of the role being assigned",
-                ));
-            }
-            let changed = store::assign(conn, user.id, role.id).await?;
-            if changed {
-                let event = Event::new(action::ROLE_ASSIGN, Some(actor))
-                    .target("user", user.id)
-                    .meta(json!({ "role": role.name }));
-                record(conn, origin, event).await?;
-            }
-            Ok((user, role, changed))
-        })
-        .await?;
+        let (user_id, role_id) = user_and_role(&input)?;
+        let (viewer, origin) = (ctx.viewer()?, ctx.request_info());
+        let (actor, held) = (viewer.user_id, &viewer.permissions);
+        let (user, role, changed) =
+            admin::assign_role(ctx.app(), actor, held, origin, user_id, role_id).await?;
         Ok(UserRolePayload {
             user,
             role,
@@ -448,31 +336,28 @@ impl RbacMutation {
         ctx: &Context<'_>,
         #[graphql(desc = "The user and the role to take from them.")] input: UserRoleInput,
     ) -> async_graphql::Result<UserRolePayload> {
-        let (user_id, role_id) = (
-            parse_id("userId", &input.user_id)?,
-            parse_id("roleId", &input.role_id)?,
-        );
+        let (user_id, role_id) = user_and_role(&input)?;
         let (actor, origin) = (ctx.viewer()?.user_id, ctx.request_info());
-        let mut conn = db::conn(&ctx.app().pool).await?;
-        let (user, role, changed) = crate::db::transaction(&mut conn, async |conn| {
-            store::lock_role_changes(conn).await?;
-            let user = accounts::find_by_id(conn, user_id).await?;
-            let role = store::find_role(conn, role_id).await?;
-            let changed = store::unassign(conn, user.id, role.id).await?;
-            if changed {
-                store::ensure_a_role_manager_remains(conn).await?;
-                let event = Event::new(action::ROLE_UNASSIGN, Some(actor))
-                    .target("user", user.id)
-                    .meta(json!({ "role": role.name }));
-                record(conn, origin, event).await?;
-            }
-            Ok((user, role, changed))
-        })
-        .await?;
+        let (user, role, changed) =
+            admin::unassign_role(ctx.app(), actor, origin, user_id, role_id).await?;
         Ok(UserRolePayload {
             user,
             role,
             changed,
         })
     }
+}
+
+fn role_and_permission(input: &RolePermissionInput) -> Result<(i64, i64), AppError> {
+    Ok((
+        parse_id("roleId", &input.role_id)?,
+        parse_id("permissionId", &input.permission_id)?,
+    ))
+}
+
+fn user_and_role(input: &UserRoleInput) -> Result<(i64, i64), AppError> {
+    Ok((
+        parse_id("userId", &input.user_id)?,
+        parse_id("roleId", &input.role_id)?,
+    ))
 }

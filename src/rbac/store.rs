@@ -1,9 +1,11 @@
+//! Queries on the RBAC tables: roles, permissions, grants, who holds what, and each user's
+//! permission set with the epoch it was read at.
+
 use diesel::prelude::*;
-use diesel::sql_types::BigInt;
+use diesel::sql_types::{Array, BigInt, Text};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
-use super::model::{Permission, Role};
-use super::{ADMIN_ROLE, perm};
+use super::model::{ADMIN_ROLE, Permission, Role, perm};
 use crate::db::schema::{permissions, role_permissions, roles, user_roles, users};
 use crate::error::{AppError, reason, violated_unique_constraint};
 
@@ -116,6 +118,35 @@ pub async fn permission_names_of_users(
         .order((user_roles::user_id, permissions::name))
         .load(conn)
         .await?)
+}
+
+#[derive(QueryableByName)]
+struct PermissionSetRow {
+    #[diesel(sql_type = BigInt)]
+    epoch: i64,
+    #[diesel(sql_type = Array<Text>)]
+    names: Vec<String>,
+}
+
+/// The user's permission names and the RBAC epoch they were read at, in one snapshot.
+pub async fn permission_set_of_user(
+    conn: &mut AsyncPgConnection,
+    user_id: i64,
+) -> Result<(i64, Vec<String>), AppError> {
+    // A miss is rare (a new user, or the first request after a change), so this text may be
+    // prepared on each call.
+    let row: PermissionSetRow = diesel::sql_query(
+        "SELECT (SELECT epoch FROM rbac_epoch) AS epoch,
+                ARRAY(SELECT DISTINCT p.name
+                      FROM user_roles ur
+                      JOIN role_permissions rp ON rp.role_id = ur.role_id
+                      JOIN permissions p ON p.id = rp.permission_id
+                      WHERE ur.user_id = $1) AS names",
+    )
+    .bind::<BigInt, _>(user_id)
+    .get_result(conn)
+    .await?;
+    Ok((row.epoch, row.names))
 }
 
 pub async fn create_role(

@@ -11,9 +11,9 @@ use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use serde::{Deserialize, Serialize};
 
 use super::model::{BoardRow, NewTask, Task, TaskChanges, TaskStatus};
+use crate::db::quota;
 use crate::db::schema::tasks;
 use crate::error::AppError;
-use crate::quota;
 use crate::themes::store as theme_store;
 
 /// Any fixed number: the lock's namespace; the user id picks the board within it.

@@ -11,8 +11,8 @@ use model::{Theme, ThemeChanges};
 
 use crate::App;
 use crate::db;
+use crate::db::quota;
 use crate::error::AppError;
-use crate::quota;
 
 /// Two requests may generate the same free colour at once; the loser picks again.
 const COLOR_ATTEMPTS: usize = 3;

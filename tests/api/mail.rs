@@ -597,7 +597,7 @@ async fn a_worker_that_dies_mid_send_leaves_the_mail_to_the_next() {
     // A worker claims the welcome mail and dies before sending it.
     let mut conn = agora::db::conn(&t.app.pool).await.unwrap();
     let now = chrono::Utc::now();
-    let claimed = agora::mail::outbox::claim(&mut conn, now, chrono::Duration::minutes(2), 10)
+    let claimed = agora::mail::store::claim(&mut conn, now, chrono::Duration::minutes(2), 10)
         .await
         .unwrap();
     assert_eq!(claimed.len(), 1);

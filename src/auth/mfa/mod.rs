@@ -22,7 +22,7 @@ use crate::accounts::store as accounts;
 use crate::audit::{Event, action, audited, store::record};
 use crate::db;
 use crate::error::AppError;
-use crate::mail::{outbox, templates};
+use crate::mail::{store as outbox, templates};
 use crate::ratelimit;
 use crate::request::RequestInfo;
 

@@ -22,7 +22,7 @@ use crate::accounts::store as accounts;
 use crate::audit::{Event, action, audited};
 use crate::db;
 use crate::error::AppError;
-use crate::mail::{Mail, outbox, templates};
+use crate::mail::{Mail, store as outbox, templates};
 use crate::ratelimit::{self, Limit, hashed_key};
 use crate::request::RequestInfo;
 

@@ -1,7 +1,8 @@
 //! Per-user caps on what a user can create (habits, tasks, themes, API tokens), so no account
-//! can grow the tables, or the requests that read all of its rows, without bound. A store
-//! counts and inserts under a per-user advisory lock held to the end of its transaction, so
-//! creations released together cannot all see room for one more.
+//! can grow the tables, or the requests that read all of its rows, without bound. Part of the db
+//! layer so that stores may use it: a store counts and inserts under a per-user advisory lock
+//! held to the end of its transaction, so creations released together cannot all see room for
+//! one more.
 
 use diesel::sql_types::{BigInt, Integer};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};

@@ -8,24 +8,9 @@ use chrono::{DateTime, Duration, Utc};
 use diesel::prelude::*;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
-use super::Mail;
+use super::model::{Mail, OutboxRow};
 use crate::db::schema::email_outbox;
 use crate::error::AppError;
-
-#[derive(Clone, Debug, Queryable, Selectable)]
-#[diesel(table_name = email_outbox, check_for_backend(diesel::pg::Pg))]
-pub struct OutboxRow {
-    pub id: i64,
-    pub kind: String,
-    pub recipient: String,
-    pub subject: String,
-    /// Claimed rows are unsent, and an unsent row has its bodies (a CHECK constraint).
-    #[diesel(select_expression = email_outbox::text_body.assume_not_null())]
-    pub text_body: String,
-    #[diesel(select_expression = email_outbox::html_body.assume_not_null())]
-    pub html_body: String,
-    pub attempts: i32,
-}
 
 pub async fn enqueue(conn: &mut AsyncPgConnection, mail: &Mail) -> Result<(), AppError> {
     diesel::insert_into(email_outbox::table)
@@ -119,4 +104,13 @@ pub async fn mark_failed(
         .execute(conn)
         .await?;
     Ok(())
+}
+
+/// Mails not delivered yet.
+pub async fn unsent_count(conn: &mut AsyncPgConnection) -> Result<i64, AppError> {
+    Ok(email_outbox::table
+        .filter(email_outbox::sent_at.is_null())
+        .count()
+        .get_result(conn)
+        .await?)
 }

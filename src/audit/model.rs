@@ -1,0 +1,99 @@
+//! What the audit log holds: the action names, an event to record, and rows and filters for
+//! reading the log back.
+
+use chrono::{DateTime, Utc};
+use diesel::dsl::sql;
+use diesel::expression::SqlLiteral;
+use diesel::pg::Pg;
+use diesel::prelude::*;
+use diesel::sql_types::{Nullable, Text};
+
+use crate::db::schema::audit_log;
+
+/// Action names recorded in `audit_log.action`.
+pub mod action {
+    pub const REGISTER: &str = "user.register";
+    pub const LOGIN: &str = "auth.login";
+    pub const LOGIN_FAILED: &str = "auth.login_failed";
+    pub const LOGOUT: &str = "auth.logout";
+    pub const LOGOUT_ALL: &str = "auth.logout_all";
+    pub const REFRESH_REUSE: &str = "auth.refresh_reuse";
+    pub const PASSWORD_CHANGE: &str = "auth.password_change";
+    pub const SESSION_REVOKE: &str = "session.revoke";
+    pub const ROLE_CREATE: &str = "role.create";
+    pub const ROLE_UPDATE: &str = "role.update";
+    pub const ROLE_DELETE: &str = "role.delete";
+    pub const PERMISSION_CREATE: &str = "permission.create";
+    pub const PERMISSION_DELETE: &str = "permission.delete";
+    pub const PERMISSION_GRANT: &str = "role.grant_permission";
+    pub const PERMISSION_REVOKE: &str = "role.revoke_permission";
+    pub const ROLE_ASSIGN: &str = "user.assign_role";
+    pub const ROLE_UNASSIGN: &str = "user.unassign_role";
+    pub const USER_SET_ACTIVE: &str = "user.set_active";
+    pub const USER_CREATE: &str = "user.create";
+    pub const USER_UPDATE: &str = "user.update";
+    pub const API_TOKEN_CREATE: &str = "api_token.create";
+    pub const API_TOKEN_REVOKE: &str = "api_token.revoke";
+    pub const ACCESS_DENIED: &str = "access.denied";
+    pub const MFA_ENABLE: &str = "auth.mfa_enable";
+    pub const PASSWORD_RESET: &str = "auth.password_reset";
+    pub const EMAIL_CHANGE: &str = "user.email_change";
+    pub const MFA_DISABLE: &str = "auth.mfa_disable";
+    pub const MFA_RESET: &str = "auth.mfa_reset";
+    pub const MFA_FAILED: &str = "auth.mfa_failed";
+    pub const RECOVERY_CODES_REGENERATE: &str = "auth.recovery_codes_regenerate";
+    pub const MARKET_PURCHASE: &str = "market.purchase";
+    pub const MARKET_SALE: &str = "market.sale";
+}
+
+/// One audit row to write. `target` names the entity changed, as (type, id).
+#[derive(Debug)]
+pub struct Event {
+    pub action: &'static str,
+    pub actor_id: Option<i64>,
+    pub target: Option<(&'static str, i64)>,
+    pub metadata: serde_json::Value,
+}
+
+impl Event {
+    pub fn new(action: &'static str, actor_id: Option<i64>) -> Self {
+        Self {
+            action,
+            actor_id,
+            target: None,
+            metadata: serde_json::Value::Object(Default::default()),
+        }
+    }
+
+    pub fn target(mut self, kind: &'static str, id: i64) -> Self {
+        self.target = Some((kind, id));
+        self
+    }
+
+    pub fn meta(mut self, metadata: serde_json::Value) -> Self {
+        self.metadata = metadata;
+        self
+    }
+}
+
+#[derive(Queryable, QueryableByName, Selectable, Debug)]
+#[diesel(table_name = audit_log, check_for_backend(Pg))]
+pub struct AuditRow {
+    pub id: i64,
+    pub actor_id: Option<i64>,
+    pub action: String,
+    pub target_type: Option<String>,
+    pub target_id: Option<i64>,
+    pub metadata: serde_json::Value,
+    /// `inet` as text: the crate reads no `inet` values.
+    #[diesel(
+        sql_type = Nullable<Text>,
+        select_expression = sql::<Nullable<Text>>("host(audit_log.ip)"),
+        select_expression_type = SqlLiteral<Nullable<Text>>
+    )]
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+    pub request_id: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub client_request_id: Option<String>,
+}
