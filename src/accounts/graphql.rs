@@ -13,7 +13,7 @@ use crate::auth::mfa::loader::status;
 use crate::error::AppError;
 use crate::graphql::connection::{CountedConnection, Page, connection};
 use crate::graphql::{ContextExt, Permission, parse_id};
-use crate::rbac::loaders::{PermissionsOfUser, RbacLoader, RolesOfUser};
+use crate::rbac::loader::{PermissionsOfUser, RbacLoader, RolesOfUser};
 use crate::rbac::model::Role;
 use crate::rbac::perm;
 use crate::request::Viewer;

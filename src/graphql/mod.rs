@@ -108,7 +108,7 @@ pub fn insert_loaders(data: &mut async_graphql::Data, pool: &crate::db::DbPool) 
     use async_graphql::dataloader::{DataLoader, HashMapCache};
     data.insert(ActingAccount::default());
     data.insert(DataLoader::new(
-        crate::rbac::loaders::RbacLoader { pool: pool.clone() },
+        crate::rbac::loader::RbacLoader { pool: pool.clone() },
         tokio::spawn,
     ));
     data.insert(crate::accounts::loader::UserDataLoader::with_cache(

@@ -5,7 +5,7 @@ use async_graphql::dataloader::DataLoader;
 use async_graphql::{Context, ID, InputObject, Object, SimpleObject};
 use chrono::{DateTime, Utc};
 
-use super::loaders::{PermissionsOfRole, RbacLoader};
+use super::loader::{PermissionsOfRole, RbacLoader};
 use super::model::{Permission, Role};
 use super::{admin, perm, store};
 use crate::accounts::model::User;

@@ -4,7 +4,7 @@
 
 pub mod admin;
 pub mod graphql;
-pub mod loaders;
+pub mod loader;
 pub mod model;
 pub mod permissions;
 pub mod rules;

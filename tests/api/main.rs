@@ -16,6 +16,7 @@ mod habits;
 mod http;
 mod input_limits;
 mod instances;
+mod layering;
 mod limits;
 mod mail;
 mod market;
