@@ -173,35 +173,37 @@ mod tests {
         session_id: 42,
     };
 
+    /// A fixed instant: the keys check expiry against the time they are given, not the machine's.
+    fn now() -> DateTime<Utc> {
+        DateTime::from_timestamp(1_780_000_000, 0).unwrap()
+    }
+
     fn keys() -> TokenKeys {
         TokenKeys::new(b"a test secret that is long enough!!", 900).unwrap()
     }
 
     #[test]
     fn round_trips_and_rejects_other_keys() {
-        let issued = keys().issue_access(SUBJECT, Utc::now()).unwrap();
-        assert_eq!(
-            keys().verify_access(&issued.token, Utc::now()),
-            Some(SUBJECT)
-        );
+        let issued = keys().issue_access(SUBJECT, now()).unwrap();
+        assert_eq!(keys().verify_access(&issued.token, now()), Some(SUBJECT));
         let other = TokenKeys::new(b"another secret, also long enough!!", 900).unwrap();
-        assert_eq!(other.verify_access(&issued.token, Utc::now()), None);
+        assert_eq!(other.verify_access(&issued.token, now()), None);
     }
 
     #[test]
     fn expired_tokens_are_refused_beyond_the_leeway() {
-        let long_ago = Utc::now() - chrono::Duration::seconds(900 + LEEWAY_SECS as i64 + 2);
+        let long_ago = now() - chrono::Duration::seconds(900 + LEEWAY_SECS as i64 + 2);
         let issued = keys().issue_access(SUBJECT, long_ago).unwrap();
-        assert_eq!(keys().verify_access(&issued.token, Utc::now()), None);
+        assert_eq!(keys().verify_access(&issued.token, now()), None);
     }
 
     #[test]
     fn a_verified_token_is_refused_again_once_expired() {
         let keys = keys();
-        let issued = keys.issue_access(SUBJECT, Utc::now()).unwrap();
-        assert_eq!(keys.verify_access(&issued.token, Utc::now()), Some(SUBJECT));
+        let issued = keys.issue_access(SUBJECT, now()).unwrap();
+        assert_eq!(keys.verify_access(&issued.token, now()), Some(SUBJECT));
         assert_eq!(
-            keys.verify_access(&issued.token, Utc::now()),
+            keys.verify_access(&issued.token, now()),
             Some(SUBJECT),
             "kept"
         );
@@ -212,7 +214,7 @@ mod tests {
         assert_eq!(keys.verify_access(&issued.token, beyond), None);
         let tampered = format!("{}x", issued.token);
         assert_eq!(
-            keys.verify_access(&tampered, Utc::now()),
+            keys.verify_access(&tampered, now()),
             None,
             "only exact texts are kept"
         );
@@ -220,11 +222,11 @@ mod tests {
 
     #[test]
     fn unsigned_tokens_are_refused() {
-        let issued = keys().issue_access(SUBJECT, Utc::now()).unwrap();
+        let issued = keys().issue_access(SUBJECT, now()).unwrap();
         let payload = issued.token.split('.').nth(1).unwrap();
         let header = URL_SAFE_NO_PAD.encode(br#"{"alg":"none","typ":"JWT"}"#);
         let unsigned = format!("{header}.{payload}.");
-        assert_eq!(keys().verify_access(&unsigned, Utc::now()), None);
+        assert_eq!(keys().verify_access(&unsigned, now()), None);
     }
 
     #[test]

@@ -1,5 +1,8 @@
 //! Integration tests: one binary, one module per area, each test on its own database.
 
+// A test fails by panicking, and checks what the server did against the machine's clock.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::disallowed_methods)]
+
 mod common;
 
 mod accounts;
