@@ -4,6 +4,7 @@
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use agora::App;
 use agora::config::Config;
@@ -455,20 +456,27 @@ impl Server {
         server
     }
 
-    /// Waits until the server accepts connections, failing if it exits first.
+    /// Waits until the server answers, failing if it exits first. The probe asks for
+    /// `Connection: close` and reads to the end, so the server has closed it (and freed its
+    /// connection slot) before a test starts counting connections.
     pub async fn listening(&mut self) {
-        let started = std::time::Instant::now();
-        while tokio::net::TcpStream::connect(self.address).await.is_err() {
-            if let Some(status) = self.process.try_wait().unwrap() {
-                panic!("the server exited with {status}: {:#?}", self.logs());
-            }
-            assert!(
-                started.elapsed() < std::time::Duration::from_secs(60),
-                "the server did not start: {:#?}",
-                self.logs()
-            );
-            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-        }
+        let address = self.address;
+        let process = &mut self.process;
+        let logs = &self.logs;
+        eventually(
+            Duration::from_secs(60),
+            "the server to listen",
+            async || {
+                if let Some(status) = process.try_wait().unwrap() {
+                    panic!(
+                        "the server exited with {status}: {:#?}",
+                        logs.lock().unwrap()
+                    );
+                }
+                probe(address).await.then_some(())
+            },
+        )
+        .await;
     }
 
     pub fn logs(&self) -> Vec<String> {
@@ -518,6 +526,41 @@ impl Server {
             body: serde_json::from_str(&text).ok()?,
             text,
         })
+    }
+}
+
+/// Whether the server at `address` answers a plain HTTP request (and closes the connection).
+async fn probe(address: SocketAddr) -> bool {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let Ok(mut stream) = tokio::net::TcpStream::connect(address).await else {
+        return false;
+    };
+    let asked = stream
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: agora\r\nConnection: close\r\n\r\n")
+        .await;
+    let mut answer = Vec::new();
+    asked.is_ok()
+        && stream.read_to_end(&mut answer).await.is_ok()
+        && answer.starts_with(b"HTTP/1.1 ")
+}
+
+/// Polls `check` until it gives `Some` and returns that, failing with `what` once `within`
+/// has passed: a wait on a condition, never on a guess of how long it takes.
+pub async fn eventually<T>(
+    within: Duration,
+    what: &str,
+    mut check: impl AsyncFnMut() -> Option<T>,
+) -> T {
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        if let Some(done) = check().await {
+            return done;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "waited {within:?} for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
 
