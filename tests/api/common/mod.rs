@@ -2,6 +2,7 @@
 //! migration set, and drives the real router over HTTP (in process, through tower).
 
 use std::net::SocketAddr;
+use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -134,7 +135,7 @@ impl TestApp {
         }
     }
 
-    /// An app whose limits, events and persisted queries go through the machine's Redis.
+    /// An app whose limits, events and persisted queries go through Redis ([`redis_url`]).
     pub async fn with_redis(adjust: impl FnOnce(&mut Config)) -> Self {
         Self::with_config(|config| {
             config.redis_url = Some(redis_url());
@@ -668,11 +669,15 @@ fn random_suffix() -> String {
     bytes.iter().map(|byte| format!("{byte:02x}")).collect()
 }
 
-/// A loopback port nothing listens on right now.
+/// The Redis tests that opt into one share within their process (`AGORA_TEST_REDIS_URL`, or a
+/// server of the process's own, started on first use).
 pub fn redis_url() -> String {
-    std::env::var("AGORA_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned())
+    static SHARED: std::sync::OnceLock<OwnRedis> = std::sync::OnceLock::new();
+    std::env::var("AGORA_TEST_REDIS_URL")
+        .unwrap_or_else(|_| SHARED.get_or_init(OwnRedis::run).url())
 }
 
+/// A loopback port nothing listens on right now.
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -681,20 +686,31 @@ pub fn free_port() -> u16 {
         .port()
 }
 
-/// A Redis server of the test's own on a free port, for tests that stop and restart it. It
-/// keeps nothing on disk, so a restart starts empty, as a crashed cache would.
+/// Whether `program` is on `PATH`.
+fn installed(program: &str) -> bool {
+    std::env::var_os("PATH")
+        .is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join(program).is_file()))
+}
+
+/// A Redis server of the test's own on a free port. It keeps nothing on disk, so a restart
+/// starts empty, as a crashed cache would. A shell holds it and ends it when its standard input
+/// closes, which the kernel does when the test process exits, however it exits.
 pub struct OwnRedis {
     pub port: u16,
-    process: Option<tokio::process::Child>,
+    process: Option<std::process::Child>,
 }
 
 impl OwnRedis {
     pub async fn start() -> Self {
+        Self::run()
+    }
+
+    fn run() -> Self {
         let mut redis = Self {
             port: free_port(),
             process: None,
         };
-        redis.restart().await;
+        redis.launch();
         redis
     }
 
@@ -703,8 +719,18 @@ impl OwnRedis {
     }
 
     pub async fn restart(&mut self) {
+        self.launch();
+    }
+
+    fn launch(&mut self) {
+        self.end();
+        assert!(
+            installed("redis-server"),
+            "redis-server is not installed: apt-get install redis-server"
+        );
         let port = self.port.to_string();
-        let process = tokio::process::Command::new("redis-server")
+        let process = std::process::Command::new("sh")
+            .args(["-c", "redis-server \"$@\" & read _; kill $!; wait", "sh"])
             .args([
                 "--port",
                 &port,
@@ -715,31 +741,55 @@ impl OwnRedis {
                 "--appendonly",
                 "no",
             ])
+            .stdin(std::process::Stdio::piped())
             .stdout(std::process::Stdio::null())
-            .kill_on_drop(true)
+            .stderr(std::process::Stdio::null())
+            .process_group(0)
             .spawn()
-            .expect("redis-server is installed (.ci/run installs it)");
+            .unwrap();
         self.process = Some(process);
-        let client = redis::Client::open(self.url()).unwrap();
-        for _ in 0..100 {
-            if let Ok(mut connection) = client.get_multiplexed_async_connection().await
-                && redis::cmd("PING")
-                    .query_async::<String>(&mut connection)
-                    .await
-                    .is_ok()
-            {
-                return;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        let started = std::time::Instant::now();
+        while !redis_answers(self.port) {
+            assert!(
+                started.elapsed() < Duration::from_secs(10),
+                "redis-server did not start on port {port}"
+            );
+            std::thread::sleep(Duration::from_millis(10));
         }
-        panic!("redis-server did not start on port {port}");
     }
 
     pub async fn stop(&mut self) {
+        self.end();
+    }
+
+    /// Closes the shell's input and waits until it has ended the server, so the port is free.
+    fn end(&mut self) {
         if let Some(mut process) = self.process.take() {
-            process.kill().await.unwrap();
+            drop(process.stdin.take());
+            let _ = process.wait();
         }
     }
+}
+
+impl Drop for OwnRedis {
+    fn drop(&mut self) {
+        self.end();
+    }
+}
+
+/// Whether a Redis on `port` answers PING.
+fn redis_answers(port: u16) -> bool {
+    use std::io::{Read, Write};
+    let Ok(mut stream) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
+        return false;
+    };
+    let mut answer = [0u8; 7];
+    stream
+        .set_read_timeout(Some(Duration::from_secs(1)))
+        .is_ok()
+        && stream.write_all(b"PING\r\n").is_ok()
+        && stream.read_exact(&mut answer).is_ok()
+        && &answer == b"+PONG\r\n"
 }
 
 /// A TCP proxy in front of Postgres that a test can cut, as a database restart would: open
