@@ -13,6 +13,7 @@ use axum::Router;
 use axum::body::Body;
 use axum::extract::connect_info::MockConnectInfo;
 use axum::http::{HeaderMap, Method, Request, StatusCode, header};
+use diesel::OptionalExtension;
 use diesel::sql_types::{BigInt, Text};
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use serde_json::{Value, json};
@@ -20,10 +21,67 @@ use sha2::{Digest, Sha256};
 use tower::ServiceExt;
 
 pub const PASSWORD: &str = "correct horse battery staple";
-/// Where tests find Postgres; each test's database lives on this server.
-fn server_url() -> String {
-    std::env::var("AGORA_TEST_PG")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".to_owned())
+/// Where tests find Postgres; each test's database lives on this server. `AGORA_TEST_PG` names
+/// one; otherwise the one at 127.0.0.1:5432, or, when nothing answers there (or
+/// `AGORA_TEST_PRIVATE_PG=1` asks for it), a private cluster the test processes share.
+fn server_url() -> &'static str {
+    static URL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    URL.get_or_init(|| {
+        if let Ok(url) = std::env::var("AGORA_TEST_PG") {
+            return url;
+        }
+        let machine = std::net::SocketAddr::from(([127, 0, 0, 1], 5432));
+        let forced = std::env::var("AGORA_TEST_PRIVATE_PG").is_ok_and(|value| value == "1");
+        if !forced && std::net::TcpStream::connect_timeout(&machine, Duration::from_secs(1)).is_ok()
+        {
+            return "postgres://postgres@127.0.0.1:5432".to_owned();
+        }
+        format!("postgres://postgres@127.0.0.1:{}", private_cluster())
+    })
+}
+
+/// The port of the private cluster, started by the first test process that needs it. Each
+/// process holds a shared lock on `users` until it exits (the kernel drops it however the
+/// process ends); the cluster's watchdog stops it once nobody has held that lock for a few
+/// seconds. Starting, and the watchdog's decision to stop, happen under `start.lock`.
+fn private_cluster() -> u16 {
+    static USERS: std::sync::OnceLock<std::fs::File> = std::sync::OnceLock::new();
+    let uid = std::os::unix::fs::MetadataExt::uid(&std::fs::metadata("/proc/self").unwrap());
+    let dir = std::env::temp_dir().join(format!("agora-test-postgres-{uid}"));
+    let scratch =
+        agora::db::embedded::Scratch::new(&dir).unwrap_or_else(|error| panic!("{error:#}"));
+    let open = |name: &str| {
+        std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(dir.join(name))
+            .unwrap()
+    };
+    let start_lock = open("start.lock");
+    start_lock.lock().unwrap();
+    let users = open("users");
+    users.lock_shared().unwrap();
+    USERS.set(users).unwrap();
+    let port_file = dir.join("port");
+    let running = std::fs::read_to_string(&port_file)
+        .ok()
+        .and_then(|port| port.trim().parse::<u16>().ok())
+        .filter(|port| std::net::TcpStream::connect(("127.0.0.1", *port)).is_ok());
+    let port = running.unwrap_or_else(|| {
+        let port = free_port();
+        scratch
+            .start(port)
+            .unwrap_or_else(|error| panic!("starting the private PostgreSQL: {error:#}"));
+        std::fs::write(&port_file, port.to_string()).unwrap();
+        port
+    });
+    // Also for a cluster found running: its watchdog may have died with an interrupted run.
+    scratch
+        .stop_when_unused(&dir.join("users"), &dir.join("start.lock"), 5)
+        .unwrap();
+    start_lock.unlock().unwrap();
+    port
 }
 
 const TEMPLATE_LOCK_KEY: i64 = 0x6167_6f72_615f_7470;
@@ -97,17 +155,8 @@ impl TestApp {
             .with_test_writer()
             .with_env_filter(tracing_subscriber::EnvFilter::new("warn"))
             .try_init();
-        let template = ensure_template().await;
         let database = format!("agora_test_{}", random_suffix());
-        let mut admin = admin_connection().await;
-        diesel::sql_query(format!(
-            "CREATE DATABASE {} TEMPLATE {}",
-            agora::db::quote_identifier(&database),
-            agora::db::quote_identifier(&template)
-        ))
-        .execute(&mut admin)
-        .await
-        .expect("cloning the template database");
+        clone_template(&database).await;
         let mut config = Config::from_env().expect("default config");
         config.database_url = format!("{}/{database}", server_url());
         config.secret = Some("test secret, long enough for production rules".to_owned());
@@ -571,9 +620,10 @@ async fn admin_connection() -> AsyncPgConnection {
         .expect("Postgres must be running (see README: .ci/run starts it)")
 }
 
-/// The name of a database holding every migration, built once per distinct `migrations/`
-/// content under an advisory lock, so parallel test processes build it only once.
-async fn ensure_template() -> String {
+/// Creates `database` as a copy of the template holding every migration. The template is built
+/// once per distinct `migrations/` content; that, the sweep and the copy happen under an
+/// advisory lock, so parallel test processes build it once and never copy one being dropped.
+async fn clone_template(database: &str) {
     let template = format!("agora_tpl_{}", migrations_fingerprint());
     let mut admin = admin_connection().await;
     diesel::sql_query("SELECT pg_advisory_lock($1)")
@@ -582,18 +632,20 @@ async fn ensure_template() -> String {
         .await
         .unwrap();
     #[derive(diesel::QueryableByName)]
-    struct Exists {
-        #[diesel(sql_type = diesel::sql_types::Bool)]
-        exists: bool,
+    struct Found {
+        #[diesel(sql_type = diesel::sql_types::Nullable<Text>)]
+        swept_by: Option<String>,
     }
-    let exists =
-        diesel::sql_query("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1) AS exists")
-            .bind::<Text, _>(&template)
-            .get_result::<Exists>(&mut admin)
-            .await
-            .unwrap()
-            .exists;
-    if !exists {
+    // The template's comment names the last run that swept, so each run sweeps once.
+    let found = diesel::sql_query(
+        "SELECT shobj_description(oid, 'pg_database') AS swept_by FROM pg_database WHERE datname = $1",
+    )
+    .bind::<Text, _>(&template)
+    .get_result::<Found>(&mut admin)
+    .await
+    .optional()
+    .unwrap();
+    if found.is_none() {
         // Build under a scratch name and rename at the end, so a crash never leaves a
         // half-migrated template behind.
         let scratch = format!("{template}_building");
@@ -621,12 +673,72 @@ async fn ensure_template() -> String {
         .await
         .unwrap();
     }
+    let run = this_run();
+    if found.and_then(|found| found.swept_by).as_deref() != Some(run.as_str()) {
+        sweep(&mut admin, &template).await;
+        diesel::sql_query(format!(
+            "COMMENT ON DATABASE {} IS '{}'",
+            agora::db::quote_identifier(&template),
+            run.replace('\'', "''")
+        ))
+        .execute(&mut admin)
+        .await
+        .unwrap();
+    }
+    diesel::sql_query(format!(
+        "CREATE DATABASE {} TEMPLATE {}",
+        agora::db::quote_identifier(database),
+        agora::db::quote_identifier(&template)
+    ))
+    .execute(&mut admin)
+    .await
+    .expect("cloning the template database");
     diesel::sql_query("SELECT pg_advisory_unlock($1)")
         .bind::<BigInt, _>(TEMPLATE_LOCK_KEY)
         .execute(&mut admin)
         .await
         .unwrap();
-    template
+}
+
+/// This test run: nextest's id for it (shared by its test processes), else this process.
+fn this_run() -> String {
+    std::env::var("NEXTEST_RUN_ID").unwrap_or_else(|_| format!("pid {}", std::process::id()))
+}
+
+/// Drops what earlier runs left: test databases and templates of other migration sets (or
+/// half-built ones) that nobody is connected to and that are older than any test runs (the age
+/// of a database is that of its folder, which only a superuser may read).
+async fn sweep(admin: &mut AsyncPgConnection, template: &str) {
+    #[derive(diesel::QueryableByName)]
+    struct Leftover {
+        #[diesel(sql_type = Text)]
+        datname: String,
+    }
+    let leftovers = diesel::sql_query(
+        "SELECT datname FROM pg_database d
+         WHERE (datname LIKE 'agora\\_test\\_%' OR (datname LIKE 'agora\\_tpl\\_%' AND datname <> $1))
+           AND NOT EXISTS (SELECT 1 FROM pg_stat_activity a WHERE a.datid = d.oid)
+           AND (pg_stat_file('base/' || d.oid || '/PG_VERSION')).modification
+               < now() - interval '10 minutes'",
+    )
+    .bind::<Text, _>(template)
+    .load::<Leftover>(admin)
+    .await;
+    let leftovers = match leftovers {
+        Ok(leftovers) => leftovers,
+        Err(error) => return eprintln!("not sweeping old test databases: {error}"),
+    };
+    for Leftover { datname } in leftovers {
+        let dropped = diesel::sql_query(format!(
+            "DROP DATABASE IF EXISTS {}",
+            agora::db::quote_identifier(&datname)
+        ))
+        .execute(admin)
+        .await;
+        if let Err(error) = dropped {
+            eprintln!("could not drop leftover database {datname}: {error}");
+        }
+    }
 }
 
 fn migrations_fingerprint() -> String {
