@@ -241,15 +241,11 @@ async fn a_mail_waits_out_an_smtp_outage_and_is_delivered() {
     let reply = request_reset(&t, "ada@example.com").await;
     reply.assert_ok();
     reset_token(&t, "ada@example.com").await;
-    eventually(
-        Duration::from_secs(5),
+    counts(
+        &t,
+        "SELECT count(*) FROM email_outbox WHERE kind = 'password_reset' AND sent_at IS NULL AND attempts >= 1 AND last_error IS NOT NULL",
+        1,
         "the row is kept with its attempt and error",
-        async || {
-            (t.count("SELECT count(*) FROM email_outbox WHERE kind = 'password_reset' AND sent_at IS NULL AND attempts >= 1 AND last_error IS NOT NULL")
-                .await
-                == 1)
-                .then_some(())
-        },
     )
     .await;
 
@@ -271,16 +267,20 @@ async fn a_mail_waits_out_an_smtp_outage_and_is_delivered() {
 
 /// Waits until the outbox has sent everything.
 async fn delivered(t: &TestApp) {
-    eventually(
-        Duration::from_secs(5),
+    counts(
+        t,
+        "SELECT count(*) FROM email_outbox WHERE sent_at IS NULL",
+        0,
         "the outbox to send everything",
-        async || {
-            (t.count("SELECT count(*) FROM email_outbox WHERE sent_at IS NULL")
-                .await
-                == 0)
-                .then_some(())
-        },
     )
+    .await;
+}
+
+/// Waits until `sql` counts `n`.
+async fn counts(t: &TestApp, sql: &str, n: i64, what: &str) {
+    eventually(Duration::from_secs(5), what, async || {
+        (t.count(sql).await == n).then_some(())
+    })
     .await;
 }
 

@@ -918,7 +918,7 @@ impl PgProxy {
         let port = listener.local_addr().unwrap().port();
         let down = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let connections = Arc::new(Mutex::new(Vec::new()));
-        let upstream = url::Url::parse(&server_url()).unwrap();
+        let upstream = url::Url::parse(server_url()).unwrap();
         let upstream = format!(
             "{}:{}",
             upstream.host_str().unwrap(),
