@@ -22,4 +22,4 @@ tar --exclude=./target --exclude=./examples/web/node_modules -cf - . | tar -C "$
 chown -R "$user:" "$home"
 su "$user" -c "export PATH=\$HOME/.cargo/bin:$(dirname "$(command -v cargo-nextest)"):/usr/bin:/bin \
   CARGO_NET_OFFLINE=true AGORA_TEST_PRIVATE_PG=${AGORA_TEST_PRIVATE_PG:-}; \
-  cd ~/agora && cargo nextest run $*"
+  cd ~/agora && cargo nextest run$(printf ' %q' "$@")"
