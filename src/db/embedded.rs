@@ -3,9 +3,14 @@
 //! PostgreSQL already installed when `pg_config` finds one, otherwise `postgresql_embedded`
 //! downloads one. A cluster another Agora process already started (say, `agora serve` while you
 //! run `agora admin ...`) is reused and left running.
+//!
+//! [`Scratch`] is the test suite's variant: a throwaway cluster of the installed PostgreSQL that
+//! also runs for root (as `nobody`), and stops itself once no test process uses it.
 
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use anyhow::{Context, bail};
@@ -36,7 +41,7 @@ pub async fn wanted(database_url: &str) -> bool {
 
 impl EmbeddedPostgres {
     pub async fn start(data_dir: &Path) -> anyhow::Result<Self> {
-        if std::fs::metadata("/proc/self").is_ok_and(|process| process.uid() == 0) {
+        if is_root() {
             bail!(
                 "no DATABASE_URL and no PostgreSQL at 127.0.0.1:5432, and the embedded PostgreSQL \
                  refuses to run as root: run agora as an unprivileged user, or set DATABASE_URL"
@@ -130,7 +135,9 @@ fn password(path: &Path) -> anyhow::Result<String> {
     if let Ok(password) = std::fs::read_to_string(path) {
         return Ok(password.trim().to_owned());
     }
-    let password = crate::auth::tokens::random_secret();
+    let mut bytes = [0u8; 32];
+    rand::RngCore::fill_bytes(&mut rand::rng(), &mut bytes);
+    let password = base64::Engine::encode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, bytes);
     std::fs::write(path, &password).with_context(|| format!("writing {}", path.display()))?;
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
     Ok(password)
@@ -149,13 +156,168 @@ fn running_port(cluster: &Path) -> Option<u16> {
 
 /// The installation `pg_config` reports (the parent of its `--bindir`).
 fn installed_postgres() -> Option<PathBuf> {
-    let output = std::process::Command::new("pg_config")
-        .arg("--bindir")
-        .output()
-        .ok()?;
+    installed_bin().and_then(|bin| bin.parent().map(Path::to_path_buf))
+}
+
+/// The programs folder of the installed PostgreSQL (`pg_config --bindir`), if it has `initdb`.
+fn installed_bin() -> Option<PathBuf> {
+    let output = Command::new("pg_config").arg("--bindir").output().ok()?;
     let bin = PathBuf::from(String::from_utf8(output.stdout).ok()?.trim());
-    bin.join("initdb")
-        .exists()
-        .then(|| bin.parent().map(Path::to_path_buf))
-        .flatten()
+    bin.join("initdb").exists().then_some(bin)
+}
+
+fn is_root() -> bool {
+    std::fs::metadata("/proc/self").is_ok_and(|process| process.uid() == 0)
+}
+
+/// A scratch cluster in a folder of its own (`data/` in it), for the test suite: the installed
+/// PostgreSQL, trusting `postgres` on loopback, without durability (nothing in it outlives a
+/// test run). PostgreSQL refuses root, so for root its programs run as `nobody`, which owns the
+/// folder.
+pub struct Scratch {
+    dir: PathBuf,
+    bin: PathBuf,
+    /// The uid and gid the cluster runs as, when not the caller's.
+    owner: Option<(u32, u32)>,
+}
+
+impl Scratch {
+    /// Prepares `dir` (made if missing); fails with what to install when PostgreSQL is not.
+    pub fn new(dir: &Path) -> anyhow::Result<Self> {
+        let bin = installed_bin().context(
+            "no PostgreSQL at 127.0.0.1:5432 and none installed to start one: \
+             apt-get install postgresql (pg_config must find it)",
+        )?;
+        let owner = if is_root() { Some(nobody()?) } else { None };
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        if let Some((uid, gid)) = owner {
+            std::os::unix::fs::chown(dir, Some(uid), Some(gid))?;
+        }
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
+        Ok(Self {
+            dir: dir.to_path_buf(),
+            bin,
+            owner,
+        })
+    }
+
+    /// Starts the cluster on `port` (initialised on first use) and waits until it accepts
+    /// connections.
+    pub fn start(&self, port: u16) -> anyhow::Result<()> {
+        let data = self.dir.join("data");
+        if !data.join("PG_VERSION").exists() {
+            // A half-made folder from an interrupted initdb would make it refuse.
+            if data.exists() {
+                std::fs::remove_dir_all(&data)?;
+            }
+            self.run(
+                self.program("initdb")
+                    .args([
+                        "--username=postgres",
+                        "--auth=trust",
+                        "--encoding=UTF8",
+                        "--no-sync",
+                        "-D",
+                    ])
+                    .arg(&data),
+            )?;
+        }
+        let options = format!(
+            "-p {port} -c listen_addresses=127.0.0.1 -c unix_socket_directories='' \
+             -c max_connections=300 -c fsync=off -c synchronous_commit=off \
+             -c full_page_writes=off"
+        );
+        self.run(
+            self.program("pg_ctl")
+                .args(["start", "-w", "-t", "60", "-o", &options, "-l"])
+                .arg(self.dir.join("postgres.log"))
+                .arg("-D")
+                .arg(&data),
+        )
+    }
+
+    /// Starts a detached watchdog, unless one runs (it holds `watchdog.lock` in the folder),
+    /// that stops the cluster once nobody has held a shared lock on `users` for `idle_secs`
+    /// seconds. It decides under an exclusive lock on `start_lock`, which whoever starts the
+    /// cluster holds too, so a test process arriving meanwhile either finds the cluster running
+    /// or starts it again.
+    pub fn stop_when_unused(
+        &self,
+        users: &Path,
+        start_lock: &Path,
+        idle_secs: u32,
+    ) -> anyhow::Result<()> {
+        const WATCHDOG: &str = r#"
+exec 9>>watchdog.lock
+flock -n 9 || exit 0
+idle=0
+while sleep 1; do
+  if flock -n "$1" true; then idle=$((idle + 1)); else idle=0; fi
+  [ "$idle" -ge "$3" ] || continue
+  flock "$2" flock -n -E 75 "$1" sh -c '"$0" stop -m fast -w -D "$1"; rm -f port' "$4" "$5"
+  [ $? -eq 75 ] || exit 0
+  idle=0
+done
+"#;
+        let mut watchdog = self.program_at(Path::new("sh"));
+        watchdog
+            .args(["-c", WATCHDOG, "watchdog"])
+            .arg(users)
+            .arg(start_lock)
+            .arg(idle_secs.to_string())
+            .arg(self.bin.join("pg_ctl"))
+            .arg(self.dir.join("data"));
+        watchdog
+            .spawn()
+            .context("starting the scratch cluster's watchdog")?;
+        Ok(())
+    }
+
+    fn program(&self, name: &str) -> Command {
+        self.program_at(&self.bin.join(name))
+    }
+
+    /// A command run as the cluster's owner, in a process group of its own (so a signal to the
+    /// caller's group, as a test runner sends on timeout, leaves the cluster alone) and with no
+    /// inherited output (a test runner waits for its children's pipes to close).
+    fn program_at(&self, program: &Path) -> Command {
+        let mut command = Command::new(program);
+        command
+            .current_dir(&self.dir)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .process_group(0);
+        if let Some((uid, gid)) = self.owner {
+            command.uid(uid).gid(gid);
+        }
+        command
+    }
+
+    fn run(&self, command: &mut Command) -> anyhow::Result<()> {
+        let output = command
+            .stderr(Stdio::piped())
+            .output()
+            .with_context(|| format!("running {:?}", command.get_program()))?;
+        if !output.status.success() {
+            bail!(
+                "{:?} failed ({}): {}",
+                command.get_program(),
+                output.status,
+                String::from_utf8_lossy(&output.stderr).trim()
+            );
+        }
+        Ok(())
+    }
+}
+
+/// The uid and gid of `nobody`, from /etc/passwd.
+fn nobody() -> anyhow::Result<(u32, u32)> {
+    let passwd = std::fs::read_to_string("/etc/passwd").context("reading /etc/passwd")?;
+    passwd
+        .lines()
+        .map(|line| line.split(':').collect::<Vec<_>>())
+        .find(|fields| fields.first() == Some(&"nobody"))
+        .and_then(|fields| Some((fields.get(2)?.parse().ok()?, fields.get(3)?.parse().ok()?)))
+        .context("no user `nobody` to run PostgreSQL as (it refuses root)")
 }

@@ -394,19 +394,18 @@ async fn the_log_names_the_servers_request_id_and_the_clients_apart() {
         .unwrap()
         .to_owned();
     assert_ne!(ours, "attacker-value");
-    let mut logged = None;
-    for _ in 0..40 {
-        logged = server
-            .logs()
-            .iter()
-            .filter_map(|line| serde_json::from_str::<Value>(line).ok())
-            .find(|entry| entry["fields"]["operation"] == "Probe");
-        if logged.is_some() {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
-    let logged = logged.expect("the request is logged");
+    let logged = crate::common::eventually(
+        std::time::Duration::from_secs(2),
+        "the request to be logged",
+        async || {
+            server
+                .logs()
+                .iter()
+                .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+                .find(|entry| entry["fields"]["operation"] == "Probe")
+        },
+    )
+    .await;
     assert_eq!(logged["fields"]["request_id"], ours.as_str());
     assert_eq!(logged["span"]["request_id"], ours.as_str());
     assert_eq!(logged["span"]["client_request_id"], "attacker-value");

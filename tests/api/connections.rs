@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::common::TestApp;
+use crate::common::{TestApp, eventually};
 
 /// Opens a connection and sends half a request's headers, then nothing.
 async fn dribble(address: std::net::SocketAddr) -> tokio::net::TcpStream {
@@ -61,8 +61,6 @@ async fn connections_beyond_the_limit_wait_for_a_free_slot() {
             ("AGORA_MAX_CONNECTIONS", "2"),
         ])
         .await;
-    // `listening` probed with a connection of its own; let the server see it close.
-    tokio::time::sleep(Duration::from_millis(200)).await;
     let started = Instant::now();
     let hogs = [dribble(server.address).await, dribble(server.address).await];
     let waited = Instant::now();
@@ -200,11 +198,6 @@ async fn healthz_from(
     tokio::time::timeout(limit, answered).await.ok().flatten()
 }
 
-/// Lets the server see the connection `Server::start` probed with close.
-async fn settle() {
-    tokio::time::sleep(Duration::from_millis(200)).await;
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn one_peer_holding_the_maximum_of_silent_sockets_does_not_stop_others_being_served() {
     let t = TestApp::new().await;
@@ -214,7 +207,6 @@ async fn one_peer_holding_the_maximum_of_silent_sockets_does_not_stop_others_bei
             ("AGORA_MAX_CONNECTIONS_PER_ADDRESS", "10"),
         ])
         .await;
-    settle().await;
     let opened = Instant::now();
     let mut hogs = hogs([127, 0, 0, 1], server.address, 50, 5).await;
     let waited = healthz_from([127, 0, 0, 2], server.address, Duration::from_secs(5))
@@ -244,7 +236,6 @@ async fn silent_and_preface_only_sockets_are_cut_at_the_idle_deadline() {
             ("AGORA_IDLE_TIMEOUT_MS", "300"),
         ])
         .await;
-    settle().await;
     let opened = Instant::now();
     let mut hogs = hogs([127, 0, 0, 1], server.address, 50, 5).await;
     // Every slot is taken: this connection waits in the listen backlog until the cut.
@@ -347,7 +338,6 @@ async fn connections_over_the_per_address_cap_are_closed_at_once_except_from_tru
             ("AGORA_TRUSTED_PROXIES", "127.0.0.5"),
         ])
         .await;
-    settle().await;
     let mut held = hogs([127, 0, 0, 3], server.address, 3, 0).await;
     let mut over = connect_from([127, 0, 0, 3], server.address).await;
     assert!(
@@ -376,13 +366,12 @@ async fn connections_over_the_per_address_cap_are_closed_at_once_except_from_tru
         "another address is served"
     );
     drop(held.pop());
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    assert!(
-        healthz_from([127, 0, 0, 3], server.address, Duration::from_secs(2))
-            .await
-            .is_some(),
-        "a closed connection frees its place"
-    );
+    eventually(
+        Duration::from_secs(2),
+        "a closed connection frees its place",
+        async || healthz_from([127, 0, 0, 3], server.address, Duration::from_secs(2)).await,
+    )
+    .await;
 
     // Behind a proxy every client shares its address: the proxy is not capped.
     let mut proxied = hogs([127, 0, 0, 5], server.address, 6, 0).await;

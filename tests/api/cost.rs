@@ -298,7 +298,7 @@ async fn every_document_a_client_sends_fits_the_limits() {
     for document in subscriptions {
         let mut socket = crate::subscriptions::connect(address).await;
         crate::subscriptions::subscribe_as(&mut socket, &trader.access, document).await;
-        tokio::time::sleep(Duration::from_millis(300)).await;
+        crate::subscriptions::subscribed(&mut socket).await;
         t.gql_as(
             &admin.access,
             "mutation($name: String!) { createItem(input: {name: $name, price: 5, barcode: \"000000000042\"}) { item { id } } }",

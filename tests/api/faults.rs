@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use axum::http::StatusCode;
 use serde_json::json;
 
-use crate::common::TestApp;
+use crate::common::{TestApp, eventually};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn an_exhausted_pool_answers_service_unavailable_then_recovers() {
@@ -57,45 +57,70 @@ async fn a_database_restart_fails_requests_retryably_and_the_pool_heals() {
     let me = "{ me { username budget } }";
 
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    // What the load saw so far, so the test moves on once the load has met each state.
+    let (served, refused) = (
+        std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0)),
+        std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0)),
+    );
     let mut load = tokio::task::JoinSet::new();
     for _ in 0..8 {
         let (t, stop, access) = (t.clone(), stop.clone(), ada.access.clone());
+        let (served, refused) = (served.clone(), refused.clone());
         load.spawn(async move {
             let mut outcomes = Vec::new();
             while !stop.load(std::sync::atomic::Ordering::SeqCst) {
                 let reply = t.gql_as(&access, me, json!({})).await;
+                let seen = if reply.code().is_none() {
+                    &served
+                } else {
+                    &refused
+                };
+                seen.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                 outcomes.push(reply.code().map(str::to_owned));
+                // Paces the load: a steady trickle of requests, not a busy loop.
                 tokio::time::sleep(Duration::from_millis(10)).await;
             }
             outcomes
         });
     }
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    let seen = |counter: &std::sync::atomic::AtomicUsize| {
+        counter.load(std::sync::atomic::Ordering::SeqCst) > 0
+    };
+    eventually(
+        Duration::from_secs(5),
+        "the load to be served",
+        async || seen(&served).then_some(()),
+    )
+    .await;
     proxy.cut();
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    let ready = t.get("/readyz", &[]).await;
+    let ready = eventually(
+        Duration::from_secs(5),
+        "readiness to follow the database",
+        async || {
+            let ready = t.get("/readyz", &[]).await;
+            (ready.status == StatusCode::SERVICE_UNAVAILABLE).then_some(ready)
+        },
+    )
+    .await;
     assert_eq!(ready.status, StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(ready.body["database"], "unreachable");
     assert_eq!(t.get("/healthz", &[]).await.status, StatusCode::OK);
     let during = t.gql_as(&ada.access, me, json!({})).await;
     assert_eq!(during.code(), Some("SERVICE_UNAVAILABLE"));
-    tokio::time::sleep(Duration::from_millis(700)).await;
+    eventually(
+        Duration::from_secs(5),
+        "the load to meet the outage",
+        async || seen(&refused).then_some(()),
+    )
+    .await;
     proxy.restore();
 
-    let started = Instant::now();
-    loop {
+    let reply = eventually(Duration::from_secs(10), "the pool to heal", async || {
         let reply = t.gql_as(&ada.access, me, json!({})).await;
-        if reply.code().is_none() {
-            assert_eq!(reply.data()["me"]["username"], "ada");
-            break;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(10),
-            "the pool did not heal: {:?}",
-            reply.body
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+        reply.code().is_none().then_some(reply)
+    })
+    .await;
+    assert_eq!(reply.data()["me"]["username"], "ada");
     assert_eq!(t.get("/readyz", &[]).await.status, StatusCode::OK);
     stop.store(true, std::sync::atomic::Ordering::SeqCst);
     let mut codes = std::collections::BTreeMap::new();

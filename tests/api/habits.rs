@@ -656,16 +656,19 @@ async fn the_periodic_job_archives_without_any_read() {
     .await;
     at(&t, "2026-01-02T10:00:00Z");
     let job = tokio::spawn(agora::habits::run_archive_job(t.app.clone()));
-    let mut archived = 0;
-    for _ in 0..50 {
-        archived = t
-            .count("SELECT count(*) FROM habits WHERE archived_at IS NOT NULL AND auto_archived")
-            .await;
-        if archived == 1 {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
+    let archived = crate::common::eventually(
+        std::time::Duration::from_secs(5),
+        "the habit to be archived",
+        async || {
+            let archived = t
+                .count(
+                    "SELECT count(*) FROM habits WHERE archived_at IS NOT NULL AND auto_archived",
+                )
+                .await;
+            (archived >= 1).then_some(archived)
+        },
+    )
+    .await;
     job.abort();
     assert_eq!(archived, 1);
 }

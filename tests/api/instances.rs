@@ -1,12 +1,10 @@
 //! Two real server processes on one database and one Redis, as behind a load balancer: they
 //! start together on an empty database, and each sees what the other did at once.
 
-use std::time::Duration;
-
 use serde_json::{Value, json};
 
 use crate::common::{FreshDatabase, PASSWORD, Server, redis_url};
-use crate::subscriptions::{connect, next, subscribe_as};
+use crate::subscriptions::{connect, next, subscribe_as, subscribed};
 
 async fn sign_in(server: &Server, username: &str) -> (String, String) {
     let reply = server
@@ -106,8 +104,7 @@ async fn two_instances_share_sessions_limits_and_events() {
         "subscription { marketEvents { kind item { name owner { username } } } }",
     )
     .await;
-    // The subscription starts asynchronously after the subscribe message.
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    subscribed(&mut socket).await;
     let item = a
         .gql(
             Some(&root),

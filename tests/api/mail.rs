@@ -7,7 +7,7 @@ use std::time::Duration;
 use mailin_embedded::{Handler, Response, Server, response};
 use serde_json::{Value, json};
 
-use crate::common::{PASSWORD, TestApp, free_port, tallied, tally};
+use crate::common::{PASSWORD, TestApp, eventually, free_port, tallied, tally};
 
 const REQUEST_RESET: &str =
     "mutation($v: RequestPasswordResetInput!) { requestPasswordReset(input: $v) { message } }";
@@ -39,20 +39,19 @@ impl Handler for Inbox {
 impl Inbox {
     /// Waits up to ten seconds for a message whose text contains `needle`.
     async fn wait_for(&self, needle: &str) -> String {
-        for _ in 0..100 {
-            let found = self
-                .received
-                .lock()
-                .unwrap()
-                .iter()
-                .map(|message| unfold(message))
-                .find(|message| message.contains(needle));
-            if let Some(message) = found {
-                return message;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        panic!("no mail containing {needle:?} arrived");
+        eventually(
+            Duration::from_secs(10),
+            &format!("a mail containing {needle:?}"),
+            async || {
+                self.received
+                    .lock()
+                    .unwrap()
+                    .iter()
+                    .map(|message| unfold(message))
+                    .find(|message| message.contains(needle))
+            },
+        )
+        .await
     }
 }
 
@@ -113,21 +112,18 @@ async fn request_reset(t: &TestApp, email: &str) -> crate::common::Reply {
 
 /// Waits until the background reset request has queued its mail.
 async fn reset_token(t: &TestApp, email: &str) -> String {
-    for _ in 0..100 {
-        let queued = t
-            .count(&format!(
-                "SELECT count(*) FROM email_outbox WHERE kind = 'password_reset' AND recipient = '{email}'"
-            ))
-            .await;
-        if queued > 0 {
-            return token_in(
-                &outbox_text(t, "password_reset", email).await,
-                "reset-password",
-            );
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("no reset mail queued for {email}");
+    let queued = format!(
+        "SELECT count(*) FROM email_outbox WHERE kind = 'password_reset' AND recipient = '{email}'"
+    );
+    let what = format!("a reset mail queued for {email}");
+    eventually(Duration::from_secs(5), &what, async || {
+        (t.count(&queued).await > 0).then_some(())
+    })
+    .await;
+    token_in(
+        &outbox_text(t, "password_reset", email).await,
+        "reset-password",
+    )
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -245,17 +241,13 @@ async fn a_mail_waits_out_an_smtp_outage_and_is_delivered() {
     let reply = request_reset(&t, "ada@example.com").await;
     reply.assert_ok();
     reset_token(&t, "ada@example.com").await;
-    let mut failed = 0;
-    for _ in 0..100 {
-        failed = t
-            .count("SELECT count(*) FROM email_outbox WHERE kind = 'password_reset' AND sent_at IS NULL AND attempts >= 1 AND last_error IS NOT NULL")
-            .await;
-        if failed == 1 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    assert_eq!(failed, 1, "the row is kept with its attempt and error");
+    counts(
+        &t,
+        "SELECT count(*) FROM email_outbox WHERE kind = 'password_reset' AND sent_at IS NULL AND attempts >= 1 AND last_error IS NOT NULL",
+        1,
+        "the row is kept with its attempt and error",
+    )
+    .await;
 
     // The failed row still holds the mail it has to send again.
     let token = reset_token(&t, "ada@example.com").await;
@@ -275,16 +267,21 @@ async fn a_mail_waits_out_an_smtp_outage_and_is_delivered() {
 
 /// Waits until the outbox has sent everything.
 async fn delivered(t: &TestApp) {
-    for _ in 0..100 {
-        if t.count("SELECT count(*) FROM email_outbox WHERE sent_at IS NULL")
-            .await
-            == 0
-        {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("the outbox still holds unsent mail");
+    counts(
+        t,
+        "SELECT count(*) FROM email_outbox WHERE sent_at IS NULL",
+        0,
+        "the outbox to send everything",
+    )
+    .await;
+}
+
+/// Waits until `sql` counts `n`.
+async fn counts(t: &TestApp, sql: &str, n: i64, what: &str) {
+    eventually(Duration::from_secs(5), what, async || {
+        (t.count(sql).await == n).then_some(())
+    })
+    .await;
 }
 
 /// The delivered outbox row of `kind` keeps what operators need (recipient, kind, times) and
@@ -354,7 +351,17 @@ async fn unknown_addresses_get_the_same_answer_and_the_same_limits() {
     assert_eq!(known.status, unknown.status);
     assert_eq!(known.body["data"], unknown.body["data"]);
     reset_token(&t, "ada@example.com").await;
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    // Each request looks its address up in a task of its own, holding a pooled connection
+    // until it is done: with every connection back in the pool, both lookups have finished.
+    eventually(
+        Duration::from_secs(5),
+        "both lookups to finish",
+        async || {
+            let pool = t.app.pool.status();
+            (pool.available == pool.size).then_some(())
+        },
+    )
+    .await;
     assert_eq!(
         t.count("SELECT count(*) FROM email_outbox WHERE recipient = 'nobody@example.com'")
             .await,

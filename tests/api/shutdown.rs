@@ -6,7 +6,8 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 
 use crate::common::TestApp;
-use crate::subscriptions::{Socket, connect, next, send, subscribe_as};
+use crate::common::eventually;
+use crate::subscriptions::{Socket, connect, next, send, subscribe_as, subscribed};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn sigterm_waits_for_requests_in_flight_up_to_the_deadline_then_exits() {
@@ -16,15 +17,23 @@ async fn sigterm_waits_for_requests_in_flight_up_to_the_deadline_then_exits() {
     let mut socket = connect(address).await;
     send(&mut socket, json!({"type": "connection_init"})).await;
     assert_eq!(next(&mut socket).await.unwrap()["type"], "connection_ack");
-    // A request still in flight: its body arrives slowly.
+    // A request still in flight: its body arrives slowly. A whole request answered first on
+    // the same connection shows the server has taken it and reads what comes next.
     let mut slow = tokio::net::TcpStream::connect(address).await.unwrap();
+    tokio::io::AsyncWriteExt::write_all(&mut slow, b"GET /healthz HTTP/1.1\r\nHost: agora\r\n\r\n")
+        .await
+        .unwrap();
+    let mut answer = [0u8; 12];
+    tokio::io::AsyncReadExt::read_exact(&mut slow, &mut answer)
+        .await
+        .unwrap();
+    assert_eq!(&answer, b"HTTP/1.1 200");
     tokio::io::AsyncWriteExt::write_all(
         &mut slow,
         b"POST /graphql HTTP/1.1\r\nHost: agora\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"query\"",
     )
     .await
     .unwrap();
-    tokio::time::sleep(Duration::from_millis(200)).await;
 
     let closed_with = tokio::spawn(async move {
         let (code, after) = close_code(socket, Instant::now()).await;
@@ -40,11 +49,17 @@ async fn sigterm_waits_for_requests_in_flight_up_to_the_deadline_then_exits() {
         .args(["-TERM", &pid])
         .status()
         .unwrap();
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    assert!(
-        tokio::net::TcpStream::connect(address).await.is_err(),
-        "no new connections after SIGTERM"
-    );
+    eventually(
+        Duration::from_secs(1),
+        "no new connections after SIGTERM",
+        async || {
+            tokio::net::TcpStream::connect(address)
+                .await
+                .is_err()
+                .then_some(())
+        },
+    )
+    .await;
     let status = tokio::time::timeout(Duration::from_secs(10), server.process.wait())
         .await
         .expect("the server exits after the deadline")
@@ -91,7 +106,7 @@ async fn sigterm_closes_subscriptions_as_going_away_and_exits_without_waiting_fo
         "subscription { marketEvents { kind } }",
     )
     .await;
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    subscribed(&mut socket).await;
     let signalled = Instant::now();
     std::process::Command::new("kill")
         .args(["-TERM", &server.process.id().unwrap().to_string()])

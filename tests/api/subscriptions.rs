@@ -72,6 +72,17 @@ pub(crate) async fn subscribe_as(socket: &mut Socket, token: &str, query: &str) 
     .await;
 }
 
+/// Waits until what `socket` subscribed to listens. graphql-transport-ws handles a socket's
+/// messages in order and polls its subscriptions between them, so once the second of two pings
+/// in turn is answered, a subscribe sent before them has started.
+pub(crate) async fn subscribed(socket: &mut Socket) {
+    for _ in 0..2 {
+        send(socket, json!({"type": "ping"})).await;
+        let pong = next(socket).await.unwrap();
+        assert_eq!(pong["type"], "pong", "{pong}");
+    }
+}
+
 const EVENTS: &str =
     "subscription { marketEvents { kind item { name onMarket owner { username } } } }";
 
@@ -85,8 +96,7 @@ async fn traders_see_listings_purchases_and_sales_live() {
 
     let mut socket = connect(address).await;
     subscribe_as(&mut socket, &watcher.access, EVENTS).await;
-    // The subscription starts asynchronously after the subscribe message.
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    subscribed(&mut socket).await;
 
     let created = t
         .gql_as(&admin.access, "mutation { createItem(input: {name: \"Kite\", price: 40, barcode: \"000000000042\"}) { item { id } } }", json!({}))
@@ -213,7 +223,7 @@ async fn the_access_cookie_authenticates_sockets_from_our_own_origin_only() {
         "{refused}"
     );
 
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    subscribed(&mut own).await;
     t.gql_as(
         &admin.access,
         "mutation { createItem(input: {name: \"Yo-yo\", price: 5, barcode: \"000000000043\"}) { item { id } } }",
@@ -237,7 +247,8 @@ async fn a_socket_closes_once_its_session_ends() {
 
     let mut socket = connect(address).await;
     subscribe_as(&mut socket, &watcher.access, EVENTS).await;
-    // Checks while the session lives keep the socket open.
+    // Checks while the session lives keep the socket open: this sleep is the behaviour under
+    // test, two of the one-second rechecks passing without a close.
     tokio::time::sleep(Duration::from_millis(2500)).await;
     t.gql_as(
         &watcher.access,

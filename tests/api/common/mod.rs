@@ -2,8 +2,10 @@
 //! migration set, and drives the real router over HTTP (in process, through tower).
 
 use std::net::SocketAddr;
+use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use agora::App;
 use agora::config::Config;
@@ -11,6 +13,7 @@ use axum::Router;
 use axum::body::Body;
 use axum::extract::connect_info::MockConnectInfo;
 use axum::http::{HeaderMap, Method, Request, StatusCode, header};
+use diesel::OptionalExtension;
 use diesel::sql_types::{BigInt, Text};
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use serde_json::{Value, json};
@@ -18,10 +21,67 @@ use sha2::{Digest, Sha256};
 use tower::ServiceExt;
 
 pub const PASSWORD: &str = "correct horse battery staple";
-/// Where tests find Postgres; each test's database lives on this server.
-fn server_url() -> String {
-    std::env::var("AGORA_TEST_PG")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".to_owned())
+/// Where tests find Postgres; each test's database lives on this server. `AGORA_TEST_PG` names
+/// one; otherwise the one at 127.0.0.1:5432, or, when nothing answers there (or
+/// `AGORA_TEST_PRIVATE_PG=1` asks for it), a private cluster the test processes share.
+fn server_url() -> &'static str {
+    static URL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    URL.get_or_init(|| {
+        if let Ok(url) = std::env::var("AGORA_TEST_PG") {
+            return url;
+        }
+        let machine = std::net::SocketAddr::from(([127, 0, 0, 1], 5432));
+        let forced = std::env::var("AGORA_TEST_PRIVATE_PG").is_ok_and(|value| value == "1");
+        if !forced && std::net::TcpStream::connect_timeout(&machine, Duration::from_secs(1)).is_ok()
+        {
+            return "postgres://postgres@127.0.0.1:5432".to_owned();
+        }
+        format!("postgres://postgres@127.0.0.1:{}", private_cluster())
+    })
+}
+
+/// The port of the private cluster, started by the first test process that needs it. Each
+/// process holds a shared lock on `users` until it exits (the kernel drops it however the
+/// process ends); the cluster's watchdog stops it once nobody has held that lock for a few
+/// seconds. Starting, and the watchdog's decision to stop, happen under `start.lock`.
+fn private_cluster() -> u16 {
+    static USERS: std::sync::OnceLock<std::fs::File> = std::sync::OnceLock::new();
+    let uid = std::os::unix::fs::MetadataExt::uid(&std::fs::metadata("/proc/self").unwrap());
+    let dir = std::env::temp_dir().join(format!("agora-test-postgres-{uid}"));
+    let scratch =
+        agora::db::embedded::Scratch::new(&dir).unwrap_or_else(|error| panic!("{error:#}"));
+    let open = |name: &str| {
+        std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(dir.join(name))
+            .unwrap()
+    };
+    let start_lock = open("start.lock");
+    start_lock.lock().unwrap();
+    let users = open("users");
+    users.lock_shared().unwrap();
+    USERS.set(users).unwrap();
+    let port_file = dir.join("port");
+    let running = std::fs::read_to_string(&port_file)
+        .ok()
+        .and_then(|port| port.trim().parse::<u16>().ok())
+        .filter(|port| std::net::TcpStream::connect(("127.0.0.1", *port)).is_ok());
+    let port = running.unwrap_or_else(|| {
+        let port = free_port();
+        scratch
+            .start(port)
+            .unwrap_or_else(|error| panic!("starting the private PostgreSQL: {error:#}"));
+        std::fs::write(&port_file, port.to_string()).unwrap();
+        port
+    });
+    // Also for a cluster found running: its watchdog may have died with an interrupted run.
+    scratch
+        .stop_when_unused(&dir.join("users"), &dir.join("start.lock"), 5)
+        .unwrap();
+    start_lock.unlock().unwrap();
+    port
 }
 
 const TEMPLATE_LOCK_KEY: i64 = 0x6167_6f72_615f_7470;
@@ -95,17 +155,8 @@ impl TestApp {
             .with_test_writer()
             .with_env_filter(tracing_subscriber::EnvFilter::new("warn"))
             .try_init();
-        let template = ensure_template().await;
         let database = format!("agora_test_{}", random_suffix());
-        let mut admin = admin_connection().await;
-        diesel::sql_query(format!(
-            "CREATE DATABASE {} TEMPLATE {}",
-            agora::db::quote_identifier(&database),
-            agora::db::quote_identifier(&template)
-        ))
-        .execute(&mut admin)
-        .await
-        .expect("cloning the template database");
+        clone_template(&database).await;
         let mut config = Config::from_env().expect("default config");
         config.database_url = format!("{}/{database}", server_url());
         config.secret = Some("test secret, long enough for production rules".to_owned());
@@ -133,7 +184,7 @@ impl TestApp {
         }
     }
 
-    /// An app whose limits, events and persisted queries go through the machine's Redis.
+    /// An app whose limits, events and persisted queries go through Redis ([`redis_url`]).
     pub async fn with_redis(adjust: impl FnOnce(&mut Config)) -> Self {
         Self::with_config(|config| {
             config.redis_url = Some(redis_url());
@@ -455,20 +506,27 @@ impl Server {
         server
     }
 
-    /// Waits until the server accepts connections, failing if it exits first.
+    /// Waits until the server answers, failing if it exits first. The probe asks for
+    /// `Connection: close` and reads to the end, so the server has closed it (and freed its
+    /// connection slot) before a test starts counting connections.
     pub async fn listening(&mut self) {
-        let started = std::time::Instant::now();
-        while tokio::net::TcpStream::connect(self.address).await.is_err() {
-            if let Some(status) = self.process.try_wait().unwrap() {
-                panic!("the server exited with {status}: {:#?}", self.logs());
-            }
-            assert!(
-                started.elapsed() < std::time::Duration::from_secs(60),
-                "the server did not start: {:#?}",
-                self.logs()
-            );
-            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-        }
+        let address = self.address;
+        let process = &mut self.process;
+        let logs = &self.logs;
+        eventually(
+            Duration::from_secs(60),
+            "the server to listen",
+            async || {
+                if let Some(status) = process.try_wait().unwrap() {
+                    panic!(
+                        "the server exited with {status}: {:#?}",
+                        logs.lock().unwrap()
+                    );
+                }
+                probe(address).await.then_some(())
+            },
+        )
+        .await;
     }
 
     pub fn logs(&self) -> Vec<String> {
@@ -521,15 +579,51 @@ impl Server {
     }
 }
 
+/// Whether the server at `address` answers a plain HTTP request (and closes the connection).
+async fn probe(address: SocketAddr) -> bool {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let Ok(mut stream) = tokio::net::TcpStream::connect(address).await else {
+        return false;
+    };
+    let asked = stream
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: agora\r\nConnection: close\r\n\r\n")
+        .await;
+    let mut answer = Vec::new();
+    asked.is_ok()
+        && stream.read_to_end(&mut answer).await.is_ok()
+        && answer.starts_with(b"HTTP/1.1 ")
+}
+
+/// Polls `check` until it gives `Some` and returns that, failing with `what` once `within`
+/// has passed: a wait on a condition, never on a guess of how long it takes.
+pub async fn eventually<T>(
+    within: Duration,
+    what: &str,
+    mut check: impl AsyncFnMut() -> Option<T>,
+) -> T {
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        if let Some(done) = check().await {
+            return done;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "waited {within:?} for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 async fn admin_connection() -> AsyncPgConnection {
     AsyncPgConnection::establish(&format!("{}/postgres", server_url()))
         .await
         .expect("Postgres must be running (see README: .ci/run starts it)")
 }
 
-/// The name of a database holding every migration, built once per distinct `migrations/`
-/// content under an advisory lock, so parallel test processes build it only once.
-async fn ensure_template() -> String {
+/// Creates `database` as a copy of the template holding every migration. The template is built
+/// once per distinct `migrations/` content; that, the sweep and the copy happen under an
+/// advisory lock, so parallel test processes build it once and never copy one being dropped.
+async fn clone_template(database: &str) {
     let template = format!("agora_tpl_{}", migrations_fingerprint());
     let mut admin = admin_connection().await;
     diesel::sql_query("SELECT pg_advisory_lock($1)")
@@ -538,18 +632,20 @@ async fn ensure_template() -> String {
         .await
         .unwrap();
     #[derive(diesel::QueryableByName)]
-    struct Exists {
-        #[diesel(sql_type = diesel::sql_types::Bool)]
-        exists: bool,
+    struct Found {
+        #[diesel(sql_type = diesel::sql_types::Nullable<Text>)]
+        swept_by: Option<String>,
     }
-    let exists =
-        diesel::sql_query("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1) AS exists")
-            .bind::<Text, _>(&template)
-            .get_result::<Exists>(&mut admin)
-            .await
-            .unwrap()
-            .exists;
-    if !exists {
+    // The template's comment names the last run that swept, so each run sweeps once.
+    let found = diesel::sql_query(
+        "SELECT shobj_description(oid, 'pg_database') AS swept_by FROM pg_database WHERE datname = $1",
+    )
+    .bind::<Text, _>(&template)
+    .get_result::<Found>(&mut admin)
+    .await
+    .optional()
+    .unwrap();
+    if found.is_none() {
         // Build under a scratch name and rename at the end, so a crash never leaves a
         // half-migrated template behind.
         let scratch = format!("{template}_building");
@@ -577,12 +673,72 @@ async fn ensure_template() -> String {
         .await
         .unwrap();
     }
+    let run = this_run();
+    if found.and_then(|found| found.swept_by).as_deref() != Some(run.as_str()) {
+        sweep(&mut admin, &template).await;
+        diesel::sql_query(format!(
+            "COMMENT ON DATABASE {} IS '{}'",
+            agora::db::quote_identifier(&template),
+            run.replace('\'', "''")
+        ))
+        .execute(&mut admin)
+        .await
+        .unwrap();
+    }
+    diesel::sql_query(format!(
+        "CREATE DATABASE {} TEMPLATE {}",
+        agora::db::quote_identifier(database),
+        agora::db::quote_identifier(&template)
+    ))
+    .execute(&mut admin)
+    .await
+    .expect("cloning the template database");
     diesel::sql_query("SELECT pg_advisory_unlock($1)")
         .bind::<BigInt, _>(TEMPLATE_LOCK_KEY)
         .execute(&mut admin)
         .await
         .unwrap();
-    template
+}
+
+/// This test run: nextest's id for it (shared by its test processes), else this process.
+fn this_run() -> String {
+    std::env::var("NEXTEST_RUN_ID").unwrap_or_else(|_| format!("pid {}", std::process::id()))
+}
+
+/// Drops what earlier runs left: test databases and templates of other migration sets (or
+/// half-built ones) that nobody is connected to and that are older than any test runs (the age
+/// of a database is that of its folder, which only a superuser may read).
+async fn sweep(admin: &mut AsyncPgConnection, template: &str) {
+    #[derive(diesel::QueryableByName)]
+    struct Leftover {
+        #[diesel(sql_type = Text)]
+        datname: String,
+    }
+    let leftovers = diesel::sql_query(
+        "SELECT datname FROM pg_database d
+         WHERE (datname LIKE 'agora\\_test\\_%' OR (datname LIKE 'agora\\_tpl\\_%' AND datname <> $1))
+           AND NOT EXISTS (SELECT 1 FROM pg_stat_activity a WHERE a.datid = d.oid)
+           AND (pg_stat_file('base/' || d.oid || '/PG_VERSION')).modification
+               < now() - interval '10 minutes'",
+    )
+    .bind::<Text, _>(template)
+    .load::<Leftover>(admin)
+    .await;
+    let leftovers = match leftovers {
+        Ok(leftovers) => leftovers,
+        Err(error) => return eprintln!("not sweeping old test databases: {error}"),
+    };
+    for Leftover { datname } in leftovers {
+        let dropped = diesel::sql_query(format!(
+            "DROP DATABASE IF EXISTS {}",
+            agora::db::quote_identifier(&datname)
+        ))
+        .execute(admin)
+        .await;
+        if let Err(error) = dropped {
+            eprintln!("could not drop leftover database {datname}: {error}");
+        }
+    }
 }
 
 fn migrations_fingerprint() -> String {
@@ -625,11 +781,15 @@ fn random_suffix() -> String {
     bytes.iter().map(|byte| format!("{byte:02x}")).collect()
 }
 
-/// A loopback port nothing listens on right now.
+/// The Redis tests that opt into one share within their process (`AGORA_TEST_REDIS_URL`, or a
+/// server of the process's own, started on first use).
 pub fn redis_url() -> String {
-    std::env::var("AGORA_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned())
+    static SHARED: std::sync::OnceLock<OwnRedis> = std::sync::OnceLock::new();
+    std::env::var("AGORA_TEST_REDIS_URL")
+        .unwrap_or_else(|_| SHARED.get_or_init(OwnRedis::run).url())
 }
 
+/// A loopback port nothing listens on right now.
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -638,20 +798,31 @@ pub fn free_port() -> u16 {
         .port()
 }
 
-/// A Redis server of the test's own on a free port, for tests that stop and restart it. It
-/// keeps nothing on disk, so a restart starts empty, as a crashed cache would.
+/// Whether `program` is on `PATH`.
+fn installed(program: &str) -> bool {
+    std::env::var_os("PATH")
+        .is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join(program).is_file()))
+}
+
+/// A Redis server of the test's own on a free port. It keeps nothing on disk, so a restart
+/// starts empty, as a crashed cache would. A shell holds it and ends it when its standard input
+/// closes, which the kernel does when the test process exits, however it exits.
 pub struct OwnRedis {
     pub port: u16,
-    process: Option<tokio::process::Child>,
+    process: Option<std::process::Child>,
 }
 
 impl OwnRedis {
     pub async fn start() -> Self {
+        Self::run()
+    }
+
+    fn run() -> Self {
         let mut redis = Self {
             port: free_port(),
             process: None,
         };
-        redis.restart().await;
+        redis.launch();
         redis
     }
 
@@ -660,8 +831,18 @@ impl OwnRedis {
     }
 
     pub async fn restart(&mut self) {
+        self.launch();
+    }
+
+    fn launch(&mut self) {
+        self.end();
+        assert!(
+            installed("redis-server"),
+            "redis-server is not installed: apt-get install redis-server"
+        );
         let port = self.port.to_string();
-        let process = tokio::process::Command::new("redis-server")
+        let process = std::process::Command::new("sh")
+            .args(["-c", "redis-server \"$@\" & read _; kill $!; wait", "sh"])
             .args([
                 "--port",
                 &port,
@@ -672,31 +853,55 @@ impl OwnRedis {
                 "--appendonly",
                 "no",
             ])
+            .stdin(std::process::Stdio::piped())
             .stdout(std::process::Stdio::null())
-            .kill_on_drop(true)
+            .stderr(std::process::Stdio::null())
+            .process_group(0)
             .spawn()
-            .expect("redis-server is installed (.ci/run installs it)");
+            .unwrap();
         self.process = Some(process);
-        let client = redis::Client::open(self.url()).unwrap();
-        for _ in 0..100 {
-            if let Ok(mut connection) = client.get_multiplexed_async_connection().await
-                && redis::cmd("PING")
-                    .query_async::<String>(&mut connection)
-                    .await
-                    .is_ok()
-            {
-                return;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        let started = std::time::Instant::now();
+        while !redis_answers(self.port) {
+            assert!(
+                started.elapsed() < Duration::from_secs(10),
+                "redis-server did not start on port {port}"
+            );
+            std::thread::sleep(Duration::from_millis(10));
         }
-        panic!("redis-server did not start on port {port}");
     }
 
     pub async fn stop(&mut self) {
+        self.end();
+    }
+
+    /// Closes the shell's input and waits until it has ended the server, so the port is free.
+    fn end(&mut self) {
         if let Some(mut process) = self.process.take() {
-            process.kill().await.unwrap();
+            drop(process.stdin.take());
+            let _ = process.wait();
         }
     }
+}
+
+impl Drop for OwnRedis {
+    fn drop(&mut self) {
+        self.end();
+    }
+}
+
+/// Whether a Redis on `port` answers PING.
+fn redis_answers(port: u16) -> bool {
+    use std::io::{Read, Write};
+    let Ok(mut stream) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
+        return false;
+    };
+    let mut answer = [0u8; 7];
+    stream
+        .set_read_timeout(Some(Duration::from_secs(1)))
+        .is_ok()
+        && stream.write_all(b"PING\r\n").is_ok()
+        && stream.read_exact(&mut answer).is_ok()
+        && &answer == b"+PONG\r\n"
 }
 
 /// A TCP proxy in front of Postgres that a test can cut, as a database restart would: open
@@ -713,7 +918,7 @@ impl PgProxy {
         let port = listener.local_addr().unwrap().port();
         let down = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let connections = Arc::new(Mutex::new(Vec::new()));
-        let upstream = url::Url::parse(&server_url()).unwrap();
+        let upstream = url::Url::parse(server_url()).unwrap();
         let upstream = format!(
             "{}:{}",
             upstream.host_str().unwrap(),
