@@ -5,11 +5,11 @@ WORKDIR /src
 # Dependencies first, so editing src/ does not rebuild them.
 COPY Cargo.toml Cargo.lock ./
 RUN mkdir src && echo 'fn main() {}' > src/main.rs && touch src/lib.rs \
-    && cargo build --release --locked \
+    && cargo build --release --locked --no-default-features \
     && rm -rf src
 COPY src src
 COPY migrations migrations
-RUN touch src/main.rs src/lib.rs && cargo build --release --locked --bin agora
+RUN touch src/main.rs src/lib.rs && cargo build --release --locked --no-default-features --bin agora
 
 FROM debian:bookworm-slim
 RUN apt-get update \

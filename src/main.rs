@@ -6,6 +6,7 @@ use std::time::Duration;
 use agora::App;
 use agora::admin::AdminCommand;
 use agora::config::{Config, DEFAULT_DATABASE_URL};
+#[cfg(feature = "embedded-postgres")]
 use agora::db::embedded::EmbeddedPostgres;
 use clap::{Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
@@ -83,17 +84,26 @@ async fn main() -> anyhow::Result<()> {
 /// `DATABASE_URL` is set and nothing answers at the default address (stopped afterwards if this
 /// process started it).
 async fn with_database(
-    mut config: Config,
+    config: Config,
     work: impl AsyncFnOnce(Config) -> anyhow::Result<()>,
 ) -> anyhow::Result<()> {
     if !agora::db::embedded::wanted(&config.database_url).await {
         return work(config).await;
     }
-    let embedded = EmbeddedPostgres::start(&config.data_dir).await?;
-    config.database_url = embedded.url().to_owned();
-    let outcome = work(config).await;
-    embedded.stop().await;
-    outcome
+    #[cfg(feature = "embedded-postgres")]
+    {
+        let mut config = config;
+        let embedded = EmbeddedPostgres::start(&config.data_dir).await?;
+        config.database_url = embedded.url().to_owned();
+        let outcome = work(config).await;
+        embedded.stop().await;
+        outcome
+    }
+    #[cfg(not(feature = "embedded-postgres"))]
+    anyhow::bail!(
+        "no DATABASE_URL and no PostgreSQL at 127.0.0.1:5432, and this build has no embedded \
+         PostgreSQL (cargo feature `embedded-postgres`): set DATABASE_URL"
+    )
 }
 
 async fn serve(config: Config) -> anyhow::Result<()> {

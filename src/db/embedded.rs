@@ -1,7 +1,8 @@
 //! The one-machine default: when `DATABASE_URL` is not set and nothing answers at the default
 //! address, Agora runs a private PostgreSQL cluster in `AGORA_DATA_DIR/postgres`. It uses the
 //! PostgreSQL already installed when `pg_config` finds one, otherwise `postgresql_embedded`
-//! downloads one. A cluster another Agora process already started (say, `agora serve` while you
+//! downloads one (cargo feature `embedded-postgres`, on by default; production images leave it
+//! out). A cluster another Agora process already started (say, `agora serve` while you
 //! run `agora admin ...`) is reused and left running.
 //!
 //! [`Scratch`] is the test suite's variant: a throwaway cluster of the installed PostgreSQL that
@@ -14,13 +15,17 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use anyhow::{Context, bail};
+#[cfg(feature = "embedded-postgres")]
 use postgresql_embedded::{PostgreSQL, Settings};
 
 use crate::config::DEFAULT_DATABASE_URL;
 
+#[cfg(feature = "embedded-postgres")]
 const DATABASE: &str = "agora";
+#[cfg(feature = "embedded-postgres")]
 const USER: &str = "postgres";
 
+#[cfg(feature = "embedded-postgres")]
 pub struct EmbeddedPostgres {
     /// `None` when the cluster belongs to another process, which will stop it.
     owned: Option<PostgreSQL>,
@@ -39,6 +44,7 @@ pub async fn wanted(database_url: &str) -> bool {
     )
 }
 
+#[cfg(feature = "embedded-postgres")]
 impl EmbeddedPostgres {
     pub async fn start(data_dir: &Path) -> anyhow::Result<Self> {
         if is_root() {
@@ -126,11 +132,13 @@ impl EmbeddedPostgres {
     }
 }
 
+#[cfg(feature = "embedded-postgres")]
 fn url(password: &str, port: u16) -> String {
     format!("postgres://{USER}:{password}@127.0.0.1:{port}/{DATABASE}")
 }
 
 /// The cluster's password, made on first use and kept beside it (readable by its owner only).
+#[cfg(feature = "embedded-postgres")]
 fn password(path: &Path) -> anyhow::Result<String> {
     if let Ok(password) = std::fs::read_to_string(path) {
         return Ok(password.trim().to_owned());
@@ -144,6 +152,7 @@ fn password(path: &Path) -> anyhow::Result<String> {
 }
 
 /// The port of a cluster a live postmaster serves from this folder (line 4 of its pid file).
+#[cfg(feature = "embedded-postgres")]
 fn running_port(cluster: &Path) -> Option<u16> {
     let pid_file = std::fs::read_to_string(cluster.join("postmaster.pid")).ok()?;
     let mut lines = pid_file.lines();
@@ -155,6 +164,7 @@ fn running_port(cluster: &Path) -> Option<u16> {
 }
 
 /// The installation `pg_config` reports (the parent of its `--bindir`).
+#[cfg(feature = "embedded-postgres")]
 fn installed_postgres() -> Option<PathBuf> {
     installed_bin().and_then(|bin| bin.parent().map(Path::to_path_buf))
 }
