@@ -10,9 +10,11 @@ user=tester
 id "$user" >/dev/null 2>&1 || useradd -m -s /bin/bash "$user"
 home=$(getent passwd "$user" | cut -d: -f6)
 toolchain=$(rustup show active-toolchain | cut -d' ' -f1)
-if [ ! -d "$home/.rustup/toolchains/$toolchain" ]; then
+if [ ! -d "$home/.rustup/toolchains/$toolchain" ] || [ -L "$home/.rustup/toolchains/$toolchain" ]; then
+  rm -f "$home/.rustup/toolchains/$toolchain"
   mkdir -p "$home/.rustup/toolchains"
-  cp -a "${RUSTUP_HOME:-$HOME/.rustup}/toolchains/$toolchain" "$home/.rustup/toolchains/"
+  # -L: a toolchain may be a link to another (1.95.0 -> stable) inside /root, which stays closed.
+  cp -aL "${RUSTUP_HOME:-$HOME/.rustup}/toolchains/$toolchain" "$home/.rustup/toolchains/"
   printf 'version = "12"\ndefault_toolchain = "%s"\nprofile = "default"\n' "$toolchain" \
     >"$home/.rustup/settings.toml"
 fi
