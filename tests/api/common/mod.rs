@@ -452,6 +452,14 @@ pub struct Server {
     pub process: tokio::process::Child,
     logs: Arc<Mutex<Vec<String>>>,
     http: reqwest::Client,
+    /// The server's AGORA_DATA_DIR (its file mail), removed with it.
+    data_dir: std::path::PathBuf,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.data_dir);
+    }
 }
 
 impl Server {
@@ -466,7 +474,7 @@ impl Server {
             .env_clear()
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
             .env("AGORA_LISTEN", address.to_string())
-            .env("AGORA_DATA_DIR", data_dir)
+            .env("AGORA_DATA_DIR", &data_dir)
             .env(
                 "AGORA_SECRET",
                 "test secret, long enough for production rules",
@@ -496,6 +504,7 @@ impl Server {
             process,
             logs,
             http: http_client(),
+            data_dir,
         }
     }
 
