@@ -1,7 +1,6 @@
 //! Typed configuration, read from the environment (and CLI flags) once at start and validated there,
 //! so a misconfigured server refuses to start instead of failing on its first request.
 
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
@@ -21,9 +20,9 @@ pub struct Config {
     #[arg(long, env = "DATABASE_URL", default_value = DEFAULT_DATABASE_URL)]
     pub database_url: String,
 
-    /// Address the HTTP server listens on.
+    /// Address the HTTP server listens on, `host:port`; a host name (`localhost`) resolves.
     #[arg(long, env = "AGORA_LISTEN", default_value = "127.0.0.1:8080")]
-    pub listen: SocketAddr,
+    pub listen: String,
 
     /// `production` turns off GraphiQL, introspection and suggestions, and requires AGORA_SECRET.
     #[arg(long, env = "AGORA_ENV", value_enum, default_value = "development")]

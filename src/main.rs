@@ -8,6 +8,7 @@ use agora::admin::AdminCommand;
 use agora::config::{Config, DEFAULT_DATABASE_URL};
 #[cfg(feature = "embedded-postgres")]
 use agora::db::embedded::EmbeddedPostgres;
+use anyhow::Context;
 use clap::{Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
 
@@ -48,7 +49,19 @@ struct ServeArgs {
 }
 
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
+async fn main() -> std::process::ExitCode {
+    match run().await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) => {
+            // An error that stops the program is the user's to act on: what failed and why, on
+            // one line. RUST_BACKTRACE is for panics, not for a port that is taken.
+            eprintln!("Error: {error:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
         Some(Command::Schema) => {
@@ -108,11 +121,24 @@ async fn with_database(
 
 async fn serve(config: Config) -> anyhow::Result<()> {
     init_tracing(config.is_production());
-    with_database(config, run_server).await
+    // Before the database: a taken port is reported at once, not after migrations ran.
+    let listener = tokio::net::TcpListener::bind(&config.listen)
+        .await
+        .with_context(|| {
+            format!(
+                "cannot listen on {} (AGORA_LISTEN): another process may hold the port, or the \
+                 host is not this machine's; choose another address with AGORA_LISTEN",
+                config.listen
+            )
+        })?;
+    with_database(config, async move |config| {
+        run_server(config, listener).await
+    })
+    .await
 }
 
-async fn run_server(config: Config) -> anyhow::Result<()> {
-    let listen = config.listen;
+async fn run_server(config: Config, listener: tokio::net::TcpListener) -> anyhow::Result<()> {
+    let listen = listener.local_addr()?;
     let app = App::build(config).await?;
     tokio::spawn(agora::habits::run_archive_job(app.clone()));
     tokio::spawn(agora::mail::sender::run_outbox(app.clone()));
@@ -126,7 +152,6 @@ async fn run_server(config: Config) -> anyhow::Result<()> {
         }
     });
     let router = agora::http::router(app.clone());
-    let listener = tokio::net::TcpListener::bind(listen).await?;
     tracing::info!("serving GraphQL on http://{listen}/graphql");
     let limits = agora::http::server::Limits {
         header_read_timeout: Duration::from_secs(app.config.header_timeout_secs),

@@ -35,6 +35,7 @@ mod schema;
 mod scripts;
 mod sessions;
 mod shutdown;
+mod startup;
 mod stats;
 mod subscriptions;
 mod sweep;

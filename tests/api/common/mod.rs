@@ -454,6 +454,8 @@ pub struct Server {
     http: reqwest::Client,
     /// The server's AGORA_DATA_DIR (its file mail), removed with it.
     data_dir: std::path::PathBuf,
+    /// The task copying stderr into `logs`; it ends when the process closes stderr.
+    reader: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl Drop for Server {
@@ -492,7 +494,7 @@ impl Server {
         let logs = Arc::new(Mutex::new(Vec::new()));
         let stderr = process.stderr.take().unwrap();
         let sink = logs.clone();
-        tokio::spawn(async move {
+        let reader = tokio::spawn(async move {
             use tokio::io::AsyncBufReadExt;
             let mut lines = tokio::io::BufReader::new(stderr).lines();
             while let Ok(Some(line)) = lines.next_line().await {
@@ -505,6 +507,7 @@ impl Server {
             logs,
             http: http_client(),
             data_dir,
+            reader: Some(reader),
         }
     }
 
@@ -540,6 +543,18 @@ impl Server {
 
     pub fn logs(&self) -> Vec<String> {
         self.logs.lock().unwrap().clone()
+    }
+
+    /// Everything the server wrote to stderr, once it has exited (within `within`).
+    pub async fn exit_logs(&mut self, within: Duration) -> (std::process::ExitStatus, Vec<String>) {
+        let status = tokio::time::timeout(within, self.process.wait())
+            .await
+            .expect("the server exits")
+            .unwrap();
+        if let Some(reader) = self.reader.take() {
+            reader.await.unwrap();
+        }
+        (status, self.logs())
     }
 
     pub async fn get(&self, path: &str) -> (StatusCode, String) {
@@ -621,6 +636,22 @@ pub async fn eventually<T>(
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+}
+
+/// Whether the server holds a database called `name`.
+pub async fn database_exists(name: &str) -> bool {
+    #[derive(diesel::QueryableByName)]
+    struct Found {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        count: i64,
+    }
+    let found: Found =
+        diesel::sql_query("SELECT count(*) AS count FROM pg_database WHERE datname = $1")
+            .bind::<diesel::sql_types::Text, _>(name)
+            .get_result(&mut admin_connection().await)
+            .await
+            .unwrap();
+    found.count > 0
 }
 
 async fn admin_connection() -> AsyncPgConnection {

@@ -1,0 +1,60 @@
+//! Starting the binary: the listen address is taken before anything else happens, a host name
+//! is a valid address, and a taken port is reported with the address that was asked for (a
+//! message for the user, without a backtrace even under RUST_BACKTRACE).
+
+use std::time::Duration;
+
+use crate::common::{FreshDatabase, Server, database_exists, eventually, free_port, http_client};
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_taken_port_is_named_and_refused_before_the_database_is_touched() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = taken.local_addr().unwrap().to_string();
+    let database = FreshDatabase::new();
+    let mut server = Server::spawn(&[
+        ("AGORA_LISTEN", address.as_str()),
+        ("DATABASE_URL", database.url().as_str()),
+        ("RUST_BACKTRACE", "1"),
+    ]);
+    let (status, logs) = server.exit_logs(Duration::from_secs(30)).await;
+    assert!(!status.success());
+    let logs = logs.join("\n");
+    assert!(logs.contains("in use"), "the cause is given: {logs}");
+    assert!(logs.contains(&address), "the address is named: {logs}");
+    assert!(
+        logs.contains("AGORA_LISTEN"),
+        "the setting is named: {logs}"
+    );
+    assert!(
+        !logs.contains("backtrace"),
+        "a mistake in the settings is not a crash: {logs}"
+    );
+    assert!(
+        !database_exists(&database.name).await,
+        "nothing was created or migrated before the port was known to be free"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_host_name_is_a_listen_address() {
+    let listen = format!("localhost:{}", free_port());
+    let database = FreshDatabase::new();
+    let _server = Server::spawn(&[
+        ("AGORA_LISTEN", listen.as_str()),
+        ("DATABASE_URL", database.url().as_str()),
+    ]);
+    let http = http_client();
+    eventually(
+        Duration::from_secs(60),
+        "the server on a named host",
+        async || {
+            let answer = http
+                .get(format!("http://{listen}/healthz"))
+                .send()
+                .await
+                .ok()?;
+            answer.status().is_success().then_some(())
+        },
+    )
+    .await;
+}
