@@ -142,7 +142,13 @@ pub async fn ensure_database_exists(database_url: &str) -> anyhow::Result<()> {
     url.set_path("/postgres");
     let mut admin = AsyncPgConnection::establish(url.as_str())
         .await
-        .context("connecting to the Postgres server")?;
+        .with_context(|| {
+            format!(
+                "cannot connect to PostgreSQL at {} (DATABASE_URL): check that it runs there and \
+                 that the URL's user and password are right",
+                server_of(&url)
+            )
+        })?;
     if !database_exists(&mut admin, &name).await? {
         let statement = format!("CREATE DATABASE {}", quote_identifier(&name));
         if let Err(error) = diesel::sql_query(statement).execute(&mut admin).await {
@@ -156,6 +162,12 @@ pub async fn ensure_database_exists(database_url: &str) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// `host:port` of a database URL, for messages: never its password.
+fn server_of(url: &url::Url) -> String {
+    let host = url.host_str().unwrap_or("localhost");
+    format!("{host}:{}", url.port().unwrap_or(5432))
 }
 
 async fn database_exists(admin: &mut AsyncPgConnection, name: &str) -> anyhow::Result<bool> {

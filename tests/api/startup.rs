@@ -58,3 +58,22 @@ async fn a_host_name_is_a_listen_address() {
     )
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_unreachable_database_is_named_without_its_password() {
+    let nowhere = format!("127.0.0.1:{}", free_port());
+    let url = format!("postgres://postgres:hunter2@{nowhere}/agora");
+    let mut server = Server::spawn(&[("DATABASE_URL", url.as_str())]);
+    let (status, logs) = server.exit_logs(Duration::from_secs(30)).await;
+    assert!(!status.success());
+    let logs = logs.join("\n");
+    assert!(logs.contains(&nowhere), "the server tried is named: {logs}");
+    assert!(
+        logs.contains("DATABASE_URL"),
+        "the setting is named: {logs}"
+    );
+    assert!(
+        !logs.contains("hunter2"),
+        "the password stays out of the log: {logs}"
+    );
+}
