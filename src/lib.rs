@@ -80,6 +80,16 @@ impl App {
             .as_deref()
             .map(|url| shared::Redis::new(url, &config.redis_prefix))
             .transpose()?;
+        if let Some(redis) = &redis
+            && !redis.ping().await
+        {
+            // Not a refusal: every use of Redis falls back to this instance until it answers.
+            tracing::warn!(
+                redis = %redis.address(),
+                "the Redis at REDIS_URL does not answer: limits and live events stay within this \
+                 instance until it does"
+            );
+        }
         metrics::install();
         Ok(Arc::new(Self {
             pool: db::build_pool(&config, metrics::count_statements)?,

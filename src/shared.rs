@@ -51,6 +51,11 @@ impl Redis {
             })?
     }
 
+    /// Where the server is (`host:port`), for messages: never the URL's password.
+    pub fn address(&self) -> String {
+        self.client.get_connection_info().addr().to_string()
+    }
+
     pub async fn ping(&self) -> bool {
         let mut connection = self.connection();
         redis::cmd("PING")

@@ -77,3 +77,26 @@ async fn an_unreachable_database_is_named_without_its_password() {
         "the password stays out of the log: {logs}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_redis_that_does_not_answer_is_a_warning_at_start_not_a_refusal() {
+    let t = crate::common::TestApp::new().await;
+    let nowhere = format!("127.0.0.1:{}", free_port());
+    let url = format!("redis://:sesame@{nowhere}");
+    let server = t.binary(&[("REDIS_URL", url.as_str())]).await;
+    let logs = eventually(
+        Duration::from_secs(10),
+        "a warning about Redis",
+        async || {
+            let logs = server.logs().join("\n");
+            logs.contains("REDIS_URL").then_some(logs)
+        },
+    )
+    .await;
+    assert!(logs.contains(&nowhere), "the server tried is named: {logs}");
+    assert!(
+        !logs.contains("sesame"),
+        "the password stays out of the log: {logs}"
+    );
+    assert_eq!(server.get("/healthz").await.0, 200);
+}
