@@ -99,7 +99,10 @@ pub async fn serve(
         let Some((stream, remote, slot)) = accepted else {
             continue;
         };
-        let Some(place) = addresses.admit(remote.ip()) else {
+        let Some(admission) = addresses.admit(remote.ip()).map(|place| Admission {
+            _place: place,
+            _slot: slot,
+        }) else {
             tracing::debug!(%remote, "closed: too many connections from this address");
             crate::metrics::connection_closed("per_address_cap");
             continue;
@@ -146,7 +149,7 @@ pub async fn serve(
                     let _ = connection.await;
                 }
             }
-            drop((slot, place));
+            drop(admission);
         });
     }
     drop(listener);
@@ -273,6 +276,14 @@ impl Addresses {
     }
 }
 
+/// What an open connection holds until it closes. Fields drop in declaration order: the place
+/// before the slot, because a freed slot lets the accept loop admit the next client at once, and
+/// that client must not find this one still counted against its address.
+struct Admission {
+    _place: Place,
+    _slot: OwnedSemaphorePermit,
+}
+
 /// A connection's share of its address's cap, given back when it closes.
 struct Place(Option<(Arc<Addresses>, IpAddr)>);
 
@@ -338,6 +349,41 @@ mod tests {
             .map(|_| addresses.admit(ip("::ffff:10.0.0.1")).unwrap())
             .collect();
         assert_eq!(proxied.len(), 5);
+    }
+
+    /// A client waiting for a slot is admitted as soon as one frees, from the same address as the
+    /// connection that freed it, even when the cap is one. Before the order was fixed, some of these
+    /// rounds found the closed connection still counted.
+    #[test]
+    fn a_freed_slot_never_finds_its_connection_still_counted() {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            let addresses = addresses(1, &[]);
+            let slots = Arc::new(Semaphore::new(1));
+            let peer: IpAddr = "192.0.2.1".parse().unwrap();
+            let admit = move |addresses: Arc<Addresses>, slot| {
+                addresses.admit(peer).map(|place| Admission {
+                    _place: place,
+                    _slot: slot,
+                })
+            };
+            let mut refused = 0;
+            for _ in 0..5000 {
+                let slot = slots.clone().acquire_owned().await.unwrap();
+                let open = admit(addresses.clone(), slot).unwrap();
+                let next = tokio::spawn({
+                    let (slots, addresses) = (slots.clone(), addresses.clone());
+                    async move { admit(addresses, slots.acquire_owned().await.unwrap()) }
+                });
+                tokio::task::yield_now().await;
+                drop(open);
+                refused += usize::from(next.await.unwrap().is_none());
+            }
+            assert_eq!(refused, 0, "rounds whose next client was refused");
+        });
     }
 
     #[test]
