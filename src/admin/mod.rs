@@ -110,21 +110,19 @@ pub async fn run(
             writeln!(out, "created user {} (id {})", user.username, user.id)?;
         }
         AdminCommand::GrantRole { user, role } => {
-            // Recorded only when it changes something, so not through `audit::audited`.
-            let changed = db::transaction(&mut conn, async |conn| {
+            let changed = audit::audited(&mut conn, &origin, async |conn| {
                 let (found, _) =
                     accounts::find_for_login(conn, &crate::text::fold_identifier(&user))
                         .await?
                         .ok_or(AppError::NotFound("User"))?;
                 let role = rbac::find_role_by_name(conn, &role).await?;
                 let changed = rbac::assign(conn, found.id, role.id).await?;
-                if changed {
-                    let event = Event::new(action::ROLE_ASSIGN, None)
+                let event = changed.then(|| {
+                    Event::new(action::ROLE_ASSIGN, None)
                         .target("user", found.id)
-                        .meta(json!({ "role": role.name, "via": "cli" }));
-                    audit::store::record(conn, &origin, event).await?;
-                }
-                Ok(changed)
+                        .meta(json!({ "role": role.name, "via": "cli" }))
+                });
+                Ok((changed, event))
             })
             .await
             .map_err(explain)?;

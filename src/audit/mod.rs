@@ -21,16 +21,17 @@ use store::{AuditFilter, AuditScope};
 const MAX_ACTION_CHARS: usize = 100;
 
 /// The work of an audited change: like [`crate::db::TransactionBody`], a closure from the
-/// connection to the future of the work (which also names the event to record), callable more
-/// than once because a contended transaction runs again.
-pub trait AuditedBody<'c, R>: Fn(&'c mut AsyncPgConnection) -> Self::Work + Sync {
-    type Work: Future<Output = Result<(R, Event), AppError>> + Send;
+/// connection to the future of the work (which also names the event to record: an [`Event`], or
+/// an `Option<Event>` for a change that may turn out to change nothing), callable more than once
+/// because a contended transaction runs again.
+pub trait AuditedBody<'c, R, E>: Fn(&'c mut AsyncPgConnection) -> Self::Work + Sync {
+    type Work: Future<Output = Result<(R, E), AppError>> + Send;
 }
 
-impl<'c, R, F, Work> AuditedBody<'c, R> for F
+impl<'c, R, E, F, Work> AuditedBody<'c, R, E> for F
 where
     F: Fn(&'c mut AsyncPgConnection) -> Work + Sync,
-    Work: Future<Output = Result<(R, Event), AppError>> + Send,
+    Work: Future<Output = Result<(R, E), AppError>> + Send,
 {
     type Work = Work;
 }
@@ -38,19 +39,22 @@ where
 /// Runs `body` in a transaction (retried on contention, as [`crate::db::transaction`] is) and
 /// writes the event it returns in that same transaction, so a change and its audit row commit
 /// together or not at all. Every audited mutation goes through here.
-pub async fn audited<R, F>(
+pub async fn audited<R, E, F>(
     conn: &mut AsyncPgConnection,
     origin: &RequestInfo,
     body: F,
 ) -> Result<R, AppError>
 where
     R: Send,
-    F: AsyncFn(&mut AsyncPgConnection) -> Result<(R, Event), AppError> + for<'c> AuditedBody<'c, R>,
+    E: Into<Option<Event>> + Send,
+    F: AsyncFn(&mut AsyncPgConnection) -> Result<(R, E), AppError> + for<'c> AuditedBody<'c, R, E>,
 {
     let body = &body;
     crate::db::transaction(conn, async move |conn| {
         let (result, event) = body(&mut *conn).await?;
-        store::record(conn, origin, event).await?;
+        if let Some(event) = event.into() {
+            store::record(conn, origin, event).await?;
+        }
         Ok(result)
     })
     .await

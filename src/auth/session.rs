@@ -9,7 +9,7 @@ use super::store::{self, Presented, Rotation};
 use super::tokens::digest;
 use crate::App;
 use crate::accounts::store as accounts;
-use crate::audit::{Event, action, audited, store::record};
+use crate::audit::{Event, action, audited};
 use crate::config::REFRESH_REUSE_GRACE;
 use crate::db;
 use crate::error::AppError;
@@ -35,7 +35,7 @@ pub async fn refresh(
     let successor = app.tokens.successor_refresh_token(&presented);
     let (presented_hash, successor_hash) = (digest(&presented), digest(&successor));
     let mut conn = db::conn(&app.pool).await?;
-    let rotation = db::transaction(&mut conn, async |conn| {
+    let rotation = audited(&mut conn, origin, async |conn| {
         let presented = Presented {
             hash: &presented_hash,
             successor_hash: &successor_hash,
@@ -43,16 +43,16 @@ pub async fn refresh(
             grace: REFRESH_REUSE_GRACE,
         };
         let rotation = store::rotate_refresh_token(conn, presented, now).await?;
-        if let Rotation::ReuseDetected {
-            user_id,
-            session_id,
-        } = rotation
-        {
-            let event =
-                Event::new(action::REFRESH_REUSE, Some(user_id)).target("session", session_id);
-            record(conn, origin, event).await?;
-        }
-        Ok(rotation)
+        let event = match rotation {
+            Rotation::ReuseDetected {
+                user_id,
+                session_id,
+            } => {
+                Some(Event::new(action::REFRESH_REUSE, Some(user_id)).target("session", session_id))
+            }
+            _ => None,
+        };
+        Ok((rotation, event))
     })
     .await?;
     match rotation {

@@ -11,7 +11,7 @@ use super::{rules, store};
 use crate::App;
 use crate::accounts::model::User;
 use crate::accounts::store as accounts;
-use crate::audit::{self, Event, action};
+use crate::audit::{self, Event, action, audited};
 use crate::db;
 use crate::error::AppError;
 use crate::request::RequestInfo;
@@ -127,20 +127,19 @@ pub async fn grant_permission(
     permission_id: i64,
 ) -> Result<(Role, Permission, bool), AppError> {
     let mut conn = db::conn(&app.pool).await?;
-    db::transaction(&mut conn, async |conn| {
+    audited(&mut conn, origin, async |conn| {
         let role = store::find_role(conn, role_id).await?;
         let permission = store::find_permission(conn, permission_id).await?;
         if !rules::not_held(held, [permission.name.as_str()]).is_empty() {
             return Err(AppError::Forbidden("the permission being granted"));
         }
         let changed = store::grant(conn, role.id, permission.id).await?;
-        if changed {
-            let event = Event::new(action::PERMISSION_GRANT, Some(actor))
+        let event = changed.then(|| {
+            Event::new(action::PERMISSION_GRANT, Some(actor))
                 .target("role", role.id)
-                .meta(json!({ "role": role.name, "permission": permission.name }));
-            audit::store::record(conn, origin, event).await?;
-        }
-        Ok((role, permission, changed))
+                .meta(json!({ "role": role.name, "permission": permission.name }))
+        });
+        Ok(((role, permission, changed), event))
     })
     .await
 }
@@ -154,19 +153,20 @@ pub async fn revoke_permission(
     permission_id: i64,
 ) -> Result<(Role, Permission, bool), AppError> {
     let mut conn = db::conn(&app.pool).await?;
-    db::transaction(&mut conn, async |conn| {
+    audited(&mut conn, origin, async |conn| {
         store::lock_role_changes(conn).await?;
         let role = store::find_role(conn, role_id).await?;
         let permission = store::find_permission(conn, permission_id).await?;
         let changed = store::revoke(conn, role.id, permission.id).await?;
         if changed {
             store::ensure_a_role_manager_remains(conn).await?;
-            let event = Event::new(action::PERMISSION_REVOKE, Some(actor))
-                .target("role", role.id)
-                .meta(json!({ "role": role.name, "permission": permission.name }));
-            audit::store::record(conn, origin, event).await?;
         }
-        Ok((role, permission, changed))
+        let event = changed.then(|| {
+            Event::new(action::PERMISSION_REVOKE, Some(actor))
+                .target("role", role.id)
+                .meta(json!({ "role": role.name, "permission": permission.name }))
+        });
+        Ok(((role, permission, changed), event))
     })
     .await
 }
@@ -182,7 +182,7 @@ pub async fn assign_role(
     role_id: i64,
 ) -> Result<(User, Role, bool), AppError> {
     let mut conn = db::conn(&app.pool).await?;
-    db::transaction(&mut conn, async |conn| {
+    audited(&mut conn, origin, async |conn| {
         let user = accounts::find_by_id(conn, user_id).await?;
         let role = store::find_role(conn, role_id).await?;
         let granted = store::permission_names_of_role(conn, role.id).await?;
@@ -192,13 +192,12 @@ pub async fn assign_role(
             ));
         }
         let changed = store::assign(conn, user.id, role.id).await?;
-        if changed {
-            let event = Event::new(action::ROLE_ASSIGN, Some(actor))
+        let event = changed.then(|| {
+            Event::new(action::ROLE_ASSIGN, Some(actor))
                 .target("user", user.id)
-                .meta(json!({ "role": role.name }));
-            audit::store::record(conn, origin, event).await?;
-        }
-        Ok((user, role, changed))
+                .meta(json!({ "role": role.name }))
+        });
+        Ok(((user, role, changed), event))
     })
     .await
 }
@@ -212,19 +211,20 @@ pub async fn unassign_role(
     role_id: i64,
 ) -> Result<(User, Role, bool), AppError> {
     let mut conn = db::conn(&app.pool).await?;
-    db::transaction(&mut conn, async |conn| {
+    audited(&mut conn, origin, async |conn| {
         store::lock_role_changes(conn).await?;
         let user = accounts::find_by_id(conn, user_id).await?;
         let role = store::find_role(conn, role_id).await?;
         let changed = store::unassign(conn, user.id, role.id).await?;
         if changed {
             store::ensure_a_role_manager_remains(conn).await?;
-            let event = Event::new(action::ROLE_UNASSIGN, Some(actor))
-                .target("user", user.id)
-                .meta(json!({ "role": role.name }));
-            audit::store::record(conn, origin, event).await?;
         }
-        Ok((user, role, changed))
+        let event = changed.then(|| {
+            Event::new(action::ROLE_UNASSIGN, Some(actor))
+                .target("user", user.id)
+                .meta(json!({ "role": role.name }))
+        });
+        Ok(((user, role, changed), event))
     })
     .await
 }

@@ -7,9 +7,8 @@ use chrono::{DateTime, Utc};
 
 use super::loader::{PermissionsOfRole, RbacLoader};
 use super::model::{Permission, Role};
-use super::{admin, perm, store};
+use super::{admin, perm};
 use crate::accounts::model::User;
-use crate::db;
 use crate::error::AppError;
 use crate::graphql::{ContextExt, Permission as Requires, parse_id};
 
@@ -79,8 +78,7 @@ impl RbacQuery {
     /// Every role, by name.
     #[graphql(guard = "Requires(perm::ROLES_MANAGE)")]
     async fn roles(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Role>> {
-        let mut conn = db::conn(&ctx.app().pool).await?;
-        Ok(store::list_roles(&mut conn).await?)
+        Ok(super::roles(ctx.app()).await?)
     }
 
     /// One role by id (`NOT_FOUND` if there is none). Needs `roles:manage`.
@@ -91,15 +89,13 @@ impl RbacQuery {
         #[graphql(desc = "The role's id.")] id: ID,
     ) -> async_graphql::Result<Role> {
         let id = parse_id("id", &id)?;
-        let mut conn = db::conn(&ctx.app().pool).await?;
-        Ok(store::find_role(&mut conn, id).await?)
+        Ok(super::role(ctx.app(), id).await?)
     }
 
     /// Every permission, by name.
     #[graphql(guard = "Requires(perm::ROLES_MANAGE)")]
     async fn permissions(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Permission>> {
-        let mut conn = db::conn(&ctx.app().pool).await?;
-        Ok(store::list_permissions(&mut conn).await?)
+        Ok(super::permissions(ctx.app()).await?)
     }
 }
 

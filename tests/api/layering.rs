@@ -1,7 +1,8 @@
 //! The layering rules of README's "Layout", read from `src/`: a store uses only the database
 //! layer, models, errors and other stores; rules do no I/O and know no GraphQL; no `graphql.rs`
-//! imports another module's `graphql.rs`; SQL and diesel's query builder appear only in stores
-//! and `src/db/`; and SQL reads no clock of its own. Each broken rule is reported as
+//! imports another module's `graphql.rs`, nor opens a connection or calls a store (resolvers go
+//! through domain functions); SQL and diesel's query builder appear only in stores and
+//! `src/db/`; and SQL reads no clock of its own. Each broken rule is reported as
 //! `file:line`, with the line.
 
 use std::path::{Path, PathBuf};
@@ -16,6 +17,7 @@ struct Violation {
 const STORE: &str = "a store uses only crate::db, crate::error, crate::request, models and stores";
 const RULES: &str = "rules do no I/O and know no GraphQL";
 const GRAPHQL: &str = "a graphql.rs imports no other module's graphql";
+const RESOLVER: &str = "a resolver reaches the database only through a domain function";
 const SQL: &str = "SQL and diesel's query builder only in stores and src/db";
 const CLOCK: &str = "SQL takes now as a bind parameter from the app clock";
 
@@ -369,6 +371,15 @@ fn check(relative: &str, source: &str) -> Vec<Violation> {
             if role == Role::Graphql && names("graphql") && !own_domain_graphql {
                 flag(line, GRAPHQL, written.clone());
             }
+            // A store's types (filters, cursors) are input to its domain's functions; its
+            // functions, the store module itself and a connection are not for resolvers.
+            let store_function = names("store")
+                && absolute
+                    .last()
+                    .is_some_and(|last| last.starts_with(|c: char| c.is_lowercase()));
+            if role == Role::Graphql && (segment(0) == Some("db") || store_function) {
+                flag(line, RESOLVER, written.clone());
+            }
             if !matches!(role, Role::Store | Role::Database | Role::Model)
                 && absolute.starts_with(&["db".to_owned(), "schema".to_owned()])
             {
@@ -493,7 +504,10 @@ fn a_planted_violation_is_named_by_its_line() {
     assert_eq!(found("tasks/rules.rs", rules_store), [(1, RULES)]);
 
     let graphql = "use crate::graphql::ContextExt;\nuse super::store;\nuse crate::habits::graphql::{calendar, listed};\n";
-    assert_eq!(found("stats/graphql.rs", graphql), [(3, GRAPHQL)]);
+    assert_eq!(
+        found("stats/graphql.rs", graphql),
+        [(2, RESOLVER), (3, GRAPHQL)]
+    );
     let sub_domain = "use super::mfa::graphql::reauthenticate;\n";
     assert_eq!(found("auth/graphql.rs", sub_domain), [(1, GRAPHQL)]);
     assert_eq!(
@@ -504,13 +518,23 @@ fn a_planted_violation_is_named_by_its_line() {
         []
     );
 
+    let resolver = "use super::store::{self, UserFilter};\nfn f() {\n    let c = crate::db::conn(pool);\n    super::store::list_roles(c);\n}\n";
+    assert_eq!(
+        found("rbac/graphql.rs", resolver),
+        [(1, RESOLVER), (3, RESOLVER), (4, RESOLVER)]
+    );
+    assert_eq!(found("rbac/mod.rs", resolver), []);
+
     let sql =
         "use diesel_async::RunQueryDsl;\n\nfn f() {\n    diesel::sql_query(\"SELECT 1\");\n}\n";
     assert_eq!(found("admin.rs", sql), [(1, SQL), (4, SQL)]);
     assert_eq!(found("admin/store.rs", sql), []);
     let model = "use diesel::prelude::*;\nuse crate::db::schema::users;\n";
     assert_eq!(found("accounts/model.rs", model), []);
-    assert_eq!(found("accounts/graphql.rs", model), [(1, SQL), (2, SQL)]);
+    assert_eq!(
+        found("accounts/graphql.rs", model),
+        [(1, SQL), (2, RESOLVER), (2, SQL)]
+    );
 
     let clock = "const Q: &str = \"UPDATE sessions\n SET seen = now()\";\n";
     assert_eq!(found("auth/store.rs", clock), [(1, CLOCK)]);

@@ -280,15 +280,15 @@ pub async fn reset(
     user_id: i64,
 ) -> Result<(User, bool), AppError> {
     let mut conn = db::conn(&app.pool).await?;
-    let done = db::transaction(&mut conn, async |conn| {
+    let done = audited(&mut conn, origin, async |conn| {
         let user = accounts::find_by_id(conn, user_id).await?;
         let changed = store::remove(conn, user_id).await?;
         if changed {
-            let event = Event::new(action::MFA_RESET, Some(actor)).target("user", user_id);
-            record(conn, origin, event).await?;
             outbox::enqueue_for_user(conn, user_id, two_factor_off).await?;
         }
-        Ok((user, changed))
+        let event =
+            changed.then(|| Event::new(action::MFA_RESET, Some(actor)).target("user", user_id));
+        Ok(((user, changed), event))
     })
     .await?;
     app.outbox_wakeup.notify_one();
