@@ -33,6 +33,7 @@ PG=${BENCH_PG:-postgres://postgres@127.0.0.1:5432}
 DB=agora_bench
 PORT=${BENCH_PORT:-18080}
 BASE=http://127.0.0.1:$PORT
+METRICS=http://127.0.0.1:$((PORT + 1))/metrics
 CONNS=32
 if $SMOKE; then
   PROFILE=debug MEASURE=2 WARMUP=1 USERS=100 ITEMS=1000 HABITS=30 TASKS=50 BUYERS=20 STOCK=20000
@@ -84,7 +85,7 @@ say "seeded in $(( $(date +%s) - SEED_START )) s"
 # Production settings, with the per-address limits raised: every request here comes from one
 # loopback address, and a limit refusing the load generator would measure nothing.
 env AGORA_ENV=production AGORA_SECRET="$(head -c 48 /dev/urandom | base64)" \
-  AGORA_LISTEN=127.0.0.1:$PORT AGORA_PUBLIC_URL=$BASE \
+  AGORA_LISTEN=127.0.0.1:$PORT AGORA_METRICS_LISTEN=${METRICS#http://} AGORA_PUBLIC_URL=$BASE \
   AGORA_RATE_REQUESTS_PER_MINUTE=1000000000 AGORA_RATE_LOGIN_PER_ADDRESS=1000000000 \
   AGORA_RATE_LOGIN_PER_ACCOUNT=1000000000 AGORA_MAX_CONNECTIONS_PER_ADDRESS=4096 RUST_LOG=info \
   "$AGORA" serve 2>"$WORK/server.log" &
@@ -114,7 +115,7 @@ ADMIN_TOKEN=$(token_of benchadmin "bench admin password")
 USER_ID=$(psql "$DATABASE_URL" -tAc "SELECT id FROM users WHERE username = 'demo00001'")
 
 # --- measuring ---------------------------------------------------------------------------------
-scrape() { curl -sf "$BASE/metrics"; } # each scrape runs one statement (the outbox backlog)
+scrape() { curl -sf "$METRICS"; } # each scrape runs one statement (the outbox backlog)
 metric() { # metric SCRAPE NAME [LABEL_FILTER] -> sum of the matching samples in that scrape
   awk -v name="$2" -v filter="${3:-}" '
     index($0, name) == 1 && (filter == "" || index($0, filter)) { sum += $NF }
@@ -301,7 +302,7 @@ row "idle" "-" "-" "-" "-" "-" "$((IDLE_KIB / 1024))" "-" "RSS < 50 MB" "$(judge
   printf '%s\n' "${ROWS[@]}"
 } | tee "$WORK/table.md"
 # What went wrong, by operation and error code, if anything did.
-curl -sf "$BASE/metrics" | grep '^agora_requests_total' | grep -v 'outcome="ok"' >&2 || true
+curl -sf "$METRICS" | grep '^agora_requests_total' | grep -v 'outcome="ok"' >&2 || true
 # bench/RESULTS.md: this run's table on top, the hand-kept history (from its "## " heading on) kept.
 if ! $SMOKE && [ -z "$ONLY" ]; then
   { cat "$WORK/table.md"; echo; [ -f bench/RESULTS.md ] && sed -n '/^## /,$p' bench/RESULTS.md; } > "$WORK/results.md"

@@ -22,7 +22,8 @@ export REDIS_URL=redis://127.0.0.1:6379 AGORA_REDIS_PREFIX=agora_deploy_check
 export AGORA_ENV=production AGORA_SECRET=deploy-check-secret-that-is-long-enough
 export AGORA_TRUSTED_PROXIES=127.0.0.1 AGORA_DATA_DIR="$work" RUST_LOG=warn
 for port in 18081 18082; do
-  AGORA_LISTEN=127.0.0.1:$port target/debug/agora serve 2>>"$work/agora-$port.log" &
+  AGORA_LISTEN=127.0.0.1:$port AGORA_METRICS_LISTEN=127.0.0.1:$((port + 100)) \
+    target/debug/agora serve 2>>"$work/agora-$port.log" &
   pids+=($!)
 done
 
@@ -47,7 +48,7 @@ for _ in 1 2; do
   echo "login:         $(query '{"query":"mutation { login(input: {login: \"deploy\", password: \"correct horse battery staple\"}) { __typename } }"}')"
 done
 echo "metrics via nginx: HTTP $(curl -s -o /dev/null -w '%{http_code}' http://127.0.0.1:18080/metrics) (not public)"
-echo "requests per instance:"
+echo "requests per instance (each instance's metrics listener):"
 for port in 18081 18082; do
-  echo "  :$port $(curl -s "http://127.0.0.1:$port/metrics" | grep -c '^agora_requests_total') series"
+  echo "  :$((port + 100)) $(curl -s "http://127.0.0.1:$((port + 100))/metrics" | grep -c '^agora_requests_total') series"
 done

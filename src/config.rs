@@ -24,6 +24,11 @@ pub struct Config {
     #[arg(long, env = "AGORA_LISTEN", default_value = "127.0.0.1:8080")]
     pub listen: String,
 
+    /// Address `/metrics` is served on, apart from the API so it is never public by accident
+    /// (loopback unless set); `off` serves no metrics.
+    #[arg(long, env = "AGORA_METRICS_LISTEN", default_value = "127.0.0.1:9464")]
+    pub metrics_listen: String,
+
     /// `production` turns off GraphiQL, introspection and suggestions, and requires AGORA_SECRET.
     #[arg(long, env = "AGORA_ENV", value_enum, default_value = "development")]
     pub env: Environment,
@@ -299,6 +304,11 @@ impl Config {
 
     pub fn is_production(&self) -> bool {
         self.env == Environment::Production
+    }
+
+    /// Where `/metrics` listens, unless it is `off`.
+    pub fn metrics_listen(&self) -> Option<&str> {
+        Some(self.metrics_listen.trim()).filter(|listen| !listen.eq_ignore_ascii_case("off"))
     }
 
     pub fn trusted_proxies(&self) -> anyhow::Result<Vec<std::net::IpAddr>> {

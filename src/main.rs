@@ -122,24 +122,54 @@ async fn with_database(
 async fn serve(config: Config) -> anyhow::Result<()> {
     init_tracing(config.is_production());
     // Before the database: a taken port is reported at once, not after migrations ran.
-    let listener = tokio::net::TcpListener::bind(&config.listen)
-        .await
-        .with_context(|| {
-            format!(
-                "cannot listen on {} (AGORA_LISTEN): another process may hold the port, or the \
-                 host is not this machine's; choose another address with AGORA_LISTEN",
-                config.listen
-            )
-        })?;
+    let listener = listen(&config.listen, "AGORA_LISTEN").await?;
+    let metrics = match config.metrics_listen() {
+        Some(address) => Some(listen(address, "AGORA_METRICS_LISTEN").await?),
+        None => None,
+    };
     with_database(config, async move |config| {
-        run_server(config, listener).await
+        run_server(config, listener, metrics).await
     })
     .await
 }
 
-async fn run_server(config: Config, listener: tokio::net::TcpListener) -> anyhow::Result<()> {
+async fn listen(address: &str, setting: &str) -> anyhow::Result<tokio::net::TcpListener> {
+    tokio::net::TcpListener::bind(address)
+        .await
+        .with_context(|| {
+            format!(
+                "cannot listen on {address} ({setting}): another process may hold the port, or \
+                 the host is not this machine's; choose another address with {setting}"
+            )
+        })
+}
+
+async fn run_server(
+    config: Config,
+    listener: tokio::net::TcpListener,
+    metrics: Option<tokio::net::TcpListener>,
+) -> anyhow::Result<()> {
     let listen = listener.local_addr()?;
     let app = App::build(config).await?;
+    if let Some(metrics) = metrics {
+        tracing::info!(
+            "serving metrics on http://{}/metrics",
+            metrics.local_addr()?
+        );
+        let mut stopping = app.stopping.subscribe();
+        let router = agora::http::metrics_router(app.clone());
+        tokio::spawn(async move {
+            let stopped = async move {
+                let _ = stopping.wait_for(|stop| *stop).await;
+            };
+            if let Err(error) = axum::serve(metrics, router)
+                .with_graceful_shutdown(stopped)
+                .await
+            {
+                tracing::error!(%error, "the metrics listener failed");
+            }
+        });
+    }
     tokio::spawn(agora::habits::run_archive_job(app.clone()));
     tokio::spawn(agora::mail::sender::run_outbox(app.clone()));
     tokio::spawn(agora::cleanup::run_cleanup_job(app.clone()));

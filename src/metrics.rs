@@ -33,13 +33,70 @@ pub fn install() {
             )
             .ok()?;
         match builder.install_recorder() {
-            Ok(handle) => Some(handle),
+            Ok(handle) => {
+                describe();
+                Some(handle)
+            }
             Err(error) => {
                 tracing::warn!(%error, "metrics are off: another recorder is installed");
                 None
             }
         }
     });
+}
+
+/// The `# HELP` line of every metric, so a scrape explains itself.
+fn describe() {
+    use metrics::{Unit, describe_counter, describe_gauge, describe_histogram};
+    describe_counter!(
+        "agora_requests_total",
+        "GraphQL requests answered, by operation name and outcome (ok, or the first error's code)"
+    );
+    describe_histogram!(
+        "agora_request_duration_seconds",
+        Unit::Seconds,
+        "Time to answer a GraphQL request, by operation name"
+    );
+    describe_gauge!(
+        "agora_db_pool_connections",
+        "Database pool connections, by state (in_use, idle)"
+    );
+    describe_gauge!(
+        "agora_db_pool_waiting",
+        "Requests waiting for a database connection"
+    );
+    describe_counter!(
+        "agora_db_statements_total",
+        "SQL statements sent by pooled connections, transaction control included"
+    );
+    describe_counter!(
+        "agora_db_transaction_retries_total",
+        "Transactions run again after a serialization failure or a deadlock"
+    );
+    describe_gauge!(
+        "agora_outbox_backlog",
+        "Mail in the outbox not yet delivered"
+    );
+    describe_counter!(
+        "agora_rate_limit_refusals_total",
+        "Requests refused by a rate limit, by limit"
+    );
+    describe_counter!(
+        "agora_connections_closed_total",
+        "Connections the server closed of its own accord, by reason (per_address_cap, idle)"
+    );
+    describe_counter!(
+        "agora_password_hashes_total",
+        "Password hashes computed (argon2 runs): CPU that callers caused"
+    );
+    describe_gauge!(
+        "agora_password_hashes_running",
+        "Password hashes running now"
+    );
+    describe_gauge!(
+        "agora_password_hashes_running_max",
+        "Most password hashes running at once since the start"
+    );
 }
 
 /// The label an operation is counted under.

@@ -135,9 +135,16 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/graphql/ws", get(ws::upgrade))
         .route("/healthz", get(probes::healthz))
         .route("/readyz", get(probes::readyz))
-        .route("/metrics", get(probes::metrics))
         .with_state(state)
         .layer(middleware)
+}
+
+/// `/metrics` alone, for the metrics listener (`AGORA_METRICS_LISTEN`): what it tells (operation
+/// names, error rates, pool use) is for the operators' scraper, not for the API's clients.
+pub fn metrics_router(app: Arc<App>) -> Router {
+    Router::new()
+        .route("/metrics", get(probes::metrics))
+        .with_state(app)
 }
 
 fn cors_layer(app: &App) -> CorsLayer {

@@ -1,5 +1,7 @@
 //! Probes for orchestrators and monitoring: liveness (`/healthz`), readiness with what is
-//! degraded (`/readyz`), and Prometheus metrics (`/metrics`).
+//! degraded (`/readyz`), and Prometheus metrics (`/metrics`, on the metrics listener only).
+
+use std::sync::Arc;
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -8,6 +10,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
 use super::HttpState;
+use crate::App;
 use crate::db;
 use crate::ratelimit::Backend;
 
@@ -63,8 +66,8 @@ pub(super) async fn readyz(State(state): State<HttpState>) -> Response {
         .into_response()
 }
 
-pub(super) async fn metrics(State(state): State<HttpState>) -> Response {
-    match crate::metrics::render(&state.app).await {
+pub(super) async fn metrics(State(app): State<Arc<App>>) -> Response {
+    match crate::metrics::render(&app).await {
         Some(text) => ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response(),
         None => StatusCode::NOT_FOUND.into_response(),
     }

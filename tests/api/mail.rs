@@ -652,7 +652,7 @@ fn hashes_so_far(metrics: &str) -> f64 {
 }
 
 async fn hashes(t: &TestApp) -> f64 {
-    hashes_so_far(t.get("/metrics", &[]).await.body.as_str().unwrap())
+    hashes_so_far(t.metrics().await.body.as_str().unwrap())
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -24,7 +24,7 @@ async fn metrics_count_operations_outcomes_latency_pool_outbox_and_refusals() {
     t.register("ada", "ada@example.com").await.assert_ok(); // a welcome mail waits in the outbox
     t.register("bob", "bob@example.com").await; // refused: one registration per address
 
-    let reply = t.get("/metrics", &[]).await;
+    let reply = t.metrics().await;
     assert_eq!(reply.status, 200);
     assert!(
         reply.headers["content-type"]
@@ -69,4 +69,55 @@ async fn metrics_count_operations_outcomes_latency_pool_outbox_and_refusals() {
     assert!(sample(&metrics, r#"agora_db_pool_connections{state="in_use"}"#).is_some());
     assert_eq!(sample(&metrics, "agora_db_pool_waiting"), Some(0.0));
     assert_eq!(sample(&metrics, "agora_outbox_backlog"), Some(1.0));
+}
+
+/// `/metrics` names every operation clients sent and how they failed: it is served on a listener
+/// of its own (loopback unless configured), never on the API's, and every metric says what it
+/// counts.
+#[tokio::test(flavor = "multi_thread")]
+async fn metrics_are_served_apart_from_the_api_and_every_metric_has_help() {
+    let defaults = agora::config::Config::from_env().unwrap();
+    assert_eq!(defaults.metrics_listen, "127.0.0.1:9464");
+
+    let t = TestApp::new().await;
+    let server = t.binary(&[]).await;
+    server
+        .gql(None, "query Hello { __typename }", json!({}))
+        .await;
+    assert_eq!(server.get("/metrics").await.0, 404);
+
+    let scraped = reqwest::get(format!("http://{}/metrics", server.metrics_address))
+        .await
+        .unwrap();
+    assert_eq!(scraped.status(), 200);
+    let metrics = scraped.text().await.unwrap();
+    assert_eq!(
+        sample(
+            &metrics,
+            r#"agora_requests_total{operation="Hello",outcome="ok"}"#
+        ),
+        Some(1.0),
+        "{metrics}"
+    );
+    let described: Vec<&str> = metrics
+        .lines()
+        .filter_map(|line| line.strip_prefix("# HELP "))
+        .filter_map(|help| help.split(' ').next())
+        .collect();
+    let undescribed: Vec<&str> = metrics
+        .lines()
+        .filter_map(|line| line.strip_prefix("# TYPE "))
+        .filter_map(|kind| kind.split(' ').next())
+        .filter(|name| !described.contains(name))
+        .collect();
+    assert!(undescribed.is_empty(), "no HELP for {undescribed:?}");
+    assert!(described.len() >= 5, "{metrics}");
+
+    let off = t.binary(&[("AGORA_METRICS_LISTEN", "off")]).await;
+    assert!(
+        reqwest::get(format!("http://{}/metrics", off.metrics_address))
+            .await
+            .is_err(),
+        "off serves no metrics"
+    );
 }

@@ -54,6 +54,8 @@ export async function startAgora({ env = {}, name } = {}) {
     ...process.env,
     DATABASE_URL: `${PG}/${database}`,
     AGORA_LISTEN: `127.0.0.1:${port}`,
+    // Two servers may run at once (two instances); each needs a metrics port of its own.
+    AGORA_METRICS_LISTEN: `127.0.0.1:${await freePort()}`,
     AGORA_ENV: 'development',
     AGORA_PUBLIC_URL: url,
     AGORA_COOKIE_SECURE: 'false',

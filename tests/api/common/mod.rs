@@ -211,29 +211,13 @@ impl TestApp {
     }
 
     pub async fn send(&self, request: Request<Body>) -> Reply {
-        let response = self
-            .router
-            .clone()
-            .oneshot(request)
-            .await
-            .expect("router is infallible");
-        let status = response.status();
-        let headers = response.headers().clone();
-        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
-            .await
-            .unwrap();
-        let text = String::from_utf8_lossy(&bytes).into_owned();
-        let body = if bytes.is_empty() {
-            Value::Null
-        } else {
-            serde_json::from_str(&text).unwrap_or_else(|_| Value::String(text.clone()))
-        };
-        Reply {
-            status,
-            headers,
-            body,
-            text,
-        }
+        reply(self.router.clone(), request).await
+    }
+
+    /// `/metrics`, from the metrics listener's router (the API's has none).
+    pub async fn metrics(&self) -> Reply {
+        let request = Request::get("/metrics").body(Body::empty()).unwrap();
+        reply(agora::http::metrics_router(self.app.clone()), request).await
     }
 
     pub async fn get(&self, uri: &str, headers: &[(&str, &str)]) -> Reply {
@@ -446,9 +430,33 @@ pub fn http_client() -> reqwest::Client {
     reqwest::Client::new()
 }
 
+/// What `router` answers to `request`.
+async fn reply(router: Router, request: Request<Body>) -> Reply {
+    let response = router.oneshot(request).await.expect("router is infallible");
+    let status = response.status();
+    let headers = response.headers().clone();
+    let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+        .await
+        .unwrap();
+    let text = String::from_utf8_lossy(&bytes).into_owned();
+    let body = if bytes.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_str(&text).unwrap_or_else(|_| Value::String(text.clone()))
+    };
+    Reply {
+        status,
+        headers,
+        body,
+        text,
+    }
+}
+
 /// The real `agora serve` binary on a free port, its stderr (the logs) kept for inspection.
 pub struct Server {
     pub address: SocketAddr,
+    /// Where it serves `/metrics` (AGORA_METRICS_LISTEN).
+    pub metrics_address: SocketAddr,
     pub process: tokio::process::Child,
     logs: Arc<Mutex<Vec<String>>>,
     http: reqwest::Client,
@@ -469,6 +477,7 @@ impl Server {
     /// wait for it to listen.
     pub fn spawn(env: &[(&str, &str)]) -> Self {
         let address: SocketAddr = ([127, 0, 0, 1], free_port()).into();
+        let metrics_address: SocketAddr = ([127, 0, 0, 1], free_port()).into();
         let data_dir = std::env::temp_dir().join(format!("agora_server_{}", address.port()));
         let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_agora"));
         command
@@ -476,6 +485,7 @@ impl Server {
             .env_clear()
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
             .env("AGORA_LISTEN", address.to_string())
+            .env("AGORA_METRICS_LISTEN", metrics_address.to_string())
             .env("AGORA_DATA_DIR", &data_dir)
             .env(
                 "AGORA_SECRET",
@@ -503,6 +513,7 @@ impl Server {
         });
         Self {
             address,
+            metrics_address,
             process,
             logs,
             http: http_client(),
