@@ -152,10 +152,16 @@ pub fn parse_id(
 }
 
 /// What a paged list costs in the complexity budget: its nodes' cost once per node it may
-/// return, so nested pages of pages exceed the budget while one full page fits.
+/// return, so nested pages of pages exceed the budget while one full page fits. A `first` over
+/// the page limit costs as a full page: the field refuses it with `BAD_USER_INPUT` naming
+/// `first`, whether it is 101 or 100000, rather than the whole query being "too complex".
 pub fn page_cost(first: Option<i32>, child_complexity: usize) -> usize {
-    let page = usize::try_from(first.unwrap_or(connection::DEFAULT_PAGE_SIZE)).unwrap_or(0);
-    page.max(1).saturating_mul(child_complexity)
+    let page = first
+        .unwrap_or(connection::DEFAULT_PAGE_SIZE)
+        .clamp(1, connection::MAX_PAGE_SIZE);
+    usize::try_from(page)
+        .unwrap_or(1)
+        .saturating_mul(child_complexity)
 }
 
 /// Sets `extensions.code` on an error raised outside a resolver (where `AppError` sets it).

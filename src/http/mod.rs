@@ -75,6 +75,7 @@ pub fn router(app: Arc<App>) -> Router {
         .map_request(client::set_client_request_id_apart)
         .layer(SetRequestIdLayer::new(x_request_id.clone(), MakeRequestUuid))
         .layer(PropagateRequestIdLayer::new(x_request_id))
+        .layer(axum::middleware::from_fn(explain_refusals))
         .layer(TraceLayer::new_for_http().make_span_with(|request: &Request| {
             let request_id = request
                 .headers()
@@ -173,12 +174,84 @@ fn http_error(status: StatusCode, code: &str, message: &str) -> Response {
     refusal(status, message, json!({ "code": code }))
 }
 
+/// A refusal made outside GraphQL: its body is written on the way out by [`explain_refusals`],
+/// which knows the request id that every error carries.
+#[derive(Clone)]
+struct Refusal {
+    message: String,
+    extensions: serde_json::Value,
+}
+
 fn refusal(status: StatusCode, message: &str, extensions: serde_json::Value) -> Response {
+    let mut response = status.into_response();
+    response.extensions_mut().insert(Refusal {
+        message: message.to_owned(),
+        extensions,
+    });
+    response
+}
+
+/// Longer URLs are refused here with an explanation, well below hyper's own limit (64 KiB), past
+/// which it answers a bare 414 that never reaches this code.
+const MAX_URI_BYTES: usize = 16 * 1024;
+
+/// Gives every error answer made outside GraphQL a JSON body with a code and the request id:
+/// the refusals above, and the bare statuses of routing (an unknown path, a method a path does
+/// not take).
+async fn explain_refusals(request: Request, next: axum::middleware::Next) -> Response {
+    let request_id = request
+        .headers()
+        .get(X_REQUEST_ID)
+        .and_then(|id| id.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    let mut response = if request.uri().to_string().len() > MAX_URI_BYTES {
+        http_error(
+            StatusCode::URI_TOO_LONG,
+            code::BAD_REQUEST,
+            &format!("The URL is longer than {MAX_URI_BYTES} bytes; send the query in a POST body"),
+        )
+    } else {
+        next.run(request).await
+    };
+    let bare = response.status().as_u16() >= 400
+        && hyper::body::Body::size_hint(response.body()).exact() == Some(0);
+    let Refusal {
+        message,
+        mut extensions,
+    } = match response.extensions_mut().remove::<Refusal>() {
+        Some(refusal) => refusal,
+        None if bare => routing_refusal(response.status()),
+        None => return response,
+    };
+    extensions["requestId"] = json!(request_id);
     let body = json!({ "errors": [{ "message": message, "extensions": extensions }] });
-    (
-        status,
-        [(header::CONTENT_TYPE, "application/json")],
-        Body::from(body.to_string()),
-    )
-        .into_response()
+    response.headers_mut().remove(header::CONTENT_LENGTH);
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    *response.body_mut() = Body::from(body.to_string());
+    response
+}
+
+fn routing_refusal(status: StatusCode) -> Refusal {
+    let (code, message) = match status {
+        StatusCode::NOT_FOUND => (
+            code::NOT_FOUND,
+            "Nothing is served at this path; GraphQL is at /graphql".to_owned(),
+        ),
+        StatusCode::METHOD_NOT_ALLOWED => (
+            code::METHOD_NOT_ALLOWED,
+            "This path does not take that method; the Allow header lists those it takes".to_owned(),
+        ),
+        other => (
+            code::BAD_REQUEST,
+            other.canonical_reason().unwrap_or("Refused").to_owned(),
+        ),
+    };
+    Refusal {
+        message,
+        extensions: json!({ "code": code }),
+    }
 }

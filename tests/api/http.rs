@@ -264,6 +264,44 @@ async fn every_graphql_error_has_a_code_and_request_id() {
     }
 }
 
+/// Refusals made before GraphQL runs read like GraphQL errors too: a JSON body whose error has
+/// a code and the request id, whatever the path, method or URL length.
+#[tokio::test(flavor = "multi_thread")]
+async fn every_http_refusal_has_a_json_body_with_a_code_and_request_id() {
+    let t = TestApp::new().await;
+    let put = t
+        .send(
+            Request::builder()
+                .method(Method::PUT)
+                .uri("/graphql")
+                .body(Body::from("{}"))
+                .unwrap(),
+        )
+        .await;
+    let unknown = t.get("/graphq", &[]).await;
+    let long_url = format!("/graphql?query={}", "a".repeat(20_000));
+    let long = t.get(&long_url, &[]).await;
+    let malformed = post_raw(&t, Some("application/json"), &[], "{ not json").await;
+    for (reply, status, code) in [
+        (&put, 405, "METHOD_NOT_ALLOWED"),
+        (&unknown, 404, "NOT_FOUND"),
+        (&long, 414, "BAD_REQUEST"),
+        (&malformed, 400, "BAD_REQUEST"),
+    ] {
+        assert_eq!(reply.status, status, "{}", reply.text);
+        assert_eq!(reply.code(), Some(code), "{}", reply.text);
+        assert_eq!(reply.headers["content-type"], "application/json");
+        let request_id = reply.error()["extensions"]["requestId"].as_str();
+        assert_eq!(
+            request_id,
+            reply.headers["x-request-id"].to_str().ok(),
+            "{}",
+            reply.text
+        );
+    }
+    assert!(put.headers.contains_key("allow"));
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn tools_introspection_fits_and_deep_data_queries_do_not() {
     let t = TestApp::new().await;
@@ -618,4 +656,16 @@ async fn list_fields_cost_by_their_page_size() {
     t.gql_as(&ada.access, &format!("{{ {small} }}"), json!({}))
         .await
         .assert_ok();
+    // A page over the limit is the same mistake however far over: the field names it.
+    for first in [101, 100_000, i32::MAX] {
+        let over = t
+            .gql_as(
+                &ada.access,
+                &format!("{{ marketItems(first: {first}) {{ edges {{ node {{ id }} }} }} }}"),
+                json!({}),
+            )
+            .await;
+        assert_eq!(over.code(), Some("BAD_USER_INPUT"), "first: {first}");
+        assert_eq!(over.error()["extensions"]["field"], "first");
+    }
 }
