@@ -76,6 +76,7 @@ pub async fn run(
         user_agent: Some("agora admin".to_owned()),
         ..RequestInfo::default()
     };
+    let now = app.clock.now();
     let mut conn = db::conn(&app.pool).await.map_err(explain)?;
     match command {
         AdminCommand::CreateUser {
@@ -94,11 +95,11 @@ pub async fn run(
                 last_name: &last_name,
             };
             let new_user = new_account(app, fields).await.map_err(explain)?;
-            let user = audit::audited(&mut conn, &origin, async |conn| {
-                let user = crate::accounts::create_with_default_role(conn, &new_user).await?;
+            let user = audit::audited(&mut conn, &origin, now, async |conn| {
+                let user = crate::accounts::create_with_default_role(conn, &new_user, now).await?;
                 for role in &roles {
                     let role = rbac::find_role_by_name(conn, role).await?;
-                    rbac::assign(conn, user.id, role.id).await?;
+                    rbac::assign(conn, user.id, role.id, now).await?;
                 }
                 let event = Event::new(action::USER_CREATE, None)
                     .target("user", user.id)
@@ -117,12 +118,12 @@ pub async fn run(
                         .await?
                         .ok_or(AppError::NotFound("User"))?;
                 let role = rbac::find_role_by_name(conn, &role).await?;
-                let changed = rbac::assign(conn, found.id, role.id).await?;
+                let changed = rbac::assign(conn, found.id, role.id, now).await?;
                 if changed {
                     let event = Event::new(action::ROLE_ASSIGN, None)
                         .target("user", found.id)
                         .meta(json!({ "role": role.name, "via": "cli" }));
-                    audit::store::record(conn, &origin, event).await?;
+                    audit::store::record(conn, &origin, event, now).await?;
                 }
                 Ok(changed)
             })
@@ -149,14 +150,13 @@ pub async fn run(
                 items,
                 &password_hash,
                 app.config.default_budget,
-                app.clock.now(),
+                now,
             )
             .await
             .map_err(explain)?;
-            let planner =
-                seed::seed_planner(&mut conn, habits, tasks, &app.config, app.clock.now())
-                    .await
-                    .map_err(explain)?;
+            let planner = seed::seed_planner(&mut conn, habits, tasks, &app.config, now)
+                .await
+                .map_err(explain)?;
             writeln!(
                 out,
                 "demo data: {users} users, {items} items, {seeded} held by users, \

@@ -50,7 +50,7 @@ pub async fn refresh(
         {
             let event =
                 Event::new(action::REFRESH_REUSE, Some(user_id)).target("session", session_id);
-            record(conn, origin, event).await?;
+            record(conn, origin, event, now).await?;
         }
         Ok(rotation)
     })
@@ -100,7 +100,7 @@ pub async fn logout(
     })?;
     let now = app.clock.now();
     let mut conn = db::conn(&app.pool).await?;
-    audited(&mut conn, origin, async |conn| {
+    audited(&mut conn, origin, now, async |conn| {
         let revoked = store::revoke_session(conn, user_id, session_id, now).await?;
         let event = Event::new(action::LOGOUT, Some(user_id)).target("session", session_id);
         Ok((usize::from(revoked.is_some()), event))
@@ -112,7 +112,7 @@ pub async fn logout(
 pub async fn logout_all(app: &App, origin: &RequestInfo, user_id: i64) -> Result<usize, AppError> {
     let now = app.clock.now();
     let mut conn = db::conn(&app.pool).await?;
-    audited(&mut conn, origin, async |conn| {
+    audited(&mut conn, origin, now, async |conn| {
         let revoked = store::revoke_all_sessions(conn, user_id, None, now).await?;
         let event = Event::new(action::LOGOUT_ALL, Some(user_id))
             .target("user", user_id)
@@ -131,7 +131,7 @@ pub async fn revoke(
 ) -> Result<Session, AppError> {
     let now = app.clock.now();
     let mut conn = db::conn(&app.pool).await?;
-    audited(&mut conn, origin, async |conn| {
+    audited(&mut conn, origin, now, async |conn| {
         let session = store::revoke_session(conn, user_id, session_id, now)
             .await?
             .ok_or(AppError::NotFound("Session"))?;
