@@ -52,3 +52,22 @@ async fn rows_written_on_a_pinned_clock_carry_its_instant() {
         );
     }
 }
+
+/// The database keeps no clock of its own for a column: a migration giving one a default of
+/// `now()` (or any of its spellings) again would let an insert that forgets its time pass,
+/// stamped by the other clock.
+#[tokio::test(flavor = "multi_thread")]
+async fn no_column_defaults_to_the_database_clock() {
+    let t = TestApp::new().await;
+    let defaulted = t
+        .text(
+            "SELECT coalesce(string_agg(table_name || '.' || column_name, ', '), '') AS t
+             FROM information_schema.columns
+             WHERE table_schema = 'public'
+               -- diesel's record of when each migration ran: no row of ours.
+               AND table_name <> '__diesel_schema_migrations'
+               AND column_default ~* '(now|timestamp|localtime|current_date|current_time)'",
+        )
+        .await;
+    assert_eq!(defaulted, "");
+}
