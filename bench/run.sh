@@ -75,8 +75,8 @@ SEED_START=$(date +%s)
 echo "bench admin password" | "$AGORA" admin create-user --username benchadmin \
   --email benchadmin@example.com --role admin >/dev/null
 # M1 buys each of these once; priced 1 so every buyer's budget lasts the whole run.
-psql "$DATABASE_URL" -qc "INSERT INTO items (name, price, barcode)
-  SELECT format('Bench stock %s', n), 1, lpad((700000000000 + n)::text, 12, '0')
+psql "$DATABASE_URL" -qc "INSERT INTO items (name, price, barcode, created_at, updated_at)
+  SELECT format('Bench stock %s', n), 1, lpad((700000000000 + n)::text, 12, '0'), now(), now()
   FROM generate_series(1, $STOCK) AS n" >/dev/null
 psql "$DATABASE_URL" -qc "VACUUM ANALYZE" >/dev/null
 say "seeded in $(( $(date +%s) - SEED_START )) s"

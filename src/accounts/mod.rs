@@ -7,6 +7,7 @@ pub mod model;
 pub mod rules;
 pub mod store;
 
+use chrono::{DateTime, Utc};
 use diesel_async::AsyncPgConnection;
 use serde_json::json;
 
@@ -50,14 +51,15 @@ pub async fn new_account(app: &App, fields: AccountFields<'_>) -> Result<NewUser
     })
 }
 
-/// Inserts the account with the default role, in the caller's transaction.
+/// Inserts the account made at `now` with the default role, in the caller's transaction.
 pub async fn create_with_default_role(
     conn: &mut AsyncPgConnection,
     new_user: &NewUser,
+    now: DateTime<Utc>,
 ) -> Result<User, AppError> {
-    let user = store::create_user(conn, new_user).await?;
+    let user = store::create_user(conn, new_user, now).await?;
     let role = rbac::store::find_role_by_name(conn, DEFAULT_ROLE).await?;
-    rbac::store::assign(conn, user.id, role.id).await?;
+    rbac::store::assign(conn, user.id, role.id, now).await?;
     Ok(user)
 }
 
@@ -92,10 +94,11 @@ async fn create_audited(
     new_user: NewUser,
     creator: Option<i64>,
 ) -> Result<User, AppError> {
+    let now = app.clock.now();
     let mut conn = db::conn(&app.pool).await?;
-    let user = audited(&mut conn, origin, async |conn| {
-        let user = create_with_default_role(conn, &new_user).await?;
-        recovery::welcome(app, conn, &user).await?;
+    let user = audited(&mut conn, origin, now, async |conn| {
+        let user = create_with_default_role(conn, &new_user, now).await?;
+        recovery::welcome(app, conn, &user, now).await?;
         let (event_action, actor) = match creator {
             Some(admin) => (action::USER_CREATE, admin),
             None => (action::REGISTER, user.id),
@@ -158,7 +161,7 @@ pub async fn update_user(
     };
     let now = app.clock.now();
     let mut conn = db::conn(&app.pool).await?;
-    audited(&mut conn, origin, async |conn| {
+    audited(&mut conn, origin, now, async |conn| {
         let user = store::update_identity(conn, user_id, &changes, now).await?;
         let event = Event::new(action::USER_UPDATE, Some(actor))
             .target("user", user.id)
@@ -181,7 +184,7 @@ pub async fn set_user_active(
 ) -> Result<(User, usize), AppError> {
     let now = app.clock.now();
     let mut conn = db::conn(&app.pool).await?;
-    audited(&mut conn, origin, async |conn| {
+    audited(&mut conn, origin, now, async |conn| {
         rbac::store::lock_role_changes(conn).await?;
         let user = store::set_active(conn, user_id, active, now).await?;
         let revoked = if active {

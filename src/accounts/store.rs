@@ -9,13 +9,18 @@ use super::model::{IdentityChanges, NewUser, ProfileChanges, User};
 use crate::db::schema::{user_roles, users};
 use crate::error::{AppError, violated_unique_constraint};
 
-/// Inserts the user; `TAKEN` on a username or address in use.
+/// Inserts the user, made at `now`; `TAKEN` on a username or address in use.
 pub async fn create_user(
     conn: &mut AsyncPgConnection,
     new_user: &NewUser,
+    now: DateTime<Utc>,
 ) -> Result<User, AppError> {
     diesel::insert_into(users::table)
-        .values(new_user)
+        .values((
+            new_user,
+            users::created_at.eq(now),
+            users::updated_at.eq(now),
+        ))
         .returning(User::as_returning())
         .get_result(conn)
         .await

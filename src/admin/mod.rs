@@ -76,6 +76,7 @@ pub async fn run(
         user_agent: Some("agora admin".to_owned()),
         ..RequestInfo::default()
     };
+    let now = app.clock.now();
     let mut conn = db::conn(&app.pool).await.map_err(explain)?;
     match command {
         AdminCommand::CreateUser {
@@ -94,11 +95,11 @@ pub async fn run(
                 last_name: &last_name,
             };
             let new_user = new_account(app, fields).await.map_err(explain)?;
-            let user = audit::audited(&mut conn, &origin, async |conn| {
-                let user = crate::accounts::create_with_default_role(conn, &new_user).await?;
+            let user = audit::audited(&mut conn, &origin, now, async |conn| {
+                let user = crate::accounts::create_with_default_role(conn, &new_user, now).await?;
                 for role in &roles {
                     let role = rbac::find_role_by_name(conn, role).await?;
-                    rbac::assign(conn, user.id, role.id).await?;
+                    rbac::assign(conn, user.id, role.id, now).await?;
                 }
                 let event = Event::new(action::USER_CREATE, None)
                     .target("user", user.id)
@@ -110,13 +111,13 @@ pub async fn run(
             writeln!(out, "created user {} (id {})", user.username, user.id)?;
         }
         AdminCommand::GrantRole { user, role } => {
-            let changed = audit::audited(&mut conn, &origin, async |conn| {
+            let changed = audit::audited(&mut conn, &origin, now, async |conn| {
                 let (found, _) =
                     accounts::find_for_login(conn, &crate::text::fold_identifier(&user))
                         .await?
                         .ok_or(AppError::NotFound("User"))?;
                 let role = rbac::find_role_by_name(conn, &role).await?;
-                let changed = rbac::assign(conn, found.id, role.id).await?;
+                let changed = rbac::assign(conn, found.id, role.id, now).await?;
                 let event = changed.then(|| {
                     Event::new(action::ROLE_ASSIGN, None)
                         .target("user", found.id)
@@ -147,14 +148,13 @@ pub async fn run(
                 items,
                 &password_hash,
                 app.config.default_budget,
-                app.clock.now(),
+                now,
             )
             .await
             .map_err(explain)?;
-            let planner =
-                seed::seed_planner(&mut conn, habits, tasks, &app.config, app.clock.now())
-                    .await
-                    .map_err(explain)?;
+            let planner = seed::seed_planner(&mut conn, habits, tasks, &app.config, now)
+                .await
+                .map_err(explain)?;
             writeln!(
                 out,
                 "demo data: {users} users, {items} items, {seeded} held by users, \

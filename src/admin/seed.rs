@@ -23,7 +23,7 @@ pub async fn seed_demo(
 ) -> Result<i64, AppError> {
     let users = i32::try_from(users).unwrap_or(i32::MAX);
     let items = i32::try_from(items).unwrap_or(i32::MAX);
-    store::insert_demo_users_and_items(conn, users, items, password_hash, budget).await?;
+    store::insert_demo_users_and_items(conn, users, items, password_hash, budget, now).await?;
     // Bought the ordinary way so budgets and the ledger agree.
     for pending in store::pending_demo_purchases(conn, users.max(1)).await? {
         let (buyer, item) = (pending.buyer_id, pending.item_id);
@@ -83,7 +83,7 @@ pub async fn seed_planner(
             .filter(|(index, _)| !(index + n as usize).is_multiple_of(5))
             .map(|(_, day)| day)
             .collect();
-        store::insert_completions(conn, habit.id, &done).await?;
+        store::insert_completions(conn, habit.id, &done, now).await?;
     }
     let has_tasks = store::count_tasks(conn, user_id).await?;
     if has_tasks == 0 && tasks > 0 {

@@ -10,43 +10,47 @@ use crate::db::schema::{habit_completions, habits, tasks, users};
 use crate::error::AppError;
 
 /// Users `demo00001` to `demo<users>`, each with the `user` role, and items `Demo item 000001`
-/// to `Demo item <items>`, where missing.
+/// to `Demo item <items>`, where missing, made at `now`.
 pub async fn insert_demo_users_and_items(
     conn: &mut AsyncPgConnection,
     users: i32,
     items: i32,
     password_hash: &str,
     budget: i64,
+    now: DateTime<Utc>,
 ) -> Result<(), AppError> {
     diesel::sql_query(
-        "INSERT INTO users (username, email, password_hash, first_name, last_name, budget)
+        "INSERT INTO users (username, email, password_hash, first_name, last_name, budget, created_at, updated_at)
          SELECT format('demo%s', lpad(n::text, 5, '0')), format('demo%s@example.com', lpad(n::text, 5, '0')),
-                $1, 'Demo', format('User %s', n), $2
+                $1, 'Demo', format('User %s', n), $2, $4, $4
          FROM generate_series(1, $3) AS n
          ON CONFLICT DO NOTHING",
     )
     .bind::<Text, _>(password_hash)
     .bind::<BigInt, _>(budget)
     .bind::<Integer, _>(users)
+    .bind::<Timestamptz, _>(now)
     .execute(conn)
     .await?;
     diesel::sql_query(
-        "INSERT INTO user_roles (user_id, role_id)
-         SELECT u.id, r.id FROM users u CROSS JOIN roles r
+        "INSERT INTO user_roles (user_id, role_id, created_at)
+         SELECT u.id, r.id, $1 FROM users u CROSS JOIN roles r
          WHERE u.username LIKE 'demo%' AND r.name = 'user'
          ON CONFLICT DO NOTHING",
     )
+    .bind::<Timestamptz, _>(now)
     .execute(conn)
     .await?;
     // Prices 1..150 keep five held items per user within the default budget.
     diesel::sql_query(
-        "INSERT INTO items (name, price, barcode, description)
+        "INSERT INTO items (name, price, barcode, description, created_at, updated_at)
          SELECT format('Demo item %s', lpad(n::text, 6, '0')), 1 + (n * 37) % 150,
-                lpad((900000000000 + n)::text, 12, '0'), format('Demo item number %s', n)
+                lpad((900000000000 + n)::text, 12, '0'), format('Demo item number %s', n), $2, $2
          FROM generate_series(1, $1) AS n
          ON CONFLICT DO NOTHING",
     )
     .bind::<Integer, _>(items)
+    .bind::<Timestamptz, _>(now)
     .execute(conn)
     .await?;
     Ok(())
@@ -114,11 +118,12 @@ pub async fn count_habits(conn: &mut AsyncPgConnection, user_id: i64) -> Result<
         .await?)
 }
 
-/// Marks the habit done on each of `days`, skipping days already done.
+/// Marks the habit done on each of `days`, skipping days already done; recorded at `now`.
 pub async fn insert_completions(
     conn: &mut AsyncPgConnection,
     habit_id: i64,
     days: &[NaiveDate],
+    now: DateTime<Utc>,
 ) -> Result<(), AppError> {
     let rows: Vec<_> = days
         .iter()
@@ -126,6 +131,7 @@ pub async fn insert_completions(
             (
                 habit_completions::habit_id.eq(habit_id),
                 habit_completions::completed_on.eq(*day),
+                habit_completions::created_at.eq(now),
             )
         })
         .collect();
@@ -160,7 +166,7 @@ pub async fn count_tasks(conn: &mut AsyncPgConnection, user_id: i64) -> Result<i
 }
 
 /// `count` tasks in the columns TODO, IN_PROGRESS, DONE in turn, positions dense within each
-/// column; the done ones completed at `now`.
+/// column, made at `now`; the done ones completed then too.
 pub async fn insert_demo_tasks(
     conn: &mut AsyncPgConnection,
     user_id: i64,
@@ -168,11 +174,11 @@ pub async fn insert_demo_tasks(
     now: DateTime<Utc>,
 ) -> Result<(), AppError> {
     diesel::sql_query(
-        "INSERT INTO tasks (user_id, title, priority, status, position, completed_at)
+        "INSERT INTO tasks (user_id, title, priority, status, position, completed_at, created_at, updated_at)
          SELECT $1, format('Demo task %s', lpad(n::text, 4, '0')),
                 (ARRAY['LOW', 'MEDIUM', 'HIGH'])[1 + n % 3],
                 (ARRAY['TODO', 'IN_PROGRESS', 'DONE'])[1 + (n - 1) % 3], (n - 1) / 3,
-                CASE WHEN (n - 1) % 3 = 2 THEN $2 END
+                CASE WHEN (n - 1) % 3 = 2 THEN $2 END, $2, $2
          FROM generate_series(1, $3) AS n",
     )
     .bind::<BigInt, _>(user_id)

@@ -18,7 +18,7 @@ pub async fn record_denial(
         .meta(serde_json::json!({ "permission": permission, "field": field }));
     let written = async {
         let mut conn = crate::db::conn(&app.pool).await?;
-        store::record(&mut conn, origin, event).await
+        store::record(&mut conn, origin, event, app.clock.now()).await
     };
     if let Err(error) = written.await {
         tracing::warn!(?error, "could not audit a permission denial");

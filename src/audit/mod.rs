@@ -38,10 +38,11 @@ where
 
 /// Runs `body` in a transaction (retried on contention, as [`crate::db::transaction`] is) and
 /// writes the event it returns in that same transaction, so a change and its audit row commit
-/// together or not at all. Every audited mutation goes through here.
+/// together or not at all, the row stamped `now`. Every audited mutation goes through here.
 pub async fn audited<R, E, F>(
     conn: &mut AsyncPgConnection,
     origin: &RequestInfo,
+    now: DateTime<Utc>,
     body: F,
 ) -> Result<R, AppError>
 where
@@ -50,10 +51,10 @@ where
     F: AsyncFn(&mut AsyncPgConnection) -> Result<(R, E), AppError> + for<'c> AuditedBody<'c, R, E>,
 {
     let body = &body;
-    crate::db::transaction(conn, async move |conn| {
+    crate::db::transaction(conn, async |conn| {
         let (result, event) = body(&mut *conn).await?;
         if let Some(event) = event.into() {
-            store::record(conn, origin, event).await?;
+            store::record(conn, origin, event, now).await?;
         }
         Ok(result)
     })

@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 use diesel::pg::Pg;
 use diesel::prelude::*;
-use diesel::sql_types::{BigInt, Jsonb, Nullable, Text};
+use diesel::sql_types::{BigInt, Jsonb, Nullable, Text, Timestamptz};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
 use super::model::{AuditRow, Event};
@@ -14,18 +14,19 @@ use crate::request::RequestInfo;
 /// The head of an audit row's insert, for statements that write their row themselves (a trade
 /// records itself in the statement that makes it). The address is bound as text: `ip` is an
 /// `inet`, which the crate does not write.
-pub const INSERT: &str = "INSERT INTO audit_log (actor_id, action, target_type, target_id, metadata, ip, user_agent, request_id, client_request_id)";
+pub const INSERT: &str = "INSERT INTO audit_log (actor_id, action, target_type, target_id, metadata, ip, user_agent, request_id, client_request_id, created_at)";
 
-/// Writes `event` with the request's origin. Call it on the connection (and so in the
-/// transaction) that makes the change.
+/// Writes `event` with the request's origin, made at `now`. Call it on the connection (and so in
+/// the transaction) that makes the change.
 pub async fn record(
     conn: &mut AsyncPgConnection,
     origin: &RequestInfo,
     event: Event,
+    now: DateTime<Utc>,
 ) -> Result<(), AppError> {
     let (target_type, target_id) = event.target.unzip();
     diesel::sql_query(format!(
-        "{INSERT} VALUES ($1, $2, $3, $4, $5, $6::inet, $7, $8, $9)"
+        "{INSERT} VALUES ($1, $2, $3, $4, $5, $6::inet, $7, $8, $9, $10)"
     ))
     .bind::<Nullable<BigInt>, _>(event.actor_id)
     .bind::<Text, _>(event.action)
@@ -36,6 +37,7 @@ pub async fn record(
     .bind::<Nullable<Text>, _>(origin.user_agent.as_deref())
     .bind::<Nullable<Text>, _>(origin.request_id.as_deref())
     .bind::<Nullable<Text>, _>(origin.client_request_id.as_deref())
+    .bind::<Timestamptz, _>(now)
     .execute(conn)
     .await?;
     Ok(())

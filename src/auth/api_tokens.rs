@@ -62,11 +62,14 @@ pub async fn create(
     };
     let cap = app.config.max_api_tokens_per_user;
     let mut conn = db::conn(&app.pool).await?;
-    let api_token = audited(&mut conn, origin, async |conn| {
+    let api_token = audited(&mut conn, origin, now, async |conn| {
         let api_token = store::create_api_token(conn, &new, cap, now).await?;
-        outbox::enqueue_for_user(conn, user_id, |email, username| {
-            templates::api_token_created(email, username, &name)
-        })
+        outbox::enqueue_for_user(
+            conn,
+            user_id,
+            |email, username| templates::api_token_created(email, username, &name),
+            now,
+        )
         .await?;
         let event = Event::new(action::API_TOKEN_CREATE, Some(user_id))
             .target("api_token", api_token.id)
@@ -97,7 +100,7 @@ pub async fn revoke(
 ) -> Result<ApiToken, AppError> {
     let now = app.clock.now();
     let mut conn = db::conn(&app.pool).await?;
-    audited(&mut conn, origin, async |conn| {
+    audited(&mut conn, origin, now, async |conn| {
         let api_token = store::revoke_api_token(conn, user_id, token_id, now)
             .await?
             .ok_or(AppError::NotFound("API token"))?;

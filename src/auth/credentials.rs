@@ -72,10 +72,13 @@ pub async fn replace_password(
             "sessionsRevoked": ended.sessions,
             "apiTokensRevoked": ended.api_tokens,
         }));
-    record(conn, origin, event).await?;
-    outbox::enqueue_for_user(conn, user_id, |email, username| {
-        templates::password_changed(email, username, ended.api_tokens)
-    })
+    record(conn, origin, event, now).await?;
+    outbox::enqueue_for_user(
+        conn,
+        user_id,
+        |email, username| templates::password_changed(email, username, ended.api_tokens),
+        now,
+    )
     .await?;
     Ok(ended)
 }

@@ -35,7 +35,7 @@ pub async fn refresh(
     let successor = app.tokens.successor_refresh_token(&presented);
     let (presented_hash, successor_hash) = (digest(&presented), digest(&successor));
     let mut conn = db::conn(&app.pool).await?;
-    let rotation = audited(&mut conn, origin, async |conn| {
+    let rotation = audited(&mut conn, origin, now, async |conn| {
         let presented = Presented {
             hash: &presented_hash,
             successor_hash: &successor_hash,
@@ -100,7 +100,7 @@ pub async fn logout(
     })?;
     let now = app.clock.now();
     let mut conn = db::conn(&app.pool).await?;
-    audited(&mut conn, origin, async |conn| {
+    audited(&mut conn, origin, now, async |conn| {
         let revoked = store::revoke_session(conn, user_id, session_id, now).await?;
         let event = Event::new(action::LOGOUT, Some(user_id)).target("session", session_id);
         Ok((usize::from(revoked.is_some()), event))
@@ -112,7 +112,7 @@ pub async fn logout(
 pub async fn logout_all(app: &App, origin: &RequestInfo, user_id: i64) -> Result<usize, AppError> {
     let now = app.clock.now();
     let mut conn = db::conn(&app.pool).await?;
-    audited(&mut conn, origin, async |conn| {
+    audited(&mut conn, origin, now, async |conn| {
         let revoked = store::revoke_all_sessions(conn, user_id, None, now).await?;
         let event = Event::new(action::LOGOUT_ALL, Some(user_id))
             .target("user", user_id)
@@ -131,7 +131,7 @@ pub async fn revoke(
 ) -> Result<Session, AppError> {
     let now = app.clock.now();
     let mut conn = db::conn(&app.pool).await?;
-    audited(&mut conn, origin, async |conn| {
+    audited(&mut conn, origin, now, async |conn| {
         let session = store::revoke_session(conn, user_id, session_id, now)
             .await?
             .ok_or(AppError::NotFound("Session"))?;

@@ -73,7 +73,7 @@ pub async fn login(
                 event = event.target("user", user.id);
             }
             let mut conn = db::conn(&app.pool).await?;
-            record(&mut conn, origin, event).await?;
+            record(&mut conn, origin, event, app.clock.now()).await?;
             return Err(AppError::InvalidCredentials);
         }
     };
@@ -123,7 +123,7 @@ pub async fn open_session(
     let client = ClientInfo::from(origin);
     let expires_at = now + session_lifetime(&app.config);
     let mut conn = db::conn(&app.pool).await?;
-    let (session, user) = audited(&mut conn, origin, async |conn| {
+    let (session, user) = audited(&mut conn, origin, now, async |conn| {
         let session =
             store::open_session(conn, user_id, &client, expires_at, &refresh_hash, now).await?;
         let event = Event::new(action::LOGIN, Some(user_id))

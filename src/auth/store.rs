@@ -122,6 +122,7 @@ pub async fn open_session(
         let session: Session = diesel::insert_into(sessions::table)
             .values((
                 sessions::user_id.eq(user_id),
+                sessions::created_at.eq(now),
                 sessions::last_seen_at.eq(now),
                 sessions::expires_at.eq(expires_at),
                 sessions::ip.eq(client.ip.as_deref()),
@@ -134,6 +135,7 @@ pub async fn open_session(
             .values((
                 refresh_tokens::session_id.eq(session.id),
                 refresh_tokens::token_hash.eq(refresh_hash),
+                refresh_tokens::created_at.eq(now),
             ))
             .execute(conn)
             .await?;
@@ -218,6 +220,7 @@ pub async fn rotate_refresh_token(
                     .values((
                         refresh_tokens::session_id.eq(token.session_id),
                         refresh_tokens::token_hash.eq(presented.successor_hash),
+                        refresh_tokens::created_at.eq(now),
                     ))
                     .execute(conn)
                     .await?;
@@ -398,7 +401,7 @@ pub async fn create_api_token(
         .await?;
     quota::check("live API tokens", live, cap)?;
     Ok(diesel::insert_into(api_tokens::table)
-        .values(new)
+        .values((new, api_tokens::created_at.eq(now)))
         .returning(ApiToken::as_returning())
         .get_result(conn)
         .await?)

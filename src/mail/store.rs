@@ -12,7 +12,12 @@ use super::model::{Mail, OutboxRow};
 use crate::db::schema::email_outbox;
 use crate::error::AppError;
 
-pub async fn enqueue(conn: &mut AsyncPgConnection, mail: &Mail) -> Result<(), AppError> {
+/// Queues `mail` at `now`, due at once: a worker's claim compares with the same clock.
+pub async fn enqueue(
+    conn: &mut AsyncPgConnection,
+    mail: &Mail,
+    now: DateTime<Utc>,
+) -> Result<(), AppError> {
     diesel::insert_into(email_outbox::table)
         .values((
             email_outbox::kind.eq(mail.kind),
@@ -20,20 +25,23 @@ pub async fn enqueue(conn: &mut AsyncPgConnection, mail: &Mail) -> Result<(), Ap
             email_outbox::subject.eq(&mail.subject),
             email_outbox::text_body.eq(&mail.text),
             email_outbox::html_body.eq(&mail.html),
+            email_outbox::next_attempt_at.eq(now),
+            email_outbox::created_at.eq(now),
         ))
         .execute(conn)
         .await?;
     Ok(())
 }
 
-/// Enqueues the mail `compose` writes for a user's current address and name.
+/// Enqueues at `now` the mail `compose` writes for a user's current address and name.
 pub async fn enqueue_for_user(
     conn: &mut AsyncPgConnection,
     user_id: i64,
     compose: impl FnOnce(&str, &str) -> Mail,
+    now: DateTime<Utc>,
 ) -> Result<(), AppError> {
     let user = crate::accounts::store::find_by_id(conn, user_id).await?;
-    enqueue(conn, &compose(&user.email, &user.username)).await
+    enqueue(conn, &compose(&user.email, &user.username), now).await
 }
 
 /// Claims up to `limit` due mails for `lease`, counting the attempt.

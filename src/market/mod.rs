@@ -92,7 +92,16 @@ pub async fn create_item(app: &App, creator: i64, new: &NewItem<'_>) -> Result<I
     let barcode = rules::barcode(new.barcode)?;
     let description = rules::description(new.description)?;
     let mut conn = db::conn(&app.pool).await?;
-    let item = store::create_item(&mut conn, creator, &name, price, &barcode, &description).await?;
+    let item = store::create_item(
+        &mut conn,
+        creator,
+        &name,
+        price,
+        &barcode,
+        &description,
+        app.clock.now(),
+    )
+    .await?;
     app.market_events
         .publish(MarketEventKind::Listed, item.clone())
         .await;

@@ -153,6 +153,7 @@ pub async fn create_item(
     price: i64,
     barcode: &str,
     description: &str,
+    now: DateTime<Utc>,
 ) -> Result<Item, AppError> {
     diesel::insert_into(items::table)
         .values((
@@ -161,6 +162,8 @@ pub async fn create_item(
             items::barcode.eq(barcode),
             items::description.eq(description),
             items::created_by.eq(creator),
+            items::created_at.eq(now),
+            items::updated_at.eq(now),
         ))
         .returning(Item::as_returning())
         .get_result(conn)
@@ -389,7 +392,7 @@ impl QueryFragment<Pg> for TradeStatement<'_> {
         out.push_sql(
             " traded.price FROM traded, trader WHERE users.id = trader.id RETURNING users.budget),
              ledger AS (INSERT INTO market_transactions
-                 (item_id, buyer_id, seller_id, amount, kind, balance_after, idempotency_key)
+                 (item_id, buyer_id, seller_id, amount, kind, balance_after, idempotency_key, created_at)
                SELECT traded.id, ",
         );
         out.push_sql(match self.side {
@@ -398,6 +401,8 @@ impl QueryFragment<Pg> for TradeStatement<'_> {
         });
         out.push_sql(", settled.budget, ");
         out.push_bind_param::<Nullable<Text>, _>(&self.idempotency_key)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Timestamptz, _>(&self.now)?;
         out.push_sql(" FROM traded, trader, settled), audited AS (");
         out.push_sql(crate::audit::store::INSERT);
         out.push_sql(" SELECT trader.id, ");
@@ -416,6 +421,8 @@ impl QueryFragment<Pg> for TradeStatement<'_> {
         out.push_bind_param::<Nullable<Text>, _>(&self.origin.request_id)?;
         out.push_sql(", ");
         out.push_bind_param::<Nullable<Text>, _>(&self.origin.client_request_id)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Timestamptz, _>(&self.now)?;
         out.push_sql(
             " FROM traded, trader, settled)
              SELECT traded.*, settled.budget FROM traded, settled",

@@ -25,9 +25,10 @@ pub async fn create_role(
 ) -> Result<Role, AppError> {
     let name = rules::role_name(name)?;
     let description = rules::description(description)?;
+    let now = app.clock.now();
     let mut conn = db::conn(&app.pool).await?;
-    audit::audited(&mut conn, origin, async |conn| {
-        let role = store::create_role(conn, &name, &description).await?;
+    audit::audited(&mut conn, origin, now, async |conn| {
+        let role = store::create_role(conn, &name, &description, now).await?;
         let event = Event::new(action::ROLE_CREATE, Some(actor))
             .target("role", role.id)
             .meta(json!({ "name": role.name }));
@@ -47,8 +48,9 @@ pub async fn update_role(
 ) -> Result<Role, AppError> {
     let name = name.map(rules::role_name).transpose()?;
     let description = description.map(rules::description).transpose()?;
+    let now = app.clock.now();
     let mut conn = db::conn(&app.pool).await?;
-    audit::audited(&mut conn, origin, async |conn| {
+    audit::audited(&mut conn, origin, now, async |conn| {
         let role = store::update_role(conn, id, name.as_deref(), description.as_deref()).await?;
         let event = Event::new(action::ROLE_UPDATE, Some(actor))
             .target("role", role.id)
@@ -64,8 +66,9 @@ pub async fn delete_role(
     origin: &RequestInfo,
     id: i64,
 ) -> Result<Role, AppError> {
+    let now = app.clock.now();
     let mut conn = db::conn(&app.pool).await?;
-    audit::audited(&mut conn, origin, async |conn| {
+    audit::audited(&mut conn, origin, now, async |conn| {
         store::lock_role_changes(conn).await?;
         let role = store::delete_role(conn, id).await?;
         store::ensure_a_role_manager_remains(conn).await?;
@@ -86,9 +89,10 @@ pub async fn create_permission(
 ) -> Result<Permission, AppError> {
     let name = rules::permission_name(name)?;
     let description = rules::description(description)?;
+    let now = app.clock.now();
     let mut conn = db::conn(&app.pool).await?;
-    audit::audited(&mut conn, origin, async |conn| {
-        let permission = store::create_permission(conn, &name, &description).await?;
+    audit::audited(&mut conn, origin, now, async |conn| {
+        let permission = store::create_permission(conn, &name, &description, now).await?;
         let event = Event::new(action::PERMISSION_CREATE, Some(actor))
             .target("permission", permission.id)
             .meta(json!({ "name": permission.name }));
@@ -103,8 +107,9 @@ pub async fn delete_permission(
     origin: &RequestInfo,
     id: i64,
 ) -> Result<Permission, AppError> {
+    let now = app.clock.now();
     let mut conn = db::conn(&app.pool).await?;
-    audit::audited(&mut conn, origin, async |conn| {
+    audit::audited(&mut conn, origin, now, async |conn| {
         store::lock_role_changes(conn).await?;
         let permission = store::delete_permission(conn, id).await?;
         store::ensure_a_role_manager_remains(conn).await?;
@@ -126,8 +131,9 @@ pub async fn grant_permission(
     role_id: i64,
     permission_id: i64,
 ) -> Result<(Role, Permission, bool), AppError> {
+    let now = app.clock.now();
     let mut conn = db::conn(&app.pool).await?;
-    audited(&mut conn, origin, async |conn| {
+    audited(&mut conn, origin, now, async |conn| {
         let role = store::find_role(conn, role_id).await?;
         let permission = store::find_permission(conn, permission_id).await?;
         if !rules::not_held(held, [permission.name.as_str()]).is_empty() {
@@ -152,8 +158,9 @@ pub async fn revoke_permission(
     role_id: i64,
     permission_id: i64,
 ) -> Result<(Role, Permission, bool), AppError> {
+    let now = app.clock.now();
     let mut conn = db::conn(&app.pool).await?;
-    audited(&mut conn, origin, async |conn| {
+    audited(&mut conn, origin, now, async |conn| {
         store::lock_role_changes(conn).await?;
         let role = store::find_role(conn, role_id).await?;
         let permission = store::find_permission(conn, permission_id).await?;
@@ -181,8 +188,9 @@ pub async fn assign_role(
     user_id: i64,
     role_id: i64,
 ) -> Result<(User, Role, bool), AppError> {
+    let now = app.clock.now();
     let mut conn = db::conn(&app.pool).await?;
-    audited(&mut conn, origin, async |conn| {
+    audited(&mut conn, origin, now, async |conn| {
         let user = accounts::find_by_id(conn, user_id).await?;
         let role = store::find_role(conn, role_id).await?;
         let granted = store::permission_names_of_role(conn, role.id).await?;
@@ -191,7 +199,7 @@ pub async fn assign_role(
                 "every permission of the role being assigned",
             ));
         }
-        let changed = store::assign(conn, user.id, role.id).await?;
+        let changed = store::assign(conn, user.id, role.id, now).await?;
         let event = changed.then(|| {
             Event::new(action::ROLE_ASSIGN, Some(actor))
                 .target("user", user.id)
@@ -210,8 +218,9 @@ pub async fn unassign_role(
     user_id: i64,
     role_id: i64,
 ) -> Result<(User, Role, bool), AppError> {
+    let now = app.clock.now();
     let mut conn = db::conn(&app.pool).await?;
-    audited(&mut conn, origin, async |conn| {
+    audited(&mut conn, origin, now, async |conn| {
         store::lock_role_changes(conn).await?;
         let user = accounts::find_by_id(conn, user_id).await?;
         let role = store::find_role(conn, role_id).await?;

@@ -1,6 +1,7 @@
 //! Queries on the RBAC tables: roles, permissions, grants, who holds what, and each user's
 //! permission set with the epoch it was read at.
 
+use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel::sql_types::{Array, BigInt, Text};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
@@ -153,9 +154,14 @@ pub async fn create_role(
     conn: &mut AsyncPgConnection,
     name: &str,
     description: &str,
+    now: DateTime<Utc>,
 ) -> Result<Role, AppError> {
     diesel::insert_into(roles::table)
-        .values((roles::name.eq(name), roles::description.eq(description)))
+        .values((
+            roles::name.eq(name),
+            roles::description.eq(description),
+            roles::created_at.eq(now),
+        ))
         .returning(Role::as_returning())
         .get_result(conn)
         .await
@@ -198,11 +204,13 @@ pub async fn create_permission(
     conn: &mut AsyncPgConnection,
     name: &str,
     description: &str,
+    now: DateTime<Utc>,
 ) -> Result<Permission, AppError> {
     let permission: Permission = diesel::insert_into(permissions::table)
         .values((
             permissions::name.eq(name),
             permissions::description.eq(description),
+            permissions::created_at.eq(now),
         ))
         .returning(Permission::as_returning())
         .get_result(conn)
@@ -265,16 +273,18 @@ pub async fn revoke(
     Ok(deleted > 0)
 }
 
-/// Gives a user a role; false when they already had it.
+/// Gives a user a role at `now`; false when they already had it.
 pub async fn assign(
     conn: &mut AsyncPgConnection,
     user_id: i64,
     role_id: i64,
+    now: DateTime<Utc>,
 ) -> Result<bool, AppError> {
     let inserted = diesel::insert_into(user_roles::table)
         .values((
             user_roles::user_id.eq(user_id),
             user_roles::role_id.eq(role_id),
+            user_roles::created_at.eq(now),
         ))
         .on_conflict_do_nothing()
         .execute(conn)

@@ -44,13 +44,14 @@ pub async fn create(
     let name = rules::name(name)?;
     let color = color.map(rules::color).transpose()?;
     let cap = app.config.max_themes_per_user;
+    let now = app.clock.now();
     let mut conn = db::conn(&app.pool).await?;
     db::transaction(&mut conn, async |conn| {
         quota::lock(conn, quota::THEMES_LOCK, user_id).await?;
         let mut taken = store::colors(conn, user_id).await?;
         quota::check("themes", taken.len() as i64, cap)?;
         if let Some(color) = &color {
-            return store::insert(conn, user_id, &name, color).await;
+            return store::insert(conn, user_id, &name, color, now).await;
         }
         // Other creations wait for the lock, but a rename or recolour does not: the colour just
         // chosen may be taken meanwhile, and then the next free one is tried.
@@ -59,7 +60,7 @@ pub async fn create(
             let color = rules::generated_color(&name, &taken).ok_or_else(|| {
                 AppError::Internal(anyhow::anyhow!("user {user_id} has every colour"))
             })?;
-            match store::insert(conn, user_id, &name, &color).await {
+            match store::insert(conn, user_id, &name, &color, now).await {
                 Err(AppError::Conflict {
                     field: Some("color"),
                     ..

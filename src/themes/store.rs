@@ -3,6 +3,7 @@
 
 use std::collections::HashSet;
 
+use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel::sql_types::{Array, BigInt};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
@@ -101,6 +102,7 @@ pub async fn insert(
     user_id: i64,
     name: &str,
     color: &str,
+    now: DateTime<Utc>,
 ) -> Result<Theme, AppError> {
     crate::db::transaction(conn, async |conn| {
         diesel::insert_into(themes::table)
@@ -108,6 +110,7 @@ pub async fn insert(
                 themes::user_id.eq(user_id),
                 themes::name.eq(name),
                 themes::color.eq(color),
+                themes::created_at.eq(now),
             ))
             .returning(Theme::as_returning())
             .get_result(conn)

@@ -9,14 +9,14 @@ async fn expired_rows_go_live_ones_stay_and_instances_may_clean_together() {
     let ada = t.user("ada").await;
     let id = &ada.user_id;
     t.sql(&format!(
-        "INSERT INTO sessions (user_id, expires_at) VALUES
-           ({id}, now() - interval '40 days'),
-           ({id}, now() - interval '1 day')"
+        "INSERT INTO sessions (user_id, expires_at, created_at, last_seen_at) VALUES
+           ({id}, now() - interval '40 days', now(), now()),
+           ({id}, now() - interval '1 day', now(), now())"
     ))
     .await;
     t.sql(&format!(
-        "INSERT INTO sessions (user_id, expires_at, revoked_at) VALUES
-           ({id}, now() + interval '1 day', now() - interval '31 days')"
+        "INSERT INTO sessions (user_id, expires_at, revoked_at, created_at, last_seen_at) VALUES
+           ({id}, now() + interval '1 day', now() - interval '31 days', now(), now())"
     ))
     .await;
     t.sql(
@@ -25,9 +25,9 @@ async fn expired_rows_go_live_ones_stay_and_instances_may_clean_together() {
     )
     .await;
     t.sql(
-        "INSERT INTO email_outbox (kind, recipient, subject, sent_at) VALUES
-           ('welcome', 'a@example.com', 's', now() - interval '31 days'),
-           ('welcome', 'b@example.com', 's', now() - interval '1 day')",
+        "INSERT INTO email_outbox (kind, recipient, subject, sent_at, created_at, next_attempt_at) VALUES
+           ('welcome', 'a@example.com', 's', now() - interval '31 days', now(), now()),
+           ('welcome', 'b@example.com', 's', now() - interval '1 day', now(), now())",
     )
     .await;
     let sessions_before = t.count("SELECT count(*) FROM sessions").await;

@@ -227,13 +227,13 @@ async fn prefill(t: &TestApp, who: &Tokens, table: &str, count: i64) {
              FROM generate_series(1, {count}) n"
         ),
         "themes" => format!(
-            "INSERT INTO themes (user_id, name, color)
-             SELECT {user}, 'Theme ' || n, '#' || upper(lpad(to_hex(n), 6, '0'))
+            "INSERT INTO themes (user_id, name, color, created_at)
+             SELECT {user}, 'Theme ' || n, '#' || upper(lpad(to_hex(n), 6, '0')), now()
              FROM generate_series(1, {count}) n"
         ),
         "api_tokens" => format!(
-            "INSERT INTO api_tokens (user_id, name, token_hash, permissions)
-             SELECT {user}, 'Token ' || n, sha256(n::text::bytea), '{{}}'
+            "INSERT INTO api_tokens (user_id, name, token_hash, permissions, created_at)
+             SELECT {user}, 'Token ' || n, sha256(n::text::bytea), '{{}}', now()
              FROM generate_series(1, {count}) n"
         ),
         other => panic!("no prefill for {other}"),

@@ -91,7 +91,7 @@ async fn two_instances_share_sessions_limits_and_events() {
     let (root, root_id) = sign_in(&a, "root").await;
     crate::common::sql_at(
         &database_url,
-        &format!("INSERT INTO user_roles (user_id, role_id) SELECT {root_id}, id FROM roles WHERE name = 'admin'"),
+        &format!("INSERT INTO user_roles (user_id, role_id, created_at) SELECT {root_id}, id, now() FROM roles WHERE name = 'admin'"),
     )
     .await;
     register(&a, "bob").await;

@@ -10,6 +10,7 @@ mod admin_cli;
 mod api_tokens;
 mod audit;
 mod cleanup;
+mod clock;
 mod connections;
 mod cost;
 mod credentials;

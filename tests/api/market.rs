@@ -818,8 +818,8 @@ async fn a_sale_that_would_overflow_the_budget_is_refused_whole() {
 async fn a_killed_server_loses_no_acknowledged_purchase_and_no_money() {
     let t = TestApp::new().await;
     t.sql(
-        "INSERT INTO items (name, price, barcode, description)
-         SELECT 'Item ' || n, n, lpad(n::text, 12, '0'), '' FROM generate_series(1, 300) n",
+        "INSERT INTO items (name, price, barcode, description, created_at, updated_at)
+         SELECT 'Item ' || n, n, lpad(n::text, 12, '0'), '', now(), now() FROM generate_series(1, 300) n",
     )
     .await;
     let mut buyers = Vec::new();

@@ -12,20 +12,20 @@ async fn stocker_and_holder(t: &TestApp) -> (Tokens, String) {
     let ada = t.user("ada").await;
     let bea = t.user("bea").await;
     let statements = [
-        "INSERT INTO roles (name) VALUES ('stocker')".to_owned(),
+        "INSERT INTO roles (name, created_at) VALUES ('stocker', now())".to_owned(),
         "INSERT INTO role_permissions (role_id, permission_id)
            SELECT r.id, p.id FROM roles r, permissions p
            WHERE r.name = 'stocker' AND p.name IN ('items:manage', 'market:trade')"
             .to_owned(),
         format!(
-            "INSERT INTO user_roles (user_id, role_id) SELECT {}, id FROM roles WHERE name = 'stocker'",
+            "INSERT INTO user_roles (user_id, role_id, created_at) SELECT {}, id, now() FROM roles WHERE name = 'stocker'",
             ada.user_id
         ),
         format!(
-            "INSERT INTO items (name, price, barcode, owner_id) VALUES ('held', 5, '000000000001', {})",
+            "INSERT INTO items (name, price, barcode, owner_id, created_at, updated_at) VALUES ('held', 5, '000000000001', {}, now(), now())",
             bea.user_id
         ),
-        "INSERT INTO items (name, price, barcode) VALUES ('free', 7, '000000000002')".to_owned(),
+        "INSERT INTO items (name, price, barcode, created_at, updated_at) VALUES ('free', 7, '000000000002', now(), now())".to_owned(),
     ];
     for statement in statements {
         t.sql(&statement).await;

@@ -188,14 +188,14 @@ async fn habits_in_every_order_and_filter() {
         let habit = mutate(&t, &ada.access, "createHabit", "habit { id }", input).await;
         let id = habit["habit"]["id"].as_str().unwrap();
         t.sql(&format!(
-            "INSERT INTO habit_completions (habit_id, completed_on)
-             SELECT {id}, DATE '2026-06-15' - day FROM generate_series(1, {streak}) AS day"
+            "INSERT INTO habit_completions (habit_id, completed_on, created_at)
+             SELECT {id}, DATE '2026-06-15' - day, now() FROM generate_series(1, {streak}) AS day"
         ))
         .await;
     }
     t.sql(
-        "INSERT INTO habit_completions (habit_id, completed_on)
-         SELECT id, DATE '2026-06-15' FROM habits WHERE name = 'Swim'",
+        "INSERT INTO habit_completions (habit_id, completed_on, created_at)
+         SELECT id, DATE '2026-06-15', now() FROM habits WHERE name = 'Swim'",
     )
     .await;
     let filters = [

@@ -18,17 +18,18 @@ use crate::common::TestApp;
 async fn filled() -> TestApp {
     let t = TestApp::new().await;
     for statement in [
-        "INSERT INTO users (username, email, password_hash, budget)
-         SELECT 'user' || n, 'user' || n || '@example.com', 'x', 0 FROM generate_series(1, 500) AS n",
-        "INSERT INTO audit_log (actor_id, action, target_type, target_id)
+        "INSERT INTO users (username, email, password_hash, budget, created_at, updated_at)
+         SELECT 'user' || n, 'user' || n || '@example.com', 'x', 0, now(), now() FROM generate_series(1, 500) AS n",
+        "INSERT INTO audit_log (actor_id, action, target_type, target_id, created_at)
          SELECT (SELECT min(id) FROM users) + (n * 7) % 500,
                 'auth.login',
                 CASE WHEN n % 10 = 0 THEN 'user' WHEN n % 10 = 1 THEN 'role' END,
-                CASE WHEN n % 10 < 2 THEN (SELECT min(id) FROM users) + n % 500 END
+                CASE WHEN n % 10 < 2 THEN (SELECT min(id) FROM users) + n % 500 END,
+                now()
          FROM generate_series(1, 50000) AS n",
-        "INSERT INTO habits (user_id, name, kind, starts_on, ends_on)
+        "INSERT INTO habits (user_id, name, kind, starts_on, ends_on, created_at, updated_at)
          SELECT (SELECT min(id) FROM users) + n % 500, 'habit ' || n, 'DAILY', DATE '2026-01-01',
-                CASE WHEN n % 4 = 0 THEN DATE '2027-01-01' END
+                CASE WHEN n % 4 = 0 THEN DATE '2027-01-01' END, now(), now()
          FROM generate_series(1, 20000) AS n",
         "ANALYZE users",
         "ANALYZE audit_log",
@@ -190,22 +191,22 @@ async fn cleanup_reads_only_what_it_deletes() {
     let when = "now() + (n % 120 - 60) * INTERVAL '1 day'";
     for statement in [
         format!(
-            "INSERT INTO sessions (user_id, expires_at, revoked_at)
-             SELECT {first_user}, {when}, CASE WHEN n % 5 = 0 THEN {when} END"
+            "INSERT INTO sessions (user_id, expires_at, revoked_at, created_at, last_seen_at)
+             SELECT {first_user}, {when}, CASE WHEN n % 5 = 0 THEN {when} END, now(), now()"
         ),
         format!(
-            "INSERT INTO mfa_challenges (user_id, token_hash, expires_at)
-             SELECT {first_user}, int8send(n), {when}"
+            "INSERT INTO mfa_challenges (user_id, token_hash, expires_at, created_at)
+             SELECT {first_user}, int8send(n), {when}, now()"
         ),
         format!(
-            "INSERT INTO account_tokens (user_id, purpose, token_hash, email, expires_at)
-             SELECT {first_user}, 'EMAIL_VERIFY', int8send(n), 'a@example.com', {when}"
+            "INSERT INTO account_tokens (user_id, purpose, token_hash, email, expires_at, created_at)
+             SELECT {first_user}, 'EMAIL_VERIFY', int8send(n), 'a@example.com', {when}, now()"
         ),
         format!("INSERT INTO rate_events (bucket, key, at) SELECT 'login', 'k' || n % 900, {when}"),
         format!(
-            "INSERT INTO email_outbox (kind, recipient, subject, text_body, html_body, sent_at)
+            "INSERT INTO email_outbox (kind, recipient, subject, text_body, html_body, sent_at, created_at, next_attempt_at)
              SELECT 'verify', 'a@example.com', 's', CASE WHEN n % 3 <> 0 THEN 't' END,
-                    CASE WHEN n % 3 <> 0 THEN 'h' END, CASE WHEN n % 3 = 0 THEN {when} END"
+                    CASE WHEN n % 3 <> 0 THEN 'h' END, CASE WHEN n % 3 = 0 THEN {when} END, now(), now()"
         ),
     ] {
         t.sql(&format!("{statement} FROM generate_series(1, 20000) AS n"))

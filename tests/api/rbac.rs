@@ -378,7 +378,7 @@ async fn two_admins_demoting_each_other_at_once_leave_one() {
     let admins = "SELECT count(*) FROM user_roles ur JOIN roles r ON r.id = ur.role_id WHERE r.name = 'admin'";
     for _ in 0..20 {
         t.sql(&format!(
-            "INSERT INTO user_roles (user_id, role_id) VALUES ({}, {admin_role}), ({}, {admin_role}) ON CONFLICT DO NOTHING",
+            "INSERT INTO user_roles (user_id, role_id, created_at) VALUES ({}, {admin_role}, now()), ({}, {admin_role}, now()) ON CONFLICT DO NOTHING",
             a.user_id, b.user_id
         ))
         .await;

@@ -310,20 +310,20 @@ async fn three_hundred_habits_cost_the_same_statements_as_three() {
     at(&t, "2026-01-15T12:00:00Z");
     for (who, count) in [(&few, 3), (&many, 300)] {
         t.sql(&format!(
-            "INSERT INTO habits (user_id, name, kind, schedule, starts_on)
-             SELECT {}, 'habit ' || g, 'DAILY', '{{}}', DATE '2024-01-01' FROM generate_series(1, {count}) AS g",
+            "INSERT INTO habits (user_id, name, kind, schedule, starts_on, created_at, updated_at)
+             SELECT {}, 'habit ' || g, 'DAILY', '{{}}', DATE '2024-01-01', now(), now() FROM generate_series(1, {count}) AS g",
             who.user_id
         ))
         .await;
         t.sql(&format!(
-            "INSERT INTO tasks (user_id, title, position) SELECT {}, 'task ' || g, g - 1 FROM generate_series(1, {count}) AS g",
+            "INSERT INTO tasks (user_id, title, position, created_at, updated_at) SELECT {}, 'task ' || g, g - 1, now(), now() FROM generate_series(1, {count}) AS g",
             who.user_id
         ))
         .await;
     }
     t.sql(
-        "INSERT INTO habit_completions (habit_id, completed_on)
-         SELECT h.id, d::date FROM habits h, generate_series(DATE '2024-01-01', DATE '2026-01-14', INTERVAL '1 day') AS d
+        "INSERT INTO habit_completions (habit_id, completed_on, created_at)
+         SELECT h.id, d::date, now() FROM habits h, generate_series(DATE '2024-01-01', DATE '2026-01-14', INTERVAL '1 day') AS d
          WHERE (h.id + extract(doy FROM d)::int) % 5 <> 0",
     )
     .await;

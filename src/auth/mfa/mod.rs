@@ -109,8 +109,9 @@ pub async fn challenge_if_enabled(app: &App, user_id: i64) -> Result<Option<Chal
         return Ok(None);
     }
     let token = rules::new_challenge_token();
-    let expires_at = app.clock.now() + rules::CHALLENGE_LIFETIME;
-    store::create_challenge(&mut conn, user_id, &digest(&token), expires_at).await?;
+    let now = app.clock.now();
+    let expires_at = now + rules::CHALLENGE_LIFETIME;
+    store::create_challenge(&mut conn, user_id, &digest(&token), (now, expires_at)).await?;
     Ok(Some(Challenge { token, expires_at }))
 }
 
@@ -139,7 +140,7 @@ pub async fn verify(
             let event = Event::new(action::MFA_FAILED, None)
                 .target("user", challenge.user_id)
                 .meta(json!({ "factor": factor.name() }));
-            record(&mut conn, origin, event).await?;
+            record(&mut conn, origin, event, now).await?;
         }
         return Err(error);
     }
@@ -202,17 +203,20 @@ pub async fn confirm_setup(
         return Err(AppError::bad_input("code", "Invalid code"));
     };
     let keys = &app.mfa;
-    let done = audited(&mut conn, origin, async |conn| {
+    let done = audited(&mut conn, origin, now, async |conn| {
         if !store::enable(conn, user_id, &sealed, step, now).await? {
             return Err(AppError::bad_input(
                 "code",
                 "The pending setup changed or expired; begin again",
             ));
         }
-        let codes = new_recovery_codes(keys, conn, user_id).await?;
-        outbox::enqueue_for_user(conn, user_id, |email, username| {
-            templates::two_factor_changed(email, username, true)
-        })
+        let codes = new_recovery_codes(keys, conn, user_id, now).await?;
+        outbox::enqueue_for_user(
+            conn,
+            user_id,
+            |email, username| templates::two_factor_changed(email, username, true),
+            now,
+        )
         .await?;
         let event = Event::new(action::MFA_ENABLE, Some(user_id)).target("user", user_id);
         Ok(((codes, accounts::find_by_id(conn, user_id).await?), event))
@@ -235,11 +239,11 @@ pub async fn disable(
     let now = app.clock.now();
     let mut conn = db::conn(&app.pool).await?;
     check_factor(app, &mut conn, user_id, &factor).await?;
-    let done = audited(&mut conn, origin, async |conn| {
+    let done = audited(&mut conn, origin, now, async |conn| {
         store::remove(conn, user_id).await?;
         let revoked =
             crate::auth::store::revoke_all_sessions(conn, user_id, session_id, now).await?;
-        outbox::enqueue_for_user(conn, user_id, two_factor_off).await?;
+        outbox::enqueue_for_user(conn, user_id, two_factor_off, now).await?;
         let event = Event::new(action::MFA_DISABLE, Some(user_id))
             .target("user", user_id)
             .meta(json!({ "sessionsRevoked": revoked }));
@@ -262,8 +266,9 @@ pub async fn regenerate_codes(
     let mut conn = db::conn(&app.pool).await?;
     check_factor(app, &mut conn, user_id, &factor).await?;
     let keys = &app.mfa;
-    audited(&mut conn, origin, async |conn| {
-        let codes = new_recovery_codes(keys, conn, user_id).await?;
+    let now = app.clock.now();
+    audited(&mut conn, origin, now, async |conn| {
+        let codes = new_recovery_codes(keys, conn, user_id, now).await?;
         let event =
             Event::new(action::RECOVERY_CODES_REGENERATE, Some(user_id)).target("user", user_id);
         Ok(((codes, accounts::find_by_id(conn, user_id).await?), event))
@@ -279,12 +284,13 @@ pub async fn reset(
     actor: i64,
     user_id: i64,
 ) -> Result<(User, bool), AppError> {
+    let now = app.clock.now();
     let mut conn = db::conn(&app.pool).await?;
-    let done = audited(&mut conn, origin, async |conn| {
+    let done = audited(&mut conn, origin, now, async |conn| {
         let user = accounts::find_by_id(conn, user_id).await?;
         let changed = store::remove(conn, user_id).await?;
         if changed {
-            outbox::enqueue_for_user(conn, user_id, two_factor_off).await?;
+            outbox::enqueue_for_user(conn, user_id, two_factor_off, now).await?;
         }
         let event =
             changed.then(|| Event::new(action::MFA_RESET, Some(actor)).target("user", user_id));
@@ -357,17 +363,19 @@ fn open_secret(keys: &MfaKeys, sealed: &[u8]) -> Result<Vec<u8>, AppError> {
     })
 }
 
-/// New recovery codes for the user, replacing any old ones; the plain codes are returned once.
+/// New recovery codes for the user made at `now`, replacing any old ones; the plain codes are
+/// returned once.
 async fn new_recovery_codes(
     keys: &MfaKeys,
     conn: &mut AsyncPgConnection,
     user_id: i64,
+    now: DateTime<Utc>,
 ) -> Result<Vec<String>, AppError> {
     let codes = rules::new_recovery_codes();
     let hashes: Vec<Vec<u8>> = codes
         .iter()
         .map(|code| keys.recovery_code_hash(code))
         .collect();
-    store::replace_recovery_codes(conn, user_id, &hashes).await?;
+    store::replace_recovery_codes(conn, user_id, &hashes, now).await?;
     Ok(codes)
 }

@@ -134,6 +134,7 @@ pub async fn replace_recovery_codes(
     conn: &mut AsyncPgConnection,
     user_id: i64,
     hashes: &[Vec<u8>],
+    now: DateTime<Utc>,
 ) -> Result<(), AppError> {
     diesel::delete(recovery_codes::table.filter(recovery_codes::user_id.eq(user_id)))
         .execute(conn)
@@ -144,6 +145,7 @@ pub async fn replace_recovery_codes(
             (
                 recovery_codes::user_id.eq(user_id),
                 recovery_codes::code_hash.eq(hash),
+                recovery_codes::created_at.eq(now),
             )
         })
         .collect();
@@ -188,13 +190,14 @@ pub async fn create_challenge(
     conn: &mut AsyncPgConnection,
     user_id: i64,
     token_hash: &[u8],
-    expires_at: DateTime<Utc>,
+    (now, expires_at): (DateTime<Utc>, DateTime<Utc>),
 ) -> Result<(), AppError> {
     diesel::insert_into(mfa_challenges::table)
         .values((
             mfa_challenges::user_id.eq(user_id),
             mfa_challenges::token_hash.eq(token_hash),
             mfa_challenges::expires_at.eq(expires_at),
+            mfa_challenges::created_at.eq(now),
         ))
         .execute(conn)
         .await?;

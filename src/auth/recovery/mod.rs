@@ -55,17 +55,25 @@ const VERIFY_PER_USER: Limit = Limit {
     window: Duration::hours(1),
 };
 
-/// Issues a mailed token for `purpose` to `email` (in the caller's transaction) and returns the
-/// link that carries it: `page` on the public site.
+/// Issues a mailed token for `purpose` to `email` at `now`, live for `lifetime` (in the caller's
+/// transaction), and returns the link that carries it: `page` on the public site.
 async fn issue_link(
     app: &App,
     conn: &mut AsyncPgConnection,
     (user_id, email): (i64, &str),
     (purpose, page): (Purpose, &str),
-    expires_at: DateTime<Utc>,
+    (now, lifetime): (DateTime<Utc>, Duration),
 ) -> Result<String, AppError> {
     let token = random_secret();
-    store::issue(conn, user_id, (purpose, &digest(&token)), email, expires_at).await?;
+    let hash = digest(&token);
+    store::issue(
+        conn,
+        user_id,
+        (purpose, &hash),
+        email,
+        (now, now + lifetime),
+    )
+    .await?;
     Ok(templates::link(&app.config.public_url, page, &token))
 }
 
@@ -76,16 +84,23 @@ async fn verification_link(
     conn: &mut AsyncPgConnection,
     user_id: i64,
     email: &str,
+    now: DateTime<Utc>,
 ) -> Result<String, AppError> {
-    let expires_at = app.clock.now() + VERIFY_LIFETIME;
     let link = (Purpose::EmailVerify, "verify-email");
-    issue_link(app, conn, (user_id, email), link, expires_at).await
+    issue_link(app, conn, (user_id, email), link, (now, VERIFY_LIFETIME)).await
 }
 
-/// The welcome mail with a verification link, for a new account (in its transaction).
-pub async fn welcome(app: &App, conn: &mut AsyncPgConnection, user: &User) -> Result<(), AppError> {
-    let url = verification_link(app, conn, user.id, &user.email).await?;
-    outbox::enqueue(conn, &templates::welcome(&user.email, &user.username, &url)).await
+/// The welcome mail with a verification link, for a new account made at `now` (in its
+/// transaction).
+pub async fn welcome(
+    app: &App,
+    conn: &mut AsyncPgConnection,
+    user: &User,
+    now: DateTime<Utc>,
+) -> Result<(), AppError> {
+    let url = verification_link(app, conn, user.id, &user.email, now).await?;
+    let mail = templates::welcome(&user.email, &user.username, &url);
+    outbox::enqueue(conn, &mail, now).await
 }
 
 /// Counts a reset request against the client address and the asked-for address, then queues
@@ -115,17 +130,18 @@ pub async fn request_password_reset(
 /// The work behind a reset request, done after the answer: a token and a mail if the address
 /// belongs to an active account, nothing otherwise.
 async fn queue_reset(app: &App, email: &str) -> Result<(), AppError> {
-    let expires_at = app.clock.now() + RESET_LIFETIME;
+    let now = app.clock.now();
     let mut conn = db::conn(&app.pool).await?;
     let Some(user) = accounts::find_active_by_email(&mut conn, email).await? else {
         return Ok(());
     };
     db::transaction(&mut conn, async |conn| {
         let link = (Purpose::PasswordReset, "reset-password");
-        let url = issue_link(app, conn, (user.id, email), link, expires_at).await?;
+        let url = issue_link(app, conn, (user.id, email), link, (now, RESET_LIFETIME)).await?;
         outbox::enqueue(
             conn,
             &templates::password_reset(email, &user.username, &url),
+            now,
         )
         .await
     })
@@ -221,10 +237,11 @@ pub async fn resend_verification(app: &App, user_id: i64) -> Result<bool, AppErr
     }
     let _ = ratelimit::hit(&mut conn, VERIFY_PER_USER, &user_id.to_string(), now).await?;
     db::transaction(&mut conn, async |conn| {
-        let url = verification_link(app, conn, user.id, &user.email).await?;
+        let url = verification_link(app, conn, user.id, &user.email, now).await?;
         outbox::enqueue(
             conn,
             &templates::verify_email(&user.email, &user.username, &url),
+            now,
         )
         .await
     })
@@ -250,15 +267,16 @@ pub async fn change_email(
     if old.email == new_email {
         return Ok(old);
     }
-    let user = audited(&mut conn, origin, async |conn| {
+    let user = audited(&mut conn, origin, now, async |conn| {
         let user = accounts::change_email(conn, user_id, &new_email, now).await?;
-        let url = verification_link(app, conn, user_id, &new_email).await?;
+        let url = verification_link(app, conn, user_id, &new_email, now).await?;
         enqueue_all(
             conn,
             &[
                 templates::verify_email(&new_email, &user.username, &url),
                 templates::email_changed(&old.email, &user.username, &new_email),
             ],
+            now,
         )
         .await?;
         let event = Event::new(action::EMAIL_CHANGE, Some(user_id)).target("user", user_id);
@@ -269,10 +287,14 @@ pub async fn change_email(
     Ok(user)
 }
 
-/// Enqueues mails in the caller's transaction.
-async fn enqueue_all(conn: &mut AsyncPgConnection, mails: &[Mail]) -> Result<(), AppError> {
+/// Enqueues mails at `now` in the caller's transaction.
+async fn enqueue_all(
+    conn: &mut AsyncPgConnection,
+    mails: &[Mail],
+    now: DateTime<Utc>,
+) -> Result<(), AppError> {
     for mail in mails {
-        outbox::enqueue(conn, mail).await?;
+        outbox::enqueue(conn, mail, now).await?;
     }
     Ok(())
 }

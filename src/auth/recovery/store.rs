@@ -8,13 +8,14 @@ use super::model::Purpose;
 use crate::db::schema::account_tokens;
 use crate::error::AppError;
 
-/// Stores a token for `purpose` by its digest, bound to the address it is mailed to.
+/// Stores a token for `purpose` by its digest, bound to the address it is mailed to, issued at
+/// `now` and live until `expires_at`.
 pub async fn issue(
     conn: &mut AsyncPgConnection,
     user_id: i64,
     (purpose, token_hash): (Purpose, &[u8]),
     email: &str,
-    expires_at: DateTime<Utc>,
+    (now, expires_at): (DateTime<Utc>, DateTime<Utc>),
 ) -> Result<(), AppError> {
     diesel::insert_into(account_tokens::table)
         .values((
@@ -23,6 +24,7 @@ pub async fn issue(
             account_tokens::token_hash.eq(token_hash),
             account_tokens::email.eq(email),
             account_tokens::expires_at.eq(expires_at),
+            account_tokens::created_at.eq(now),
         ))
         .execute(conn)
         .await?;

@@ -293,7 +293,7 @@ impl TestApp {
     pub async fn admin(&self, username: &str) -> Tokens {
         let tokens = self.user(username).await;
         self.sql(&format!(
-            "INSERT INTO user_roles (user_id, role_id) SELECT {}, id FROM roles WHERE name = 'admin'",
+            "INSERT INTO user_roles (user_id, role_id, created_at) SELECT {}, id, now() FROM roles WHERE name = 'admin'",
             tokens.user_id
         ))
         .await;
