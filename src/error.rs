@@ -8,6 +8,8 @@
 //! HTTP layer adds the `requestId` that finds the log line). Never use a bare `?` on a diesel or
 //! other foreign error inside a resolver: async-graphql would send its text to the client.
 
+use std::borrow::Cow;
+
 use async_graphql::ErrorExtensions;
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
 
@@ -60,12 +62,14 @@ pub enum AppError {
     Unauthenticated,
     /// One message for unknown user, wrong password and disabled account alike.
     InvalidCredentials,
-    Forbidden(&'static str),
+    /// The permissions the caller lacks, by name.
+    Forbidden(Cow<'static, str>),
     BadUserInput {
         field: &'static str,
         message: String,
     },
-    NotFound(&'static str),
+    /// What was not found, as the caller named it: `Role 42`, `User "bob"`.
+    NotFound(Cow<'static, str>),
     Conflict {
         reason: &'static str,
         field: Option<&'static str>,
@@ -91,6 +95,21 @@ impl AppError {
         }
     }
 
+    /// `what` (a kind of thing) named `which` does not exist, or is not the caller's to see.
+    pub fn not_found(what: &'static str, which: impl std::fmt::Display) -> Self {
+        Self::NotFound(format!("{what} {which}").into())
+    }
+
+    /// The caller lacks `permission`.
+    pub fn forbidden(permission: &'static str) -> Self {
+        Self::Forbidden(permission.into())
+    }
+
+    /// The caller lacks each of `permissions` (at least one).
+    pub fn lacks(permissions: &[&str]) -> Self {
+        Self::Forbidden(permissions.join(", ").into())
+    }
+
     pub fn taken(field: &'static str) -> Self {
         Self::Conflict {
             reason: reason::TAKEN,
@@ -104,7 +123,10 @@ impl AppError {
         match self {
             Self::Unauthenticated => "Authentication required".to_owned(),
             Self::InvalidCredentials => "Invalid credentials".to_owned(),
-            Self::Forbidden(permission) => format!("Missing permission {permission}"),
+            Self::Forbidden(missing) if missing.contains(", ") => {
+                format!("Missing permissions {missing}")
+            }
+            Self::Forbidden(missing) => format!("Missing permission {missing}"),
             Self::BadUserInput { message, .. } | Self::Conflict { message, .. } => message.clone(),
             Self::NotFound(what) => format!("{what} not found"),
             Self::ServiceUnavailable | Self::Contended => {
@@ -134,7 +156,7 @@ impl AppError {
 impl From<DieselError> for AppError {
     fn from(error: DieselError) -> Self {
         match error {
-            DieselError::NotFound => Self::NotFound("Resource"),
+            DieselError::NotFound => Self::NotFound("Resource".into()),
             DieselError::DatabaseError(
                 DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::UnableToSendCommand,
                 _,

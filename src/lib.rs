@@ -67,9 +67,6 @@ impl App {
         let secret = match &config.secret {
             Some(secret) => secret.as_bytes().to_vec(),
             None => {
-                tracing::warn!(
-                    "AGORA_SECRET is not set: using a random key, so tokens do not survive a restart"
-                );
                 let mut key = vec![0u8; 32];
                 rand::RngCore::fill_bytes(&mut rand::rng(), &mut key);
                 key

@@ -37,6 +37,8 @@ enum Command {
     Schema,
     /// Administer accounts from the shell (the first admin, scripts without a token).
     Admin {
+        #[arg(long, env = "DATABASE_URL", default_value = DEFAULT_DATABASE_URL)]
+        database_url: String,
         #[command(subcommand)]
         command: AdminCommand,
     },
@@ -81,9 +83,14 @@ async fn run() -> anyhow::Result<()> {
             .await
         }
         Some(Command::Serve(args)) => serve(args.config).await,
-        Some(Command::Admin { command }) => {
+        Some(Command::Admin {
+            database_url,
+            command,
+        }) => {
             init_tracing(false);
-            with_database(Config::from_env()?, async |config| {
+            let mut config = Config::from_env()?;
+            config.database_url = database_url;
+            with_database(config, async |config| {
                 let app = App::build(config).await?;
                 agora::admin::run(&app, command, read_password, &mut std::io::stdout()).await
             })
@@ -121,6 +128,13 @@ async fn with_database(
 
 async fn serve(config: Config) -> anyhow::Result<()> {
     init_tracing(config.is_production());
+    // Said by the server only: tokens it signs die with it. An admin command signs none, so a
+    // warning there on every run would be noise.
+    if config.secret.is_none() {
+        tracing::warn!(
+            "AGORA_SECRET is not set: using a random key, so tokens do not survive a restart"
+        );
+    }
     // Before the database: a taken port is reported at once, not after migrations ran.
     let listener = listen(&config.listen, "AGORA_LISTEN").await?;
     let metrics = match config.metrics_listen() {

@@ -124,7 +124,7 @@ fn disclose(ctx: &Context<'_>, user_id: i64) -> Result<(), AppError> {
     if ctx.may_see_account(user_id) {
         Ok(())
     } else {
-        Err(AppError::Forbidden(perm::USERS_READ))
+        Err(AppError::forbidden(perm::USERS_READ))
     }
 }
 

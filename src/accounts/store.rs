@@ -34,7 +34,7 @@ pub async fn find_by_id(conn: &mut AsyncPgConnection, user_id: i64) -> Result<Us
         .first(conn)
         .await
         .optional()?
-        .ok_or(AppError::NotFound("User"))
+        .ok_or_else(|| AppError::not_found("User", user_id))
 }
 
 pub async fn find_by_ids(conn: &mut AsyncPgConnection, ids: &[i64]) -> Result<Vec<User>, AppError> {
@@ -182,7 +182,7 @@ pub async fn update_identity(
         .await
         .optional()
         .map_err(map_unique_violation)?
-        .ok_or(AppError::NotFound("User"))
+        .ok_or_else(|| AppError::not_found("User", user_id))
 }
 
 /// The active account using `email` (already normalised), if any.
@@ -244,7 +244,7 @@ pub async fn set_active(
         .get_result(conn)
         .await
         .optional()?
-        .ok_or(AppError::NotFound("User"))
+        .ok_or_else(|| AppError::not_found("User", user_id))
 }
 
 fn map_unique_violation(error: diesel::result::Error) -> AppError {

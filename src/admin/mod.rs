@@ -115,7 +115,7 @@ pub async fn run(
                 let (found, _) =
                     accounts::find_for_login(conn, &crate::text::fold_identifier(&user))
                         .await?
-                        .ok_or(AppError::NotFound("User"))?;
+                        .ok_or_else(|| AppError::not_found("User", format_args!("{user:?}")))?;
                 let role = rbac::find_role_by_name(conn, &role).await?;
                 let changed = rbac::assign(conn, found.id, role.id, now).await?;
                 let event = changed.then(|| {

@@ -103,7 +103,7 @@ pub async fn revoke(
     audited(&mut conn, origin, now, async |conn| {
         let api_token = store::revoke_api_token(conn, user_id, token_id, now)
             .await?
-            .ok_or(AppError::NotFound("API token"))?;
+            .ok_or_else(|| AppError::not_found("API token", token_id))?;
         let event = Event::new(action::API_TOKEN_REVOKE, Some(user_id))
             .target("api_token", api_token.id)
             .meta(json!({ "name": api_token.name }));

@@ -134,7 +134,7 @@ pub async fn revoke(
     audited(&mut conn, origin, now, async |conn| {
         let session = store::revoke_session(conn, user_id, session_id, now)
             .await?
-            .ok_or(AppError::NotFound("Session"))?;
+            .ok_or_else(|| AppError::not_found("Session", session_id))?;
         let event = Event::new(action::SESSION_REVOKE, Some(user_id)).target("session", session.id);
         Ok((session, event))
     })

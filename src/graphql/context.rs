@@ -95,6 +95,6 @@ impl Guard for Permission {
             )
             .await;
         }
-        Err(AppError::Forbidden(self.0).into())
+        Err(AppError::forbidden(self.0).into())
     }
 }

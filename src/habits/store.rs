@@ -56,7 +56,7 @@ pub async fn find(
         .first(conn)
         .await
         .optional()?
-        .ok_or(AppError::NotFound("Habit"))
+        .ok_or_else(|| AppError::not_found("Habit", id))
 }
 
 #[derive(Default)]
@@ -258,7 +258,7 @@ pub async fn lock(
         .first(conn)
         .await
         .optional()?
-        .ok_or(AppError::NotFound("Habit"))
+        .ok_or_else(|| AppError::not_found("Habit", id))
 }
 
 /// Writes the changed fields; a theme deleted meanwhile is `NOT_FOUND`.
@@ -298,7 +298,7 @@ pub async fn delete(
         .get_result(conn)
         .await
         .optional()?
-        .ok_or(AppError::NotFound("Habit"))
+        .ok_or_else(|| AppError::not_found("Habit", id))
 }
 
 /// Archives by hand (`Some(at)`) or unarchives (`None`).

@@ -61,7 +61,7 @@ pub async fn visible_item(
     let mut conn = db::conn(&app.pool).await?;
     let item = store::find_item(&mut conn, id).await?;
     if !rules::may_see(item.owner_id, viewer_id, manages_items) {
-        return Err(AppError::NotFound("Item"));
+        return Err(AppError::not_found("Item", id));
     }
     Ok(item)
 }

@@ -28,7 +28,7 @@ pub async fn find_item(conn: &mut AsyncPgConnection, id: i64) -> Result<Item, Ap
         .first(conn)
         .await
         .optional()?
-        .ok_or(AppError::NotFound("Item"))
+        .ok_or_else(|| AppError::not_found("Item", id))
 }
 
 pub async fn items_by_ids(
@@ -180,7 +180,7 @@ pub async fn lock_item(conn: &mut AsyncPgConnection, id: i64) -> Result<Item, Ap
         .first(conn)
         .await
         .optional()?
-        .ok_or(AppError::NotFound("Item"))
+        .ok_or_else(|| AppError::not_found("Item", id))
 }
 
 pub async fn update_item(

@@ -136,8 +136,9 @@ pub async fn grant_permission(
     audited(&mut conn, origin, now, async |conn| {
         let role = store::find_role(conn, role_id).await?;
         let permission = store::find_permission(conn, permission_id).await?;
-        if !rules::not_held(held, [permission.name.as_str()]).is_empty() {
-            return Err(AppError::Forbidden("the permission being granted"));
+        let missing = rules::not_held(held, [permission.name.as_str()]);
+        if !missing.is_empty() {
+            return Err(AppError::lacks(&missing));
         }
         let changed = store::grant(conn, role.id, permission.id).await?;
         let event = changed.then(|| {
@@ -194,10 +195,9 @@ pub async fn assign_role(
         let user = accounts::find_by_id(conn, user_id).await?;
         let role = store::find_role(conn, role_id).await?;
         let granted = store::permission_names_of_role(conn, role.id).await?;
-        if !rules::not_held(held, granted.iter().map(String::as_str)).is_empty() {
-            return Err(AppError::Forbidden(
-                "every permission of the role being assigned",
-            ));
+        let missing = rules::not_held(held, granted.iter().map(String::as_str));
+        if !missing.is_empty() {
+            return Err(AppError::lacks(&missing));
         }
         let changed = store::assign(conn, user.id, role.id, now).await?;
         let event = changed.then(|| {

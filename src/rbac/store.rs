@@ -29,7 +29,7 @@ pub async fn find_role(conn: &mut AsyncPgConnection, id: i64) -> Result<Role, Ap
         .first(conn)
         .await
         .optional()?
-        .ok_or(AppError::NotFound("Role"))
+        .ok_or_else(|| AppError::not_found("Role", id))
 }
 
 pub async fn find_role_by_name(conn: &mut AsyncPgConnection, name: &str) -> Result<Role, AppError> {
@@ -43,7 +43,7 @@ pub async fn find_role_by_name(conn: &mut AsyncPgConnection, name: &str) -> Resu
         .first(conn)
         .await
         .optional()?
-        .ok_or(AppError::NotFound("Role"))
+        .ok_or_else(|| AppError::not_found("Role", format_args!("{name:?}")))
 }
 
 pub async fn list_permissions(conn: &mut AsyncPgConnection) -> Result<Vec<Permission>, AppError> {
@@ -64,7 +64,7 @@ pub async fn find_permission(
         .first(conn)
         .await
         .optional()?
-        .ok_or(AppError::NotFound("Permission"))
+        .ok_or_else(|| AppError::not_found("Permission", id))
 }
 
 /// Names of the permissions role `role_id` grants.

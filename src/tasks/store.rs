@@ -105,7 +105,7 @@ pub async fn find(conn: &mut AsyncPgConnection, user_id: i64, id: i64) -> Result
         .first(conn)
         .await
         .optional()?
-        .ok_or(AppError::NotFound("Task"))
+        .ok_or_else(|| AppError::not_found("Task", id))
 }
 
 /// How many tasks the user's `status` column holds.
@@ -208,7 +208,7 @@ pub async fn update(
         .await
         .optional()
         .map_err(theme_store::missing_theme)?
-        .ok_or(AppError::NotFound("Task"))
+        .ok_or_else(|| AppError::not_found("Task", id))
 }
 
 /// Sets a task's column, place and completion time, once the columns have made room.
@@ -241,7 +241,7 @@ pub async fn delete(conn: &mut AsyncPgConnection, user_id: i64, id: i64) -> Resu
             .get_result(conn)
             .await
             .optional()?
-            .ok_or(AppError::NotFound("Task"))?;
+            .ok_or_else(|| AppError::not_found("Task", id))?;
         let status = TaskStatus::parse(&task.status);
         shift(conn, user_id, status, task.position + 1, i32::MAX, -1).await?;
         Ok(task)

@@ -23,7 +23,7 @@ pub async fn find(conn: &mut AsyncPgConnection, user_id: i64, id: i64) -> Result
         .first(conn)
         .await
         .optional()?
-        .ok_or(AppError::NotFound("Theme"))
+        .ok_or_else(|| AppError::not_found("Theme", id))
 }
 
 /// `NOT_FOUND` unless the theme exists and belongs to `user_id`: tasks and habits may only
@@ -136,7 +136,7 @@ pub async fn update(
         .await
         .optional()
         .map_err(map_taken)?
-        .ok_or(AppError::NotFound("Theme"))
+        .ok_or_else(|| AppError::not_found("Theme", id))
 }
 
 /// Deletes a theme; its tasks and habits stay, unthemed (the foreign keys set null).
@@ -150,7 +150,7 @@ pub async fn delete(
         .get_result(conn)
         .await
         .optional()?
-        .ok_or(AppError::NotFound("Theme"))
+        .ok_or_else(|| AppError::not_found("Theme", id))
 }
 
 fn map_taken(error: diesel::result::Error) -> AppError {
@@ -167,7 +167,7 @@ pub fn missing_theme(error: diesel::result::Error) -> AppError {
         diesel::result::Error::DatabaseError(
             diesel::result::DatabaseErrorKind::ForeignKeyViolation,
             _,
-        ) => AppError::NotFound("Theme"),
+        ) => AppError::NotFound("The theme".into()),
         error => error.into(),
     }
 }

@@ -97,7 +97,7 @@ async fn shell_administration_refuses_bad_input_without_writing() {
         .await
         .unwrap_err()
         .to_string();
-    assert_eq!(error, "Role not found");
+    assert_eq!(error, "Role \"emperor\" not found");
     assert_eq!(
         t.count("SELECT count(*) FROM users").await,
         0,
@@ -109,7 +109,7 @@ async fn shell_administration_refuses_bad_input_without_writing() {
     };
     assert_eq!(
         admin(&t, missing, "").await.unwrap_err().to_string(),
-        "User not found"
+        "User \"ghost\" not found"
     );
 }
 
@@ -169,4 +169,27 @@ async fn demo_data_is_deterministic_consistent_and_rerunnable() {
     );
     let demo = t.login("demo00003", agora::admin::DEMO_PASSWORD).await;
     demo.assert_ok();
+}
+
+/// The binary as a script runs it: the database named on the command line, no AGORA_SECRET (an
+/// admin command signs no tokens, so it has nothing to warn about).
+#[tokio::test(flavor = "multi_thread")]
+async fn admin_commands_take_the_database_url_and_do_not_warn_about_the_secret() {
+    let t = TestApp::new().await;
+    t.user("ada").await;
+    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_agora"))
+        .args(["admin", "--database-url", &t.app.config.database_url])
+        .args(["list-users"])
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .output()
+        .await
+        .unwrap();
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr),
+    );
+    assert!(output.status.success(), "{stderr}");
+    assert!(stdout.contains("ada"), "{stdout}");
+    assert!(!stderr.contains("AGORA_SECRET"), "{stderr}");
 }

@@ -202,6 +202,7 @@ async fn codes_work_once_and_only_within_one_step() {
     )
     .await;
     assert_eq!(reply.code(), Some("BAD_USER_INPUT"));
+    assert_eq!(reply.error()["message"], "Invalid code");
     verify(
         &t,
         &challenge(&t, "ada").await,
@@ -209,7 +210,8 @@ async fn codes_work_once_and_only_within_one_step() {
     )
     .await
     .assert_ok();
-    // The same code again, and a code of an earlier step, are replays.
+    // The same code again, and a code of an earlier step, are replays: the owner is told the
+    // code was used, not that it is wrong.
     let reply = verify(
         &t,
         &challenge(&t, "ada").await,
@@ -217,6 +219,14 @@ async fn codes_work_once_and_only_within_one_step() {
     )
     .await;
     assert_eq!(reply.code(), Some("BAD_USER_INPUT"));
+    assert!(
+        reply.error()["message"]
+            .as_str()
+            .unwrap()
+            .contains("already used"),
+        "{:#}",
+        reply.body
+    );
 
     // Two sign-ins racing with one fresh code: exactly one gets a session.
     let (first, second) = (challenge(&t, "ada").await, challenge(&t, "ada").await);

@@ -283,6 +283,7 @@ async fn nobody_hands_out_permissions_they_do_not_hold() {
         )
         .await;
     assert_eq!(escalate.code(), Some("FORBIDDEN"));
+    assert_eq!(escalate.error()["message"], "Missing permission audit:read");
     let to_admin = t
         .gql_as(
             &delegate.access,
@@ -291,6 +292,28 @@ async fn nobody_hands_out_permissions_they_do_not_hold() {
         )
         .await;
     assert_eq!(to_admin.code(), Some("FORBIDDEN"));
+    let message = to_admin.error()["message"].as_str().unwrap();
+    assert!(
+        message.starts_with("Missing permissions ") && message.contains("audit:read"),
+        "names what the delegate lacks: {message}"
+    );
+    let no_such_user = t
+        .gql_as(
+            &f.admin.access,
+            assign,
+            json!({"v": {"userId": "999999", "roleId": role_id}}),
+        )
+        .await;
+    assert_eq!(no_such_user.code(), Some("NOT_FOUND"));
+    assert_eq!(no_such_user.error()["message"], "User 999999 not found");
+    let no_such_role = t
+        .gql_as(
+            &f.admin.access,
+            assign,
+            json!({"v": {"userId": delegate.user_id, "roleId": "999999"}}),
+        )
+        .await;
+    assert_eq!(no_such_role.error()["message"], "Role 999999 not found");
     assert_eq!(
         t.count(&format!(
             "SELECT count(*) FROM user_roles WHERE user_id = {}",

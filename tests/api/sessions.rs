@@ -368,7 +368,10 @@ async fn sessions_are_listed_paged_and_revocable_only_by_their_owner() {
         .await;
     assert_eq!(by_other.code(), Some("NOT_FOUND"));
     let random = t.gql_as(&eve.access, revoke, json!({"id": "999999"})).await;
-    assert_eq!(random.error()["message"], by_other.error()["message"]);
+    assert_eq!(
+        random.message_but_id("999999"),
+        by_other.message_but_id(&oldest_id)
+    );
     let garbage = t.gql_as(&eve.access, revoke, json!({"id": "abc"})).await;
     assert_eq!(garbage.code(), Some("BAD_USER_INPUT"));
     assert_eq!(t.me_refused(&first.access).await, None);

@@ -320,23 +320,29 @@ async fn check_factor(
         now,
     )
     .await?;
-    let accepted = match factor {
+    let refused = match factor {
         Factor::Code(code) => match enabled_totp(app, conn, user_id).await? {
             Some(totp) => match rules::matched_step(&totp, code, now) {
-                Some(step) => store::accept_step(conn, user_id, step).await?,
-                None => false,
+                Some(step) if store::accept_step(conn, user_id, step).await? => None,
+                // Right, but its time step was already accepted: the replay guard. Saying so
+                // tells the owner to wait for the next code rather than to retype this one.
+                Some(_) => {
+                    Some("This code was already used; enter the next one your authenticator shows")
+                }
+                None => Some("Invalid code"),
             },
-            None => false,
+            None => Some("Invalid code"),
         },
         Factor::RecoveryCode(code) => {
             let hash = app.mfa.recovery_code_hash(code);
-            store::use_recovery_code(conn, user_id, &hash, now).await?
+            let used = store::use_recovery_code(conn, user_id, &hash, now).await?;
+            (!used).then_some("Invalid recovery code (each works once)")
         }
     };
-    if accepted {
-        return ratelimit::refund(conn, attempt).await;
+    match refused {
+        None => ratelimit::refund(conn, attempt).await,
+        Some(message) => Err(AppError::bad_input(factor.field(), message)),
     }
-    Err(AppError::bad_input(factor.field(), "Invalid code"))
 }
 
 async fn enabled_totp(

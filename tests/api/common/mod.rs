@@ -116,6 +116,12 @@ impl Reply {
         &self.body["errors"][0]
     }
 
+    /// The first error's message with the id the caller sent written as `#`: a `NOT_FOUND` names
+    /// what was asked for, so two refusals are alike when they are alike but for that id.
+    pub fn message_but_id(&self, id: &str) -> String {
+        self.error()["message"].as_str().unwrap().replace(id, "#")
+    }
+
     /// The cookies set by this answer, as `name=value` pairs.
     pub fn cookies(&self) -> Vec<cookie::Cookie<'static>> {
         self.headers
