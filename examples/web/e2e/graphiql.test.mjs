@@ -58,7 +58,7 @@ async function run(page, expected) {
   return response.innerText();
 }
 
-test('GraphiQL offline: signs in with cookies, runs a query and shows the docs', async (t) => {
+test('GraphiQL offline: signs in with cookies, runs a query, shows the docs and subscribes', async (t) => {
   const agora = await startAgora();
   t.after(() => agora.stop());
   const browser = await launchChromium();
@@ -95,6 +95,29 @@ test('GraphiQL offline: signs in with cookies, runs a query and shows the docs',
   await docs.getByText('me', { exact: true }).first().click();
   // The field's description, from the Rust doc comment, is what the explorer shows.
   await docs.getByText(/signed-in/i).first().waitFor();
+
+  // GraphiQL opens the socket with the headers editor's headers as connection_init's payload;
+  // the example is left out there too, so the cookie signs the socket in.
+  const admin = await agora.createAdmin();
+  await setQuery(page, 'subscription Events { marketEvents { kind item { name } } }');
+  await page.click('.graphiql-execute-button');
+  const result = page.locator('.result-window');
+  // The subscription is up once an event arrives; items keep being listed until one does.
+  for (let attempt = 0; ; attempt += 1) {
+    const name = `GraphiQL kite ${attempt}`;
+    await agora.must(
+      'mutation($input: CreateItemInput!) { createItem(input: $input) { item { id } } }',
+      { input: { name, price: 10, barcode: String(200000000000 + attempt) } },
+      admin.token,
+    );
+    const shown = await result
+      .getByText(`"name": "${name}"`)
+      .waitFor({ timeout: 1000 })
+      .then(() => true, () => false);
+    if (shown) break;
+    if (attempt === 10) throw new Error(`no market event arrived; the result reads:\n${await result.innerText()}`);
+  }
+  assert.match(await result.innerText(), /"kind": "LISTED"/);
 
   await mkdir(artifacts, { recursive: true });
   await page.screenshot({ path: `${artifacts}graphiql.png` });
