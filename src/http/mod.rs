@@ -1,8 +1,8 @@
 //! The HTTP transport: the router and the middleware stack every response passes through.
 //! GraphQL over HTTP is in `graphql.rs` (GraphiQL in `graphiql.rs`), subscriptions over WebSocket
 //! in `ws.rs`, what the client sent (its address, request id, token, CSRF exposure) in
-//! `client.rs`, health and metrics in `probes.rs`, and the server loop in `server.rs`. Who a token speaks for is decided by
-//! `crate::auth::authenticate`, not here.
+//! `client.rs`, health and metrics in `probes.rs`, and the server loop in `server.rs`. Who a
+//! token speaks for is decided by `crate::auth::authenticate`, not here.
 
 mod client;
 mod graphiql;
