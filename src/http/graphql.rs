@@ -6,7 +6,6 @@
 //! async-graphql-axum's extractor would parse any body as JSON, run mutations sent by GET and
 //! skip axum's body limit, so this module reads and checks requests itself.
 
-use std::sync::LazyLock;
 use std::time::Instant;
 
 use async_graphql::parser::types::OperationType;
@@ -14,10 +13,10 @@ use async_graphql::{ServerError, Value};
 use axum::extract::{Request, State};
 use axum::http::header::{self, HeaderMap, HeaderValue};
 use axum::http::{StatusCode, request::Parts};
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
-use super::{HttpState, MAX_BODY_BYTES, X_REQUEST_ID, client, http_error, refusal};
+use super::{HttpState, MAX_BODY_BYTES, X_REQUEST_ID, client, graphiql, http_error, refusal};
 use crate::auth::authenticate;
 use crate::error::{AppError, code};
 use crate::graphql::input_limits;
@@ -27,29 +26,6 @@ use crate::ratelimit::Guarded;
 use crate::request::RequestInfo;
 
 const GRAPHQL_RESPONSE_JSON: &str = "application/graphql-response+json";
-
-/// GraphiQL (development only): React and GraphiQL at pinned versions from unpkg, checked by their
-/// subresource integrity, and one inline bootstrap script allowed by its hash.
-const GRAPHIQL_PAGE: &str = include_str!("../graphiql.html");
-static GRAPHIQL_CSP: LazyLock<String> = LazyLock::new(|| {
-    use base64::Engine;
-    use sha2::Digest;
-    let hash = base64::engine::general_purpose::STANDARD
-        .encode(sha2::Sha256::digest(graphiql_bootstrap()));
-    format!(
-        "default-src 'self'; script-src 'sha256-{hash}' https://unpkg.com; \
-         style-src 'self' 'unsafe-inline' https://unpkg.com; font-src 'self' data:; img-src 'self' data:; \
-         connect-src 'self' ws: wss:; frame-ancestors 'none'"
-    )
-});
-
-/// The page's last inline script, the one its CSP allows by hash (a unit test checks it has one).
-fn graphiql_bootstrap() -> &'static str {
-    GRAPHIQL_PAGE
-        .rsplit_once("<script>")
-        .and_then(|(_, after_open)| after_open.split_once("</script>"))
-        .map_or("", |(script, _)| script)
-}
 
 pub(super) async fn post(State(state): State<HttpState>, request: Request) -> Response {
     let (mut parts, body) = request.into_parts();
@@ -110,11 +86,7 @@ pub(super) async fn get(State(state): State<HttpState>, request: Request) -> Res
     let query_string = parts.uri.query().unwrap_or_default();
     if query_string.is_empty() && !state.app.config.is_production() && accepts_html(&parts.headers)
     {
-        return (
-            [(header::CONTENT_SECURITY_POLICY, GRAPHIQL_CSP.as_str())],
-            Html(GRAPHIQL_PAGE),
-        )
-            .into_response();
+        return graphiql::page();
     }
     let mut request = match get_request(query_string) {
         Ok(request) => request,
@@ -435,14 +407,4 @@ fn document_too_large(message: &str) -> Response {
         code::PAYLOAD_TOO_LARGE,
         message,
     )
-}
-
-#[cfg(test)]
-mod tests {
-    use super::graphiql_bootstrap;
-
-    #[test]
-    fn graphiql_has_a_bootstrap_script_for_its_csp_to_allow() {
-        assert!(graphiql_bootstrap().contains("GraphiQL"));
-    }
 }

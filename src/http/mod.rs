@@ -1,10 +1,11 @@
 //! The HTTP transport: the router and the middleware stack every response passes through.
-//! GraphQL over HTTP is in `graphql.rs`, subscriptions over WebSocket in `ws.rs`, what the client
-//! sent (its address, request id, token, CSRF exposure) in `client.rs`, health and metrics in
-//! `probes.rs`, and the server loop in `server.rs`. Who a token speaks for is decided by
-//! `crate::auth::authenticate`, not here.
+//! GraphQL over HTTP is in `graphql.rs` (GraphiQL in `graphiql.rs`), subscriptions over WebSocket
+//! in `ws.rs`, what the client sent (its address, request id, token, CSRF exposure) in
+//! `client.rs`, health and metrics in `probes.rs`, and the server loop in `server.rs`. Who a
+//! token speaks for is decided by `crate::auth::authenticate`, not here.
 
 mod client;
+mod graphiql;
 mod graphql;
 mod probes;
 pub mod server;
@@ -131,7 +132,13 @@ pub fn router(app: Arc<App>) -> Router {
                 })
         }))
         .layer(cors);
-    Router::new()
+    let router = Router::new();
+    let router = if production {
+        router
+    } else {
+        router.route("/graphiql/{*path}", get(graphiql::asset))
+    };
+    router
         .route("/graphql", get(graphql::get).post(graphql::post))
         .route("/graphql/ws", get(ws::upgrade))
         .route("/healthz", get(probes::healthz))

@@ -59,21 +59,25 @@ async fn graphiql_is_served_to_browsers_in_development_only() {
     assert_eq!(page.status, StatusCode::OK);
     let html = page.body.as_str().unwrap();
     let policy = page.headers["content-security-policy"].to_str().unwrap();
-    // Scripts are allowed by hash (the inline bootstrap) and from unpkg only with integrity
-    // pinned, so nothing injected into the page runs. (The browser test runs the page itself.)
+    // Scripts are allowed from this server (with integrity pinned) and by hash (the inline
+    // bootstrap) only, so nothing injected into the page runs. (The browser test runs the page.)
     let script_src = policy
         .split(';')
         .map(str::trim)
         .find(|directive| directive.starts_with("script-src "))
         .expect("a script-src directive");
-    assert!(script_src.starts_with("script-src 'sha256-"), "{policy}");
+    assert!(
+        script_src.starts_with("script-src 'self' 'sha256-"),
+        "{policy}"
+    );
     assert!(!script_src.contains("unsafe"), "{policy}");
+    assert!(!policy.contains("http"), "{policy}");
     let external_scripts = html.matches("<script src=").count();
     assert_eq!(external_scripts, 3, "{html}");
     assert_eq!(
         html.matches(" integrity=\"sha384-").count(),
         external_scripts + 1,
-        "every asset from unpkg carries its integrity hash"
+        "every asset carries its integrity hash"
     );
 
     let production =
@@ -119,6 +123,73 @@ async fn graphiql_is_served_to_browsers_in_development_only() {
     assert_eq!(
         development.assert_ok()["__schema"]["queryType"]["name"],
         "Query"
+    );
+}
+
+/// The `src` or `href` and the `integrity` of every tag in the page that pins its integrity.
+fn pinned_assets(html: &str) -> Vec<(String, String)> {
+    let attribute = |tag: &str, name: &str| {
+        let (_, rest) = tag.split_once(&format!(" {name}=\""))?;
+        rest.split_once('"').map(|(value, _)| value.to_owned())
+    };
+    html.split('<')
+        .filter_map(|tag| {
+            let integrity = attribute(tag, "integrity")?;
+            let url = attribute(tag, "src").or_else(|| attribute(tag, "href"))?;
+            Some((url, integrity))
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn graphiql_assets_are_served_by_the_server_itself_in_development_only() {
+    use base64::Engine;
+    use sha2::Digest;
+
+    let t = TestApp::new().await;
+    let page = t.get("/graphql", &[("accept", "text/html")]).await;
+    let assets = pinned_assets(page.body.as_str().unwrap());
+    assert_eq!(assets.len(), 4, "{}", page.text);
+    let production =
+        TestApp::with_config(|config| config.env = agora::config::Environment::Production).await;
+    for (url, integrity) in assets {
+        // Development must work offline, and a URL must change when its bytes do for a year-long
+        // immutable cache to be right.
+        assert!(
+            url.starts_with("/graphiql/"),
+            "served from elsewhere: {url}"
+        );
+        assert!(
+            url.split('/').any(|segment| segment.contains('@')),
+            "no version in {url}"
+        );
+        let asset = t.get(&url, &[]).await;
+        assert_eq!(asset.status, StatusCode::OK, "{url}");
+        assert_eq!(
+            asset.headers[header::CACHE_CONTROL],
+            "public, max-age=31536000, immutable"
+        );
+        let content_type = if url.ends_with(".css") {
+            "text/css; charset=utf-8"
+        } else {
+            "text/javascript; charset=utf-8"
+        };
+        assert_eq!(asset.headers[header::CONTENT_TYPE], content_type, "{url}");
+        let digest = sha2::Sha384::digest(asset.text.as_bytes());
+        let served = format!(
+            "sha384-{}",
+            base64::engine::general_purpose::STANDARD.encode(digest)
+        );
+        assert_eq!(served, integrity, "{url}");
+
+        let hidden = production.get(&url, &[]).await;
+        assert_eq!(hidden.status, StatusCode::NOT_FOUND, "{url} in production");
+    }
+    assert_eq!(
+        t.get("/graphiql/react@0.0.0/react.production.min.js", &[])
+            .await
+            .status,
+        StatusCode::NOT_FOUND
     );
 }
 

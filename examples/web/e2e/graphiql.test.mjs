@@ -1,28 +1,41 @@
-// GraphiQL as a developer meets it: the page the server serves at GET /graphql, in Chromium.
-// The machine cannot reach unpkg, so the page's unpkg requests are answered from node_modules,
-// from the very package versions the page pins (its integrity hashes make the browser check them).
+// GraphiQL as a developer meets it: the page the server serves at GET /graphql, in Chromium,
+// offline: every request that would leave this machine is refused and fails the test, so the
+// page must get everything it runs from the server itself.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFile, mkdir } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { startAgora } from './server.mjs';
 import { launchChromium } from './browser.mjs';
 
-const nodeModules = fileURLToPath(new URL('../node_modules/', import.meta.url));
 const artifacts = fileURLToPath(new URL('./artifacts/', import.meta.url));
+const LOOPBACK = new Set(['127.0.0.1', 'localhost', '[::1]']);
 
-async function serveFromNodeModules(route) {
-  const url = new URL(route.request().url());
-  const [, pkg, version, path] = url.pathname.match(/^\/((?:@[^/]+\/)?[^@/]+)@([^/]+)\/(.+)$/) ?? [];
-  const installed = pkg && JSON.parse(await readFile(`${nodeModules}${pkg}/package.json`, 'utf8'));
-  if (!installed || installed.version !== version) {
-    throw new Error(`the page asks for ${url}, but node_modules has ${pkg}@${installed?.version}`);
-  }
-  await route.fulfill({
-    body: await readFile(`${nodeModules}${pkg}/${path}`),
-    contentType: path.endsWith('.css') ? 'text/css' : 'application/javascript',
-    headers: { 'access-control-allow-origin': '*' },
+/** A page whose requests reach this machine only; `offsite` lists the ones it refused. */
+async function offlinePage(browser) {
+  const context = await browser.newContext();
+  const offsite = [];
+  await context.route('**/*', (route) => {
+    const url = new URL(route.request().url());
+    if (LOOPBACK.has(url.hostname)) return route.fallback();
+    offsite.push(url.href);
+    return route.abort('internetdisconnected');
   });
+  const page = await context.newPage();
+  const problems = [];
+  page.on('console', (message) => message.type() === 'error' && problems.push(message.text().slice(0, 300)));
+  page.on('pageerror', (error) => problems.push(error.message));
+  return { page, offsite, problems };
+}
+
+async function openGraphiQL(page, url, offsite) {
+  await page.goto(`${url}/graphql`);
+  try {
+    await page.locator('.graphiql-container').waitFor({ timeout: 15_000 });
+  } catch (error) {
+    const shown = await page.locator('body').innerText();
+    throw new Error(`GraphiQL did not start; the page shows ${JSON.stringify(shown)}, requests refused: ${offsite.join(', ') || 'none'}`, { cause: error });
+  }
 }
 
 async function setQuery(page, text) {
@@ -45,21 +58,12 @@ async function run(page, expected) {
   return response.innerText();
 }
 
-test('GraphiQL signs in with cookies, runs a query and shows the docs', async (t) => {
+test('GraphiQL offline: signs in with cookies, runs a query, shows the docs and subscribes', async (t) => {
   const agora = await startAgora();
   t.after(() => agora.stop());
   const browser = await launchChromium();
   t.after(() => browser.close());
-  const page = await browser.newPage();
-  const problems = [];
-  page.on('console', (message) => message.type() === 'error' && problems.push(message.text().slice(0, 300)));
-  page.on('pageerror', (error) => problems.push(error.message));
-  await page.route('https://unpkg.com/**', (route) =>
-    serveFromNodeModules(route).catch((error) => {
-      problems.push(error.message);
-      return route.abort();
-    }),
-  );
+  const { page, offsite, problems } = await offlinePage(browser);
 
   const password = 'graphiql tester password';
   const registered = await agora.graphql(
@@ -68,8 +72,7 @@ test('GraphiQL signs in with cookies, runs a query and shows the docs', async (t
   );
   assert.equal(registered.data?.register.user.username, 'grace', JSON.stringify(registered));
 
-  await page.goto(`${agora.url}/graphql`);
-  await page.locator('.graphiql-container').waitFor();
+  await openGraphiQL(page, agora.url, offsite);
   // Only the open tab's editor is rendered visibly, so this reads the headers editor.
   const headers = await page.locator('.graphiql-editor-tool').innerText();
   assert.match(headers, /"Authorization": "Bearer </);
@@ -93,7 +96,46 @@ test('GraphiQL signs in with cookies, runs a query and shows the docs', async (t
   // The field's description, from the Rust doc comment, is what the explorer shows.
   await docs.getByText(/signed-in/i).first().waitFor();
 
+  // GraphiQL opens the socket with the headers editor's headers as connection_init's payload;
+  // the example is left out there too, so the cookie signs the socket in.
+  const admin = await agora.createAdmin();
+  await setQuery(page, 'subscription Events { marketEvents { kind item { name } } }');
+  await page.click('.graphiql-execute-button');
+  const result = page.locator('.result-window');
+  // The subscription is up once an event arrives; items keep being listed until one does.
+  for (let attempt = 0; ; attempt += 1) {
+    const name = `GraphiQL kite ${attempt}`;
+    await agora.must(
+      'mutation($input: CreateItemInput!) { createItem(input: $input) { item { id } } }',
+      { input: { name, price: 10, barcode: String(200000000000 + attempt) } },
+      admin.token,
+    );
+    const shown = await result
+      .getByText(`"name": "${name}"`)
+      .waitFor({ timeout: 1000 })
+      .then(() => true, () => false);
+    if (shown) break;
+    if (attempt === 10) throw new Error(`no market event arrived; the result reads:\n${await result.innerText()}`);
+  }
+  assert.match(await result.innerText(), /"kind": "LISTED"/);
+
   await mkdir(artifacts, { recursive: true });
   await page.screenshot({ path: `${artifacts}graphiql.png` });
   assert.deepEqual(problems, [], 'the page ran without errors (CSP, integrity, scripts)');
+  assert.deepEqual(offsite, [], 'the page asked for nothing beyond this machine');
+});
+
+test('GraphiQL says so, rather than hanging, when its scripts do not load', async (t) => {
+  const agora = await startAgora();
+  t.after(() => agora.stop());
+  const browser = await launchChromium();
+  t.after(() => browser.close());
+  const { page } = await offlinePage(browser);
+  const pageUrl = `${agora.url}/graphql`;
+  await page.route((url) => url.href !== pageUrl, (route) => route.abort());
+
+  await page.goto(pageUrl);
+  await page.getByText(/could not load/i).waitFor({ timeout: 5_000 }).catch(async (error) => {
+    throw new Error(`the page shows ${JSON.stringify(await page.locator('body').innerText())}`, { cause: error });
+  });
 });
