@@ -113,9 +113,17 @@ pub struct Config {
     )]
     pub mail_from: String,
 
-    /// A folder Agora may write to (mail files when there is no SMTP server).
-    #[arg(long, env = "AGORA_DATA_DIR", default_value = "data")]
+    /// A folder Agora may write to (mail files when there is no SMTP server, the embedded
+    /// PostgreSQL): the user's data folder (`~/.local/share/agora` on Linux) unless set, so it
+    /// does not depend on where the binary is started from.
+    #[arg(long, env = "AGORA_DATA_DIR", default_value_os_t = default_data_dir())]
     pub data_dir: std::path::PathBuf,
+
+    /// In production, allow the local default database (no `DATABASE_URL`: the server at
+    /// 127.0.0.1:5432, or the embedded PostgreSQL). Off, production refuses to start without
+    /// `DATABASE_URL`, so a forgotten setting is not a silent throwaway database.
+    #[arg(long, env = "AGORA_ALLOW_LOCAL_DATABASE", default_value_t = false)]
+    pub allow_local_database: bool,
 
     /// First retry delay of a mail that failed, in milliseconds; it doubles with each attempt.
     #[arg(long, env = "AGORA_MAIL_RETRY_BASE_MS", default_value_t = 5000)]
@@ -224,6 +232,10 @@ pub struct Config {
     pub socket_recheck_secs: u64,
 }
 
+fn default_data_dir() -> std::path::PathBuf {
+    dirs::data_dir().map_or_else(|| "data".into(), |dir| dir.join("agora"))
+}
+
 /// Refresh tokens presented again within this window return the same successor, so two tabs
 /// refreshing at once do not log the user out.
 pub const REFRESH_REUSE_GRACE: Duration = Duration::from_secs(10);
@@ -304,6 +316,12 @@ impl Config {
 
     pub fn is_production(&self) -> bool {
         self.env == Environment::Production
+    }
+
+    /// Whether the database is the local default because none was given, neither as
+    /// `DATABASE_URL` nor as `--database-url`.
+    pub fn database_is_default(&self) -> bool {
+        std::env::var_os("DATABASE_URL").is_none() && self.database_url == DEFAULT_DATABASE_URL
     }
 
     /// Where `/metrics` listens, unless it is `off`.

@@ -107,7 +107,15 @@ async fn with_database(
     config: Config,
     work: impl AsyncFnOnce(Config) -> anyhow::Result<()>,
 ) -> anyhow::Result<()> {
-    if !agora::db::embedded::wanted(&config.database_url).await {
+    if config.is_production() && config.database_is_default() && !config.allow_local_database {
+        anyhow::bail!(
+            "AGORA_ENV=production needs DATABASE_URL: without it this would use a local default \
+             database (127.0.0.1:5432, or an embedded PostgreSQL under {}). Set DATABASE_URL, \
+             or AGORA_ALLOW_LOCAL_DATABASE=true if a local database is what you want",
+            config.data_dir.display()
+        );
+    }
+    if !agora::db::embedded::wanted(&config).await {
         return work(config).await;
     }
     #[cfg(feature = "embedded-postgres")]
@@ -133,6 +141,13 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     if config.secret.is_none() {
         tracing::warn!(
             "AGORA_SECRET is not set: using a random key, so tokens do not survive a restart"
+        );
+    }
+    if config.is_production() && config.smtp_url.is_none() {
+        tracing::warn!(
+            "AGORA_ENV=production without SMTP_URL: no mail leaves this server (welcome, \
+             verification and reset mails are written as .eml files under {}); set SMTP_URL",
+            config.data_dir.join("mail").display()
         );
     }
     // Before the database: a taken port is reported at once, not after migrations ran.

@@ -3,7 +3,10 @@
 //! PostgreSQL already installed when `pg_config` finds one, otherwise `postgresql_embedded`
 //! downloads one (cargo feature `embedded-postgres`, on by default; production images leave it
 //! out). A cluster another Agora process already started (say, `agora serve` while you
-//! run `agora admin ...`) is reused and left running.
+//! run `agora admin ...`) is reused and left running. The process that started a cluster holds
+//! a lock on `postgres.lock` beside it for as long as it runs; the kernel lets go of it however
+//! the process ends, so a running cluster whose lock is free was orphaned (its owner was killed)
+//! and the next process adopts it: stops it and starts it as its own.
 //!
 //! [`Scratch`] is the test suite's variant: a throwaway cluster of the installed PostgreSQL that
 //! also runs for root (as `nobody`), and stops itself once no test process uses it.
@@ -18,7 +21,7 @@ use anyhow::{Context, bail};
 #[cfg(feature = "embedded-postgres")]
 use postgresql_embedded::{PostgreSQL, Settings};
 
-use crate::config::DEFAULT_DATABASE_URL;
+use crate::config::Config;
 
 #[cfg(feature = "embedded-postgres")]
 const DATABASE: &str = "agora";
@@ -28,13 +31,13 @@ const USER: &str = "postgres";
 #[cfg(feature = "embedded-postgres")]
 pub struct EmbeddedPostgres {
     /// `None` when the cluster belongs to another process, which will stop it.
-    owned: Option<PostgreSQL>,
+    owned: Option<(PostgreSQL, std::fs::File)>,
     url: String,
 }
 
 /// Whether to run the embedded cluster: no `DATABASE_URL` given and no server at the default.
-pub async fn wanted(database_url: &str) -> bool {
-    if std::env::var_os("DATABASE_URL").is_some() || database_url != DEFAULT_DATABASE_URL {
+pub async fn wanted(config: &Config) -> bool {
+    if !config.database_is_default() {
         return false;
     }
     let probe = tokio::net::TcpStream::connect(("127.0.0.1", 5432));
@@ -58,7 +61,12 @@ impl EmbeddedPostgres {
             .with_context(|| format!("creating {}", data_dir.display()))?;
         let password_file = data_dir.join("postgres.password");
         let password = password(&password_file)?;
-        if let Some(port) = running_port(&cluster) {
+        let lock_path = data_dir.join("postgres.lock");
+        let lock = std::fs::File::create(&lock_path)
+            .with_context(|| format!("creating {}", lock_path.display()))?;
+        let owner_alive = matches!(lock.try_lock(), Err(std::fs::TryLockError::WouldBlock));
+        let running = running_port(&cluster);
+        if let (Some(port), true) = (running, owner_alive) {
             tracing::info!(
                 port,
                 "using the embedded PostgreSQL another agora process runs"
@@ -67,6 +75,13 @@ impl EmbeddedPostgres {
                 owned: None,
                 url: url(&password, port),
             });
+        }
+        if owner_alive {
+            bail!(
+                "another agora process is starting the embedded PostgreSQL in {}; try again in \
+                 a moment",
+                cluster.display()
+            );
         }
         let mut settings = Settings {
             data_dir: cluster.clone(),
@@ -93,10 +108,27 @@ impl EmbeddedPostgres {
         // (ring, as lettre uses); an already installed one is fine.
         let _ = rustls::crypto::ring::default_provider().install_default();
         let mut server = PostgreSQL::new(settings);
-        server
-            .setup()
-            .await
-            .context("preparing the embedded PostgreSQL")?;
+        server.setup().await.with_context(|| {
+            if source == "downloaded" {
+                "no PostgreSQL is installed here (pg_config finds none) and downloading one \
+                 failed: install PostgreSQL (apt-get install postgresql), or set DATABASE_URL \
+                 to a server you have"
+                    .to_owned()
+            } else {
+                format!("preparing the embedded PostgreSQL ({source})")
+            }
+        })?;
+        if let Some(port) = running {
+            tracing::warn!(
+                port,
+                "the embedded PostgreSQL was left running by an agora process that did not stop \
+                 it (killed?): stopping it to start it as this process's own"
+            );
+            server
+                .stop()
+                .await
+                .context("stopping the orphaned embedded PostgreSQL")?;
+        }
         server
             .start()
             .await
@@ -112,7 +144,7 @@ impl EmbeddedPostgres {
             "no DATABASE_URL and no server at 127.0.0.1:5432: started an embedded PostgreSQL"
         );
         Ok(Self {
-            owned: Some(server),
+            owned: Some((server, lock)),
             url: url(&password, port),
         })
     }
@@ -123,7 +155,8 @@ impl EmbeddedPostgres {
 
     /// Stops the cluster if this process started it.
     pub async fn stop(self) {
-        if let Some(server) = self.owned {
+        // The lock goes with the server: only once it is stopped may another process start it.
+        if let Some((server, _lock)) = self.owned {
             match server.stop().await {
                 Ok(()) => tracing::info!("stopped the embedded PostgreSQL"),
                 Err(error) => tracing::warn!(%error, "stopping the embedded PostgreSQL failed"),

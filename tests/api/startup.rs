@@ -100,3 +100,79 @@ async fn a_redis_that_does_not_answer_is_a_warning_at_start_not_a_refusal() {
     );
     assert_eq!(server.get("/healthz").await.0, 200);
 }
+
+/// Production never falls back to a local default database: a forgotten DATABASE_URL is a
+/// refusal naming it (unless the local database is asked for), and mail that would only be
+/// written to files is a warning at start.
+#[tokio::test(flavor = "multi_thread")]
+async fn production_needs_a_database_url_and_warns_without_smtp() {
+    let production = [
+        ("AGORA_ENV", "production"),
+        ("AGORA_SECRET", "test secret, long enough for production rules"),
+    ];
+    let mut forgotten = Server::spawn(&production);
+    let (status, logs) = forgotten.exit_logs(Duration::from_secs(30)).await;
+    assert!(!status.success());
+    let logs = logs.join("\n");
+    assert!(logs.contains("needs DATABASE_URL"), "{logs}");
+    assert!(logs.contains("AGORA_ALLOW_LOCAL_DATABASE"), "{logs}");
+
+    let database = FreshDatabase::new();
+    let url = database.url();
+    let mut with_url = production.to_vec();
+    with_url.push(("DATABASE_URL", url.as_str()));
+    let server = Server::start(&with_url).await;
+    let warned = server.logs().join("\n");
+    assert!(warned.contains("without SMTP_URL"), "{warned}");
+}
+
+/// Without AGORA_DATA_DIR, files go under the user's data folder, wherever the binary starts.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_data_folder_is_the_users_not_the_working_directorys() {
+    let port = free_port();
+    let home = std::env::temp_dir().join(format!("agora_home_{port}"));
+    std::fs::create_dir_all(&home).unwrap();
+    let database = FreshDatabase::new();
+    let url = database.url();
+    let listen = format!("127.0.0.1:{port}");
+    let mut server = tokio::process::Command::new(env!("CARGO_BIN_EXE_agora"))
+        .arg("serve")
+        .current_dir(&home)
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("HOME", &home)
+        .env("DATABASE_URL", &url)
+        .env("AGORA_LISTEN", &listen)
+        .env("AGORA_METRICS_LISTEN", "off")
+        .env("AGORA_OUTBOX_POLL_MS", "100")
+        .env("AGORA_ARGON2_M_KIB", "256")
+        .env("AGORA_ARGON2_T", "1")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let http = http_client();
+    let register = serde_json::json!({
+        "query": "mutation { register(input: {username: \"ada\", email: \"ada@example.com\", password: \"correct horse battery staple\"}) { user { id } } }"
+    });
+    eventually(Duration::from_secs(60), "a registration", async || {
+        let answer = http
+            .post(format!("http://{listen}/graphql"))
+            .json(&register)
+            .send()
+            .await
+            .ok()?;
+        answer.status().is_success().then_some(())
+    })
+    .await;
+    let mail = home.join(".local/share/agora/mail");
+    eventually(Duration::from_secs(30), "the welcome mail on disk", async || {
+        let mut entries = std::fs::read_dir(&mail).ok()?;
+        entries.next().map(|_| ())
+    })
+    .await;
+    assert!(!home.join("data").exists(), "nothing in ./data");
+    server.kill().await.unwrap();
+    std::fs::remove_dir_all(&home).unwrap();
+}
