@@ -42,6 +42,7 @@ async fn two_instances_share_sessions_limits_and_events() {
         ("REDIS_URL", redis.as_str()),
         ("AGORA_REDIS_PREFIX", database.name.as_str()),
         ("AGORA_ENV", "production"),
+        ("AGORA_PUBLIC_URL", "https://agora.example"),
         ("AGORA_RATE_LOGIN_PER_ACCOUNT", "3"),
         ("RUST_LOG", "info"),
     ];
