@@ -10,7 +10,7 @@ use base64::Engine;
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
-use crate::common::{PASSWORD, Server, TestApp, eventually, unfold};
+use crate::common::{Server, TestApp, eventually, unfold};
 
 /// The newest link to `page` in the mail files `server` wrote, once there is one: the whole
 /// link, whatever form its token takes.
@@ -46,17 +46,6 @@ fn token_of(link: &str) -> String {
         .to_owned()
 }
 
-async fn register(server: &Server, username: &str) {
-    server
-        .gql(
-            None,
-            "mutation($input: RegisterInput!) { register(input: $input) { user { id } } }",
-            json!({ "input": { "username": username, "email": format!("{username}@example.com"), "password": PASSWORD } }),
-        )
-        .await
-        .assert_ok();
-}
-
 async fn request_reset(server: &Server, email: &str) {
     server
         .gql(
@@ -72,7 +61,7 @@ async fn request_reset(server: &Server, email: &str) {
 async fn without_a_public_url_links_lead_to_the_port_the_server_listens_on() {
     let t = TestApp::new().await;
     let server = t.binary(&[]).await;
-    register(&server, "ada").await;
+    server.register("ada").await;
     let own = format!("http://{}/verify-email#token=", server.address);
     let link = mailed(&server, "verify-email").await;
     assert!(link.starts_with(&own), "{link} is not on {own}");
@@ -83,7 +72,7 @@ async fn with_an_app_url_links_lead_to_the_front_end_and_agoras_pages_send_there
     let t = TestApp::new().await;
     let app = "https://app.example/agora";
     let server = t.binary(&[("AGORA_APP_URL", app)]).await;
-    register(&server, "ada").await;
+    server.register("ada").await;
     let verify = mailed(&server, "verify-email").await;
     assert!(
         verify.starts_with("https://app.example/agora/verify-email#token="),
@@ -181,7 +170,7 @@ async fn agoras_own_pages_are_strict_and_self_contained() {
 async fn a_verification_through_the_page_leaves_its_token_in_no_log_line() {
     let t = TestApp::new().await;
     let server = t.binary(&[("RUST_LOG", "debug")]).await;
-    register(&server, "ada").await;
+    server.register("ada").await;
     let token = token_of(&mailed(&server, "verify-email").await);
     // The page as a link mailed with the token in its query would open it, then the request
     // its script sends.

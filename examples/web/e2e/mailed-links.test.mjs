@@ -46,11 +46,11 @@ async function requestReset(agora, email) {
   });
 }
 
-/** A fresh page that records script errors and CSP violations (Chromium logs both). */
-async function newPage(browser, t) {
-  const context = await browser.newContext();
-  t.after(() => context.close());
-  const page = await context.newPage();
+/** A page in a Chromium of the test's own, recording script errors and CSP violations (Chromium logs both). */
+async function openPage(t) {
+  const browser = await launchChromium();
+  t.after(() => browser.close());
+  const page = await browser.newPage();
   page.setDefaultTimeout(15_000);
   const problems = [];
   page.on('pageerror', (error) => problems.push(`pageerror: ${error.message}`));
@@ -61,9 +61,7 @@ async function newPage(browser, t) {
 test("mailed links finish verification and reset on Agora's own pages", async (t) => {
   const agora = await startAgora({ name: 'mailed-links' });
   t.after(() => agora.stop());
-  const browser = await launchChromium();
-  t.after(() => browser.close());
-  const { page, problems } = await newPage(browser, t);
+  const { page, problems } = await openPage(t);
   await agora.register({ username: 'ada', password: PASSWORD });
 
   const verify = await mailedLink(agora, 'verify-email');
@@ -102,9 +100,7 @@ test('mailed links finish verification and reset in the SPA named by AGORA_APP_U
   t.after(() => agora.stop());
   const web = await startWeb(agora.url, { port: webPort });
   t.after(() => web.close());
-  const browser = await launchChromium();
-  t.after(() => browser.close());
-  const { page, problems } = await newPage(browser, t);
+  const { page, problems } = await openPage(t);
   await agora.register({ username: 'bob', password: PASSWORD });
 
   const verify = await mailedLink(agora, 'verify-email');

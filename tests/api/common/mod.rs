@@ -596,6 +596,17 @@ impl Server {
         )
     }
 
+    /// Registers `username` (email `username@example.com`) on this server.
+    pub async fn register(&self, username: &str) {
+        self.gql(
+            None,
+            "mutation($i: RegisterInput!) { register(input: $i) { user { id } } }",
+            json!({ "i": { "username": username, "email": format!("{username}@example.com"), "password": PASSWORD } }),
+        )
+        .await
+        .assert_ok();
+    }
+
     /// POSTs a GraphQL request, with a bearer token when given; the JSON answer.
     pub async fn gql(&self, token: Option<&str>, query: &str, variables: Value) -> Reply {
         self.try_gql(token, query, variables)
