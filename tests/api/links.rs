@@ -196,3 +196,20 @@ async fn a_verification_through_the_page_leaves_its_token_in_no_log_line() {
     let leaks: Vec<&String> = logs.iter().filter(|line| line.contains(&token)).collect();
     assert!(leaks.is_empty(), "the token is logged: {leaks:#?}");
 }
+
+#[test]
+fn links_start_at_the_app_else_the_public_url_else_where_the_server_listens() {
+    let mut config = agora::config::Config::from_env().unwrap();
+    for (listen, base) in [
+        ("127.0.0.1:4000", "http://127.0.0.1:4000"),
+        ("0.0.0.0:4000", "http://127.0.0.1:4000"),
+        ("[::]:4000", "http://[::1]:4000"),
+    ] {
+        config.listen = listen.to_owned();
+        assert_eq!(config.links_base(), base, "listening on {listen}");
+    }
+    config.public_url = Some("https://agora.example".to_owned());
+    assert_eq!(config.links_base(), "https://agora.example");
+    config.app_url = Some("https://app.example".to_owned());
+    assert_eq!(config.links_base(), "https://app.example");
+}
