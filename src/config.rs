@@ -37,13 +37,15 @@ pub struct Config {
     #[arg(long, env = "AGORA_SECRET", hide_env_values = true)]
     pub secret: Option<String>,
 
-    /// Base URL used in links sent to users; never taken from the Host header.
-    #[arg(
-        long,
-        env = "AGORA_PUBLIC_URL",
-        default_value = "http://127.0.0.1:8080"
-    )]
-    pub public_url: String,
+    /// Agora's own address as users reach it, for mailed links to its own pages; never taken
+    /// from the Host header. Unset: the address it listens on (development only).
+    #[arg(long, env = "AGORA_PUBLIC_URL")]
+    pub public_url: Option<String>,
+
+    /// The front end that opens mailed links: they lead to its `/verify-email` and
+    /// `/reset-password` routes (the token in the fragment, `#token=...`) instead of Agora's.
+    #[arg(long, env = "AGORA_APP_URL")]
+    pub app_url: Option<String>,
 
     /// Comma-separated origins allowed by CORS (with credentials); empty allows none.
     #[arg(
@@ -267,7 +269,25 @@ impl Config {
         if self.default_budget < 0 {
             bail!("AGORA_DEFAULT_BUDGET must not be negative");
         }
-        url::Url::parse(&self.public_url).context("AGORA_PUBLIC_URL is not a URL")?;
+        if self.is_production() && self.public_url.is_none() && self.app_url.is_none() {
+            bail!(
+                "AGORA_ENV=production needs to know where mailed links lead: set AGORA_APP_URL \
+                 (the front end that opens them) or AGORA_PUBLIC_URL (Agora's own address, for \
+                 its own pages); behind a proxy the listen address is no address for users"
+            );
+        }
+        for (setting, url) in [
+            ("AGORA_PUBLIC_URL", &self.public_url),
+            ("AGORA_APP_URL", &self.app_url),
+        ] {
+            if let Some(url) = url {
+                let parsed =
+                    url::Url::parse(url).with_context(|| format!("{setting} is not a URL"))?;
+                if !matches!(parsed.scheme(), "http" | "https") {
+                    bail!("{setting} must be an http(s) URL");
+                }
+            }
+        }
         self.mail_from
             .parse::<lettre::message::Mailbox>()
             .context("AGORA_MAIL_FROM is not a mailbox such as \"Agora <no-reply@example.com>\"")?;
@@ -312,6 +332,28 @@ impl Config {
             bail!("AGORA_HEADER_TIMEOUT_SECS and AGORA_IDLE_TIMEOUT_MS must be positive");
         }
         Ok(())
+    }
+
+    /// What mailed links start with: the front end, or else Agora itself.
+    pub fn links_base(&self) -> String {
+        match (&self.app_url, &self.public_url) {
+            (Some(app), _) => app.clone(),
+            (None, Some(public)) => public.clone(),
+            (None, None) => {
+                // A wildcard address is nowhere to browse to; loopback is, on this machine.
+                let own = match self.listen.parse::<std::net::SocketAddr>() {
+                    Ok(mut address) if address.ip().is_unspecified() => {
+                        address.set_ip(match address {
+                            std::net::SocketAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
+                            std::net::SocketAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
+                        });
+                        address.to_string()
+                    }
+                    _ => self.listen.clone(),
+                };
+                format!("http://{own}")
+            }
+        }
     }
 
     pub fn is_production(&self) -> bool {

@@ -174,11 +174,13 @@ async fn listen(address: &str, setting: &str) -> anyhow::Result<tokio::net::TcpL
 }
 
 async fn run_server(
-    config: Config,
+    mut config: Config,
     listener: tokio::net::TcpListener,
     metrics: Option<tokio::net::TcpListener>,
 ) -> anyhow::Result<()> {
     let listen = listener.local_addr()?;
+    // Mailed links default to this address: a port of 0 or a host name is only known now.
+    config.listen = listen.to_string();
     let app = App::build(config).await?;
     if let Some(metrics) = metrics {
         tracing::info!(

@@ -9,6 +9,9 @@ const proxy = { '/graphql': { target, ws: true } };
 
 export default defineConfig({
   plugins: [react()],
+  // Any path without a file of its own gets index.html, in `vite` and `vite preview` alike: the
+  // routes mailed links open (/verify-email, /reset-password) are the app's.
+  appType: 'spa',
   server: { proxy },
   preview: { proxy },
   build: { sourcemap: true },

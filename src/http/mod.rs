@@ -1,12 +1,14 @@
 //! The HTTP transport: the router and the middleware stack every response passes through.
 //! GraphQL over HTTP is in `graphql.rs` (GraphiQL in `graphiql.rs`), subscriptions over WebSocket
 //! in `ws.rs`, what the client sent (its address, request id, token, CSRF exposure) in
-//! `client.rs`, health and metrics in `probes.rs`, and the server loop in `server.rs`. Who a
-//! token speaks for is decided by `crate::auth::authenticate`, not here.
+//! `client.rs`, health and metrics in `probes.rs`, the pages mailed links open in `links.rs`, and
+//! the server loop in `server.rs`. Who a token speaks for is decided by
+//! `crate::auth::authenticate`, not here.
 
 mod client;
 mod graphiql;
 mod graphql;
+mod links;
 mod probes;
 pub mod server;
 mod ws;
@@ -32,6 +34,7 @@ use tower_http::trace::TraceLayer;
 
 use crate::App;
 use crate::auth::cookies::CookieNames;
+use crate::auth::recovery::Purpose;
 use crate::error::code;
 use crate::graphql::parsed::ParsedDocuments;
 use crate::graphql::persisted::PersistedQueries;
@@ -59,6 +62,7 @@ pub fn router(app: Arc<App>) -> Router {
     let cors = cors_layer(&app);
     let trusted_proxies = app.config.trusted_proxies().unwrap_or_default().into();
     let production = app.config.is_production();
+    let app_url = app.config.app_url.clone();
     let state = HttpState {
         persisted: Arc::new(PersistedQueries::new(app.redis.clone())),
         parsed: Arc::default(),
@@ -132,12 +136,20 @@ pub fn router(app: Arc<App>) -> Router {
                 })
         }))
         .layer(cors);
-    let router = Router::new();
-    let router = if production {
-        router
-    } else {
-        router.route("/graphiql/{*path}", get(graphiql::asset))
-    };
+    let mut router = Router::new();
+    if !production {
+        router = router.route("/graphiql/{*path}", get(graphiql::asset));
+    }
+    for purpose in [Purpose::EmailVerify, Purpose::PasswordReset] {
+        let path = format!("/{}", purpose.page());
+        router = match app_url.clone() {
+            None => router.route(&path, get(move || async move { links::page(purpose) })),
+            Some(app_url) => router.route(
+                &path,
+                get(move |request: Request| async move { links::to_app(&app_url, &request) }),
+            ),
+        };
+    }
     router
         .route("/graphql", get(graphql::get).post(graphql::post))
         .route("/graphql/ws", get(ws::upgrade))

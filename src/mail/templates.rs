@@ -1,21 +1,26 @@
 //! The mails Agora sends, as plain text and HTML. Everything a user typed is escaped in the
-//! HTML; links are built from `AGORA_PUBLIC_URL`, never from a request's Host header.
+//! HTML; links are built from `AGORA_APP_URL` or `AGORA_PUBLIC_URL`, never from a request's Host
+//! header.
 
 use html_escape::{encode_double_quoted_attribute, encode_text};
 
 use super::Mail;
 
-/// Where the web app handles a mailed token: `{public_url}/{page}?token=...`.
-pub fn link(public_url: &str, page: &str, token: &str) -> String {
-    // `Config::validate` refused a public URL that is not http(s), the only kind with a path.
-    let Ok(mut url) = url::Url::parse(public_url) else {
-        tracing::error!(public_url, "AGORA_PUBLIC_URL is not a URL: no link");
-        return public_url.to_owned();
+/// Where a mailed token is handled: `{base}/{page}#token=...`. In the fragment, the token
+/// reaches no server's log (the front end's or a proxy's) and no Referer.
+pub fn link(base: &str, page: &str, token: &str) -> String {
+    // `Config::validate` refused a base that is not http(s), the only kind with a path.
+    let Ok(mut url) = url::Url::parse(base) else {
+        tracing::error!(base, "the base of mailed links is not a URL: no link");
+        return base.to_owned();
     };
     if let Ok(mut path) = url.path_segments_mut() {
         path.pop_if_empty().push(page);
     }
-    url.query_pairs_mut().append_pair("token", token);
+    let fragment: String = url::form_urlencoded::Serializer::new(String::new())
+        .append_pair("token", token)
+        .finish();
+    url.set_fragment(Some(&fragment));
     url.to_string()
 }
 
@@ -189,14 +194,14 @@ mod tests {
     use super::*;
 
     #[test]
-    fn links_come_from_the_public_url() {
+    fn links_carry_the_token_in_the_fragment() {
         assert_eq!(
             link("https://agora.example/app/", "reset-password", "a+b/c"),
-            "https://agora.example/app/reset-password?token=a%2Bb%2Fc"
+            "https://agora.example/app/reset-password#token=a%2Bb%2Fc"
         );
         assert_eq!(
             link("http://127.0.0.1:8080", "verify-email", "t"),
-            "http://127.0.0.1:8080/verify-email?token=t"
+            "http://127.0.0.1:8080/verify-email#token=t"
         );
     }
 

@@ -380,7 +380,11 @@ async fn the_request_id_is_the_servers_and_the_clients_is_kept_apart() {
 async fn the_log_names_the_servers_request_id_and_the_clients_apart() {
     let t = TestApp::new().await;
     let server = t
-        .binary(&[("AGORA_ENV", "production"), ("RUST_LOG", "info")])
+        .binary(&[
+            ("AGORA_ENV", "production"),
+            ("AGORA_PUBLIC_URL", "https://agora.example"),
+            ("RUST_LOG", "info"),
+        ])
         .await;
     let response = crate::common::http_client()
         .post(format!("http://{}/graphql", server.address))

@@ -80,8 +80,7 @@ async fn graphiql_is_served_to_browsers_in_development_only() {
         "every asset carries its integrity hash"
     );
 
-    let production =
-        TestApp::with_config(|config| config.env = agora::config::Environment::Production).await;
+    let production = TestApp::production().await;
     let page = production.get("/graphql", &[("accept", "text/html")]).await;
     assert_eq!(page.status, StatusCode::BAD_REQUEST);
     let introspection = production
@@ -150,8 +149,7 @@ async fn graphiql_assets_are_served_by_the_server_itself_in_development_only() {
     let page = t.get("/graphql", &[("accept", "text/html")]).await;
     let assets = pinned_assets(page.body.as_str().unwrap());
     assert_eq!(assets.len(), 4, "{}", page.text);
-    let production =
-        TestApp::with_config(|config| config.env = agora::config::Environment::Production).await;
+    let production = TestApp::production().await;
     for (url, integrity) in assets {
         // Development must work offline, and a URL must change when its bytes do for a year-long
         // immutable cache to be right.
@@ -521,10 +519,7 @@ async fn health_and_readiness() {
         !answer.headers.contains_key("strict-transport-security"),
         "development serves plain HTTP"
     );
-    let production = TestApp::with_config(|config| {
-        config.env = agora::config::Environment::Production;
-    })
-    .await;
+    let production = TestApp::production().await;
     assert_eq!(
         production.gql("{ __typename }", json!({})).await.headers["strict-transport-security"],
         "max-age=31536000; includeSubDomains"
@@ -536,7 +531,7 @@ async fn health_and_readiness() {
 }
 
 #[test]
-fn production_requires_a_secret() {
+fn production_requires_a_secret_and_where_links_lead() {
     let mut config = agora::config::Config::from_env().unwrap();
     config.env = agora::config::Environment::Production;
     config.secret = None;
@@ -545,6 +540,17 @@ fn production_requires_a_secret() {
     config.secret = Some("too short".into());
     assert!(config.validate().is_err());
     config.secret = Some("x".repeat(32));
+    let message = config.validate().unwrap_err().to_string();
+    assert!(
+        message.contains("AGORA_APP_URL") && message.contains("AGORA_PUBLIC_URL"),
+        "{message}"
+    );
+    config.app_url = Some("ftp://app.example".into());
+    assert!(config.validate().is_err(), "links are http(s)");
+    config.app_url = Some("https://app.example".into());
+    assert!(config.validate().is_ok());
+    config.app_url = None;
+    config.public_url = Some("https://agora.example".into());
     assert!(config.validate().is_ok());
 }
 

@@ -21,17 +21,6 @@ async fn sign_in(server: &Server, username: &str) -> (String, String) {
     )
 }
 
-async fn register(server: &Server, username: &str) {
-    server
-        .gql(
-            None,
-            "mutation($i: RegisterInput!) { register(input: $i) { user { id } } }",
-            json!({ "i": { "username": username, "email": format!("{username}@example.com"), "password": PASSWORD } }),
-        )
-        .await
-        .assert_ok();
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn two_instances_share_sessions_limits_and_events() {
     let database = FreshDatabase::new();
@@ -42,6 +31,7 @@ async fn two_instances_share_sessions_limits_and_events() {
         ("REDIS_URL", redis.as_str()),
         ("AGORA_REDIS_PREFIX", database.name.as_str()),
         ("AGORA_ENV", "production"),
+        ("AGORA_PUBLIC_URL", "https://agora.example"),
         ("AGORA_RATE_LOGIN_PER_ACCOUNT", "3"),
         ("RUST_LOG", "info"),
     ];
@@ -58,7 +48,7 @@ async fn two_instances_share_sessions_limits_and_events() {
     }
 
     // A logout on A is refused on B at once.
-    register(&a, "ada").await;
+    a.register("ada").await;
     let (ada, _) = sign_in(&a, "ada").await;
     let me = "{ me { username } }";
     assert_eq!(
@@ -87,14 +77,14 @@ async fn two_instances_share_sessions_limits_and_events() {
     assert_eq!(refused.code(), Some("RATE_LIMITED"));
 
     // A purchase on A is pushed to a subscriber on B.
-    register(&a, "root").await;
+    a.register("root").await;
     let (root, root_id) = sign_in(&a, "root").await;
     crate::common::sql_at(
         &database_url,
         &format!("INSERT INTO user_roles (user_id, role_id, created_at) SELECT {root_id}, id, now() FROM roles WHERE name = 'admin'"),
     )
     .await;
-    register(&a, "bob").await;
+    a.register("bob").await;
     let (bob, _) = sign_in(&b, "bob").await;
     let (watcher, _) = sign_in(&b, "ada").await;
     let mut socket = connect(b.address).await;

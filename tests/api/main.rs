@@ -22,6 +22,7 @@ mod input_limits;
 mod instances;
 mod layering;
 mod limits;
+mod links;
 mod mail;
 mod market;
 mod mfa;

@@ -56,8 +56,8 @@ export async function startAgora({ env = {}, name } = {}) {
     AGORA_LISTEN: `127.0.0.1:${port}`,
     // Two servers may run at once (two instances); each needs a metrics port of its own.
     AGORA_METRICS_LISTEN: `127.0.0.1:${await freePort()}`,
+    // No AGORA_PUBLIC_URL: mailed links lead to the port the server listens on.
     AGORA_ENV: 'development',
-    AGORA_PUBLIC_URL: url,
     AGORA_COOKIE_SECURE: 'false',
     AGORA_OUTBOX_POLL_MS: '200',
     AGORA_DATA_DIR: dataDir,

@@ -8,11 +8,12 @@ import { freePort } from './server.mjs';
 
 const root = fileURLToPath(new URL('../', import.meta.url));
 
-export async function startWeb(agoraUrl) {
+/** `port`: one chosen beforehand, for a server that must know the app's address when it starts. */
+export async function startWeb(agoraUrl, { port } = {}) {
   await access(`${root}dist/index.html`).catch(() => {
     throw new Error('dist/ is missing: run `npm run build` first (npm test does)');
   });
-  const port = await freePort();
+  port ??= await freePort();
   const server = await preview({
     root,
     configFile: `${root}vite.config.ts`,

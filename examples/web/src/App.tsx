@@ -6,6 +6,7 @@ import { Auth } from './Auth';
 import { Market } from './Market';
 import { Habits } from './Habits';
 import { Settings } from './Settings';
+import { mailedLinkPage } from './MailedLinks';
 
 const MeDocument = graphql(`
   query Me {
@@ -39,6 +40,8 @@ function pageFromHash(): Page {
 
 export function App() {
   const status = useSyncExternalStore(session.subscribe, session.getStatus);
+  const MailedLink = mailedLinkPage();
+  if (MailedLink) return <MailedLink />;
   return status === 'signedIn' ? <Home /> : <Auth />;
 }
 

@@ -56,12 +56,12 @@ const VERIFY_PER_USER: Limit = Limit {
 };
 
 /// Issues a mailed token for `purpose` to `email` at `now`, live for `lifetime` (in the caller's
-/// transaction), and returns the link that carries it: `page` on the public site.
+/// transaction), and returns the link that carries it: the purpose's page.
 async fn issue_link(
     app: &App,
     conn: &mut AsyncPgConnection,
     (user_id, email): (i64, &str),
-    (purpose, page): (Purpose, &str),
+    purpose: Purpose,
     (now, lifetime): (DateTime<Utc>, Duration),
 ) -> Result<String, AppError> {
     let token = random_secret();
@@ -74,7 +74,11 @@ async fn issue_link(
         (now, now + lifetime),
     )
     .await?;
-    Ok(templates::link(&app.config.public_url, page, &token))
+    Ok(templates::link(
+        &app.config.links_base(),
+        purpose.page(),
+        &token,
+    ))
 }
 
 /// A verification link for `email`, in the caller's transaction: the one way every mail that
@@ -86,8 +90,8 @@ async fn verification_link(
     email: &str,
     now: DateTime<Utc>,
 ) -> Result<String, AppError> {
-    let link = (Purpose::EmailVerify, "verify-email");
-    issue_link(app, conn, (user_id, email), link, (now, VERIFY_LIFETIME)).await
+    let verify = (now, VERIFY_LIFETIME);
+    issue_link(app, conn, (user_id, email), Purpose::EmailVerify, verify).await
 }
 
 /// The welcome mail with a verification link, for a new account made at `now` (in its
@@ -136,8 +140,8 @@ async fn queue_reset(app: &App, email: &str) -> Result<(), AppError> {
         return Ok(());
     };
     db::transaction(&mut conn, async |conn| {
-        let link = (Purpose::PasswordReset, "reset-password");
-        let url = issue_link(app, conn, (user.id, email), link, (now, RESET_LIFETIME)).await?;
+        let reset = (now, RESET_LIFETIME);
+        let url = issue_link(app, conn, (user.id, email), Purpose::PasswordReset, reset).await?;
         outbox::enqueue(
             conn,
             &templates::password_reset(email, &user.username, &url),

@@ -13,6 +13,15 @@ pub enum Purpose {
 }
 
 impl Purpose {
+    /// The path a mailed link of this purpose opens, under `AGORA_APP_URL` or Agora's own
+    /// address: the contract a front end implements.
+    pub fn page(self) -> &'static str {
+        match self {
+            Self::PasswordReset => "reset-password",
+            Self::EmailVerify => "verify-email",
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::PasswordReset => "PASSWORD_RESET",

@@ -190,6 +190,15 @@ impl TestApp {
         }
     }
 
+    /// An app as production runs it (which must be told where mailed links lead).
+    pub async fn production() -> Self {
+        Self::with_config(|config| {
+            config.env = agora::config::Environment::Production;
+            config.public_url = Some("https://agora.example".to_owned());
+        })
+        .await
+    }
+
     /// An app whose limits, events and persisted queries go through Redis ([`redis_url`]).
     pub async fn with_redis(adjust: impl FnOnce(&mut Config)) -> Self {
         Self::with_config(|config| {
@@ -467,7 +476,7 @@ pub struct Server {
     logs: Arc<Mutex<Vec<String>>>,
     http: reqwest::Client,
     /// The server's AGORA_DATA_DIR (its file mail), removed with it.
-    data_dir: std::path::PathBuf,
+    pub data_dir: std::path::PathBuf,
     /// The task copying stderr into `logs`; it ends when the process closes stderr.
     reader: Option<tokio::task::JoinHandle<()>>,
 }
@@ -585,6 +594,17 @@ impl Server {
             StatusCode::from_u16(response.status().as_u16()).unwrap(),
             response.text().await.unwrap(),
         )
+    }
+
+    /// Registers `username` (email `username@example.com`) on this server.
+    pub async fn register(&self, username: &str) {
+        self.gql(
+            None,
+            "mutation($i: RegisterInput!) { register(input: $i) { user { id } } }",
+            json!({ "i": { "username": username, "email": format!("{username}@example.com"), "password": PASSWORD } }),
+        )
+        .await
+        .assert_ok();
     }
 
     /// POSTs a GraphQL request, with a bearer token when given; the JSON answer.
@@ -844,6 +864,11 @@ pub fn redis_url() -> String {
     static SHARED: std::sync::OnceLock<OwnRedis> = std::sync::OnceLock::new();
     std::env::var("AGORA_TEST_REDIS_URL")
         .unwrap_or_else(|_| SHARED.get_or_init(OwnRedis::run).url())
+}
+
+/// Undoes quoted-printable soft line breaks and `=3D` in a mail, enough to read links.
+pub fn unfold(message: &str) -> String {
+    message.replace("=\r\n", "").replace("=3D", "=")
 }
 
 /// A loopback port nothing listens on right now.
