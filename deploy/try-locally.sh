@@ -22,7 +22,7 @@ export REDIS_URL=redis://127.0.0.1:6379 AGORA_REDIS_PREFIX=agora_deploy_check
 export AGORA_ENV=production AGORA_SECRET=deploy-check-secret-that-is-long-enough
 export AGORA_TRUSTED_PROXIES=127.0.0.1 AGORA_DATA_DIR="$work" RUST_LOG=warn
 for port in 18081 18082; do
-  AGORA_LISTEN=127.0.0.1:$port AGORA_METRICS_LISTEN=127.0.0.1:$((port + 100)) \
+  AGORA_LISTEN=127.0.0.1:$port AGORA_METRICS_LISTEN=127.0.0.1:$((port + 100)) AGORA_PUBLIC_URL=http://127.0.0.1:18080 \
     target/debug/agora serve 2>>"$work/agora-$port.log" &
   pids+=($!)
 done

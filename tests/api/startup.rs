@@ -108,7 +108,11 @@ async fn a_redis_that_does_not_answer_is_a_warning_at_start_not_a_refusal() {
 async fn production_needs_a_database_url_and_warns_without_smtp() {
     let production = [
         ("AGORA_ENV", "production"),
-        ("AGORA_SECRET", "test secret, long enough for production rules"),
+        (
+            "AGORA_SECRET",
+            "test secret, long enough for production rules",
+        ),
+        ("AGORA_PUBLIC_URL", "https://agora.example"),
     ];
     let mut forgotten = Server::spawn(&production);
     let (status, logs) = forgotten.exit_logs(Duration::from_secs(30)).await;
@@ -167,10 +171,14 @@ async fn the_data_folder_is_the_users_not_the_working_directorys() {
     })
     .await;
     let mail = home.join(".local/share/agora/mail");
-    eventually(Duration::from_secs(30), "the welcome mail on disk", async || {
-        let mut entries = std::fs::read_dir(&mail).ok()?;
-        entries.next().map(|_| ())
-    })
+    eventually(
+        Duration::from_secs(30),
+        "the welcome mail on disk",
+        async || {
+            let mut entries = std::fs::read_dir(&mail).ok()?;
+            entries.next().map(|_| ())
+        },
+    )
     .await;
     assert!(!home.join("data").exists(), "nothing in ./data");
     server.kill().await.unwrap();
