@@ -89,8 +89,12 @@ async fn erase(
         outbox::enqueue(conn, &notice, now).await?;
         let held = crate::market::store::held_for_update(conn, user_id).await?;
         let prices: Vec<i64> = held.iter().map(|item| item.price).collect();
+        // A trader's budget plus the prices of what they hold is what they started with (a
+        // held item's price is fixed), so returning everything cannot overflow.
         let balances = crate::market::rules::credits(user.budget, &prices).ok_or_else(|| {
-            AppError::bad_input("id", "Returning the held items would overflow the budget")
+            AppError::Internal(anyhow::anyhow!(
+                "returning held items overflows user {user_id}"
+            ))
         })?;
         crate::market::store::return_to_market(conn, user_id, (&held, &balances), now).await?;
         let (sessions_ended, api_tokens_ended) =
@@ -101,12 +105,12 @@ async fn erase(
         let tasks = crate::tasks::store::delete_all(conn, user_id).await?;
         let themes = crate::themes::store::delete_all(conn, user_id).await?;
         let roles = crate::rbac::store::unassign_all(conn, user_id).await?;
-        let placeholders = (
+        let (username, email) = (
             rules::tombstone_username(user_id),
             rules::tombstone_email(user_id),
         );
-        let placeholders = (placeholders.0.as_str(), placeholders.1.as_str());
-        let tombstone = crate::accounts::store::erase(conn, user_id, placeholders, now).await?;
+        let tombstone =
+            crate::accounts::store::erase(conn, user_id, (&username, &email), now).await?;
         crate::rbac::store::ensure_a_role_manager_remains(conn).await?;
         let event = match admin {
             Some(admin) => Event::new(action::USER_DELETE, Some(admin)),

@@ -35,6 +35,15 @@ async fn buy(t: &TestApp, who: &Tokens, item: &str) {
         .assert_ok();
 }
 
+/// A new API token of `who` with `scopes`.
+async fn api_token(t: &TestApp, who: &Tokens, scopes: &[&str]) -> String {
+    let reply = crate::api_tokens::create(t, &who.access, scopes, None, PASSWORD).await;
+    reply.assert_ok()["createApiToken"]["token"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
 /// Gives `who` a theme, a task, and a habit completed today.
 async fn plan_things(t: &TestApp, who: &Tokens) {
     let mutations = [
@@ -108,12 +117,7 @@ async fn deleting_ones_account_erases_it_and_keeps_the_books() {
     buy(&t, &ada, &lamp).await;
     buy(&t, &ada, &chair).await;
     plan_things(&t, &ada).await;
-    let token = crate::api_tokens::create(&t, &ada.access, &["profile:read"], None, PASSWORD)
-        .await
-        .assert_ok()["createApiToken"]["token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let token = api_token(&t, &ada, &["profile:read"]).await;
     let before = money(&t).await;
     let id = ada.user_id.clone();
 
@@ -291,13 +295,7 @@ async fn with_two_factor_on_a_code_is_needed() {
 async fn api_tokens_can_neither_delete_nor_export() {
     let t = TestApp::new().await;
     let ada = t.user("ada").await;
-    let scopes = ["profile:read", "profile:update"];
-    let token = crate::api_tokens::create(&t, &ada.access, &scopes, None, PASSWORD)
-        .await
-        .assert_ok()["createApiToken"]["token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let token = api_token(&t, &ada, &["profile:read", "profile:update"]).await;
     assert_eq!(
         delete_account(&t, &token, json!({})).await.code(),
         Some("FORBIDDEN")
@@ -394,12 +392,7 @@ async fn the_export_holds_every_section_and_no_secret() {
     let lamp = list_item(&t, &root, "Desk lamp", 30).await;
     buy(&t, &ada, &lamp).await;
     plan_things(&t, &ada).await;
-    let token = crate::api_tokens::create(&t, &ada.access, &["profile:read"], None, PASSWORD)
-        .await
-        .assert_ok()["createApiToken"]["token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let token = api_token(&t, &ada, &["profile:read"]).await;
     let (_totp, recovery_codes) = crate::mfa::enable(&t, &ada).await;
 
     let reply = t.gql_as(&ada.access, EXPORT, json!({})).await;
