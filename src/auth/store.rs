@@ -470,6 +470,7 @@ pub async fn delete_all_credentials(
     conn: &mut AsyncPgConnection,
     user_id: i64,
 ) -> Result<(usize, usize), AppError> {
+    quota::lock(conn, quota::API_TOKENS_LOCK, user_id).await?;
     let sessions = diesel::delete(sessions::table.filter(sessions::user_id.eq(user_id)))
         .execute(conn)
         .await?;

@@ -72,7 +72,8 @@ pub async fn delete_user(
 /// The erasure itself, audited as `account.delete` (by the user) or `user.delete` (by `admin`).
 /// The account's row is locked first, as a trade locks its trader: a trade of this account
 /// either commits before (and its item is returned here) or finds a tombstone and trades
-/// nothing.
+/// nothing. Each deletion of the account's things takes the per-user lock their creation
+/// takes (`db::quota`), which refuses a creation that waited for it once the account is gone.
 async fn erase(
     app: &App,
     origin: &RequestInfo,

@@ -540,3 +540,65 @@ async fn a_purchase_let_in_before_the_deletion_buys_nothing_after_it() {
     assert_eq!(money(&t).await, before);
     assert_eq!(rows_left(&t, &ada.user_id).await, 0);
 }
+
+/// Waits until `n` advisory locks are waited for in this test's database.
+async fn lock_waiters(t: &TestApp, n: i64) {
+    let sql = "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted AND database = (SELECT oid FROM pg_database WHERE datname = current_database())";
+    crate::common::eventually(
+        std::time::Duration::from_secs(10),
+        &format!("{n} waiting for an advisory lock"),
+        async || (t.count(sql).await == n).then_some(()),
+    )
+    .await;
+}
+
+/// A habit created while the account's deletion runs is deleted with it, or refused after it:
+/// never left behind on the tombstone. Here the deletion comes first to the habits' lock (held
+/// by the test until both wait), and the creation waits behind it.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_creation_that_waited_for_a_deletion_is_refused() {
+    use diesel_async::{AsyncConnection, RunQueryDsl};
+    let t = TestApp::new().await;
+    let root = t.admin("root").await;
+    let ada = t.user("ada").await;
+    let mut holder = diesel_async::AsyncPgConnection::establish(&t.app.config.database_url)
+        .await
+        .unwrap();
+    let hold = format!(
+        "SELECT pg_advisory_xact_lock({}, hashint8({}))",
+        agora::db::quota::HABITS_LOCK,
+        ada.user_id
+    );
+    for statement in ["BEGIN", hold.as_str()] {
+        diesel::sql_query(statement)
+            .execute(&mut holder)
+            .await
+            .unwrap();
+    }
+    let deletion = delete_user(&t, &root.access, &ada.user_id);
+    let creation = async {
+        lock_waiters(&t, 1).await;
+        t.gql_as(
+            &ada.access,
+            "mutation($v: CreateHabitInput!) { createHabit(input: $v) { habit { id } } }",
+            json!({"v": {"name": "Walk", "schedule": {"daily": true}}}),
+        )
+        .await
+    };
+    let release = async {
+        lock_waiters(&t, 2).await;
+        diesel::sql_query("COMMIT")
+            .execute(&mut holder)
+            .await
+            .unwrap();
+    };
+    let (deleted, created, ()) = tokio::join!(deletion, creation, release);
+    deleted.assert_ok();
+    assert_eq!(
+        created.code(),
+        Some("UNAUTHENTICATED"),
+        "{:#}",
+        created.body
+    );
+    assert_eq!(rows_left(&t, &ada.user_id).await, 0);
+}
