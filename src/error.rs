@@ -64,6 +64,9 @@ pub enum AppError {
     InvalidCredentials,
     /// The permissions the caller lacks, by name.
     Forbidden(Cow<'static, str>),
+    /// The change needs a signed-in session: an API token, scoped for a script, may not make
+    /// it even when it holds the permission (`FORBIDDEN`).
+    SessionRequired,
     BadUserInput {
         field: &'static str,
         message: String,
@@ -127,6 +130,9 @@ impl AppError {
                 format!("Missing permissions {missing}")
             }
             Self::Forbidden(missing) => format!("Missing permission {missing}"),
+            Self::SessionRequired => {
+                "This needs a signed-in session; an API token cannot do it".to_owned()
+            }
             Self::BadUserInput { message, .. } | Self::Conflict { message, .. } => message.clone(),
             Self::NotFound(what) => format!("{what} not found"),
             Self::ServiceUnavailable | Self::Contended => {
@@ -142,7 +148,7 @@ impl AppError {
     pub fn code(&self) -> &'static str {
         match self {
             Self::Unauthenticated | Self::InvalidCredentials => code::UNAUTHENTICATED,
-            Self::Forbidden(_) => code::FORBIDDEN,
+            Self::Forbidden(_) | Self::SessionRequired => code::FORBIDDEN,
             Self::BadUserInput { .. } => code::BAD_USER_INPUT,
             Self::NotFound(_) => code::NOT_FOUND,
             Self::Conflict { .. } => code::CONFLICT,

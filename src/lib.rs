@@ -18,6 +18,7 @@ pub mod http;
 pub mod mail;
 pub mod market;
 pub mod metrics;
+pub mod privacy;
 pub mod ratelimit;
 pub mod rbac;
 pub mod request;

@@ -74,6 +74,12 @@ impl User {
         disclose(ctx, self.id)?;
         Ok(self.last_login_at)
     }
+    /// When the account was deleted; null while it exists. A deleted account keeps only its
+    /// id, a placeholder username (`deleted:<id>`) and its budget.
+    async fn deleted_at(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<DateTime<Utc>>> {
+        disclose(ctx, self.id)?;
+        Ok(self.deleted_at)
+    }
     /// Whether the user confirmed their current address through the mailed link.
     async fn email_verified(&self, ctx: &Context<'_>) -> async_graphql::Result<bool> {
         disclose(ctx, self.id)?;

@@ -20,6 +20,8 @@ pub struct User {
     pub updated_at: DateTime<Utc>,
     pub last_login_at: Option<DateTime<Utc>>,
     pub email_verified_at: Option<DateTime<Utc>>,
+    /// Set when the account was deleted: the row is then a tombstone (see `crate::privacy`).
+    pub deleted_at: Option<DateTime<Utc>>,
 }
 
 /// A validated account with its password hashed, ready to insert.

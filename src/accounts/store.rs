@@ -175,14 +175,18 @@ pub async fn update_identity(
     if changes.is_empty() {
         return find_by_id(conn, user_id).await;
     }
-    diesel::update(users::table.find(user_id))
-        .set((changes, users::updated_at.eq(now)))
-        .returning(User::as_returning())
-        .get_result(conn)
-        .await
-        .optional()
-        .map_err(map_unique_violation)?
-        .ok_or_else(|| AppError::not_found("User", user_id))
+    diesel::update(
+        users::table
+            .find(user_id)
+            .filter(users::deleted_at.is_null()),
+    )
+    .set((changes, users::updated_at.eq(now)))
+    .returning(User::as_returning())
+    .get_result(conn)
+    .await
+    .optional()
+    .map_err(map_unique_violation)?
+    .ok_or_else(|| AppError::not_found("User", user_id))
 }
 
 /// The active account using `email` (already normalised), if any.
@@ -238,13 +242,71 @@ pub async fn set_active(
     active: bool,
     now: DateTime<Utc>,
 ) -> Result<User, AppError> {
-    diesel::update(users::table.find(user_id))
-        .set((users::is_active.eq(active), users::updated_at.eq(now)))
-        .returning(User::as_returning())
-        .get_result(conn)
+    diesel::update(
+        users::table
+            .find(user_id)
+            .filter(users::deleted_at.is_null()),
+    )
+    .set((users::is_active.eq(active), users::updated_at.eq(now)))
+    .returning(User::as_returning())
+    .get_result(conn)
+    .await
+    .optional()?
+    .ok_or_else(|| AppError::not_found("User", user_id))
+}
+
+/// The account, locked until the transaction ends; `NOT_FOUND` for an unknown id or a
+/// tombstone. A trade locks its trader the same way first, so a trade and an erasure of the
+/// same account run one after the other.
+pub async fn lock_live(conn: &mut AsyncPgConnection, user_id: i64) -> Result<User, AppError> {
+    users::table
+        .find(user_id)
+        .filter(users::deleted_at.is_null())
+        .select(User::as_select())
+        .for_update()
+        .first(conn)
         .await
         .optional()?
         .ok_or_else(|| AppError::not_found("User", user_id))
+}
+
+/// Whether the account is a tombstone (an unknown id is not).
+pub async fn is_deleted(conn: &mut AsyncPgConnection, user_id: i64) -> Result<bool, AppError> {
+    Ok(users::table
+        .find(user_id)
+        .select(users::deleted_at.is_not_null())
+        .first(conn)
+        .await
+        .optional()?
+        .unwrap_or(false))
+}
+
+/// Makes the account a tombstone at `now`: the placeholder `username` and `email` (which no
+/// registration can take), no password, names, zone, verification or sign-in time, inactive.
+/// The id and the budget stay.
+pub async fn erase(
+    conn: &mut AsyncPgConnection,
+    user_id: i64,
+    (username, email): (&str, &str),
+    now: DateTime<Utc>,
+) -> Result<User, AppError> {
+    Ok(diesel::update(users::table.find(user_id))
+        .set((
+            users::username.eq(username),
+            users::email.eq(email),
+            users::password_hash.eq(""),
+            users::first_name.eq(""),
+            users::last_name.eq(""),
+            users::time_zone.eq("UTC"),
+            users::is_active.eq(false),
+            users::last_login_at.eq(None::<DateTime<Utc>>),
+            users::email_verified_at.eq(None::<DateTime<Utc>>),
+            users::deleted_at.eq(now),
+            users::updated_at.eq(now),
+        ))
+        .returning(User::as_returning())
+        .get_result(conn)
+        .await?)
 }
 
 fn map_unique_violation(error: diesel::result::Error) -> AppError {

@@ -32,6 +32,8 @@ pub mod action {
     pub const USER_SET_ACTIVE: &str = "user.set_active";
     pub const USER_CREATE: &str = "user.create";
     pub const USER_UPDATE: &str = "user.update";
+    pub const USER_DELETE: &str = "user.delete";
+    pub const ACCOUNT_DELETE: &str = "account.delete";
     pub const API_TOKEN_CREATE: &str = "api_token.create";
     pub const API_TOKEN_REVOKE: &str = "api_token.revoke";
     pub const ACCESS_DENIED: &str = "access.denied";

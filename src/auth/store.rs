@@ -18,7 +18,7 @@ use crate::error::AppError;
 macro_rules! user_columns {
     () => {
         "u.id, u.username, u.email, u.first_name, u.last_name, u.time_zone, u.budget, u.is_active,
-         u.created_at, u.updated_at, u.last_login_at, u.email_verified_at"
+         u.created_at, u.updated_at, u.last_login_at, u.email_verified_at, u.deleted_at"
     };
 }
 
@@ -462,6 +462,22 @@ pub async fn revoke_all_api_tokens(
         .set(api_tokens::revoked_at.eq(now))
         .execute(conn)
         .await?)
+}
+
+/// Deletes every session (their refresh tokens go with them) and every API token of the user:
+/// how many of each there were.
+pub async fn delete_all_credentials(
+    conn: &mut AsyncPgConnection,
+    user_id: i64,
+) -> Result<(usize, usize), AppError> {
+    quota::lock(conn, quota::API_TOKENS_LOCK, user_id).await?;
+    let sessions = diesel::delete(sessions::table.filter(sessions::user_id.eq(user_id)))
+        .execute(conn)
+        .await?;
+    let api_tokens = diesel::delete(api_tokens::table.filter(api_tokens::user_id.eq(user_id)))
+        .execute(conn)
+        .await?;
+    Ok((sessions, api_tokens))
 }
 
 /// An idle limit in seconds as a duration; absurdly large ones saturate.

@@ -4,8 +4,11 @@
 //! held to the end of its transaction, so creations released together cannot all see room for
 //! one more.
 
+use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Integer};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
+
+use super::schema::users;
 
 use crate::error::{AppError, reason};
 
@@ -15,13 +18,26 @@ pub const HABITS_LOCK: i32 = 0x6861_6269;
 pub const THEMES_LOCK: i32 = 0x7468_656d;
 pub const API_TOKENS_LOCK: i32 = 0x746f_6b6e;
 
-/// Serializes the user's writes of one kind until the transaction ends.
+/// Serializes the user's writes of one kind until the transaction ends, and refuses them
+/// (`UNAUTHENTICATED`) once the account is deleted: an erasure takes these locks before it
+/// deletes what they guard, so a write that waited for one finds the tombstone here instead of
+/// leaving a row behind it.
 pub async fn lock(conn: &mut AsyncPgConnection, class: i32, user_id: i64) -> Result<(), AppError> {
     diesel::sql_query("SELECT pg_advisory_xact_lock($1, hashint8($2))")
         .bind::<Integer, _>(class)
         .bind::<BigInt, _>(user_id)
         .execute(conn)
         .await?;
+    // A statement of its own, so that it sees what committed while the lock was awaited.
+    let live: i64 = users::table
+        .find(user_id)
+        .filter(users::deleted_at.is_null())
+        .count()
+        .get_result(conn)
+        .await?;
+    if live == 0 {
+        return Err(AppError::Unauthenticated);
+    }
     Ok(())
 }
 

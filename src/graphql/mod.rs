@@ -21,6 +21,7 @@ use crate::auth::recovery::graphql::RecoveryMutation;
 use crate::config::Config;
 use crate::habits::graphql::{HabitsMutation, HabitsQuery};
 use crate::market::graphql::{MarketMutation, MarketQuery};
+use crate::privacy::graphql::{PrivacyMutation, PrivacyQuery};
 use crate::rbac::graphql::{RbacMutation, RbacQuery};
 use crate::stats::graphql::StatsQuery;
 use crate::tasks::graphql::{TasksMutation, TasksQuery};
@@ -41,6 +42,7 @@ pub struct Query(
     TasksQuery,
     HabitsQuery,
     StatsQuery,
+    PrivacyQuery,
 );
 
 /// Everything a client can change. Most fields need a signed-in caller holding the permission
@@ -58,6 +60,7 @@ pub struct Mutation(
     ThemesMutation,
     TasksMutation,
     HabitsMutation,
+    PrivacyMutation,
 );
 
 /// Live updates over the WebSocket at `/graphql/ws` (`graphql-transport-ws` or `graphql-ws`);

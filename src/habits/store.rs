@@ -301,6 +301,16 @@ pub async fn delete(
         .ok_or_else(|| AppError::not_found("Habit", id))
 }
 
+/// Deletes every habit of the user, and so their completions; how many habits there were.
+pub async fn delete_all(conn: &mut AsyncPgConnection, user_id: i64) -> Result<usize, AppError> {
+    quota::lock(conn, quota::HABITS_LOCK, user_id).await?;
+    Ok(
+        diesel::delete(habits::table.filter(habits::user_id.eq(user_id)))
+            .execute(conn)
+            .await?,
+    )
+}
+
 /// Archives by hand (`Some(at)`) or unarchives (`None`).
 pub async fn set_archived(
     conn: &mut AsyncPgConnection,

@@ -44,6 +44,20 @@ pub async fn enqueue_for_user(
     enqueue(conn, &compose(&user.email, &user.username), now).await
 }
 
+/// Deletes the mails to `recipient` not delivered yet; how many there were.
+pub async fn drop_unsent_to(
+    conn: &mut AsyncPgConnection,
+    recipient: &str,
+) -> Result<usize, AppError> {
+    Ok(diesel::delete(
+        email_outbox::table
+            .filter(email_outbox::recipient.eq(recipient))
+            .filter(email_outbox::sent_at.is_null()),
+    )
+    .execute(conn)
+    .await?)
+}
+
 /// Claims up to `limit` due mails for `lease`, counting the attempt.
 pub async fn claim(
     conn: &mut AsyncPgConnection,

@@ -189,6 +189,32 @@ pub fn email_changed(to_old: &str, username: &str, new_email: &str) -> Mail {
     )
 }
 
+/// After an account was deleted, to the address it had: what went and what stayed.
+/// `by_administrator` when someone else deleted it.
+pub fn account_deleted(to: &str, username: &str, by_administrator: bool) -> Mail {
+    let greeting = format!("Hello {username},");
+    let who = if by_administrator {
+        "An administrator deleted your Agora account."
+    } else {
+        "Your Agora account was deleted, as you asked."
+    };
+    mail(
+        "account_deleted",
+        to,
+        "Agora: Your account was deleted",
+        &[
+            Text(&greeting),
+            Text(who),
+            Text(
+                "Your profile, sessions, API tokens, habits, tasks and themes are gone, and the \
+                 items you held are back on the market. The record of your trades and your \
+                 account's security log are kept, under a number instead of your name.",
+            ),
+            Text("This is the last mail we send to this address."),
+        ],
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

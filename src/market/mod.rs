@@ -274,6 +274,9 @@ async fn purchase_refusal(
     buyer: i64,
     item_id: i64,
 ) -> Result<Option<AppError>, AppError> {
+    if crate::accounts::store::is_deleted(conn, buyer).await? {
+        return Ok(Some(AppError::Unauthenticated));
+    }
     let item = store::find_item(conn, item_id).await?;
     if item.owner_id == Some(buyer) {
         return Ok(Some(AppError::Conflict {

@@ -93,6 +93,18 @@ pub fn debit(budget: i64, price: i64) -> Option<i64> {
     budget.checked_sub(price).filter(|left| *left >= 0)
 }
 
+/// The budget after each of a run of sales for `prices`, in order, or `None` if one would
+/// overflow: what an erased account's held items credit as they go back to the market.
+pub fn credits(budget: i64, prices: &[i64]) -> Option<Vec<i64>> {
+    prices
+        .iter()
+        .scan(Some(budget), |balance, price| {
+            *balance = balance.and_then(|balance| credit(balance, *price));
+            Some(*balance)
+        })
+        .collect()
+}
+
 /// Whether a viewer sees an item: on the market, held by them, or they manage items.
 pub fn may_see(owner_id: Option<i64>, viewer_id: i64, manages_items: bool) -> bool {
     owner_id.is_none() || owner_id == Some(viewer_id) || manages_items
@@ -114,6 +126,13 @@ pub fn check_price_change(held: bool, current: i64, new: Option<i64>) -> Result<
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn credits_run_in_order_and_refuse_an_overflow() {
+        assert_eq!(credits(10, &[5, 7]), Some(vec![15, 22]));
+        assert_eq!(credits(10, &[]), Some(vec![]));
+        assert_eq!(credits(i64::MAX - 1, &[1, 1]), None);
+    }
 
     #[test]
     fn held_items_keep_their_price_and_show_to_their_holder() {

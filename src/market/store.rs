@@ -221,6 +221,63 @@ pub async fn delete_item(conn: &mut AsyncPgConnection, id: i64) -> Result<Item, 
     }
 }
 
+/// The items the user holds, locked, in id order. Call it with the holder locked
+/// ([`crate::accounts::store::lock_live`]): no trade of theirs can then add or take one.
+pub async fn held_for_update(
+    conn: &mut AsyncPgConnection,
+    user_id: i64,
+) -> Result<Vec<Item>, AppError> {
+    Ok(items::table
+        .filter(items::owner_id.eq(user_id))
+        .select(Item::as_select())
+        .order(items::id)
+        .for_update()
+        .load(conn)
+        .await?)
+}
+
+/// Puts the user's held `items` back on the market as sales: each a `SALE` ledger row with the
+/// budget after it (`balances`, one per item, in order) and the budget set to the last. Budgets
+/// plus held prices, and budgets against the ledger, stay as they were.
+pub async fn return_to_market(
+    conn: &mut AsyncPgConnection,
+    user_id: i64,
+    (items, balances): (&[Item], &[i64]),
+    now: DateTime<Utc>,
+) -> Result<(), AppError> {
+    let Some(budget) = balances.last() else {
+        return Ok(());
+    };
+    let ids: Vec<i64> = items.iter().map(|item| item.id).collect();
+    diesel::update(items::table.filter(items::id.eq_any(&ids)))
+        .set((items::owner_id.eq(None::<i64>), items::updated_at.eq(now)))
+        .execute(conn)
+        .await?;
+    let rows: Vec<_> = items
+        .iter()
+        .zip(balances)
+        .map(|(item, balance)| {
+            (
+                market_transactions::item_id.eq(item.id),
+                market_transactions::seller_id.eq(user_id),
+                market_transactions::amount.eq(item.price),
+                market_transactions::kind.eq("SALE"),
+                market_transactions::balance_after.eq(*balance),
+                market_transactions::created_at.eq(now),
+            )
+        })
+        .collect();
+    diesel::insert_into(market_transactions::table)
+        .values(rows)
+        .execute(conn)
+        .await?;
+    diesel::update(users::table.find(user_id))
+        .set(users::budget.eq(budget))
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
 /// What one trade statement did.
 pub enum Attempt {
     Traded(Trade),
@@ -365,7 +422,10 @@ impl QueryFragment<Pg> for TradeStatement<'_> {
     fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
         out.push_sql("WITH trader AS (SELECT id, budget FROM users WHERE id = ");
         out.push_bind_param::<BigInt, _>(&self.trader)?;
-        out.push_sql(" FOR NO KEY UPDATE), traded AS (UPDATE items SET owner_id = ");
+        // A tombstone trades no more: a trade that waited for an erasure finds no trader.
+        out.push_sql(
+            " AND deleted_at IS NULL FOR NO KEY UPDATE), traded AS (UPDATE items SET owner_id = ",
+        );
         out.push_sql(match self.side {
             Side::Buyer => "trader.id",
             Side::Seller => "NULL",

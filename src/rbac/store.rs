@@ -307,6 +307,18 @@ pub async fn unassign(
     Ok(deleted > 0)
 }
 
+/// Takes every role from the user; the names of the roles they held.
+pub async fn unassign_all(
+    conn: &mut AsyncPgConnection,
+    user_id: i64,
+) -> Result<Vec<String>, AppError> {
+    let held = roles_of_users(conn, &[user_id]).await?;
+    diesel::delete(user_roles::table.filter(user_roles::user_id.eq(user_id)))
+        .execute(conn)
+        .await?;
+    Ok(held.into_iter().map(|(_, role)| role.name).collect())
+}
+
 /// Serialises changes that can reduce who holds `roles:manage`. Call first in the transaction.
 pub async fn lock_role_changes(conn: &mut AsyncPgConnection) -> Result<(), AppError> {
     diesel::sql_query("SELECT pg_advisory_xact_lock($1)")

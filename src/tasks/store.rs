@@ -249,6 +249,16 @@ pub async fn delete(conn: &mut AsyncPgConnection, user_id: i64, id: i64) -> Resu
     .await
 }
 
+/// Deletes the user's whole board; how many tasks there were.
+pub async fn delete_all(conn: &mut AsyncPgConnection, user_id: i64) -> Result<usize, AppError> {
+    lock_board(conn, user_id).await?;
+    Ok(
+        diesel::delete(tasks::table.filter(tasks::user_id.eq(user_id)))
+            .execute(conn)
+            .await?,
+    )
+}
+
 /// A page of the user's tasks matching `filter` in `order`, and how many match in all.
 pub async fn page(
     conn: &mut AsyncPgConnection,

@@ -9,6 +9,7 @@ use diesel::sql_types::{Array, BigInt};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
 use super::model::{Theme, ThemeChanges, ThemeUsage};
+use crate::db::quota;
 use crate::db::schema::themes;
 use crate::error::{AppError, violated_unique_constraint};
 
@@ -151,6 +152,16 @@ pub async fn delete(
         .await
         .optional()?
         .ok_or_else(|| AppError::not_found("Theme", id))
+}
+
+/// Deletes every theme of the user; how many there were.
+pub async fn delete_all(conn: &mut AsyncPgConnection, user_id: i64) -> Result<usize, AppError> {
+    quota::lock(conn, quota::THEMES_LOCK, user_id).await?;
+    Ok(
+        diesel::delete(themes::table.filter(themes::user_id.eq(user_id)))
+            .execute(conn)
+            .await?,
+    )
 }
 
 fn map_taken(error: diesel::result::Error) -> AppError {

@@ -4,7 +4,7 @@ use crate::common::{PASSWORD, Reply, TestApp};
 
 const CREATE: &str = "mutation($v: CreateApiTokenInput!) { createApiToken(input: $v) { token apiToken { id name permissions expiresAt lastUsedAt } } }";
 
-async fn create(
+pub(crate) async fn create(
     t: &TestApp,
     access: &str,
     permissions: &[&str],

@@ -14,6 +14,7 @@ mod clock;
 mod connections;
 mod cost;
 mod credentials;
+mod deletion;
 mod embedded;
 mod faults;
 mod habits;

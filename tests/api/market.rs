@@ -2,7 +2,7 @@ use serde_json::{Value, json};
 
 use crate::common::{self, Reply, TestApp, Tokens};
 
-const PURCHASE: &str = "mutation($v: PurchaseItemInput!) { purchaseItem(input: $v) { budget item { id onMarket owner { id username } } } }";
+pub(crate) const PURCHASE: &str = "mutation($v: PurchaseItemInput!) { purchaseItem(input: $v) { budget item { id onMarket owner { id username } } } }";
 const SELL: &str = "mutation($v: SellItemInput!) { sellItem(input: $v) { budget item { id onMarket owner { id } } } }";
 const CREATE: &str = "mutation($v: CreateItemInput!) { createItem(input: $v) { item { id name price barcode onMarket } } }";
 
@@ -32,12 +32,12 @@ fn reason(reply: &Reply) -> Option<&str> {
 /// The two money invariants: budgets plus the prices of held items never change through
 /// trades, and budgets move exactly as the ledger says.
 #[derive(Debug, PartialEq, Eq)]
-struct Money {
+pub(crate) struct Money {
     budgets_plus_holdings: i64,
     budgets_minus_ledger: i64,
 }
 
-async fn money(t: &TestApp) -> Money {
+pub(crate) async fn money(t: &TestApp) -> Money {
     let budgets = t.count("SELECT coalesce(sum(budget), 0) FROM users").await;
     let holdings = t
         .count("SELECT coalesce(sum(price), 0) FROM items WHERE owner_id IS NOT NULL")

@@ -13,20 +13,20 @@ const VERIFY: &str =
 const STATUS: &str = "{ me { twoFactorEnabled recoveryCodesLeft } }";
 
 /// Seconds since the epoch of the pinned clock.
-const T0: i64 = 1_767_225_600; // 2026-01-01T00:00:00Z
+pub(crate) const T0: i64 = 1_767_225_600; // 2026-01-01T00:00:00Z
 
-fn at(t: &TestApp, unix: i64) {
+pub(crate) fn at(t: &TestApp, unix: i64) {
     t.app
         .clock
         .pin(chrono::DateTime::from_timestamp(unix, 0).unwrap());
 }
 
-fn code(totp: &Totp, unix: i64) -> String {
+pub(crate) fn code(totp: &Totp, unix: i64) -> String {
     totp.generate(u64::try_from(unix).unwrap()).to_string()
 }
 
 /// Turns 2FA on for `who` at `T0` and returns the authenticator and the recovery codes.
-async fn enable(t: &TestApp, who: &Tokens) -> (Totp, Vec<String>) {
+pub(crate) async fn enable(t: &TestApp, who: &Tokens) -> (Totp, Vec<String>) {
     at(t, T0);
     let reply = t
         .gql_as(&who.access, BEGIN, json!({"v": {"password": PASSWORD}}))

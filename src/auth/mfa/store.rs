@@ -186,6 +186,15 @@ pub async fn remove(conn: &mut AsyncPgConnection, user_id: i64) -> Result<bool, 
     Ok(removed == 1)
 }
 
+/// Removes everything second-factor of the user: the factor, recovery codes and challenges.
+pub async fn remove_all(conn: &mut AsyncPgConnection, user_id: i64) -> Result<(), AppError> {
+    remove(conn, user_id).await?;
+    diesel::delete(mfa_challenges::table.filter(mfa_challenges::user_id.eq(user_id)))
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
 pub async fn create_challenge(
     conn: &mut AsyncPgConnection,
     user_id: i64,

@@ -89,3 +89,11 @@ pub async fn expire_all(
     .await?;
     Ok(())
 }
+
+/// Deletes every mailed token of the user, spent or not, for any purpose.
+pub async fn delete_all(conn: &mut AsyncPgConnection, user_id: i64) -> Result<(), AppError> {
+    diesel::delete(account_tokens::table.filter(account_tokens::user_id.eq(user_id)))
+        .execute(conn)
+        .await?;
+    Ok(())
+}

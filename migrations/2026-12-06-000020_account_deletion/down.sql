@@ -1,0 +1,2 @@
+ALTER TABLE users DROP CONSTRAINT users_deleted_inactive;
+ALTER TABLE users DROP COLUMN deleted_at;
