@@ -33,6 +33,7 @@ mod pagination;
 mod persisted;
 mod plans;
 mod rbac;
+mod readme;
 mod schema;
 mod scripts;
 mod sessions;
