@@ -3,7 +3,11 @@ use serde_json::json;
 
 use crate::common::{PASSWORD, TestApp};
 
-async fn admin(t: &TestApp, command: AdminCommand, password: &str) -> anyhow::Result<String> {
+pub(crate) async fn admin(
+    t: &TestApp,
+    command: AdminCommand,
+    password: &str,
+) -> anyhow::Result<String> {
     let mut out = Vec::new();
     let password = password.to_owned();
     run(

@@ -197,7 +197,7 @@ fragment TypeRef on __Type {
 "#;
 
 /// The top-level definitions of a GraphQL text (operations and fragments), as written.
-fn definitions(text: &str) -> Vec<String> {
+pub(crate) fn definitions(text: &str) -> Vec<String> {
     let mut found = Vec::new();
     let (mut depth, mut start) = (0usize, None);
     let mut chars = text.char_indices().peekable();
@@ -294,7 +294,14 @@ async fn every_document_a_client_sends_fits_the_limits() {
     for document in others {
         // Anonymous, so the README's mutations run no further than their guards; the limits
         // do not depend on the caller. Lists get the largest page.
-        let reply = t.gql(document, json!({"first": 100})).await;
+        // The README's variables come from earlier answers; any id or text does here.
+        let mut variables = json!({"first": 100});
+        for name in crate::readme::declared_variables(document) {
+            if variables.get(&name).is_none() {
+                variables[name] = json!("1");
+            }
+        }
+        let reply = t.gql(document, variables).await;
         assert_valid(&reply, document);
     }
 

@@ -69,7 +69,7 @@ fn start_smtp(port: u16) -> Inbox {
 }
 
 /// The token of the `page` link in a mail text.
-fn token_in(text: &str, page: &str) -> String {
+pub(crate) fn token_in(text: &str, page: &str) -> String {
     let start = text
         .find(&format!("/{page}#token="))
         .unwrap_or_else(|| panic!("no {page} link in {text}"))

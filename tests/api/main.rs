@@ -34,6 +34,7 @@ mod pagination;
 mod persisted;
 mod plans;
 mod rbac;
+mod readme;
 mod schema;
 mod scripts;
 mod sessions;
