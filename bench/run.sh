@@ -33,7 +33,8 @@ PG=${BENCH_PG:-postgres://postgres@127.0.0.1:5432}
 DB=agora_bench
 PORT=${BENCH_PORT:-18080}
 BASE=http://127.0.0.1:$PORT
-METRICS=http://127.0.0.1:$((PORT + 1))/metrics
+METRICS_LISTEN=127.0.0.1:$((PORT + 1))
+METRICS=http://$METRICS_LISTEN/metrics
 CONNS=32
 if $SMOKE; then
   PROFILE=debug MEASURE=2 WARMUP=1 USERS=100 ITEMS=1000 HABITS=30 TASKS=50 BUYERS=20 STOCK=20000
@@ -85,7 +86,7 @@ say "seeded in $(( $(date +%s) - SEED_START )) s"
 # Production settings, with the per-address limits raised: every request here comes from one
 # loopback address, and a limit refusing the load generator would measure nothing.
 env AGORA_ENV=production AGORA_SECRET="$(head -c 48 /dev/urandom | base64)" \
-  AGORA_LISTEN=127.0.0.1:$PORT AGORA_METRICS_LISTEN=${METRICS#http://} AGORA_PUBLIC_URL=$BASE \
+  AGORA_LISTEN=127.0.0.1:$PORT AGORA_METRICS_LISTEN=$METRICS_LISTEN AGORA_PUBLIC_URL=$BASE \
   AGORA_RATE_REQUESTS_PER_MINUTE=1000000000 AGORA_RATE_LOGIN_PER_ADDRESS=1000000000 \
   AGORA_RATE_LOGIN_PER_ACCOUNT=1000000000 AGORA_MAX_CONNECTIONS_PER_ADDRESS=4096 RUST_LOG=info \
   "$AGORA" serve 2>"$WORK/server.log" &
