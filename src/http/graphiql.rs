@@ -46,13 +46,11 @@ static ASSETS: LazyLock<Vec<(&'static str, &'static [u8])>> = LazyLock::new(|| {
 });
 
 static CSP: LazyLock<String> = LazyLock::new(|| {
-    use base64::Engine;
-    use sha2::Digest;
-    let hash = base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(bootstrap()));
     format!(
-        "default-src 'self'; script-src 'self' 'sha256-{hash}'; \
+        "default-src 'self'; script-src 'self' {}; \
          style-src 'self' 'unsafe-inline'; font-src 'self' data:; img-src 'self' data:; \
-         connect-src 'self' ws: wss:; frame-ancestors 'none'"
+         connect-src 'self' ws: wss:; frame-ancestors 'none'",
+        super::csp_hash(bootstrap())
     )
 });
 

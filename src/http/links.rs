@@ -33,14 +33,11 @@ impl Page {
 
 /// The CSP source allowing the text between the first `<{tag}>` and its closing tag.
 fn hash_of_inline(html: &str, tag: &str) -> String {
-    use base64::Engine;
-    use sha2::Digest;
     let inline = html
         .split_once(&format!("<{tag}>"))
         .and_then(|(_, after)| after.split_once(&format!("</{tag}>")))
         .map_or("", |(inline, _)| inline);
-    let hash = base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(inline));
-    format!("'sha256-{hash}'")
+    super::csp_hash(inline)
 }
 
 static VERIFY: LazyLock<Page> = LazyLock::new(|| Page::new("Confirm your email address", ""));

@@ -210,6 +210,14 @@ fn refusal(status: StatusCode, message: &str, extensions: serde_json::Value) -> 
     response
 }
 
+/// The CSP source (`'sha256-…'`) that allows exactly `inline`, a page's own script or style.
+fn csp_hash(inline: &str) -> String {
+    use base64::Engine;
+    use sha2::Digest;
+    let hash = base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(inline));
+    format!("'sha256-{hash}'")
+}
+
 /// Longer URLs are refused here with an explanation, well below hyper's own limit (64 KiB), past
 /// which it answers a bare 414 that never reaches this code.
 const MAX_URI_BYTES: usize = 16 * 1024;
@@ -218,13 +226,13 @@ const MAX_URI_BYTES: usize = 16 * 1024;
 /// the refusals above, and the bare statuses of routing (an unknown path, a method a path does
 /// not take).
 async fn explain_refusals(request: Request, next: axum::middleware::Next) -> Response {
-    let request_id = request
-        .headers()
-        .get(X_REQUEST_ID)
-        .and_then(|id| id.to_str().ok())
-        .unwrap_or_default()
-        .to_owned();
-    let mut response = if request.uri().to_string().len() > MAX_URI_BYTES {
+    // A header value clones without copying; it is read only when an error needs it.
+    let request_id = request.headers().get(X_REQUEST_ID).cloned();
+    let uri_bytes = request
+        .uri()
+        .path_and_query()
+        .map_or(0, |target| target.as_str().len());
+    let mut response = if uri_bytes > MAX_URI_BYTES {
         http_error(
             StatusCode::URI_TOO_LONG,
             code::BAD_REQUEST,
@@ -243,7 +251,8 @@ async fn explain_refusals(request: Request, next: axum::middleware::Next) -> Res
         None if bare => routing_refusal(response.status()),
         None => return response,
     };
-    extensions["requestId"] = json!(request_id);
+    let request_id = request_id.as_ref().and_then(|id| id.to_str().ok());
+    extensions["requestId"] = json!(request_id.unwrap_or_default());
     let body = json!({ "errors": [{ "message": message, "extensions": extensions }] });
     response.headers_mut().remove(header::CONTENT_LENGTH);
     response.headers_mut().insert(
