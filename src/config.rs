@@ -232,6 +232,15 @@ pub struct Config {
     /// socket closes (4403) once they do not, so logout reaches open sockets too.
     #[arg(long, env = "AGORA_SOCKET_RECHECK_SECS", default_value_t = 30)]
     pub socket_recheck_secs: u64,
+
+    /// OpenID Connect providers to sign in with, as a JSON array of `{"id", "displayName",
+    /// "issuer", "clientId", "clientSecret", "scopes"}` (README: Sign-in with a provider).
+    #[arg(long, env = "AGORA_OIDC_PROVIDERS", hide_env_values = true)]
+    pub oidc_providers: Option<String>,
+
+    /// A JSON file holding the same array, instead of `AGORA_OIDC_PROVIDERS`.
+    #[arg(long, env = "AGORA_OIDC_PROVIDERS_FILE")]
+    pub oidc_providers_file: Option<std::path::PathBuf>,
 }
 
 fn default_data_dir() -> std::path::PathBuf {
@@ -255,6 +264,7 @@ impl Config {
     }
 
     pub fn validate(&self) -> anyhow::Result<()> {
+        crate::oidc::providers::configured(self)?;
         if self.env == Environment::Production {
             match &self.secret {
                 None => bail!(
@@ -336,10 +346,17 @@ impl Config {
 
     /// What mailed links start with: the front end, or else Agora itself.
     pub fn links_base(&self) -> String {
-        match (&self.app_url, &self.public_url) {
-            (Some(app), _) => app.clone(),
-            (None, Some(public)) => public.clone(),
-            (None, None) => {
+        match &self.app_url {
+            Some(app) => app.clone(),
+            None => self.own_url(),
+        }
+    }
+
+    /// Where browsers reach Agora itself: `AGORA_PUBLIC_URL`, or else the listen address.
+    pub fn own_url(&self) -> String {
+        match &self.public_url {
+            Some(public) => public.clone(),
+            None => {
                 // A wildcard address is nowhere to browse to; loopback is, on this machine.
                 let own = match self.listen.parse::<std::net::SocketAddr>() {
                     Ok(mut address) if address.ip().is_unspecified() => {

@@ -53,6 +53,10 @@ pub mod reason {
     pub const IDEMPOTENCY_KEY_REUSED: &str = "IDEMPOTENCY_KEY_REUSED";
     /// The user has as many of these as the server allows (habits, tasks, themes, API tokens).
     pub const LIMIT_REACHED: &str = "LIMIT_REACHED";
+    /// The change would leave the account with no way to sign in.
+    pub const LAST_CREDENTIAL: &str = "LAST_CREDENTIAL";
+    /// The provider identity already signs in as an account.
+    pub const IDENTITY_IN_USE: &str = "IDENTITY_IN_USE";
 }
 
 /// Deliberately not `Display`: async-graphql converts every `Display` type into an error without
@@ -79,6 +83,10 @@ pub enum AppError {
         message: String,
     },
     ServiceUnavailable,
+    /// A service Agora depends on (an OpenID provider) did not answer; the message names it.
+    Upstream(Cow<'static, str>),
+    /// An identity provider's answer failed a check; the message says which.
+    Rejected(Cow<'static, str>),
     /// PostgreSQL aborted the transaction to resolve a conflict with a concurrent one
     /// (serialization failure, deadlock): [`crate::db::transaction`] runs it again, and only
     /// when that keeps happening does the client see it, as `SERVICE_UNAVAILABLE`.
@@ -135,6 +143,7 @@ impl AppError {
             }
             Self::BadUserInput { message, .. } | Self::Conflict { message, .. } => message.clone(),
             Self::NotFound(what) => format!("{what} not found"),
+            Self::Upstream(message) | Self::Rejected(message) => message.to_string(),
             Self::ServiceUnavailable | Self::Contended => {
                 "The service is temporarily unavailable; retry shortly".to_owned()
             }
@@ -147,12 +156,16 @@ impl AppError {
 
     pub fn code(&self) -> &'static str {
         match self {
-            Self::Unauthenticated | Self::InvalidCredentials => code::UNAUTHENTICATED,
+            Self::Unauthenticated | Self::InvalidCredentials | Self::Rejected(_) => {
+                code::UNAUTHENTICATED
+            }
             Self::Forbidden(_) | Self::SessionRequired => code::FORBIDDEN,
             Self::BadUserInput { .. } => code::BAD_USER_INPUT,
             Self::NotFound(_) => code::NOT_FOUND,
             Self::Conflict { .. } => code::CONFLICT,
-            Self::ServiceUnavailable | Self::Contended => code::SERVICE_UNAVAILABLE,
+            Self::ServiceUnavailable | Self::Contended | Self::Upstream(_) => {
+                code::SERVICE_UNAVAILABLE
+            }
             Self::RateLimited { .. } => code::RATE_LIMITED,
             Self::Internal(_) => code::INTERNAL_SERVER_ERROR,
         }

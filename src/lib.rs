@@ -18,6 +18,7 @@ pub mod http;
 pub mod mail;
 pub mod market;
 pub mod metrics;
+pub mod oidc;
 pub mod privacy;
 pub mod ratelimit;
 pub mod rbac;
@@ -54,6 +55,8 @@ pub struct App {
     pub sockets: tokio_util::task::TaskTracker,
     /// Set when `REDIS_URL` is: what instances share beyond Postgres.
     pub redis: Option<shared::Redis>,
+    /// The configured OpenID Connect providers, and the client that reaches them.
+    pub oidc: oidc::providers::Providers,
 }
 
 impl App {
@@ -95,6 +98,7 @@ impl App {
             tokens: TokenKeys::new(&secret, config.access_ttl_secs)?,
             mfa: auth::mfa::rules::MfaKeys::new(&secret)?,
             mailer: mail::sender::Transport::from_config(&config)?,
+            oidc: oidc::providers::Providers::from_config(&config)?,
             outbox_wakeup: tokio::sync::Notify::new(),
             limits: ratelimit::Limits::new(&config, redis.clone()),
             permission_sets: Default::default(),

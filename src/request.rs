@@ -40,6 +40,8 @@ pub struct RequestInfo {
     pub user_agent: Option<String>,
     /// The refresh token sent as a cookie, for `refreshSession` called without an argument.
     pub refresh_cookie: Option<String>,
+    /// The cookie binding a provider sign-in to this browser (`crate::oidc`).
+    pub oidc_cookie: Option<String>,
     /// The server's id of this request, recorded with audit rows.
     pub request_id: Option<String>,
     /// The `x-request-id` the client sent, when usable (see [`ClientRequestId`]).

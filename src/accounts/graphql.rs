@@ -95,6 +95,14 @@ impl User {
         disclose(ctx, self.id)?;
         Ok(status(ctx, self.id).await?.recovery_codes_left)
     }
+    /// The provider accounts (Google, …) this user signs in with.
+    async fn identities(
+        &self,
+        ctx: &Context<'_>,
+    ) -> async_graphql::Result<Vec<crate::oidc::model::Identity>> {
+        disclose(ctx, self.id)?;
+        crate::oidc::graphql::identities(ctx, self).await
+    }
     /// The roles this user holds.
     async fn roles(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Role>> {
         disclose(ctx, self.id)?;

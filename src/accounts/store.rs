@@ -189,6 +189,19 @@ pub async fn update_identity(
     .ok_or_else(|| AppError::not_found("User", user_id))
 }
 
+/// The account using `email` (already normalised), active or not, if any.
+pub async fn find_by_email(
+    conn: &mut AsyncPgConnection,
+    email: &str,
+) -> Result<Option<User>, AppError> {
+    Ok(users::table
+        .filter(users::email.eq(email))
+        .select(User::as_select())
+        .first(conn)
+        .await
+        .optional()?)
+}
+
 /// The active account using `email` (already normalised), if any.
 pub async fn find_active_by_email(
     conn: &mut AsyncPgConnection,

@@ -46,6 +46,13 @@ pub mod action {
     pub const RECOVERY_CODES_REGENERATE: &str = "auth.recovery_codes_regenerate";
     pub const MARKET_PURCHASE: &str = "market.purchase";
     pub const MARKET_SALE: &str = "market.sale";
+    pub const IDENTITY_LINK: &str = "identity.link";
+    pub const IDENTITY_LINK_PENDING: &str = "identity.link_pending";
+    pub const IDENTITY_UNLINK: &str = "identity.unlink";
+    /// A provider's answer failed a check (signature, audience, nonce, expiry, …).
+    pub const OIDC_REJECTED: &str = "auth.oidc_rejected";
+    /// A `returnTo` that would have left the front end; the browser went to `/` instead.
+    pub const RETURN_TO_REFUSED: &str = "auth.return_to_refused";
 }
 
 /// One audit row to write. `target` names the entity changed, as (type, id).

@@ -17,6 +17,8 @@ use crate::config::Config;
 pub struct CookieNames {
     pub access: &'static str,
     pub refresh: &'static str,
+    /// Binds a sign-in begun at an OpenID provider to the browser that began it.
+    pub oidc: &'static str,
 }
 
 impl CookieNames {
@@ -25,11 +27,13 @@ impl CookieNames {
             Self {
                 access: "__Host-agora_access",
                 refresh: "__Host-agora_refresh",
+                oidc: "__Host-agora_oidc",
             }
         } else {
             Self {
                 access: "agora_access",
                 refresh: "agora_refresh",
+                oidc: "agora_oidc",
             }
         }
     }
@@ -64,6 +68,15 @@ pub fn cleared_auth_cookies(config: &Config) -> [String; 2] {
             .max_age(cookie::time::Duration::ZERO)
             .to_string()
     })
+}
+
+/// The `Set-Cookie` value binding a begun provider sign-in to this browser, for as long as
+/// such a sign-in may take. `Lax` suffices: the provider's redirect back is a top-level
+/// navigation, which carries it.
+pub fn oidc_cookie(config: &Config, value: &str, lifetime: chrono::Duration) -> String {
+    base_cookie(config, CookieNames::of(config).oidc, value.to_owned())
+        .max_age(cookie::time::Duration::seconds(lifetime.num_seconds()))
+        .to_string()
 }
 
 fn base_cookie(

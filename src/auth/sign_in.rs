@@ -80,7 +80,7 @@ pub async fn login(
     app.limits
         .forgive(Guarded::LoginToAccount, &account_key)
         .await;
-    if let Some(challenge) = mfa::challenge_if_enabled(app, user.id).await? {
+    if let Some(challenge) = mfa::challenge_if_enabled(app, user.id, "password").await? {
         return Ok(LoginOutcome::Challenge(challenge));
     }
     let signed_in = open_session(app, origin, user.id, json!({ "factors": ["password"] })).await?;

@@ -124,6 +124,39 @@ diesel::table! {
         attempts -> Int4,
         used_at -> Nullable<Timestamptz>,
         created_at -> Timestamptz,
+        first_factor -> Text,
+    }
+}
+
+diesel::table! {
+    oidc_flows (id) {
+        id -> Int8,
+        state_hash -> Bytea,
+        browser_hash -> Bytea,
+        provider -> Text,
+        nonce -> Text,
+        pkce_verifier -> Text,
+        redirect_uri -> Text,
+        return_to -> Text,
+        link_user_id -> Nullable<Int8>,
+        created_at -> Timestamptz,
+        expires_at -> Timestamptz,
+        used_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
+    oidc_pending_links (id) {
+        id -> Int8,
+        token_hash -> Bytea,
+        browser_hash -> Bytea,
+        user_id -> Int8,
+        provider -> Text,
+        subject -> Text,
+        email -> Nullable<Text>,
+        created_at -> Timestamptz,
+        expires_at -> Timestamptz,
+        used_at -> Nullable<Timestamptz>,
     }
 }
 
@@ -250,6 +283,18 @@ diesel::table! {
 }
 
 diesel::table! {
+    user_identities (id) {
+        id -> Int8,
+        user_id -> Int8,
+        provider -> Text,
+        subject -> Text,
+        email -> Nullable<Text>,
+        created_at -> Timestamptz,
+        last_used_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
     users (id) {
         id -> Int8,
         username -> Text,
@@ -276,6 +321,8 @@ diesel::joinable!(habits -> themes (theme_id));
 diesel::joinable!(habits -> users (user_id));
 diesel::joinable!(market_transactions -> items (item_id));
 diesel::joinable!(mfa_challenges -> users (user_id));
+diesel::joinable!(oidc_flows -> users (link_user_id));
+diesel::joinable!(oidc_pending_links -> users (user_id));
 diesel::joinable!(recovery_codes -> users (user_id));
 diesel::joinable!(refresh_tokens -> sessions (session_id));
 diesel::joinable!(role_permissions -> permissions (permission_id));
@@ -285,6 +332,7 @@ diesel::joinable!(tasks -> themes (theme_id));
 diesel::joinable!(tasks -> users (user_id));
 diesel::joinable!(themes -> users (user_id));
 diesel::joinable!(two_factor -> users (user_id));
+diesel::joinable!(user_identities -> users (user_id));
 diesel::joinable!(user_roles -> roles (role_id));
 diesel::joinable!(user_roles -> users (user_id));
 
@@ -298,6 +346,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     items,
     market_transactions,
     mfa_challenges,
+    oidc_flows,
+    oidc_pending_links,
     permissions,
     rate_events,
     rbac_epoch,
@@ -309,6 +359,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     tasks,
     themes,
     two_factor,
+    user_identities,
     user_roles,
     users,
 );

@@ -21,6 +21,7 @@ use crate::auth::recovery::graphql::RecoveryMutation;
 use crate::config::Config;
 use crate::habits::graphql::{HabitsMutation, HabitsQuery};
 use crate::market::graphql::{MarketMutation, MarketQuery};
+use crate::oidc::graphql::{OidcMutation, OidcQuery};
 use crate::privacy::graphql::{PrivacyMutation, PrivacyQuery};
 use crate::rbac::graphql::{RbacMutation, RbacQuery};
 use crate::stats::graphql::StatsQuery;
@@ -43,6 +44,7 @@ pub struct Query(
     HabitsQuery,
     StatsQuery,
     PrivacyQuery,
+    OidcQuery,
 );
 
 /// Everything a client can change. Most fields need a signed-in caller holding the permission
@@ -61,6 +63,7 @@ pub struct Mutation(
     TasksMutation,
     HabitsMutation,
     PrivacyMutation,
+    OidcMutation,
 );
 
 /// Live updates over the WebSocket at `/graphql/ws` (`graphql-transport-ws` or `graphql-ws`);

@@ -77,6 +77,7 @@ pub(super) async fn request_info(parts: &mut Parts, state: &HttpState) -> Reques
             .and_then(|value| value.to_str().ok())
             .map(|agent| agent.chars().take(512).collect()),
         refresh_cookie: read_cookie(&parts.headers, state.cookies.refresh),
+        oidc_cookie: read_cookie(&parts.headers, state.cookies.oidc),
         request_id: parts
             .headers
             .get(X_REQUEST_ID)
@@ -117,7 +118,8 @@ fn client_ip(peer: IpAddr, forwarded_for: &str, trusted_proxies: &[IpAddr]) -> I
 pub(super) fn csrf_refusal(headers: &HeaderMap, cookies: CookieNames) -> Option<Response> {
     let uses_cookies = !headers.contains_key(header::AUTHORIZATION)
         && (read_cookie(headers, cookies.access).is_some()
-            || read_cookie(headers, cookies.refresh).is_some());
+            || read_cookie(headers, cookies.refresh).is_some()
+            || read_cookie(headers, cookies.oidc).is_some());
     if !uses_cookies {
         return None;
     }

@@ -9,6 +9,7 @@ mod client;
 mod graphiql;
 mod graphql;
 mod links;
+mod oidc;
 mod probes;
 pub mod server;
 mod ws;
@@ -153,6 +154,8 @@ pub fn router(app: Arc<App>) -> Router {
     router
         .route("/graphql", get(graphql::get).post(graphql::post))
         .route("/graphql/ws", get(ws::upgrade))
+        .route("/auth/oidc/{provider}/start", get(oidc::start))
+        .route("/auth/oidc/{provider}/callback", get(oidc::callback))
         .route("/healthz", get(probes::healthz))
         .route("/readyz", get(probes::readyz))
         .with_state(state)

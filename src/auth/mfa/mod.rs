@@ -102,8 +102,13 @@ pub async fn reauthenticate(app: &App, user_id: i64, proof: Proof<'_>) -> Result
     check_factor(app, &mut conn, user_id, &factor).await
 }
 
-/// For `login`: a challenge instead of a session when the user has 2FA on.
-pub async fn challenge_if_enabled(app: &App, user_id: i64) -> Result<Option<Challenge>, AppError> {
+/// For a sign-in that `first_factor` (`password`, `oidc:<provider>`) began: a challenge instead
+/// of a session when the user has 2FA on.
+pub async fn challenge_if_enabled(
+    app: &App,
+    user_id: i64,
+    first_factor: &str,
+) -> Result<Option<Challenge>, AppError> {
     let mut conn = db::conn(&app.pool).await?;
     if !store::is_enabled(&mut conn, user_id).await? {
         return Ok(None);
@@ -111,7 +116,13 @@ pub async fn challenge_if_enabled(app: &App, user_id: i64) -> Result<Option<Chal
     let token = rules::new_challenge_token();
     let now = app.clock.now();
     let expires_at = now + rules::CHALLENGE_LIFETIME;
-    store::create_challenge(&mut conn, user_id, &digest(&token), (now, expires_at)).await?;
+    store::create_challenge(
+        &mut conn,
+        (user_id, first_factor),
+        &digest(&token),
+        (now, expires_at),
+    )
+    .await?;
     Ok(Some(Challenge { token, expires_at }))
 }
 
@@ -152,7 +163,7 @@ pub async fn verify(
     if !spent || !active {
         return Err(AppError::Unauthenticated);
     }
-    let how = json!({ "factors": ["password", factor.name()] });
+    let how = json!({ "factors": [challenge.first_factor, factor.name()] });
     sign_in::open_session(app, origin, challenge.user_id, how).await
 }
 

@@ -24,4 +24,6 @@ pub struct Challenge {
     pub expires_at: DateTime<Utc>,
     pub attempts: i32,
     pub used_at: Option<DateTime<Utc>>,
+    /// What proved the account before this challenge: `password`, or `oidc:<provider>`.
+    pub first_factor: String,
 }

@@ -197,13 +197,14 @@ pub async fn remove_all(conn: &mut AsyncPgConnection, user_id: i64) -> Result<()
 
 pub async fn create_challenge(
     conn: &mut AsyncPgConnection,
-    user_id: i64,
+    (user_id, first_factor): (i64, &str),
     token_hash: &[u8],
     (now, expires_at): (DateTime<Utc>, DateTime<Utc>),
 ) -> Result<(), AppError> {
     diesel::insert_into(mfa_challenges::table)
         .values((
             mfa_challenges::user_id.eq(user_id),
+            mfa_challenges::first_factor.eq(first_factor),
             mfa_challenges::token_hash.eq(token_hash),
             mfa_challenges::expires_at.eq(expires_at),
             mfa_challenges::created_at.eq(now),
