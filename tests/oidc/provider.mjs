@@ -12,7 +12,8 @@
 //               written there. A restart with the file kept keeps the keys; deleting it first
 //               rotates them.
 //   clients     [{client_id, client_secret, redirect_uris}]
-//   accounts    [{sub, email, email_verified, name, preferred_username}]
+//   accounts    [{sub, email, email_verified, name, preferred_username}]; a claim left out of
+//               an account is left out of its ID token too
 //   idTokenTtl  seconds (default 3600)
 //
 // Once listening it prints one JSON line on stdout: {"issuer": ..., "kids": [...]}.
@@ -74,13 +75,15 @@ const provider = new Provider(issuer, {
     return {
       accountId: sub,
       async claims() {
-        return {
+        const claims = {
           sub,
           email: account.email,
           email_verified: account.email_verified,
           name: account.name,
-          preferred_username: account.preferred_username ?? sub,
+          preferred_username: account.preferred_username,
         };
+        // A missing claim must be absent, not null: RPs tell the two apart.
+        return Object.fromEntries(Object.entries(claims).filter(([, value]) => value != null));
       },
     };
   },
