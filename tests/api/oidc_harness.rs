@@ -209,6 +209,20 @@ async fn tamper_changes_the_next_id_token_only() {
     assert_eq!(claims["aud"], op.client_id());
     assert_eq!(claims["nonce"], attempt.nonce);
 
+    op.tamper(json!({ "iss": "http://evil", "exp": 1, "iat": 0 }))
+        .await;
+    let (_, tokens) = sign_in(&op, "alice").await;
+    let claims = jwt_part(&tokens["id_token"], 1);
+    assert_eq!(
+        (&claims["iss"], &claims["exp"]),
+        (&json!("http://evil"), &json!(1))
+    );
+
+    op.tamper(json!({ "signWith": "none" })).await;
+    let (_, tokens) = sign_in(&op, "alice").await;
+    assert_eq!(jwt_part(&tokens["id_token"], 0)["alg"], "none");
+    assert!(tokens["id_token"].as_str().unwrap().ends_with('.'));
+
     op.tamper(json!({ "signWith": "rogue" })).await;
     let (_, tokens) = sign_in(&op, "alice").await;
     let rogue = jwt_part(&tokens["id_token"], 0)["kid"]
