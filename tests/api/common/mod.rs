@@ -20,6 +20,8 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use tower::ServiceExt;
 
+pub mod oidc;
+
 pub const PASSWORD: &str = "correct horse battery staple";
 /// Where tests find Postgres; each test's database lives on this server. `AGORA_TEST_PG` names
 /// one; otherwise the one at 127.0.0.1:5432, or, when nothing answers there (or
