@@ -78,8 +78,8 @@ pub async fn begin(app: &App, origin: &RequestInfo, request: Begin<'_>) -> Resul
     let (front, allowed) = front_ends(app)?;
     let raw_return = request.return_to.unwrap_or("");
     let return_to = match rules::return_to(raw_return, &front, &allowed) {
-        Ok(url) => url,
-        Err(()) => {
+        Some(url) => url,
+        None => {
             let event = Event::new(action::RETURN_TO_REFUSED, request.link_user)
                 .meta(json!({ "returnTo": raw_return.chars().take(300).collect::<String>() }));
             let mut conn = db::conn(&app.pool).await?;
@@ -92,7 +92,6 @@ pub async fn begin(app: &App, origin: &RequestInfo, request: Begin<'_>) -> Resul
     let redirect_uri = match request.redirect_uri {
         None => callback_uri(app, &provider.id),
         Some(raw) => rules::return_to(raw, &front, &allowed)
-            .ok()
             .filter(|_| raw.contains("://"))
             .map(String::from)
             .ok_or_else(|| {

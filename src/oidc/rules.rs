@@ -14,32 +14,24 @@ pub const LEEWAY: Duration = Duration::seconds(60);
 /// (`front`), or `Err` for anything else: another origin, a scheme-relative `//host`, a
 /// backslash that browsers read as a slash, such forms hidden under percent-encoding, a
 /// `javascript:` URL. `allowed` are further origins the operator trusts (the CORS list).
-pub fn return_to(raw: &str, front: &Url, allowed: &[Url]) -> Result<Url, ()> {
+pub fn return_to(raw: &str, front: &Url, allowed: &[Url]) -> Option<Url> {
     let raw = raw.trim();
     if raw.is_empty() {
-        return front.join("/").map_err(|_| ());
+        return front.join("/").ok();
     }
     if raw.starts_with('/') {
         if !plain_path(raw) {
-            return Err(());
+            return None;
         }
-        let url = front.join(raw).map_err(|_| ())?;
-        return if url.origin() == front.origin() {
-            Ok(url)
-        } else {
-            Err(())
-        };
+        let url = front.join(raw).ok()?;
+        return (url.origin() == front.origin()).then_some(url);
     }
-    let url = Url::parse(raw).map_err(|_| ())?;
+    let url = Url::parse(raw).ok()?;
     let trusted = std::iter::once(front)
         .chain(allowed)
         .any(|origin| origin.origin() == url.origin());
     let web = matches!(url.scheme(), "http" | "https");
-    if web && trusted && url.username().is_empty() && url.password().is_none() {
-        Ok(url)
-    } else {
-        Err(())
-    }
+    (web && trusted && url.username().is_empty() && url.password().is_none()).then_some(url)
 }
 
 /// A path that stays a path however often it is decoded: one leading slash, no backslash, no
@@ -153,18 +145,18 @@ mod tests {
     #[test]
     fn paths_and_trusted_origins_are_kept() {
         let accepted = |raw: &str| return_to(raw, &front(), &allowed()).map(String::from);
-        assert_eq!(accepted(""), Ok("https://app.example.com/".to_owned()));
+        assert_eq!(accepted(""), Some("https://app.example.com/".to_owned()));
         assert_eq!(
             accepted("/habits?tab=today#top"),
-            Ok("https://app.example.com/habits?tab=today#top".to_owned())
+            Some("https://app.example.com/habits?tab=today#top".to_owned())
         );
         assert_eq!(
             accepted("https://admin.example.com/users"),
-            Ok("https://admin.example.com/users".to_owned())
+            Some("https://admin.example.com/users".to_owned())
         );
         assert_eq!(
             accepted("/a%20b"),
-            Ok("https://app.example.com/a%20b".to_owned())
+            Some("https://app.example.com/a%20b".to_owned())
         );
     }
 
@@ -193,7 +185,7 @@ mod tests {
         ] {
             assert_eq!(
                 return_to(raw, &front(), &allowed()),
-                Err(()),
+                None,
                 "{raw} must be refused"
             );
         }

@@ -30,6 +30,7 @@ mod mfa;
 mod migrations;
 mod nulls;
 mod observability;
+mod oidc;
 mod oidc_harness;
 mod pagination;
 mod persisted;
