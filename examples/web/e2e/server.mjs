@@ -38,12 +38,13 @@ async function dropDatabase(name) {
 
 /**
  * Starts Agora. `env` adds to or overrides the defaults below (all strings); `name` names the
- * log file.
+ * log file; `port`, one chosen beforehand (freePort), for a peer that must know Agora's address
+ * before it starts (an OpenID provider's registered redirect URI).
  * Returns { url, port, database, env, logFile, graphql, login, register, createAdmin, stop }.
  */
-export async function startAgora({ env = {}, name } = {}) {
+export async function startAgora({ env = {}, name, port } = {}) {
   const database = `agora_e2e_${process.pid}_${randomBytes(4).toString('hex')}`;
-  const port = await freePort();
+  port ??= await freePort();
   const url = `http://127.0.0.1:${port}`;
   const dataDir = await mkdtemp(join(tmpdir(), 'agora-e2e-'));
   await mkdir(artifacts, { recursive: true });

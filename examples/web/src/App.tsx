@@ -7,6 +7,7 @@ import { Market } from './Market';
 import { Habits } from './Habits';
 import { Settings } from './Settings';
 import { mailedLinkPage } from './MailedLinks';
+import { LinkedProviders } from './Oidc';
 
 const MeDocument = graphql(`
   query Me {
@@ -97,7 +98,12 @@ function Home() {
       <main>
         {page === 'market' && <Market me={me} />}
         {page === 'habits' && <Habits />}
-        {page === 'settings' && <Settings />}
+        {page === 'settings' && (
+          <>
+            <Settings />
+            <LinkedProviders />
+          </>
+        )}
       </main>
       <footer className="muted">
         Session refreshes: <RefreshCount />

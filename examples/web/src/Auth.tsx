@@ -4,6 +4,7 @@ import { useMutation } from '@apollo/client';
 import { graphql } from './gql';
 import { session } from './session';
 import { ErrorText } from './errors';
+import { LinkForm, ProviderButtons, forgetProviderReturn, providerErrorText, providerReturn } from './Oidc';
 
 const RegisterDocument = graphql(`
   mutation Register($input: RegisterInput!) {
@@ -52,10 +53,21 @@ export function Auth() {
   const [mode, setMode] = useState<'login' | 'register'>('login');
   const [notice, setNotice] = useState<string | null>(null);
   const [loginName, setLoginName] = useState('');
-  const [challenge, setChallenge] = useState<string | null>(null);
+  // A provider sign-in that came back needing a second factor, or proof of an existing account.
+  const returned = providerReturn();
+  const [challenge, setChallenge] = useState<string | null>(returned?.kind === 'mfa' ? returned.challengeToken : null);
+  const [link, setLink] = useState(returned?.kind === 'link' ? returned : null);
+  const [providerError, setProviderError] = useState(providerErrorText(returned));
+  const done = (then: () => void) => () => {
+    forgetProviderReturn();
+    then();
+  };
 
   if (challenge) {
-    return <MfaForm challengeToken={challenge} onCancel={() => setChallenge(null)} />;
+    return <MfaForm challengeToken={challenge} onCancel={done(() => setChallenge(null))} />;
+  }
+  if (link) {
+    return <LinkForm linkToken={link.linkToken} provider={link.provider} onCancel={done(() => setLink(null))} />;
   }
   return (
     <main>
@@ -73,6 +85,14 @@ export function Auth() {
           {notice}
         </p>
       )}
+      {providerError && (
+        <p className="error" role="alert" data-testid="oidc-return-error">
+          {providerError}{' '}
+          <button type="button" onClick={done(() => setProviderError(null))}>
+            Dismiss
+          </button>
+        </p>
+      )}
       {mode === 'register' ? (
         <RegisterForm
           onRegistered={(username) => {
@@ -82,7 +102,10 @@ export function Auth() {
           }}
         />
       ) : (
-        <LoginForm initialLogin={loginName} onChallenge={setChallenge} />
+        <>
+          <LoginForm initialLogin={loginName} onChallenge={setChallenge} />
+          <ProviderButtons />
+        </>
       )}
     </main>
   );
