@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use super::api_tokens::{self, TokenRequest};
 use super::credentials::change_password;
 use super::model::{ApiToken, Session};
-use super::payload::{AuthPayload, ReauthFactorInput, clear_auth_cookies};
+use super::payload::{AuthPayload, MfaChallenge, ReauthFactorInput, clear_auth_cookies};
 use super::session::{self, Refresh};
 use super::sign_in::{self, LoginOutcome};
 use crate::accounts::model::User;
@@ -124,15 +124,6 @@ pub struct RevokeApiTokenInput {
 pub struct RevokeApiTokenPayload {
     /// The token, now revoked.
     pub api_token: ApiToken,
-}
-
-/// The second step of signing in with 2FA on: pass the token to `verifyMfa` with a code.
-#[derive(SimpleObject)]
-pub struct MfaChallenge {
-    /// Single use; only `verifyMfa` accepts it.
-    pub challenge_token: String,
-    /// The challenge works until then: five minutes after `login`.
-    pub expires_at: DateTime<Utc>,
 }
 
 /// What `login` answers: a session, or the second step when 2FA is on.
@@ -293,10 +284,7 @@ impl AuthMutation {
             LoginOutcome::SignedIn(signed_in) => {
                 LoginResult::AuthPayload(Box::new(AuthPayload::respond(ctx, *signed_in)))
             }
-            LoginOutcome::Challenge(challenge) => LoginResult::MfaChallenge(MfaChallenge {
-                challenge_token: challenge.token,
-                expires_at: challenge.expires_at,
-            }),
+            LoginOutcome::Challenge(challenge) => LoginResult::MfaChallenge(challenge.into()),
         })
     }
 

@@ -1,12 +1,13 @@
 //! GraphQL shapes that the resolvers of `auth`, `auth::mfa` and `auth::recovery` share: the
-//! session payload, whose tokens also go out as cookies, and the second factor that comes with
-//! a password for a sensitive change.
+//! session payload, whose tokens also go out as cookies, the second-factor challenge a sign-in
+//! may answer instead (password or provider), and the second factor that comes with a password
+//! for a sensitive change.
 
 use async_graphql::{Context, InputObject, SimpleObject};
 use chrono::{DateTime, Utc};
 
 use super::cookies::{auth_cookies, cleared_auth_cookies};
-use super::mfa::Proof;
+use super::mfa::{Challenge, Proof};
 use super::sign_in::SignedIn;
 use crate::accounts::model::User;
 use crate::graphql::ContextExt;
@@ -50,6 +51,24 @@ impl AuthPayload {
             refresh_token: signed_in.refresh_token,
             refresh_token_expires_at: signed_in.session_expires_at,
             user: signed_in.user,
+        }
+    }
+}
+
+/// The second step of signing in with 2FA on: pass the token to `verifyMfa` with a code.
+#[derive(SimpleObject)]
+pub struct MfaChallenge {
+    /// Single use; only `verifyMfa` accepts it.
+    pub challenge_token: String,
+    /// The challenge works until then: five minutes after `login`.
+    pub expires_at: DateTime<Utc>,
+}
+
+impl From<Challenge> for MfaChallenge {
+    fn from(challenge: Challenge) -> Self {
+        Self {
+            challenge_token: challenge.token,
+            expires_at: challenge.expires_at,
         }
     }
 }

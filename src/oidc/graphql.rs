@@ -8,10 +8,8 @@ use chrono::{DateTime, Utc};
 
 use super::model::Identity;
 use super::{Begin, Outcome};
-use crate::accounts::model::User;
 use crate::auth::cookies::oidc_cookie;
-use crate::auth::graphql::MfaChallenge;
-use crate::auth::payload::{AuthPayload, ReauthFactorInput};
+use crate::auth::payload::{AuthPayload, MfaChallenge, ReauthFactorInput};
 use crate::error::AppError;
 use crate::graphql::{ContextExt, Permission, parse_id};
 use crate::rbac::perm;
@@ -207,10 +205,7 @@ impl OidcMutation {
             Outcome::SignedIn(signed_in) => {
                 OidcSignInResult::AuthPayload(Box::new(AuthPayload::respond(ctx, *signed_in)))
             }
-            Outcome::Challenge(challenge) => OidcSignInResult::MfaChallenge(MfaChallenge {
-                challenge_token: challenge.token,
-                expires_at: challenge.expires_at,
-            }),
+            Outcome::Challenge(challenge) => OidcSignInResult::MfaChallenge(challenge.into()),
             Outcome::LinkRequired {
                 link_token,
                 provider,
@@ -313,9 +308,4 @@ async fn begin(
         authorization_url: begun.authorization_url,
         expires_at: begun.expires_at,
     })
-}
-
-/// The identities linked to a user, for the user and for holders of `users:read`.
-pub async fn identities(ctx: &Context<'_>, user: &User) -> async_graphql::Result<Vec<Identity>> {
-    Ok(super::identities_of(ctx.app(), user.id).await?)
 }

@@ -28,7 +28,7 @@ use crate::db;
 use crate::error::{AppError, reason};
 use crate::mail::{store as outbox, templates};
 use crate::request::RequestInfo;
-use model::{Identity, NewFlow};
+use model::{Identity, NewFlow, identity_in_use};
 use providers::{ProviderConfig, Verified};
 
 /// What starts a sign-in or a link.
@@ -570,14 +570,6 @@ pub async fn unlink(
         Ok((identity, event))
     })
     .await
-}
-
-pub(crate) fn identity_in_use() -> AppError {
-    AppError::Conflict {
-        reason: reason::IDENTITY_IN_USE,
-        field: None,
-        message: "This provider account already signs in to another Agora account".to_owned(),
-    }
 }
 
 /// Queues a security notice to the user, in the caller's transaction.

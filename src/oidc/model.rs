@@ -4,6 +4,7 @@ use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 
 use crate::db::schema::{oidc_flows, oidc_pending_links, user_identities};
+use crate::error::{AppError, reason};
 
 /// An account at a provider, linked to a user.
 #[derive(Clone, Debug, Queryable, Selectable)]
@@ -53,4 +54,13 @@ pub struct PendingLink {
     pub provider: String,
     pub subject: String,
     pub email: Option<String>,
+}
+
+/// The refusal for an identity that already signs in as another account.
+pub fn identity_in_use() -> AppError {
+    AppError::Conflict {
+        reason: reason::IDENTITY_IN_USE,
+        field: None,
+        message: "This provider account already signs in to another Agora account".to_owned(),
+    }
 }

@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
-use super::model::{Flow, Identity, NewFlow, PendingLink};
+use super::model::{Flow, Identity, NewFlow, PendingLink, identity_in_use};
 use crate::db::schema::{oidc_flows, oidc_pending_links, user_identities, users};
 use crate::error::{AppError, violated_unique_constraint};
 
@@ -87,7 +87,7 @@ pub async fn link(
         .get_result(conn)
         .await
         .map_err(|error| match violated_unique_constraint(&error) {
-            Some(_) => super::identity_in_use(),
+            Some(_) => identity_in_use(),
             None => error.into(),
         })
 }
