@@ -6,7 +6,7 @@
 use async_graphql::{Context, InputObject, SimpleObject};
 use chrono::{DateTime, Utc};
 
-use super::cookies::{auth_cookies, cleared_auth_cookies};
+use super::cookies::cleared_auth_cookies;
 use super::mfa::{Challenge, Proof};
 use super::sign_in::SignedIn;
 use crate::accounts::model::User;
@@ -36,13 +36,7 @@ impl AuthPayload {
     pub fn respond(ctx: &Context<'_>, signed_in: SignedIn) -> Self {
         let app = ctx.app();
         ctx.acting_as(signed_in.user.id);
-        let cookies = auth_cookies(
-            &app.config,
-            (&signed_in.access.token, signed_in.access.expires_at),
-            (&signed_in.refresh_token, signed_in.session_expires_at),
-            app.clock.now(),
-        );
-        for cookie in cookies {
+        for cookie in signed_in.cookies(&app.config, app.clock.now()) {
             ctx.append_http_header(axum::http::header::SET_COOKIE, cookie);
         }
         Self {

@@ -31,6 +31,18 @@ pub struct SignedIn {
     pub session_expires_at: DateTime<Utc>,
 }
 
+impl SignedIn {
+    /// The `Set-Cookie` values that hand a browser this session's tokens.
+    pub fn cookies(&self, config: &crate::config::Config, now: DateTime<Utc>) -> [String; 2] {
+        super::cookies::auth_cookies(
+            config,
+            (&self.access.token, self.access.expires_at),
+            (&self.refresh_token, self.session_expires_at),
+            now,
+        )
+    }
+}
+
 /// What a password login leads to.
 pub enum LoginOutcome {
     SignedIn(Box<SignedIn>),

@@ -12,7 +12,7 @@ use serde::Deserialize;
 use url::Url;
 
 use super::{HttpState, client};
-use crate::auth::cookies::{auth_cookies, oidc_cookie, read_cookie};
+use crate::auth::cookies::{oidc_cookie, read_cookie};
 use crate::error::AppError;
 use crate::oidc::{self, Begin, Outcome, rules::FLOW_LIFETIME};
 
@@ -96,13 +96,7 @@ pub(super) async fn callback(
     match finished.outcome {
         Ok(Outcome::SignedIn(signed_in)) => {
             let mut response = to_front(&return_to, &[], None);
-            let cookies = auth_cookies(
-                &app.config,
-                (&signed_in.access.token, signed_in.access.expires_at),
-                (&signed_in.refresh_token, signed_in.session_expires_at),
-                app.clock.now(),
-            );
-            for cookie in cookies {
+            for cookie in signed_in.cookies(&app.config, app.clock.now()) {
                 if let Ok(value) = cookie.parse() {
                     response.headers_mut().append(header::SET_COOKIE, value);
                 }

@@ -627,25 +627,29 @@ async fn the_last_way_to_sign_in_cannot_be_unlinked() {
     assert_eq!(theirs.code(), Some("NOT_FOUND"));
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn a_signed_in_user_links_a_provider_once() {
-    let rig = rig(&[ALICE]).await;
-    let carol = rig.app.user("carol").await;
+/// `who` links the provider account `sub` over GraphQL: `completeOidcSignIn`'s answer.
+async fn link_as(rig: &Rig, who: &Tokens, sub: &str) -> Reply {
     let reply = rig
         .app
         .post(
             BEGIN_LINK,
             json!({"v": {"provider": "test", "redirectUri": SPA_CALLBACK}}),
-            &[("authorization", &format!("Bearer {}", carol.access))],
+            &[("authorization", &format!("Bearer {}", who.access))],
         )
         .await;
     let url = reply.assert_ok()["beginOidcLink"]["authorizationUrl"]
         .as_str()
         .unwrap()
         .to_owned();
-    let browser = browser_of(&reply);
-    let back = rig.provider.authorize(&url, "alice-sub").await;
-    let linked = rig.complete(&back, &browser).await;
+    let back = rig.provider.authorize(&url, sub).await;
+    rig.complete(&back, &browser_of(&reply)).await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_signed_in_user_links_a_provider_once() {
+    let rig = rig(&[ALICE]).await;
+    let carol = rig.app.user("carol").await;
+    let linked = link_as(&rig, &carol, "alice-sub").await;
     let linked = &linked.assert_ok()["completeOidcSignIn"];
     assert_eq!(linked["__typename"], "IdentityLinked");
     assert_eq!(linked["identity"]["email"], "alice@example.com");
@@ -658,20 +662,7 @@ async fn a_signed_in_user_links_a_provider_once() {
         "carol"
     );
     let dave = rig.app.user("dave").await;
-    let reply = rig
-        .app
-        .post(
-            BEGIN_LINK,
-            json!({"v": {"provider": "test", "redirectUri": SPA_CALLBACK}}),
-            &[("authorization", &format!("Bearer {}", dave.access))],
-        )
-        .await;
-    let url = reply.assert_ok()["beginOidcLink"]["authorizationUrl"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let back = rig.provider.authorize(&url, "alice-sub").await;
-    let taken = rig.complete(&back, &browser_of(&reply)).await;
+    let taken = link_as(&rig, &dave, "alice-sub").await;
     assert_eq!(taken.code(), Some("CONFLICT"));
     assert_eq!(taken.error()["extensions"]["reason"], "IDENTITY_IN_USE");
 }
