@@ -1,5 +1,5 @@
 //! Deletes what nothing reads any more: ended sessions (with their refresh tokens), spent or
-//! expired challenges and emailed tokens, old rate-limit events and delivered mail. Each step is
+//! expired challenges, emailed tokens and provider sign-in flows, old rate-limit events and delivered mail. Each step is
 //! a plain conditional DELETE (`store.rs`), so every instance may run the job at once: a row one instance
 //! deleted is simply not there for the other.
 

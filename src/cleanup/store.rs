@@ -4,7 +4,10 @@ use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
-use crate::db::schema::{account_tokens, email_outbox, mfa_challenges, rate_events, sessions};
+use crate::db::schema::{
+    account_tokens, email_outbox, mfa_challenges, oidc_flows, oidc_pending_links, rate_events,
+    sessions,
+};
 use crate::error::AppError;
 
 /// Sessions that expired or were revoked before `before`. Rows deleted.
@@ -23,7 +26,8 @@ pub async fn delete_ended_sessions(
     Ok(expired + revoked)
 }
 
-/// Login challenges, emailed tokens and counted attempts that ended before `before`.
+/// Login challenges, emailed tokens, counted attempts, provider sign-ins and pending links that
+/// ended before `before`.
 pub async fn delete_spent_tokens_and_counters(
     conn: &mut AsyncPgConnection,
     before: DateTime<Utc>,
@@ -39,7 +43,14 @@ pub async fn delete_spent_tokens_and_counters(
     let counters = diesel::delete(rate_events::table.filter(rate_events::at.lt(before)))
         .execute(conn)
         .await?;
-    Ok(challenges + tokens + counters)
+    let flows = diesel::delete(oidc_flows::table.filter(oidc_flows::expires_at.lt(before)))
+        .execute(conn)
+        .await?;
+    let links =
+        diesel::delete(oidc_pending_links::table.filter(oidc_pending_links::expires_at.lt(before)))
+            .execute(conn)
+            .await?;
+    Ok(challenges + tokens + counters + flows + links)
 }
 
 /// Mail delivered before `before`.

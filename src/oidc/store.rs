@@ -205,18 +205,3 @@ pub async fn spend_pending_link(
     .await?;
     Ok(spent == 1)
 }
-
-/// Deletes flows and pending links that ended before `now`: how many.
-pub async fn delete_expired(
-    conn: &mut AsyncPgConnection,
-    now: DateTime<Utc>,
-) -> Result<usize, AppError> {
-    let flows = diesel::delete(oidc_flows::table.filter(oidc_flows::expires_at.le(now)))
-        .execute(conn)
-        .await?;
-    let links =
-        diesel::delete(oidc_pending_links::table.filter(oidc_pending_links::expires_at.le(now)))
-            .execute(conn)
-            .await?;
-    Ok(flows + links)
-}

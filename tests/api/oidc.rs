@@ -293,6 +293,17 @@ async fn a_flow_expires_after_ten_minutes() {
         .await;
     let late = rig.complete(&back, &browser).await;
     assert_eq!(late.code(), Some("BAD_USER_INPUT"));
+    // The cleanup job deletes it a day later.
+    let mut conn = agora::db::conn(&rig.app.app.pool).await.unwrap();
+    let now = rig.app.app.clock.now();
+    agora::cleanup::delete_expired(&mut conn, now)
+        .await
+        .unwrap();
+    assert_eq!(rig.app.count("SELECT count(*) FROM oidc_flows").await, 1);
+    agora::cleanup::delete_expired(&mut conn, now + chrono::Duration::days(2))
+        .await
+        .unwrap();
+    assert_eq!(rig.app.count("SELECT count(*) FROM oidc_flows").await, 0);
 }
 
 #[tokio::test(flavor = "multi_thread")]

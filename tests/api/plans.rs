@@ -204,6 +204,14 @@ async fn cleanup_reads_only_what_it_deletes() {
         ),
         format!("INSERT INTO rate_events (bucket, key, at) SELECT 'login', 'k' || n % 900, {when}"),
         format!(
+            "INSERT INTO oidc_flows (state_hash, browser_hash, provider, nonce, pkce_verifier, redirect_uri, return_to, created_at, expires_at)
+             SELECT int8send(n), '\\x00', 'test', 'n', 'v', 'r', '/', now(), {when}"
+        ),
+        format!(
+            "INSERT INTO oidc_pending_links (token_hash, browser_hash, user_id, provider, subject, created_at, expires_at)
+             SELECT int8send(n), '\\x00', {first_user}, 'test', 's' || n, now(), {when}"
+        ),
+        format!(
             "INSERT INTO email_outbox (kind, recipient, subject, text_body, html_body, sent_at, created_at, next_attempt_at)
              SELECT 'verify', 'a@example.com', 's', CASE WHEN n % 3 <> 0 THEN 't' END,
                     CASE WHEN n % 3 <> 0 THEN 'h' END, CASE WHEN n % 3 = 0 THEN {when} END, now(), now()"
@@ -231,6 +239,8 @@ async fn cleanup_reads_only_what_it_deletes() {
         ("account_tokens", "account_tokens_expires_at_idx"),
         ("rate_events", "rate_events_at_idx"),
         ("email_outbox", "email_outbox_sent_at_idx"),
+        ("oidc_flows", "oidc_flows_expires_at_idx"),
+        ("oidc_pending_links", "oidc_pending_links_expires_at_idx"),
     ] {
         let deleting = format!("DELETE FROM \"{table}\"");
         let from_index: Vec<_> = plans
