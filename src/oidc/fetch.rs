@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
-use http_cache_semantics::{BeforeRequest, CachePolicy};
+use http_cache_semantics::{BeforeRequest, CacheOptions, CachePolicy};
 use openidconnect::{HttpRequest, HttpResponse};
 
 /// Why a provider could not be asked.
@@ -92,7 +92,7 @@ impl ProviderHttp {
         *response.headers_mut() = headers;
         if cacheable && status.is_success() {
             let shape = http::Response::from_parts(response.clone().into_parts().0, ());
-            let policy = CachePolicy::new(&sent, &shape);
+            let policy = CachePolicy::new_options(&sent, &shape, now, CacheOptions::default());
             if policy.is_storable() && !policy.time_to_live(now).is_zero() {
                 let cached = Cached {
                     policy,
@@ -118,5 +118,81 @@ impl ProviderHttp {
             }
             BeforeRequest::Stale { .. } => None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use axum::Router;
+    use axum::routing::get;
+
+    use super::*;
+
+    /// A server answering `/kept` with `max-age=60` and `/unkept` with `no-store`, counting
+    /// what reaches it.
+    async fn server() -> (String, Arc<AtomicUsize>) {
+        let hits = Arc::new(AtomicUsize::new(0));
+        let (kept, unkept) = (hits.clone(), hits.clone());
+        let router = Router::new()
+            .route(
+                "/kept",
+                get(async move || {
+                    kept.fetch_add(1, Ordering::SeqCst);
+                    ([("cache-control", "public, max-age=60")], "keys")
+                }),
+            )
+            .route(
+                "/unkept",
+                get(async move || {
+                    unkept.fetch_add(1, Ordering::SeqCst);
+                    ([("cache-control", "no-store")], "tokens")
+                }),
+            );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, router).await });
+        (format!("http://{address}"), hits)
+    }
+
+    fn request_for(url: &str) -> HttpRequest {
+        http::Request::get(url).body(Vec::new()).unwrap()
+    }
+
+    #[tokio::test]
+    async fn answers_are_kept_as_long_as_their_cache_control_says() {
+        let (base, hits) = server().await;
+        let http = ProviderHttp::new(Duration::from_secs(5)).unwrap();
+        // Ages count from the answer's `Date`, which the server stamps with the real time.
+        let t0 = SystemTime::now();
+        let kept = format!("{base}/kept");
+        for _ in 0..3 {
+            let answer = http.send(request_for(&kept), t0).await.unwrap();
+            assert_eq!(answer.body(), b"keys");
+        }
+        assert_eq!(hits.load(Ordering::SeqCst), 1, "fresh for 60 s: asked once");
+        http.send(request_for(&kept), t0 + Duration::from_secs(59))
+            .await
+            .unwrap();
+        assert_eq!(hits.load(Ordering::SeqCst), 1);
+        http.send(request_for(&kept), t0 + Duration::from_secs(61))
+            .await
+            .unwrap();
+        assert_eq!(
+            hits.load(Ordering::SeqCst),
+            2,
+            "stale after 60 s: asked again"
+        );
+        http.forget(&kept);
+        http.send(request_for(&kept), t0 + Duration::from_secs(62))
+            .await
+            .unwrap();
+        assert_eq!(hits.load(Ordering::SeqCst), 3, "forgotten: asked again");
+
+        let unkept = format!("{base}/unkept");
+        http.send(request_for(&unkept), t0).await.unwrap();
+        http.send(request_for(&unkept), t0).await.unwrap();
+        assert_eq!(hits.load(Ordering::SeqCst), 5, "no-store is never kept");
     }
 }

@@ -664,6 +664,13 @@ async fn a_signed_in_user_links_a_provider_once() {
     let linked = &linked.assert_ok()["completeOidcSignIn"];
     assert_eq!(linked["__typename"], "IdentityLinked");
     assert_eq!(linked["identity"]["email"], "alice@example.com");
+    assert_eq!(
+        rig.app
+            .count("SELECT count(*) FROM email_outbox WHERE kind = 'identity_linked' AND recipient = 'carol@example.com'")
+            .await,
+        1,
+        "the owner is told"
+    );
     let me = rig.app.gql_as(&carol.access, ME, json!({})).await;
     assert_eq!(me.assert_ok()["me"]["identities"][0]["provider"], "test");
     // The provider now signs in as carol, and nobody else may link it.
@@ -735,8 +742,9 @@ async fn a_provider_that_is_down_fails_alone() {
     rig.provider.stop().await;
     let reply = rig.complete(&back, &browser).await;
     assert_eq!(reply.code(), Some("SERVICE_UNAVAILABLE"), "{}", reply.body);
-    // The browser flow's start sends the browser back with the error.
-    let start = rig.app.get("/auth/oidc/test/start", &[]).await;
+    // The browser flow's start sends the browser back with the error. (The stopped provider's
+    // discovery is still fresh in the cache, so its start would send the browser on to it.)
+    let start = rig.app.get("/auth/oidc/down/start", &[]).await;
     assert_eq!(start.status, 303);
     assert_eq!(
         fact(&location(&start), "error").as_deref(),
@@ -770,4 +778,105 @@ async fn the_provider_cancelling_returns_with_an_error() {
             .unwrap()
             .contains("access_denied")
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_userinfo_endpoint_is_asked_when_the_id_token_has_no_address() {
+    let rig = rig(&[ALICE]).await;
+    rig.provider
+        .tamper(json!({"email": null, "email_verified": null}))
+        .await;
+    let reply = rig.sign_in_over_graphql("alice-sub").await;
+    let user = &reply.assert_ok()["completeOidcSignIn"]["user"];
+    assert_eq!(user["email"], "alice@example.com");
+    assert_eq!(user["emailVerified"], true);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn linking_to_an_account_with_two_factors_needs_both() {
+    let bob_at_provider = OidcAccount {
+        sub: "bob-sub",
+        email: "bob@example.com",
+        email_verified: true,
+        ..Default::default()
+    };
+    let rig = rig(&[bob_at_provider]).await;
+    let bob = rig.app.user("bob").await;
+    let (totp, _) = crate::mfa::enable(&rig.app, &bob).await;
+    let now = real_time(&rig.app);
+    let (url, browser) = rig.begin(Some(SPA_CALLBACK), None).await;
+    let back = rig.provider.authorize(&url, "bob-sub").await;
+    let reply = rig.complete(&back, &browser).await;
+    let token = reply.assert_ok()["completeOidcSignIn"]["linkToken"].clone();
+    let cookie = cookie_header(BROWSER_COOKIE, &browser);
+    let password_only = rig
+        .app
+        .post(
+            CONFIRM,
+            json!({"v": {"linkToken": token, "password": PASSWORD}}),
+            &[("cookie", &cookie)],
+        )
+        .await;
+    assert_eq!(password_only.code(), Some("BAD_USER_INPUT"));
+    assert_eq!(password_only.error()["extensions"]["field"], "code");
+    let both = rig
+        .app
+        .post(
+            CONFIRM,
+            json!({"v": {"linkToken": token, "password": PASSWORD, "code": crate::mfa::code(&totp, now)}}),
+            &[("cookie", &cookie)],
+        )
+        .await;
+    assert_eq!(
+        both.assert_ok()["confirmIdentityLink"]["user"]["username"],
+        "bob"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn providers_come_from_a_file_and_a_bad_list_stops_the_start() {
+    let database = crate::common::FreshDatabase::new();
+    let dir = std::env::temp_dir().join(format!("agora-oidc-config-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("providers.json");
+    let list = json!([provider_config(
+        "work",
+        "Work login",
+        "https://sso.example.com/realms/staff"
+    )]);
+    std::fs::write(&file, list.to_string()).unwrap();
+    let file = file.to_str().unwrap().to_owned();
+    let server = crate::common::Server::start(&[
+        ("DATABASE_URL", database.url().as_str()),
+        ("AGORA_OIDC_PROVIDERS_FILE", file.as_str()),
+    ])
+    .await;
+    let reply = server
+        .gql(None, "{ oidcProviders { id displayName } }", json!({}))
+        .await;
+    assert_eq!(
+        reply.assert_ok()["oidcProviders"],
+        json!([{"id": "work", "displayName": "Work login"}])
+    );
+    drop(server);
+    for (bad, said) in [
+        ("[{\"id\": \"x\"}]", "documented shape"),
+        (
+            &json!([provider_config("Bad Id", "X", "https://x.example")]).to_string()[..],
+            "[a-z0-9-]",
+        ),
+        (
+            &json!([provider_config("x", "X", "http://sso.example.com")]).to_string()[..],
+            "https",
+        ),
+    ] {
+        let mut server = crate::common::Server::spawn(&[
+            ("DATABASE_URL", database.url().as_str()),
+            ("AGORA_OIDC_PROVIDERS", bad),
+        ]);
+        let (status, logs) = server.exit_logs(std::time::Duration::from_secs(30)).await;
+        assert!(!status.success(), "{bad} must stop the start");
+        assert!(logs.join("\n").contains(said), "{bad}: {logs:?}");
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
 }

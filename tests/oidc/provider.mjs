@@ -15,6 +15,7 @@
 //   accounts    [{sub, email, email_verified, name, preferred_username}]; a claim left out of
 //               an account is left out of its ID token too
 //   idTokenTtl  seconds (default 3600)
+//   cacheSeconds  max-age of the discovery document and the key set (default 300)
 //
 // Once listening it prints one JSON line on stdout: {"issuer": ..., "kids": [...]}.
 
@@ -126,6 +127,8 @@ async function resign(idToken, changes) {
   return new jose.SignJWT(payload).setProtectedHeader({ alg: 'RS256', kid }).sign(key);
 }
 
+const CACHED_PATHS = new Set(['/jwks', '/.well-known/openid-configuration']);
+
 provider.use(async (ctx, next) => {
   if (ctx.path === '/__test/tamper' && ctx.method === 'POST') {
     tamper = await jsonBody(ctx.req);
@@ -138,6 +141,11 @@ provider.use(async (ctx, next) => {
     return;
   }
   await next();
+  // Real providers let their metadata and keys be cached (Google: hours), which is what makes
+  // a relying party's key rotation handling matter; oidc-provider itself sends no such header.
+  if (ctx.method === 'GET' && ctx.status === 200 && CACHED_PATHS.has(ctx.path)) {
+    ctx.set('cache-control', `public, max-age=${config.cacheSeconds ?? 300}`);
+  }
   // The provider has built the token response as an object; koa serialises it after this.
   if (ctx.path === '/token' && tamper && ctx.status === 200 && ctx.body?.id_token) {
     const changes = tamper;
