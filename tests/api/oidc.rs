@@ -880,3 +880,22 @@ async fn providers_come_from_a_file_and_a_bad_list_stops_the_start() {
     }
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_new_account_takes_a_free_username() {
+    let namesake = OidcAccount {
+        sub: "other-alice",
+        email: "alice.other@example.com",
+        email_verified: true,
+        preferred_username: "ada",
+        ..Default::default()
+    };
+    let rig = rig(&[namesake]).await;
+    rig.app.user("ada").await;
+    rig.app.user("ada-2").await;
+    let reply = rig.sign_in_over_graphql("other-alice").await;
+    assert_eq!(
+        reply.assert_ok()["completeOidcSignIn"]["user"]["username"],
+        "ada-3"
+    );
+}
