@@ -27,6 +27,7 @@ use crate::auth::tokens::{digest, random_secret};
 use crate::db;
 use crate::error::{AppError, reason};
 use crate::mail::{store as outbox, templates};
+use crate::ratelimit::Guarded;
 use crate::request::RequestInfo;
 use model::{Identity, NewFlow, identity_in_use};
 use providers::{ProviderConfig, Verified};
@@ -278,6 +279,9 @@ async fn sign_in(
                 .await;
             }
             drop(conn);
+            // Accounts made this way count against the client's sign-up budget, as `register`.
+            let address = origin.ip.clone().unwrap_or_default();
+            app.limits.check(Guarded::Register, &address).await?;
             create_account(app, origin, provider, verified, email)
                 .await?
                 .id

@@ -53,6 +53,14 @@ async fn rig(accounts: &[OidcAccount]) -> Rig {
 
 /// A provider `test` knowing `accounts`, and an app configured with it and `more` providers.
 async fn rig_with(accounts: &[OidcAccount], more: &[Value]) -> Rig {
+    rig_configured(accounts, more, |_| {}).await
+}
+
+async fn rig_configured(
+    accounts: &[OidcAccount],
+    more: &[Value],
+    adjust: impl FnOnce(&mut agora::config::Config),
+) -> Rig {
     let provider = OidcProvider::start(&[CALLBACK, SPA_CALLBACK], accounts).await;
     let mut providers = vec![provider_config("test", "Test ID", &provider.issuer())];
     providers.extend_from_slice(more);
@@ -60,6 +68,7 @@ async fn rig_with(accounts: &[OidcAccount], more: &[Value]) -> Rig {
     let app = TestApp::with_config(|config| {
         config.public_url = Some(AGORA.to_owned());
         config.oidc_providers = Some(list);
+        adjust(config);
     })
     .await;
     Rig { provider, app }
@@ -898,4 +907,23 @@ async fn a_new_account_takes_a_free_username() {
         reply.assert_ok()["completeOidcSignIn"]["user"]["username"],
         "ada-3"
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn accounts_made_by_a_provider_count_against_the_sign_up_budget() {
+    let bea = OidcAccount {
+        sub: "bea",
+        email: "bea@example.com",
+        email_verified: true,
+        ..Default::default()
+    };
+    let rig = rig_configured(&[ALICE, bea], &[], |config| {
+        config.rate_register_per_address = 1;
+    })
+    .await;
+    rig.sign_in_over_graphql("alice-sub").await.assert_ok();
+    let second = rig.sign_in_over_graphql("bea").await;
+    assert_eq!(second.code(), Some("RATE_LIMITED"));
+    // Signing in to an account that exists makes nothing and is not limited by it.
+    rig.sign_in_over_graphql("alice-sub").await.assert_ok();
 }
