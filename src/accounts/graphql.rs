@@ -101,7 +101,7 @@ impl User {
         ctx: &Context<'_>,
     ) -> async_graphql::Result<Vec<crate::oidc::model::Identity>> {
         disclose(ctx, self.id)?;
-        Ok(crate::oidc::identities_of(ctx.app(), self.id).await?)
+        crate::oidc::loader::identities(ctx, self.id).await
     }
     /// The roles this user holds.
     async fn roles(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Role>> {

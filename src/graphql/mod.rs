@@ -134,6 +134,10 @@ pub fn insert_loaders(data: &mut async_graphql::Data, pool: &crate::db::DbPool) 
         crate::auth::mfa::loader::TwoFactorLoader { pool: pool.clone() },
         tokio::spawn,
     ));
+    data.insert(DataLoader::new(
+        crate::oidc::loader::IdentityLoader { pool: pool.clone() },
+        tokio::spawn,
+    ));
     data.insert(crate::habits::loader::CompletionDataLoader::with_cache(
         crate::habits::loader::CompletionLoader { pool: pool.clone() },
         tokio::spawn,

@@ -6,6 +6,7 @@
 
 pub mod fetch;
 pub mod graphql;
+pub mod loader;
 pub mod model;
 pub mod providers;
 pub mod rules;
@@ -521,12 +522,6 @@ pub async fn confirm_link(
     drop(conn);
     let how = json!({ "factors": ["password", format!("oidc:{}", provider.id)], "provider": provider.id });
     open_session(app, origin, pending.user_id, how).await
-}
-
-/// The identities linked to `user_id`.
-pub async fn identities_of(app: &App, user_id: i64) -> Result<Vec<Identity>, AppError> {
-    let mut conn = db::conn(&app.pool).await?;
-    store::identities_of(&mut conn, user_id).await
 }
 
 /// Removes a linked identity: the owner's own (`owner` is the caller), or any user's by an

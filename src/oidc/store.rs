@@ -105,6 +105,19 @@ pub async fn identities_of(
         .await?)
 }
 
+/// The identities of each of `user_ids`, oldest first.
+pub async fn identities_of_users(
+    conn: &mut AsyncPgConnection,
+    user_ids: &[i64],
+) -> Result<Vec<Identity>, AppError> {
+    Ok(user_identities::table
+        .filter(user_identities::user_id.eq_any(user_ids))
+        .order(user_identities::id)
+        .select(Identity::as_select())
+        .load(conn)
+        .await?)
+}
+
 pub async fn find_identity_by_id(
     conn: &mut AsyncPgConnection,
     identity_id: i64,

@@ -927,3 +927,43 @@ async fn accounts_made_by_a_provider_count_against_the_sign_up_budget() {
     // Signing in to an account that exists makes nothing and is not limited by it.
     rig.sign_in_over_graphql("alice-sub").await.assert_ok();
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_page_of_users_reads_their_identities_in_one_statement() {
+    let accounts = ["p1", "p2", "p3", "p4", "p5"].map(|sub| OidcAccount {
+        sub,
+        email: Box::leak(format!("{sub}@example.com").into_boxed_str()),
+        email_verified: true,
+        ..Default::default()
+    });
+    let rig = rig(&accounts).await;
+    for account in &accounts {
+        rig.sign_in_over_graphql(account.sub).await.assert_ok();
+    }
+    let admin = rig.app.admin("root").await;
+    let measured = async |selection: &str| {
+        let query = format!("{{ users(first: 20) {{ edges {{ node {{ id {selection} }} }} }} }}");
+        let before = agora::metrics::statements_sent();
+        let reply = rig.app.gql_as(&admin.access, &query, json!({})).await;
+        let sent = agora::metrics::statements_sent() - before;
+        (reply, sent)
+    };
+    // Once first, so what a request reads only once (the permission set) is read already.
+    measured("").await;
+    let (_, without) = measured("").await;
+    let (reply, with) = measured("identities { provider }").await;
+    let edges = reply.assert_ok()["users"]["edges"]
+        .as_array()
+        .unwrap()
+        .clone();
+    let linked = edges
+        .iter()
+        .filter(|edge| edge["node"]["identities"][0]["provider"] == "test")
+        .count();
+    assert_eq!(linked, 5);
+    assert_eq!(
+        with,
+        without + 1,
+        "one statement for every user's identities"
+    );
+}
