@@ -238,6 +238,15 @@ pub struct Config {
     #[arg(long, env = "AGORA_OIDC_PROVIDERS", hide_env_values = true)]
     pub oidc_providers: Option<String>,
 
+    /// The WebAuthn relying-party id passkeys are bound to (a domain); by default the front
+    /// end's host (`localhost` for a front end at 127.0.0.1).
+    #[arg(long, env = "AGORA_WEBAUTHN_RP_ID")]
+    pub webauthn_rp_id: Option<String>,
+
+    /// Origins passkey ceremonies may come from, comma-separated; by default the front end's.
+    #[arg(long, env = "AGORA_WEBAUTHN_ORIGINS", value_delimiter = ',')]
+    pub webauthn_origins: Vec<String>,
+
     /// A JSON file holding the same array, instead of `AGORA_OIDC_PROVIDERS`.
     #[arg(long, env = "AGORA_OIDC_PROVIDERS_FILE")]
     pub oidc_providers_file: Option<std::path::PathBuf>,

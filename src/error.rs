@@ -121,6 +121,15 @@ impl AppError {
         Self::Forbidden(permissions.join(", ").into())
     }
 
+    /// The change would leave the account with no way to sign in.
+    pub fn last_credential() -> Self {
+        Self::Conflict {
+            reason: reason::LAST_CREDENTIAL,
+            field: None,
+            message: "This is the account's only way to sign in: set a password, link a provider or add a passkey first".to_owned(),
+        }
+    }
+
     pub fn taken(field: &'static str) -> Self {
         Self::Conflict {
             reason: reason::TAKEN,

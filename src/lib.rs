@@ -19,6 +19,7 @@ pub mod mail;
 pub mod market;
 pub mod metrics;
 pub mod oidc;
+pub mod passkeys;
 pub mod privacy;
 pub mod ratelimit;
 pub mod rbac;
@@ -57,6 +58,8 @@ pub struct App {
     pub redis: Option<shared::Redis>,
     /// The configured OpenID Connect providers, and the client that reaches them.
     pub oidc: oidc::providers::Providers,
+    /// The WebAuthn relying party passkeys are registered with and checked against.
+    pub webauthn: Option<webauthn_rs::prelude::Webauthn>,
 }
 
 impl App {
@@ -99,6 +102,7 @@ impl App {
             mfa: auth::mfa::rules::MfaKeys::new(&secret)?,
             mailer: mail::sender::Transport::from_config(&config)?,
             oidc: oidc::providers::Providers::from_config(&config)?,
+            webauthn: passkeys::relying_party(&config)?,
             outbox_wakeup: tokio::sync::Notify::new(),
             limits: ratelimit::Limits::new(&config, redis.clone()),
             permission_sets: Default::default(),

@@ -53,6 +53,11 @@ pub mod action {
     pub const OIDC_REJECTED: &str = "auth.oidc_rejected";
     /// A `returnTo` that would have left the front end; the browser went to `/` instead.
     pub const RETURN_TO_REFUSED: &str = "auth.return_to_refused";
+    pub const PASSKEY_REGISTER: &str = "passkey.register";
+    pub const PASSKEY_RENAME: &str = "passkey.rename";
+    pub const PASSKEY_REMOVE: &str = "passkey.remove";
+    /// A passkey whose signature counter went backwards (or that was marked so before).
+    pub const PASSKEY_CLONED: &str = "passkey.possibly_cloned";
 }
 
 /// One audit row to write. `target` names the entity changed, as (type, id).

@@ -56,3 +56,41 @@ pub struct NewApiToken<'a> {
     pub expires_at: Option<DateTime<Utc>>,
     pub token_hash: &'a [u8],
 }
+
+/// The ways an account can sign in, counted: what the last-credential rule looks at.
+#[derive(Clone, Copy, Debug, QueryableByName)]
+pub struct WaysIn {
+    #[diesel(sql_type = diesel::sql_types::Bool)]
+    pub password: bool,
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    pub identities: i64,
+    /// Passkeys not marked as possibly cloned.
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    pub passkeys: i64,
+}
+
+impl WaysIn {
+    /// Whether removing one identity or passkey would leave the account with no way in.
+    pub fn removing_one_locks_out(&self) -> bool {
+        !self.password && self.identities + self.passkeys <= 1
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::WaysIn;
+
+    #[test]
+    fn the_last_way_in_stays() {
+        let ways = |password, identities, passkeys| WaysIn {
+            password,
+            identities,
+            passkeys,
+        };
+        assert!(ways(false, 1, 0).removing_one_locks_out());
+        assert!(ways(false, 0, 1).removing_one_locks_out());
+        assert!(!ways(false, 1, 1).removing_one_locks_out());
+        assert!(!ways(true, 1, 0).removing_one_locks_out());
+        assert!(!ways(false, 0, 2).removing_one_locks_out());
+    }
+}

@@ -484,3 +484,19 @@ pub async fn delete_all_credentials(
 fn idle(secs: u64) -> Duration {
     Duration::seconds(i64::try_from(secs).unwrap_or(i64::MAX / 2))
 }
+
+/// How the user can sign in: a password, linked provider identities, usable passkeys.
+pub async fn ways_in(
+    conn: &mut AsyncPgConnection,
+    user_id: i64,
+) -> Result<super::model::WaysIn, AppError> {
+    Ok(diesel::sql_query(
+        "SELECT u.password_hash <> '' AS password,
+                (SELECT count(*) FROM user_identities i WHERE i.user_id = u.id) AS identities,
+                (SELECT count(*) FROM passkeys p WHERE p.user_id = u.id AND p.possibly_cloned_at IS NULL) AS passkeys
+         FROM users u WHERE u.id = $1",
+    )
+    .bind::<BigInt, _>(user_id)
+    .get_result(conn)
+    .await?)
+}

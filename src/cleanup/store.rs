@@ -6,7 +6,7 @@ use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
 use crate::db::schema::{
     account_tokens, email_outbox, mfa_challenges, oidc_flows, oidc_pending_links, rate_events,
-    sessions,
+    sessions, webauthn_ceremonies,
 };
 use crate::error::AppError;
 
@@ -50,7 +50,12 @@ pub async fn delete_spent_tokens_and_counters(
         diesel::delete(oidc_pending_links::table.filter(oidc_pending_links::expires_at.lt(before)))
             .execute(conn)
             .await?;
-    Ok(challenges + tokens + counters + flows + links)
+    let ceremonies = diesel::delete(
+        webauthn_ceremonies::table.filter(webauthn_ceremonies::expires_at.lt(before)),
+    )
+    .execute(conn)
+    .await?;
+    Ok(challenges + tokens + counters + flows + links + ceremonies)
 }
 
 /// Mail delivered before `before`.

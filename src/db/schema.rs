@@ -161,6 +161,22 @@ diesel::table! {
 }
 
 diesel::table! {
+    passkeys (id) {
+        id -> Int8,
+        user_id -> Int8,
+        credential_id -> Bytea,
+        passkey -> Jsonb,
+        name -> Text,
+        counter -> Int8,
+        backup_eligible -> Bool,
+        backup_state -> Bool,
+        created_at -> Timestamptz,
+        last_used_at -> Nullable<Timestamptz>,
+        possibly_cloned_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
     permissions (id) {
         id -> Int8,
         name -> Text,
@@ -310,6 +326,19 @@ diesel::table! {
         last_login_at -> Nullable<Timestamptz>,
         email_verified_at -> Nullable<Timestamptz>,
         deleted_at -> Nullable<Timestamptz>,
+        webauthn_handle -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    webauthn_ceremonies (id) {
+        id -> Int8,
+        token_hash -> Bytea,
+        kind -> Text,
+        user_id -> Nullable<Int8>,
+        state -> Jsonb,
+        created_at -> Timestamptz,
+        expires_at -> Timestamptz,
     }
 }
 
@@ -323,6 +352,7 @@ diesel::joinable!(market_transactions -> items (item_id));
 diesel::joinable!(mfa_challenges -> users (user_id));
 diesel::joinable!(oidc_flows -> users (link_user_id));
 diesel::joinable!(oidc_pending_links -> users (user_id));
+diesel::joinable!(passkeys -> users (user_id));
 diesel::joinable!(recovery_codes -> users (user_id));
 diesel::joinable!(refresh_tokens -> sessions (session_id));
 diesel::joinable!(role_permissions -> permissions (permission_id));
@@ -335,6 +365,7 @@ diesel::joinable!(two_factor -> users (user_id));
 diesel::joinable!(user_identities -> users (user_id));
 diesel::joinable!(user_roles -> roles (role_id));
 diesel::joinable!(user_roles -> users (user_id));
+diesel::joinable!(webauthn_ceremonies -> users (user_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     account_tokens,
@@ -348,6 +379,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     mfa_challenges,
     oidc_flows,
     oidc_pending_links,
+    passkeys,
     permissions,
     rate_events,
     rbac_epoch,
@@ -362,4 +394,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     user_identities,
     user_roles,
     users,
+    webauthn_ceremonies,
 );

@@ -22,6 +22,7 @@ use crate::config::Config;
 use crate::habits::graphql::{HabitsMutation, HabitsQuery};
 use crate::market::graphql::{MarketMutation, MarketQuery};
 use crate::oidc::graphql::{OidcMutation, OidcQuery};
+use crate::passkeys::graphql::{PasskeysMutation, PasskeysQuery};
 use crate::privacy::graphql::{PrivacyMutation, PrivacyQuery};
 use crate::rbac::graphql::{RbacMutation, RbacQuery};
 use crate::stats::graphql::StatsQuery;
@@ -45,6 +46,7 @@ pub struct Query(
     StatsQuery,
     PrivacyQuery,
     OidcQuery,
+    PasskeysQuery,
 );
 
 /// Everything a client can change. Most fields need a signed-in caller holding the permission
@@ -64,6 +66,7 @@ pub struct Mutation(
     HabitsMutation,
     PrivacyMutation,
     OidcMutation,
+    PasskeysMutation,
 );
 
 /// Live updates over the WebSocket at `/graphql/ws` (`graphql-transport-ws` or `graphql-ws`);

@@ -544,23 +544,17 @@ pub async fn unlink(
             .ok_or_else(not_found)?;
         // Locked, so two removals of an account's last two ways in run one after the other.
         users::lock_live(conn, identity.user_id).await?;
-        let others = store::identities_of(conn, identity.user_id)
-            .await?
-            .into_iter()
-            .filter(|other| other.id != identity.id)
-            .count();
-        if others == 0 && !store::has_password(conn, identity.user_id).await? {
-            return Err(AppError::Conflict {
-                reason: reason::LAST_CREDENTIAL,
-                field: None,
-                message: "This is the account's only way to sign in: set a password or link another provider first".to_owned(),
-            });
+        let ways = crate::auth::store::ways_in(conn, identity.user_id).await?;
+        if ways.removing_one_locks_out() {
+            return Err(AppError::last_credential());
         }
         store::delete_identity(conn, identity.id).await?;
         let display = app
             .oidc
             .get(&identity.provider)
-            .map_or(identity.provider.clone(), |provider| provider.display_name.clone());
+            .map_or(identity.provider.clone(), |provider| {
+                provider.display_name.clone()
+            });
         let what = format!("{display} was unlinked from your account");
         notify(app, conn, identity.user_id, "identity_unlinked", &what).await?;
         let event = Event::new(action::IDENTITY_UNLINK, Some(actor))

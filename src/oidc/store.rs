@@ -6,7 +6,7 @@ use diesel::prelude::*;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
 use super::model::{Flow, Identity, NewFlow, PendingLink, identity_in_use};
-use crate::db::schema::{oidc_flows, oidc_pending_links, user_identities, users};
+use crate::db::schema::{oidc_flows, oidc_pending_links, user_identities};
 use crate::error::{AppError, violated_unique_constraint};
 
 pub async fn insert_flow(conn: &mut AsyncPgConnection, flow: &NewFlow<'_>) -> Result<(), AppError> {
@@ -92,19 +92,6 @@ pub async fn link(
         })
 }
 
-/// The user's linked identities, oldest first.
-pub async fn identities_of(
-    conn: &mut AsyncPgConnection,
-    user_id: i64,
-) -> Result<Vec<Identity>, AppError> {
-    Ok(user_identities::table
-        .filter(user_identities::user_id.eq(user_id))
-        .order(user_identities::id)
-        .select(Identity::as_select())
-        .load(conn)
-        .await?)
-}
-
 /// The identities of each of `user_ids`, oldest first.
 pub async fn identities_of_users(
     conn: &mut AsyncPgConnection,
@@ -150,15 +137,6 @@ pub async fn delete_identities_of(
             .execute(conn)
             .await?,
     )
-}
-
-/// Whether the user can sign in with a password (accounts made by a provider have none).
-pub async fn has_password(conn: &mut AsyncPgConnection, user_id: i64) -> Result<bool, AppError> {
-    Ok(users::table
-        .find(user_id)
-        .select(users::password_hash.ne(""))
-        .first(conn)
-        .await?)
 }
 
 #[allow(clippy::too_many_arguments)]

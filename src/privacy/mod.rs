@@ -103,6 +103,7 @@ async fn erase(
         mfa::store::remove_all(conn, user_id).await?;
         // The provider accounts are free to sign up again, as the address is.
         crate::oidc::store::delete_identities_of(conn, user_id).await?;
+        crate::passkeys::store::delete_all(conn, user_id).await?;
         crate::auth::recovery::store::delete_all(conn, user_id).await?;
         let habits = crate::habits::store::delete_all(conn, user_id).await?;
         let tasks = crate::tasks::store::delete_all(conn, user_id).await?;

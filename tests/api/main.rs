@@ -33,6 +33,7 @@ mod observability;
 mod oidc;
 mod oidc_harness;
 mod pagination;
+mod passkeys;
 mod persisted;
 mod plans;
 mod rbac;

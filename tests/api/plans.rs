@@ -208,6 +208,10 @@ async fn cleanup_reads_only_what_it_deletes() {
              SELECT int8send(n), '\\x00', 'test', 'n', 'v', 'r', '/', now(), {when}"
         ),
         format!(
+            "INSERT INTO webauthn_ceremonies (token_hash, kind, state, created_at, expires_at)
+             SELECT int8send(n), 'sign_in', '{{}}', now(), {when}"
+        ),
+        format!(
             "INSERT INTO oidc_pending_links (token_hash, browser_hash, user_id, provider, subject, created_at, expires_at)
              SELECT int8send(n), '\\x00', {first_user}, 'test', 's' || n, now(), {when}"
         ),
@@ -241,6 +245,7 @@ async fn cleanup_reads_only_what_it_deletes() {
         ("email_outbox", "email_outbox_sent_at_idx"),
         ("oidc_flows", "oidc_flows_expires_at_idx"),
         ("oidc_pending_links", "oidc_pending_links_expires_at_idx"),
+        ("webauthn_ceremonies", "webauthn_ceremonies_expires_at_idx"),
     ] {
         let deleting = format!("DELETE FROM \"{table}\"");
         let from_index: Vec<_> = plans

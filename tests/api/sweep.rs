@@ -287,7 +287,8 @@ struct Caller {
 }
 
 impl Caller {
-    /// Signs in again when the sweep ended the session (logout, deactivation, a password reset).
+    /// Signs in again when the sweep ended the session (logout, deactivation, a password reset,
+    /// a rename).
     async fn keep_signed_in(&mut self, t: &TestApp) {
         let (Some(username), Some(tokens)) = (self.username, &self.tokens) else {
             return;
@@ -296,8 +297,10 @@ impl Caller {
         if me.code().is_none() {
             return;
         }
+        // An administrator's sweep of `updateUser` may have renamed the account, too.
         t.sql(&format!(
-            "UPDATE users SET is_active = TRUE WHERE username = '{username}'"
+            "UPDATE users SET is_active = TRUE, username = '{username}' WHERE id = {}",
+            tokens.user_id
         ))
         .await;
         t.sql("DELETE FROM two_factor").await;

@@ -1,0 +1,3 @@
+DROP TABLE webauthn_ceremonies;
+DROP TABLE passkeys;
+ALTER TABLE users DROP COLUMN webauthn_handle;
