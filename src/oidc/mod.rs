@@ -27,7 +27,7 @@ use crate::auth::sign_in::{SignedIn, open_session};
 use crate::auth::tokens::{digest, random_secret};
 use crate::db;
 use crate::error::{AppError, reason};
-use crate::mail::{store as outbox, templates};
+use crate::mail::security_notice;
 use crate::ratelimit::Guarded;
 use crate::request::RequestInfo;
 use model::{Identity, NewFlow, identity_in_use};
@@ -295,7 +295,7 @@ async fn sign_in(
     let how = json!({ "factors": [first_factor], "provider": provider.id });
     let signed_in = open_session(app, origin, user_id, how).await?;
     let mut conn = db::conn(&app.pool).await?;
-    notify(
+    security_notice(
         app,
         &mut conn,
         user_id,
@@ -447,7 +447,7 @@ async fn link_audited(
             now,
         )
         .await?;
-        notify(app, conn, user_id, "identity_linked", &what).await?;
+        security_notice(app, conn, user_id, "identity_linked", &what).await?;
         let event = Event::new(action::IDENTITY_LINK, Some(user_id))
             .target("user", user_id)
             .meta(json!({ "provider": provider.id, "identity": identity.id }));
@@ -510,7 +510,7 @@ pub async fn confirm_link(
             now,
         )
         .await?;
-        notify(app, conn, user.id, "identity_linked", &what).await?;
+        security_notice(app, conn, user.id, "identity_linked", &what).await?;
         let event = Event::new(action::IDENTITY_LINK, Some(user.id))
             .target("user", user.id)
             .meta(
@@ -556,30 +556,11 @@ pub async fn unlink(
                 provider.display_name.clone()
             });
         let what = format!("{display} was unlinked from your account");
-        notify(app, conn, identity.user_id, "identity_unlinked", &what).await?;
+        security_notice(app, conn, identity.user_id, "identity_unlinked", &what).await?;
         let event = Event::new(action::IDENTITY_UNLINK, Some(actor))
             .target("user", identity.user_id)
             .meta(json!({ "provider": identity.provider, "identity": identity.id }));
         Ok((identity, event))
     })
     .await
-}
-
-/// Queues a security notice to the user, in the caller's transaction.
-async fn notify(
-    app: &App,
-    conn: &mut AsyncPgConnection,
-    user_id: i64,
-    kind: &'static str,
-    what: &str,
-) -> Result<(), AppError> {
-    outbox::enqueue_for_user(
-        conn,
-        user_id,
-        |to, username| templates::notice(kind, to, username, what),
-        app.clock.now(),
-    )
-    .await?;
-    app.outbox_wakeup.notify_one();
-    Ok(())
 }

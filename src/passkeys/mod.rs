@@ -11,7 +11,6 @@ pub mod store;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use diesel_async::AsyncPgConnection;
 use serde_json::json;
 use url::Url;
 use webauthn_rs::prelude::{
@@ -30,7 +29,7 @@ use crate::auth::tokens::{digest, random_secret};
 use crate::config::Config;
 use crate::db;
 use crate::error::AppError;
-use crate::mail::{store as outbox, templates};
+use crate::mail::security_notice;
 use crate::ratelimit::Guarded;
 use crate::request::RequestInfo;
 use model::PasskeyRow;
@@ -248,7 +247,7 @@ pub async fn finish_registration(
             now,
         )
         .await?;
-        notify(
+        security_notice(
             app,
             conn,
             user_id,
@@ -372,7 +371,7 @@ pub async fn finish_sign_in(
                 .target("user", user_id)
                 .meta(json!({ "passkey": passkey_id, "why": why }));
             record(&mut conn, origin, event, now).await?;
-            notify(app, &mut conn, user_id, "passkey_refused", "A passkey of your account was refused: it may have been copied. Remove it and add a new one").await?;
+            security_notice(app, &mut conn, user_id, "passkey_refused", "A passkey of your account was refused: it may have been copied. Remove it and add a new one").await?;
             Err(AppError::Rejected(
                 format!("This passkey was refused: {why}").into(),
             ))
@@ -399,7 +398,7 @@ pub async fn rename(
             .await?
             .ok_or_else(|| AppError::not_found("Passkey", passkey_id))?;
         let row = store::rename(conn, passkey_id, &name).await?;
-        notify(
+        security_notice(
             app,
             conn,
             user_id,
@@ -435,7 +434,7 @@ pub async fn remove(
             return Err(AppError::last_credential());
         }
         store::delete(conn, passkey_id).await?;
-        notify(
+        security_notice(
             app,
             conn,
             user_id,
@@ -449,22 +448,4 @@ pub async fn remove(
         Ok((row, event))
     })
     .await
-}
-
-async fn notify(
-    app: &App,
-    conn: &mut AsyncPgConnection,
-    user_id: i64,
-    kind: &'static str,
-    what: &str,
-) -> Result<(), AppError> {
-    outbox::enqueue_for_user(
-        conn,
-        user_id,
-        |to, username| templates::notice(kind, to, username, what),
-        app.clock.now(),
-    )
-    .await?;
-    app.outbox_wakeup.notify_one();
-    Ok(())
 }

@@ -34,12 +34,8 @@ struct Registered {
     credential_id: Vec<u8>,
 }
 
-async fn register(
-    t: &TestApp,
-    who: &Tokens,
-    authenticator: &mut impl AuthenticatorBackend,
-    name: &str,
-) -> Registered {
+/// A registration begun by `who` with the right password: its id and options.
+async fn begin_registration(t: &TestApp, who: &Tokens) -> (String, CreationChallengeResponse) {
     let begun = t
         .gql_as(
             &who.access,
@@ -48,15 +44,26 @@ async fn register(
         )
         .await;
     let begun = &begun.assert_ok()["beginPasskeyRegistration"];
-    let options: CreationChallengeResponse =
-        serde_json::from_value(begun["options"].clone()).unwrap();
+    (
+        begun["ceremonyId"].as_str().unwrap().to_owned(),
+        serde_json::from_value(begun["options"].clone()).unwrap(),
+    )
+}
+
+async fn register(
+    t: &TestApp,
+    who: &Tokens,
+    authenticator: &mut impl AuthenticatorBackend,
+    name: &str,
+) -> Registered {
+    let (ceremony, options) = begin_registration(t, who).await;
     let credential = authenticator.do_registration(origin(), options).unwrap();
     let credential_id = credential.raw_id.to_vec();
     let finished = t
         .gql_as(
             &who.access,
             FINISH_REGISTRATION,
-            json!({"v": {"ceremonyId": begun["ceremonyId"], "credential": credential, "name": name}}),
+            json!({"v": {"ceremonyId": ceremony, "credential": credential, "name": name}}),
         )
         .await;
     let id = finished.assert_ok()["finishPasskeyRegistration"]["id"]
@@ -179,16 +186,7 @@ async fn registration_needs_the_password_and_a_session() {
     assert_eq!(wrong.code(), Some("BAD_USER_INPUT"));
     // Someone else's ceremony is not yours to finish.
     let bob = t.user("bob").await;
-    let begun = t
-        .gql_as(
-            &ada.access,
-            BEGIN_REGISTRATION,
-            json!({"v": {"password": PASSWORD}}),
-        )
-        .await;
-    let begun = &begun.assert_ok()["beginPasskeyRegistration"];
-    let options: CreationChallengeResponse =
-        serde_json::from_value(begun["options"].clone()).unwrap();
+    let (ceremony, options) = begin_registration(&t, &ada).await;
     let credential = SoftPasskey::new(true)
         .do_registration(origin(), options)
         .unwrap();
@@ -196,20 +194,13 @@ async fn registration_needs_the_password_and_a_session() {
         .gql_as(
             &bob.access,
             FINISH_REGISTRATION,
-            json!({"v": {"ceremonyId": begun["ceremonyId"], "credential": credential, "name": "x"}}),
+            json!({"v": {"ceremonyId": ceremony, "credential": credential, "name": "x"}}),
         )
         .await;
     assert_eq!(stolen.code(), Some("BAD_USER_INPUT"));
     assert_eq!(t.count("SELECT count(*) FROM passkeys").await, 0);
     // Garbage as the credential is refused as input, not a crash.
-    let begun = t
-        .gql_as(
-            &ada.access,
-            BEGIN_REGISTRATION,
-            json!({"v": {"password": PASSWORD}}),
-        )
-        .await;
-    let id = begun.assert_ok()["beginPasskeyRegistration"]["ceremonyId"].clone();
+    let (id, _) = begin_registration(&t, &ada).await;
     let garbage = t
         .gql_as(
             &ada.access,
