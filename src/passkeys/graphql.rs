@@ -100,6 +100,13 @@ pub struct FinishPasskeySignInInput {
     pub credential: Json<serde_json::Value>,
 }
 
+/// The sign-in challenge a passkey is to answer.
+#[derive(InputObject)]
+pub struct BeginMfaPasskeyInput {
+    /// The `challengeToken` that `login` (or a provider sign-in) answered.
+    pub challenge_token: String,
+}
+
 /// A new name for a passkey.
 #[derive(InputObject)]
 pub struct RenamePasskeyInput {
@@ -195,6 +202,22 @@ impl PasskeysMutation {
         )
         .await?;
         Ok(AuthPayload::respond(ctx, signed_in))
+    }
+
+    /// With 2FA on, a passkey may answer the sign-in's `MfaChallenge` instead of a code: pass
+    /// `options` to `navigator.credentials.get()` and the answer to `verifyMfa` as
+    /// `passkeyCeremonyId` and `passkeyCredential`. `UNAUTHENTICATED` for a challenge that is
+    /// not live; `BAD_USER_INPUT` when the account has no passkey.
+    async fn begin_mfa_passkey(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The challenge to answer.")] input: BeginMfaPasskeyInput,
+    ) -> async_graphql::Result<PasskeyCeremony> {
+        Ok(
+            super::begin_second_factor(ctx.app(), &input.challenge_token)
+                .await?
+                .into(),
+        )
     }
 
     /// Renames one of the caller's passkeys.

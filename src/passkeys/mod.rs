@@ -14,9 +14,9 @@ use chrono::{DateTime, Utc};
 use serde_json::json;
 use url::Url;
 use webauthn_rs::prelude::{
-    CreationChallengeResponse, DiscoverableAuthentication, Passkey, PasskeyRegistration,
-    PublicKeyCredential, RegisterPublicKeyCredential, RequestChallengeResponse, Uuid, Webauthn,
-    WebauthnBuilder, WebauthnError,
+    AuthenticationResult, CreationChallengeResponse, DiscoverableAuthentication, Passkey,
+    PasskeyAuthentication, PasskeyRegistration, PublicKeyCredential, RegisterPublicKeyCredential,
+    RequestChallengeResponse, Uuid, Webauthn, WebauthnBuilder, WebauthnError,
 };
 use webauthn_rs_proto::ResidentKeyRequirement;
 
@@ -38,6 +38,7 @@ use model::PasskeyRow;
 pub const CEREMONY_LIFETIME: chrono::Duration = chrono::Duration::minutes(5);
 const REGISTER: &str = "register";
 const SIGN_IN: &str = "sign_in";
+const SECOND_FACTOR: &str = "second_factor";
 
 /// The relying party: `AGORA_WEBAUTHN_RP_ID` and `AGORA_WEBAUTHN_ORIGINS`, or else the front
 /// end's host and origin. Browsers refuse an IP address as an RP id, so a front end at
@@ -305,11 +306,35 @@ pub async fn finish_sign_in(
     let (handle, credential_id) = relying_party_of(app)?
         .identify_discoverable_authentication(&credential)
         .map_err(|error| refused(&error))?;
-    let now = app.clock.now();
     let mut conn = db::conn(&app.pool).await?;
     let user_id = store::user_of_handle(&mut conn, &handle.to_string())
         .await?
         .ok_or(AppError::InvalidCredentials)?;
+    drop(conn);
+    let passkey_id = use_passkey(app, origin, user_id, credential_id, |passkey| {
+        relying_party_of(app)
+            .map_err(|_| WebauthnError::Configuration)?
+            .finish_discoverable_authentication_v2(&credential, state.clone(), passkey)
+    })
+    .await?
+    .map_err(|error| refused(&error))?;
+    let how = json!({ "factors": ["passkey"], "passkey": passkey_id });
+    open_session(app, origin, user_id, how).await
+}
+
+/// Checks an answer with the user's passkey `credential_id` (`finish` asks webauthn-rs), then
+/// the signature counter against the locked row, and keeps the updated credential: the
+/// passkey's id, or webauthn-rs's refusal. A credential marked as possibly cloned, or whose
+/// counter goes backwards now, is refused as `UNAUTHENTICATED` and marked, audited and mailed.
+async fn use_passkey(
+    app: &App,
+    origin: &RequestInfo,
+    user_id: i64,
+    credential_id: &[u8],
+    finish: impl Fn(&Passkey) -> Result<AuthenticationResult, WebauthnError> + Sync,
+) -> Result<Result<i64, WebauthnError>, AppError> {
+    let now = app.clock.now();
+    let mut conn = db::conn(&app.pool).await?;
     let outcome = db::transaction(&mut conn, async |conn| {
         let row = store::lock_by_credential(conn, credential_id)
             .await?
@@ -323,11 +348,7 @@ pub async fn finish_sign_in(
         }
         let mut passkey: Passkey = serde_json::from_value(row.passkey.clone())
             .map_err(|error| AppError::Internal(error.into()))?;
-        let result = match relying_party_of(app)?.finish_discoverable_authentication_v2(
-            &credential,
-            state.clone(),
-            &passkey,
-        ) {
+        let result = match finish(&passkey) {
             Ok(result) => result,
             Err(WebauthnError::CredentialPossibleCompromise) => {
                 store::mark_cloned(conn, row.id, now).await?;
@@ -336,7 +357,7 @@ pub async fn finish_sign_in(
                     "its signature counter went backwards".to_owned(),
                 )));
             }
-            Err(error) => return Err(refused(&error)),
+            Err(error) => return Ok(Ok(Err(error))),
         };
         // webauthn-rs compared against the counter the ceremony's state was made with; the row,
         // locked, is what another sign-in since then may have moved.
@@ -357,15 +378,11 @@ pub async fn finish_sign_in(
             now,
         )
         .await?;
-        Ok(Ok(row.id))
+        Ok(Ok(Ok(row.id)))
     })
     .await?;
     match outcome {
-        Ok(passkey_id) => {
-            drop(conn);
-            let how = json!({ "factors": ["passkey"], "passkey": passkey_id });
-            open_session(app, origin, user_id, how).await
-        }
+        Ok(checked) => Ok(checked),
         Err((passkey_id, why)) => {
             let event = Event::new(action::PASSKEY_CLONED, None)
                 .target("user", user_id)
@@ -376,6 +393,70 @@ pub async fn finish_sign_in(
                 format!("This passkey was refused: {why}").into(),
             ))
         }
+    }
+}
+
+/// Begins a passkey answer to the live sign-in challenge `challenge_token` (2FA is on): any of
+/// the user's usable passkeys may answer. `BAD_USER_INPUT` when the user has none.
+pub async fn begin_second_factor(app: &App, challenge_token: &str) -> Result<Ceremony, AppError> {
+    let user_id = mfa::challenged_user(app, challenge_token).await?;
+    let mut conn = db::conn(&app.pool).await?;
+    let usable: Vec<Passkey> = store::passkeys_of(&mut conn, user_id)
+        .await?
+        .into_iter()
+        .filter(|row| row.possibly_cloned_at.is_none())
+        .filter_map(|row| serde_json::from_value(row.passkey).ok())
+        .collect();
+    drop(conn);
+    if usable.is_empty() {
+        return Err(AppError::bad_input(
+            "challengeToken",
+            "This account has no passkey; use a code or a recovery code",
+        ));
+    }
+    let (options, state): (RequestChallengeResponse, PasskeyAuthentication) =
+        relying_party_of(app)?
+            .start_passkey_authentication(&usable)
+            .map_err(|error| AppError::Internal(error.into()))?;
+    keep_ceremony(
+        app,
+        SECOND_FACTOR,
+        Some(user_id),
+        (json_of(&options)?, json_of(&state)?),
+    )
+    .await
+}
+
+/// Whether `credential` answers the user's second-factor ceremony `token` with one of their
+/// passkeys. A wrong answer is `false` (counted as a wrong factor by the caller).
+pub async fn check_second_factor(
+    app: &App,
+    user_id: i64,
+    token: &str,
+    credential: serde_json::Value,
+) -> Result<bool, AppError> {
+    let credential: PublicKeyCredential = credential_from(credential)?;
+    let (owner, state): (_, PasskeyAuthentication) =
+        take_ceremony(app, token, SECOND_FACTOR).await?;
+    if owner != Some(user_id) {
+        return Ok(false);
+    }
+    // The factor check has no request facts to give; a refusal's audit row carries the user.
+    let origin = RequestInfo::default();
+    let checked = use_passkey(app, &origin, user_id, credential.raw_id.as_slice(), |_| {
+        relying_party_of(app)
+            .map_err(|_| WebauthnError::Configuration)?
+            .finish_passkey_authentication(&credential, &state)
+    })
+    .await;
+    match checked {
+        Ok(Ok(_)) => Ok(true),
+        Ok(Err(error)) => {
+            tracing::info!(%error, "passkey second factor refused");
+            Ok(false)
+        }
+        Err(AppError::InvalidCredentials) => Ok(false),
+        Err(error) => Err(error),
     }
 }
 

@@ -390,3 +390,86 @@ async fn a_passkey_is_both_factors_when_two_factor_is_on() {
         "ada"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_passkey_answers_the_second_factor_challenge() {
+    let t = TestApp::new().await;
+    let ada = t.user("ada").await;
+    let mut authenticator = SoftPasskey::new(true);
+    register(&t, &ada, &mut authenticator, "laptop").await;
+    crate::mfa::enable(&t, &ada).await;
+    let challenge = t
+        .gql(
+            "mutation($v: LoginInput!) { login(input: $v) { ... on MfaChallenge { challengeToken } } }",
+            json!({"v": {"login": "ada", "password": PASSWORD}}),
+        )
+        .await;
+    let challenge = challenge.assert_ok()["login"]["challengeToken"].clone();
+    let begin =
+        "mutation($v: BeginMfaPasskeyInput!) { beginMfaPasskey(input: $v) { ceremonyId options } }";
+    let verify = "mutation($v: VerifyMfaInput!) { verifyMfa(input: $v) { user { username } } }";
+    let begun = t
+        .gql(begin, json!({"v": {"challengeToken": challenge}}))
+        .await;
+    let begun = &begun.assert_ok()["beginMfaPasskey"];
+    let options: RequestChallengeResponse =
+        serde_json::from_value(begun["options"].clone()).unwrap();
+    // An answer from another site is a wrong factor, counted as one.
+    let evil = Url::parse("https://evil.test").unwrap();
+    let wrong = AuthenticatorBackend::perform_auth(
+        &mut authenticator,
+        evil,
+        options.public_key.clone(),
+        60_000,
+    )
+    .unwrap();
+    let refused = t
+        .gql(
+            verify,
+            json!({"v": {"challengeToken": challenge, "passkeyCeremonyId": begun["ceremonyId"], "passkeyCredential": wrong}}),
+        )
+        .await;
+    assert_eq!(refused.code(), Some("BAD_USER_INPUT"), "{}", refused.body);
+    assert_eq!(refused.error()["extensions"]["field"], "passkey");
+    // The ceremony was spent by that answer: a new one, answered rightly.
+    let begun = t
+        .gql(begin, json!({"v": {"challengeToken": challenge}}))
+        .await;
+    let begun = &begun.assert_ok()["beginMfaPasskey"];
+    let options: RequestChallengeResponse =
+        serde_json::from_value(begun["options"].clone()).unwrap();
+    let right = authenticator.do_authentication(origin(), options).unwrap();
+    let verified = t
+        .gql(
+            verify,
+            json!({"v": {"challengeToken": challenge, "passkeyCeremonyId": begun["ceremonyId"], "passkeyCredential": right}}),
+        )
+        .await;
+    assert_eq!(verified.assert_ok()["verifyMfa"]["user"]["username"], "ada");
+    let factors = t
+        .text("SELECT metadata->>'factors' AS t FROM audit_log WHERE action = 'auth.login' ORDER BY id DESC LIMIT 1")
+        .await;
+    assert_eq!(factors, r#"["password", "passkey"]"#);
+    // A code and a passkey together is not a factor.
+    let both = t
+        .gql(
+            verify,
+            json!({"v": {"challengeToken": challenge, "code": "123456", "passkeyCeremonyId": "x", "passkeyCredential": {}}}),
+        )
+        .await;
+    assert_eq!(both.code(), Some("BAD_USER_INPUT"));
+    // An account without passkeys is told to use a code.
+    let bob = t.user("bob").await;
+    crate::mfa::enable(&t, &bob).await;
+    let challenge = t
+        .gql(
+            "mutation($v: LoginInput!) { login(input: $v) { ... on MfaChallenge { challengeToken } } }",
+            json!({"v": {"login": "bob", "password": PASSWORD}}),
+        )
+        .await;
+    let challenge = challenge.assert_ok()["login"]["challengeToken"].clone();
+    let none = t
+        .gql(begin, json!({"v": {"challengeToken": challenge}}))
+        .await;
+    assert_eq!(none.code(), Some("BAD_USER_INPUT"));
+}

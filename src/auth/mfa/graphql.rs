@@ -86,6 +86,11 @@ pub struct VerifyMfaInput {
     pub challenge_token: String,
     #[graphql(flatten)]
     pub factor: SecondFactorInput,
+    /// Instead of a code: the ceremony `beginMfaPasskey` began for this challenge.
+    pub passkey_ceremony_id: Option<String>,
+    /// With `passkeyCeremonyId`: the `PublicKeyCredential` `navigator.credentials.get()`
+    /// gave, as JSON.
+    pub passkey_credential: Option<async_graphql::types::Json<serde_json::Value>>,
 }
 
 /// The password and a second factor: exactly one of `code` or `recoveryCode`.
@@ -150,7 +155,27 @@ impl MfaMutation {
         ctx: &Context<'_>,
         #[graphql(desc = "The challenge and a second factor.")] input: VerifyMfaInput,
     ) -> async_graphql::Result<AuthPayload> {
-        let factor = input.factor.factor()?;
+        let passkey = (input.passkey_ceremony_id, input.passkey_credential);
+        let factor = match (passkey, &input.factor) {
+            (
+                (Some(ceremony), Some(credential)),
+                SecondFactorInput {
+                    code: None,
+                    recovery_code: None,
+                },
+            ) => Factor::Passkey {
+                ceremony,
+                credential: credential.0,
+            },
+            ((None, None), _) => input.factor.factor()?,
+            _ => {
+                return Err(crate::error::AppError::bad_input(
+                    "passkeyCeremonyId",
+                    "Give a code, a recovery code, or a passkey's ceremony and answer",
+                )
+                .into());
+            }
+        };
         let signed_in = super::verify(
             ctx.app(),
             ctx.request_info(),

@@ -43,6 +43,11 @@ pub struct Setup {
 pub enum Factor {
     Code(String),
     RecoveryCode(String),
+    /// The answer to a `beginMfaPasskey` ceremony.
+    Passkey {
+        ceremony: String,
+        credential: serde_json::Value,
+    },
 }
 
 impl Factor {
@@ -65,6 +70,7 @@ impl Factor {
         match self {
             Self::Code(_) => "code",
             Self::RecoveryCode(_) => "recoveryCode",
+            Self::Passkey { .. } => "passkey",
         }
     }
 
@@ -72,6 +78,7 @@ impl Factor {
         match self {
             Self::Code(_) => "totp",
             Self::RecoveryCode(_) => "recovery_code",
+            Self::Passkey { .. } => "passkey",
         }
     }
 }
@@ -100,6 +107,15 @@ pub async fn reauthenticate(app: &App, user_id: i64, proof: Proof<'_>) -> Result
     }
     let factor = Factor::from_input(proof.code, proof.recovery_code)?;
     check_factor(app, &mut conn, user_id, &factor).await
+}
+
+/// The user a live (unspent, unexpired) sign-in challenge is for, without counting an
+/// attempt: a passkey ceremony for it is begun before any factor is checked.
+pub async fn challenged_user(app: &App, challenge_token: &str) -> Result<i64, AppError> {
+    let mut conn = db::conn(&app.pool).await?;
+    store::live_challenge_user(&mut conn, &digest(challenge_token), app.clock.now())
+        .await?
+        .ok_or(AppError::Unauthenticated)
 }
 
 /// For a sign-in that `first_factor` (`password`, `oidc:<provider>`) began: a challenge instead
@@ -348,6 +364,15 @@ async fn check_factor(
             let hash = app.mfa.recovery_code_hash(code);
             let used = store::use_recovery_code(conn, user_id, &hash, now).await?;
             (!used).then_some("Invalid recovery code (each works once)")
+        }
+        Factor::Passkey {
+            ceremony,
+            credential,
+        } => {
+            let accepted =
+                crate::passkeys::check_second_factor(app, user_id, ceremony, credential.clone())
+                    .await?;
+            (!accepted).then_some("The passkey's answer was not accepted")
         }
     };
     match refused {

@@ -237,6 +237,22 @@ pub async fn claim_challenge_attempt(
     .optional()?)
 }
 
+/// The user of the live challenge with this digest, if any.
+pub async fn live_challenge_user(
+    conn: &mut AsyncPgConnection,
+    token_hash: &[u8],
+    now: DateTime<Utc>,
+) -> Result<Option<i64>, AppError> {
+    Ok(mfa_challenges::table
+        .filter(mfa_challenges::token_hash.eq(token_hash))
+        .filter(mfa_challenges::used_at.is_null())
+        .filter(mfa_challenges::expires_at.gt(now))
+        .select(mfa_challenges::user_id)
+        .first(conn)
+        .await
+        .optional()?)
+}
+
 /// Uses up a live challenge; false if it was used or expired meanwhile.
 pub async fn spend_challenge(
     conn: &mut AsyncPgConnection,
