@@ -391,6 +391,17 @@ async fn a_passkey_is_both_factors_when_two_factor_is_on() {
     );
 }
 
+/// The `MfaChallenge` a password login of `username` (2FA on) answers.
+async fn challenge_for(t: &TestApp, username: &str) -> Value {
+    let login = t
+        .gql(
+            "mutation($v: LoginInput!) { login(input: $v) { ... on MfaChallenge { challengeToken } } }",
+            json!({"v": {"login": username, "password": PASSWORD}}),
+        )
+        .await;
+    login.assert_ok()["login"]["challengeToken"].clone()
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_passkey_answers_the_second_factor_challenge() {
     let t = TestApp::new().await;
@@ -398,13 +409,7 @@ async fn a_passkey_answers_the_second_factor_challenge() {
     let mut authenticator = SoftPasskey::new(true);
     register(&t, &ada, &mut authenticator, "laptop").await;
     crate::mfa::enable(&t, &ada).await;
-    let challenge = t
-        .gql(
-            "mutation($v: LoginInput!) { login(input: $v) { ... on MfaChallenge { challengeToken } } }",
-            json!({"v": {"login": "ada", "password": PASSWORD}}),
-        )
-        .await;
-    let challenge = challenge.assert_ok()["login"]["challengeToken"].clone();
+    let challenge = challenge_for(&t, "ada").await;
     let begin =
         "mutation($v: BeginMfaPasskeyInput!) { beginMfaPasskey(input: $v) { ceremonyId options } }";
     let verify = "mutation($v: VerifyMfaInput!) { verifyMfa(input: $v) { user { username } } }";
@@ -461,13 +466,7 @@ async fn a_passkey_answers_the_second_factor_challenge() {
     // An account without passkeys is told to use a code.
     let bob = t.user("bob").await;
     crate::mfa::enable(&t, &bob).await;
-    let challenge = t
-        .gql(
-            "mutation($v: LoginInput!) { login(input: $v) { ... on MfaChallenge { challengeToken } } }",
-            json!({"v": {"login": "bob", "password": PASSWORD}}),
-        )
-        .await;
-    let challenge = challenge.assert_ok()["login"]["challengeToken"].clone();
+    let challenge = challenge_for(&t, "bob").await;
     let none = t
         .gql(begin, json!({"v": {"challengeToken": challenge}}))
         .await;
