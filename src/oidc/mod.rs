@@ -484,15 +484,6 @@ pub async fn confirm_link(
     drop(conn);
     mfa::reauthenticate(app, pending.user_id, proof).await?;
     let provider = app.oidc.get(&pending.provider)?;
-    let verified = Verified {
-        subject: pending.subject.clone(),
-        email: pending.email.clone(),
-        email_verified: true,
-        preferred_username: None,
-        name: None,
-        given_name: None,
-        family_name: None,
-    };
     let mut conn = db::conn(&app.pool).await?;
     let what = format!("{} was linked to your account", provider.display_name);
     audited(&mut conn, origin, now, async |conn| {
@@ -506,7 +497,7 @@ pub async fn confirm_link(
         let identity = store::link(
             conn,
             user.id,
-            (&provider.id, &verified.subject, verified.email.as_deref()),
+            (&provider.id, &pending.subject, pending.email.as_deref()),
             now,
         )
         .await?;

@@ -152,14 +152,16 @@ async fn take_ceremony<T: serde::de::DeserializeOwned>(
     let mut conn = db::conn(&app.pool).await?;
     let (user_id, state) = store::take_ceremony(&mut conn, (&digest(token), kind), app.clock.now())
         .await?
-        .ok_or_else(|| {
-            AppError::bad_input(
-                "ceremonyId",
-                "This passkey ceremony is unknown, used or expired; start again",
-            )
-        })?;
+        .ok_or_else(unknown_ceremony)?;
     let state = serde_json::from_value(state).map_err(|error| AppError::Internal(error.into()))?;
     Ok((user_id, state))
+}
+
+fn unknown_ceremony() -> AppError {
+    AppError::bad_input(
+        "ceremonyId",
+        "This passkey ceremony is unknown, used or expired; start again",
+    )
 }
 
 fn json_of<T: serde::Serialize>(value: &T) -> Result<serde_json::Value, AppError> {
@@ -225,10 +227,7 @@ pub async fn finish_registration(
     let credential: RegisterPublicKeyCredential = credential_from(credential)?;
     let (owner, state): (_, PasskeyRegistration) = take_ceremony(app, token, REGISTER).await?;
     if owner != Some(user_id) {
-        return Err(AppError::bad_input(
-            "ceremonyId",
-            "This passkey ceremony is unknown, used or expired; start again",
-        ));
+        return Err(unknown_ceremony());
     }
     let passkey = relying_party_of(app)?
         .finish_passkey_registration(&credential, &state)

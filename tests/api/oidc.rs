@@ -34,6 +34,15 @@ const ALICE: OidcAccount = OidcAccount {
     preferred_username: "alice",
 };
 
+/// Bob's account at the provider, with the verified address of Bob's Agora account.
+const BOB_AT_PROVIDER: OidcAccount = OidcAccount {
+    sub: "bob-sub",
+    email: "bob@example.com",
+    email_verified: true,
+    name: "",
+    preferred_username: "",
+};
+
 struct Rig {
     provider: OidcProvider,
     app: TestApp,
@@ -442,13 +451,7 @@ async fn an_unverified_address_is_taken_but_not_trusted() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_verified_address_of_an_account_is_never_linked_without_its_password() {
-    let bob_at_provider = OidcAccount {
-        sub: "bob-sub",
-        email: "bob@example.com",
-        email_verified: true,
-        ..Default::default()
-    };
-    let rig = rig(&[bob_at_provider]).await;
+    let rig = rig(&[BOB_AT_PROVIDER]).await;
     let bob = rig.app.user("bob").await;
     let (url, browser) = rig.begin(Some(SPA_CALLBACK), None).await;
     let back = rig.provider.authorize(&url, "bob-sub").await;
@@ -803,13 +806,7 @@ async fn the_userinfo_endpoint_is_asked_when_the_id_token_has_no_address() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn linking_to_an_account_with_two_factors_needs_both() {
-    let bob_at_provider = OidcAccount {
-        sub: "bob-sub",
-        email: "bob@example.com",
-        email_verified: true,
-        ..Default::default()
-    };
-    let rig = rig(&[bob_at_provider]).await;
+    let rig = rig(&[BOB_AT_PROVIDER]).await;
     let bob = rig.app.user("bob").await;
     let (totp, _) = crate::mfa::enable(&rig.app, &bob).await;
     let now = real_time(&rig.app);
