@@ -81,6 +81,11 @@ pub struct Config {
     /// A session ends after this many seconds without use.
     #[arg(long, env = "AGORA_SESSION_IDLE_SECS", default_value_t = 7 * 24 * 3600)]
     pub session_idle_secs: u64,
+    /// How long a proof of who the user is (sign-in, or `reauthenticate`) lets a session make
+    /// sensitive changes (password, address, 2FA off, API tokens, deletion, role grants)
+    /// without proving it again.
+    #[arg(long, env = "AGORA_REAUTH_WINDOW_SECS", default_value_t = 10 * 60)]
+    pub reauth_window_secs: u32,
 
     /// A session ends this many seconds after login, whatever its use.
     #[arg(long, env = "AGORA_SESSION_ABSOLUTE_SECS", default_value_t = 30 * 24 * 3600)]
@@ -318,6 +323,7 @@ impl Config {
         if self.access_ttl_secs == 0
             || self.session_idle_secs == 0
             || self.session_absolute_secs == 0
+            || self.reauth_window_secs == 0
         {
             bail!("token and session lifetimes must be positive");
         }

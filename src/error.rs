@@ -34,7 +34,8 @@ pub mod code {
     pub const PERSISTED_QUERY_NOT_FOUND: &str = "PERSISTED_QUERY_NOT_FOUND";
 }
 
-/// `extensions.reason` values that accompany `CONFLICT`.
+/// `extensions.reason` values that accompany `CONFLICT` (and `FORBIDDEN`, for
+/// `REAUTHENTICATION_REQUIRED`).
 pub mod reason {
     pub const TAKEN: &str = "TAKEN";
     /// The change would leave nobody able to manage roles.
@@ -57,6 +58,9 @@ pub mod reason {
     pub const LAST_CREDENTIAL: &str = "LAST_CREDENTIAL";
     /// The provider identity already signs in as an account.
     pub const IDENTITY_IN_USE: &str = "IDENTITY_IN_USE";
+    /// `FORBIDDEN`: a sensitive change needs a proof of who the user is more recent than the
+    /// session has; `reauthenticate` gives one.
+    pub const REAUTHENTICATION_REQUIRED: &str = "REAUTHENTICATION_REQUIRED";
 }
 
 /// Deliberately not `Display`: async-graphql converts every `Display` type into an error without
@@ -71,6 +75,9 @@ pub enum AppError {
     /// The change needs a signed-in session: an API token, scoped for a script, may not make
     /// it even when it holds the permission (`FORBIDDEN`).
     SessionRequired,
+    /// The change needs a recent proof of who the user is (`FORBIDDEN`,
+    /// `REAUTHENTICATION_REQUIRED`).
+    ReauthenticationRequired,
     BadUserInput {
         field: &'static str,
         message: String,
@@ -150,6 +157,9 @@ impl AppError {
             Self::SessionRequired => {
                 "This needs a signed-in session; an API token cannot do it".to_owned()
             }
+            Self::ReauthenticationRequired => {
+                "This change needs a recent proof that it is you: call reauthenticate (or give your password with it) and try again".to_owned()
+            }
             Self::BadUserInput { message, .. } | Self::Conflict { message, .. } => message.clone(),
             Self::NotFound(what) => format!("{what} not found"),
             Self::Upstream(message) | Self::Rejected(message) => message.to_string(),
@@ -168,7 +178,9 @@ impl AppError {
             Self::Unauthenticated | Self::InvalidCredentials | Self::Rejected(_) => {
                 code::UNAUTHENTICATED
             }
-            Self::Forbidden(_) | Self::SessionRequired => code::FORBIDDEN,
+            Self::Forbidden(_) | Self::SessionRequired | Self::ReauthenticationRequired => {
+                code::FORBIDDEN
+            }
             Self::BadUserInput { .. } => code::BAD_USER_INPUT,
             Self::NotFound(_) => code::NOT_FOUND,
             Self::Conflict { .. } => code::CONFLICT,
@@ -229,6 +241,9 @@ impl From<AppError> for async_graphql::Error {
                     if let Some(field) = field {
                         extensions.set("field", *field);
                     }
+                }
+                AppError::ReauthenticationRequired => {
+                    extensions.set("reason", reason::REAUTHENTICATION_REQUIRED);
                 }
                 AppError::RateLimited { retry_after_secs } => {
                     extensions.set("retryAfter", *retry_after_secs);

@@ -15,6 +15,9 @@ pub struct Viewer {
     pub session_id: Option<i64>,
     /// The API token the request came with, if any.
     pub api_token_id: Option<i64>,
+    /// When the session's user last proved who they are (sign-in or `reauthenticate`); `None`
+    /// for an API token, which has no session to prove.
+    pub proved_at: Option<DateTime<Utc>>,
     pub permissions: crate::rbac::permissions::PermissionSet,
     /// The user's IANA zone: calendar logic ("today", streaks, statistics) runs in local dates.
     pub time_zone: Tz,

@@ -19,6 +19,8 @@ pub mod action {
     pub const LOGOUT_ALL: &str = "auth.logout_all";
     pub const REFRESH_REUSE: &str = "auth.refresh_reuse";
     pub const PASSWORD_CHANGE: &str = "auth.password_change";
+    /// A session's user proved who they are again, for sensitive changes.
+    pub const REAUTHENTICATE: &str = "auth.reauthenticate";
     pub const SESSION_REVOKE: &str = "session.revoke";
     pub const ROLE_CREATE: &str = "role.create";
     pub const ROLE_UPDATE: &str = "role.update";

@@ -3,8 +3,8 @@
 
 use serde_json::json;
 
-use super::mfa::{self, Proof};
 use super::model::{ApiToken, NewApiToken};
+use super::recent::Reauth;
 use super::rules::{api_token_lifetime, api_token_name, api_token_permissions};
 use super::store;
 use super::tokens::{digest, new_api_token};
@@ -29,7 +29,7 @@ pub async fn create(
     origin: &RequestInfo,
     (user_id, holds): (i64, impl Fn(&str) -> bool),
     request: TokenRequest<'_>,
-    proof: Proof<'_>,
+    reauth: Reauth<'_>,
 ) -> Result<(String, ApiToken), AppError> {
     let name = api_token_name(request.name)?;
     let lifetime = api_token_lifetime(request.expires_in_days)?;
@@ -49,7 +49,7 @@ pub async fn create(
             format!("You do not hold {missing}"),
         ));
     }
-    mfa::reauthenticate(app, user_id, proof).await?;
+    reauth.check(app, origin).await?;
     let token = new_api_token();
     let token_hash = digest(&token);
     let now = app.clock.now();

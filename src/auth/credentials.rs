@@ -89,13 +89,14 @@ pub async fn replace_password(
 async fn renew_session(
     conn: &mut AsyncPgConnection,
     config: &Config,
-    (user_id, old): (i64, i64),
+    (user_id, old, proved_by): (i64, i64, &[String]),
     (client, refresh_hash): (&ClientInfo, &[u8]),
     now: DateTime<Utc>,
 ) -> Result<Session, AppError> {
     store::revoke_session(conn, user_id, old, now).await?;
     let expires_at = now + session_lifetime(config);
-    store::open_session(conn, user_id, client, expires_at, refresh_hash, now).await
+    let proved = (user_id, proved_by);
+    store::open_session(conn, proved, client, expires_at, refresh_hash, now).await
 }
 
 /// What `change_password` did.
@@ -120,7 +121,7 @@ pub async fn change_password(
     let user_id = account.id;
     let new_password = check_new_password(new_password, &[&account.username, &account.email])
         .map_err(|problem| AppError::bad_input("newPassword", problem.message()))?;
-    mfa::reauthenticate(app, user_id, proof).await?;
+    let proved_by = mfa::reauthenticate(app, origin, user_id, proof).await?;
     let new_hash = app.passwords.hash(new_password).await?;
     let now = app.clock.now();
     let keep = Keep {
@@ -137,7 +138,8 @@ pub async fn change_password(
         let renewed = match keep.session {
             Some(old) => {
                 let new = (&client, refresh_hash.as_slice());
-                Some(renew_session(conn, &app.config, (user_id, old), new, now).await?)
+                let old = (user_id, old, proved_by.as_slice());
+                Some(renew_session(conn, &app.config, old, new, now).await?)
             }
             None => None,
         };

@@ -7,7 +7,10 @@ use chrono::{DateTime, Utc};
 use super::api_tokens::{self, TokenRequest};
 use super::credentials::change_password;
 use super::model::{ApiToken, Session};
-use super::payload::{AuthPayload, MfaChallenge, ReauthFactorInput, clear_auth_cookies};
+use super::payload::{
+    AuthPayload, MfaChallenge, ReauthFactorInput, RecentProofInput, clear_auth_cookies,
+};
+use super::recent::{self, Presented};
 use super::session::{self, Refresh};
 use super::sign_in::{self, LoginOutcome};
 use crate::accounts::model::User;
@@ -51,6 +54,17 @@ impl SessionNode {
     /// Whether this is the session making the request.
     async fn current(&self) -> bool {
         self.current
+    }
+    /// When the user last proved who they are in this session: at sign-in, or since with
+    /// `reauthenticate` or a password given with a sensitive change. Sensitive changes need a
+    /// proof younger than `AGORA_REAUTH_WINDOW_SECS` (10 minutes by default).
+    async fn proved_at(&self) -> DateTime<Utc> {
+        self.session.proved_at
+    }
+    /// The factors of that proof, in the order given: `password`, `totp`, `recovery_code`,
+    /// `passkey`, `oidc:<provider>`.
+    async fn proved_with(&self) -> &[String] {
+        &self.session.proved_by
     }
 }
 
@@ -97,10 +111,8 @@ pub struct CreateApiTokenInput {
     pub permissions: Vec<String>,
     /// Days until it expires (1–3650); omitted, it does not expire.
     pub expires_in_days: Option<i32>,
-    /// The caller's password, as re-authentication.
-    pub password: String,
     #[graphql(flatten)]
-    pub factor: ReauthFactorInput,
+    pub proof: RecentProofInput,
 }
 
 /// The result of `createApiToken`.
@@ -170,6 +182,33 @@ pub struct ChangePasswordInput {
     /// by whoever knew the old password should not outlive it.
     #[graphql(default)]
     pub keep_api_tokens: bool,
+}
+
+/// A new proof of who the signed-in user is, for `reauthenticate`: either the password (with
+/// `code` or `recoveryCode` while 2FA is on), or a passkey's answer to
+/// `beginPasskeyReauthentication`.
+#[derive(InputObject)]
+pub struct ReauthenticateInput {
+    /// The account's password.
+    pub password: Option<String>,
+    #[graphql(flatten)]
+    pub factor: ReauthFactorInput,
+    /// Instead of the password: the ceremony `beginPasskeyReauthentication` began.
+    pub passkey_ceremony_id: Option<String>,
+    /// With `passkeyCeremonyId`: the `PublicKeyCredential` `navigator.credentials.get()`
+    /// gave, as JSON.
+    pub passkey_credential: Option<async_graphql::types::Json<serde_json::Value>>,
+}
+
+/// The result of `reauthenticate`.
+#[derive(SimpleObject)]
+pub struct ReauthenticatePayload {
+    /// When the proof was made: now.
+    pub proved_at: DateTime<Utc>,
+    /// Until when the session may make sensitive changes without a new proof.
+    pub valid_until: DateTime<Utc>,
+    /// The factors proved, in the order given: `password`, `totp`, `recovery_code`, `passkey`.
+    pub proved_with: Vec<String>,
 }
 
 /// The result of `logout` or `logoutAll`.
@@ -385,7 +424,52 @@ impl AuthMutation {
         })
     }
 
-    /// Creates an API token for scripts, after checking the caller's password. It may use only
+    /// Proves again who the signed-in user is, without a new session: sensitive changes
+    /// (password, address, 2FA, API tokens, passkeys, account deletion, role grants) need a
+    /// proof younger than `AGORA_REAUTH_WINDOW_SECS` (10 minutes by default) and otherwise
+    /// answer `FORBIDDEN` with reason `REAUTHENTICATION_REQUIRED`. Give the password (and, while
+    /// 2FA is on, `code` or `recoveryCode`), or a passkey's answer; an account without a
+    /// password may also sign in again with its provider. A wrong answer is `BAD_USER_INPUT` on
+    /// its field and counts against the account as at sign-in. Needs a session: API tokens
+    /// give the password with each sensitive change instead.
+    async fn reauthenticate(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The password (and second factor), or a passkey's answer.")]
+        input: ReauthenticateInput,
+    ) -> async_graphql::Result<ReauthenticatePayload> {
+        let viewer = ctx.viewer()?;
+        let presented = match (
+            input.password.as_deref(),
+            input.passkey_ceremony_id,
+            input.passkey_credential,
+        ) {
+            (Some(password), None, None) => {
+                Presented::Password(input.factor.with_password("password", password))
+            }
+            (None, Some(ceremony), Some(credential)) => Presented::Passkey {
+                ceremony,
+                credential: credential.0,
+            },
+            _ => {
+                return Err(AppError::bad_input(
+                    "password",
+                    "Give either password or passkeyCeremonyId with passkeyCredential",
+                )
+                .into());
+            }
+        };
+        let proved =
+            recent::reauthenticate(ctx.app(), ctx.request_info(), viewer, presented).await?;
+        Ok(ReauthenticatePayload {
+            proved_at: proved.proved_at,
+            valid_until: proved.valid_until,
+            proved_with: proved.factors,
+        })
+    }
+
+    /// Creates an API token for scripts, after a recent proof of who the caller is (their
+    /// password, or a session that proved its user recently). It may use only
     /// permissions the caller holds. A user with as many live tokens as allowed (50 by default;
     /// revoked and expired ones do not count) gets `CONFLICT` with reason `LIMIT_REACHED`.
     #[graphql(guard = "Permission(perm::API_TOKENS_MANAGE)")]
@@ -401,10 +485,10 @@ impl AuthMutation {
             permissions: &input.permissions,
             expires_in_days: input.expires_in_days,
         };
-        let proof = input.factor.with_password("password", &input.password);
+        let reauth = input.proof.reauth(viewer);
         let holder = (viewer.user_id, |name: &str| viewer.can(name));
         let (token, api_token) =
-            api_tokens::create(ctx.app(), ctx.request_info(), holder, request, proof).await?;
+            api_tokens::create(ctx.app(), ctx.request_info(), holder, request, reauth).await?;
         Ok(CreateApiTokenPayload { token, api_token })
     }
 

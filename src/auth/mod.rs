@@ -11,6 +11,7 @@ pub mod mfa;
 pub mod model;
 pub mod passwords;
 pub mod payload;
+pub mod recent;
 pub mod recovery;
 pub mod rules;
 pub mod session;

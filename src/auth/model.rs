@@ -15,6 +15,10 @@ pub struct Session {
     pub expires_at: DateTime<Utc>,
     pub ip: Option<String>,
     pub user_agent: Option<String>,
+    pub proved_at: DateTime<Utc>,
+    /// The factors of the last proof, in the order given: `password`, `totp`, `recovery_code`,
+    /// `passkey`, `oidc:<provider>`.
+    pub proved_by: Vec<String>,
 }
 
 /// Where a login came from, recorded on its session.

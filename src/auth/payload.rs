@@ -8,9 +8,11 @@ use chrono::{DateTime, Utc};
 
 use super::cookies::cleared_auth_cookies;
 use super::mfa::{Challenge, Proof};
+use super::recent::Reauth;
 use super::sign_in::SignedIn;
 use crate::accounts::model::User;
 use crate::graphql::ContextExt;
+use crate::request::Viewer;
 
 /// Tokens for a session. Browser clients may ignore them: the same tokens are set as HttpOnly
 /// cookies.
@@ -75,7 +77,7 @@ pub fn clear_auth_cookies(ctx: &Context<'_>) {
 }
 
 /// The second factor of a re-authentication, flattened into the inputs that take a password.
-#[derive(InputObject)]
+#[derive(InputObject, Default)]
 pub struct ReauthFactorInput {
     /// With 2FA on: a current code, or else `recoveryCode`.
     pub code: Option<String>,
@@ -91,5 +93,31 @@ impl ReauthFactorInput {
             code: self.code,
             recovery_code: self.recovery_code,
         }
+    }
+}
+
+/// The proof a sensitive change may carry, flattened into its input: the password and, while
+/// 2FA is on, a second factor; or nothing, within a recent proof (see `reauthenticate`).
+#[derive(InputObject, Default)]
+pub struct RecentProofInput {
+    /// The caller's password, as re-authentication. It may be left out for a session whose
+    /// user proved who they are recently (signing in or `reauthenticate`, within
+    /// `AGORA_REAUTH_WINDOW_SECS`, 10 minutes by default); otherwise, and always with an API
+    /// token, it is needed (`FORBIDDEN`, `REAUTHENTICATION_REQUIRED`).
+    pub password: Option<String>,
+    #[graphql(flatten)]
+    pub factor: ReauthFactorInput,
+}
+
+impl RecentProofInput {
+    /// What the viewer's change offers as proof: the password it carries with its factor, or,
+    /// without one, the session's recent proof.
+    pub fn reauth<'a>(&'a self, viewer: &Viewer) -> Reauth<'a> {
+        let proof = self.password.as_deref().map(|password| Proof {
+            password: ("password", password),
+            code: self.factor.code.clone(),
+            recovery_code: self.factor.recovery_code.clone(),
+        });
+        Reauth::new(viewer, proof)
     }
 }

@@ -158,9 +158,34 @@ pub fn token_permissions(granted: Vec<String>, held: &HashSet<String>) -> HashSe
         .collect()
 }
 
+/// Whether a proof of who the user is made at `proved_at` still covers a sensitive change at
+/// `now`: younger than `window`. A proof stamped a little ahead (another instance's clock)
+/// counts as made now, not as one that never ages.
+pub fn proved_recently(
+    proved_at: Option<chrono::DateTime<chrono::Utc>>,
+    now: chrono::DateTime<chrono::Utc>,
+    window: chrono::Duration,
+) -> bool {
+    proved_at.is_some_and(|at| (now - at).abs() < window)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_proof_covers_changes_within_its_window_only() {
+        let proved = chrono::DateTime::UNIX_EPOCH + chrono::Duration::days(20_000);
+        let window = chrono::Duration::minutes(10);
+        let at = |secs| proved + chrono::Duration::seconds(secs);
+        assert!(proved_recently(Some(proved), proved, window));
+        assert!(proved_recently(Some(proved), at(599), window));
+        assert!(!proved_recently(Some(proved), at(600), window));
+        assert!(!proved_recently(Some(proved), at(86_400), window));
+        assert!(proved_recently(Some(proved), at(-5), window));
+        assert!(!proved_recently(Some(proved), at(-600), window));
+        assert!(!proved_recently(None, proved, window));
+    }
 
     #[test]
     fn length_counts_characters_after_nfc() {

@@ -43,6 +43,35 @@ impl SignedIn {
     }
 }
 
+/// How a user proved who they are: the factors in the order given (`password`, `totp`,
+/// `recovery_code`, `passkey`, `oidc:<provider>`), kept on the session for the recent-proof
+/// rule, and what else the sign-in's audit row says about them.
+pub struct Proved {
+    pub factors: Vec<String>,
+    detail: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Proved {
+    pub fn by<F: Into<String>>(factors: impl IntoIterator<Item = F>) -> Self {
+        Self {
+            factors: factors.into_iter().map(Into::into).collect(),
+            detail: serde_json::Map::new(),
+        }
+    }
+
+    /// Adds `key` to what the audit row records.
+    pub fn with(mut self, key: &str, value: impl Into<serde_json::Value>) -> Self {
+        self.detail.insert(key.to_owned(), value.into());
+        self
+    }
+
+    fn audit_meta(&self) -> serde_json::Value {
+        let mut meta = self.detail.clone();
+        meta.insert("factors".to_owned(), json!(self.factors));
+        serde_json::Value::Object(meta)
+    }
+}
+
 /// What a password login leads to.
 pub enum LoginOutcome {
     SignedIn(Box<SignedIn>),
@@ -95,7 +124,7 @@ pub async fn login(
     if let Some(challenge) = mfa::challenge_if_enabled(app, user.id, "password").await? {
         return Ok(LoginOutcome::Challenge(challenge));
     }
-    let signed_in = open_session(app, origin, user.id, json!({ "factors": ["password"] })).await?;
+    let signed_in = open_session(app, origin, user.id, Proved::by(["password"])).await?;
     Ok(LoginOutcome::SignedIn(Box::new(signed_in)))
 }
 
@@ -121,13 +150,13 @@ pub async fn check_password(
     Ok(())
 }
 
-/// Opens a session for a user who has proven who they are (`how` says with which factors),
-/// records the sign-in, and issues its tokens.
+/// Opens a session for a user who has proven who they are (`how`), records the sign-in, and
+/// issues its tokens.
 pub async fn open_session(
     app: &App,
     origin: &RequestInfo,
     user_id: i64,
-    how: serde_json::Value,
+    how: Proved,
 ) -> Result<SignedIn, AppError> {
     let now = app.clock.now();
     let refresh_token = new_refresh_token();
@@ -136,11 +165,12 @@ pub async fn open_session(
     let expires_at = now + session_lifetime(&app.config);
     let mut conn = db::conn(&app.pool).await?;
     let (session, user) = audited(&mut conn, origin, now, async |conn| {
+        let proved = (user_id, how.factors.as_slice());
         let session =
-            store::open_session(conn, user_id, &client, expires_at, &refresh_hash, now).await?;
+            store::open_session(conn, proved, &client, expires_at, &refresh_hash, now).await?;
         let event = Event::new(action::LOGIN, Some(user_id))
             .target("session", session.id)
-            .meta(how.clone());
+            .meta(how.audit_meta());
         Ok(((session, accounts::find_by_id(conn, user_id).await?), event))
     })
     .await?;

@@ -30,6 +30,9 @@ pub struct LiveSession {
     pub user: User,
     #[diesel(sql_type = Timestamptz)]
     pub last_seen_at: DateTime<Utc>,
+    /// When the user last proved who they are in this session (sign-in or `reauthenticate`).
+    #[diesel(sql_type = Timestamptz)]
+    pub proved_at: DateTime<Utc>,
     #[diesel(sql_type = BigInt)]
     pub rbac_epoch: i64,
 }
@@ -71,7 +74,7 @@ impl QueryFragment<Pg> for LiveSessionQuery {
         out.push_sql(concat!(
             "SELECT ",
             user_columns!(),
-            ", s.last_seen_at, (SELECT epoch FROM rbac_epoch) AS rbac_epoch
+            ", s.last_seen_at, s.proved_at, (SELECT epoch FROM rbac_epoch) AS rbac_epoch
              FROM sessions s
              JOIN users u ON u.id = s.user_id
              WHERE s.id = "
@@ -108,11 +111,11 @@ pub async fn touch_session(
     Ok(())
 }
 
-/// Opens a session at `now` with its first refresh token (by digest) and records the login
-/// time, atomically.
+/// Opens a session at `now`, proved by `factors`, with its first refresh token (by digest) and
+/// records the login time, atomically.
 pub async fn open_session(
     conn: &mut AsyncPgConnection,
-    user_id: i64,
+    (user_id, factors): (i64, &[String]),
     client: &ClientInfo,
     expires_at: DateTime<Utc>,
     refresh_hash: &[u8],
@@ -127,6 +130,8 @@ pub async fn open_session(
                 sessions::expires_at.eq(expires_at),
                 sessions::ip.eq(client.ip.as_deref()),
                 sessions::user_agent.eq(client.user_agent.as_deref()),
+                sessions::proved_at.eq(now),
+                sessions::proved_by.eq(factors),
             ))
             .returning(Session::as_returning())
             .get_result(conn)
@@ -146,6 +151,24 @@ pub async fn open_session(
         Ok(session)
     })
     .await
+}
+
+/// Records that the user of a live session proved who they are again at `now`, with
+/// `factors`; false when the session is no longer live.
+pub async fn record_proof(
+    conn: &mut AsyncPgConnection,
+    (user_id, session_id): (i64, i64),
+    factors: &[String],
+    now: DateTime<Utc>,
+) -> Result<bool, AppError> {
+    let updated = diesel::update(sessions::table)
+        .filter(sessions::id.eq(session_id))
+        .filter(sessions::user_id.eq(user_id))
+        .filter(sessions::revoked_at.is_null())
+        .set((sessions::proved_at.eq(now), sessions::proved_by.eq(factors)))
+        .execute(conn)
+        .await?;
+    Ok(updated == 1)
 }
 
 pub enum Rotation {

@@ -249,6 +249,8 @@ diesel::table! {
         ip -> Nullable<Text>,
         user_agent -> Nullable<Text>,
         revoked_at -> Nullable<Timestamptz>,
+        proved_at -> Timestamptz,
+        proved_by -> Array<Text>,
     }
 }
 

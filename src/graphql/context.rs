@@ -75,6 +75,21 @@ impl ContextExt for Context<'_> {
     }
 }
 
+/// Guard for a sensitive change that takes no password of its own (granting permissions and
+/// roles): a session must have proved its user recently, else `FORBIDDEN` with reason
+/// `REAUTHENTICATION_REQUIRED` (see [`crate::auth::recent`]). Use after the permission guard:
+/// `guard = "Permission(perm::ROLES_MANAGE).and(RecentProof)"`.
+pub struct RecentProof;
+
+impl Guard for RecentProof {
+    async fn check(&self, ctx: &Context<'_>) -> async_graphql::Result<()> {
+        Ok(crate::auth::recent::require_recent(
+            ctx.app(),
+            ctx.viewer()?,
+        )?)
+    }
+}
+
 /// Guard for a named permission: `UNAUTHENTICATED` without a live session, `FORBIDDEN` without
 /// the permission. Use as `#[graphql(guard = "Permission(perm::PROFILE_READ)")]`.
 pub struct Permission(pub &'static str);

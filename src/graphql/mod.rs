@@ -29,7 +29,7 @@ use crate::stats::graphql::StatsQuery;
 use crate::tasks::graphql::{TasksMutation, TasksQuery};
 use crate::themes::graphql::{ThemesMutation, ThemesQuery};
 
-pub use context::{ActingAccount, ContextExt, Permission};
+pub use context::{ActingAccount, ContextExt, Permission, RecentProof};
 
 /// Everything a client can read. Fields need a signed-in caller (`UNAUTHENTICATED` otherwise)
 /// holding the permission each one names (`FORBIDDEN` otherwise).

@@ -23,7 +23,7 @@ use crate::accounts::{self, rules as account_rules, store as users};
 use crate::audit::{Event, action, audited, store::record};
 use crate::auth::mfa::{self, Challenge, Proof};
 use crate::auth::recovery;
-use crate::auth::sign_in::{SignedIn, open_session};
+use crate::auth::sign_in::{Proved, SignedIn, open_session};
 use crate::auth::tokens::{digest, random_secret};
 use crate::db;
 use crate::error::{AppError, reason};
@@ -292,7 +292,7 @@ async fn sign_in(
     if let Some(challenge) = mfa::challenge_if_enabled(app, user_id, &first_factor).await? {
         return Ok(Outcome::Challenge(challenge));
     }
-    let how = json!({ "factors": [first_factor], "provider": provider.id });
+    let how = Proved::by([first_factor]).with("provider", provider.id.as_str());
     let signed_in = open_session(app, origin, user_id, how).await?;
     let mut conn = db::conn(&app.pool).await?;
     security_notice(
@@ -482,7 +482,7 @@ pub async fn confirm_link(
     .await?
     .ok_or_else(invalid)?;
     drop(conn);
-    mfa::reauthenticate(app, pending.user_id, proof).await?;
+    let proved = mfa::reauthenticate(app, origin, pending.user_id, proof).await?;
     let provider = app.oidc.get(&pending.provider)?;
     let mut conn = db::conn(&app.pool).await?;
     let what = format!("{} was linked to your account", provider.display_name);
@@ -511,7 +511,9 @@ pub async fn confirm_link(
     })
     .await?;
     drop(conn);
-    let how = json!({ "factors": ["password", format!("oidc:{}", provider.id)], "provider": provider.id });
+    let mut factors = proved;
+    factors.push(format!("oidc:{}", provider.id));
+    let how = Proved::by(factors).with("provider", provider.id.as_str());
     open_session(app, origin, pending.user_id, how).await
 }
 

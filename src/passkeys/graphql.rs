@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 
 use super::Ceremony;
 use super::model::PasskeyRow;
-use crate::auth::payload::{AuthPayload, ReauthFactorInput};
+use crate::auth::payload::{AuthPayload, RecentProofInput};
 use crate::error::AppError;
 use crate::graphql::{ContextExt, Permission, parse_id};
 use crate::rbac::perm;
@@ -71,12 +71,10 @@ impl From<Ceremony> for PasskeyCeremony {
 }
 
 /// Re-authentication before a passkey is added.
-#[derive(InputObject)]
+#[derive(InputObject, Default)]
 pub struct BeginPasskeyRegistrationInput {
-    /// The account's password.
-    pub password: String,
     #[graphql(flatten)]
-    pub factor: ReauthFactorInput,
+    pub proof: RecentProofInput,
 }
 
 /// The browser's answer to a registration.
@@ -141,22 +139,31 @@ pub struct PasskeysMutation;
 
 #[Object]
 impl PasskeysMutation {
-    /// Begins adding a passkey to the signed-in account (a session, not an API token), after
-    /// its password and, with 2FA on, a code.
+    /// Begins adding a passkey to the signed-in account (a session, not an API token), after a
+    /// recent proof: its password and, with 2FA on, a code; or a session that proved its user
+    /// recently (an account with no password proves itself with `reauthenticate` through a
+    /// passkey, or by signing in again with its provider).
     #[graphql(guard = "Permission(perm::PROFILE_UPDATE)")]
     async fn begin_passkey_registration(
         &self,
         ctx: &Context<'_>,
-        #[graphql(desc = "Re-authentication.")] input: BeginPasskeyRegistrationInput,
+        #[graphql(
+            desc = "Re-authentication, unless the session proved its user recently.",
+            default
+        )]
+        input: BeginPasskeyRegistrationInput,
     ) -> async_graphql::Result<PasskeyCeremony> {
         let viewer = ctx.viewer()?;
         if viewer.session_id.is_none() {
             return Err(AppError::SessionRequired.into());
         }
-        let proof = input.factor.with_password("password", &input.password);
-        Ok(super::begin_registration(ctx.app(), viewer.user_id, proof)
-            .await?
-            .into())
+        let reauth = input.proof.reauth(viewer);
+        let (app, origin) = (ctx.app(), ctx.request_info());
+        Ok(
+            super::begin_registration(app, origin, viewer.user_id, reauth)
+                .await?
+                .into(),
+        )
     }
 
     /// Finishes adding a passkey. A notice is mailed.
@@ -202,6 +209,23 @@ impl PasskeysMutation {
         )
         .await?;
         Ok(AuthPayload::respond(ctx, signed_in))
+    }
+
+    /// Begins proving who the signed-in user is with a passkey, for `reauthenticate` (sensitive
+    /// changes need a recent proof): pass `options` to `navigator.credentials.get()` and the
+    /// answer to `reauthenticate` as `passkeyCeremonyId` and `passkeyCredential`. Needs a
+    /// session; `BAD_USER_INPUT` when the account has no usable passkey.
+    async fn begin_passkey_reauthentication(
+        &self,
+        ctx: &Context<'_>,
+    ) -> async_graphql::Result<PasskeyCeremony> {
+        let viewer = ctx.viewer()?;
+        if viewer.session_id.is_none() {
+            return Err(AppError::SessionRequired.into());
+        }
+        Ok(super::begin_reauthentication(ctx.app(), viewer.user_id)
+            .await?
+            .into())
     }
 
     /// With 2FA on, a passkey may answer the sign-in's `MfaChallenge` instead of a code: pass

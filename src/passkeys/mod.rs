@@ -23,8 +23,9 @@ use webauthn_rs_proto::ResidentKeyRequirement;
 use crate::App;
 use crate::accounts::store as users;
 use crate::audit::{Event, action, audited, store::record};
-use crate::auth::mfa::{self, Proof};
-use crate::auth::sign_in::{SignedIn, open_session};
+use crate::auth::mfa;
+use crate::auth::recent::Reauth;
+use crate::auth::sign_in::{Proved, SignedIn, open_session};
 use crate::auth::tokens::{digest, random_secret};
 use crate::config::Config;
 use crate::db;
@@ -183,10 +184,11 @@ fn credential_from<T: serde::de::DeserializeOwned>(
 /// Begins registering a passkey for a signed-in user who has just proved the account.
 pub async fn begin_registration(
     app: &App,
+    origin: &RequestInfo,
     user_id: i64,
-    proof: Proof<'_>,
+    reauth: Reauth<'_>,
 ) -> Result<Ceremony, AppError> {
-    mfa::reauthenticate(app, user_id, proof).await?;
+    reauth.check(app, origin).await?;
     let mut conn = db::conn(&app.pool).await?;
     let user = users::find_by_id(&mut conn, user_id).await?;
     let handle = store::handle_of(&mut conn, user_id, &Uuid::new_v4().to_string()).await?;
@@ -229,9 +231,11 @@ pub async fn finish_registration(
     if owner != Some(user_id) {
         return Err(unknown_ceremony());
     }
+    // The caller is signed in: `UNAUTHENTICATED` would tell a client to refresh its session
+    // and send the spent ceremony again, hiding why the answer was refused.
     let passkey = relying_party_of(app)?
         .finish_passkey_registration(&credential, &state)
-        .map_err(|error| refused(&error))?;
+        .map_err(|error| AppError::bad_input("credential", refused(&error).message()))?;
     let stored = json_of(&passkey)?;
     let flags = flags_of(&stored);
     let now = app.clock.now();
@@ -317,7 +321,7 @@ pub async fn finish_sign_in(
     })
     .await?
     .map_err(|error| refused(&error))?;
-    let how = json!({ "factors": ["passkey"], "passkey": passkey_id });
+    let how = Proved::by(["passkey"]).with("passkey", passkey_id);
     open_session(app, origin, user_id, how).await
 }
 
@@ -399,6 +403,22 @@ async fn use_passkey(
 /// the user's usable passkeys may answer. `BAD_USER_INPUT` when the user has none.
 pub async fn begin_second_factor(app: &App, challenge_token: &str) -> Result<Ceremony, AppError> {
     let user_id = mfa::challenged_user(app, challenge_token).await?;
+    begin_user_proof(app, user_id, "challengeToken").await
+}
+
+/// Begins a passkey proof for `reauthenticate` by the signed-in user (a session). The answer
+/// goes to `reauthenticate`, which checks it as [`check_second_factor`] does.
+pub async fn begin_reauthentication(app: &App, user_id: i64) -> Result<Ceremony, AppError> {
+    begin_user_proof(app, user_id, "authorization").await
+}
+
+/// A ceremony any usable passkey of `user_id` may answer; `BAD_USER_INPUT` on `field` when
+/// they have none.
+async fn begin_user_proof(
+    app: &App,
+    user_id: i64,
+    field: &'static str,
+) -> Result<Ceremony, AppError> {
     let mut conn = db::conn(&app.pool).await?;
     let usable: Vec<Passkey> = store::passkeys_of(&mut conn, user_id)
         .await?
@@ -409,8 +429,8 @@ pub async fn begin_second_factor(app: &App, challenge_token: &str) -> Result<Cer
     drop(conn);
     if usable.is_empty() {
         return Err(AppError::bad_input(
-            "challengeToken",
-            "This account has no passkey; use a code or a recovery code",
+            field,
+            "This account has no usable passkey; prove it another way",
         ));
     }
     let (options, state): (RequestChallengeResponse, PasskeyAuthentication) =
@@ -430,9 +450,9 @@ pub async fn begin_second_factor(app: &App, challenge_token: &str) -> Result<Cer
 /// passkeys. A wrong answer is `false` (counted as a wrong factor by the caller).
 pub async fn check_second_factor(
     app: &App,
+    origin: &RequestInfo,
     user_id: i64,
-    token: &str,
-    credential: serde_json::Value,
+    (token, credential): (&str, serde_json::Value),
 ) -> Result<bool, AppError> {
     let credential: PublicKeyCredential = credential_from(credential)?;
     let (owner, state): (_, PasskeyAuthentication) =
@@ -440,9 +460,7 @@ pub async fn check_second_factor(
     if owner != Some(user_id) {
         return Ok(false);
     }
-    // The factor check has no request facts to give; a refusal's audit row carries the user.
-    let origin = RequestInfo::default();
-    let checked = use_passkey(app, &origin, user_id, credential.raw_id.as_slice(), |_| {
+    let checked = use_passkey(app, origin, user_id, credential.raw_id.as_slice(), |_| {
         relying_party_of(app)
             .map_err(|_| WebauthnError::Configuration)?
             .finish_passkey_authentication(&credential, &state)

@@ -5,19 +5,18 @@ use async_graphql::types::Json;
 use async_graphql::{Context, ID, InputObject, Object, SimpleObject};
 
 use super::Deleted;
-use crate::auth::payload::{ReauthFactorInput, clear_auth_cookies};
+use crate::auth::payload::{RecentProofInput, clear_auth_cookies};
 use crate::error::AppError;
 use crate::graphql::{ContextExt, Permission, parse_id};
 use crate::rbac::perm;
 use crate::request::Viewer;
 
-/// Re-authentication for `deleteAccount`: the password, and a second factor when 2FA is on.
-#[derive(InputObject)]
+/// Re-authentication for `deleteAccount`: the password, and a second factor when 2FA is on,
+/// or nothing within a recent proof.
+#[derive(InputObject, Default)]
 pub struct DeleteAccountInput {
-    /// The password in use now (`BAD_USER_INPUT` if it is wrong).
-    pub password: String,
     #[graphql(flatten)]
-    pub factor: ReauthFactorInput,
+    pub proof: RecentProofInput,
 }
 
 /// Which account `deleteUser` deletes.
@@ -89,8 +88,8 @@ pub struct PrivacyMutation;
 
 #[Object]
 impl PrivacyMutation {
-    /// Deletes the signed-in user's account, after checking the password (and a second factor
-    /// while 2FA is on). Personal data is erased and the account can never sign in again:
+    /// Deletes the signed-in user's account, after a recent proof of who they are (the password
+    /// and, while 2FA is on, a second factor; or a session that proved its user recently). Personal data is erased and the account can never sign in again:
     /// every session and API token stops working at once, habits, tasks and themes are
     /// deleted, held items go back to the market (sold at their price), and the username and
     /// address are free to register again. Ledger and audit entries stay, naming the deleted
@@ -101,12 +100,16 @@ impl PrivacyMutation {
     async fn delete_account(
         &self,
         ctx: &Context<'_>,
-        #[graphql(desc = "The password, and a second factor when 2FA is on.")]
+        #[graphql(
+            desc = "The password, and a second factor when 2FA is on, unless the session proved its user recently.",
+            default
+        )]
         input: DeleteAccountInput,
     ) -> async_graphql::Result<DeleteAccountPayload> {
-        let user_id = session_viewer(ctx)?.user_id;
-        let proof = input.factor.with_password("password", &input.password);
-        let deleted = super::delete_account(ctx.app(), ctx.request_info(), user_id, proof).await?;
+        let viewer = session_viewer(ctx)?;
+        let reauth = input.proof.reauth(viewer);
+        let (app, origin) = (ctx.app(), ctx.request_info());
+        let deleted = super::delete_account(app, origin, viewer.user_id, reauth).await?;
         clear_auth_cookies(ctx);
         Ok(deleted.into())
     }

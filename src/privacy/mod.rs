@@ -28,7 +28,8 @@ use serde_json::json;
 use crate::App;
 use crate::accounts::model::User;
 use crate::audit::{Event, action, audited};
-use crate::auth::mfa::{self, Proof};
+use crate::auth::mfa;
+use crate::auth::recent::Reauth;
 use crate::db;
 use crate::error::AppError;
 use crate::mail::{store as outbox, templates};
@@ -52,9 +53,9 @@ pub async fn delete_account(
     app: &App,
     origin: &RequestInfo,
     user_id: i64,
-    proof: Proof<'_>,
+    reauth: Reauth<'_>,
 ) -> Result<Deleted, AppError> {
-    mfa::reauthenticate(app, user_id, proof).await?;
+    reauth.check(app, origin).await?;
     erase(app, origin, user_id, None).await
 }
 

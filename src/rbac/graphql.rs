@@ -10,7 +10,7 @@ use super::model::{Permission, Role};
 use super::{admin, perm};
 use crate::accounts::model::User;
 use crate::error::AppError;
-use crate::graphql::{ContextExt, Permission as Requires, parse_id};
+use crate::graphql::{ContextExt, Permission as Requires, RecentProof, parse_id};
 
 /// A named set of permissions that users can be given.
 #[Object]
@@ -268,8 +268,10 @@ impl RbacMutation {
         Ok(PermissionPayload { permission })
     }
 
-    /// Grants a permission to a role. Only permissions the caller holds can be granted.
-    #[graphql(guard = "Requires(perm::ROLES_MANAGE)")]
+    /// Grants a permission to a role. Only permissions the caller holds can be granted. A
+    /// session needs a recent proof of who its user is (`FORBIDDEN`,
+    /// `REAUTHENTICATION_REQUIRED`; `reauthenticate` gives one); API tokens need none.
+    #[graphql(guard = "Requires(perm::ROLES_MANAGE).and(RecentProof)")]
     async fn grant_permission(
         &self,
         ctx: &Context<'_>,
@@ -307,7 +309,9 @@ impl RbacMutation {
     }
 
     /// Gives a user a role. Only roles whose every permission the caller holds can be assigned.
-    #[graphql(guard = "Requires(perm::ROLES_MANAGE)")]
+    /// A session needs a recent proof of who its user is (`FORBIDDEN`,
+    /// `REAUTHENTICATION_REQUIRED`; `reauthenticate` gives one); API tokens need none.
+    #[graphql(guard = "Requires(perm::ROLES_MANAGE).and(RecentProof)")]
     async fn assign_role(
         &self,
         ctx: &Context<'_>,

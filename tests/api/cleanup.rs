@@ -9,14 +9,14 @@ async fn expired_rows_go_live_ones_stay_and_instances_may_clean_together() {
     let ada = t.user("ada").await;
     let id = &ada.user_id;
     t.sql(&format!(
-        "INSERT INTO sessions (user_id, expires_at, created_at, last_seen_at) VALUES
-           ({id}, now() - interval '40 days', now(), now()),
-           ({id}, now() - interval '1 day', now(), now())"
+        "INSERT INTO sessions (user_id, expires_at, created_at, last_seen_at, proved_at) VALUES
+           ({id}, now() - interval '40 days', now(), now(), now()),
+           ({id}, now() - interval '1 day', now(), now(), now())"
     ))
     .await;
     t.sql(&format!(
-        "INSERT INTO sessions (user_id, expires_at, revoked_at, created_at, last_seen_at) VALUES
-           ({id}, now() + interval '1 day', now() - interval '31 days', now(), now())"
+        "INSERT INTO sessions (user_id, expires_at, revoked_at, created_at, last_seen_at, proved_at) VALUES
+           ({id}, now() + interval '1 day', now() - interval '31 days', now(), now(), now())"
     ))
     .await;
     t.sql(

@@ -38,6 +38,7 @@ mod persisted;
 mod plans;
 mod rbac;
 mod readme;
+mod reauthentication;
 mod schema;
 mod scripts;
 mod sessions;

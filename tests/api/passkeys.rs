@@ -36,12 +36,17 @@ struct Registered {
 
 /// A registration begun by `who` with the right password: its id and options.
 async fn begin_registration(t: &TestApp, who: &Tokens) -> (String, CreationChallengeResponse) {
+    begin_registration_with(t, who, json!({"password": PASSWORD})).await
+}
+
+/// A registration begun by `who` with `proof` (`{}` within a recent proof).
+async fn begin_registration_with(
+    t: &TestApp,
+    who: &Tokens,
+    proof: Value,
+) -> (String, CreationChallengeResponse) {
     let begun = t
-        .gql_as(
-            &who.access,
-            BEGIN_REGISTRATION,
-            json!({"v": {"password": PASSWORD}}),
-        )
+        .gql_as(&who.access, BEGIN_REGISTRATION, json!({ "v": proof }))
         .await;
     let begun = &begun.assert_ok()["beginPasskeyRegistration"];
     (
@@ -173,7 +178,7 @@ async fn a_passkey_is_registered_then_signs_in_without_a_password() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn registration_needs_the_password_and_a_session() {
+async fn registration_needs_a_proof_and_a_session() {
     let t = TestApp::new().await;
     let ada = t.user("ada").await;
     let wrong = t
@@ -210,6 +215,92 @@ async fn registration_needs_the_password_and_a_session() {
         .await;
     assert_eq!(garbage.code(), Some("BAD_USER_INPUT"));
     assert_eq!(garbage.error()["extensions"]["field"], "credential");
+    // An answer made for another site is refused as input too: UNAUTHENTICATED would send a
+    // signed-in client to refresh its session and replay a spent ceremony.
+    let (id, options) = begin_registration(&t, &ada).await;
+    let phished = AuthenticatorBackend::perform_register(
+        &mut SoftPasskey::new(true),
+        Url::parse("https://evil.test").unwrap(),
+        options.public_key,
+        60_000,
+    )
+    .unwrap();
+    let refused = t
+        .gql_as(
+            &ada.access,
+            FINISH_REGISTRATION,
+            json!({"v": {"ceremonyId": id, "credential": phished, "name": "x"}}),
+        )
+        .await;
+    assert_eq!(refused.code(), Some("BAD_USER_INPUT"), "{}", refused.body);
+    assert_eq!(refused.error()["extensions"]["field"], "credential");
+    assert_eq!(t.count("SELECT count(*) FROM passkeys").await, 0);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_passkey_proves_a_passwordless_account_again() {
+    let t = TestApp::new().await;
+    let ada = t.user("ada").await;
+    let mut laptop = SoftPasskey::new(true);
+    let first = register(&t, &ada, &mut laptop, "laptop").await;
+    // As an account made by a provider: no password, and a sign-in long past.
+    t.sql("UPDATE users SET password_hash = '' WHERE username = 'ada'")
+        .await;
+    t.sql("UPDATE sessions SET proved_at = proved_at - interval '11 minutes'")
+        .await;
+    let no_proof = t
+        .gql_as(
+            &ada.access,
+            "mutation { beginPasskeyRegistration { ceremonyId } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        no_proof.error()["extensions"]["reason"],
+        "REAUTHENTICATION_REQUIRED"
+    );
+    let begun = t
+        .gql_as(
+            &ada.access,
+            "mutation { beginPasskeyReauthentication { ceremonyId options } }",
+            json!({}),
+        )
+        .await;
+    let begun = &begun.assert_ok()["beginPasskeyReauthentication"];
+    let options = serde_json::from_value(begun["options"].clone()).unwrap();
+    let credential = laptop.do_authentication(origin(), options).unwrap();
+    let reauthenticate =
+        "mutation($v: ReauthenticateInput!) { reauthenticate(input: $v) { provedWith } }";
+    let answer =
+        json!({"v": {"passkeyCeremonyId": begun["ceremonyId"], "passkeyCredential": credential}});
+    let proved = t.gql_as(&ada.access, reauthenticate, answer.clone()).await;
+    assert_eq!(
+        proved.assert_ok()["reauthenticate"]["provedWith"],
+        json!(["passkey"])
+    );
+    let replayed = t.gql_as(&ada.access, reauthenticate, answer).await;
+    assert_eq!(replayed.code(), Some("BAD_USER_INPUT"), "{}", replayed.body);
+    // Proved, the account adds a passkey without a password, and may remove one but not both.
+    let (ceremony, options) = begin_registration_with(&t, &ada, json!({})).await;
+    let mut phone = SoftPasskey::new(true);
+    let credential = phone.do_registration(origin(), options).unwrap();
+    t.gql_as(
+        &ada.access,
+        FINISH_REGISTRATION,
+        json!({"v": {"ceremonyId": ceremony, "credential": credential, "name": "phone"}}),
+    )
+    .await
+    .assert_ok();
+    let delete = "mutation($v: DeletePasskeyInput!) { deletePasskey(input: $v) { name } }";
+    t.gql_as(&ada.access, delete, json!({"v": {"id": first.id}}))
+        .await
+        .assert_ok();
+    let list = t.gql_as(&ada.access, LIST, json!({})).await;
+    let last = list.assert_ok()["myPasskeys"][0]["id"].clone();
+    let refused = t
+        .gql_as(&ada.access, delete, json!({"v": {"id": last}}))
+        .await;
+    assert_eq!(refused.error()["extensions"]["reason"], "LAST_CREDENTIAL");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -435,7 +526,7 @@ async fn a_passkey_answers_the_second_factor_challenge() {
         )
         .await;
     assert_eq!(refused.code(), Some("BAD_USER_INPUT"), "{}", refused.body);
-    assert_eq!(refused.error()["extensions"]["field"], "passkey");
+    assert_eq!(refused.error()["extensions"]["field"], "passkeyCredential");
     // The ceremony was spent by that answer: a new one, answered rightly.
     let begun = t
         .gql(begin, json!({"v": {"challengeToken": challenge}}))

@@ -191,8 +191,8 @@ async fn cleanup_reads_only_what_it_deletes() {
     let when = "now() + (n % 120 - 60) * INTERVAL '1 day'";
     for statement in [
         format!(
-            "INSERT INTO sessions (user_id, expires_at, revoked_at, created_at, last_seen_at)
-             SELECT {first_user}, {when}, CASE WHEN n % 5 = 0 THEN {when} END, now(), now()"
+            "INSERT INTO sessions (user_id, expires_at, revoked_at, created_at, last_seen_at, proved_at)
+             SELECT {first_user}, {when}, CASE WHEN n % 5 = 0 THEN {when} END, now(), now(), now()"
         ),
         format!(
             "INSERT INTO mfa_challenges (user_id, token_hash, expires_at, created_at)

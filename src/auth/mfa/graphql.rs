@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 
 use super::Factor;
 use crate::accounts::model::User;
-use crate::auth::payload::AuthPayload;
+use crate::auth::payload::{AuthPayload, RecentProofInput};
 use crate::graphql::{ContextExt, Permission, parse_id};
 use crate::rbac::perm;
 
@@ -50,10 +50,10 @@ pub struct ResetTwoFactorPayload {
 }
 
 /// Re-authentication for `beginTwoFactorSetup`.
-#[derive(InputObject)]
+#[derive(InputObject, Default)]
 pub struct BeginTwoFactorSetupInput {
-    /// The caller's password, as re-authentication.
-    pub password: String,
+    #[graphql(flatten)]
+    pub proof: RecentProofInput,
 }
 
 /// The code that proves the authenticator app was set up, for `confirmTwoFactorSetup`.
@@ -93,13 +93,12 @@ pub struct VerifyMfaInput {
     pub passkey_credential: Option<async_graphql::types::Json<serde_json::Value>>,
 }
 
-/// The password and a second factor: exactly one of `code` or `recoveryCode`.
-#[derive(InputObject)]
+/// Re-authentication with both factors: the password and exactly one of `code` or
+/// `recoveryCode`, or nothing within a recent proof.
+#[derive(InputObject, Default)]
 pub struct BothFactorsInput {
-    /// The caller's password.
-    pub password: String,
     #[graphql(flatten)]
-    pub factor: SecondFactorInput,
+    pub proof: RecentProofInput,
 }
 
 /// Whose second factor `resetTwoFactor` removes.
@@ -120,10 +119,16 @@ impl MfaMutation {
     async fn begin_two_factor_setup(
         &self,
         ctx: &Context<'_>,
-        #[graphql(desc = "The caller's password.")] input: BeginTwoFactorSetupInput,
+        #[graphql(
+            desc = "The caller's password, unless the session proved its user recently.",
+            default
+        )]
+        input: BeginTwoFactorSetupInput,
     ) -> async_graphql::Result<TwoFactorSetup> {
-        let user_id = ctx.viewer()?.user_id;
-        let setup = super::begin_setup(ctx.app(), user_id, &input.password).await?;
+        let viewer = ctx.viewer()?;
+        let reauth = input.proof.reauth(viewer);
+        let setup =
+            super::begin_setup(ctx.app(), ctx.request_info(), viewer.user_id, reauth).await?;
         Ok(TwoFactorSetup {
             otpauth_uri: setup.otpauth_uri,
             qr_code: setup.qr_code,
@@ -186,42 +191,45 @@ impl MfaMutation {
         Ok(AuthPayload::respond(ctx, signed_in))
     }
 
-    /// Turns 2FA off (password and a second factor) and ends the user's other sessions.
+    /// Turns 2FA off and ends the user's other sessions. Needs a recent proof: the password and
+    /// a second factor, or a session that proved its user recently.
     #[graphql(guard = "Permission(perm::PROFILE_UPDATE)")]
     async fn disable_two_factor(
         &self,
         ctx: &Context<'_>,
-        #[graphql(desc = "The password and a second factor.")] input: BothFactorsInput,
+        #[graphql(
+            desc = "The password and a second factor, unless the session proved its user recently.",
+            default
+        )]
+        input: BothFactorsInput,
     ) -> async_graphql::Result<DisableTwoFactorPayload> {
         let viewer = ctx.viewer()?;
-        let factor = input.factor.factor()?;
         let caller = (viewer.user_id, viewer.session_id);
-        let (user, revoked) = super::disable(
-            ctx.app(),
-            ctx.request_info(),
-            caller,
-            &input.password,
-            factor,
-        )
-        .await?;
+        let reauth = input.proof.reauth(viewer);
+        let (user, revoked) = super::disable(ctx.app(), ctx.request_info(), caller, reauth).await?;
         Ok(DisableTwoFactorPayload {
             user,
             sessions_revoked: i32::try_from(revoked).unwrap_or(i32::MAX),
         })
     }
 
-    /// Replaces the recovery codes (password and a second factor).
+    /// Replaces the recovery codes. Needs a recent proof: the password and a second factor, or
+    /// a session that proved its user recently.
     #[graphql(guard = "Permission(perm::PROFILE_UPDATE)")]
     async fn regenerate_recovery_codes(
         &self,
         ctx: &Context<'_>,
-        #[graphql(desc = "The password and a second factor.")] input: BothFactorsInput,
+        #[graphql(
+            desc = "The password and a second factor, unless the session proved its user recently.",
+            default
+        )]
+        input: BothFactorsInput,
     ) -> async_graphql::Result<RecoveryCodesPayload> {
-        let user_id = ctx.viewer()?.user_id;
-        let factor = input.factor.factor()?;
+        let viewer = ctx.viewer()?;
+        let reauth = input.proof.reauth(viewer);
         let (app, origin) = (ctx.app(), ctx.request_info());
         let (recovery_codes, user) =
-            super::regenerate_codes(app, origin, user_id, &input.password, factor).await?;
+            super::regenerate_codes(app, origin, viewer.user_id, reauth).await?;
         Ok(RecoveryCodesPayload {
             recovery_codes,
             user,

@@ -14,6 +14,7 @@ use serde_json::json;
 
 use rules::MfaKeys;
 
+use super::recent::Reauth;
 use super::sign_in::{self, SignedIn, check_password};
 use super::tokens::digest;
 use crate::App;
@@ -70,7 +71,7 @@ impl Factor {
         match self {
             Self::Code(_) => "code",
             Self::RecoveryCode(_) => "recoveryCode",
-            Self::Passkey { .. } => "passkey",
+            Self::Passkey { .. } => "passkeyCredential",
         }
     }
 
@@ -92,12 +93,18 @@ pub struct Proof<'a> {
 }
 
 /// Checks a [`Proof`]: `BAD_USER_INPUT` on `code` when 2FA is on and no factor came with it.
-pub async fn reauthenticate(app: &App, user_id: i64, proof: Proof<'_>) -> Result<(), AppError> {
+/// The factors it proved with.
+pub async fn reauthenticate(
+    app: &App,
+    origin: &RequestInfo,
+    user_id: i64,
+    proof: Proof<'_>,
+) -> Result<Vec<String>, AppError> {
     let (password_field, password) = proof.password;
     check_password(app, user_id, password_field, password).await?;
     let mut conn = db::conn(&app.pool).await?;
     if !store::is_enabled(&mut conn, user_id).await? {
-        return Ok(());
+        return Ok(vec!["password".to_owned()]);
     }
     if proof.code.is_none() && proof.recovery_code.is_none() {
         return Err(AppError::bad_input(
@@ -106,7 +113,20 @@ pub async fn reauthenticate(app: &App, user_id: i64, proof: Proof<'_>) -> Result
         ));
     }
     let factor = Factor::from_input(proof.code, proof.recovery_code)?;
-    check_factor(app, &mut conn, user_id, &factor).await
+    check_factor(app, origin, (&mut conn, user_id), &factor).await?;
+    Ok(vec!["password".to_owned(), factor.name().to_owned()])
+}
+
+/// Checks one second factor of the user (a passkey for `reauthenticate`), counting a wrong one
+/// against the account as at sign-in.
+pub async fn prove(
+    app: &App,
+    origin: &RequestInfo,
+    user_id: i64,
+    factor: &Factor,
+) -> Result<(), AppError> {
+    let mut conn = db::conn(&app.pool).await?;
+    check_factor(app, origin, (&mut conn, user_id), factor).await
 }
 
 /// The user a live (unspent, unexpired) sign-in challenge is for, without counting an
@@ -162,7 +182,8 @@ pub async fn verify(
     let Some(challenge) = challenge else {
         return Err(AppError::Unauthenticated);
     };
-    if let Err(error) = check_factor(app, &mut conn, challenge.user_id, &factor).await {
+    let checked = check_factor(app, origin, (&mut conn, challenge.user_id), &factor).await;
+    if let Err(error) = checked {
         if matches!(error, AppError::BadUserInput { .. }) {
             let event = Event::new(action::MFA_FAILED, None)
                 .target("user", challenge.user_id)
@@ -179,14 +200,19 @@ pub async fn verify(
     if !spent || !active {
         return Err(AppError::Unauthenticated);
     }
-    let how = json!({ "factors": [challenge.first_factor, factor.name()] });
+    let how = sign_in::Proved::by([challenge.first_factor.as_str(), factor.name()]);
     sign_in::open_session(app, origin, challenge.user_id, how).await
 }
 
-/// Starts turning 2FA on, after the password: a new pending secret (replacing only a pending
+/// Starts turning 2FA on, after a recent proof: a new pending secret (replacing only a pending
 /// one; a factor already on stays as it is).
-pub async fn begin_setup(app: &App, user_id: i64, password: &str) -> Result<Setup, AppError> {
-    check_password(app, user_id, "password", password).await?;
+pub async fn begin_setup(
+    app: &App,
+    origin: &RequestInfo,
+    user_id: i64,
+    reauth: Reauth<'_>,
+) -> Result<Setup, AppError> {
+    reauth.check(app, origin).await?;
     let mut conn = db::conn(&app.pool).await?;
     let user = accounts::find_by_id(&mut conn, user_id).await?;
     let secret = rules::new_secret();
@@ -253,19 +279,17 @@ pub async fn confirm_setup(
     Ok(done)
 }
 
-/// Turns 2FA off (password and a second factor) and ends the user's other sessions than
-/// `session_id`: the user, and how many ended.
+/// Turns 2FA off after a recent proof and ends the user's other sessions than `session_id`:
+/// the user, and how many ended.
 pub async fn disable(
     app: &App,
     origin: &RequestInfo,
     (user_id, session_id): (i64, Option<i64>),
-    password: &str,
-    factor: Factor,
+    reauth: Reauth<'_>,
 ) -> Result<(User, usize), AppError> {
-    check_password(app, user_id, "password", password).await?;
+    reauth.check(app, origin).await?;
     let now = app.clock.now();
     let mut conn = db::conn(&app.pool).await?;
-    check_factor(app, &mut conn, user_id, &factor).await?;
     let done = audited(&mut conn, origin, now, async |conn| {
         store::remove(conn, user_id).await?;
         let revoked =
@@ -281,17 +305,15 @@ pub async fn disable(
     Ok(done)
 }
 
-/// Replaces the recovery codes (password and a second factor): the new ones, shown once.
+/// Replaces the recovery codes after a recent proof: the new ones, shown once.
 pub async fn regenerate_codes(
     app: &App,
     origin: &RequestInfo,
     user_id: i64,
-    password: &str,
-    factor: Factor,
+    reauth: Reauth<'_>,
 ) -> Result<(Vec<String>, User), AppError> {
-    check_password(app, user_id, "password", password).await?;
+    reauth.check(app, origin).await?;
     let mut conn = db::conn(&app.pool).await?;
-    check_factor(app, &mut conn, user_id, &factor).await?;
     let keys = &app.mfa;
     let now = app.clock.now();
     audited(&mut conn, origin, now, async |conn| {
@@ -333,8 +355,8 @@ pub async fn reset(
 /// accepted once.
 async fn check_factor(
     app: &App,
-    conn: &mut AsyncPgConnection,
-    user_id: i64,
+    origin: &RequestInfo,
+    (conn, user_id): (&mut AsyncPgConnection, i64),
     factor: &Factor,
 ) -> Result<(), AppError> {
     let now = app.clock.now();
@@ -369,9 +391,9 @@ async fn check_factor(
             ceremony,
             credential,
         } => {
+            let answer = (ceremony.as_str(), credential.clone());
             let accepted =
-                crate::passkeys::check_second_factor(app, user_id, ceremony, credential.clone())
-                    .await?;
+                crate::passkeys::check_second_factor(app, origin, user_id, answer).await?;
             (!accepted).then_some("The passkey's answer was not accepted")
         }
     };

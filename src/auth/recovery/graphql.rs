@@ -4,7 +4,7 @@
 use async_graphql::{Context, InputObject, Object, SimpleObject};
 
 use crate::accounts::model::User;
-use crate::auth::payload::ReauthFactorInput;
+use crate::auth::payload::RecentProofInput;
 use crate::graphql::{ContextExt, Permission};
 use crate::rbac::perm;
 
@@ -55,10 +55,8 @@ pub struct VerifyEmailInput {
 pub struct ChangeEmailInput {
     /// A plain address with a dotted domain; stored lower-cased, unique (`CONFLICT`, `TAKEN`).
     pub new_email: String,
-    /// The caller's password, as re-authentication.
-    pub password: String,
     #[graphql(flatten)]
-    pub factor: ReauthFactorInput,
+    pub proof: RecentProofInput,
 }
 
 /// The result of `verifyEmail` or `changeEmail`.
@@ -134,7 +132,8 @@ impl RecoveryMutation {
         Ok(ResendVerificationPayload { sent })
     }
 
-    /// Changes the signed-in user's address (password required): the new one must be verified
+    /// Changes the signed-in user's address after a recent proof of who they are (their
+    /// password, or a session that proved its user recently): the new one must be verified
     /// again, and the old one gets a notice.
     #[graphql(guard = "Permission(perm::PROFILE_UPDATE)")]
     async fn change_email(
@@ -142,10 +141,11 @@ impl RecoveryMutation {
         ctx: &Context<'_>,
         #[graphql(desc = "The new address and re-authentication.")] input: ChangeEmailInput,
     ) -> async_graphql::Result<EmailPayload> {
-        let user_id = ctx.viewer()?.user_id;
-        let proof = input.factor.with_password("password", &input.password);
+        let viewer = ctx.viewer()?;
+        let reauth = input.proof.reauth(viewer);
         let (app, origin) = (ctx.app(), ctx.request_info());
-        let user = super::change_email(app, origin, user_id, &input.new_email, proof).await?;
+        let new_email = &input.new_email;
+        let user = super::change_email(app, origin, viewer.user_id, new_email, reauth).await?;
         Ok(EmailPayload { user })
     }
 }

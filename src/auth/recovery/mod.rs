@@ -12,7 +12,7 @@ use diesel_async::AsyncPgConnection;
 pub use model::{Purpose, RESET_LIFETIME, VERIFY_LIFETIME};
 
 use super::credentials::{Ended, Keep, replace_password};
-use super::mfa::{self, Proof};
+use super::recent::Reauth;
 use super::rules::check_new_password;
 use super::tokens::{digest, random_secret};
 use crate::App;
@@ -261,10 +261,10 @@ pub async fn change_email(
     origin: &RequestInfo,
     user_id: i64,
     new_email: &str,
-    proof: Proof<'_>,
+    reauth: Reauth<'_>,
 ) -> Result<User, AppError> {
     let new_email = account_rules::email(new_email)?;
-    mfa::reauthenticate(app, user_id, proof).await?;
+    reauth.check(app, origin).await?;
     let now = app.clock.now();
     let mut conn = db::conn(&app.pool).await?;
     let old = accounts::find_by_id(&mut conn, user_id).await?;
