@@ -8,6 +8,7 @@ import { Habits } from './Habits';
 import { Settings } from './Settings';
 import { mailedLinkPage } from './MailedLinks';
 import { LinkedProviders } from './Oidc';
+import { Passkeys } from './Passkeys';
 
 const MeDocument = graphql(`
   query Me {
@@ -101,6 +102,7 @@ function Home() {
         {page === 'settings' && (
           <>
             <Settings />
+            <Passkeys />
             <LinkedProviders />
           </>
         )}

@@ -5,6 +5,8 @@ import { graphql } from './gql';
 import { session } from './session';
 import { ErrorText } from './errors';
 import { LinkForm, ProviderButtons, forgetProviderReturn, providerErrorText, providerReturn } from './Oidc';
+import { BeginMfaPasskeyDocument, PasskeySignIn, useCeremony } from './Passkeys';
+import { getPasskey } from './webauthn';
 
 const RegisterDocument = graphql(`
   mutation Register($input: RegisterInput!) {
@@ -104,6 +106,7 @@ export function Auth() {
       ) : (
         <>
           <LoginForm initialLogin={loginName} onChallenge={setChallenge} />
+          <PasskeySignIn />
           <ProviderButtons />
         </>
       )}
@@ -178,6 +181,19 @@ function LoginForm({ initialLogin, onChallenge }: { initialLogin: string; onChal
 function MfaForm({ challengeToken, onCancel }: { challengeToken: string; onCancel: () => void }) {
   const [useRecovery, setUseRecovery] = useState(false);
   const [verify, { loading, error }] = useMutation(VerifyMfaDocument);
+  // The passkey answer has its own mutation state: its error is the ceremony's, shown once.
+  const [beginPasskey] = useMutation(BeginMfaPasskeyDocument);
+  const [verifyWithPasskey] = useMutation(VerifyMfaDocument);
+  const passkey = useCeremony();
+  const answerWithPasskey = () =>
+    passkey.run(async () => {
+      const begun = (await beginPasskey({ variables: { input: { challengeToken } } })).data?.beginMfaPasskey;
+      if (!begun) return;
+      const passkeyCredential = await getPasskey(begun.options);
+      const input = { challengeToken, passkeyCeremonyId: begun.ceremonyId, passkeyCredential };
+      const result = await verifyWithPasskey({ variables: { input } });
+      if (result.data) session.signedIn();
+    });
   async function submit(event: FormEvent<HTMLFormElement>) {
     event.preventDefault();
     const value = String(new FormData(event.currentTarget).get('code')).trim();
@@ -211,6 +227,13 @@ function MfaForm({ challengeToken, onCancel }: { challengeToken: string; onCance
         </button>
         <ErrorText error={error} testId="auth-error" />
       </form>
+      <p>
+        <button type="button" data-testid="mfa-passkey" disabled={passkey.busy} onClick={answerWithPasskey}>
+          Use a passkey
+        </button>
+        {passkey.busy && <span className="muted"> Waiting for your passkey…</span>}
+      </p>
+      <ErrorText error={passkey.error} testId="mfa-passkey-error" />
     </main>
   );
 }

@@ -8,7 +8,17 @@ import { session } from './session';
 
 // Operations that run without a session (or are the refresh itself): an UNAUTHENTICATED answer
 // to them is final, no refresh is tried.
-const PUBLIC_OPERATIONS = new Set(['Login', 'Register', 'VerifyMfa', 'RefreshSession', 'VerifyEmail', 'ResetPassword']);
+const PUBLIC_OPERATIONS = new Set([
+  'Login',
+  'Register',
+  'VerifyMfa',
+  'RefreshSession',
+  'VerifyEmail',
+  'ResetPassword',
+  'BeginPasskeySignIn',
+  'FinishPasskeySignIn',
+  'BeginMfaPasskey',
+]);
 
 const isUnauthenticated = (errors: ReadonlyArray<{ extensions?: Record<string, unknown> }> | undefined) =>
   errors?.some((error) => error.extensions?.code === 'UNAUTHENTICATED') ?? false;

@@ -1,0 +1,247 @@
+// Passkeys in the SPA, in Chromium with DevTools' virtual authenticators (CDP's WebAuthn domain:
+// a CTAP2 platform authenticator that keeps discoverable credentials and verifies its user by
+// itself). WebAuthn wants a relying-party id that is a domain name, so the app is opened at
+// http://localhost:<port> (a secure context, like https) and Agora is told its relying party
+// (AGORA_WEBAUTHN_RP_ID=localhost, AGORA_WEBAUTHN_ORIGINS=the app's origin); the app's own
+// server forwards /graphql, so its calls stay same-origin. Steps: a passkey added from Settings
+// (a wrong password first), renamed; a sign-in with it and no username; with 2FA on, a
+// password sign-in whose challenge a passkey answers; a second passkey added with a recovery
+// code (the first authenticator refusing to make a second credential for the account), the
+// first removed; and the last way into an account without a password, refused.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { mkdir } from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import * as OTPAuth from 'otpauth';
+import { freePort, startAgora } from './server.mjs';
+import { startWeb } from './web.mjs';
+import { launchChromium } from './browser.mjs';
+
+const run = promisify(execFile);
+const artifacts = fileURLToPath(new URL('./artifacts/', import.meta.url));
+const PASSWORD = 'correct horse battery staple';
+const STEP_MS = 30_000;
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** A platform authenticator as the brief for this test names it; `extra` adds CDP options. */
+const AUTHENTICATOR = {
+  protocol: 'ctap2',
+  transport: 'internal',
+  hasResidentKey: true,
+  hasUserVerification: true,
+  isUserVerified: true,
+  automaticPresenceSimulation: true,
+};
+
+test('passkeys in the SPA: add, rename, sign in without a username, answer 2FA, remove', async (t) => {
+  const webPort = await freePort();
+  const appOrigin = `http://localhost:${webPort}`;
+  const agora = await startAgora({
+    name: 'passkeys',
+    env: {
+      AGORA_WEBAUTHN_RP_ID: 'localhost',
+      AGORA_WEBAUTHN_ORIGINS: appOrigin,
+      // Every password check counts against the account's sign-in budget (5 a minute), and ada's
+      // password is asked for more often than that here (sign-ins, each passkey added, 2FA setup).
+      AGORA_RATE_LOGIN_PER_ACCOUNT: '50',
+    },
+  });
+  t.after(() => agora.stop());
+  const web = await startWeb(agora.url, { port: webPort });
+  t.after(() => web.close());
+  await mkdir(artifacts, { recursive: true });
+
+  await agora.register({ username: 'ada', password: PASSWORD });
+  // For checking Agora's state behind the page's back: an API token outlives the 2FA switch.
+  const token = await agora.apiToken('ada', PASSWORD);
+  const passkeysOfAda = async () =>
+    (await agora.must('{ myPasskeys { id name lastUsedAt backupEligible backedUp } }', {}, token)).myPasskeys;
+  const sql = async (query) =>
+    (await run('psql', [agora.env.DATABASE_URL, '-qXAtc', query])).stdout.trim();
+
+  const browser = await launchChromium();
+  t.after(() => browser.close());
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  page.setDefaultTimeout(15_000);
+  const problems = [];
+  page.on('pageerror', (error) => problems.push(`pageerror: ${error.message}`));
+  page.on('console', (message) => message.type() === 'error' && problems.push(`console: ${message.text()}`));
+
+  // The virtual authenticator belongs to this page (its CDP target) and outlives navigations.
+  const cdp = await context.newCDPSession(page);
+  await cdp.send('WebAuthn.enable', { enableUI: false });
+  const addAuthenticator = async (extra = {}) =>
+    (await cdp.send('WebAuthn.addVirtualAuthenticator', { options: { ...AUTHENTICATOR, ...extra } })).authenticatorId;
+  const credentialsOf = async (authenticatorId) => (await cdp.send('WebAuthn.getCredentials', { authenticatorId })).credentials;
+  let laptop = await addAuthenticator();
+
+  const testId = (id) => page.getByTestId(id);
+  const shot = (name) => page.screenshot({ path: `${artifacts}passkeys-${name}.png`, fullPage: true });
+  const row = (name) => testId('passkey').filter({ has: page.getByTestId('passkey-name').getByText(name, { exact: true }) });
+  const signedInAsAda = () => testId('whoami').getByText('Signed in as ada').waitFor();
+  async function passwordSignIn() {
+    await testId('login-name').fill('ada');
+    await testId('login-password').fill(PASSWORD);
+    await testId('login-submit').click();
+  }
+  async function signOut() {
+    await testId('logout').click();
+    await testId('login-form').waitFor();
+  }
+
+  await t.test('Settings: a wrong password adds nothing; the right one adds a listed passkey', async () => {
+    await page.goto(appOrigin);
+    await passwordSignIn();
+    await signedInAsAda();
+    await testId('nav-settings').click();
+    await testId('no-passkeys').waitFor();
+    assert.equal(await testId('passkey-add-code').count(), 0, 'no code asked while 2FA is off');
+
+    await testId('passkey-add-name').fill('Laptop');
+    await testId('passkey-add-password').fill('not the password');
+    await testId('passkey-add').click();
+    await testId('passkey-add-error').getByText('Password is incorrect').waitFor();
+    assert.deepEqual(await credentialsOf(laptop), [], 'the browser was not asked');
+    assert.deepEqual(await passkeysOfAda(), []);
+
+    await testId('passkey-add-password').fill(PASSWORD);
+    await testId('passkey-add').click();
+    await testId('passkey-added').getByText('Passkey “Laptop” added.').waitFor();
+    await row('Laptop').waitFor();
+    assert.equal(await testId('passkey-add-error').count(), 0);
+    assert.equal(await row('Laptop').getByTestId('passkey-last-used').innerText(), 'never');
+    assert.equal(await row('Laptop').getByTestId('passkey-backup').innerText(), 'This device only');
+
+    const stored = await passkeysOfAda();
+    assert.equal(stored.length, 1);
+    assert.equal(stored[0].name, 'Laptop');
+    assert.equal(stored[0].lastUsedAt, null);
+    const [credential] = await credentialsOf(laptop);
+    assert.equal(credential.rpId, 'localhost');
+    assert.equal(credential.isResidentCredential, true, 'discoverable: it can sign in without a username');
+    assert.equal(credential.userName, 'ada');
+    await shot('added');
+  });
+
+  await t.test('rename: the list shows the new name, and Agora keeps it', async () => {
+    await row('Laptop').getByTestId('passkey-rename').click();
+    await testId('passkey-rename-name').fill('Work laptop');
+    await testId('passkey-rename-save').click();
+    await row('Work laptop').waitFor();
+    assert.equal(await testId('passkey').count(), 1);
+    assert.deepEqual((await passkeysOfAda()).map((passkey) => passkey.name), ['Work laptop']);
+  });
+
+  await t.test('signed out, the passkey signs in without a username or password', async () => {
+    const signCount = (await credentialsOf(laptop))[0].signCount;
+    await signOut();
+    assert.equal(await testId('login-name').inputValue(), '', 'no username typed');
+    assert.equal((await context.cookies()).some((cookie) => cookie.name === 'agora_access'), false);
+    await testId('passkey-sign-in').click();
+    await signedInAsAda();
+    const names = (await context.cookies()).map((cookie) => cookie.name);
+    assert.ok(names.includes('agora_access') && names.includes('agora_refresh'), names.join());
+    assert.ok((await credentialsOf(laptop))[0].signCount > signCount, 'the authenticator signed');
+    const [used] = await passkeysOfAda();
+    assert.ok(used.lastUsedAt, 'Agora recorded the use');
+    const factors = await sql("SELECT metadata->>'factors' FROM audit_log WHERE action = 'auth.login' ORDER BY id DESC LIMIT 1");
+    assert.equal(factors, '["passkey"]');
+    await testId('nav-settings').click();
+    assert.notEqual(await row('Work laptop').getByTestId('passkey-last-used').innerText(), 'never');
+    await shot('signed-in-with-passkey');
+  });
+
+  let recoveryCodes;
+  await t.test('with 2FA on, "Use a passkey" answers the password sign-in’s challenge', async () => {
+    // Two-factor on through the API (spa.test.mjs sets it up in the page).
+    const setup = await agora.must(
+      'mutation($input: BeginTwoFactorSetupInput!) { beginTwoFactorSetup(input: $input) { otpauthUri } }',
+      { input: { password: PASSWORD } },
+      token,
+    );
+    const totp = OTPAuth.URI.parse(setup.beginTwoFactorSetup.otpauthUri);
+    const left = STEP_MS - (Date.now() % STEP_MS);
+    if (left < 2000) await sleep(left + 200);
+    const confirmed = await agora.must(
+      'mutation($input: ConfirmTwoFactorSetupInput!) { confirmTwoFactorSetup(input: $input) { recoveryCodes } }',
+      { input: { code: totp.generate() } },
+      token,
+    );
+    recoveryCodes = confirmed.confirmTwoFactorSetup.recoveryCodes;
+
+    await signOut();
+    await passwordSignIn();
+    await testId('mfa-form').waitFor();
+    assert.equal(await testId('whoami').count(), 0, 'the password alone does not sign in');
+    await testId('mfa-passkey').click();
+    await signedInAsAda();
+    const factors = await sql("SELECT metadata->>'factors' FROM audit_log WHERE action = 'auth.login' ORDER BY id DESC LIMIT 1");
+    assert.equal(factors, '["password", "passkey"]');
+    await shot('mfa-with-passkey');
+  });
+
+  await t.test('with 2FA on, adding asks for a code; one authenticator holds one passkey of an account', async () => {
+    await testId('nav-settings').click();
+    await row('Work laptop').waitFor();
+    await testId('passkey-add-name').fill('Second on the laptop');
+    await testId('passkey-add-password').fill(PASSWORD);
+    await testId('passkey-add-code').waitFor();
+    await page.getByRole('button', { name: 'Use a recovery code' }).click();
+    await testId('passkey-add-code').fill(recoveryCodes[0]);
+    await testId('passkey-add').click();
+    // Agora lists the account's credentials in excludeCredentials: the authenticator refuses.
+    await testId('passkey-add-error').getByText(/InvalidStateError|already registered/i).waitFor();
+    assert.equal((await passkeysOfAda()).length, 1);
+    assert.equal((await credentialsOf(laptop)).length, 1);
+
+    // Another device (one whose passkeys sync): the new passkey is listed as backed up.
+    await cdp.send('WebAuthn.removeVirtualAuthenticator', { authenticatorId: laptop });
+    laptop = null;
+    const phone = await addAuthenticator({ defaultBackupEligibility: true, defaultBackupState: true });
+    await testId('passkey-add-name').fill('Phone');
+    await testId('passkey-add-password').fill(PASSWORD);
+    await testId('passkey-add-code').fill(recoveryCodes[1]);
+    await testId('passkey-add').click();
+    await row('Phone').waitFor();
+    assert.equal(await row('Phone').getByTestId('passkey-backup').innerText(), 'Backed up (synced)');
+    const stored = await passkeysOfAda();
+    assert.deepEqual(
+      stored.map(({ name, backupEligible, backedUp }) => ({ name, backupEligible, backedUp })),
+      [
+        { name: 'Work laptop', backupEligible: false, backedUp: false },
+        { name: 'Phone', backupEligible: true, backedUp: true },
+      ],
+    );
+    assert.equal((await credentialsOf(phone)).length, 1);
+
+    // Ada has a password: the old laptop's passkey may go.
+    await row('Work laptop').getByTestId('passkey-delete').click();
+    await row('Work laptop').waitFor({ state: 'detached' });
+    assert.equal(await testId('passkey-delete-error').count(), 0);
+    assert.deepEqual((await passkeysOfAda()).map((passkey) => passkey.name), ['Phone']);
+
+    // And the phone's passkey signs in, as both factors though 2FA is on.
+    await signOut();
+    await testId('passkey-sign-in').click();
+    await signedInAsAda();
+    await shot('phone');
+  });
+
+  await t.test('the last way into an account without a password cannot be removed', async () => {
+    // No API makes a password-less account that holds a passkey (adding one asks for the
+    // password; provider-made accounts have none), so the password goes in the database, as in
+    // the server's own test (tests/api/passkeys.rs).
+    await sql("UPDATE users SET password_hash = '' WHERE username = 'ada'");
+    await testId('nav-settings').click();
+    await row('Phone').getByTestId('passkey-delete').click();
+    await testId('passkey-delete-error').getByText('LAST_CREDENTIAL').waitFor();
+    await row('Phone').waitFor();
+    assert.deepEqual((await passkeysOfAda()).map((passkey) => passkey.name), ['Phone']);
+    await shot('last-credential');
+  });
+
+  assert.deepEqual(problems, [], 'the page ran without errors');
+});

@@ -1,0 +1,349 @@
+// Passkeys (WebAuthn): Settings lists the account's passkeys, adds one (after the password, and a
+// code when 2FA is on: `beginPasskeyRegistration`, the browser's `navigator.credentials.create`,
+// `finishPasskeyRegistration`), renames and removes them; the sign-in screen signs in with one
+// and no username (`beginPasskeySignIn`, `navigator.credentials.get`, `finishPasskeySignIn`, which
+// also sets the session cookies). The 2FA step's "Use a passkey" is in Auth.tsx (MfaForm). The
+// browser's side of each ceremony is src/webauthn.ts.
+import { useState } from 'react';
+import type { FormEvent } from 'react';
+import { useMutation, useQuery } from '@apollo/client';
+import { graphql } from './gql';
+import { session } from './session';
+import { ErrorText } from './errors';
+import { createPasskey, getPasskey } from './webauthn';
+
+const PasskeysDocument = graphql(`
+  query MyPasskeys {
+    me {
+      id
+      twoFactorEnabled
+    }
+    myPasskeys {
+      id
+      name
+      createdAt
+      lastUsedAt
+      backupEligible
+      backedUp
+      possiblyClonedAt
+    }
+  }
+`);
+
+const BeginRegistrationDocument = graphql(`
+  mutation BeginPasskeyRegistration($input: BeginPasskeyRegistrationInput!) {
+    beginPasskeyRegistration(input: $input) {
+      ceremonyId
+      options
+    }
+  }
+`);
+
+const FinishRegistrationDocument = graphql(`
+  mutation FinishPasskeyRegistration($input: FinishPasskeyRegistrationInput!) {
+    finishPasskeyRegistration(input: $input) {
+      id
+      name
+      createdAt
+      lastUsedAt
+      backupEligible
+      backedUp
+      possiblyClonedAt
+    }
+  }
+`);
+
+const RenameDocument = graphql(`
+  mutation RenamePasskey($input: RenamePasskeyInput!) {
+    renamePasskey(input: $input) {
+      id
+      name
+    }
+  }
+`);
+
+const DeleteDocument = graphql(`
+  mutation DeletePasskey($input: DeletePasskeyInput!) {
+    deletePasskey(input: $input) {
+      id
+    }
+  }
+`);
+
+const BeginSignInDocument = graphql(`
+  mutation BeginPasskeySignIn {
+    beginPasskeySignIn {
+      ceremonyId
+      options
+    }
+  }
+`);
+
+const FinishSignInDocument = graphql(`
+  mutation FinishPasskeySignIn($input: FinishPasskeySignInInput!) {
+    finishPasskeySignIn(input: $input) {
+      accessTokenExpiresAt
+      user {
+        id
+        username
+      }
+    }
+  }
+`);
+
+export const BeginMfaPasskeyDocument = graphql(`
+  mutation BeginMfaPasskey($input: BeginMfaPasskeyInput!) {
+    beginMfaPasskey(input: $input) {
+      ceremonyId
+      options
+    }
+  }
+`);
+
+/**
+ * A ceremony's steps (server, browser, server) as one action: busy while any runs (the browser's
+ * own dialog may take a while), and one error, whichever step failed: the server's refusal
+ * (an ApolloError) or the browser's (a DOMException, e.g. NotAllowedError when cancelled).
+ */
+export function useCeremony() {
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<Error | null>(null);
+  async function run(steps: () => Promise<void>) {
+    setBusy(true);
+    setError(null);
+    try {
+      await steps();
+    } catch (caught) {
+      setError(caught instanceof Error ? caught : new Error(String(caught)));
+    } finally {
+      setBusy(false);
+    }
+  }
+  return { busy, error, run };
+}
+
+/** Sign-in screen: a passkey of this site signs in, no username asked (a discoverable credential). */
+export function PasskeySignIn() {
+  const [begin] = useMutation(BeginSignInDocument);
+  const [finish] = useMutation(FinishSignInDocument);
+  const ceremony = useCeremony();
+
+  const signIn = () =>
+    ceremony.run(async () => {
+      const begun = (await begin()).data?.beginPasskeySignIn;
+      if (!begun) return;
+      const credential = await getPasskey(begun.options);
+      const finished = await finish({ variables: { input: { ceremonyId: begun.ceremonyId, credential } } });
+      if (finished.data) session.signedIn();
+    });
+
+  return (
+    <div className="passkey-sign-in">
+      <button type="button" data-testid="passkey-sign-in" disabled={ceremony.busy} onClick={signIn}>
+        Sign in with a passkey
+      </button>
+      {ceremony.busy && <span className="muted"> Waiting for your passkey…</span>}
+      <ErrorText error={ceremony.error} testId="passkey-sign-in-error" />
+    </div>
+  );
+}
+
+function when(date: string | null | undefined): string {
+  return date ? new Date(date).toLocaleString() : 'never';
+}
+
+function backupState(passkey: { backupEligible: boolean; backedUp: boolean }): string {
+  if (passkey.backedUp) return 'Backed up (synced)';
+  if (passkey.backupEligible) return 'Can sync, not backed up now';
+  return 'This device only';
+}
+
+/** Settings: the account's passkeys, with Add, Rename and Remove. */
+export function Passkeys() {
+  const { data, error } = useQuery(PasskeysDocument);
+  const [deletePasskey, deleteState] = useMutation(DeleteDocument, {
+    update(cache, { data: removed }) {
+      const id = removed?.deletePasskey.id;
+      if (!id) return;
+      cache.updateQuery({ query: PasskeysDocument }, (current) =>
+        current ? { ...current, myPasskeys: current.myPasskeys.filter((passkey) => passkey.id !== id) } : current,
+      );
+      cache.evict({ id: cache.identify({ __typename: 'Passkey', id }) });
+    },
+  });
+  const [renaming, setRenaming] = useState<string | null>(null);
+  const passkeys = data?.myPasskeys ?? [];
+
+  return (
+    <section>
+      <h2>Passkeys</h2>
+      <ErrorText error={error} testId="passkeys-error" />
+      {data && passkeys.length === 0 && (
+        <p className="muted" data-testid="no-passkeys">
+          No passkey yet. A passkey signs you in without a password (and counts as both factors).
+        </p>
+      )}
+      {passkeys.length > 0 && (
+        <table>
+          <thead>
+            <tr>
+              <th>Name</th>
+              <th>Added</th>
+              <th>Last used</th>
+              <th>Backup</th>
+              <th />
+            </tr>
+          </thead>
+          <tbody>
+            {passkeys.map((passkey) => (
+              <tr key={passkey.id} data-testid="passkey" data-passkey-id={passkey.id}>
+                <td>
+                  {renaming === passkey.id ? (
+                    <RenameForm id={passkey.id} name={passkey.name} onDone={() => setRenaming(null)} />
+                  ) : (
+                    <span data-testid="passkey-name">{passkey.name}</span>
+                  )}
+                  {passkey.possiblyClonedAt && (
+                    <span className="error" data-testid="passkey-cloned">
+                      {' '}
+                      Refused since {when(passkey.possiblyClonedAt)}: it may have been copied. Remove it.
+                    </span>
+                  )}
+                </td>
+                <td data-testid="passkey-created">{when(passkey.createdAt)}</td>
+                <td data-testid="passkey-last-used">{when(passkey.lastUsedAt)}</td>
+                <td data-testid="passkey-backup">{backupState(passkey)}</td>
+                <td>
+                  {renaming !== passkey.id && (
+                    <button type="button" data-testid="passkey-rename" onClick={() => setRenaming(passkey.id)}>
+                      Rename
+                    </button>
+                  )}{' '}
+                  <button
+                    type="button"
+                    data-testid="passkey-delete"
+                    disabled={deleteState.loading}
+                    onClick={() => deletePasskey({ variables: { input: { id: passkey.id } } }).catch(() => undefined)}
+                  >
+                    Remove
+                  </button>
+                </td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      )}
+      <ErrorText error={deleteState.error} testId="passkey-delete-error" />
+      {data && <AddPasskey twoFactorEnabled={data.me.twoFactorEnabled} />}
+    </section>
+  );
+}
+
+function RenameForm({ id, name, onDone }: { id: string; name: string; onDone: () => void }) {
+  // The answer carries the passkey's id and new name: the cached list shows it at once.
+  const [rename, { loading, error }] = useMutation(RenameDocument);
+  async function submit(event: FormEvent<HTMLFormElement>) {
+    event.preventDefault();
+    const next = String(new FormData(event.currentTarget).get('name')).trim();
+    const result = await rename({ variables: { input: { id, name: next } } }).catch(() => null);
+    if (result?.data) onDone();
+  }
+  return (
+    <form onSubmit={submit} data-testid="passkey-rename-form" aria-label="Rename the passkey">
+      <input name="name" defaultValue={name} required maxLength={100} data-testid="passkey-rename-name" aria-label="New name" />
+      <button type="submit" disabled={loading} data-testid="passkey-rename-save">
+        Save
+      </button>
+      <button type="button" onClick={onDone}>
+        Cancel
+      </button>
+      <ErrorText error={error} testId="passkey-rename-error" />
+    </form>
+  );
+}
+
+/**
+ * Adding a passkey: the password (and a code, or a recovery code, when 2FA is on) proves the
+ * account to Agora, then the browser asks the person to create the passkey.
+ */
+function AddPasskey({ twoFactorEnabled }: { twoFactorEnabled: boolean }) {
+  const [begin] = useMutation(BeginRegistrationDocument);
+  const [finish] = useMutation(FinishRegistrationDocument, {
+    update(cache, { data: added }) {
+      const passkey = added?.finishPasskeyRegistration;
+      if (!passkey) return;
+      cache.updateQuery({ query: PasskeysDocument }, (current) =>
+        current ? { ...current, myPasskeys: [...current.myPasskeys, passkey] } : current,
+      );
+    },
+  });
+  const ceremony = useCeremony();
+  const [useRecovery, setUseRecovery] = useState(false);
+  const [added, setAdded] = useState<string | null>(null);
+
+  function submit(event: FormEvent<HTMLFormElement>) {
+    event.preventDefault();
+    const formElement = event.currentTarget;
+    const form = new FormData(formElement);
+    const name = String(form.get('name')).trim();
+    const password = String(form.get('password'));
+    const second = String(form.get('code') ?? '').trim();
+    const input = {
+      password,
+      ...(twoFactorEnabled && second ? (useRecovery ? { recoveryCode: second } : { code: second }) : {}),
+    };
+    setAdded(null);
+    return ceremony.run(async () => {
+      const begun = (await begin({ variables: { input } })).data?.beginPasskeyRegistration;
+      if (!begun) return;
+      const credential = await createPasskey(begun.options);
+      const finished = await finish({ variables: { input: { ceremonyId: begun.ceremonyId, credential, name } } });
+      if (!finished.data) return;
+      setAdded(finished.data.finishPasskeyRegistration.name);
+      formElement.reset();
+    });
+  }
+
+  return (
+    <>
+      {added && (
+        <p className="notice" data-testid="passkey-added">
+          Passkey “{added}” added. It signs you in with the “Sign in with a passkey” button.
+        </p>
+      )}
+      <form onSubmit={submit} data-testid="passkey-add-form" aria-label="Add a passkey">
+        <label>
+          Name
+          <input name="name" defaultValue="Passkey" required maxLength={100} data-testid="passkey-add-name" />
+        </label>
+        <label>
+          Your password
+          <input name="password" type="password" required autoComplete="current-password" data-testid="passkey-add-password" />
+        </label>
+        {twoFactorEnabled && (
+          <>
+            <label>
+              {useRecovery ? 'Recovery code' : 'Code from your authenticator app'}
+              <input
+                name="code"
+                key={String(useRecovery)}
+                required
+                autoComplete="one-time-code"
+                inputMode={useRecovery ? 'text' : 'numeric'}
+                data-testid="passkey-add-code"
+              />
+            </label>
+            <button type="button" onClick={() => setUseRecovery(!useRecovery)}>
+              {useRecovery ? 'Use an authenticator code' : 'Use a recovery code'}
+            </button>
+          </>
+        )}
+        <button type="submit" disabled={ceremony.busy} data-testid="passkey-add">
+          Add a passkey
+        </button>
+        {ceremony.busy && <span className="muted">Waiting for your passkey…</span>}
+        <ErrorText error={ceremony.error} testId="passkey-add-error" />
+      </form>
+    </>
+  );
+}
