@@ -360,6 +360,9 @@ async fn use_passkey(
                     "its signature counter went backwards".to_owned(),
                 )));
             }
+            // A changed backup-eligibility flag is refused too, but webauthn-rs finds it before
+            // checking the signature: it is no evidence about the key, so it marks nothing (else
+            // anyone could lock a passkey's owner out with a forged answer).
             Err(error) => return Ok(Ok(Err(error))),
         };
         // webauthn-rs compared against the counter the ceremony's state was made with; the row,

@@ -384,6 +384,37 @@ async fn answers_for_another_site_or_without_user_verification_are_refused() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn changed_backup_flags_are_refused_but_mark_nothing() {
+    let t = TestApp::new().await;
+    let ada = t.user("ada").await;
+    let mut authenticator = SoftPasskey::new(true);
+    let passkey = register(&t, &ada, &mut authenticator, "laptop").await;
+    // The flags byte follows the 32-byte RP id hash: BE is 0x08, BS 0x10.
+    for flipped in [0x08_u8, 0x10] {
+        let (ceremony, options) = begin_sign_in(&t).await;
+        let credential = answer(&t, "ada", &passkey, options, |options| {
+            let mut credential = authenticator.do_authentication(origin(), options).unwrap();
+            credential.response.authenticator_data[32] ^= flipped;
+            credential
+        })
+        .await;
+        let reply = finish_sign_in(&t, &ceremony, credential).await;
+        assert_eq!(reply.code(), Some("UNAUTHENTICATED"), "{}", reply.body);
+    }
+    // webauthn-rs compares the flags before it checks the signature, so a changed flag proves
+    // nothing about the key: anyone could send one, and marking the passkey on it would let
+    // them lock its owner out.
+    let list = t.gql_as(&ada.access, LIST, json!({})).await;
+    assert_eq!(
+        list.assert_ok()["myPasskeys"][0]["possiblyClonedAt"],
+        Value::Null
+    );
+    sign_in(&t, "ada", &passkey, &mut authenticator)
+        .await
+        .assert_ok();
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn a_counter_that_goes_back_marks_the_passkey_and_refuses_it() {
     let t = TestApp::new().await;
     let ada = t.user("ada").await;
