@@ -384,6 +384,8 @@ async fn use_passkey(
             now,
         )
         .await?;
+        let what = format!("Your passkey \"{}\" was used to prove it is you", row.name);
+        security_notice(app, conn, user_id, "passkey_used", &what).await?;
         Ok(Ok(Ok(row.id)))
     })
     .await?;

@@ -170,6 +170,12 @@ async fn a_passkey_is_registered_then_signs_in_without_a_password() {
             .await,
         1
     );
+    // Each use is mailed to the owner, as a provider sign-in is.
+    assert_eq!(
+        t.count("SELECT count(*) FROM email_outbox WHERE kind = 'passkey_used'")
+            .await,
+        2
+    );
     assert_eq!(
         t.count("SELECT count(*) FROM audit_log WHERE action = 'passkey.register'")
             .await,
