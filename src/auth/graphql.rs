@@ -8,7 +8,8 @@ use super::api_tokens::{self, TokenRequest};
 use super::credentials::change_password;
 use super::model::{ApiToken, Session};
 use super::payload::{
-    AuthPayload, MfaChallenge, ReauthFactorInput, RecentProofInput, clear_auth_cookies,
+    AuthPayload, MfaChallenge, ReauthFactorInput, ReauthenticatePayload, RecentProofInput,
+    clear_auth_cookies,
 };
 use super::recent::{self, Presented};
 use super::session::{self, Refresh};
@@ -198,17 +199,6 @@ pub struct ReauthenticateInput {
     /// With `passkeyCeremonyId`: the `PublicKeyCredential` `navigator.credentials.get()`
     /// gave, as JSON.
     pub passkey_credential: Option<async_graphql::types::Json<serde_json::Value>>,
-}
-
-/// The result of `reauthenticate`.
-#[derive(SimpleObject)]
-pub struct ReauthenticatePayload {
-    /// When the proof was made: now.
-    pub proved_at: DateTime<Utc>,
-    /// Until when the session may make sensitive changes without a new proof.
-    pub valid_until: DateTime<Utc>,
-    /// The factors proved, in the order given: `password`, `totp`, `recovery_code`, `passkey`.
-    pub proved_with: Vec<String>,
 }
 
 /// The result of `logout` or `logoutAll`.
@@ -429,7 +419,7 @@ impl AuthMutation {
     /// proof younger than `AGORA_REAUTH_WINDOW_SECS` (10 minutes by default) and otherwise
     /// answer `FORBIDDEN` with reason `REAUTHENTICATION_REQUIRED`. Give the password (and, while
     /// 2FA is on, `code` or `recoveryCode`), or a passkey's answer; an account without a
-    /// password may also sign in again with its provider. A wrong answer is `BAD_USER_INPUT` on
+    /// password may also prove itself with a linked provider (`beginOidcReauthentication`). A wrong answer is `BAD_USER_INPUT` on
     /// its field and counts against the account as at sign-in. Needs a session: API tokens
     /// give the password with each sensitive change instead.
     async fn reauthenticate(
@@ -461,11 +451,7 @@ impl AuthMutation {
         };
         let proved =
             recent::reauthenticate(ctx.app(), ctx.request_info(), viewer, presented).await?;
-        Ok(ReauthenticatePayload {
-            proved_at: proved.proved_at,
-            valid_until: proved.valid_until,
-            proved_with: proved.factors,
-        })
+        Ok(proved.into())
     }
 
     /// Creates an API token for scripts, after a recent proof of who the caller is (their

@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 
 use super::cookies::cleared_auth_cookies;
 use super::mfa::{Challenge, Proof};
-use super::recent::Reauth;
+use super::recent::{Reauth, Reauthenticated};
 use super::sign_in::SignedIn;
 use crate::accounts::model::User;
 use crate::graphql::ContextExt;
@@ -65,6 +65,28 @@ impl From<Challenge> for MfaChallenge {
         Self {
             challenge_token: challenge.token,
             expires_at: challenge.expires_at,
+        }
+    }
+}
+
+/// A proof `reauthenticate` (or a provider's re-authentication) recorded on the session.
+#[derive(SimpleObject)]
+pub struct ReauthenticatePayload {
+    /// When the proof was made: now.
+    pub proved_at: DateTime<Utc>,
+    /// Until when the session may make sensitive changes without a new proof.
+    pub valid_until: DateTime<Utc>,
+    /// The factors proved, in the order given: `password`, `totp`, `recovery_code`,
+    /// `passkey`, `oidc:<provider>`.
+    pub proved_with: Vec<String>,
+}
+
+impl From<Reauthenticated> for ReauthenticatePayload {
+    fn from(proved: Reauthenticated) -> Self {
+        Self {
+            proved_at: proved.proved_at,
+            valid_until: proved.valid_until,
+            proved_with: proved.factors,
         }
     }
 }

@@ -129,6 +129,19 @@ pub async fn reauthenticate(
         }
     };
     // As PostgreSQL keeps it, so the answer and the session's `provedAt` agree.
+    record(app, origin, (user_id, session_id), factors).await
+}
+
+/// Records on the user's live session a proof just made with `factors` (by `reauthenticate`,
+/// or a provider's flow), audited as `auth.reauthenticate`. `UNAUTHENTICATED` when the
+/// session has ended meanwhile.
+pub async fn record(
+    app: &App,
+    origin: &RequestInfo,
+    (user_id, session_id): (i64, i64),
+    factors: Vec<String>,
+) -> Result<Reauthenticated, AppError> {
+    // As PostgreSQL keeps it, so the answer and the session's `provedAt` agree.
     let now = app.clock.now().trunc_subsecs(6);
     let mut conn = db::conn(&app.pool).await?;
     audited(&mut conn, origin, now, async |conn| {

@@ -142,6 +142,8 @@ diesel::table! {
         created_at -> Timestamptz,
         expires_at -> Timestamptz,
         used_at -> Nullable<Timestamptz>,
+        reauth_session_id -> Nullable<Int8>,
+        reauth_second_factor -> Nullable<Text>,
     }
 }
 

@@ -39,6 +39,7 @@ pub(super) async fn start(
             return_to: query.return_to.as_deref(),
             redirect_uri: None,
             link_user: None,
+            reauth: None,
             browser: read_cookie(&parts.headers, state.cookies.oidc).as_deref(),
         },
     )
@@ -118,6 +119,11 @@ pub(super) async fn callback(
         Ok(Outcome::Linked(identity)) => {
             to_front(&return_to, &[("linked", &identity.provider)], None)
         }
+        Ok(Outcome::Reauthenticated(proved)) => to_front(
+            &return_to,
+            &[("reauthenticated", &proved.valid_until.to_rfc3339())],
+            None,
+        ),
         Err(error) => to_front(&return_to, &[], Some(&error)),
     }
 }

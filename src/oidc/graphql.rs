@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use super::model::Identity;
 use super::{Begin, Outcome};
 use crate::auth::cookies::oidc_cookie;
-use crate::auth::payload::{AuthPayload, MfaChallenge, ReauthFactorInput};
+use crate::auth::payload::{AuthPayload, MfaChallenge, ReauthFactorInput, ReauthenticatePayload};
 use crate::error::AppError;
 use crate::graphql::{ContextExt, Permission, parse_id};
 use crate::rbac::perm;
@@ -70,6 +70,15 @@ pub struct BeginOidcInput {
     pub redirect_uri: Option<String>,
 }
 
+/// A provider re-authentication for `beginOidcReauthentication`.
+#[derive(InputObject)]
+pub struct BeginOidcReauthenticationInput {
+    #[graphql(flatten)]
+    pub begin: BeginOidcInput,
+    #[graphql(flatten)]
+    pub factor: ReauthFactorInput,
+}
+
 /// What the provider sent to the front end's redirect URI.
 #[derive(InputObject)]
 pub struct CompleteOidcSignInInput {
@@ -105,6 +114,8 @@ pub enum OidcSignInResult {
     MfaChallenge(MfaChallenge),
     IdentityLinkRequired(IdentityLinkRequired),
     IdentityLinked(IdentityLinked),
+    /// A `beginOidcReauthentication` came back: the session proved its user again.
+    ReauthenticatePayload(ReauthenticatePayload),
 }
 
 /// The proof that the caller owns the account a provider identity is to be linked to.
@@ -182,9 +193,37 @@ impl OidcMutation {
         begin(ctx, input, Some(viewer.user_id)).await
     }
 
+    /// Proves the signed-in user again (a session) with a provider already linked to the
+    /// account, for sensitive changes (see `reauthenticate`): navigate to
+    /// `authorizationUrl`; the callback route returns with `#reauthenticated=<valid until>`,
+    /// or `completeOidcSignIn` answers `ReauthenticatePayload`. While 2FA is on, `code` or
+    /// `recoveryCode` comes here. A provider not linked to the account is `BAD_USER_INPUT`
+    /// on `provider`; signing in at the provider as someone else is `UNAUTHENTICATED`.
+    #[graphql(guard = "Permission(perm::PROFILE_UPDATE)")]
+    async fn begin_oidc_reauthentication(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The provider, where to return, and the second factor while 2FA is on.")]
+        input: BeginOidcReauthenticationInput,
+    ) -> async_graphql::Result<OidcAuthorization> {
+        let viewer = ctx.viewer()?;
+        let (app, origin) = (ctx.app(), ctx.request_info());
+        let request = Begin {
+            provider: &input.begin.provider,
+            return_to: input.begin.return_to.as_deref(),
+            redirect_uri: input.begin.redirect_uri.as_deref(),
+            link_user: None,
+            reauth: None,
+            browser: origin.oidc_cookie.as_deref(),
+        };
+        let second = (input.factor.code, input.factor.recovery_code);
+        let begun = super::begin_reauthentication(app, origin, viewer, request, second).await?;
+        Ok(authorization(ctx, begun))
+    }
+
     /// Finishes a sign-in whose redirect URI was a page of the front end: a session (also
-    /// set as cookies), the second-factor challenge when 2FA is on, a link to confirm, or the
-    /// identity linked. `BAD_USER_INPUT` on `state` for an unknown, used or expired sign-in
+    /// set as cookies), the second-factor challenge when 2FA is on, a link to confirm, the
+    /// identity linked, or a re-authentication. `BAD_USER_INPUT` on `state` for an unknown, used or expired sign-in
     /// or one begun in another browser; `UNAUTHENTICATED` when the provider's answer fails a
     /// check.
     async fn complete_oidc_sign_in(
@@ -217,6 +256,9 @@ impl OidcMutation {
             }),
             Outcome::Linked(identity) => {
                 OidcSignInResult::IdentityLinked(IdentityLinked { identity })
+            }
+            Outcome::Reauthenticated(proved) => {
+                OidcSignInResult::ReauthenticatePayload(proved.into())
             }
         })
     }
@@ -296,16 +338,22 @@ async fn begin(
             return_to: input.return_to.as_deref(),
             redirect_uri: input.redirect_uri.as_deref(),
             link_user,
+            reauth: None,
             browser: origin.oidc_cookie.as_deref(),
         },
     )
     .await?;
+    Ok(authorization(ctx, begun))
+}
+
+/// The answer to a begun flow, with the cookie binding it to this browser when it had none.
+fn authorization(ctx: &Context<'_>, begun: super::Begun) -> OidcAuthorization {
     if let Some(browser) = begun.new_browser {
-        let cookie = oidc_cookie(&app.config, &browser, super::rules::FLOW_LIFETIME);
+        let cookie = oidc_cookie(&ctx.app().config, &browser, super::rules::FLOW_LIFETIME);
         ctx.append_http_header(axum::http::header::SET_COOKIE, cookie);
     }
-    Ok(OidcAuthorization {
+    OidcAuthorization {
         authorization_url: begun.authorization_url,
         expires_at: begun.expires_at,
-    })
+    }
 }

@@ -22,6 +22,7 @@ use crate::accounts::model::{NewUser, User};
 use crate::accounts::{self, rules as account_rules, store as users};
 use crate::audit::{Event, action, audited, store::record};
 use crate::auth::mfa::{self, Challenge, Proof};
+use crate::auth::recent::{self, Reauthenticated};
 use crate::auth::recovery;
 use crate::auth::sign_in::{Proved, SignedIn, open_session};
 use crate::auth::tokens::{digest, random_secret};
@@ -29,7 +30,7 @@ use crate::db;
 use crate::error::{AppError, reason};
 use crate::mail::security_notice;
 use crate::ratelimit::Guarded;
-use crate::request::RequestInfo;
+use crate::request::{RequestInfo, Viewer};
 use model::{Identity, NewFlow, identity_in_use};
 use providers::{ProviderConfig, Verified};
 
@@ -43,6 +44,9 @@ pub struct Begin<'a> {
     pub redirect_uri: Option<&'a str>,
     /// The signed-in user adding this provider, for a link.
     pub link_user: Option<i64>,
+    /// The session this flow proves its user again for (with the name of the second factor
+    /// checked as it began, while 2FA is on), instead of linking.
+    pub reauth: Option<(i64, Option<&'static str>)>,
     /// The binding cookie the browser already has, if any.
     pub browser: Option<&'a str>,
 }
@@ -129,6 +133,8 @@ pub async fn begin(app: &App, origin: &RequestInfo, request: Begin<'_>) -> Resul
             redirect_uri: &redirect_uri,
             return_to: return_to.as_str(),
             link_user_id: request.link_user,
+            reauth_session_id: request.reauth.map(|(session, _)| session),
+            reauth_second_factor: request.reauth.and_then(|(_, second)| second),
             created_at: now,
             expires_at,
         },
@@ -154,6 +160,8 @@ pub enum Outcome {
     },
     /// The signed-in user who began a link now has this identity.
     Linked(Identity),
+    /// The signed-in user who began a re-authentication proved themself again.
+    Reauthenticated(Reauthenticated),
 }
 
 /// A flow found and spent, with what came of it: the browser goes to `return_to` either way.
@@ -208,9 +216,16 @@ pub async fn complete(
                 return Err(error);
             }
         };
-        match flow.link_user_id {
-            Some(user_id) => link_signed_in(app, origin, user_id, provider, &verified).await,
-            None => sign_in(app, origin, provider, &verified, &browser_hash).await,
+        match (flow.link_user_id, flow.reauth_session_id) {
+            (Some(user_id), Some(session_id)) => {
+                let second = flow.reauth_second_factor;
+                let proving = (user_id, session_id, second);
+                reauthenticate_with(app, origin, proving, provider, &verified).await
+            }
+            (Some(user_id), None) => {
+                link_signed_in(app, origin, user_id, provider, &verified).await
+            }
+            (None, _) => sign_in(app, origin, provider, &verified, &browser_hash).await,
         }
     }
     .await;
@@ -403,6 +418,70 @@ async fn create_account(
             other => return other,
         }
     }
+}
+
+/// Begins proving the signed-in viewer again with one of their linked providers, for
+/// `reauthenticate`'s window: while 2FA is on, the second factor (`code` or `recoveryCode`)
+/// comes now and the provider's answer completes the proof.
+pub async fn begin_reauthentication(
+    app: &App,
+    origin: &RequestInfo,
+    viewer: &Viewer,
+    request: Begin<'_>,
+    second_factor: (Option<String>, Option<String>),
+) -> Result<Begun, AppError> {
+    let session_id = viewer.session_id.ok_or(AppError::SessionRequired)?;
+    let provider = app.oidc.get(request.provider)?;
+    let mut conn = db::conn(&app.pool).await?;
+    let linked = store::identities_of_users(&mut conn, &[viewer.user_id])
+        .await?
+        .into_iter()
+        .any(|identity| identity.provider == provider.id);
+    drop(conn);
+    if !linked {
+        return Err(AppError::bad_input(
+            "provider",
+            format!("{} is not linked to your account", provider.display_name),
+        ));
+    }
+    let second = mfa::second_factor_if_enabled(app, origin, viewer.user_id, second_factor).await?;
+    let request = Begin {
+        link_user: Some(viewer.user_id),
+        reauth: Some((session_id, second)),
+        ..request
+    };
+    begin(app, origin, request).await
+}
+
+/// A re-authentication flow came back: the provider's identity must be the user's own.
+async fn reauthenticate_with(
+    app: &App,
+    origin: &RequestInfo,
+    (user_id, session_id, second): (i64, i64, Option<String>),
+    provider: &ProviderConfig,
+    verified: &Verified,
+) -> Result<Outcome, AppError> {
+    let now = app.clock.now();
+    let mut conn = db::conn(&app.pool).await?;
+    let identity = store::find_identity(&mut conn, &provider.id, &verified.subject)
+        .await?
+        .filter(|identity| identity.user_id == user_id)
+        .ok_or_else(|| {
+            AppError::Rejected(
+                format!(
+                    "The {} account you signed in with is not linked to yours",
+                    provider.display_name
+                )
+                .into(),
+            )
+        })?;
+    store::touch_identity(&mut conn, identity.id, now).await?;
+    drop(conn);
+    let factors = std::iter::once(format!("oidc:{}", provider.id))
+        .chain(second)
+        .collect();
+    let proved = recent::record(app, origin, (user_id, session_id), factors).await?;
+    Ok(Outcome::Reauthenticated(proved))
 }
 
 /// A signed-in user's link flow came back: the identity is theirs now, unless it signs in as

@@ -30,6 +30,8 @@ pub struct NewFlow<'a> {
     pub redirect_uri: &'a str,
     pub return_to: &'a str,
     pub link_user_id: Option<i64>,
+    pub reauth_session_id: Option<i64>,
+    pub reauth_second_factor: Option<&'a str>,
     pub created_at: DateTime<Utc>,
     pub expires_at: DateTime<Utc>,
 }
@@ -44,6 +46,10 @@ pub struct Flow {
     pub redirect_uri: String,
     pub return_to: String,
     pub link_user_id: Option<i64>,
+    /// The session of `link_user_id` this flow re-authenticates, instead of linking.
+    pub reauth_session_id: Option<i64>,
+    /// The second factor checked when the re-authentication began (2FA on).
+    pub reauth_second_factor: Option<String>,
 }
 
 #[derive(Debug, Queryable, Selectable)]

@@ -142,7 +142,7 @@ impl PasskeysMutation {
     /// Begins adding a passkey to the signed-in account (a session, not an API token), after a
     /// recent proof: its password and, with 2FA on, a code; or a session that proved its user
     /// recently (an account with no password proves itself with `reauthenticate` through a
-    /// passkey, or by signing in again with its provider).
+    /// passkey, or with a linked provider through `beginOidcReauthentication`).
     #[graphql(guard = "Permission(perm::PROFILE_UPDATE)")]
     async fn begin_passkey_registration(
         &self,

@@ -22,7 +22,8 @@ const COMPLETE: &str =
     ... on AuthPayload { accessToken user { id username email emailVerified } }
     ... on MfaChallenge { challengeToken }
     ... on IdentityLinkRequired { linkToken provider }
-    ... on IdentityLinked { identity { id provider email } } } }";
+    ... on IdentityLinked { identity { id provider email } }
+    ... on ReauthenticatePayload { provedWith } } }";
 const CONFIRM: &str = "mutation($v: ConfirmIdentityLinkInput!) { confirmIdentityLink(input: $v) { accessToken user { id username } } }";
 const ME: &str = "{ me { id username email emailVerified identities { id provider email } } }";
 
@@ -963,4 +964,169 @@ async fn a_page_of_users_reads_their_identities_in_one_statement() {
         without + 1,
         "one statement for every user's identities"
     );
+}
+
+/// `access`'s session begins a provider re-authentication and `sub` signs in at the provider:
+/// the authorization's answer, the provider's redirect back, and the browser's cookie.
+async fn begin_reauthentication(
+    rig: &Rig,
+    access: &str,
+    sub: &str,
+    input: Value,
+) -> (Reply, String, String) {
+    let begin = "mutation($v: BeginOidcReauthenticationInput!) { beginOidcReauthentication(input: $v) { authorizationUrl } }";
+    let reply = rig
+        .app
+        .post(
+            begin,
+            json!({ "v": input }),
+            &[("authorization", &format!("Bearer {access}"))],
+        )
+        .await;
+    let Some(url) = reply.data()["beginOidcReauthentication"]["authorizationUrl"].as_str() else {
+        return (reply, String::new(), String::new());
+    };
+    let back = rig.provider.authorize(url, sub).await;
+    let browser = browser_of(&reply);
+    (reply, back, browser)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_linked_provider_proves_the_user_again_in_the_same_session() {
+    let rig = rig(&[ALICE, BOB_AT_PROVIDER]).await;
+    let signed = rig.sign_in_over_graphql("alice-sub").await;
+    let access = signed.assert_ok()["completeOidcSignIn"]["accessToken"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // The account the provider made has no password, and its sign-in is long past.
+    rig.app
+        .sql("UPDATE sessions SET proved_at = proved_at - interval '11 minutes'")
+        .await;
+    let create = "mutation { createApiToken(input: {name: \"s\", permissions: [\"profile:read\"]}) { token } }";
+    let refused = rig.app.gql_as(&access, create, json!({})).await;
+    assert_eq!(
+        refused.error()["extensions"]["reason"],
+        "REAUTHENTICATION_REQUIRED"
+    );
+    // A provider the account has not linked is refused before the provider is asked.
+    let unlinked = rig
+        .app
+        .gql_as(
+            &access,
+            "mutation { beginOidcReauthentication(input: {provider: \"nope\"}) { authorizationUrl } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(unlinked.code(), Some("NOT_FOUND"));
+    // Signing in at the provider as someone else proves nothing.
+    let spa = json!({"provider": "test", "redirectUri": SPA_CALLBACK});
+    let (_, back, browser) = begin_reauthentication(&rig, &access, "bob-sub", spa.clone()).await;
+    let someone_else = rig.complete(&back, &browser).await;
+    assert_eq!(
+        someone_else.code(),
+        Some("UNAUTHENTICATED"),
+        "{}",
+        someone_else.body
+    );
+    assert_eq!(
+        rig.app.gql_as(&access, create, json!({})).await.error()["extensions"]["reason"],
+        "REAUTHENTICATION_REQUIRED"
+    );
+    // Over GraphQL, as an SPA completes it.
+    let (_, back, browser) = begin_reauthentication(&rig, &access, "alice-sub", spa).await;
+    let proved = rig.complete(&back, &browser).await;
+    let proved = &proved.assert_ok()["completeOidcSignIn"];
+    assert_eq!(proved["__typename"], "ReauthenticatePayload");
+    assert_eq!(proved["provedWith"], json!(["oidc:test"]));
+    rig.app.gql_as(&access, create, json!({})).await.assert_ok();
+    // Over Agora's own callback route, as a browser does: the fragment says until when.
+    rig.app
+        .sql("UPDATE sessions SET proved_at = proved_at - interval '11 minutes'")
+        .await;
+    let (_, back, browser) = begin_reauthentication(
+        &rig,
+        &access,
+        "alice-sub",
+        json!({"provider": "test", "returnTo": "/settings"}),
+    )
+    .await;
+    let path = back.strip_prefix(AGORA).unwrap();
+    let landed = rig
+        .app
+        .get(
+            path,
+            &[("cookie", &cookie_header(BROWSER_COOKIE, &browser))],
+        )
+        .await;
+    assert_eq!(landed.status, 303, "{}", landed.text);
+    assert!(
+        fact(&location(&landed), "reauthenticated").is_some(),
+        "{}",
+        location(&landed)
+    );
+    rig.app.gql_as(&access, create, json!({})).await.assert_ok();
+    assert_eq!(
+        rig.app.count("SELECT count(*) FROM sessions").await,
+        1,
+        "the same session throughout"
+    );
+    assert_eq!(
+        rig.app
+            .count("SELECT count(*) FROM audit_log WHERE action = 'auth.reauthenticate'")
+            .await,
+        2
+    );
+
+    // Within its proof, the account turns 2FA on without a password; a provider's
+    // re-authentication then takes the second factor too.
+    let setup = rig
+        .app
+        .gql_as(
+            &access,
+            "mutation { beginTwoFactorSetup { otpauthUri } }",
+            json!({}),
+        )
+        .await;
+    let uri = setup.assert_ok()["beginTwoFactorSetup"]["otpauthUri"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let totp = totp_rs::Totp::from_url(&uri).unwrap();
+    let now = real_time(&rig.app);
+    rig.app
+        .gql_as(
+            &access,
+            "mutation($v: ConfirmTwoFactorSetupInput!) { confirmTwoFactorSetup(input: $v) { recoveryCodes } }",
+            json!({"v": {"code": crate::mfa::code(&totp, now)}}),
+        )
+        .await
+        .assert_ok();
+    let spa = json!({"provider": "test", "redirectUri": SPA_CALLBACK});
+    let (no_code, _, _) = begin_reauthentication(&rig, &access, "alice-sub", spa.clone()).await;
+    assert_eq!(
+        no_code.error()["extensions"]["field"],
+        "code",
+        "{}",
+        no_code.body
+    );
+    let mut with_code = spa;
+    with_code["code"] = json!(crate::mfa::code(&totp, now + 30));
+    let (_, back, browser) = begin_reauthentication(&rig, &access, "alice-sub", with_code).await;
+    let proved = rig.complete(&back, &browser).await;
+    assert_eq!(
+        proved.assert_ok()["completeOidcSignIn"]["provedWith"],
+        json!(["oidc:test", "totp"])
+    );
+
+    // An account that has not linked the provider cannot prove itself with it.
+    let carol = rig.app.user("carol").await;
+    let (unlinked, _, _) = begin_reauthentication(
+        &rig,
+        &carol.access,
+        "alice-sub",
+        json!({"provider": "test"}),
+    )
+    .await;
+    assert_eq!(unlinked.error()["extensions"]["field"], "provider");
 }

@@ -102,19 +102,36 @@ pub async fn reauthenticate(
 ) -> Result<Vec<String>, AppError> {
     let (password_field, password) = proof.password;
     check_password(app, user_id, password_field, password).await?;
+    let second =
+        second_factor_if_enabled(app, origin, user_id, (proof.code, proof.recovery_code)).await?;
+    Ok(std::iter::once("password")
+        .chain(second)
+        .map(str::to_owned)
+        .collect())
+}
+
+/// While the user has 2FA on, checks the second factor that came with another one (`code` or
+/// `recoveryCode`, `BAD_USER_INPUT` on `code` when neither did) and names it; otherwise none
+/// is needed and any given is ignored.
+pub async fn second_factor_if_enabled(
+    app: &App,
+    origin: &RequestInfo,
+    user_id: i64,
+    (code, recovery_code): (Option<String>, Option<String>),
+) -> Result<Option<&'static str>, AppError> {
     let mut conn = db::conn(&app.pool).await?;
     if !store::is_enabled(&mut conn, user_id).await? {
-        return Ok(vec!["password".to_owned()]);
+        return Ok(None);
     }
-    if proof.code.is_none() && proof.recovery_code.is_none() {
+    if code.is_none() && recovery_code.is_none() {
         return Err(AppError::bad_input(
             "code",
             "Two-factor authentication is on: give a code or a recovery code",
         ));
     }
-    let factor = Factor::from_input(proof.code, proof.recovery_code)?;
+    let factor = Factor::from_input(code, recovery_code)?;
     check_factor(app, origin, (&mut conn, user_id), &factor).await?;
-    Ok(vec!["password".to_owned(), factor.name().to_owned()])
+    Ok(Some(factor.name()))
 }
 
 /// Checks one second factor of the user (a passkey for `reauthenticate`), counting a wrong one
