@@ -22,9 +22,13 @@ const STEP_MS = 30_000;
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 test('sign-in with an OpenID provider in the SPA: a new account, and linking to an existing one', async (t) => {
-  const [agoraPort, webPort] = [await freePort(), await freePort()];
+  // Agora's port is chosen ahead (the provider registers its callback), so the provider, which
+  // starts first, must not be given the same number: freePort() never hands one out twice (see
+  // server.mjs), and the provider gets one of its own from it too.
+  const [agoraPort, webPort, providerPort] = [await freePort(), await freePort(), await freePort()];
   const appUrl = `http://127.0.0.1:${webPort}`;
   const provider = await startProvider({
+    port: providerPort,
     clients: [
       { client_id: 'agora', client_secret: SECRET, redirect_uris: [`http://127.0.0.1:${agoraPort}/auth/oidc/test/callback`] },
     ],

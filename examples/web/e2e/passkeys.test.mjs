@@ -4,9 +4,10 @@
 // http://localhost:<port> (a secure context, like https) and Agora is told its relying party
 // (AGORA_WEBAUTHN_RP_ID=localhost, AGORA_WEBAUTHN_ORIGINS=the app's origin); the app's own
 // server forwards /graphql, so its calls stay same-origin. Steps: a passkey added from Settings
-// (a wrong password first), renamed; a sign-in with it and no username; with 2FA on, a
-// password sign-in whose challenge a passkey answers; a second passkey added with a recovery
-// code (the first authenticator refusing to make a second credential for the account), the
+// right after signing in (no password asked: the sign-in is a recent proof; the "Confirm it's
+// you" prompt of a stale session is reauth.test.mjs), renamed; a sign-in with it and no
+// username; with 2FA on, a password sign-in whose challenge a passkey answers; a second passkey
+// added (the first authenticator refusing to make a second credential for the account), the
 // first removed; and the last way into an account without a password, refused.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -44,7 +45,7 @@ test('passkeys in the SPA: add, rename, sign in without a username, answer 2FA, 
       AGORA_WEBAUTHN_RP_ID: 'localhost',
       AGORA_WEBAUTHN_ORIGINS: appOrigin,
       // Every password check counts against the account's sign-in budget (5 a minute), and ada's
-      // password is asked for more often than that here (sign-ins, each passkey added, 2FA setup).
+      // password is checked more often than that here (sign-ins, API token, 2FA setup).
       AGORA_RATE_LOGIN_PER_ACCOUNT: '50',
     },
   });
@@ -92,26 +93,19 @@ test('passkeys in the SPA: add, rename, sign in without a username, answer 2FA, 
     await testId('login-form').waitFor();
   }
 
-  await t.test('Settings: a wrong password adds nothing; the right one adds a listed passkey', async () => {
+  await t.test('Settings: right after signing in, a passkey is added without asking for the password', async () => {
     await page.goto(appOrigin);
     await passwordSignIn();
     await signedInAsAda();
     await testId('nav-settings').click();
     await testId('no-passkeys').waitFor();
-    assert.equal(await testId('passkey-add-code').count(), 0, 'no code asked while 2FA is off');
 
     await testId('passkey-add-name').fill('Laptop');
-    await testId('passkey-add-password').fill('not the password');
-    await testId('passkey-add').click();
-    await testId('passkey-add-error').getByText('Password is incorrect').waitFor();
-    assert.deepEqual(await credentialsOf(laptop), [], 'the browser was not asked');
-    assert.deepEqual(await passkeysOfAda(), []);
-
-    await testId('passkey-add-password').fill(PASSWORD);
     await testId('passkey-add').click();
     await testId('passkey-added').getByText('Passkey “Laptop” added.').waitFor();
     await row('Laptop').waitFor();
     assert.equal(await testId('passkey-add-error').count(), 0);
+    assert.equal(await testId('reauth-dialog').count(), 0, 'the sign-in was proof enough: no prompt');
     assert.equal(await row('Laptop').getByTestId('passkey-last-used').innerText(), 'never');
     assert.equal(await row('Laptop').getByTestId('passkey-backup').innerText(), 'This device only');
 
@@ -154,7 +148,6 @@ test('passkeys in the SPA: add, rename, sign in without a username, answer 2FA, 
     await shot('signed-in-with-passkey');
   });
 
-  let recoveryCodes;
   await t.test('with 2FA on, "Use a passkey" answers the password sign-in’s challenge', async () => {
     // Two-factor on through the API (spa.test.mjs sets it up in the page).
     const setup = await agora.must(
@@ -165,12 +158,11 @@ test('passkeys in the SPA: add, rename, sign in without a username, answer 2FA, 
     const totp = OTPAuth.URI.parse(setup.beginTwoFactorSetup.otpauthUri);
     const left = STEP_MS - (Date.now() % STEP_MS);
     if (left < 2000) await sleep(left + 200);
-    const confirmed = await agora.must(
+    await agora.must(
       'mutation($input: ConfirmTwoFactorSetupInput!) { confirmTwoFactorSetup(input: $input) { recoveryCodes } }',
       { input: { code: totp.generate() } },
       token,
     );
-    recoveryCodes = confirmed.confirmTwoFactorSetup.recoveryCodes;
 
     await signOut();
     await passwordSignIn();
@@ -183,14 +175,11 @@ test('passkeys in the SPA: add, rename, sign in without a username, answer 2FA, 
     await shot('mfa-with-passkey');
   });
 
-  await t.test('with 2FA on, adding asks for a code; one authenticator holds one passkey of an account', async () => {
+  await t.test('one authenticator holds one passkey of an account; another adds a second', async () => {
+    // Signed in a moment ago (password and passkey): no prompt, though 2FA is on.
     await testId('nav-settings').click();
     await row('Work laptop').waitFor();
     await testId('passkey-add-name').fill('Second on the laptop');
-    await testId('passkey-add-password').fill(PASSWORD);
-    await testId('passkey-add-code').waitFor();
-    await page.getByRole('button', { name: 'Use a recovery code' }).click();
-    await testId('passkey-add-code').fill(recoveryCodes[0]);
     await testId('passkey-add').click();
     // Agora lists the account's credentials in excludeCredentials: the authenticator refuses.
     await testId('passkey-add-error').getByText(/InvalidStateError|already registered/i).waitFor();
@@ -202,8 +191,6 @@ test('passkeys in the SPA: add, rename, sign in without a username, answer 2FA, 
     laptop = null;
     const phone = await addAuthenticator({ defaultBackupEligibility: true, defaultBackupState: true });
     await testId('passkey-add-name').fill('Phone');
-    await testId('passkey-add-password').fill(PASSWORD);
-    await testId('passkey-add-code').fill(recoveryCodes[1]);
     await testId('passkey-add').click();
     await row('Phone').waitFor();
     assert.equal(await row('Phone').getByTestId('passkey-backup').innerText(), 'Backed up (synced)');
@@ -216,6 +203,7 @@ test('passkeys in the SPA: add, rename, sign in without a username, answer 2FA, 
       ],
     );
     assert.equal((await credentialsOf(phone)).length, 1);
+    assert.equal(await testId('reauth-dialog').count(), 0);
 
     // Ada has a password: the old laptop's passkey may go.
     await row('Work laptop').getByTestId('passkey-delete').click();
@@ -231,9 +219,9 @@ test('passkeys in the SPA: add, rename, sign in without a username, answer 2FA, 
   });
 
   await t.test('the last way into an account without a password cannot be removed', async () => {
-    // No API makes a password-less account that holds a passkey (adding one asks for the
-    // password; provider-made accounts have none), so the password goes in the database, as in
-    // the server's own test (tests/api/passkeys.rs).
+    // A password-less account holding a passkey is one made by a provider that added a passkey
+    // right after signing in with it; this test has no provider, so the password goes in the
+    // database, as in the server's own test (tests/api/passkeys.rs).
     await sql("UPDATE users SET password_hash = '' WHERE username = 'ada'");
     await testId('nav-settings').click();
     await row('Phone').getByTestId('passkey-delete').click();

@@ -17,17 +17,39 @@ const artifacts = fileURLToPath(new URL('./artifacts/', import.meta.url));
 export const AGORA_BIN = process.env.AGORA_BIN ?? join(repo, 'target/debug/agora');
 const PG = process.env.AGORA_TEST_PG ?? 'postgres://postgres@127.0.0.1:5432';
 
-/** A port nobody listens on right now (the kernel picks one; we close it and reuse the number). */
-export function freePort() {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.unref();
-    server.on('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address();
-      server.close(() => resolve(port));
+// Every port freePort() has handed out in this process.
+const handedOut = new Set();
+
+/**
+ * A port nobody listens on right now, and one this process has not been given before: the
+ * kernel picks it (listen on port 0), we close it, and the caller's server binds the number
+ * later. Between the two nobody holds the port, and the kernel may pick the same number again
+ * for the next listen(0) (here about one triple of picks in 1,700 had a repeat). A test that
+ * chooses several ports ahead, such as oidc.test.mjs (Agora's, whose callback the OpenID
+ * provider must know before either starts; the app's; the provider's; Agora's metrics port),
+ * then sometimes gave Agora's number to the provider too, and whichever bound second failed with
+ * "Address already in use". So a number is never handed out twice: each server a test starts
+ * gets a port of its own, and port 0 is never passed on (the provider gets a freePort() too).
+ * What remains is another process, or an outgoing connection's local port, taking the number
+ * in that moment: the kernel does not hand out a port being listened on, and an outgoing
+ * connection prefers even ports where listen(0) gives odd ones, so that is rarer still.
+ */
+export async function freePort() {
+  for (;;) {
+    const port = await new Promise((resolve, reject) => {
+      const server = createServer();
+      server.unref();
+      server.on('error', reject);
+      server.listen(0, '127.0.0.1', () => {
+        const { port } = server.address();
+        server.close(() => resolve(port));
+      });
     });
-  });
+    if (!handedOut.has(port)) {
+      handedOut.add(port);
+      return port;
+    }
+  }
 }
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));

@@ -9,6 +9,7 @@ import { Settings } from './Settings';
 import { mailedLinkPage } from './MailedLinks';
 import { LinkedProviders } from './Oidc';
 import { Passkeys } from './Passkeys';
+import { ReauthProvider } from './Reauth';
 
 const MeDocument = graphql(`
   query Me {
@@ -79,7 +80,7 @@ function Home() {
     </button>
   );
   return (
-    <>
+    <ReauthProvider>
       <header>
         <strong>Agora</strong>
         <nav>
@@ -110,7 +111,7 @@ function Home() {
       <footer className="muted">
         Session refreshes: <RefreshCount />
       </footer>
-    </>
+    </ReauthProvider>
   );
 }
 

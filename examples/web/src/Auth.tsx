@@ -5,7 +5,8 @@ import { graphql } from './gql';
 import { session } from './session';
 import { ErrorText } from './errors';
 import { LinkForm, ProviderButtons, forgetProviderReturn, providerErrorText, providerReturn } from './Oidc';
-import { BeginMfaPasskeyDocument, PasskeySignIn, useCeremony } from './Passkeys';
+import { BeginMfaPasskeyDocument, PasskeySignIn } from './Passkeys';
+import { useCeremony } from './ceremony';
 import { getPasskey } from './webauthn';
 
 const RegisterDocument = graphql(`

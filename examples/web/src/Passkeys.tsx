@@ -1,23 +1,22 @@
-// Passkeys (WebAuthn): Settings lists the account's passkeys, adds one (after the password, and a
-// code when 2FA is on: `beginPasskeyRegistration`, the browser's `navigator.credentials.create`,
-// `finishPasskeyRegistration`), renames and removes them; the sign-in screen signs in with one
-// and no username (`beginPasskeySignIn`, `navigator.credentials.get`, `finishPasskeySignIn`, which
-// also sets the session cookies). The 2FA step's "Use a passkey" is in Auth.tsx (MfaForm). The
-// browser's side of each ceremony is src/webauthn.ts.
+// Passkeys (WebAuthn): Settings lists the account's passkeys, adds one (`beginPasskeyRegistration`
+// with no password, "Confirm it's you" when Agora wants a fresh proof (src/Reauth.tsx), the
+// browser's `navigator.credentials.create`, `finishPasskeyRegistration`), renames and removes
+// them; the sign-in screen signs in with one and no username (`beginPasskeySignIn`,
+// `navigator.credentials.get`, `finishPasskeySignIn`, which also sets the session cookies). The
+// 2FA step's "Use a passkey" is in Auth.tsx (MfaForm). The browser's side of each ceremony is
+// src/webauthn.ts.
 import { useState } from 'react';
 import type { FormEvent } from 'react';
 import { useMutation, useQuery } from '@apollo/client';
 import { graphql } from './gql';
 import { session } from './session';
 import { ErrorText } from './errors';
+import { useCeremony } from './ceremony';
+import { useReauth } from './Reauth';
 import { createPasskey, getPasskey } from './webauthn';
 
 const PasskeysDocument = graphql(`
   query MyPasskeys {
-    me {
-      id
-      twoFactorEnabled
-    }
     myPasskeys {
       id
       name
@@ -31,8 +30,8 @@ const PasskeysDocument = graphql(`
 `);
 
 const BeginRegistrationDocument = graphql(`
-  mutation BeginPasskeyRegistration($input: BeginPasskeyRegistrationInput!) {
-    beginPasskeyRegistration(input: $input) {
+  mutation BeginPasskeyRegistration {
+    beginPasskeyRegistration {
       ceremonyId
       options
     }
@@ -99,28 +98,6 @@ export const BeginMfaPasskeyDocument = graphql(`
     }
   }
 `);
-
-/**
- * A ceremony's steps (server, browser, server) as one action: busy while any runs (the browser's
- * own dialog may take a while), and one error, whichever step failed: the server's refusal
- * (an ApolloError) or the browser's (a DOMException, e.g. NotAllowedError when cancelled).
- */
-export function useCeremony() {
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState<Error | null>(null);
-  async function run(steps: () => Promise<void>) {
-    setBusy(true);
-    setError(null);
-    try {
-      await steps();
-    } catch (caught) {
-      setError(caught instanceof Error ? caught : new Error(String(caught)));
-    } finally {
-      setBusy(false);
-    }
-  }
-  return { busy, error, run };
-}
 
 /** Sign-in screen: a passkey of this site signs in, no username asked (a discoverable credential). */
 export function PasskeySignIn() {
@@ -234,7 +211,7 @@ export function Passkeys() {
         </table>
       )}
       <ErrorText error={deleteState.error} testId="passkey-delete-error" />
-      {data && <AddPasskey twoFactorEnabled={data.me.twoFactorEnabled} />}
+      {data && <AddPasskey />}
     </section>
   );
 }
@@ -263,10 +240,11 @@ function RenameForm({ id, name, onDone }: { id: string; name: string; onDone: ()
 }
 
 /**
- * Adding a passkey: the password (and a code, or a recovery code, when 2FA is on) proves the
- * account to Agora, then the browser asks the person to create the passkey.
+ * Adding a passkey: `beginPasskeyRegistration` without a password; a session that proved its
+ * user recently (a sign-in, or "Confirm it's you") goes straight on, others are asked to
+ * confirm it's them first. Then the browser asks the person to create the passkey.
  */
-function AddPasskey({ twoFactorEnabled }: { twoFactorEnabled: boolean }) {
+function AddPasskey() {
   const [begin] = useMutation(BeginRegistrationDocument);
   const [finish] = useMutation(FinishRegistrationDocument, {
     update(cache, { data: added }) {
@@ -277,26 +255,23 @@ function AddPasskey({ twoFactorEnabled }: { twoFactorEnabled: boolean }) {
       );
     },
   });
+  const withReauth = useReauth();
   const ceremony = useCeremony();
-  const [useRecovery, setUseRecovery] = useState(false);
   const [added, setAdded] = useState<string | null>(null);
+  // While the browser, not "Confirm it's you", is what the action waits for.
+  const [creating, setCreating] = useState(false);
 
   function submit(event: FormEvent<HTMLFormElement>) {
     event.preventDefault();
     const formElement = event.currentTarget;
-    const form = new FormData(formElement);
-    const name = String(form.get('name')).trim();
-    const password = String(form.get('password'));
-    const second = String(form.get('code') ?? '').trim();
-    const input = {
-      password,
-      ...(twoFactorEnabled && second ? (useRecovery ? { recoveryCode: second } : { code: second }) : {}),
-    };
+    const name = String(new FormData(formElement).get('name')).trim();
     setAdded(null);
     return ceremony.run(async () => {
-      const begun = (await begin({ variables: { input } })).data?.beginPasskeyRegistration;
+      // Only this step needs the proof: the retry begins a new ceremony, with new options.
+      const begun = (await withReauth(() => begin())).data?.beginPasskeyRegistration;
       if (!begun) return;
-      const credential = await createPasskey(begun.options);
+      setCreating(true);
+      const credential = await createPasskey(begun.options).finally(() => setCreating(false));
       const finished = await finish({ variables: { input: { ceremonyId: begun.ceremonyId, credential, name } } });
       if (!finished.data) return;
       setAdded(finished.data.finishPasskeyRegistration.name);
@@ -316,32 +291,10 @@ function AddPasskey({ twoFactorEnabled }: { twoFactorEnabled: boolean }) {
           Name
           <input name="name" defaultValue="Passkey" required maxLength={100} data-testid="passkey-add-name" />
         </label>
-        <label>
-          Your password
-          <input name="password" type="password" required autoComplete="current-password" data-testid="passkey-add-password" />
-        </label>
-        {twoFactorEnabled && (
-          <>
-            <label>
-              {useRecovery ? 'Recovery code' : 'Code from your authenticator app'}
-              <input
-                name="code"
-                key={String(useRecovery)}
-                required
-                autoComplete="one-time-code"
-                inputMode={useRecovery ? 'text' : 'numeric'}
-                data-testid="passkey-add-code"
-              />
-            </label>
-            <button type="button" onClick={() => setUseRecovery(!useRecovery)}>
-              {useRecovery ? 'Use an authenticator code' : 'Use a recovery code'}
-            </button>
-          </>
-        )}
         <button type="submit" disabled={ceremony.busy} data-testid="passkey-add">
           Add a passkey
         </button>
-        {ceremony.busy && <span className="muted">Waiting for your passkey…</span>}
+        {creating && <span className="muted">Waiting for your passkey…</span>}
         <ErrorText error={ceremony.error} testId="passkey-add-error" />
       </form>
     </>

@@ -3,6 +3,8 @@ import type { FormEvent } from 'react';
 import { useMutation, useQuery } from '@apollo/client';
 import { graphql } from './gql';
 import { ErrorText } from './errors';
+import { useCeremony } from './ceremony';
+import { useReauth } from './Reauth';
 
 const TwoFactorDocument = graphql(`
   query TwoFactor {
@@ -15,8 +17,8 @@ const TwoFactorDocument = graphql(`
 `);
 
 const BeginDocument = graphql(`
-  mutation BeginTwoFactorSetup($input: BeginTwoFactorSetupInput!) {
-    beginTwoFactorSetup(input: $input) {
+  mutation BeginTwoFactorSetup {
+    beginTwoFactorSetup {
       otpauthUri
       qrCode
       expiresAt
@@ -43,12 +45,15 @@ export function Settings() {
   const [confirm, confirmState] = useMutation(ConfirmDocument);
   const [recoveryCodes, setRecoveryCodes] = useState<string[] | null>(null);
   const setup = beginState.data?.beginTwoFactorSetup;
+  const withReauth = useReauth();
+  // Its error is the last attempt's: not the refusal that opened "Confirm it's you".
+  const starting = useCeremony();
 
-  async function start(event: FormEvent<HTMLFormElement>) {
-    event.preventDefault();
-    const password = String(new FormData(event.currentTarget).get('password'));
-    await begin({ variables: { input: { password } } }).catch(() => undefined);
-  }
+  // No password up front: a session proved recently goes on, others confirm it's them first.
+  const start = () =>
+    starting.run(async () => {
+      await withReauth(() => begin());
+    });
   async function finish(event: FormEvent<HTMLFormElement>) {
     event.preventDefault();
     const code = String(new FormData(event.currentTarget).get('code')).trim();
@@ -79,16 +84,12 @@ export function Settings() {
         </div>
       )}
       {me && !me.twoFactorEnabled && !setup && (
-        <form onSubmit={start} data-testid="2fa-begin-form">
-          <label>
-            Your password
-            <input name="password" type="password" required data-testid="2fa-password" autoComplete="current-password" />
-          </label>
-          <button type="submit" disabled={beginState.loading} data-testid="2fa-begin">
+        <div>
+          <button type="button" disabled={starting.busy} onClick={start} data-testid="2fa-begin">
             Set up an authenticator app
           </button>
-          <ErrorText error={beginState.error} testId="2fa-error" />
-        </form>
+          <ErrorText error={starting.error} testId="2fa-error" />
+        </div>
       )}
       {me && !me.twoFactorEnabled && setup && (
         <div>

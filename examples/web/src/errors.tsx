@@ -24,3 +24,10 @@ export function ErrorText({ error, testId }: { error: ApolloError | Error | unde
     </p>
   ) : null;
 }
+
+/** Whether the server refused with this `extensions.reason` (e.g. REAUTHENTICATION_REQUIRED). */
+export function hasReason(error: unknown, reason: string): boolean {
+  if (!error || typeof error !== 'object' || !('graphQLErrors' in error)) return false;
+  const graphQLErrors = (error as ApolloError).graphQLErrors ?? [];
+  return graphQLErrors.some((e) => e.extensions?.reason === reason);
+}
