@@ -158,7 +158,7 @@ impl AppError {
                 "This needs a signed-in session; an API token cannot do it".to_owned()
             }
             Self::ReauthenticationRequired => {
-                "This change needs a recent proof that it is you: call reauthenticate (or give your password with it) and try again".to_owned()
+                "Please confirm it is you before this change: prove it again with your password, a passkey or your provider, then try once more".to_owned()
             }
             Self::BadUserInput { message, .. } | Self::Conflict { message, .. } => message.clone(),
             Self::NotFound(what) => format!("{what} not found"),

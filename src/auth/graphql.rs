@@ -415,7 +415,7 @@ impl AuthMutation {
     }
 
     /// Proves again who the signed-in user is, without a new session: sensitive changes
-    /// (password, address, 2FA, API tokens, passkeys, account deletion, role grants) need a
+    /// (address, 2FA, API tokens, passkeys, account deletion, role grants) need a
     /// proof younger than `AGORA_REAUTH_WINDOW_SECS` (10 minutes by default) and otherwise
     /// answer `FORBIDDEN` with reason `REAUTHENTICATION_REQUIRED`. Give the password (and, while
     /// 2FA is on, `code` or `recoveryCode`), or a passkey's answer; an account without a
