@@ -8,7 +8,11 @@
 // you" prompt of a stale session is reauth.test.mjs), renamed; a sign-in with it and no
 // username; with 2FA on, a password sign-in whose challenge a passkey answers; a second passkey
 // added (the first authenticator refusing to make a second credential for the account), the
-// first removed; and the last way into an account without a password, refused.
+// first removed; and the last way into an account without a password, refused. The sign-in
+// form's passkey autofill (conditional mediation) is autofill.test.mjs; here it must stay out of
+// the way: Chromium's virtual authenticator answers a conditional request at once with its
+// discoverable credential while automaticPresenceSimulation is on, so the steps that sign out
+// with a passkey on the authenticator turn it off until they click a button (see signOut).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
@@ -77,6 +81,7 @@ test('passkeys in the SPA: add, rename, sign in without a username, answer 2FA, 
   const addAuthenticator = async (extra = {}) =>
     (await cdp.send('WebAuthn.addVirtualAuthenticator', { options: { ...AUTHENTICATOR, ...extra } })).authenticatorId;
   const credentialsOf = async (authenticatorId) => (await cdp.send('WebAuthn.getCredentials', { authenticatorId })).credentials;
+  const presence = (authenticatorId, enabled) => cdp.send('WebAuthn.setAutomaticPresenceSimulation', { authenticatorId, enabled });
   let laptop = await addAuthenticator();
 
   const testId = (id) => page.getByTestId(id);
@@ -88,7 +93,15 @@ test('passkeys in the SPA: add, rename, sign in without a username, answer 2FA, 
     await testId('login-password').fill(PASSWORD);
     await testId('login-submit').click();
   }
-  async function signOut() {
+  /**
+   * Signs out, with `authenticatorId`'s presence off first: the sign-in form's autofill request
+   * would otherwise be answered at once with ada's passkey and sign her in again by itself (what
+   * autofill.test.mjs checks). With presence off the virtual authenticator leaves a conditional
+   * request waiting, as a person who does not pick the passkey would. The steps turn presence on
+   * again just before the button they test, which aborts the waiting request first.
+   */
+  async function signOut(authenticatorId) {
+    await presence(authenticatorId, false);
     await testId('logout').click();
     await testId('login-form').waitFor();
   }
@@ -131,9 +144,10 @@ test('passkeys in the SPA: add, rename, sign in without a username, answer 2FA, 
 
   await t.test('signed out, the passkey signs in without a username or password', async () => {
     const signCount = (await credentialsOf(laptop))[0].signCount;
-    await signOut();
+    await signOut(laptop);
     assert.equal(await testId('login-name').inputValue(), '', 'no username typed');
     assert.equal((await context.cookies()).some((cookie) => cookie.name === 'agora_access'), false);
+    await presence(laptop, true);
     await testId('passkey-sign-in').click();
     await signedInAsAda();
     const names = (await context.cookies()).map((cookie) => cookie.name);
@@ -164,10 +178,11 @@ test('passkeys in the SPA: add, rename, sign in without a username, answer 2FA, 
       token,
     );
 
-    await signOut();
+    await signOut(laptop);
     await passwordSignIn();
     await testId('mfa-form').waitFor();
     assert.equal(await testId('whoami').count(), 0, 'the password alone does not sign in');
+    await presence(laptop, true);
     await testId('mfa-passkey').click();
     await signedInAsAda();
     const factors = await sql("SELECT metadata->>'factors' FROM audit_log WHERE action = 'auth.login' ORDER BY id DESC LIMIT 1");
@@ -212,7 +227,8 @@ test('passkeys in the SPA: add, rename, sign in without a username, answer 2FA, 
     assert.deepEqual((await passkeysOfAda()).map((passkey) => passkey.name), ['Phone']);
 
     // And the phone's passkey signs in, as both factors though 2FA is on.
-    await signOut();
+    await signOut(phone);
+    await presence(phone, true);
     await testId('passkey-sign-in').click();
     await signedInAsAda();
     await shot('phone');

@@ -5,7 +5,8 @@ import { graphql } from './gql';
 import { session } from './session';
 import { ErrorText } from './errors';
 import { LinkForm, ProviderButtons, forgetProviderReturn, providerErrorText, providerReturn } from './Oidc';
-import { BeginMfaPasskeyDocument, PasskeySignIn } from './Passkeys';
+import { BeginMfaPasskeyDocument, PasskeySignIn, usePasskeyAutofill } from './Passkeys';
+import type { PasskeyAutofill } from './Passkeys';
 import { useCeremony } from './ceremony';
 import { getPasskey } from './webauthn';
 
@@ -105,11 +106,7 @@ export function Auth() {
           }}
         />
       ) : (
-        <>
-          <LoginForm initialLogin={loginName} onChallenge={setChallenge} />
-          <PasskeySignIn />
-          <ProviderButtons />
-        </>
+        <SignIn initialLogin={loginName} onChallenge={setChallenge} />
       )}
     </main>
   );
@@ -150,22 +147,41 @@ function RegisterForm({ onRegistered }: { onRegistered: (username: string) => vo
   );
 }
 
-function LoginForm({ initialLogin, onChallenge }: { initialLogin: string; onChallenge: (token: string) => void }) {
+type SignInProps = { initialLogin: string; onChallenge: (token: string) => void };
+
+/** The sign-in screen's ways in; the passkey autofill waits while it is shown. */
+function SignIn(props: SignInProps) {
+  const autofill = usePasskeyAutofill();
+  return (
+    <>
+      <LoginForm {...props} autofill={autofill} />
+      <PasskeySignIn autofill={autofill} />
+      <ProviderButtons />
+    </>
+  );
+}
+
+function LoginForm({ initialLogin, onChallenge, autofill }: SignInProps & { autofill: PasskeyAutofill }) {
   const [login, { loading, error }] = useMutation(LoginDocument);
   async function submit(event: FormEvent<HTMLFormElement>) {
     event.preventDefault();
     const form = new FormData(event.currentTarget);
     const input = { login: String(form.get('login')), password: String(form.get('password')) };
-    const result = await login({ variables: { input } }).catch(() => null);
-    const answer = result?.data?.login;
-    if (answer?.__typename === 'MfaChallenge') onChallenge(answer.challengeToken);
-    else if (answer?.__typename === 'AuthPayload') session.signedIn();
+    // The autofill's waiting request is aborted while the password is checked (and begun again
+    // if the form stays, e.g. for a wrong password).
+    await autofill.pause(async () => {
+      const result = await login({ variables: { input } }).catch(() => null);
+      const answer = result?.data?.login;
+      if (answer?.__typename === 'MfaChallenge') onChallenge(answer.challengeToken);
+      else if (answer?.__typename === 'AuthPayload') session.signedIn();
+    });
   }
   return (
     <form onSubmit={submit} data-testid="login-form" aria-label="Sign in">
       <label>
         Username or email
-        <input name="login" data-testid="login-name" defaultValue={initialLogin} required autoComplete="username" />
+        {/* "webauthn": the browser also lists this site's passkeys here (usePasskeyAutofill). */}
+        <input name="login" data-testid="login-name" defaultValue={initialLogin} required autoComplete="username webauthn" />
       </label>
       <label>
         Password
@@ -175,6 +191,7 @@ function LoginForm({ initialLogin, onChallenge }: { initialLogin: string; onChal
         Sign in
       </button>
       <ErrorText error={error} testId="auth-error" />
+      <ErrorText error={autofill.error} testId="passkey-autofill-error" />
     </form>
   );
 }

@@ -2,10 +2,11 @@
 // with no password, "Confirm it's you" when Agora wants a fresh proof (src/Reauth.tsx), the
 // browser's `navigator.credentials.create`, `finishPasskeyRegistration`), renames and removes
 // them; the sign-in screen signs in with one and no username (`beginPasskeySignIn`,
-// `navigator.credentials.get`, `finishPasskeySignIn`, which also sets the session cookies). The
-// 2FA step's "Use a passkey" is in Auth.tsx (MfaForm). The browser's side of each ceremony is
+// `navigator.credentials.get`, `finishPasskeySignIn`, which also sets the session cookies), both
+// from its button and from the username field's autofill (usePasskeyAutofill). The 2FA step's
+// "Use a passkey" is in Auth.tsx (MfaForm). The browser's side of each ceremony is
 // src/webauthn.ts.
-import { useState } from 'react';
+import { useEffect, useRef, useState } from 'react';
 import type { FormEvent } from 'react';
 import { useMutation, useQuery } from '@apollo/client';
 import { graphql } from './gql';
@@ -13,7 +14,7 @@ import { session } from './session';
 import { ErrorText } from './errors';
 import { useCeremony } from './ceremony';
 import { useReauth } from './Reauth';
-import { createPasskey, getPasskey } from './webauthn';
+import { autofillAvailable, createPasskey, getPasskey, getPasskeyFromAutofill } from './webauthn';
 
 const PasskeysDocument = graphql(`
   query MyPasskeys {
@@ -74,6 +75,7 @@ const BeginSignInDocument = graphql(`
     beginPasskeySignIn {
       ceremonyId
       options
+      expiresAt
     }
   }
 `);
@@ -99,20 +101,144 @@ export const BeginMfaPasskeyDocument = graphql(`
   }
 `);
 
-/** Sign-in screen: a passkey of this site signs in, no username asked (a discoverable credential). */
-export function PasskeySignIn() {
+/** How long Agora keeps a ceremony (`PasskeyCeremony.expiresAt`: five minutes). */
+const CEREMONY_MS = 5 * 60_000;
+/** A waiting autofill request is replaced by a new one this long before its ceremony ends. */
+const RENEW_BEFORE_MS = 20_000;
+
+export type PasskeyAutofill = {
+  /**
+   * Runs `action` (a password sign-in, a modal passkey request) with the autofill's waiting
+   * request aborted first (the browser runs one WebAuthn request at a time), and waits for a
+   * passkey again afterwards if the sign-in form is still there.
+   */
+  pause<T>(action: () => Promise<T>): Promise<T>;
+  /** Agora's refusal of a passkey the person picked from the autofill. */
+  error: Error | null;
+};
+
+/**
+ * The sign-in form's passkey autofill (WebAuthn conditional mediation): while the form is
+ * shown, a `beginPasskeySignIn` ceremony waits in `navigator.credentials.get({ mediation:
+ * "conditional" })`, so the browser lists this site's passkeys under the username field
+ * (`autocomplete="username webauthn"`); picking one finishes the sign-in. The request is
+ * aborted when the form goes away or another way of signing in starts (`pause`), and replaced
+ * before its ceremony expires (or, when the timer was late or a request ended, when the page
+ * gets focus again). Everything here is quiet (the password form is right there) except
+ * Agora's refusal of a passkey the person picked.
+ */
+export function usePasskeyAutofill(): PasskeyAutofill {
+  const [begin] = useMutation(BeginSignInDocument);
+  const [finish] = useMutation(FinishSignInDocument);
+  const [error, setError] = useState<Error | null>(null);
+  // Each round is one ceremony and one conditional request; a new round replaces the last.
+  const [round, setRound] = useState(0);
+  // How many actions are running that the autofill must stay out of.
+  const [pauses, setPauses] = useState(0);
+  const waiting = useRef<AbortController | null>(null);
+  // When the current round should be replaced: Infinity while it is fine (or while none can be).
+  const renewAt = useRef(Infinity);
+
+  useEffect(() => {
+    if (pauses > 0 || session.getStatus() !== 'signedOut') return;
+    const controller = new AbortController();
+    const { signal } = controller;
+    waiting.current = controller;
+    renewAt.current = Infinity;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    void (async () => {
+      if (!(await autofillAvailable()) || signal.aborted) return;
+      let ceremonyId: string;
+      let credential: unknown;
+      try {
+        const begun = (await begin()).data?.beginPasskeySignIn;
+        if (!begun || signal.aborted) return;
+        ceremonyId = begun.ceremonyId;
+        // Agora's clock, read with ours: kept between one minute and five, whatever the skew.
+        const lifetime = Date.parse(begun.expiresAt) - Date.now();
+        const keep =
+          (Number.isFinite(lifetime) ? Math.min(Math.max(lifetime, 60_000), CEREMONY_MS) : CEREMONY_MS) - RENEW_BEFORE_MS;
+        renewAt.current = Date.now() + keep;
+        timer = setTimeout(() => setRound((n) => n + 1), keep);
+        credential = await getPasskeyFromAutofill(begun.options, signal);
+      } catch {
+        // Aborted (the form went, or another sign-in started), the browser's "no" (no passkey
+        // here, the person closed its prompt), or no ceremony could begin: nothing to show.
+        // A request that ended by itself is begun again when the page gets focus.
+        if (!signal.aborted) renewAt.current = 0;
+        return;
+      } finally {
+        clearTimeout(timer);
+      }
+      // The person picked a passkey: from here on a refusal is theirs to see.
+      renewAt.current = Infinity;
+      try {
+        const finished = await finish({ variables: { input: { ceremonyId, credential } } });
+        if (finished.data) {
+          setError(null);
+          session.signedIn();
+        }
+      } catch (caught) {
+        setError(caught instanceof Error ? caught : new Error(String(caught)));
+        // Not at once (the same passkey could be offered and refused again and again): on focus.
+        renewAt.current = 0;
+      }
+    })();
+    return () => {
+      controller.abort();
+      clearTimeout(timer);
+    };
+    // `begin` and `finish` only send their mutations: a new round is what `round` asks for.
+  }, [round, pauses]);
+
+  // A timer may fire late in a background tab (or a request may have ended): on coming back,
+  // a round that is due is replaced before the person reaches for the autofill.
+  useEffect(() => {
+    const wake = () => {
+      if (document.visibilityState === 'visible' && Date.now() >= renewAt.current) setRound((n) => n + 1);
+    };
+    window.addEventListener('focus', wake);
+    document.addEventListener('visibilitychange', wake);
+    return () => {
+      window.removeEventListener('focus', wake);
+      document.removeEventListener('visibilitychange', wake);
+    };
+  }, []);
+
+  async function pause<T>(action: () => Promise<T>): Promise<T> {
+    // At once, not after a render: the modal request may start in this same task.
+    waiting.current?.abort();
+    setError(null);
+    setPauses((n) => n + 1);
+    try {
+      return await action();
+    } finally {
+      setPauses((n) => n - 1);
+    }
+  }
+
+  return { pause, error };
+}
+
+/**
+ * Sign-in screen: a passkey of this site signs in, no username asked (a discoverable credential).
+ * The autofill's waiting request is aborted first: the browser runs one request at a time.
+ */
+export function PasskeySignIn({ autofill }: { autofill: PasskeyAutofill }) {
   const [begin] = useMutation(BeginSignInDocument);
   const [finish] = useMutation(FinishSignInDocument);
   const ceremony = useCeremony();
 
   const signIn = () =>
-    ceremony.run(async () => {
-      const begun = (await begin()).data?.beginPasskeySignIn;
-      if (!begun) return;
-      const credential = await getPasskey(begun.options);
-      const finished = await finish({ variables: { input: { ceremonyId: begun.ceremonyId, credential } } });
-      if (finished.data) session.signedIn();
-    });
+    ceremony.run(() =>
+      autofill.pause(async () => {
+        const begun = (await begin()).data?.beginPasskeySignIn;
+        if (!begun) return;
+        const credential = await getPasskey(begun.options);
+        const finished = await finish({ variables: { input: { ceremonyId: begun.ceremonyId, credential } } });
+        if (finished.data) session.signedIn();
+      }),
+    );
 
   return (
     <div className="passkey-sign-in">

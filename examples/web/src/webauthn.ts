@@ -61,8 +61,38 @@ export async function getPasskey(options: unknown): Promise<unknown> {
     publicKeyOf<PublicKeyCredentialRequestOptionsJSON>(options),
   );
   // A modal request: `mediation: "conditional"` (the browser's autofill) is for a request made
-  // while a username field waits, which these buttons are not.
+  // while a username field waits, which these buttons are not (see getPasskeyFromAutofill).
   const credential = await navigator.credentials.get({ publicKey });
+  if (!(credential instanceof PublicKeyCredential)) throw new Error('The browser gave no passkey.');
+  return credential.toJSON();
+}
+
+/**
+ * Whether the browser offers this site's passkeys in the autofill of a field marked
+ * `autocomplete="username webauthn"` (conditional mediation). Never rejects: false when unsure.
+ */
+export async function autofillAvailable(): Promise<boolean> {
+  if (passkeysUnsupported()) return false;
+  try {
+    return (await PublicKeyCredential.isConditionalMediationAvailable?.()) === true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * A conditional request: the browser adds this site's passkeys to the username field's
+ * autofill and resolves (to the answer as JSON, for `finishPasskeySignIn`) only when the person
+ * picks one. It may wait as long as the page is open; `signal` ends it (the promise then
+ * rejects with the signal's AbortError). Only one WebAuthn request runs at a time: abort this
+ * one before a modal `getPasskey`.
+ */
+export async function getPasskeyFromAutofill(options: unknown, signal: AbortSignal): Promise<unknown> {
+  ensureSupported();
+  const publicKey = PublicKeyCredential.parseRequestOptionsFromJSON(
+    publicKeyOf<PublicKeyCredentialRequestOptionsJSON>(options),
+  );
+  const credential = await navigator.credentials.get({ mediation: 'conditional', publicKey, signal });
   if (!(credential instanceof PublicKeyCredential)) throw new Error('The browser gave no passkey.');
   return credential.toJSON();
 }
