@@ -45,6 +45,7 @@ mod sessions;
 mod shutdown;
 mod startup;
 mod stats;
+mod stripe_harness;
 mod subscriptions;
 mod sweep;
 mod tasks;

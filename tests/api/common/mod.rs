@@ -21,6 +21,7 @@ use sha2::{Digest, Sha256};
 use tower::ServiceExt;
 
 pub mod oidc;
+pub mod stripe;
 
 pub const PASSWORD: &str = "correct horse battery staple";
 /// Where tests find Postgres; each test's database lives on this server. `AGORA_TEST_PG` names
