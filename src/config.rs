@@ -252,6 +252,38 @@ pub struct Config {
     #[arg(long, env = "AGORA_WEBAUTHN_ORIGINS", value_delimiter = ',')]
     pub webauthn_origins: Vec<String>,
 
+    /// Stripe's secret API key (`sk_…`); without it, payments are off.
+    #[arg(long, env = "AGORA_STRIPE_SECRET_KEY", hide_env_values = true)]
+    pub stripe_secret_key: Option<String>,
+
+    /// The signing secret of Agora's Stripe webhook endpoint (`whsec_…`).
+    #[arg(long, env = "AGORA_STRIPE_WEBHOOK_SECRET", hide_env_values = true)]
+    pub stripe_webhook_secret: Option<String>,
+
+    /// Where Stripe's API answers (another server speaking it, in tests).
+    #[arg(
+        long,
+        env = "AGORA_STRIPE_API_BASE",
+        default_value = "https://api.stripe.com"
+    )]
+    pub stripe_api_base: String,
+
+    /// The currency top-ups are paid in (ISO 4217, lower case).
+    #[arg(long, env = "AGORA_STRIPE_CURRENCY", default_value = "usd")]
+    pub stripe_currency: String,
+
+    /// The price of one budget unit, in the currency's minor units (cents).
+    #[arg(long, env = "AGORA_TOP_UP_UNIT_PRICE", default_value_t = 100)]
+    pub top_up_unit_price: i64,
+
+    /// The most budget units one top-up may buy.
+    #[arg(long, env = "AGORA_TOP_UP_MAX_UNITS", default_value_t = 10_000)]
+    pub top_up_max_units: i64,
+
+    /// The most budget units a user may buy in 24 hours (failed top-ups do not count).
+    #[arg(long, env = "AGORA_TOP_UP_DAILY_UNITS", default_value_t = 50_000)]
+    pub top_up_daily_units: i64,
+
     /// A JSON file holding the same array, instead of `AGORA_OIDC_PROVIDERS`.
     #[arg(long, env = "AGORA_OIDC_PROVIDERS_FILE")]
     pub oidc_providers_file: Option<std::path::PathBuf>,
@@ -289,6 +321,20 @@ impl Config {
                 }
                 Some(_) => {}
             }
+        }
+        if self.stripe_secret_key.is_some() != self.stripe_webhook_secret.is_some() {
+            bail!(
+                "payments need both AGORA_STRIPE_SECRET_KEY and AGORA_STRIPE_WEBHOOK_SECRET (or neither)"
+            );
+        }
+        url::Url::parse(&self.stripe_api_base).context("AGORA_STRIPE_API_BASE is not a URL")?;
+        if !(self.stripe_currency.len() == 3
+            && self.stripe_currency.bytes().all(|b| b.is_ascii_lowercase()))
+        {
+            bail!("AGORA_STRIPE_CURRENCY must be three lower-case letters, such as usd");
+        }
+        if self.top_up_unit_price < 1 || self.top_up_max_units < 1 || self.top_up_daily_units < 1 {
+            bail!("AGORA_TOP_UP_UNIT_PRICE, _MAX_UNITS and _DAILY_UNITS must be positive");
         }
         if self.default_budget < 0 {
             bail!("AGORA_DEFAULT_BUDGET must not be negative");

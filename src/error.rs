@@ -61,6 +61,8 @@ pub mod reason {
     /// `FORBIDDEN`: a sensitive change needs a proof of who the user is more recent than the
     /// session has; `reauthenticate` gives one.
     pub const REAUTHENTICATION_REQUIRED: &str = "REAUTHENTICATION_REQUIRED";
+    /// `FORBIDDEN`: this server has no Stripe keys, so nothing can be bought with money.
+    pub const PAYMENTS_NOT_CONFIGURED: &str = "PAYMENTS_NOT_CONFIGURED";
 }
 
 /// Deliberately not `Display`: async-graphql converts every `Display` type into an error without
@@ -78,6 +80,8 @@ pub enum AppError {
     /// The change needs a recent proof of who the user is (`FORBIDDEN`,
     /// `REAUTHENTICATION_REQUIRED`).
     ReauthenticationRequired,
+    /// A feature this server was not configured for (`FORBIDDEN`, with the reason).
+    FeatureOff(&'static str),
     BadUserInput {
         field: &'static str,
         message: String,
@@ -157,6 +161,7 @@ impl AppError {
             Self::SessionRequired => {
                 "This needs a signed-in session; an API token cannot do it".to_owned()
             }
+            Self::FeatureOff(_) => "This server is not configured for it".to_owned(),
             Self::ReauthenticationRequired => {
                 "Please confirm it is you before this change: prove it again with your password, a passkey or your provider, then try once more".to_owned()
             }
@@ -178,9 +183,10 @@ impl AppError {
             Self::Unauthenticated | Self::InvalidCredentials | Self::Rejected(_) => {
                 code::UNAUTHENTICATED
             }
-            Self::Forbidden(_) | Self::SessionRequired | Self::ReauthenticationRequired => {
-                code::FORBIDDEN
-            }
+            Self::Forbidden(_)
+            | Self::SessionRequired
+            | Self::ReauthenticationRequired
+            | Self::FeatureOff(_) => code::FORBIDDEN,
             Self::BadUserInput { .. } => code::BAD_USER_INPUT,
             Self::NotFound(_) => code::NOT_FOUND,
             Self::Conflict { .. } => code::CONFLICT,
@@ -245,6 +251,7 @@ impl From<AppError> for async_graphql::Error {
                 AppError::ReauthenticationRequired => {
                     extensions.set("reason", reason::REAUTHENTICATION_REQUIRED);
                 }
+                AppError::FeatureOff(why) => extensions.set("reason", *why),
                 AppError::RateLimited { retry_after_secs } => {
                     extensions.set("retryAfter", *retry_after_secs);
                 }

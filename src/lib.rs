@@ -20,6 +20,7 @@ pub mod market;
 pub mod metrics;
 pub mod oidc;
 pub mod passkeys;
+pub mod payments;
 pub mod privacy;
 pub mod ratelimit;
 pub mod rbac;
@@ -60,6 +61,8 @@ pub struct App {
     pub oidc: oidc::providers::Providers,
     /// The WebAuthn relying party passkeys are registered with and checked against.
     pub webauthn: Option<webauthn_rs::prelude::Webauthn>,
+    /// Stripe, when payments are configured.
+    pub stripe: Option<payments::stripe::Stripe>,
 }
 
 impl App {
@@ -103,6 +106,7 @@ impl App {
             mailer: mail::sender::Transport::from_config(&config)?,
             oidc: oidc::providers::Providers::from_config(&config)?,
             webauthn: passkeys::relying_party(&config)?,
+            stripe: payments::client(&config)?,
             outbox_wakeup: tokio::sync::Notify::new(),
             limits: ratelimit::Limits::new(&config, redis.clone()),
             permission_sets: Default::default(),

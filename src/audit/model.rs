@@ -55,6 +55,12 @@ pub mod action {
     pub const OIDC_REJECTED: &str = "auth.oidc_rejected";
     /// A `returnTo` that would have left the front end; the browser went to `/` instead.
     pub const RETURN_TO_REFUSED: &str = "auth.return_to_refused";
+    pub const TOP_UP_CREATE: &str = "top_up.create";
+    /// Stripe said a top-up was paid: its budget was credited.
+    pub const TOP_UP_CREDIT: &str = "top_up.credit";
+    pub const TOP_UP_FAIL: &str = "top_up.fail";
+    /// A payment's amount or currency differs from its top-up's: nothing was credited.
+    pub const TOP_UP_MISMATCH: &str = "top_up.mismatch";
     pub const PASSKEY_REGISTER: &str = "passkey.register";
     pub const PASSKEY_RENAME: &str = "passkey.rename";
     pub const PASSKEY_REMOVE: &str = "passkey.remove";

@@ -112,6 +112,7 @@ diesel::table! {
         balance_after -> Int8,
         idempotency_key -> Nullable<Text>,
         created_at -> Timestamptz,
+        top_up_id -> Nullable<Int8>,
     }
 }
 
@@ -276,6 +277,32 @@ diesel::table! {
 }
 
 diesel::table! {
+    stripe_events (id) {
+        id -> Text,
+        #[sql_name = "type"]
+        event_type -> Text,
+        received_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    top_ups (id) {
+        id -> Int8,
+        user_id -> Int8,
+        units -> Int8,
+        amount -> Int8,
+        currency -> Text,
+        idempotency_key -> Text,
+        payment_intent_id -> Nullable<Text>,
+        client_secret -> Nullable<Text>,
+        state -> Text,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+        credited_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
     tasks (id) {
         id -> Int8,
         user_id -> Int8,
@@ -365,6 +392,7 @@ diesel::joinable!(sessions -> users (user_id));
 diesel::joinable!(tasks -> themes (theme_id));
 diesel::joinable!(tasks -> users (user_id));
 diesel::joinable!(themes -> users (user_id));
+diesel::joinable!(top_ups -> users (user_id));
 diesel::joinable!(two_factor -> users (user_id));
 diesel::joinable!(user_identities -> users (user_id));
 diesel::joinable!(user_roles -> roles (role_id));
@@ -392,8 +420,10 @@ diesel::allow_tables_to_appear_in_same_query!(
     role_permissions,
     roles,
     sessions,
+    stripe_events,
     tasks,
     themes,
+    top_ups,
     two_factor,
     user_identities,
     user_roles,

@@ -23,6 +23,7 @@ use crate::habits::graphql::{HabitsMutation, HabitsQuery};
 use crate::market::graphql::{MarketMutation, MarketQuery};
 use crate::oidc::graphql::{OidcMutation, OidcQuery};
 use crate::passkeys::graphql::{PasskeysMutation, PasskeysQuery};
+use crate::payments::graphql::{PaymentsMutation, PaymentsQuery};
 use crate::privacy::graphql::{PrivacyMutation, PrivacyQuery};
 use crate::rbac::graphql::{RbacMutation, RbacQuery};
 use crate::stats::graphql::StatsQuery;
@@ -47,6 +48,7 @@ pub struct Query(
     PrivacyQuery,
     OidcQuery,
     PasskeysQuery,
+    PaymentsQuery,
 );
 
 /// Everything a client can change. Most fields need a signed-in caller holding the permission
@@ -67,6 +69,7 @@ pub struct Mutation(
     PrivacyMutation,
     OidcMutation,
     PasskeysMutation,
+    PaymentsMutation,
 );
 
 /// Live updates over the WebSocket at `/graphql/ws` (`graphql-transport-ws` or `graphql-ws`);

@@ -12,6 +12,7 @@ mod links;
 mod oidc;
 mod probes;
 pub mod server;
+mod stripe;
 mod ws;
 
 use std::net::IpAddr;
@@ -156,6 +157,7 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/graphql/ws", get(ws::upgrade))
         .route("/auth/oidc/{provider}/start", get(oidc::start))
         .route("/auth/oidc/{provider}/callback", get(oidc::callback))
+        .route("/webhooks/stripe", axum::routing::post(stripe::webhook))
         .route("/healthz", get(probes::healthz))
         .route("/readyz", get(probes::readyz))
         .with_state(state)

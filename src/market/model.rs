@@ -71,15 +71,17 @@ pub enum MarketTransactionKind {
     Purchase,
     /// The user sold an item back to the market; their budget went up.
     Sale,
+    /// The user bought budget with money (`createTopUp`); their budget went up.
+    TopUp,
 }
 
 impl MarketTransactionKind {
     /// A ledger row's stored `kind`.
     pub fn parse(stored: &str) -> Self {
-        if stored == "SALE" {
-            Self::Sale
-        } else {
-            Self::Purchase
+        match stored {
+            "SALE" => Self::Sale,
+            "TOP_UP" => Self::TopUp,
+            _ => Self::Purchase,
         }
     }
 }

@@ -34,6 +34,7 @@ mod oidc;
 mod oidc_harness;
 mod pagination;
 mod passkeys;
+mod payments;
 mod persisted;
 mod plans;
 mod rbac;
