@@ -204,6 +204,9 @@ async fn run_server(
     tokio::spawn(agora::habits::run_archive_job(app.clone()));
     tokio::spawn(agora::mail::sender::run_outbox(app.clone()));
     tokio::spawn(agora::cleanup::run_cleanup_job(app.clone()));
+    if app.stripe.is_some() {
+        tokio::spawn(agora::payments::run_reconcile_job(app.clone()));
+    }
     let idle_limits = app.clone();
     tokio::spawn(async move {
         let mut ticks = tokio::time::interval(Duration::from_secs(60));

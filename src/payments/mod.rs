@@ -147,13 +147,6 @@ struct EventData {
     object: serde_json::Value,
 }
 
-#[derive(Deserialize)]
-struct IntentObject {
-    id: String,
-    amount: i64,
-    currency: String,
-}
-
 /// Acts on one webhook delivery from Stripe, after checking its signature against the raw
 /// payload. Events other than a PaymentIntent's success or failure are acknowledged and left.
 pub async fn webhook(
@@ -177,17 +170,59 @@ pub async fn webhook(
         "payment_intent.payment_failed" => Settle::Fail,
         _ => return Ok(()),
     };
-    let intent: IntentObject =
+    let intent: stripe::PaymentIntent =
         serde_json::from_value(event.data.object).map_err(|_| WebhookRefusal::Unreadable)?;
-    settle(
-        app,
-        origin,
-        (&event.id, &event.event_type),
-        &intent,
-        settles,
-    )
-    .await
-    .map_err(WebhookRefusal::Unavailable)
+    let told = Some((event.id.as_str(), event.event_type.as_str()));
+    settle(app, origin, told, &intent, settles)
+        .await
+        .map_err(WebhookRefusal::Unavailable)
+}
+
+/// A top-up pending this long without its webhook is asked about.
+const RECONCILE_AFTER: Duration = Duration::minutes(5);
+
+/// Asks Stripe about top-ups pending longer than a few minutes (a webhook lost or not yet
+/// delivered) and settles the paid and the cancelled ones as their webhook would have: safe
+/// on every instance at once, since settling locks the top-up and acts only on a pending one.
+/// How many were settled.
+pub async fn reconcile(app: &App) -> Result<usize, AppError> {
+    let Some(stripe) = app.stripe.as_ref() else {
+        return Ok(0);
+    };
+    let mut conn = db::conn(&app.pool).await?;
+    let stale = store::pending_since_before(&mut conn, app.clock.now() - RECONCILE_AFTER).await?;
+    drop(conn);
+    let origin = RequestInfo::default();
+    let mut settled = 0;
+    for top_up in stale {
+        let Some(id) = top_up.payment_intent_id.as_deref() else {
+            continue;
+        };
+        let intent = stripe.payment_intent(id).await?;
+        let settles = match intent.status.as_str() {
+            "succeeded" => Settle::Credit,
+            "canceled" => Settle::Fail,
+            // Declined or waiting for the customer: Stripe.js may still pay it.
+            _ => continue,
+        };
+        settle(app, &origin, None, &intent, settles).await?;
+        settled += 1;
+    }
+    Ok(settled)
+}
+
+/// Runs [`reconcile`] every minute while payments are configured.
+pub async fn run_reconcile_job(app: std::sync::Arc<App>) {
+    let mut ticks = tokio::time::interval(std::time::Duration::from_secs(60));
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        match reconcile(&app).await {
+            Ok(0) => {}
+            Ok(settled) => tracing::info!(settled, "settled top-ups whose webhook had not come"),
+            Err(error) => tracing::warn!(?error, "reconciling top-ups failed; will retry"),
+        }
+    }
 }
 
 #[derive(Clone, Copy)]
@@ -196,20 +231,23 @@ enum Settle {
     Fail,
 }
 
-/// One transaction: the event is claimed (a second delivery finds it claimed), the top-up is
-/// locked, and a pending one is credited or failed. An amount or currency that differs from
-/// the top-up's credits nothing and is audited.
+/// One transaction: the event, if one told of it, is claimed (a second delivery finds it
+/// claimed), the top-up is locked, and a pending one is credited or failed. An amount or
+/// currency that differs from the top-up's credits nothing and is audited.
 async fn settle(
     app: &App,
     origin: &RequestInfo,
-    (event_id, event_type): (&str, &str),
-    intent: &IntentObject,
+    told: Option<(&str, &str)>,
+    intent: &stripe::PaymentIntent,
     settles: Settle,
 ) -> Result<(), AppError> {
     let now = app.clock.now();
+    let event_id = told.map_or("reconciliation", |(id, _)| id);
     let mut conn = db::conn(&app.pool).await?;
     audited(&mut conn, origin, now, async |conn| {
-        if !store::claim_event(conn, (event_id, event_type), now).await? {
+        if let Some(event) = told
+            && !store::claim_event(conn, event, now).await?
+        {
             return Ok(((), None));
         }
         let Some(top_up) = store::lock_by_payment_intent(conn, &intent.id).await? else {

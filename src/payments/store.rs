@@ -182,3 +182,19 @@ pub async fn set_state(
         .await?;
     Ok(())
 }
+
+/// Pending top-ups with a PaymentIntent, made before `cutoff`: the oldest 100.
+pub async fn pending_since_before(
+    conn: &mut AsyncPgConnection,
+    cutoff: DateTime<Utc>,
+) -> Result<Vec<TopUp>, AppError> {
+    Ok(top_ups::table
+        .filter(top_ups::state.eq(PENDING))
+        .filter(top_ups::payment_intent_id.is_not_null())
+        .filter(top_ups::created_at.lt(cutoff))
+        .order(top_ups::id)
+        .limit(100)
+        .select(TopUp::as_select())
+        .load(conn)
+        .await?)
+}

@@ -18,6 +18,8 @@ pub struct Stripe {
 #[derive(Debug, Deserialize)]
 pub struct PaymentIntent {
     pub id: String,
+    pub amount: i64,
+    pub currency: String,
     pub client_secret: Option<String>,
     pub status: String,
 }

@@ -254,3 +254,48 @@ async fn bad_amounts_limits_and_a_server_without_stripe() {
     assert_eq!(over.error()["extensions"]["reason"], "LIMIT_REACHED");
     assert_eq!(t.count("SELECT count(*) FROM top_ups").await, 1);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_lost_webhook_is_made_up_for_by_the_reconciliation() {
+    // localstripe knows no endpoint: the payment's webhook never comes.
+    let stripe = LocalStripe::start().await;
+    let (t, webhook) = agora(&stripe.url(), |_| {}).await;
+    let ada = t.user("ada").await;
+    let before = budget(&t, &ada).await;
+    let paid = top_up_intent(&t, &ada, 20).await;
+    let (status, _) = stripe.pay(&paid, TestCard::Visa).await;
+    assert_eq!(status, 200);
+    let unpaid = create(&t, &ada, 7, "left").await;
+    assert!(unpaid.assert_ok()["createTopUp"]["topUp"]["id"].is_string());
+    // Within its first minutes a top-up is left to its webhook.
+    assert_eq!(agora::payments::reconcile(&t.app).await.unwrap(), 0);
+    t.app
+        .clock
+        .pin(chrono::Utc::now() + chrono::Duration::minutes(6));
+    assert_eq!(agora::payments::reconcile(&t.app).await.unwrap(), 1);
+    assert_eq!(budget(&t, &ada).await, before + 20);
+    let states = t
+        .gql_as(&ada.access, "{ myTopUps { units state } }", json!({}))
+        .await;
+    assert_eq!(
+        states.assert_ok()["myTopUps"],
+        json!([{"units": 7, "state": "PENDING"}, {"units": 20, "state": "SUCCEEDED"}])
+    );
+    // Again, and the webhook arriving late after all: nothing more.
+    assert_eq!(agora::payments::reconcile(&t.app).await.unwrap(), 0);
+    // localstripe signs with its own time: Agora's clock must be near it again.
+    t.app.clock.pin(chrono::Utc::now());
+    let event = stripe.events(Some("payment_intent.succeeded")).await;
+    assert_eq!(
+        stripe
+            .deliver(&webhook, SECRET, event.last().unwrap())
+            .await,
+        200
+    );
+    assert_eq!(budget(&t, &ada).await, before + 20);
+    assert_eq!(
+        t.count("SELECT count(*) FROM market_transactions WHERE kind = 'TOP_UP'")
+            .await,
+        1
+    );
+}
