@@ -24,26 +24,8 @@
 // request; Agora's refusal of a picked passkey is shown; a ceremony about to expire is replaced.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
-import { mkdir } from 'node:fs/promises';
-import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
-import { freePort, startAgora } from './server.mjs';
-import { startWeb } from './web.mjs';
-import { launchChromium } from './browser.mjs';
+import { PASSWORD, artifacts, currentSession as sessionOf, startPasskeyRig } from './passkey-rig.mjs';
 
-const run = promisify(execFile);
-const artifacts = fileURLToPath(new URL('./artifacts/', import.meta.url));
-const PASSWORD = 'correct horse battery staple';
-
-const AUTHENTICATOR = {
-  protocol: 'ctap2',
-  transport: 'internal',
-  hasResidentKey: true,
-  hasUserVerification: true,
-  isUserVerified: true,
-  automaticPresenceSimulation: true,
-};
 
 /** Runs in the page before its scripts: records every WebAuthn get and how it ended. */
 function recordWebAuthn() {
@@ -62,35 +44,11 @@ function recordWebAuthn() {
 }
 
 test('passkey autofill on the sign-in form: signs in when a passkey is picked, stays quiet otherwise', async (t) => {
-  const webPort = await freePort();
-  const appOrigin = `http://localhost:${webPort}`;
-  const agora = await startAgora({
-    name: 'autofill',
-    env: {
-      AGORA_WEBAUTHN_RP_ID: 'localhost',
-      AGORA_WEBAUTHN_ORIGINS: appOrigin,
-      AGORA_RATE_LOGIN_PER_ACCOUNT: '50',
-    },
-  });
-  t.after(() => agora.stop());
-  const web = await startWeb(agora.url, { port: webPort });
-  t.after(() => web.close());
-  await mkdir(artifacts, { recursive: true });
-
-  await agora.register({ username: 'ada', password: PASSWORD });
-  const sql = async (query) => (await run('psql', [agora.env.DATABASE_URL, '-qXAtc', query])).stdout.trim();
+  const rig = await startPasskeyRig(t, { name: 'autofill', initScript: recordWebAuthn });
+  const { agora, appOrigin, sql, context, page, problems } = rig;
   const lastLoginFactors = () =>
     sql("SELECT metadata->>'factors' FROM audit_log WHERE action = 'auth.login' ORDER BY id DESC LIMIT 1");
 
-  const browser = await launchChromium();
-  t.after(() => browser.close());
-  const context = await browser.newContext();
-  await context.addInitScript(recordWebAuthn);
-  const page = await context.newPage();
-  page.setDefaultTimeout(15_000);
-  const problems = [];
-  page.on('pageerror', (error) => problems.push(`pageerror: ${error.message}`));
-  page.on('console', (message) => message.type() === 'error' && problems.push(`console: ${message.text()}`));
   // The ceremonies the page begins (the autofill's and the button's).
   const begun = [];
   page.on('request', (request) => {
@@ -99,11 +57,9 @@ test('passkey autofill on the sign-in form: signs in when a passkey is picked, s
     }
   });
 
-  const cdp = await context.newCDPSession(page);
-  await cdp.send('WebAuthn.enable', { enableUI: false });
-  const { authenticatorId: laptop } = await cdp.send('WebAuthn.addVirtualAuthenticator', { options: AUTHENTICATOR });
-  const credentialsOf = async () => (await cdp.send('WebAuthn.getCredentials', { authenticatorId: laptop })).credentials;
-  const presence = (enabled) => cdp.send('WebAuthn.setAutomaticPresenceSimulation', { authenticatorId: laptop, enabled });
+  const laptop = await rig.addAuthenticator();
+  const credentialsOf = () => rig.credentialsOf(laptop);
+  const presence = (enabled) => rig.presence(laptop, enabled);
 
   const testId = (id) => page.getByTestId(id);
   const shot = (name) => page.screenshot({ path: `${artifacts}autofill-${name}.png`, fullPage: true });
@@ -120,22 +76,7 @@ test('passkey autofill on the sign-in form: signs in when a passkey is picked, s
       assert.equal(await testId(id).count(), 0, `no ${id}`);
     }
   };
-  /** The page's own session as Agora sees it, asked with the page's cookies. */
-  async function currentSession() {
-    const answer = await page.evaluate(async () => {
-      const response = await fetch('/graphql', {
-        method: 'POST',
-        credentials: 'same-origin',
-        headers: { 'content-type': 'application/json', 'apollo-require-preflight': 'true' },
-        body: JSON.stringify({ query: '{ mySessions(first: 100) { nodes { current provedWith } } }' }),
-      });
-      return response.json();
-    });
-    assert.equal(answer.errors, undefined, JSON.stringify(answer.errors));
-    const current = answer.data.mySessions.nodes.filter((session) => session.current);
-    assert.equal(current.length, 1, 'one current session');
-    return current[0];
-  }
+  const currentSession = () => sessionOf(page);
   /** Signs out with presence off: the form's autofill request then waits (nobody picks). */
   async function signOutAndWait() {
     await presence(false);

@@ -15,73 +15,20 @@
 // with a passkey on the authenticator turn it off until they click a button (see signOut).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
-import { mkdir } from 'node:fs/promises';
-import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
 import * as OTPAuth from 'otpauth';
-import { freePort, startAgora } from './server.mjs';
-import { startWeb } from './web.mjs';
-import { launchChromium } from './browser.mjs';
+import { PASSWORD, artifacts, startPasskeyRig } from './passkey-rig.mjs';
 
-const run = promisify(execFile);
-const artifacts = fileURLToPath(new URL('./artifacts/', import.meta.url));
-const PASSWORD = 'correct horse battery staple';
 const STEP_MS = 30_000;
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
-/** A platform authenticator as the brief for this test names it; `extra` adds CDP options. */
-const AUTHENTICATOR = {
-  protocol: 'ctap2',
-  transport: 'internal',
-  hasResidentKey: true,
-  hasUserVerification: true,
-  isUserVerified: true,
-  automaticPresenceSimulation: true,
-};
-
 test('passkeys in the SPA: add, rename, sign in without a username, answer 2FA, remove', async (t) => {
-  const webPort = await freePort();
-  const appOrigin = `http://localhost:${webPort}`;
-  const agora = await startAgora({
-    name: 'passkeys',
-    env: {
-      AGORA_WEBAUTHN_RP_ID: 'localhost',
-      AGORA_WEBAUTHN_ORIGINS: appOrigin,
-      // Every password check counts against the account's sign-in budget (5 a minute), and ada's
-      // password is checked more often than that here (sign-ins, API token, 2FA setup).
-      AGORA_RATE_LOGIN_PER_ACCOUNT: '50',
-    },
-  });
-  t.after(() => agora.stop());
-  const web = await startWeb(agora.url, { port: webPort });
-  t.after(() => web.close());
-  await mkdir(artifacts, { recursive: true });
-
-  await agora.register({ username: 'ada', password: PASSWORD });
+  const { agora, appOrigin, sql, context, page, problems, cdp, addAuthenticator, credentialsOf, presence } =
+    await startPasskeyRig(t, { name: 'passkeys' });
   // For checking Agora's state behind the page's back: an API token outlives the 2FA switch.
   const token = await agora.apiToken('ada', PASSWORD);
   const passkeysOfAda = async () =>
     (await agora.must('{ myPasskeys { id name lastUsedAt backupEligible backedUp } }', {}, token)).myPasskeys;
-  const sql = async (query) =>
-    (await run('psql', [agora.env.DATABASE_URL, '-qXAtc', query])).stdout.trim();
 
-  const browser = await launchChromium();
-  t.after(() => browser.close());
-  const context = await browser.newContext();
-  const page = await context.newPage();
-  page.setDefaultTimeout(15_000);
-  const problems = [];
-  page.on('pageerror', (error) => problems.push(`pageerror: ${error.message}`));
-  page.on('console', (message) => message.type() === 'error' && problems.push(`console: ${message.text()}`));
-
-  // The virtual authenticator belongs to this page (its CDP target) and outlives navigations.
-  const cdp = await context.newCDPSession(page);
-  await cdp.send('WebAuthn.enable', { enableUI: false });
-  const addAuthenticator = async (extra = {}) =>
-    (await cdp.send('WebAuthn.addVirtualAuthenticator', { options: { ...AUTHENTICATOR, ...extra } })).authenticatorId;
-  const credentialsOf = async (authenticatorId) => (await cdp.send('WebAuthn.getCredentials', { authenticatorId })).credentials;
-  const presence = (authenticatorId, enabled) => cdp.send('WebAuthn.setAutomaticPresenceSimulation', { authenticatorId, enabled });
   let laptop = await addAuthenticator();
 
   const testId = (id) => page.getByTestId(id);

@@ -11,73 +11,25 @@
 // The passkey set-up (virtual authenticators, localhost) is as in passkeys.test.mjs.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
-import { mkdir } from 'node:fs/promises';
-import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
 import * as OTPAuth from 'otpauth';
-import { freePort, startAgora } from './server.mjs';
-import { startWeb } from './web.mjs';
-import { launchChromium } from './browser.mjs';
+import { PASSWORD, artifacts, currentSession as sessionOf, startPasskeyRig } from './passkey-rig.mjs';
 
-const run = promisify(execFile);
-const artifacts = fileURLToPath(new URL('./artifacts/', import.meta.url));
-const PASSWORD = 'correct horse battery staple';
 const WINDOW_SECS = 3;
 const STEP_MS = 30_000;
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
-const AUTHENTICATOR = {
-  protocol: 'ctap2',
-  transport: 'internal',
-  hasResidentKey: true,
-  hasUserVerification: true,
-  isUserVerified: true,
-  automaticPresenceSimulation: true,
-};
-
 test('"Confirm it’s you": a stale session proves itself with its password or a passkey, and the change goes ahead', async (t) => {
-  const webPort = await freePort();
-  const appOrigin = `http://localhost:${webPort}`;
-  const agora = await startAgora({
+  const { agora, appOrigin, sql, page, problems, cdp, addAuthenticator, credentialsOf } = await startPasskeyRig(t, {
     name: 'reauth',
-    env: {
-      AGORA_REAUTH_WINDOW_SECS: String(WINDOW_SECS),
-      AGORA_WEBAUTHN_RP_ID: 'localhost',
-      AGORA_WEBAUTHN_ORIGINS: appOrigin,
-      // Password checks (sign-ins, the API token, every prompt answered) count against the
-      // account's sign-in budget, 5 a minute by default.
-      AGORA_RATE_LOGIN_PER_ACCOUNT: '50',
-    },
+    env: { AGORA_REAUTH_WINDOW_SECS: String(WINDOW_SECS) },
   });
-  t.after(() => agora.stop());
-  const web = await startWeb(agora.url, { port: webPort });
-  t.after(() => web.close());
-  await mkdir(artifacts, { recursive: true });
-
-  await agora.register({ username: 'ada', password: PASSWORD });
   // Agora's view behind the page's back (an API token needs no recent proof to read).
   const token = await agora.apiToken('ada', PASSWORD);
   const passkeysOfAda = async () => (await agora.must('{ myPasskeys { name lastUsedAt } }', {}, token)).myPasskeys;
   const ada = async () => (await agora.must('{ me { twoFactorEnabled recoveryCodesLeft } }', {}, token)).me;
-  const sql = async (query) => (await run('psql', [agora.env.DATABASE_URL, '-qXAtc', query])).stdout.trim();
   const reauthAudit = async () =>
     (await sql("SELECT metadata->>'factors' FROM audit_log WHERE action = 'auth.reauthenticate' ORDER BY id")).split('\n').filter(Boolean);
 
-  const browser = await launchChromium();
-  t.after(() => browser.close());
-  const context = await browser.newContext();
-  const page = await context.newPage();
-  page.setDefaultTimeout(15_000);
-  const problems = [];
-  page.on('pageerror', (error) => problems.push(`pageerror: ${error.message}`));
-  page.on('console', (message) => message.type() === 'error' && problems.push(`console: ${message.text()}`));
-
-  const cdp = await context.newCDPSession(page);
-  await cdp.send('WebAuthn.enable', { enableUI: false });
-  const addAuthenticator = async (extra = {}) =>
-    (await cdp.send('WebAuthn.addVirtualAuthenticator', { options: { ...AUTHENTICATOR, ...extra } })).authenticatorId;
-  const credentialsOf = async (authenticatorId) => (await cdp.send('WebAuthn.getCredentials', { authenticatorId })).credentials;
   const laptop = await addAuthenticator();
 
   const testId = (id) => page.getByTestId(id);
@@ -85,22 +37,7 @@ test('"Confirm it’s you": a stale session proves itself with its password or a
   const row = (name) => testId('passkey').filter({ has: page.getByTestId('passkey-name').getByText(name, { exact: true }) });
   const prompt = page.getByRole('dialog', { name: 'Confirm it’s you' });
 
-  /** The page's own session as Agora sees it: asked with the page's cookies, from the page. */
-  async function currentSession() {
-    const answer = await page.evaluate(async () => {
-      const response = await fetch('/graphql', {
-        method: 'POST',
-        credentials: 'same-origin',
-        headers: { 'content-type': 'application/json', 'apollo-require-preflight': 'true' },
-        body: JSON.stringify({ query: '{ mySessions(first: 100) { nodes { current provedAt provedWith } } }' }),
-      });
-      return response.json();
-    });
-    assert.equal(answer.errors, undefined, JSON.stringify(answer.errors));
-    const current = answer.data.mySessions.nodes.filter((session) => session.current);
-    assert.equal(current.length, 1, 'one current session');
-    return current[0];
-  }
+  const currentSession = () => sessionOf(page);
   /** Until the session's proof is older than the window (and a little more, for clock reads). */
   async function outlive(session) {
     const wait = Date.parse(session.provedAt) + WINDOW_SECS * 1000 + 700 - Date.now();
