@@ -1064,3 +1064,40 @@ pub fn tallied(pairs: &[(&str, usize)]) -> std::collections::BTreeMap<String, us
         .map(|(code, n)| ((*code).to_owned(), *n))
         .collect()
 }
+
+/// Runs `install` once across the test processes that start together: the first takes the file
+/// lock at `lock` and installs, the others wait for it; `stamp` holds `wanted` (a hash of what
+/// was installed) only after an install finished, so an interrupted or stale one runs again.
+pub fn install_once(
+    lock: &std::path::Path,
+    stamp: &std::path::Path,
+    wanted: &str,
+    install: impl FnOnce(),
+) {
+    let lock = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(lock)
+        .unwrap();
+    lock.lock().unwrap();
+    if std::fs::read_to_string(stamp).ok().as_deref() != Some(wanted) {
+        install();
+        std::fs::write(stamp, wanted).unwrap();
+    }
+    lock.unlock().unwrap();
+}
+
+/// Keeps each line `stream` writes in `sink`, for a helper process's logs.
+pub fn collect_lines(
+    stream: impl tokio::io::AsyncRead + Unpin + Send + 'static,
+    sink: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+) {
+    use tokio::io::AsyncBufReadExt;
+    tokio::spawn(async move {
+        let mut lines = tokio::io::BufReader::new(stream).lines();
+        while let Ok(Some(line)) = lines.next_line().await {
+            sink.lock().unwrap().push(line);
+        }
+    });
+}

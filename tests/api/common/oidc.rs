@@ -268,14 +268,7 @@ impl OidcProvider {
             .kill_on_drop(true)
             .spawn()
             .expect("starting node");
-        let stderr = process.stderr.take().unwrap();
-        let sink = self.logs.clone();
-        tokio::spawn(async move {
-            let mut lines = BufReader::new(stderr).lines();
-            while let Ok(Some(line)) = lines.next_line().await {
-                sink.lock().unwrap().push(line);
-            }
-        });
+        super::collect_lines(process.stderr.take().unwrap(), self.logs.clone());
         let mut stdout = BufReader::new(process.stdout.take().unwrap()).lines();
         let ready = tokio::time::timeout(Duration::from_secs(30), stdout.next_line()).await;
         let line = match ready {
@@ -370,14 +363,8 @@ fn installed_provider() -> &'static Path {
             .take(6)
             .map(|byte| format!("{byte:02x}"))
             .collect();
-        let lock = std::fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(std::env::temp_dir().join(format!("agora-test-oidc-npm-{path_hash}.lock")))
-            .unwrap();
-        lock.lock().unwrap();
-        if std::fs::read_to_string(&stamp).ok().as_deref() != Some(wanted.as_str()) {
+        let lock = std::env::temp_dir().join(format!("agora-test-oidc-npm-{path_hash}.lock"));
+        super::install_once(&lock, &stamp, &wanted, || {
             let output = std::process::Command::new("npm")
                 .args(["ci", "--no-audit", "--no-fund"])
                 .current_dir(&dir)
@@ -390,9 +377,7 @@ fn installed_provider() -> &'static Path {
                 String::from_utf8_lossy(&output.stdout),
                 String::from_utf8_lossy(&output.stderr)
             );
-            std::fs::write(&stamp, &wanted).unwrap();
-        }
-        lock.unlock().unwrap();
+        });
         dir
     })
 }

@@ -29,7 +29,6 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use hmac::{Hmac, Mac};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
-use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
 
 /// localstripe takes any key that starts with `sk_`.
 pub const SECRET_KEY: &str = "sk_test_agora";
@@ -368,8 +367,8 @@ impl LocalStripe {
             .kill_on_drop(true)
             .spawn()
             .expect("starting localstripe");
-        collect_lines(process.stdout.take().unwrap(), self.logs.clone());
-        collect_lines(process.stderr.take().unwrap(), self.logs.clone());
+        super::collect_lines(process.stdout.take().unwrap(), self.logs.clone());
+        super::collect_lines(process.stderr.take().unwrap(), self.logs.clone());
         self.process = Some(process);
 
         let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
@@ -409,15 +408,6 @@ impl Drop for LocalStripe {
         // kill_on_drop ends the process.
         let _ = std::fs::remove_file(&self.state_file);
     }
-}
-
-fn collect_lines(stream: impl AsyncRead + Unpin + Send + 'static, sink: Arc<Mutex<Vec<String>>>) {
-    tokio::spawn(async move {
-        let mut lines = BufReader::new(stream).lines();
-        while let Ok(Some(line)) = lines.next_line().await {
-            sink.lock().unwrap().push(line);
-        }
-    });
 }
 
 /// `Stripe-Signature` as Stripe and localstripe write it: `t=<timestamp>,v1=<hex HMAC-SHA256,
@@ -574,14 +564,7 @@ fn installed_localstripe() -> &'static Path {
         std::fs::create_dir_all(tmp).unwrap();
         let venv = tmp.join("localstripe-venv");
         let stamp = venv.join(".agora-stamp");
-        let lock = std::fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(tmp.join("localstripe-venv.lock"))
-            .unwrap();
-        lock.lock().unwrap();
-        if std::fs::read_to_string(&stamp).ok().as_deref() != Some(wanted.as_str()) {
+        super::install_once(&tmp.join("localstripe-venv.lock"), &stamp, &wanted, || {
             let _ = std::fs::remove_dir_all(&venv);
             run(
                 std::process::Command::new("python3")
@@ -596,9 +579,7 @@ fn installed_localstripe() -> &'static Path {
                     .arg(&requirements),
                 "installing localstripe from PyPI",
             );
-            std::fs::write(&stamp, &wanted).unwrap();
-        }
-        lock.unlock().unwrap();
+        });
         venv
     })
 }
