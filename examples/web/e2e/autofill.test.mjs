@@ -27,24 +27,8 @@ import assert from 'node:assert/strict';
 import { PASSWORD, artifacts, currentSession as sessionOf, startPasskeyRig } from './passkey-rig.mjs';
 
 
-/** Runs in the page before its scripts: records every WebAuthn get and how it ended. */
-function recordWebAuthn() {
-  const get = navigator.credentials.get.bind(navigator.credentials);
-  window.__webauthn = [];
-  navigator.credentials.get = (options) => {
-    const entry = { mediation: options?.mediation ?? 'optional', outcome: 'pending' };
-    window.__webauthn.push(entry);
-    const answer = get(options);
-    answer.then(
-      () => (entry.outcome = 'resolved'),
-      (error) => (entry.outcome = error?.name ?? 'rejected'),
-    );
-    return answer;
-  };
-}
-
 test('passkey autofill on the sign-in form: signs in when a passkey is picked, stays quiet otherwise', async (t) => {
-  const rig = await startPasskeyRig(t, { name: 'autofill', initScript: recordWebAuthn });
+  const rig = await startPasskeyRig(t, { name: 'autofill' });
   const { agora, appOrigin, sql, context, page, problems } = rig;
   const lastLoginFactors = () =>
     sql("SELECT metadata->>'factors' FROM audit_log WHERE action = 'auth.login' ORDER BY id DESC LIMIT 1");

@@ -26,12 +26,32 @@ export const AUTHENTICATOR = {
 };
 
 /**
+ * Runs in the page before its scripts: records every WebAuthn get and how it ended, in
+ * `window.__webauthn`, so a test can wait for the sign-in form's autofill request to be waiting
+ * rather than guess when it is.
+ */
+function recordWebAuthn() {
+  const get = navigator.credentials.get.bind(navigator.credentials);
+  window.__webauthn = [];
+  navigator.credentials.get = (options) => {
+    const entry = { mediation: options?.mediation ?? 'optional', outcome: 'pending' };
+    window.__webauthn.push(entry);
+    const answer = get(options);
+    answer.then(
+      () => (entry.outcome = 'resolved'),
+      (error) => (entry.outcome = error?.name ?? 'rejected'),
+    );
+    return answer;
+  };
+}
+
+/**
  * Agora (named `name`, with `env` besides) and the app at http://localhost:<port>, ada
- * registered, a page in Chromium (with `initScript` run before the app's), and a CDP session
+ * registered, a page in Chromium recording its WebAuthn requests, and a CDP session
  * with WebAuthn enabled. Everything stops when `t` ends. `problems` collects page errors and
  * console errors.
  */
-export async function startPasskeyRig(t, { name, env = {}, initScript }) {
+export async function startPasskeyRig(t, { name, env = {} }) {
   const webPort = await freePort();
   const appOrigin = `http://localhost:${webPort}`;
   const agora = await startAgora({
@@ -55,7 +75,7 @@ export async function startPasskeyRig(t, { name, env = {}, initScript }) {
   const browser = await launchChromium();
   t.after(() => browser.close());
   const context = await browser.newContext();
-  if (initScript) await context.addInitScript(initScript);
+  await context.addInitScript(recordWebAuthn);
   const page = await context.newPage();
   page.setDefaultTimeout(15_000);
   const problems = [];
@@ -70,6 +90,12 @@ export async function startPasskeyRig(t, { name, env = {}, initScript }) {
   const presence = (authenticatorId, enabled) => cdp.send('WebAuthn.setAutomaticPresenceSimulation', { authenticatorId, enabled });
   return { agora, appOrigin, sql, context, page, problems, cdp, addAuthenticator, credentialsOf, presence };
 }
+
+/** Until the page's sign-in form has an autofill (conditional) request waiting. */
+export const autofillWaiting = (page) =>
+  page.waitForFunction(() =>
+    window.__webauthn.some((entry) => entry.mediation === 'conditional' && entry.outcome === 'pending'),
+  );
 
 /** The page's own session as Agora sees it: asked with the page's cookies, from the page. */
 export async function currentSession(page) {

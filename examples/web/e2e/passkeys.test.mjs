@@ -16,7 +16,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as OTPAuth from 'otpauth';
-import { PASSWORD, artifacts, startPasskeyRig } from './passkey-rig.mjs';
+import { PASSWORD, artifacts, autofillWaiting, startPasskeyRig } from './passkey-rig.mjs';
 
 const STEP_MS = 30_000;
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -51,6 +51,8 @@ test('passkeys in the SPA: add, rename, sign in without a username, answer 2FA, 
     await presence(authenticatorId, false);
     await testId('logout').click();
     await testId('login-form').waitFor();
+    // Presence turned on before the form's autofill request starts would answer it at once.
+    await autofillWaiting(page);
   }
 
   await t.test('Settings: right after signing in, a passkey is added without asking for the password', async () => {
