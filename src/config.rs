@@ -260,6 +260,11 @@ pub struct Config {
     #[arg(long, env = "AGORA_STRIPE_WEBHOOK_SECRET", hide_env_values = true)]
     pub stripe_webhook_secret: Option<String>,
 
+    /// Stripe's publishable key (`pk_…`), handed to clients for Stripe.js through
+    /// `topUpOffer`; it is public by design.
+    #[arg(long, env = "AGORA_STRIPE_PUBLISHABLE_KEY")]
+    pub stripe_publishable_key: Option<String>,
+
     /// Where Stripe's API answers (another server speaking it, in tests).
     #[arg(
         long,

@@ -61,6 +61,10 @@ pub mod action {
     pub const TOP_UP_FAIL: &str = "top_up.fail";
     /// A payment's amount or currency differs from its top-up's: nothing was credited.
     pub const TOP_UP_MISMATCH: &str = "top_up.mismatch";
+    /// Money was given back for a top-up; `shortfall` units of it had been spent already.
+    pub const TOP_UP_REFUND: &str = "top_up.refund";
+    /// An administrator reviewed a refund that found its units spent.
+    pub const TOP_UP_REFUND_REVIEW: &str = "top_up.refund_review";
     pub const PASSKEY_REGISTER: &str = "passkey.register";
     pub const PASSKEY_RENAME: &str = "passkey.rename";
     pub const PASSKEY_REMOVE: &str = "passkey.remove";

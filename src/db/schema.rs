@@ -113,6 +113,7 @@ diesel::table! {
         idempotency_key -> Nullable<Text>,
         created_at -> Timestamptz,
         top_up_id -> Nullable<Int8>,
+        top_up_refund_id -> Nullable<Int8>,
     }
 }
 
@@ -299,6 +300,24 @@ diesel::table! {
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
         credited_at -> Nullable<Timestamptz>,
+        refunded_amount -> Int8,
+        refunded_units -> Int8,
+    }
+}
+
+diesel::table! {
+    top_up_refunds (id) {
+        id -> Int8,
+        top_up_id -> Int8,
+        amount -> Int8,
+        units -> Int8,
+        debited_units -> Int8,
+        source -> Text,
+        stripe_ref -> Text,
+        requested_by -> Nullable<Int8>,
+        created_at -> Timestamptz,
+        reviewed_at -> Nullable<Timestamptz>,
+        reviewed_by -> Nullable<Int8>,
     }
 }
 
@@ -392,6 +411,7 @@ diesel::joinable!(sessions -> users (user_id));
 diesel::joinable!(tasks -> themes (theme_id));
 diesel::joinable!(tasks -> users (user_id));
 diesel::joinable!(themes -> users (user_id));
+diesel::joinable!(top_up_refunds -> top_ups (top_up_id));
 diesel::joinable!(top_ups -> users (user_id));
 diesel::joinable!(two_factor -> users (user_id));
 diesel::joinable!(user_identities -> users (user_id));
@@ -423,6 +443,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     stripe_events,
     tasks,
     themes,
+    top_up_refunds,
     top_ups,
     two_factor,
     user_identities,

@@ -73,6 +73,8 @@ pub enum MarketTransactionKind {
     Sale,
     /// The user bought budget with money (`createTopUp`); their budget went up.
     TopUp,
+    /// Money paid for a top-up was given back; the unspent units it paid for left the budget.
+    Refund,
 }
 
 impl MarketTransactionKind {
@@ -81,6 +83,7 @@ impl MarketTransactionKind {
         match stored {
             "SALE" => Self::Sale,
             "TOP_UP" => Self::TopUp,
+            "REFUND" => Self::Refund,
             _ => Self::Purchase,
         }
     }

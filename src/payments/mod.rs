@@ -2,7 +2,9 @@
 //! and its PaymentIntent (the client pays it with Stripe.js); Stripe's signed webhook
 //! `payment_intent.succeeded` credits the budget exactly once, in one transaction with a
 //! `TOP_UP` ledger row: the event id and the PaymentIntent are each acted on once, so replays,
-//! reordering and concurrent deliveries change nothing the second time.
+//! reordering and concurrent deliveries change nothing the second time. Refunds (Stripe's
+//! `charge.refunded`, or an administrator's `refundTopUp`) take back the units they paid for,
+//! as far as they are unspent, and flag the rest for an administrator.
 
 pub mod graphql;
 pub mod model;
@@ -16,12 +18,12 @@ use serde_json::json;
 
 use crate::App;
 use crate::accounts::store as accounts;
-use crate::audit::{Event, action, audited};
+use crate::audit::{Event, action, audited, store as audit_log};
 use crate::config::Config;
 use crate::db;
 use crate::error::{AppError, reason};
 use crate::request::RequestInfo;
-use model::{FAILED, PENDING, TopUp};
+use model::{FAILED, FROM_ADMIN, FROM_STRIPE, PENDING, SUCCEEDED, TopUp, TopUpRefund};
 use stripe::{IntentRequest, Stripe};
 
 /// The Stripe client when payments are configured (a secret key and a webhook secret).
@@ -65,7 +67,7 @@ pub async fn create_top_up(
     let top_up = audited(&mut conn, origin, now, async |conn| {
         // Creations of one user queue here, so two cannot both pass the daily limit.
         accounts::lock_live(conn, user_id).await?;
-        let bought = store::units_since(conn, user_id, now - Duration::hours(24)).await?;
+        let bought = store::units_since(conn, user_id, now - DAY).await?;
         let (row, created) = store::insert_or_find_top_up(conn, &new, now).await?;
         if !created {
             if row.units != units {
@@ -113,6 +115,36 @@ pub async fn create_top_up(
     let mut conn = db::conn(&app.pool).await?;
     store::attach_payment_intent(&mut conn, top_up.id, (&intent.id, &secret), app.clock.now()).await
 }
+
+/// What buying budget costs here and how much more the user may buy today.
+pub struct TopUpOffer {
+    pub currency: String,
+    pub unit_price: i64,
+    pub max_units: i64,
+    pub daily_units: i64,
+    pub remaining_today: i64,
+    pub publishable_key: Option<String>,
+}
+
+/// The offer for `user_id`: prices and limits from the configuration, and the units left
+/// under the daily limit (pending top-ups count, failed ones do not).
+pub async fn offer(app: &App, user_id: i64) -> Result<TopUpOffer, AppError> {
+    stripe_of(app)?;
+    let config = &app.config;
+    let mut conn = db::conn(&app.pool).await?;
+    let bought = store::units_since(&mut conn, user_id, app.clock.now() - DAY).await?;
+    Ok(TopUpOffer {
+        currency: config.stripe_currency.clone(),
+        unit_price: config.top_up_unit_price,
+        max_units: config.top_up_max_units,
+        daily_units: config.top_up_daily_units,
+        remaining_today: (config.top_up_daily_units - bought).max(0),
+        publishable_key: config.stripe_publishable_key.clone(),
+    })
+}
+
+/// The window of the daily limit.
+const DAY: Duration = Duration::hours(24);
 
 /// The user's top-ups, newest first (the last 100).
 pub async fn top_ups_of(app: &App, user_id: i64) -> Result<Vec<TopUp>, AppError> {
@@ -165,17 +197,126 @@ pub async fn webhook(
         .map_err(WebhookRefusal::Signature)?;
     let event: StripeEvent =
         serde_json::from_slice(payload).map_err(|_| WebhookRefusal::Unreadable)?;
-    let settles = match event.event_type.as_str() {
-        "payment_intent.succeeded" => Settle::Credit,
-        "payment_intent.payment_failed" => Settle::Fail,
+    let told = Some((event.id.as_str(), event.event_type.as_str()));
+    let unreadable = |_| WebhookRefusal::Unreadable;
+    let settled = match event.event_type.as_str() {
+        "payment_intent.succeeded" | "payment_intent.payment_failed" => {
+            let intent: stripe::PaymentIntent =
+                serde_json::from_value(event.data.object).map_err(unreadable)?;
+            let settles = if event.event_type == "payment_intent.succeeded" {
+                Settle::Credit
+            } else {
+                Settle::Fail
+            };
+            settle(app, origin, told, &Paid::from(&intent), settles).await
+        }
+        "charge.refunded" => {
+            let charge: stripe::Charge =
+                serde_json::from_value(event.data.object).map_err(unreadable)?;
+            let Some(paid) = Paid::of_charge(&charge) else {
+                return Ok(());
+            };
+            let refunded = Settle::Refunded(RefundTold {
+                total: charge.amount_refunded,
+                source: FROM_STRIPE,
+                stripe_ref: &event.id,
+                requested_by: None,
+            });
+            settle(app, origin, told, &paid, refunded).await
+        }
         _ => return Ok(()),
     };
-    let intent: stripe::PaymentIntent =
-        serde_json::from_value(event.data.object).map_err(|_| WebhookRefusal::Unreadable)?;
-    let told = Some((event.id.as_str(), event.event_type.as_str()));
-    settle(app, origin, told, &intent, settles)
-        .await
-        .map_err(WebhookRefusal::Unavailable)
+    settled.map(drop).map_err(WebhookRefusal::Unavailable)
+}
+
+/// Gives back `amount` (all that is left when `None`) of a paid top-up's money through
+/// Stripe, as administrator `admin_id`, and takes back the units it paid for as far as they
+/// are unspent. Stripe's running total of the charge's refunds decides what is recorded, so
+/// the webhook telling of the same refund, before or after, records nothing more. The top-up
+/// after, and the refund recorded (none when the webhook came first).
+pub async fn refund_top_up(
+    app: &App,
+    origin: &RequestInfo,
+    admin_id: i64,
+    (top_up_id, amount): (i64, Option<i64>),
+) -> Result<(TopUp, Option<TopUpRefund>), AppError> {
+    let stripe = stripe_of(app)?;
+    let mut conn = db::conn(&app.pool).await?;
+    let top_up = store::find_top_up(&mut conn, top_up_id)
+        .await?
+        .ok_or(AppError::NotFound("Top-up".into()))?;
+    drop(conn);
+    let (Some(intent), SUCCEEDED) = (top_up.payment_intent_id.as_deref(), top_up.state.as_str())
+    else {
+        return Err(AppError::bad_input(
+            "topUpId",
+            "Only a paid top-up can be refunded",
+        ));
+    };
+    let amount = rules::refund_amount(amount, top_up.amount - top_up.refunded_amount)
+        .map_err(|problem| AppError::bad_input("amount", problem))?;
+    // A retry of this very request (same top-up, same total before it, same amount) gets
+    // the refund the first attempt made.
+    let key = format!(
+        "agora-refund-{}-{}-{amount}",
+        top_up.id, top_up.refunded_amount
+    );
+    let refund = stripe.create_refund(intent, amount, &key).await?;
+    let charge = stripe.charge(&refund.charge).await?;
+    let paid = Paid {
+        intent_id: intent,
+        amount: charge.amount,
+        currency: &charge.currency,
+    };
+    let refunded = Settle::Refunded(RefundTold {
+        total: charge.amount_refunded,
+        source: FROM_ADMIN,
+        stripe_ref: &refund.id,
+        requested_by: Some(admin_id),
+    });
+    let recorded = settle(app, origin, None, &paid, refunded).await?;
+    let mut conn = db::conn(&app.pool).await?;
+    let top_up = store::find_top_up(&mut conn, top_up_id)
+        .await?
+        .ok_or(AppError::NotFound("Top-up".into()))?;
+    Ok((top_up, recorded))
+}
+
+/// A top-up by id (`NOT_FOUND` when there is none).
+pub async fn top_up(app: &App, id: i64) -> Result<TopUp, AppError> {
+    let mut conn = db::conn(&app.pool).await?;
+    store::find_top_up(&mut conn, id)
+        .await?
+        .ok_or(AppError::NotFound("Top-up".into()))
+}
+
+/// Refunds that found some of their units spent and await an administrator's review, oldest
+/// first (the first 100).
+pub async fn flagged_refunds(app: &App) -> Result<Vec<TopUpRefund>, AppError> {
+    let mut conn = db::conn(&app.pool).await?;
+    store::flagged_refunds(&mut conn, 100).await
+}
+
+/// Marks a flagged refund reviewed by administrator `admin_id` (after settling the shortfall
+/// with its user outside Agora); `NOT_FOUND` when no refund with `id` awaits review.
+pub async fn review_refund(
+    app: &App,
+    origin: &RequestInfo,
+    admin_id: i64,
+    refund_id: i64,
+) -> Result<TopUpRefund, AppError> {
+    let now = app.clock.now();
+    let mut conn = db::conn(&app.pool).await?;
+    audited(&mut conn, origin, now, async |conn| {
+        let refund = store::mark_reviewed(conn, refund_id, admin_id, now)
+            .await?
+            .ok_or(AppError::NotFound("Flagged refund".into()))?;
+        let event = Event::new(action::TOP_UP_REFUND_REVIEW, Some(admin_id))
+            .target("top_up", refund.top_up_id)
+            .meta(json!({ "refund": refund.id, "shortfall": refund.shortfall() }));
+        Ok((refund, Some(event)))
+    })
+    .await
 }
 
 /// A top-up pending this long without its webhook is asked about.
@@ -205,7 +346,7 @@ pub async fn reconcile(app: &App) -> Result<usize, AppError> {
             // Declined or waiting for the customer: Stripe.js may still pay it.
             _ => continue,
         };
-        settle(app, &origin, None, &intent, settles).await?;
+        settle(app, &origin, None, &Paid::from(&intent), settles).await?;
         settled += 1;
     }
     Ok(settled)
@@ -225,59 +366,156 @@ pub async fn run_reconcile_job(app: std::sync::Arc<App>) {
     }
 }
 
+/// What Stripe says happened to a payment.
 #[derive(Clone, Copy)]
-enum Settle {
+enum Settle<'a> {
     Credit,
     Fail,
+    Refunded(RefundTold<'a>),
+}
+
+/// A refund as Stripe's charge tells of it.
+#[derive(Clone, Copy)]
+struct RefundTold<'a> {
+    /// Stripe's running total of money given back for the charge.
+    total: i64,
+    source: &'static str,
+    /// The event or refund that told of it.
+    stripe_ref: &'a str,
+    requested_by: Option<i64>,
+}
+
+/// The payment a settlement is about, as Stripe describes it.
+struct Paid<'a> {
+    intent_id: &'a str,
+    amount: i64,
+    currency: &'a str,
+}
+
+impl<'a> From<&'a stripe::PaymentIntent> for Paid<'a> {
+    fn from(intent: &'a stripe::PaymentIntent) -> Self {
+        Self {
+            intent_id: &intent.id,
+            amount: intent.amount,
+            currency: &intent.currency,
+        }
+    }
+}
+
+impl<'a> Paid<'a> {
+    /// A charge's payment; `None` for a charge made outside a PaymentIntent (not Agora's).
+    fn of_charge(charge: &'a stripe::Charge) -> Option<Self> {
+        Some(Self {
+            intent_id: charge.payment_intent.as_deref()?,
+            amount: charge.amount,
+            currency: &charge.currency,
+        })
+    }
 }
 
 /// One transaction: the event, if one told of it, is claimed (a second delivery finds it
-/// claimed), the top-up is locked, and a pending one is credited or failed. An amount or
-/// currency that differs from the top-up's credits nothing and is audited.
+/// claimed), the top-up is locked, and a pending one is credited or failed, or a paid one
+/// refunded. A paid amount or currency that differs from the top-up's credits nothing and is
+/// audited. A refund told before the payment's success credits first: the success, when it
+/// comes, finds nothing left to do. The refund recorded, if any.
 async fn settle(
     app: &App,
     origin: &RequestInfo,
     told: Option<(&str, &str)>,
-    intent: &stripe::PaymentIntent,
-    settles: Settle,
-) -> Result<(), AppError> {
+    paid: &Paid<'_>,
+    settles: Settle<'_>,
+) -> Result<Option<TopUpRefund>, AppError> {
     let now = app.clock.now();
-    let event_id = told.map_or("reconciliation", |(id, _)| id);
+    let event_id = told.map(|(id, _)| id);
     let mut conn = db::conn(&app.pool).await?;
     audited(&mut conn, origin, now, async |conn| {
         if let Some(event) = told
             && !store::claim_event(conn, event, now).await?
         {
-            return Ok(((), None));
+            return Ok((None, None));
         }
-        let Some(top_up) = store::lock_by_payment_intent(conn, &intent.id).await? else {
-            return Ok(((), None));
+        let Some(mut top_up) = store::lock_by_payment_intent(conn, paid.intent_id).await? else {
+            return Ok((None, None));
         };
-        if top_up.state != PENDING {
-            return Ok(((), None));
+        let facts = json!({ "event": event_id, "paymentIntent": paid.intent_id });
+        if let Settle::Fail = settles {
+            if top_up.state != PENDING {
+                return Ok((None, None));
+            }
+            store::set_state(conn, top_up.id, FAILED, now).await?;
+            let event = Event::new(action::TOP_UP_FAIL, None)
+                .target("user", top_up.user_id)
+                .meta(json!({ "topUp": top_up.id, "stripe": facts }));
+            return Ok((None, Some(event)));
         }
-        let facts = json!({ "event": event_id, "paymentIntent": intent.id });
-        let event = match settles {
-            Settle::Credit if intent.amount != top_up.amount || intent.currency != top_up.currency => {
+        if top_up.state == PENDING {
+            if paid.amount != top_up.amount || paid.currency != top_up.currency {
                 tracing::warn!(top_up = top_up.id, "a paid amount differs from its top-up");
-                Event::new(action::TOP_UP_MISMATCH, None)
+                let event = Event::new(action::TOP_UP_MISMATCH, None)
                     .target("top_up", top_up.id)
-                    .meta(json!({ "event": event_id, "amount": intent.amount, "currency": intent.currency }))
+                    .meta(json!({ "stripe": facts, "amount": paid.amount, "currency": paid.currency }));
+                return Ok((None, Some(event)));
             }
-            Settle::Credit => {
-                let budget = store::credit(conn, &top_up, now).await?;
-                Event::new(action::TOP_UP_CREDIT, None)
-                    .target("user", top_up.user_id)
-                    .meta(json!({ "topUp": top_up.id, "units": top_up.units, "budget": budget, "stripe": facts }))
+            let budget = store::credit(conn, &top_up, now).await?;
+            let credited = Event::new(action::TOP_UP_CREDIT, None)
+                .target("user", top_up.user_id)
+                .meta(json!({ "topUp": top_up.id, "units": top_up.units, "budget": budget, "stripe": facts }));
+            let Settle::Refunded(_) = settles else {
+                return Ok((None, Some(credited)));
+            };
+            audit_log::record(conn, origin, credited, now).await?;
+            top_up.state = SUCCEEDED.to_owned();
+        }
+        match settles {
+            Settle::Refunded(refund) if top_up.state == SUCCEEDED => {
+                take_back(conn, &top_up, &refund, now).await
             }
-            Settle::Fail => {
-                store::set_state(conn, top_up.id, FAILED, now).await?;
-                Event::new(action::TOP_UP_FAIL, None)
-                    .target("user", top_up.user_id)
-                    .meta(json!({ "topUp": top_up.id, "stripe": facts }))
-            }
-        };
-        Ok(((), Some(event)))
+            _ => Ok((None, None)),
+        }
     })
     .await
+}
+
+/// Records what a refund adds to those already recorded for a paid top-up (nothing when
+/// Stripe's running total is no higher), taking its units back from the budget as far as
+/// they are unspent.
+async fn take_back(
+    conn: &mut diesel_async::AsyncPgConnection,
+    top_up: &TopUp,
+    told: &RefundTold<'_>,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<(Option<TopUpRefund>, Option<Event>), AppError> {
+    let total = told.total.min(top_up.amount);
+    let amount = total - top_up.refunded_amount;
+    if amount <= 0 {
+        return Ok((None, None));
+    }
+    let units = rules::units_refunded(top_up.units, top_up.amount, total) - top_up.refunded_units;
+    let (debited_units, balance_after) = store::debit_unspent(conn, top_up.user_id, units).await?;
+    let new = store::NewRefund {
+        top_up,
+        amount,
+        units,
+        debited_units,
+        balance_after,
+        source: told.source,
+        stripe_ref: told.stripe_ref,
+        requested_by: told.requested_by,
+    };
+    let refund = store::record_refund(conn, &new, now).await?;
+    if refund.shortfall() > 0 {
+        tracing::warn!(
+            top_up = top_up.id,
+            shortfall = refund.shortfall(),
+            "a refund found its units spent; flagged for an administrator"
+        );
+    }
+    let event = Event::new(action::TOP_UP_REFUND, told.requested_by)
+        .target("user", top_up.user_id)
+        .meta(json!({
+            "topUp": top_up.id, "refund": refund.id, "amount": amount, "units": units,
+            "debited": debited_units, "shortfall": refund.shortfall(),
+            "source": told.source, "stripe": told.stripe_ref, "budget": balance_after,
+        }));
+    Ok((Some(refund), Some(event)))
 }

@@ -17,6 +17,31 @@ pub fn top_up_amount(units: i64, max_units: i64, unit_price: i64) -> Result<i64,
         .ok_or_else(|| "That many units cost more than can be paid at once".to_owned())
 }
 
+/// Budget units that `refunded` of a top-up's `amount` stand for, of its `units`: rounded up,
+/// so money given back never leaves a unit it paid for in the budget, and never more than
+/// were bought (Stripe-compatible servers may let refunds exceed the charge).
+pub fn units_refunded(units: i64, amount: i64, refunded: i64) -> i64 {
+    if amount <= 0 || refunded <= 0 {
+        return 0;
+    }
+    let refunded = i128::from(refunded.min(amount));
+    let share = (refunded * i128::from(units) + i128::from(amount) - 1) / i128::from(amount);
+    i64::try_from(share).map_or(units, |share| share.min(units))
+}
+
+/// The money a refund gives back: `asked`, or all of `remaining` when not given; between 1
+/// and what is left of the payment.
+pub fn refund_amount(asked: Option<i64>, remaining: i64) -> Result<i64, String> {
+    if remaining <= 0 {
+        return Err("Everything paid for this top-up was given back already".to_owned());
+    }
+    let amount = asked.unwrap_or(remaining);
+    if !(1..=remaining).contains(&amount) {
+        return Err(format!("Refund between 1 and {remaining} (minor units)"));
+    }
+    Ok(amount)
+}
+
 /// Why a webhook's signature was refused. Never says which part of the secret matched.
 #[derive(Debug, PartialEq, Eq)]
 pub enum SignatureProblem {
@@ -104,6 +129,35 @@ mod tests {
         assert!(top_up_amount(-1, 100, 250).is_err());
         assert!(top_up_amount(101, 100, 250).is_err());
         assert!(top_up_amount(i64::MAX, i64::MAX, 2).is_err());
+    }
+
+    #[test]
+    fn refunds_take_back_the_units_they_paid_for_rounded_up() {
+        // 7 units for 700: each 100 given back is one unit.
+        assert_eq!(units_refunded(7, 700, 0), 0);
+        assert_eq!(units_refunded(7, 700, 100), 1);
+        assert_eq!(units_refunded(7, 700, 101), 2);
+        assert_eq!(units_refunded(7, 700, 700), 7);
+        // More than was paid (a lenient server) is still at most every unit.
+        assert_eq!(units_refunded(7, 700, 5_000), 7);
+        // A price that does not divide: 3 units for 1000, a third of a unit per 111.
+        assert_eq!(units_refunded(3, 1000, 1), 1);
+        assert_eq!(units_refunded(3, 1000, 334), 2);
+        assert_eq!(units_refunded(3, 1000, 999), 3);
+        // Large values do not overflow.
+        assert_eq!(units_refunded(i64::MAX, i64::MAX, i64::MAX), i64::MAX);
+        assert_eq!(units_refunded(10, 0, 5), 0);
+    }
+
+    #[test]
+    fn a_refund_gives_back_at_most_what_is_left() {
+        assert_eq!(refund_amount(None, 500), Ok(500));
+        assert_eq!(refund_amount(Some(200), 500), Ok(200));
+        assert_eq!(refund_amount(Some(500), 500), Ok(500));
+        assert!(refund_amount(Some(501), 500).is_err());
+        assert!(refund_amount(Some(0), 500).is_err());
+        assert!(refund_amount(Some(-3), 500).is_err());
+        assert!(refund_amount(None, 0).is_err());
     }
 
     #[test]

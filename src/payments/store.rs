@@ -4,8 +4,8 @@ use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
-use super::model::{PENDING, TopUp};
-use crate::db::schema::{market_transactions, stripe_events, top_ups, users};
+use super::model::{PENDING, TopUp, TopUpRefund};
+use crate::db::schema::{market_transactions, stripe_events, top_up_refunds, top_ups, users};
 use crate::error::AppError;
 
 /// What a new top-up is.
@@ -197,4 +197,140 @@ pub async fn pending_since_before(
         .select(TopUp::as_select())
         .load(conn)
         .await?)
+}
+
+pub async fn find_top_up(
+    conn: &mut AsyncPgConnection,
+    top_up_id: i64,
+) -> Result<Option<TopUp>, AppError> {
+    Ok(top_ups::table
+        .find(top_up_id)
+        .select(TopUp::as_select())
+        .get_result(conn)
+        .await
+        .optional()?)
+}
+
+/// Takes up to `units` from the user's budget, never below zero: the units taken and the
+/// budget after. The user's row stays locked, so a trade cannot spend between the two.
+pub async fn debit_unspent(
+    conn: &mut AsyncPgConnection,
+    user_id: i64,
+    units: i64,
+) -> Result<(i64, i64), AppError> {
+    let budget: i64 = users::table
+        .find(user_id)
+        .select(users::budget)
+        .for_update()
+        .get_result(conn)
+        .await?;
+    let debited = units.clamp(0, budget.max(0));
+    if debited == 0 {
+        return Ok((0, budget));
+    }
+    let after = diesel::update(users::table.find(user_id))
+        .set(users::budget.eq(users::budget - debited))
+        .returning(users::budget)
+        .get_result(conn)
+        .await?;
+    Ok((debited, after))
+}
+
+/// A refund to record against a locked top-up.
+pub struct NewRefund<'a> {
+    pub top_up: &'a TopUp,
+    pub amount: i64,
+    pub units: i64,
+    pub debited_units: i64,
+    /// The budget after the debit, for the ledger.
+    pub balance_after: i64,
+    pub source: &'a str,
+    pub stripe_ref: &'a str,
+    pub requested_by: Option<i64>,
+}
+
+/// Records a refund: its row, a `REFUND` ledger row for the units taken back (none when all
+/// were spent), and the top-up's running totals.
+pub async fn record_refund(
+    conn: &mut AsyncPgConnection,
+    new: &NewRefund<'_>,
+    now: DateTime<Utc>,
+) -> Result<TopUpRefund, AppError> {
+    let refund = diesel::insert_into(top_up_refunds::table)
+        .values((
+            top_up_refunds::top_up_id.eq(new.top_up.id),
+            top_up_refunds::amount.eq(new.amount),
+            top_up_refunds::units.eq(new.units),
+            top_up_refunds::debited_units.eq(new.debited_units),
+            top_up_refunds::source.eq(new.source),
+            top_up_refunds::stripe_ref.eq(new.stripe_ref),
+            top_up_refunds::requested_by.eq(new.requested_by),
+            top_up_refunds::created_at.eq(now),
+        ))
+        .returning(TopUpRefund::as_returning())
+        .get_result(conn)
+        .await?;
+    if new.debited_units > 0 {
+        diesel::insert_into(market_transactions::table)
+            .values((
+                market_transactions::buyer_id.eq(new.top_up.user_id),
+                market_transactions::amount.eq(new.debited_units),
+                market_transactions::kind.eq("REFUND"),
+                market_transactions::balance_after.eq(new.balance_after),
+                market_transactions::top_up_id.eq(new.top_up.id),
+                market_transactions::top_up_refund_id.eq(refund.id),
+                market_transactions::created_at.eq(now),
+            ))
+            .execute(conn)
+            .await?;
+    }
+    diesel::update(top_ups::table.find(new.top_up.id))
+        .set((
+            top_ups::refunded_amount.eq(top_ups::refunded_amount + new.amount),
+            top_ups::refunded_units.eq(top_ups::refunded_units + new.units),
+            top_ups::updated_at.eq(now),
+        ))
+        .execute(conn)
+        .await?;
+    Ok(refund)
+}
+
+/// Refunds whose units were partly spent and that no administrator has reviewed, oldest
+/// first, at most `limit`.
+pub async fn flagged_refunds(
+    conn: &mut AsyncPgConnection,
+    limit: i64,
+) -> Result<Vec<TopUpRefund>, AppError> {
+    Ok(top_up_refunds::table
+        .filter(top_up_refunds::debited_units.lt(top_up_refunds::units))
+        .filter(top_up_refunds::reviewed_at.is_null())
+        .order(top_up_refunds::id)
+        .limit(limit)
+        .select(TopUpRefund::as_select())
+        .load(conn)
+        .await?)
+}
+
+/// Marks a flagged refund reviewed by `reviewer`; `None` when no refund with `id` awaits
+/// review.
+pub async fn mark_reviewed(
+    conn: &mut AsyncPgConnection,
+    id: i64,
+    reviewer: i64,
+    now: DateTime<Utc>,
+) -> Result<Option<TopUpRefund>, AppError> {
+    Ok(diesel::update(
+        top_up_refunds::table
+            .find(id)
+            .filter(top_up_refunds::debited_units.lt(top_up_refunds::units))
+            .filter(top_up_refunds::reviewed_at.is_null()),
+    )
+    .set((
+        top_up_refunds::reviewed_at.eq(now),
+        top_up_refunds::reviewed_by.eq(reviewer),
+    ))
+    .returning(TopUpRefund::as_returning())
+    .get_result(conn)
+    .await
+    .optional()?)
 }

@@ -24,6 +24,24 @@ pub struct PaymentIntent {
     pub status: String,
 }
 
+/// A payment as Agora reads it: what was paid, and how much of it was given back since.
+#[derive(Debug, Deserialize)]
+pub struct Charge {
+    pub id: String,
+    pub amount: i64,
+    pub currency: String,
+    #[serde(default)]
+    pub amount_refunded: i64,
+    pub payment_intent: Option<String>,
+}
+
+/// Money Stripe gave back, of a charge.
+#[derive(Debug, Deserialize)]
+pub struct Refund {
+    pub id: String,
+    pub charge: String,
+}
+
 /// What a new PaymentIntent is for.
 pub struct IntentRequest<'a> {
     pub amount: i64,
@@ -60,28 +78,61 @@ impl Stripe {
         for (key, value) in request.metadata {
             form.push((format!("metadata[{key}]"), value.clone()));
         }
-        let body =
-            serde_urlencoded::to_string(&form).map_err(|error| AppError::Internal(error.into()))?;
+        self.post("payment_intents", &form, request.idempotency_key)
+            .await
+    }
+
+    /// Gives back `amount` of a PaymentIntent's payment; a repeated `idempotency_key`
+    /// answers with the refund the first call made.
+    pub async fn create_refund(
+        &self,
+        payment_intent: &str,
+        amount: i64,
+        idempotency_key: &str,
+    ) -> Result<Refund, AppError> {
+        let form = [
+            ("payment_intent".to_owned(), payment_intent.to_owned()),
+            ("amount".to_owned(), amount.to_string()),
+        ];
+        self.post("refunds", &form, idempotency_key).await
+    }
+
+    pub async fn charge(&self, id: &str) -> Result<Charge, AppError> {
+        self.get(&format!("charges/{id}")).await
+    }
+
+    pub async fn payment_intent(&self, id: &str) -> Result<PaymentIntent, AppError> {
+        self.get(&format!("payment_intents/{id}")).await
+    }
+
+    async fn get<T: serde::de::DeserializeOwned>(&self, path: &str) -> Result<T, AppError> {
         let sent = self
             .http
-            .post(format!("{}/v1/payment_intents", self.base))
+            .get(format!("{}/v1/{path}", self.base))
             .bearer_auth(&self.secret_key)
-            .header("Idempotency-Key", request.idempotency_key)
-            .header(
-                reqwest::header::CONTENT_TYPE,
-                "application/x-www-form-urlencoded",
-            )
-            .body(body)
             .send()
             .await;
         read(sent).await
     }
 
-    pub async fn payment_intent(&self, id: &str) -> Result<PaymentIntent, AppError> {
+    async fn post<T: serde::de::DeserializeOwned>(
+        &self,
+        path: &str,
+        form: &[(String, String)],
+        idempotency_key: &str,
+    ) -> Result<T, AppError> {
+        let body =
+            serde_urlencoded::to_string(form).map_err(|error| AppError::Internal(error.into()))?;
         let sent = self
             .http
-            .get(format!("{}/v1/payment_intents/{id}", self.base))
+            .post(format!("{}/v1/{path}", self.base))
             .bearer_auth(&self.secret_key)
+            .header("Idempotency-Key", idempotency_key)
+            .header(
+                reqwest::header::CONTENT_TYPE,
+                "application/x-www-form-urlencoded",
+            )
+            .body(body)
             .send()
             .await;
         read(sent).await

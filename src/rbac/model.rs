@@ -40,6 +40,7 @@ pub mod perm {
     pub const HABITS_MANAGE: &str = "habits:manage";
     pub const TASKS_MANAGE: &str = "tasks:manage";
     pub const THEMES_MANAGE: &str = "themes:manage";
+    pub const PAYMENTS_MANAGE: &str = "payments:manage";
 }
 
 /// Roles the code refers to by name.

@@ -30,11 +30,12 @@ fn reason(reply: &Reply) -> Option<&str> {
 }
 
 /// The two money invariants: budgets plus the prices of held items never change through
-/// trades, and budgets move exactly as the ledger says.
+/// trades (only top-ups add and refunds take away), and budgets move exactly as the ledger
+/// says.
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) struct Money {
-    budgets_plus_holdings: i64,
-    budgets_minus_ledger: i64,
+    pub budgets_plus_holdings: i64,
+    pub budgets_minus_ledger: i64,
 }
 
 pub(crate) async fn money(t: &TestApp) -> Money {
@@ -43,7 +44,7 @@ pub(crate) async fn money(t: &TestApp) -> Money {
         .count("SELECT coalesce(sum(price), 0) FROM items WHERE owner_id IS NOT NULL")
         .await;
     let ledger = t
-        .count("SELECT coalesce(sum(CASE kind WHEN 'SALE' THEN amount ELSE -amount END), 0) FROM market_transactions")
+        .count("SELECT coalesce(sum(CASE WHEN kind IN ('SALE', 'TOP_UP') THEN amount ELSE -amount END), 0) FROM market_transactions")
         .await;
     Money {
         budgets_plus_holdings: budgets + holdings,
