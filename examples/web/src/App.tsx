@@ -4,6 +4,7 @@ import { graphql } from './gql';
 import { session } from './session';
 import { Auth } from './Auth';
 import { Market } from './Market';
+import { TopUp } from './TopUp';
 import { Habits } from './Habits';
 import { Settings } from './Settings';
 import { mailedLinkPage } from './MailedLinks';
@@ -32,8 +33,8 @@ const LogoutDocument = graphql(`
   }
 `);
 
-type Page = 'market' | 'habits' | 'settings';
-const PAGES: Page[] = ['market', 'habits', 'settings'];
+type Page = 'market' | 'topup' | 'habits' | 'settings';
+const PAGES: Page[] = ['market', 'topup', 'habits', 'settings'];
 
 /** The page named by the address (`#/habits`), so a reload stays where it was. */
 function pageFromHash(): Page {
@@ -85,6 +86,7 @@ function Home() {
         <strong>Agora</strong>
         <nav>
           {tab('market', 'Market')}
+          {tab('topup', 'Top up')}
           {tab('habits', 'Habits')}
           {tab('settings', 'Settings')}
         </nav>
@@ -99,6 +101,7 @@ function Home() {
       </header>
       <main>
         {page === 'market' && <Market me={me} />}
+        {page === 'topup' && <TopUp />}
         {page === 'habits' && <Habits />}
         {page === 'settings' && (
           <>

@@ -106,7 +106,8 @@ const MarketEventsDocument = graphql(`
 type Me = MeQuery['me'];
 type LiveEvent = { key: number; kind: string; name: string; who: string | null; price: number };
 
-function newKey() {
+/** A fresh idempotency key, for one purchase (retries of it send the same key). */
+export function newKey() {
   return typeof crypto.randomUUID === 'function' ? crypto.randomUUID() : `${Date.now()}-${Math.random()}`;
 }
 

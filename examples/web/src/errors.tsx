@@ -25,9 +25,25 @@ export function ErrorText({ error, testId }: { error: ApolloError | Error | unde
   ) : null;
 }
 
+function graphQLErrorsOf(error: unknown): ApolloError['graphQLErrors'] {
+  if (!error || typeof error !== 'object' || !('graphQLErrors' in error)) return [];
+  return (error as ApolloError).graphQLErrors ?? [];
+}
+
 /** Whether the server refused with this `extensions.reason` (e.g. REAUTHENTICATION_REQUIRED). */
 export function hasReason(error: unknown, reason: string): boolean {
-  if (!error || typeof error !== 'object' || !('graphQLErrors' in error)) return false;
-  const graphQLErrors = (error as ApolloError).graphQLErrors ?? [];
-  return graphQLErrors.some((e) => e.extensions?.reason === reason);
+  return graphQLErrorsOf(error).some((e) => e.extensions?.reason === reason);
+}
+
+/** Whether the server refused with this `extensions.code` (e.g. SERVICE_UNAVAILABLE). */
+export function hasCode(error: unknown, code: string): boolean {
+  return graphQLErrorsOf(error).some((e) => e.extensions?.code === code);
+}
+
+/**
+ * The server's message about one input (`extensions.field`, e.g. `units`), to show next to
+ * it; null when the refusal is about something else.
+ */
+export function fieldMessage(error: unknown, field: string): string | null {
+  return graphQLErrorsOf(error).find((e) => e.extensions?.field === field)?.message ?? null;
 }
