@@ -96,7 +96,9 @@ pub async fn create_top_up(
     })
     .await?;
     drop(conn);
-    if top_up.payment_intent_id.is_some() {
+    // Only a pending top-up without one gets a PaymentIntent: a failed one (never given to
+    // Stripe in time, see `reconcile`) must not become payable when nothing would credit it.
+    if top_up.payment_intent_id.is_some() || top_up.state != PENDING {
         return Ok(top_up);
     }
     let metadata = [
@@ -323,18 +325,19 @@ pub async fn review_refund(
 const RECONCILE_AFTER: Duration = Duration::minutes(5);
 
 /// Asks Stripe about top-ups pending longer than a few minutes (a webhook lost or not yet
-/// delivered) and settles the paid and the cancelled ones as their webhook would have: safe
-/// on every instance at once, since settling locks the top-up and acts only on a pending one.
-/// How many were settled.
+/// delivered) and settles the paid and the cancelled ones as their webhook would have, and
+/// fails those that never got a PaymentIntent: safe on every instance at once, since each step
+/// locks the top-up and acts only on a pending one. How many were settled.
 pub async fn reconcile(app: &App) -> Result<usize, AppError> {
     let Some(stripe) = app.stripe.as_ref() else {
         return Ok(0);
     };
     let mut conn = db::conn(&app.pool).await?;
-    let stale = store::pending_since_before(&mut conn, app.clock.now() - RECONCILE_AFTER).await?;
-    drop(conn);
+    let now = app.clock.now();
     let origin = RequestInfo::default();
-    let mut settled = 0;
+    let mut settled = fail_unsent(&mut conn, &origin, now).await?;
+    let stale = store::pending_since_before(&mut conn, now - RECONCILE_AFTER).await?;
+    drop(conn);
     for top_up in stale {
         let Some(id) = top_up.payment_intent_id.as_deref() else {
             continue;
@@ -350,6 +353,25 @@ pub async fn reconcile(app: &App) -> Result<usize, AppError> {
         settled += 1;
     }
     Ok(settled)
+}
+
+/// Fails the top-ups whose PaymentIntent was never made (Stripe did not answer, and the client
+/// did not retry) within [`RECONCILE_AFTER`], so they stop holding the user's daily limit.
+/// Nothing can pay them: a PaymentIntent is only ever made for a pending top-up.
+async fn fail_unsent(
+    conn: &mut diesel_async::AsyncPgConnection,
+    origin: &RequestInfo,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<usize, AppError> {
+    audited(conn, origin, now, async |conn| {
+        let failed = store::fail_unsent_before(conn, now - RECONCILE_AFTER, now).await?;
+        let event = (!failed.is_empty()).then(|| {
+            Event::new(action::TOP_UP_FAIL, None)
+                .meta(json!({ "topUps": failed, "reason": "never given to Stripe" }))
+        });
+        Ok((failed.len(), event))
+    })
+    .await
 }
 
 /// Runs [`reconcile`] every minute while payments are configured.

@@ -71,22 +71,54 @@ pub async fn units_since(
     Ok(sum.unwrap_or(0))
 }
 
-/// Records the PaymentIntent Stripe made for a top-up.
+/// Records the PaymentIntent Stripe made for a top-up while it is pending; the top-up as it is.
 pub async fn attach_payment_intent(
     conn: &mut AsyncPgConnection,
     top_up_id: i64,
     (payment_intent_id, client_secret): (&str, &str),
     now: DateTime<Utc>,
 ) -> Result<TopUp, AppError> {
-    Ok(diesel::update(top_ups::table.find(top_up_id))
-        .set((
-            top_ups::payment_intent_id.eq(payment_intent_id),
-            top_ups::client_secret.eq(client_secret),
-            top_ups::updated_at.eq(now),
-        ))
-        .returning(TopUp::as_returning())
-        .get_result(conn)
-        .await?)
+    let attached = diesel::update(
+        top_ups::table
+            .find(top_up_id)
+            .filter(top_ups::state.eq(PENDING)),
+    )
+    .set((
+        top_ups::payment_intent_id.eq(payment_intent_id),
+        top_ups::client_secret.eq(client_secret),
+        top_ups::updated_at.eq(now),
+    ))
+    .returning(TopUp::as_returning())
+    .get_result(conn)
+    .await
+    .optional()?;
+    match attached {
+        Some(top_up) => Ok(top_up),
+        None => find_top_up(conn, top_up_id)
+            .await?
+            .ok_or_else(|| AppError::NotFound("Top-up".into())),
+    }
+}
+
+/// Fails the pending top-ups made before `cutoff` that have no PaymentIntent: their ids.
+pub async fn fail_unsent_before(
+    conn: &mut AsyncPgConnection,
+    cutoff: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Result<Vec<i64>, AppError> {
+    Ok(diesel::update(
+        top_ups::table
+            .filter(top_ups::state.eq(PENDING))
+            .filter(top_ups::payment_intent_id.is_null())
+            .filter(top_ups::created_at.lt(cutoff)),
+    )
+    .set((
+        top_ups::state.eq(super::model::FAILED),
+        top_ups::updated_at.eq(now),
+    ))
+    .returning(top_ups::id)
+    .get_results(conn)
+    .await?)
 }
 
 /// The user's top-ups, newest first, at most `limit`.

@@ -274,6 +274,19 @@ async fn bad_amounts_limits_and_a_server_without_stripe() {
     assert_eq!(over.code(), Some("CONFLICT"));
     assert_eq!(over.error()["extensions"]["reason"], "LIMIT_REACHED");
     assert_eq!(t.count("SELECT count(*) FROM top_ups").await, 1);
+
+    // Never given to Stripe: the reconciliation fails it after five minutes, so it stops
+    // holding the day's limit, and its key answers with the failed top-up, never a payment.
+    t.app
+        .clock
+        .pin(chrono::Utc::now() + chrono::Duration::minutes(6));
+    assert_eq!(agora::payments::reconcile(&t.app).await.unwrap(), 1);
+    let retried = create(&t, &ada, 60, "big").await;
+    let retried = &retried.assert_ok()["createTopUp"]["topUp"];
+    assert_eq!(retried["state"], "FAILED");
+    assert_eq!(retried["paymentIntentId"], serde_json::Value::Null);
+    let now_fits = create(&t, &ada, 60, "more").await;
+    assert_eq!(now_fits.code(), Some("SERVICE_UNAVAILABLE"));
 }
 
 #[tokio::test(flavor = "multi_thread")]
