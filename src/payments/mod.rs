@@ -276,7 +276,7 @@ pub async fn refund_top_up(
         stripe_ref: &refund.id,
         requested_by: Some(admin_id),
     });
-    let recorded = settle(app, origin, None, &paid, refunded).await?;
+    let recorded = settle(app, origin, None, &paid, refunded).await?.refund;
     let mut conn = db::conn(&app.pool).await?;
     let top_up = store::find_top_up(&mut conn, top_up_id)
         .await?
@@ -349,8 +349,12 @@ pub async fn reconcile(app: &App) -> Result<usize, AppError> {
             // Declined or waiting for the customer: Stripe.js may still pay it.
             _ => continue,
         };
-        settle(app, &origin, None, &Paid::from(&intent), settles).await?;
-        settled += 1;
+        if settle(app, &origin, None, &Paid::from(&intent), settles)
+            .await?
+            .changed
+        {
+            settled += 1;
+        }
     }
     Ok(settled)
 }
@@ -435,40 +439,58 @@ impl<'a> Paid<'a> {
     }
 }
 
+/// What a settlement did.
+#[derive(Default)]
+struct Settled {
+    /// The top-up moved on: credited, failed or refunded.
+    changed: bool,
+    /// The refund recorded, if any.
+    refund: Option<TopUpRefund>,
+}
+
 /// One transaction: the event, if one told of it, is claimed (a second delivery finds it
 /// claimed), the top-up is locked, and a pending one is credited or failed, or a paid one
 /// refunded. A paid amount or currency that differs from the top-up's credits nothing and is
 /// audited. A refund told before the payment's success credits first: the success, when it
-/// comes, finds nothing left to do. The refund recorded, if any.
+/// comes, finds nothing left to do.
 async fn settle(
     app: &App,
     origin: &RequestInfo,
     told: Option<(&str, &str)>,
     paid: &Paid<'_>,
     settles: Settle<'_>,
-) -> Result<Option<TopUpRefund>, AppError> {
+) -> Result<Settled, AppError> {
     let now = app.clock.now();
     let event_id = told.map(|(id, _)| id);
+    let unchanged = || Ok((Settled::default(), None));
     let mut conn = db::conn(&app.pool).await?;
     audited(&mut conn, origin, now, async |conn| {
         if let Some(event) = told
             && !store::claim_event(conn, event, now).await?
         {
-            return Ok((None, None));
+            return unchanged();
         }
         let Some(mut top_up) = store::lock_by_payment_intent(conn, paid.intent_id).await? else {
-            return Ok((None, None));
+            return unchanged();
+        };
+        let changed = |event| {
+            let settled = Settled {
+                changed: true,
+                refund: None,
+            };
+            Ok((settled, Some(event)))
         };
         let facts = json!({ "event": event_id, "paymentIntent": paid.intent_id });
         if let Settle::Fail = settles {
             if top_up.state != PENDING {
-                return Ok((None, None));
+                return unchanged();
             }
             store::set_state(conn, top_up.id, FAILED, now).await?;
-            let event = Event::new(action::TOP_UP_FAIL, None)
-                .target("user", top_up.user_id)
-                .meta(json!({ "topUp": top_up.id, "stripe": facts }));
-            return Ok((None, Some(event)));
+            return changed(
+                Event::new(action::TOP_UP_FAIL, None)
+                    .target("user", top_up.user_id)
+                    .meta(json!({ "topUp": top_up.id, "stripe": facts })),
+            );
         }
         if top_up.state == PENDING {
             if paid.amount != top_up.amount || paid.currency != top_up.currency {
@@ -476,23 +498,25 @@ async fn settle(
                 let event = Event::new(action::TOP_UP_MISMATCH, None)
                     .target("top_up", top_up.id)
                     .meta(json!({ "stripe": facts, "amount": paid.amount, "currency": paid.currency }));
-                return Ok((None, Some(event)));
+                return Ok((Settled::default(), Some(event)));
             }
             let budget = store::credit(conn, &top_up, now).await?;
             let credited = Event::new(action::TOP_UP_CREDIT, None)
                 .target("user", top_up.user_id)
                 .meta(json!({ "topUp": top_up.id, "units": top_up.units, "budget": budget, "stripe": facts }));
             let Settle::Refunded(_) = settles else {
-                return Ok((None, Some(credited)));
+                return changed(credited);
             };
             audit_log::record(conn, origin, credited, now).await?;
             top_up.state = SUCCEEDED.to_owned();
         }
         match settles {
             Settle::Refunded(refund) if top_up.state == SUCCEEDED => {
-                take_back(conn, &top_up, &refund, now).await
+                let (refund, event) = take_back(conn, &top_up, &refund, now).await?;
+                let changed = refund.is_some();
+                Ok((Settled { changed, refund }, event))
             }
-            _ => Ok((None, None)),
+            _ => unchanged(),
         }
     })
     .await

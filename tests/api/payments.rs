@@ -7,7 +7,7 @@ use std::time::Duration;
 use serde_json::json;
 
 use crate::common::stripe::{LocalStripe, TestCard, signature_header, unix_now};
-use crate::common::{Reply, TestApp, Tokens, eventually, free_port, http_client};
+use crate::common::{Reply, Server, TestApp, Tokens, eventually, free_port, http_client};
 use crate::market::{PURCHASE, list_item, money};
 
 const SECRET: &str = "whsec_agora_test";
@@ -625,5 +625,114 @@ async fn money_adds_up_while_refunds_race_purchases() {
         t.count("SELECT coalesce(sum(units - debited_units), 0) FROM top_up_refunds")
             .await,
         80 - debited
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn agora_restarted_between_payment_and_webhook_credits_once() {
+    let stripe = LocalStripe::start().await;
+    // The database and ada; the server is the release binary, stopped and started again.
+    let t = TestApp::new().await;
+    let ada = t.user("ada").await;
+    let before = budget(&t, &ada).await;
+    let listen = format!("127.0.0.1:{}", free_port());
+    let stripe_url = stripe.url();
+    let env = [
+        ("DATABASE_URL", t.app.config.database_url.as_str()),
+        ("AGORA_LISTEN", listen.as_str()),
+        ("AGORA_STRIPE_SECRET_KEY", "sk_test_agora"),
+        ("AGORA_STRIPE_WEBHOOK_SECRET", SECRET),
+        ("AGORA_STRIPE_API_BASE", stripe_url.as_str()),
+    ];
+    let webhook = format!("http://{listen}/webhooks/stripe");
+    stripe.register_webhook(&webhook, SECRET).await;
+    let mut first = Server::start(&env).await;
+    let created = first
+        .gql(
+            Some(&ada.access),
+            CREATE,
+            json!({"v": {"units": 5, "idempotencyKey": "restart"}}),
+        )
+        .await;
+    let intent = created.assert_ok()["createTopUp"]["topUp"]["paymentIntentId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    first.process.kill().await.unwrap();
+
+    // Paid while Agora is down: localstripe's one delivery finds nobody, or the new process
+    // if it is up by then.
+    let (status, _) = stripe.pay(&intent, TestCard::Visa).await;
+    assert_eq!(status, 200);
+    let second = Server::start(&env).await;
+    // Stripe delivers again until it is answered: the same event, once more.
+    let events = stripe.events(Some("payment_intent.succeeded")).await;
+    assert_eq!(events.len(), 1);
+    assert_eq!(stripe.deliver(&webhook, SECRET, &events[0]).await, 200);
+    eventually(Duration::from_secs(10), "the credit", async || {
+        (budget(&t, &ada).await == before + 5).then_some(())
+    })
+    .await;
+    // localstripe's own delivery, a second after the payment, has reached the new process or
+    // found nobody: either way nothing more was credited, and the reconciliation finds
+    // nothing left either.
+    eventually(
+        Duration::from_secs(10),
+        "localstripe's delivery",
+        async || {
+            let logs = stripe.logs();
+            logs.iter()
+                .find(|line| line.contains(r#"webhook "payment_intent.succeeded""#))
+                .cloned()
+        },
+    )
+    .await;
+    t.app
+        .clock
+        .pin(chrono::Utc::now() + chrono::Duration::minutes(6));
+    assert_eq!(agora::payments::reconcile(&t.app).await.unwrap(), 0);
+    assert_eq!(budget(&t, &ada).await, before + 5);
+    assert_eq!(
+        t.count("SELECT count(*) FROM market_transactions WHERE kind = 'TOP_UP'")
+            .await,
+        1
+    );
+    drop(second);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn two_instances_reconciling_at_once_credit_each_top_up_once() {
+    // No endpoint at localstripe: only the reconciliation can credit.
+    let stripe = LocalStripe::start().await;
+    let (t, _) = agora(&stripe.url(), |_| {}).await;
+    let other = agora::App::build(t.app.config.clone()).await.unwrap();
+    let mut people = Vec::new();
+    for name in ["ann", "bob", "cyd"] {
+        let who = t.user(name).await;
+        let before = budget(&t, &who).await;
+        let intent = top_up_intent(&t, &who, 7).await;
+        let (status, _) = stripe.pay(&intent, TestCard::Visa).await;
+        assert_eq!(status, 200);
+        people.push((who, before));
+    }
+    let later = chrono::Utc::now() + chrono::Duration::minutes(6);
+    t.app.clock.pin(later);
+    other.clock.pin(later);
+    let (here, there) = tokio::join!(
+        agora::payments::reconcile(&t.app),
+        agora::payments::reconcile(&other)
+    );
+    assert_eq!(
+        here.unwrap() + there.unwrap(),
+        3,
+        "each top-up settled by one"
+    );
+    for (who, before) in &people {
+        assert_eq!(budget(&t, who).await, before + 7);
+    }
+    assert_eq!(
+        t.count("SELECT count(*) FROM audit_log WHERE action = 'top_up.credit'")
+            .await,
+        3
     );
 }

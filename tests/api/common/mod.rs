@@ -492,9 +492,14 @@ impl Drop for Server {
 
 impl Server {
     /// Starts the binary with `env` on top of a quiet, fast-hashing test configuration; does not
-    /// wait for it to listen.
+    /// wait for it to listen. An `AGORA_LISTEN` address in `env` is where it listens (to restart
+    /// one on the same address).
     pub fn spawn(env: &[(&str, &str)]) -> Self {
-        let address: SocketAddr = ([127, 0, 0, 1], free_port()).into();
+        let address: SocketAddr = env
+            .iter()
+            .find(|(name, _)| *name == "AGORA_LISTEN")
+            .and_then(|(_, listen)| listen.parse().ok())
+            .unwrap_or_else(|| ([127, 0, 0, 1], free_port()).into());
         let metrics_address: SocketAddr = ([127, 0, 0, 1], free_port()).into();
         let data_dir = std::env::temp_dir().join(format!("agora_server_{}", address.port()));
         let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_agora"));
