@@ -4,7 +4,8 @@
 //! GraphQL.
 
 use chrono::{DateTime, NaiveDate, Utc};
-use chrono_tz::Tz;
+
+use crate::dates::UserDays;
 
 /// The authenticated caller: a live session and the permissions its user holds right now
 /// (read from the database on this request, never from token claims).
@@ -19,8 +20,9 @@ pub struct Viewer {
     /// for an API token, which has no session to prove.
     pub proved_at: Option<DateTime<Utc>>,
     pub permissions: crate::rbac::permissions::PermissionSet,
-    /// The user's IANA zone: calendar logic ("today", streaks, statistics) runs in local dates.
-    pub time_zone: Tz,
+    /// The user's zone and day start: calendar logic ("today", streaks, statistics) runs in
+    /// their dates.
+    pub days: UserDays,
     /// The account as it was read with the session, so `me` costs no second statement.
     pub account: crate::accounts::model::User,
 }
@@ -30,9 +32,9 @@ impl Viewer {
         self.permissions.contains(permission)
     }
 
-    /// The user's local date at `now`.
+    /// The user's date at `now`, as their day start divides days.
     pub fn local_date(&self, now: DateTime<Utc>) -> NaiveDate {
-        now.with_timezone(&self.time_zone).date_naive()
+        self.days.date_at(now)
     }
 }
 

@@ -50,6 +50,12 @@ impl User {
         disclose(ctx, self.id)?;
         Ok(&self.time_zone)
     }
+    /// When the user's day begins, local time `HH:MM` (00:00 unless changed): "today",
+    /// due-today, streaks and statistics count a night before it as the evening's date.
+    async fn day_start(&self, ctx: &Context<'_>) -> async_graphql::Result<String> {
+        disclose(ctx, self.id)?;
+        Ok(super::rules::day_start_text(self.day_start_minutes))
+    }
     /// Money available in the market, in whole units.
     async fn budget(&self, ctx: &Context<'_>) -> async_graphql::Result<i64> {
         disclose(ctx, self.id)?;
@@ -257,6 +263,9 @@ pub struct UpdateProfileInput {
     pub last_name: Option<String>,
     /// IANA time zone name, e.g. `Europe/Berlin`.
     pub time_zone: Option<String>,
+    /// When your day begins, `HH:MM` from 00:00 to 12:00 (e.g. `04:00` if you are often up
+    /// past midnight).
+    pub day_start: Option<String>,
 }
 
 /// The result of `updateProfile`.
@@ -283,7 +292,8 @@ impl AccountsMutation {
         Ok(RegisterPayload { user })
     }
 
-    /// Changes the signed-in user's names or time zone; omitted fields stay as they are.
+    /// Changes the signed-in user's names, time zone or day start; omitted fields stay as they
+    /// are.
     #[graphql(guard = "Permission(perm::PROFILE_UPDATE)")]
     async fn update_profile(
         &self,
@@ -291,12 +301,13 @@ impl AccountsMutation {
         #[graphql(desc = "The fields to change.")] input: UpdateProfileInput,
     ) -> async_graphql::Result<UpdateProfilePayload> {
         let user_id = ctx.viewer()?.user_id;
-        let changes = (
-            input.first_name.as_deref(),
-            input.last_name.as_deref(),
-            input.time_zone.as_deref(),
-        );
-        let user = super::update_profile(ctx.app(), user_id, changes).await?;
+        let edit = super::ProfileEdit {
+            first_name: input.first_name.as_deref(),
+            last_name: input.last_name.as_deref(),
+            time_zone: input.time_zone.as_deref(),
+            day_start: input.day_start.as_deref(),
+        };
+        let user = super::update_profile(ctx.app(), user_id, edit).await?;
         Ok(UpdateProfilePayload { user })
     }
 }

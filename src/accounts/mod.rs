@@ -113,12 +113,28 @@ async fn create_audited(
     Ok(user)
 }
 
-/// Changes the user's own names or time zone (validated here); omitted ones stay.
+/// Profile fields as typed; `None` keeps one.
+#[derive(Default)]
+pub struct ProfileEdit<'a> {
+    pub first_name: Option<&'a str>,
+    pub last_name: Option<&'a str>,
+    pub time_zone: Option<&'a str>,
+    /// `HH:MM`, from 00:00 to 12:00.
+    pub day_start: Option<&'a str>,
+}
+
+/// Changes the user's own names, time zone or day start (validated here); omitted ones stay.
 pub async fn update_profile(
     app: &App,
     user_id: i64,
-    (first_name, last_name, time_zone): (Option<&str>, Option<&str>, Option<&str>),
+    edit: ProfileEdit<'_>,
 ) -> Result<User, AppError> {
+    let ProfileEdit {
+        first_name,
+        last_name,
+        time_zone,
+        day_start,
+    } = edit;
     let changes = ProfileChanges {
         first_name: first_name
             .map(|name| rules::person_name("firstName", name))
@@ -127,6 +143,7 @@ pub async fn update_profile(
             .map(|name| rules::person_name("lastName", name))
             .transpose()?,
         time_zone: time_zone.map(rules::time_zone).transpose()?,
+        day_start_minutes: day_start.map(rules::day_start).transpose()?,
     };
     let mut conn = db::conn(&app.pool).await?;
     store::update_profile(&mut conn, user_id, changes, app.clock.now()).await

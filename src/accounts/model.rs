@@ -22,6 +22,17 @@ pub struct User {
     pub email_verified_at: Option<DateTime<Utc>>,
     /// Set when the account was deleted: the row is then a tombstone (see `crate::privacy`).
     pub deleted_at: Option<DateTime<Utc>>,
+    /// When the user's day begins, in minutes after local midnight (`crate::dates::UserDays`).
+    pub day_start_minutes: i32,
+}
+
+impl User {
+    /// How the user's instants fall into their days. Stored zones were validated when set; a
+    /// name a newer tz database dropped falls back to UTC rather than locking the user out.
+    pub fn days(&self) -> crate::dates::UserDays {
+        let zone = self.time_zone.parse().unwrap_or(chrono_tz::Tz::UTC);
+        crate::dates::UserDays::new(zone, self.day_start_minutes)
+    }
 }
 
 /// A validated account with its password hashed, ready to insert.
@@ -42,6 +53,7 @@ pub struct ProfileChanges {
     pub first_name: Option<String>,
     pub last_name: Option<String>,
     pub time_zone: Option<String>,
+    pub day_start_minutes: Option<i32>,
 }
 
 /// What an administrator may change about an account: identity only, never roles or flags.

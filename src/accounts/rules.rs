@@ -3,6 +3,7 @@
 
 use std::str::FromStr;
 
+use chrono::Timelike;
 use unicode_normalization::UnicodeNormalization;
 
 use crate::error::AppError;
@@ -52,9 +53,36 @@ pub fn time_zone(raw: &str) -> Result<String, AppError> {
         .map_err(|_| AppError::bad_input("timeZone", "Not a known IANA time zone name"))
 }
 
+/// A day start typed as `HH:MM`: minutes after midnight, from 00:00 to 12:00.
+pub fn day_start(raw: &str) -> Result<i32, AppError> {
+    let problem = || AppError::bad_input("dayStart", "A time from 00:00 to 12:00, as HH:MM");
+    let time = chrono::NaiveTime::parse_from_str(raw.trim(), "%H:%M").map_err(|_| problem())?;
+    let minutes = time.hour() * 60 + time.minute();
+    if minutes > crate::dates::LATEST_DAY_START_MINUTES {
+        return Err(problem());
+    }
+    i32::try_from(minutes).map_err(|_| problem())
+}
+
+/// A day start as `HH:MM`.
+pub fn day_start_text(minutes: i32) -> String {
+    format!("{:02}:{:02}", minutes / 60, minutes % 60)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_day_start_is_a_morning_time() {
+        assert_eq!(day_start("04:00").ok(), Some(240));
+        assert_eq!(day_start(" 00:00 ").ok(), Some(0));
+        assert_eq!(day_start("12:00").ok(), Some(720));
+        assert_eq!(day_start_text(270), "04:30");
+        for bad in ["12:01", "23:00", "4", "04:60", "-1:00", "", "noon"] {
+            assert_eq!(field_of(day_start(bad).unwrap_err()), "dayStart", "{bad}");
+        }
+    }
 
     fn field_of(error: AppError) -> &'static str {
         match error {

@@ -90,7 +90,11 @@ pub async fn update_profile(
     changes: ProfileChanges,
     now: DateTime<Utc>,
 ) -> Result<User, AppError> {
-    if changes.first_name.is_none() && changes.last_name.is_none() && changes.time_zone.is_none() {
+    if changes.first_name.is_none()
+        && changes.last_name.is_none()
+        && changes.time_zone.is_none()
+        && changes.day_start_minutes.is_none()
+    {
         return find_by_id(conn, user_id).await;
     }
     Ok(diesel::update(users::table.find(user_id))

@@ -54,7 +54,7 @@ pub async fn viewer(
         api_token_id: None,
         proved_at: Some(session.proved_at),
         permissions,
-        time_zone: parse_time_zone(&session.user.time_zone),
+        days: session.user.days(),
         account: session.user,
     }))
 }
@@ -86,13 +86,7 @@ async fn api_token_viewer(
         api_token_id: Some(live.token_id),
         proved_at: None,
         permissions: std::sync::Arc::new(token_permissions(live.granted, &held)),
-        time_zone: parse_time_zone(&live.user.time_zone),
+        days: live.user.days(),
         account: live.user,
     }))
-}
-
-/// Stored zones were validated when set; a name a newer tz database dropped falls back to UTC
-/// rather than locking the user out.
-fn parse_time_zone(name: &str) -> chrono_tz::Tz {
-    name.parse().unwrap_or(chrono_tz::Tz::UTC)
 }

@@ -18,7 +18,8 @@ use crate::error::AppError;
 macro_rules! user_columns {
     () => {
         "u.id, u.username, u.email, u.first_name, u.last_name, u.time_zone, u.budget, u.is_active,
-         u.created_at, u.updated_at, u.last_login_at, u.email_verified_at, u.deleted_at"
+         u.created_at, u.updated_at, u.last_login_at, u.email_verified_at, u.deleted_at,
+         u.day_start_minutes"
     };
 }
 

@@ -377,6 +377,7 @@ diesel::table! {
         email_verified_at -> Nullable<Timestamptz>,
         deleted_at -> Nullable<Timestamptz>,
         webauthn_handle -> Nullable<Text>,
+        day_start_minutes -> Int4,
     }
 }
 

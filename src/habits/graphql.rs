@@ -21,7 +21,7 @@ use crate::themes::model::Theme;
 /// The viewer's calendar at the app's now.
 fn calendar(ctx: &Context<'_>) -> Result<Calendar, AppError> {
     let viewer = ctx.viewer()?;
-    Ok(Calendar::of(ctx.app(), viewer.user_id, viewer.time_zone))
+    Ok(Calendar::of(ctx.app(), viewer.user_id, viewer.days))
 }
 
 /// When a habit recurs; only the fields of its kind are set.

@@ -13,7 +13,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, NaiveDate, Utc};
-use chrono_tz::Tz;
 use model::{
     Completions, CompletionsRead, Habit, HabitChanges, HabitKind, HabitRow, HabitStatus,
     HabitsOrderBy, NewHabit,
@@ -22,6 +21,7 @@ use rules::{Schedule, SortKey};
 use store::HabitFilter;
 
 use crate::App;
+use crate::dates::UserDays;
 use crate::db;
 use crate::error::AppError;
 use crate::themes::store as theme_store;
@@ -46,28 +46,28 @@ pub async fn run_archive_job(app: Arc<App>) {
     }
 }
 
-/// The owner's calendar right now: zone, the instant, and their local date.
+/// The owner's calendar right now: how their days fall, the instant, and their date.
 pub struct Calendar {
     pub user_id: i64,
-    pub time_zone: Tz,
+    pub days: UserDays,
     pub now: DateTime<Utc>,
     pub today: NaiveDate,
 }
 
 impl Calendar {
     /// The user's calendar at the app clock's now.
-    pub fn of(app: &App, user_id: i64, time_zone: Tz) -> Self {
+    pub fn of(app: &App, user_id: i64, days: UserDays) -> Self {
         let now = app.clock.now();
         Self {
             user_id,
-            time_zone,
+            days,
             now,
-            today: now.with_timezone(&time_zone).date_naive(),
+            today: days.date_at(now),
         }
     }
 
     pub fn habit(&self, row: HabitRow) -> Result<Habit, AppError> {
-        Habit::new(row, self.time_zone, self.today)
+        Habit::new(row, self.days, self.today)
     }
 
     /// Listed habits with their "done today" flags, and the completions that came with them.

@@ -5,11 +5,11 @@ use std::sync::Arc;
 
 use async_graphql::Enum;
 use chrono::{DateTime, NaiveDate, Utc};
-use chrono_tz::Tz;
 use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::rules::{Plan, Schedule, Span};
+use crate::dates::UserDays;
 use crate::db::schema::habits;
 use crate::error::AppError;
 
@@ -78,7 +78,7 @@ pub struct Habit {
 }
 
 impl Habit {
-    pub fn new(row: HabitRow, time_zone: Tz, today: NaiveDate) -> Result<Self, AppError> {
+    pub fn new(row: HabitRow, days: UserDays, today: NaiveDate) -> Result<Self, AppError> {
         let schedule = Schedule::from_stored(&row.kind, &row.schedule).ok_or_else(|| {
             AppError::Internal(anyhow::anyhow!(
                 "habit {} has an unreadable schedule",
@@ -90,9 +90,7 @@ impl Habit {
             span: Span {
                 starts_on: row.starts_on,
                 ends_on: row.ends_on,
-                archived_on: row
-                    .archived_at
-                    .map(|at| at.with_timezone(&time_zone).date_naive()),
+                archived_on: row.archived_at.map(|at| days.date_at(at)),
             },
         };
         Ok(Self {

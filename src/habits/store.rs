@@ -14,7 +14,8 @@ use crate::error::AppError;
 use crate::themes::store as theme_store;
 
 /// Archives every habit (of one user, or of all) whose `endsOn` is before its owner's today,
-/// dated the start of the day after `endsOn` in the owner's zone. Run by the periodic job and
+/// dated the start of the day after `endsOn` as the owner's zone and day start place it
+/// (`crate::dates::UserDays`, in SQL). Run by the periodic job and
 /// before every read, so nobody sees an ended habit as active. Safe to run anywhere at once:
 /// it only touches rows still unarchived.
 pub async fn archive_ended(
@@ -24,13 +25,15 @@ pub async fn archive_ended(
 ) -> Result<usize, AppError> {
     let mut archive = diesel::sql_query(
         "UPDATE habits h
-         SET archived_at = (h.ends_on + 1)::timestamp AT TIME ZONE u.time_zone,
+         SET archived_at = ((h.ends_on + 1)::timestamp + make_interval(mins => u.day_start_minutes))
+                           AT TIME ZONE u.time_zone,
              auto_archived = TRUE,
              updated_at = $1
          FROM users u
          WHERE u.id = h.user_id
            AND h.archived_at IS NULL AND h.ends_on IS NOT NULL
-           AND h.ends_on < ($1 AT TIME ZONE u.time_zone)::date",
+           AND h.ends_on < (($1 AT TIME ZONE u.time_zone)
+                            - make_interval(mins => u.day_start_minutes))::date",
     )
     .into_boxed()
     .bind::<Timestamptz, _>(now);

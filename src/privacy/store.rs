@@ -36,7 +36,9 @@ fn newest(columns: &str, from: &str, order: &str) -> String {
 fn statement() -> String {
     let profile = "(SELECT jsonb_build_object('id', u.id::text, 'username', u.username, \
         'email', u.email, 'emailVerifiedAt', u.email_verified_at, 'firstName', u.first_name, \
-        'lastName', u.last_name, 'timeZone', u.time_zone, 'budget', u.budget, \
+        'lastName', u.last_name, 'timeZone', u.time_zone, \
+        'dayStart', to_char(make_time(u.day_start_minutes / 60, u.day_start_minutes % 60, 0), 'HH24:MI'), \
+        'budget', u.budget, \
         'isActive', u.is_active, 'createdAt', u.created_at, 'updatedAt', u.updated_at, \
         'lastLoginAt', u.last_login_at, \
         'twoFactorEnabled', EXISTS (SELECT 1 FROM two_factor f \

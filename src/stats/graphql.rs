@@ -37,7 +37,7 @@ impl StatsQuery {
     ) -> async_graphql::Result<Stats> {
         let viewer = ctx.viewer()?;
         let (stats, completions) =
-            super::stats(ctx.app(), viewer.user_id, viewer.time_zone, range).await?;
+            super::stats(ctx.app(), viewer.user_id, viewer.days, range).await?;
         loader::feed(ctx, completions).await;
         Ok(stats)
     }

@@ -8,7 +8,6 @@ pub mod store;
 
 use std::collections::HashMap;
 
-use chrono_tz::Tz;
 use model::{
     HabitKindCount, HabitStats, HabitStreak, Stats, StatsBucket, StatsRange, TaskPriorityCount,
     TaskStats, ThemeCount,
@@ -16,6 +15,7 @@ use model::{
 use rules::HabitFacts;
 
 use crate::App;
+use crate::dates::UserDays;
 use crate::db;
 use crate::error::AppError;
 use crate::graphql::scalars::Date;
@@ -32,25 +32,22 @@ const TOP_STREAKS: usize = 5;
 pub async fn stats(
     app: &App,
     user_id: i64,
-    time_zone: Tz,
+    days: UserDays,
     range: StatsRange,
 ) -> Result<(Stats, CompletionsRead), AppError> {
-    let calendar = Calendar::of(app, user_id, time_zone);
+    let calendar = Calendar::of(app, user_id, days);
     let today = calendar.today;
     let mut conn = db::conn(&app.pool).await?;
     habit_store::archive_ended(&mut conn, calendar.now, Some(user_id)).await?;
     let rows = habit_store::list(&mut conn, user_id, &HabitFilter::default(), today, true).await?;
     // All time has no lower bound; the others do not depend on the data.
-    let since = (range != StatsRange::AllTime)
-        .then(|| rules::start_of_day(time_zone, range.first_day(today, None)));
+    let since = (range != StatsRange::AllTime).then(|| days.start_of(range.first_day(today, None)));
     let totals = store::task_totals(&mut conn, user_id, since).await?;
     let by_priority = store::tasks_by_priority(&mut conn, user_id).await?;
     let tasks_by_theme = store::tasks_by_theme(&mut conn, user_id).await?;
     drop(conn);
 
-    let first_task_day = totals
-        .first_created_at
-        .map(|at| at.with_timezone(&time_zone).date_naive());
+    let first_task_day = totals.first_created_at.map(|at| days.date_at(at));
     let first_start = rows.iter().map(|listed| listed.row.starts_on).min();
     let first_day = [first_start, first_task_day].into_iter().flatten().min();
     let from = range.first_day(today, first_day);

@@ -3,8 +3,7 @@
 
 use std::collections::HashMap;
 
-use chrono::{DateTime, Datelike, Days, Months, NaiveDate, NaiveTime, TimeZone, Utc};
-use chrono_tz::Tz;
+use chrono::{Datelike, Days, Months, NaiveDate};
 
 use super::model::{BucketSize, HabitCounts, StatsRange, ThemeCount};
 use crate::habits::model::CompletedDays;
@@ -164,21 +163,6 @@ pub fn best_streaks(streaks: impl IntoIterator<Item = u32>, limit: usize) -> Vec
 /// `part ÷ whole` in percent, one decimal, half-up (0 of 0 is 0).
 pub fn rate(part: i64, whole: i64) -> f64 {
     percent(part.max(0) as u64, whole.max(0) as u64)
-}
-
-/// The instant the user's `date` begins; where a clock change skips midnight, the first
-/// instant that exists that day.
-pub fn start_of_day(time_zone: Tz, date: NaiveDate) -> DateTime<Utc> {
-    (0..24)
-        .find_map(|hour| {
-            time_zone
-                .from_local_datetime(&date.and_hms_opt(hour, 0, 0)?)
-                .earliest()
-        })
-        .map_or_else(
-            || date.and_time(NaiveTime::MIN).and_utc(),
-            |start| start.with_timezone(&Utc),
-        )
 }
 
 /// Hours rounded half-up to one decimal.
@@ -441,23 +425,6 @@ mod tests {
             [(2, 5), (6, 4), (0, 3), (3, 3), (5, 2)]
         );
         assert!(best_streaks([0, 0], 5).is_empty());
-    }
-
-    #[test]
-    fn days_start_at_local_midnight_or_the_first_instant_after_a_skip() {
-        assert_eq!(
-            start_of_day(chrono_tz::Pacific::Auckland, d("2026-01-02")).to_rfc3339(),
-            "2026-01-01T11:00:00+00:00"
-        );
-        assert_eq!(
-            start_of_day(chrono_tz::UTC, d("2026-01-02")).to_rfc3339(),
-            "2026-01-02T00:00:00+00:00"
-        );
-        // Santiago skipped from 00:00 to 01:00 on 2025-09-07.
-        assert_eq!(
-            start_of_day(chrono_tz::America::Santiago, d("2025-09-07")).to_rfc3339(),
-            "2025-09-07T04:00:00+00:00"
-        );
     }
 
     #[test]

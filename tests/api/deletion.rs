@@ -401,6 +401,7 @@ async fn the_export_holds_every_section_and_no_secret() {
     assert_eq!(export["profile"]["username"], "ada");
     assert_eq!(export["profile"]["email"], "ada@example.com");
     assert_eq!(export["profile"]["twoFactorEnabled"], true);
+    assert_eq!(export["profile"]["dayStart"], "00:00");
     assert_eq!(export["roles"][0]["name"], "user");
     assert_eq!(export["sessions"]["total"], 1);
     assert_eq!(export["apiTokens"]["entries"][0]["name"], "ci script");

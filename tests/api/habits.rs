@@ -673,3 +673,69 @@ async fn the_periodic_job_archives_without_any_read() {
     job.abort();
     assert_eq!(archived, 1);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_day_start_of_four_keeps_the_night_on_the_evening_before() {
+    let t = TestApp::new().await;
+    let owl = t.user("owl").await;
+    let profile = "mutation($v: UpdateProfileInput!) { updateProfile(input: $v) { user { timeZone dayStart } } }";
+    let set = t
+        .gql_as(
+            &owl.access,
+            profile,
+            json!({"v": {"timeZone": "Europe/Berlin", "dayStart": "04:00"}}),
+        )
+        .await;
+    assert_eq!(
+        set.assert_ok()["updateProfile"]["user"],
+        json!({"timeZone": "Europe/Berlin", "dayStart": "04:00"})
+    );
+    for bad in ["13:00", "4 am", "24:00"] {
+        let refused = t
+            .gql_as(&owl.access, profile, json!({"v": {"dayStart": bad}}))
+            .await;
+        assert_eq!(refused.code(), Some("BAD_USER_INPUT"), "{bad}");
+        assert_eq!(refused.error()["extensions"]["field"], "dayStart");
+    }
+
+    // 02:30 in Berlin on the 10th is still the 9th.
+    at(&t, "2026-03-10T01:30:00Z");
+    let read = create(
+        &t,
+        &owl,
+        json!({"name": "Read", "schedule": {"daily": true}, "startsOn": "2026-03-01"}),
+    )
+    .await;
+    let ends = create(
+        &t,
+        &owl,
+        json!({"name": "Trial", "schedule": {"daily": true}, "startsOn": "2026-03-01", "endsOn": "2026-03-09"}),
+    )
+    .await;
+    assert_eq!(ends["archived"], false, "its last day is not over yet");
+    let id = read["id"].as_str().unwrap();
+    let done = t
+        .gql_as(&owl.access, COMPLETE, json!({"v": {"habitId": id}}))
+        .await;
+    let done = &done.assert_ok()["completeHabit"];
+    assert_eq!(done["date"], "2026-03-09");
+    assert_eq!(done["habit"]["dueToday"], false);
+    assert_eq!(
+        names(&t, &owl, json!({"status": "DUE_TODAY"}), "NAME").await,
+        ["Trial"]
+    );
+
+    // 04:30: the 10th has begun. Read is due again, its streak kept; Trial has ended.
+    at(&t, "2026-03-10T03:30:00Z");
+    let now = habit(&t, &owl, id).await;
+    assert_eq!(now["dueToday"], true);
+    assert_eq!(now["completedToday"], false);
+    assert_eq!(now["currentStreak"], 1);
+    let trial = habit(&t, &owl, ends["id"].as_str().unwrap()).await;
+    assert_eq!(trial["archived"], true);
+    assert_eq!(trial["archivedAt"], "2026-03-10T03:00:00+00:00");
+    assert_eq!(
+        names(&t, &owl, json!({"status": "DUE_TODAY"}), "NAME").await,
+        ["Read"]
+    );
+}
