@@ -54,6 +54,10 @@ pub mod reason {
     pub const IDEMPOTENCY_KEY_REUSED: &str = "IDEMPOTENCY_KEY_REUSED";
     /// The user has as many of these as the server allows (habits, tasks, themes, API tokens).
     pub const LIMIT_REACHED: &str = "LIMIT_REACHED";
+    /// A habit's day is skipped, so it cannot be completed (take the skip back first).
+    pub const SKIPPED: &str = "SKIPPED";
+    /// A habit's day is done, so it cannot be skipped (take the completion back first).
+    pub const COMPLETED: &str = "COMPLETED";
     /// The change would leave the account with no way to sign in.
     pub const LAST_CREDENTIAL: &str = "LAST_CREDENTIAL";
     /// The provider identity already signs in as an account.

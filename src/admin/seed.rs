@@ -66,6 +66,7 @@ pub async fn seed_planner(
             schedule: schedule.clone(),
             starts_on,
             ends_on: None,
+            skips_per_month: None,
         };
         let cap = config.max_habits_per_user;
         let habit = crate::habits::store::create(conn, user_id, &new, cap, now).await?;

@@ -66,6 +66,8 @@ diesel::table! {
         habit_id -> Int8,
         completed_on -> Date,
         created_at -> Timestamptz,
+        skipped -> Bool,
+        note -> Text,
     }
 }
 
@@ -84,6 +86,7 @@ diesel::table! {
         auto_archived -> Bool,
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
+        skips_per_month -> Nullable<Int4>,
     }
 }
 

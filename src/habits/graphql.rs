@@ -5,9 +5,9 @@ use async_graphql::{Context, ID, InputObject, MaybeUndefined, Object, OneofObjec
 use chrono::{DateTime, Utc};
 
 use super::loader::{self, load_completions};
-use super::model::{Habit, HabitKind, HabitStatus, HabitsOrderBy, Weekday};
+use super::model::{DayMark, Habit, HabitKind, HabitStatus, HabitsOrderBy, Weekday};
 use super::rules::{self, Schedule, SortKey};
-use super::{Calendar, HabitDraft, HabitEdit, HabitQuery};
+use super::{Calendar, DayChange, HabitDraft, HabitEdit, HabitQuery};
 use crate::error::AppError;
 use crate::graphql::connection::{
     CountedConnection, decode_key, encode_key, keyed_connection, page_size,
@@ -180,15 +180,23 @@ impl Habit {
     async fn archived(&self) -> bool {
         self.is_archived()
     }
-    /// Not archived, scheduled today, and not yet completed today.
+    /// Not archived, scheduled today, and neither completed nor skipped today.
     async fn due_today(&self, ctx: &Context<'_>) -> async_graphql::Result<bool> {
         Ok(!self.is_archived()
             && self.plan.is_scheduled(self.today)
-            && !completed_today(ctx, self).await?)
+            && today_mark(ctx, self).await? == DayMark::Open)
     }
-    /// Whether today, in the user's time zone, is marked done.
+    /// Whether today, in the user's calendar, is marked done.
     async fn completed_today(&self, ctx: &Context<'_>) -> async_graphql::Result<bool> {
-        completed_today(ctx, self).await
+        Ok(today_mark(ctx, self).await? == DayMark::Done)
+    }
+    /// Whether today, in the user's calendar, is marked skipped.
+    async fn skipped_today(&self, ctx: &Context<'_>) -> async_graphql::Result<bool> {
+        Ok(today_mark(ctx, self).await? == DayMark::Skipped)
+    }
+    /// The most days that may be skipped in one calendar month; null: no cap.
+    async fn skips_per_month(&self) -> Option<i32> {
+        self.row.skips_per_month
     }
     /// Completed scheduled days in a row, up to the latest scheduled day; today counts once
     /// done and does not break the streak before it is over.
@@ -219,15 +227,53 @@ impl Habit {
         #[graphql(desc = "The last day, included; today in the user's time zone when omitted.")]
         to: Option<Date>,
     ) -> async_graphql::Result<Vec<Date>> {
-        let to = to.map(|date| date.checked("to")).transpose()?;
-        let from = from.map(|date| date.checked("from")).transpose()?;
-        let (from, to) = rules::completions_range(from, to, self.today)?;
-        let done = load_completions(ctx, self.row.id).await?;
-        Ok(done
+        let (from, to) = day_range(from, to, self.today)?;
+        let days = load_completions(ctx, self.row.id).await?;
+        Ok(days
             .between(from, to)
             .iter()
             .copied()
             .map(Date::from)
+            .collect())
+    }
+    /// Skipped days from `from` (default 30 days before `to`) to `to` (default today), at
+    /// most 366 days; planned skips lie after today.
+    async fn skips(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The first day, included; 30 days before `to` when omitted.")]
+        from: Option<Date>,
+        #[graphql(desc = "The last day, included; today in the user's time zone when omitted.")]
+        to: Option<Date>,
+    ) -> async_graphql::Result<Vec<Date>> {
+        let (from, to) = day_range(from, to, self.today)?;
+        let days = load_completions(ctx, self.row.id).await?;
+        Ok(days
+            .skipped_between(from, to)
+            .iter()
+            .copied()
+            .map(Date::from)
+            .collect())
+    }
+    /// The notes on done or skipped days from `from` (default 30 days before `to`) to `to`
+    /// (default today), oldest first, at most 366 days.
+    async fn notes(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The first day, included; 30 days before `to` when omitted.")]
+        from: Option<Date>,
+        #[graphql(desc = "The last day, included; today in the user's time zone when omitted.")]
+        to: Option<Date>,
+    ) -> async_graphql::Result<Vec<HabitNote>> {
+        let (from, to) = day_range(from, to, self.today)?;
+        let notes = super::notes(ctx.app(), self.row.id, (from, to)).await?;
+        Ok(notes
+            .into_iter()
+            .map(|(date, skipped, note)| HabitNote {
+                date: Date::from(date),
+                skipped,
+                note,
+            })
             .collect())
     }
     /// When the habit was created.
@@ -240,12 +286,32 @@ impl Habit {
     }
 }
 
-async fn completed_today(ctx: &Context<'_>, habit: &Habit) -> async_graphql::Result<bool> {
-    match habit.completed_today {
-        Some(done) => Ok(done),
-        None => Ok(load_completions(ctx, habit.row.id)
-            .await?
-            .contains(habit.today)),
+/// A note on a done or skipped day.
+#[derive(SimpleObject)]
+pub struct HabitNote {
+    /// The day.
+    pub date: Date,
+    /// True when the day is skipped, false when it is done.
+    pub skipped: bool,
+    /// The note, at most 1000 characters.
+    pub note: String,
+}
+
+/// The days a day-list field covers, checked.
+fn day_range(
+    from: Option<Date>,
+    to: Option<Date>,
+    today: chrono::NaiveDate,
+) -> Result<(chrono::NaiveDate, chrono::NaiveDate), AppError> {
+    let to = to.map(|date| date.checked("to")).transpose()?;
+    let from = from.map(|date| date.checked("from")).transpose()?;
+    rules::completions_range(from, to, today)
+}
+
+async fn today_mark(ctx: &Context<'_>, habit: &Habit) -> async_graphql::Result<DayMark> {
+    match habit.today_mark {
+        Some(mark) => Ok(mark),
+        None => Ok(load_completions(ctx, habit.row.id).await?.mark(habit.today)),
     }
 }
 
@@ -258,6 +324,9 @@ pub struct HabitsFilter {
     pub kind: Option<HabitKind>,
     /// Only habits with this theme.
     pub theme_id: Option<ID>,
+    /// Only habits whose name, description or a day's note contains this text (any case),
+    /// at most 100 characters.
+    pub search: Option<String>,
 }
 
 impl TryFrom<HabitsFilter> for HabitQuery {
@@ -272,6 +341,7 @@ impl TryFrom<HabitsFilter> for HabitQuery {
                 .as_ref()
                 .map(|id| parse_id("themeId", id))
                 .transpose()?,
+            search: filter.search,
         })
     }
 }
@@ -346,6 +416,8 @@ pub struct CreateHabitInput {
     pub starts_on: Option<Date>,
     /// On or after `startsOn`.
     pub ends_on: Option<Date>,
+    /// The most days that may be skipped in one calendar month, 0 to 31; no cap when omitted.
+    pub skips_per_month: Option<i32>,
 }
 
 /// Changes for `updateHabit`; fields left out keep their value.
@@ -366,6 +438,8 @@ pub struct UpdateHabitInput {
     /// Null clears the end; leaving it out keeps it. Moving it to today or later revives a
     /// habit that was archived because it ended.
     pub ends_on: MaybeUndefined<Date>,
+    /// A new monthly skip cap (0 to 31); null lifts it. Skips already made stay.
+    pub skips_per_month: MaybeUndefined<i32>,
 }
 
 /// Names one of the user's habits.
@@ -382,12 +456,26 @@ pub struct CompleteHabitInput {
     pub habit_id: ID,
     /// A scheduled day, today or earlier; defaults to today in the user's time zone.
     pub date: Option<Date>,
+    /// A note on the day, at most 1000 characters (line breaks allowed); replaces the note
+    /// the day had when given.
+    pub note: Option<String>,
 }
 
-/// The habit and day `uncompleteHabit` takes back.
+/// The habit and day `skipHabit` marks skipped.
+#[derive(InputObject)]
+pub struct SkipHabitInput {
+    /// The habit to skip a day of.
+    pub habit_id: ID,
+    /// A scheduled day, at most a year ahead; defaults to today in the user's time zone.
+    pub date: Option<Date>,
+    /// Why (sick, travel), at most 1000 characters; replaces the day's note when given.
+    pub note: Option<String>,
+}
+
+/// The habit and day `uncompleteHabit` or `unskipHabit` takes back.
 #[derive(InputObject)]
 pub struct UncompleteHabitInput {
-    /// The habit whose completion to remove.
+    /// The habit whose completion (or skip) to remove.
     pub habit_id: ID,
     /// The day to take back, today or earlier, in the user's calendar.
     pub date: Date,
@@ -400,7 +488,7 @@ pub struct HabitPayload {
     pub habit: Habit,
 }
 
-/// The result of `completeHabit` or `uncompleteHabit`.
+/// The result of `completeHabit`, `uncompleteHabit`, `skipHabit` or `unskipHabit`.
 #[derive(SimpleObject)]
 pub struct CompletionPayload {
     /// The habit; its streaks and rates include the change.
@@ -443,6 +531,7 @@ impl HabitsMutation {
                 .ends_on
                 .map(|date| date.checked("endsOn"))
                 .transpose()?,
+            skips_per_month: input.skips_per_month,
         };
         let habit = super::create(ctx.app(), &calendar(ctx)?, draft).await?;
         Ok(HabitPayload { habit })
@@ -475,6 +564,7 @@ impl HabitsMutation {
                 .map_value(|date| date.checked("endsOn"))
                 .transpose()?
                 .into(),
+            skips_per_month: input.skips_per_month.into(),
         };
         let habit = super::update(ctx.app(), &calendar(ctx)?, id, edit).await?;
         loader::forget(ctx);
@@ -502,9 +592,8 @@ impl HabitsMutation {
         ctx: &Context<'_>,
         #[graphql(desc = "The habit and, optionally, the day.")] input: CompleteHabitInput,
     ) -> async_graphql::Result<CompletionPayload> {
-        let id = parse_id("habitId", &input.habit_id)?;
-        let date = input.date.map(|date| date.checked("date")).transpose()?;
-        set_completion(ctx, id, date, true).await
+        let day = (input.date, input.note.as_deref());
+        mark_day(ctx, &input.habit_id, day, DayMark::Done).await
     }
 
     /// Takes back a completion; a day that was not done answers `changed: false`.
@@ -514,9 +603,31 @@ impl HabitsMutation {
         ctx: &Context<'_>,
         #[graphql(desc = "The habit and the day.")] input: UncompleteHabitInput,
     ) -> async_graphql::Result<CompletionPayload> {
-        let id = parse_id("habitId", &input.habit_id)?;
-        let date = input.date.checked("date")?;
-        set_completion(ctx, id, Some(date), false).await
+        take_back(ctx, input, DayMark::Done).await
+    }
+
+    /// Marks a scheduled day skipped (sick, travel; today by default, or planned up to a year
+    /// ahead): it neither breaks nor extends the streak and leaves rates. Beyond the habit's
+    /// `skipsPerMonth` it is `CONFLICT` with reason `LIMIT_REACHED`; a day already done is
+    /// `CONFLICT` with reason `COMPLETED` (and completing a skipped day is `SKIPPED`).
+    #[graphql(guard = "Permission(perm::HABITS_MANAGE)")]
+    async fn skip_habit(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The habit, the day and why.")] input: SkipHabitInput,
+    ) -> async_graphql::Result<CompletionPayload> {
+        let day = (input.date, input.note.as_deref());
+        mark_day(ctx, &input.habit_id, day, DayMark::Skipped).await
+    }
+
+    /// Takes back a skip; a day that was not skipped answers `changed: false`.
+    #[graphql(guard = "Permission(perm::HABITS_MANAGE)")]
+    async fn unskip_habit(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The habit and the day.")] input: UncompleteHabitInput,
+    ) -> async_graphql::Result<CompletionPayload> {
+        take_back(ctx, input, DayMark::Skipped).await
     }
 
     /// Archives a habit by hand: from today on nothing is scheduled. Archiving an archived
@@ -553,13 +664,43 @@ async fn set_archived_by_hand(
     Ok(HabitPayload { habit })
 }
 
-async fn set_completion(
+/// Marks a day (today when `date` is omitted) done or skipped, with its note.
+async fn mark_day(
+    ctx: &Context<'_>,
+    habit_id: &ID,
+    (date, note): (Option<Date>, Option<&str>),
+    mark: DayMark,
+) -> async_graphql::Result<CompletionPayload> {
+    let change = DayChange {
+        date: date.map(|date| date.checked("date")).transpose()?,
+        mark,
+        set: true,
+        note,
+    };
+    change_day(ctx, parse_id("habitId", habit_id)?, change).await
+}
+
+/// Takes a day's mark back.
+async fn take_back(
+    ctx: &Context<'_>,
+    input: UncompleteHabitInput,
+    mark: DayMark,
+) -> async_graphql::Result<CompletionPayload> {
+    let change = DayChange {
+        date: Some(input.date.checked("date")?),
+        mark,
+        set: false,
+        note: None,
+    };
+    change_day(ctx, parse_id("habitId", &input.habit_id)?, change).await
+}
+
+async fn change_day(
     ctx: &Context<'_>,
     id: i64,
-    date: Option<chrono::NaiveDate>,
-    completed: bool,
+    change: DayChange<'_>,
 ) -> async_graphql::Result<CompletionPayload> {
-    let change = super::set_completion(ctx.app(), &calendar(ctx)?, id, date, completed).await?;
+    let change = super::mark_day(ctx.app(), &calendar(ctx)?, id, change).await?;
     loader::forget(ctx);
     Ok(CompletionPayload {
         habit: change.habit,

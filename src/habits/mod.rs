@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use model::{
-    Completions, CompletionsRead, Habit, HabitChanges, HabitKind, HabitRow, HabitStatus,
+    Completions, CompletionsRead, DayMark, Habit, HabitChanges, HabitKind, HabitRow, HabitStatus,
     HabitsOrderBy, NewHabit,
 };
 use rules::{Schedule, SortKey};
@@ -23,7 +23,7 @@ use store::HabitFilter;
 use crate::App;
 use crate::dates::UserDays;
 use crate::db;
-use crate::error::AppError;
+use crate::error::{AppError, reason};
 use crate::themes::store as theme_store;
 
 /// Archives ended habits of every user now and then, for as long as the server runs. Safe on
@@ -80,7 +80,7 @@ impl Calendar {
             .into_iter()
             .map(|listed| {
                 let mut habit = self.habit(listed.row)?;
-                habit.completed_today = Some(listed.completed_today);
+                habit.today_mark = Some(listed.today_mark);
                 if let Some(dates) = listed.completions {
                     completions.push((habit.row.id, Arc::new(dates)));
                 }
@@ -104,6 +104,8 @@ pub struct HabitQuery {
     pub status: Option<HabitStatus>,
     pub kind: Option<HabitKind>,
     pub theme_id: Option<i64>,
+    /// Text in the name, the description or a day's note.
+    pub search: Option<String>,
 }
 
 /// A page of habits with their sort keys, how many match in all, and the completions read on
@@ -134,6 +136,7 @@ pub async fn list(
         archived: query.status.map(|status| status == HabitStatus::Archived),
         kind: query.kind.map(HabitKind::as_str),
         theme_id: query.theme_id,
+        search: crate::text::search(query.search.as_deref())?,
     };
     // Ordering by streak needs every habit's completions; otherwise only the page's are read,
     // once it is known.
@@ -153,14 +156,7 @@ pub async fn list(
     let done: HashMap<i64, &Completions> = completions.iter().map(|(id, d)| (*id, d)).collect();
     let keyed = habits
         .into_iter()
-        .filter(|habit| {
-            rules::in_status(
-                query.status,
-                &habit.plan,
-                habit.today,
-                habit.completed_today,
-            )
-        })
+        .filter(|habit| rules::in_status(query.status, &habit.plan, habit.today, habit.today_mark))
         .map(|habit| {
             let streak = match done.get(&habit.row.id) {
                 Some(dates) if by_streak => habit.plan.current_streak(dates, habit.today),
@@ -186,6 +182,7 @@ pub struct HabitDraft<'a> {
     pub schedule: Schedule,
     pub starts_on: Option<NaiveDate>,
     pub ends_on: Option<NaiveDate>,
+    pub skips_per_month: Option<i32>,
 }
 
 /// Creates a habit unless the user has as many as allowed; one that already ended is
@@ -202,6 +199,10 @@ pub async fn create(
         schedule: draft.schedule,
         starts_on: draft.starts_on.unwrap_or(calendar.today),
         ends_on: draft.ends_on,
+        skips_per_month: draft
+            .skips_per_month
+            .map(rules::skips_per_month)
+            .transpose()?,
     };
     rules::check_span(new.starts_on, new.ends_on)?;
     let cap = app.config.max_habits_per_user;
@@ -219,6 +220,7 @@ pub struct HabitEdit<'a> {
     pub schedule: Option<Schedule>,
     pub starts_on: Option<NaiveDate>,
     pub ends_on: Option<Option<NaiveDate>>,
+    pub skips_per_month: Option<Option<i32>>,
 }
 
 /// Changes a habit. Moving the end of a habit archived because it ended to today or later (or
@@ -236,6 +238,10 @@ pub async fn update(
         schedule: edit.schedule,
         starts_on: edit.starts_on,
         ends_on: edit.ends_on,
+        skips_per_month: edit
+            .skips_per_month
+            .map(|cap| cap.map(rules::skips_per_month).transpose())
+            .transpose()?,
     };
     let (user_id, today, now) = (calendar.user_id, calendar.today, calendar.now);
     let mut conn = db::conn(&app.pool).await?;
@@ -286,7 +292,17 @@ pub async fn set_archived_by_hand(
     calendar.habit(row)
 }
 
-/// What marking a day done or taking it back did.
+/// The notes of one habit's days from the first to the last date: (day, skipped, note).
+pub async fn notes(
+    app: &App,
+    habit_id: i64,
+    range: (NaiveDate, NaiveDate),
+) -> Result<Vec<(NaiveDate, bool, String)>, AppError> {
+    let mut conn = db::conn(&app.pool).await?;
+    store::notes_between(&mut conn, habit_id, range).await
+}
+
+/// What marking a day done or skipped, or taking that back, did.
 pub struct CompletionChange {
     pub habit: Habit,
     pub date: NaiveDate,
@@ -294,26 +310,85 @@ pub struct CompletionChange {
     pub changed: bool,
 }
 
-/// Marks a scheduled day done (`completed`) or takes it back; `date` defaults to today.
-pub async fn set_completion(
+/// A day to mark, as typed: `date` defaults to today.
+pub struct DayChange<'a> {
+    pub date: Option<NaiveDate>,
+    /// Done or skipped.
+    pub mark: DayMark,
+    /// Set the mark, or take it back.
+    pub set: bool,
+    /// Replaces the day's note when given with a mark set.
+    pub note: Option<&'a str>,
+}
+
+/// Marks a scheduled day done or skipped, or takes that mark back. A day holds one mark:
+/// completing a skipped day (or skipping a done one) is `CONFLICT`. A skip may be planned up
+/// to a year ahead and counts against the habit's monthly cap (`CONFLICT`, `LIMIT_REACHED`);
+/// the habit's row lock queues skips of one habit, so two cannot both take the last one.
+pub async fn mark_day(
     app: &App,
     calendar: &Calendar,
     id: i64,
-    date: Option<NaiveDate>,
-    completed: bool,
+    change: DayChange<'_>,
 ) -> Result<CompletionChange, AppError> {
-    let date = date.unwrap_or(calendar.today);
+    let date = change.date.unwrap_or(calendar.today);
+    let note = change.note.map(rules::note).transpose()?;
     let mut conn = db::conn(&app.pool).await?;
     store::archive_ended(&mut conn, calendar.now, Some(calendar.user_id)).await?;
-    let habit = calendar.habit(store::find(&mut conn, calendar.user_id, id).await?)?;
-    if completed {
-        rules::check_completion(&habit.plan, habit.is_archived(), date, calendar.today)?;
-    } else {
-        rules::check_changeable_day(habit.is_archived(), date, calendar.today)?;
-    }
-    let changed = store::set_completed(&mut conn, id, date, completed, calendar.now).await?;
+    let (user_id, now) = (calendar.user_id, calendar.now);
+    let (row, changed) = db::transaction(&mut conn, async |conn| {
+        let row = store::lock(conn, user_id, id).await?;
+        let habit = calendar.habit(row.clone())?;
+        let archived = habit.is_archived();
+        match (change.mark, change.set) {
+            (DayMark::Skipped, true) => {
+                rules::check_skip(&habit.plan, archived, date, calendar.today)?
+            }
+            (_, true) => rules::check_completion(&habit.plan, archived, date, calendar.today)?,
+            (DayMark::Skipped, false) => {
+                rules::check_changeable_day(archived, date, rules::skip_horizon(calendar.today))?
+            }
+            (_, false) => rules::check_changeable_day(archived, date, calendar.today)?,
+        }
+        let marked = (date, change.mark, change.set);
+        match store::set_mark(conn, id, marked, note.as_deref(), now).await? {
+            // Counted after the skip is in, so a day already marked is told as such first;
+            // over the cap, the transaction takes the skip back.
+            Ok(true) if change.mark == DayMark::Skipped && change.set => {
+                if let Some(cap) = row.skips_per_month {
+                    let taken = store::skips_between(conn, id, rules::month_of(date)).await?;
+                    if taken > i64::from(cap) {
+                        return Err(AppError::Conflict {
+                            reason: reason::LIMIT_REACHED,
+                            field: Some("date"),
+                            message: format!("This habit allows {cap} skipped days a month"),
+                        });
+                    }
+                }
+                Ok((row, true))
+            }
+            Ok(changed) => Ok((row, changed)),
+            Err(held) => Err(AppError::Conflict {
+                reason: if held == DayMark::Skipped {
+                    reason::SKIPPED
+                } else {
+                    reason::COMPLETED
+                },
+                field: Some("date"),
+                message: format!(
+                    "That day is already {}",
+                    if held == DayMark::Skipped {
+                        "skipped"
+                    } else {
+                        "done"
+                    }
+                ),
+            }),
+        }
+    })
+    .await?;
     Ok(CompletionChange {
-        habit,
+        habit: calendar.habit(row)?,
         date,
         changed,
     })

@@ -17,29 +17,74 @@ use crate::error::AppError;
 /// them, whether a day was done, which a binary search answers; dates read in order need no
 /// building, and dropping them is one free (a `BTreeSet` of two years of dates per habit was a
 /// quarter of a statistics request, half to build and half to drop).
+///
+/// Skipped days (sick, travel) are kept beside them: a day is done, skipped, or neither.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct CompletedDays(Vec<NaiveDate>);
+pub struct CompletedDays {
+    done: Vec<NaiveDate>,
+    skipped: Vec<NaiveDate>,
+}
+
+/// Ascending without repeats, sorting only when they are not already so.
+fn ascending(mut dates: Vec<NaiveDate>) -> Vec<NaiveDate> {
+    if !dates.is_sorted_by(|earlier, later| earlier < later) {
+        dates.sort_unstable();
+        dates.dedup();
+    }
+    dates
+}
+
+/// The dates of `dates` from `from` to `to`, both included.
+fn within(dates: &[NaiveDate], from: NaiveDate, to: NaiveDate) -> &[NaiveDate] {
+    let start = dates.partition_point(|day| *day < from);
+    let end = dates.partition_point(|day| *day <= to).max(start);
+    &dates[start..end]
+}
 
 impl CompletedDays {
     /// Keeps `dates` as they are when already ascending without repeats (as the database reads
     /// them), else sorts them and drops repeats.
-    pub fn new(mut dates: Vec<NaiveDate>) -> Self {
-        if !dates.is_sorted_by(|earlier, later| earlier < later) {
-            dates.sort_unstable();
-            dates.dedup();
+    pub fn new(dates: Vec<NaiveDate>) -> Self {
+        Self {
+            done: ascending(dates),
+            skipped: Vec::new(),
         }
-        Self(dates)
+    }
+
+    /// These days, with `skipped` marked skipped.
+    pub fn with_skipped(self, skipped: Vec<NaiveDate>) -> Self {
+        Self {
+            skipped: ascending(skipped),
+            ..self
+        }
     }
 
     pub fn contains(&self, day: NaiveDate) -> bool {
-        self.0.binary_search(&day).is_ok()
+        self.done.binary_search(&day).is_ok()
+    }
+
+    pub fn is_skipped(&self, day: NaiveDate) -> bool {
+        self.skipped.binary_search(&day).is_ok()
+    }
+
+    pub fn mark(&self, day: NaiveDate) -> DayMark {
+        if self.contains(day) {
+            DayMark::Done
+        } else if self.is_skipped(day) {
+            DayMark::Skipped
+        } else {
+            DayMark::Open
+        }
     }
 
     /// The completed days from `from` to `to`, both included, ascending.
     pub fn between(&self, from: NaiveDate, to: NaiveDate) -> &[NaiveDate] {
-        let start = self.0.partition_point(|day| *day < from);
-        let end = self.0.partition_point(|day| *day <= to).max(start);
-        &self.0[start..end]
+        within(&self.done, from, to)
+    }
+
+    /// The skipped days from `from` to `to`, both included, ascending.
+    pub fn skipped_between(&self, from: NaiveDate, to: NaiveDate) -> &[NaiveDate] {
+        within(&self.skipped, from, to)
     }
 }
 
@@ -65,16 +110,26 @@ pub struct HabitRow {
     pub auto_archived: bool,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// The most days that may be skipped in one calendar month; `None`: no cap.
+    pub skips_per_month: Option<i32>,
+}
+
+/// What a day of a habit holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DayMark {
+    Open,
+    Done,
+    Skipped,
 }
 
 /// A habit as its owner sees it today: the row, its plan in the owner's calendar, and
-/// whether today's occurrence is done when the query that found it already knew.
+/// what today holds when the query that found it already knew.
 #[derive(Clone, Debug)]
 pub struct Habit {
     pub row: HabitRow,
     pub plan: Plan,
     pub today: NaiveDate,
-    pub completed_today: Option<bool>,
+    pub today_mark: Option<DayMark>,
 }
 
 impl Habit {
@@ -97,7 +152,7 @@ impl Habit {
             row,
             plan,
             today,
-            completed_today: None,
+            today_mark: None,
         })
     }
 
@@ -113,6 +168,7 @@ pub struct NewHabit {
     pub schedule: Schedule,
     pub starts_on: NaiveDate,
     pub ends_on: Option<NaiveDate>,
+    pub skips_per_month: Option<i32>,
 }
 
 /// What `updateHabit` may change; `None` keeps a field.
@@ -126,6 +182,8 @@ pub struct HabitChanges {
     pub starts_on: Option<NaiveDate>,
     /// `Some(None)` clears the end.
     pub ends_on: Option<Option<NaiveDate>>,
+    /// `Some(None)` lifts the cap.
+    pub skips_per_month: Option<Option<i32>>,
 }
 
 #[derive(AsChangeset)]
@@ -138,6 +196,7 @@ pub struct HabitUpdate {
     pub schedule: Option<serde_json::Value>,
     pub starts_on: Option<NaiveDate>,
     pub ends_on: Option<Option<NaiveDate>>,
+    pub skips_per_month: Option<Option<i32>>,
     pub updated_at: DateTime<Utc>,
 }
 

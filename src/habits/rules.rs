@@ -4,7 +4,7 @@
 use chrono::{Datelike, Days, Months, NaiveDate, Weekday};
 use serde_json::json;
 
-use super::model::{CompletedDays, HabitStatus, HabitsOrderBy};
+use super::model::{CompletedDays, DayMark, HabitStatus, HabitsOrderBy};
 use crate::error::AppError;
 use crate::text;
 
@@ -392,32 +392,34 @@ impl Plan {
     }
 
     /// Consecutive completed scheduled dates, walking back from the latest scheduled date not
-    /// after `today`. Today, if scheduled and not yet done, is skipped: it is not lost until it
-    /// is over. Completions on unscheduled dates neither count nor break. Each step is a
-    /// completion, so the walk is as long as the streak, not as the habit's life.
+    /// after `today`. Today, if scheduled and not yet done, is passed over: it is not lost until
+    /// it is over. Skipped days are passed over too: they neither break nor extend the streak.
+    /// Completions on unscheduled dates neither count nor break. Each step is a completion or a
+    /// skip, so the walk is as long as the streak and its skips, not as the habit's life.
     pub fn current_streak(&self, completed: &CompletedDays, today: NaiveDate) -> u32 {
+        let before = |day: NaiveDate| {
+            day.pred_opt()
+                .and_then(|day| self.scheduled_on_or_before(day))
+        };
         let mut cursor = self.scheduled_on_or_before(today);
         if cursor == Some(today) && !completed.contains(today) {
-            cursor = today
-                .pred_opt()
-                .and_then(|day| self.scheduled_on_or_before(day));
+            cursor = before(today);
         }
         let mut streak = 0;
         while let Some(day) = cursor {
-            if !completed.contains(day) {
+            if completed.contains(day) {
+                streak += 1;
+            } else if !completed.is_skipped(day) {
                 break;
             }
-            streak += 1;
-            cursor = day
-                .pred_opt()
-                .and_then(|day| self.scheduled_on_or_before(day));
+            cursor = before(day);
         }
         streak
     }
 
     /// The longest run of consecutive completed scheduled dates up to `today`, read from the
-    /// completions alone: two completed occurrences are in one run when no occurrence lies
-    /// between them.
+    /// completions and skips alone: two completed occurrences are in one run when only skipped
+    /// occurrences lie between them.
     pub fn longest_streak(&self, completed: &CompletedDays, today: NaiveDate) -> u32 {
         let Some((first, last)) = self.clamp(self.span.starts_on, today) else {
             return 0;
@@ -428,10 +430,8 @@ impl Plan {
             if !self.is_scheduled(day) {
                 continue;
             }
-            let follows = previous
-                .and_then(|before| before.succ_opt())
-                .and_then(|next| self.scheduled_on_or_after(next))
-                == Some(day);
+            let follows =
+                previous.and_then(|before| self.next_unskipped(before, completed)) == Some(day);
             run = if follows { run + 1 } else { 1 };
             longest = longest.max(run);
             previous = Some(day);
@@ -439,9 +439,18 @@ impl Plan {
         longest
     }
 
+    /// The first scheduled date after `day` that is not skipped.
+    fn next_unskipped(&self, day: NaiveDate, completed: &CompletedDays) -> Option<NaiveDate> {
+        let mut next = self.scheduled_on_or_after(day.succ_opt()?)?;
+        while completed.is_skipped(next) {
+            next = self.scheduled_on_or_after(next.succ_opt()?)?;
+        }
+        Some(next)
+    }
+
     /// Completed and scheduled occurrences from `from` to `to`, neither after `today`. Today
-    /// counts only once done, like the streak. Counted, not walked: the cost is the completions
-    /// in the range.
+    /// counts only once done, like the streak; skipped occurrences are not counted at all.
+    /// Counted, not walked: the cost is the completions and skips in the range.
     pub fn occurrences(
         &self,
         completed: &CompletedDays,
@@ -457,11 +466,17 @@ impl Plan {
             .iter()
             .filter(|day| self.is_scheduled(**day))
             .count();
-        let today_pending = last == today && self.is_scheduled(today) && !completed.contains(today);
+        let skipped = completed
+            .skipped_between(first, last)
+            .iter()
+            .filter(|day| self.is_scheduled(**day))
+            .count();
+        let today_pending =
+            last == today && self.is_scheduled(today) && completed.mark(today) == DayMark::Open;
         let scheduled = self
             .schedule
             .count_between(first, last, self.span.starts_on)
-            - u64::from(today_pending);
+            .saturating_sub(skipped as u64 + u64::from(today_pending));
         Tally {
             completed: u32::try_from(done).unwrap_or(u32::MAX),
             scheduled: u32::try_from(scheduled).unwrap_or(u32::MAX),
@@ -563,6 +578,63 @@ pub fn check_completion(
     Ok(())
 }
 
+/// How far ahead a day may be skipped (a trip planned months before).
+pub const MAX_SKIP_AHEAD_DAYS: u64 = 366;
+/// The longest note on a day.
+pub const MAX_NOTE_CHARS: usize = 1000;
+
+/// Why a skip is refused, if it is: the habit is not archived, the day is scheduled, and it is
+/// at most [`MAX_SKIP_AHEAD_DAYS`] ahead (unlike a completion, a skip may be planned).
+pub fn check_skip(
+    plan: &Plan,
+    archived: bool,
+    date: NaiveDate,
+    today: NaiveDate,
+) -> Result<(), AppError> {
+    check_changeable_day(archived, date, skip_horizon(today))?;
+    if !plan.is_scheduled(date) {
+        return Err(AppError::bad_input(
+            "date",
+            "The habit is not scheduled on that date",
+        ));
+    }
+    Ok(())
+}
+
+/// The last day a skip may be planned for.
+pub fn skip_horizon(today: NaiveDate) -> NaiveDate {
+    today
+        .checked_add_days(Days::new(MAX_SKIP_AHEAD_DAYS))
+        .unwrap_or(today)
+}
+
+/// The first and last day of `date`'s calendar month.
+pub fn month_of(date: NaiveDate) -> (NaiveDate, NaiveDate) {
+    let first = date.with_day(1).unwrap_or(date);
+    let last = first
+        .checked_add_months(Months::new(1))
+        .and_then(|next| next.pred_opt())
+        .unwrap_or(date);
+    (first, last)
+}
+
+/// At most [`MAX_NOTE_CHARS`] characters, trimmed; line breaks allowed.
+pub fn note(raw: &str) -> Result<String, AppError> {
+    text::paragraphs("note", raw, MAX_NOTE_CHARS)
+}
+
+/// A monthly skip cap: 0 to 31 days.
+pub fn skips_per_month(cap: i32) -> Result<i32, AppError> {
+    if (0..=31).contains(&cap) {
+        Ok(cap)
+    } else {
+        Err(AppError::bad_input(
+            "skipsPerMonth",
+            "From 0 to 31 days a month",
+        ))
+    }
+}
+
 /// 1–100 characters after trimming.
 pub fn name(raw: &str) -> Result<String, AppError> {
     text::line("name", raw, MAX_NAME_CHARS)
@@ -594,16 +666,18 @@ pub fn completions_range(
 }
 
 /// Whether a habit is in `status` today. The store already narrowed archived and active
-/// habits; `completed_today` is what the list read.
+/// habits; `today_mark` is what the list read.
 pub fn in_status(
     status: Option<HabitStatus>,
     plan: &Plan,
     today: NaiveDate,
-    completed_today: Option<bool>,
+    today_mark: Option<DayMark>,
 ) -> bool {
     match status {
-        Some(HabitStatus::DueToday) => plan.is_scheduled(today) && completed_today == Some(false),
-        Some(HabitStatus::CompletedToday) => completed_today == Some(true),
+        Some(HabitStatus::DueToday) => {
+            plan.is_scheduled(today) && today_mark == Some(DayMark::Open)
+        }
+        Some(HabitStatus::CompletedToday) => today_mark == Some(DayMark::Done),
         Some(HabitStatus::Active | HabitStatus::Archived) | None => true,
     }
 }
@@ -669,15 +743,76 @@ mod tests {
         assert!(completions_range(Some(d("2025-02-10")), Some(to), today).is_ok());
     }
 
+    fn marked(done: &[&str], skipped: &[&str]) -> CompletedDays {
+        let dates = |list: &[&str]| list.iter().map(|day| d(day)).collect();
+        CompletedDays::new(dates(done)).with_skipped(dates(skipped))
+    }
+
+    #[test]
+    fn skips_neither_break_nor_extend_streaks_and_leave_rates() {
+        let daily = plan(Schedule::Daily, "2026-01-01");
+        let today = d("2026-01-10");
+        let done = ["2026-01-05", "2026-01-06", "2026-01-09"];
+        let sick = marked(&done, &["2026-01-07", "2026-01-08"]);
+        assert_eq!(daily.current_streak(&sick, today), 3);
+        assert_eq!(daily.longest_streak(&sick, today), 3);
+        // The same days without the skips: the run breaks.
+        let lapsed = marked(&done, &[]);
+        assert_eq!(daily.current_streak(&lapsed, today), 1);
+        assert_eq!(daily.longest_streak(&lapsed, today), 2);
+        // Nine days up to yesterday, two skipped: seven counted, three done.
+        let tally = daily.occurrences(&sick, d("2026-01-01"), today, today);
+        assert_eq!(
+            tally,
+            Tally {
+                completed: 3,
+                scheduled: 7
+            }
+        );
+        // Today skipped as well: not pending, not counted, the streak unchanged.
+        let resting = marked(&done, &["2026-01-07", "2026-01-08", "2026-01-10"]);
+        assert_eq!(daily.current_streak(&resting, today), 3);
+        let tally = daily.occurrences(&resting, d("2026-01-01"), today, today);
+        assert_eq!(
+            tally,
+            Tally {
+                completed: 3,
+                scheduled: 7
+            }
+        );
+        // A skip on a day the habit is not scheduled changes nothing.
+        let mondays = plan(Schedule::weekly(&[Weekday::Mon]).unwrap(), "2026-01-05");
+        let odd = marked(&["2026-01-05", "2026-01-12"], &["2026-01-13"]);
+        let monday = d("2026-01-19");
+        assert_eq!(
+            mondays.occurrences(&odd, d("2026-01-05"), monday, monday),
+            Tally {
+                completed: 2,
+                scheduled: 2
+            }
+        );
+        // A skipped run at the start of a streak: the streak is only the done days.
+        let started = marked(&["2026-01-09"], &["2026-01-01", "2026-01-02"]);
+        assert_eq!(daily.current_streak(&started, today), 1);
+    }
+
     #[test]
     fn status_filters_ask_today() {
         let daily = plan(Schedule::Daily, "2026-01-01");
         let today = d("2026-01-10");
+        use DayMark::{Done, Open, Skipped};
         use HabitStatus::*;
-        assert!(in_status(Some(DueToday), &daily, today, Some(false)));
-        assert!(!in_status(Some(DueToday), &daily, today, Some(true)));
-        assert!(in_status(Some(CompletedToday), &daily, today, Some(true)));
-        assert!(!in_status(Some(CompletedToday), &daily, today, Some(false)));
+        assert!(in_status(Some(DueToday), &daily, today, Some(Open)));
+        assert!(!in_status(Some(DueToday), &daily, today, Some(Done)));
+        assert!(!in_status(Some(DueToday), &daily, today, Some(Skipped)));
+        assert!(in_status(Some(CompletedToday), &daily, today, Some(Done)));
+        assert!(!in_status(Some(CompletedToday), &daily, today, Some(Open)));
+        assert!(!in_status(
+            Some(CompletedToday),
+            &daily,
+            today,
+            Some(Skipped)
+        ));
         assert!(in_status(Some(Active), &daily, today, None));
         assert!(in_status(None, &daily, today, None));
         let mondays = plan(Schedule::weekly(&[Weekday::Mon]).unwrap(), "2026-01-01");
@@ -685,7 +820,7 @@ mod tests {
             Some(DueToday),
             &mondays,
             d("2026-01-10"),
-            Some(false)
+            Some(Open)
         ));
     }
 

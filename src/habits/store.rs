@@ -7,7 +7,8 @@ use diesel::prelude::*;
 use diesel::sql_types::{Array, BigInt, Integer, Timestamptz};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
-use super::model::{CompletedDays, HabitChanges, HabitRow, HabitUpdate, NewHabit};
+use super::model::{CompletedDays, DayMark, HabitChanges, HabitRow, HabitUpdate, NewHabit};
+use crate::accounts::store as accounts_store;
 use crate::db::quota;
 use crate::db::schema::{habit_completions, habits};
 use crate::error::AppError;
@@ -68,13 +69,16 @@ pub struct HabitFilter {
     pub archived: Option<bool>,
     pub kind: Option<&'static str>,
     pub theme_id: Option<i64>,
+    /// Matched against the name, the description and the days' notes; `%` and `_` match
+    /// themselves.
+    pub search: Option<String>,
 }
 
 /// A listed habit: the row, whether `today` is done, and every completion date (oldest first)
 /// when they were asked for.
 pub struct Listed {
     pub row: HabitRow,
-    pub completed_today: bool,
+    pub today_mark: DayMark,
     pub completions: Option<CompletedDays>,
 }
 
@@ -88,9 +92,9 @@ pub async fn list(
     with_completions: bool,
 ) -> Result<Vec<Listed>, AppError> {
     if with_completions {
-        let rows: Vec<(HabitRow, Vec<i32>)> = filtered(
+        let rows: Vec<(HabitRow, Vec<i32>, Vec<i32>)> = filtered(
             habits::table
-                .select((HabitRow::as_select(), completion_days()))
+                .select((HabitRow::as_select(), completion_days(), skip_days()))
                 .into_boxed(),
             user_id,
             filter,
@@ -99,27 +103,27 @@ pub async fn list(
         .await?;
         return Ok(rows
             .into_iter()
-            .map(|(row, days)| {
-                let dates = completed_days(&days);
+            .map(|(row, done, skipped)| {
+                let days = completed_days(&done).with_skipped(days_of(&skipped));
                 Listed {
                     row,
-                    completed_today: dates.contains(today),
-                    completions: Some(dates),
+                    today_mark: days.mark(today),
+                    completions: Some(days),
                 }
             })
             .collect());
     }
     // A scalar subquery rather than EXISTS: the planner may answer an EXISTS by hashing every
-    // completion of that day across all users, where this is one index probe per habit.
-    let done_today = habit_completions::table
+    // completion of that day across all users, where this is one index probe per habit. Its
+    // `skipped` is null when the day holds nothing.
+    let mark_today = habit_completions::table
         .filter(habit_completions::habit_id.eq(habits::id))
         .filter(habit_completions::completed_on.eq(today))
-        .select(habit_completions::habit_id)
-        .single_value()
-        .is_not_null();
-    let rows: Vec<(HabitRow, bool)> = filtered(
+        .select(habit_completions::skipped)
+        .single_value();
+    let rows: Vec<(HabitRow, Option<bool>)> = filtered(
         habits::table
-            .select((HabitRow::as_select(), done_today))
+            .select((HabitRow::as_select(), mark_today))
             .into_boxed(),
         user_id,
         filter,
@@ -128,9 +132,13 @@ pub async fn list(
     .await?;
     Ok(rows
         .into_iter()
-        .map(|(row, completed_today)| Listed {
+        .map(|(row, skipped)| Listed {
             row,
-            completed_today,
+            today_mark: match skipped {
+                None => DayMark::Open,
+                Some(false) => DayMark::Done,
+                Some(true) => DayMark::Skipped,
+            },
             completions: None,
         })
         .collect())
@@ -142,7 +150,15 @@ pub async fn list(
 fn completion_days() -> diesel::expression::SqlLiteral<Array<Integer>> {
     diesel::dsl::sql(
         "ARRAY(SELECT c.completed_on - DATE '2000-01-01' FROM habit_completions c
-               WHERE c.habit_id = habits.id ORDER BY c.completed_on)",
+               WHERE c.habit_id = habits.id AND NOT c.skipped ORDER BY c.completed_on)",
+    )
+}
+
+/// The habit's skipped days, as [`completion_days`] reads completed ones.
+fn skip_days() -> diesel::expression::SqlLiteral<Array<Integer>> {
+    diesel::dsl::sql(
+        "ARRAY(SELECT c.completed_on - DATE '2000-01-01' FROM habit_completions c
+               WHERE c.habit_id = habits.id AND c.skipped ORDER BY c.completed_on)",
     )
 }
 
@@ -152,10 +168,14 @@ fn completion_days() -> diesel::expression::SqlLiteral<Array<Integer>> {
 /// date before instead, nearly every date stays within its year. (A date chrono cannot hold,
 /// past the year 262,143, was never completed: completions are never in the future.)
 fn completed_days(days: &[i32]) -> CompletedDays {
+    CompletedDays::new(days_of(days))
+}
+
+/// The dates of ascending day numbers, as [`completed_days`] reads them.
+fn days_of(days: &[i32]) -> Vec<NaiveDate> {
     const EPOCH: NaiveDate = NaiveDate::from_ymd_opt(2000, 1, 1).expect("a valid date");
     let mut previous = (0, EPOCH);
-    let dates = days
-        .iter()
+    days.iter()
         .filter_map(|&day| {
             let date = match u64::try_from(i64::from(day) - i64::from(previous.0)) {
                 Ok(forward) => previous.1.checked_add_days(Days::new(forward)),
@@ -164,8 +184,7 @@ fn completed_days(days: &[i32]) -> CompletedDays {
             previous = (day, date);
             Some(date)
         })
-        .collect();
-    CompletedDays::new(dates)
+        .collect()
 }
 
 fn filtered<'a, ST: 'a>(
@@ -185,6 +204,21 @@ fn filtered<'a, ST: 'a>(
     if let Some(theme_id) = filter.theme_id {
         query = query.filter(habits::theme_id.eq(theme_id));
     }
+    if let Some(search) = &filter.search {
+        let pattern = format!("%{}%", accounts_store::escape_like(search));
+        let in_notes = diesel::dsl::exists(
+            habit_completions::table
+                .filter(habit_completions::habit_id.eq(habits::id))
+                .filter(habit_completions::note.ilike(pattern.clone()).escape('\\')),
+        );
+        query = query.filter(
+            habits::name
+                .ilike(pattern.clone())
+                .escape('\\')
+                .or(habits::description.ilike(pattern).escape('\\'))
+                .or(in_notes),
+        );
+    }
     query
 }
 
@@ -193,14 +227,19 @@ pub async fn completions(
     conn: &mut AsyncPgConnection,
     habit_ids: &[i64],
 ) -> Result<Vec<(i64, CompletedDays)>, AppError> {
-    let rows: Vec<(i64, Vec<i32>)> = habits::table
+    let rows: Vec<(i64, Vec<i32>, Vec<i32>)> = habits::table
         .filter(habits::id.eq_any(habit_ids))
-        .select((habits::id, completion_days()))
+        .select((habits::id, completion_days(), skip_days()))
         .load(conn)
         .await?;
     Ok(rows
         .into_iter()
-        .map(|(habit_id, days)| (habit_id, completed_days(&days)))
+        .map(|(habit_id, done, skipped)| {
+            (
+                habit_id,
+                completed_days(&done).with_skipped(days_of(&skipped)),
+            )
+        })
         .collect())
 }
 
@@ -234,6 +273,7 @@ pub async fn create(
                 habits::schedule.eq(new.schedule.parameters()),
                 habits::starts_on.eq(new.starts_on),
                 habits::ends_on.eq(new.ends_on),
+                habits::skips_per_month.eq(new.skips_per_month),
                 habits::created_at.eq(now),
                 habits::updated_at.eq(now),
             ))
@@ -283,6 +323,7 @@ pub async fn update(
                 .map(|schedule| schedule.parameters()),
             starts_on: changes.starts_on,
             ends_on: changes.ends_on,
+            skips_per_month: changes.skips_per_month,
             updated_at: now,
         })
         .execute(conn)
@@ -332,20 +373,25 @@ pub async fn set_archived(
         .await?)
 }
 
-/// Records or removes one completion; false when it was already so. The primary key decides
-/// races: two concurrent completions of one date store one row.
-pub async fn set_completed(
+/// Marks one day done or skipped (with its note), or takes that mark back: false when the
+/// day was already so. The primary key decides races: two concurrent marks of one date store
+/// one row. `Err` with the mark the day holds when it holds the other one and `set` asks for
+/// this one (taking back a mark the day does not hold changes nothing).
+pub async fn set_mark(
     conn: &mut AsyncPgConnection,
     habit_id: i64,
-    date: NaiveDate,
-    completed: bool,
+    (date, mark, set): (NaiveDate, DayMark, bool),
+    note: Option<&str>,
     now: DateTime<Utc>,
-) -> Result<bool, AppError> {
-    let changed = if completed {
+) -> Result<Result<bool, DayMark>, AppError> {
+    let skipped = mark == DayMark::Skipped;
+    let changed = if set {
         diesel::insert_into(habit_completions::table)
             .values((
                 habit_completions::habit_id.eq(habit_id),
                 habit_completions::completed_on.eq(date),
+                habit_completions::skipped.eq(skipped),
+                habit_completions::note.eq(note.unwrap_or_default()),
                 habit_completions::created_at.eq(now),
             ))
             .on_conflict_do_nothing()
@@ -355,12 +401,79 @@ pub async fn set_completed(
         diesel::delete(
             habit_completions::table
                 .filter(habit_completions::habit_id.eq(habit_id))
-                .filter(habit_completions::completed_on.eq(date)),
+                .filter(habit_completions::completed_on.eq(date))
+                .filter(habit_completions::skipped.eq(skipped)),
         )
         .execute(conn)
         .await?
     };
-    Ok(changed == 1)
+    if changed == 1 {
+        return Ok(Ok(true));
+    }
+    let held: Option<bool> = habit_completions::table
+        .filter(habit_completions::habit_id.eq(habit_id))
+        .filter(habit_completions::completed_on.eq(date))
+        .select(habit_completions::skipped)
+        .get_result(conn)
+        .await
+        .optional()?;
+    match held {
+        Some(other) if other != skipped && set => Ok(Err(if other {
+            DayMark::Skipped
+        } else {
+            DayMark::Done
+        })),
+        Some(_) => {
+            // Marked so already: a note given now replaces the old one.
+            if let Some(note) = note.filter(|_| set) {
+                diesel::update(
+                    habit_completions::table
+                        .filter(habit_completions::habit_id.eq(habit_id))
+                        .filter(habit_completions::completed_on.eq(date)),
+                )
+                .set(habit_completions::note.eq(note))
+                .execute(conn)
+                .await?;
+            }
+            Ok(Ok(false))
+        }
+        None => Ok(Ok(false)),
+    }
+}
+
+/// The habit's days with a note from `from` to `to`: (day, skipped, note), oldest first.
+pub async fn notes_between(
+    conn: &mut AsyncPgConnection,
+    habit_id: i64,
+    (from, to): (NaiveDate, NaiveDate),
+) -> Result<Vec<(NaiveDate, bool, String)>, AppError> {
+    Ok(habit_completions::table
+        .filter(habit_completions::habit_id.eq(habit_id))
+        .filter(habit_completions::completed_on.between(from, to))
+        .filter(habit_completions::note.ne(""))
+        .order(habit_completions::completed_on)
+        .select((
+            habit_completions::completed_on,
+            habit_completions::skipped,
+            habit_completions::note,
+        ))
+        .load(conn)
+        .await?)
+}
+
+/// How many days of the habit are skipped from `from` to `to`, both included.
+pub async fn skips_between(
+    conn: &mut AsyncPgConnection,
+    habit_id: i64,
+    (from, to): (NaiveDate, NaiveDate),
+) -> Result<i64, AppError> {
+    Ok(habit_completions::table
+        .filter(habit_completions::habit_id.eq(habit_id))
+        .filter(habit_completions::skipped)
+        .filter(habit_completions::completed_on.between(from, to))
+        .count()
+        .get_result(conn)
+        .await?)
 }
 
 #[cfg(test)]

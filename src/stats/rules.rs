@@ -120,7 +120,8 @@ pub fn summarize<'a>(
             counts.archived += 1;
         } else {
             counts.active += 1;
-            if habit.plan.is_scheduled(today) {
+            // A day skipped is neither due nor counted.
+            if habit.plan.is_scheduled(today) && !habit.completed.is_skipped(today) {
                 let done = habit.completed.contains(today);
                 today_tally.scheduled += 1;
                 today_tally.completed += u32::from(done);

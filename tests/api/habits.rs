@@ -15,8 +15,12 @@ fn at(t: &TestApp, instant: &str) {
 }
 
 async fn create(t: &TestApp, who: &Tokens, input: Value) -> Value {
-    let reply = t.gql_as(&who.access, CREATE, json!({ "v": input })).await;
+    let reply = create_reply(t, who, input).await;
     reply.assert_ok()["createHabit"]["habit"].clone()
+}
+
+async fn create_reply(t: &TestApp, who: &Tokens, input: Value) -> crate::common::Reply {
+    t.gql_as(&who.access, CREATE, json!({ "v": input })).await
 }
 
 async fn create_id(
@@ -738,4 +742,171 @@ async fn a_day_start_of_four_keeps_the_night_on_the_evening_before() {
         names(&t, &owl, json!({"status": "DUE_TODAY"}), "NAME").await,
         ["Read"]
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn skipped_days_keep_the_streak_count_against_a_monthly_cap_and_carry_notes() {
+    let t = TestApp::new().await;
+    let ada = t.user("ada").await;
+    at(&t, "2026-03-10T12:00:00Z");
+    let run = create(
+        &t,
+        &ada,
+        json!({"name": "Run", "description": "Along the river", "schedule": {"daily": true},
+               "startsOn": "2026-03-01", "skipsPerMonth": 2}),
+    )
+    .await;
+    let id = run["id"].as_str().unwrap();
+    let skip = "mutation($v: SkipHabitInput!) { skipHabit(input: $v) { date changed habit { currentStreak dueToday skippedToday completionRate } } }";
+    let unskip = "mutation($v: UncompleteHabitInput!) { unskipHabit(input: $v) { changed } }";
+    for day in ["2026-03-07", "2026-03-09"] {
+        complete(&t, &ada, id, day).await.assert_ok();
+    }
+    let sick = t
+        .gql_as(
+            &ada.access,
+            skip,
+            json!({"v": {"habitId": id, "date": "2026-03-08", "note": "flu"}}),
+        )
+        .await;
+    let sick = &sick.assert_ok()["skipHabit"];
+    assert_eq!(sick["changed"], true);
+    assert_eq!(
+        sick["habit"]["currentStreak"], 2,
+        "the skip bridges the 7th and the 9th"
+    );
+    // Seven days before the 8th were neither done nor skipped: 2 done of 8 counted.
+    assert_eq!(sick["habit"]["completionRate"], 25.0);
+
+    // Today skipped: not due, and the streak stands.
+    let today = t
+        .gql_as(&ada.access, skip, json!({"v": {"habitId": id}}))
+        .await;
+    let today = &today.assert_ok()["skipHabit"]["habit"];
+    assert_eq!(today["dueToday"], false);
+    assert_eq!(today["skippedToday"], true);
+    assert_eq!(today["currentStreak"], 2);
+    assert_eq!(
+        names(&t, &ada, json!({"status": "DUE_TODAY"}), "NAME").await,
+        Vec::<String>::new()
+    );
+    // Two skips this month already: a third is refused, one in April is not.
+    let third = t
+        .gql_as(
+            &ada.access,
+            skip,
+            json!({"v": {"habitId": id, "date": "2026-03-05"}}),
+        )
+        .await;
+    assert_eq!(third.code(), Some("CONFLICT"));
+    assert_eq!(third.error()["extensions"]["reason"], "LIMIT_REACHED");
+    let planned = t
+        .gql_as(
+            &ada.access,
+            skip,
+            json!({"v": {"habitId": id, "date": "2026-04-02", "note": "travel"}}),
+        )
+        .await;
+    assert_eq!(planned.assert_ok()["skipHabit"]["changed"], true);
+    let too_far = t
+        .gql_as(
+            &ada.access,
+            skip,
+            json!({"v": {"habitId": id, "date": "2027-04-02"}}),
+        )
+        .await;
+    assert_eq!(too_far.error()["extensions"]["field"], "date");
+
+    // One mark a day: a done day cannot be skipped, a skipped one cannot be completed.
+    let on_done = t
+        .gql_as(
+            &ada.access,
+            skip,
+            json!({"v": {"habitId": id, "date": "2026-03-07"}}),
+        )
+        .await;
+    assert_eq!(on_done.error()["extensions"]["reason"], "COMPLETED");
+    let on_skipped = complete(&t, &ada, id, "2026-03-08").await;
+    assert_eq!(on_skipped.error()["extensions"]["reason"], "SKIPPED");
+    // Taking a skip back frees the cap; taking back what is not there changes nothing.
+    let back = t
+        .gql_as(
+            &ada.access,
+            unskip,
+            json!({"v": {"habitId": id, "date": "2026-03-10"}}),
+        )
+        .await;
+    assert_eq!(back.assert_ok()["unskipHabit"]["changed"], true);
+    let again = t
+        .gql_as(
+            &ada.access,
+            unskip,
+            json!({"v": {"habitId": id, "date": "2026-03-10"}}),
+        )
+        .await;
+    assert_eq!(again.assert_ok()["unskipHabit"]["changed"], false);
+    let uncomplete_skip = t
+        .gql_as(
+            &ada.access,
+            UNCOMPLETE,
+            json!({"v": {"habitId": id, "date": "2026-03-08"}}),
+        )
+        .await;
+    assert_eq!(
+        uncomplete_skip.assert_ok()["uncompleteHabit"]["changed"],
+        false,
+        "uncompleting leaves a skip alone"
+    );
+
+    // Notes on done days too, listed with the skips' reasons, and found by search.
+    let noted = t
+        .gql_as(
+            &ada.access,
+            COMPLETE,
+            json!({"v": {"habitId": id, "date": "2026-03-09", "note": "5 km, windy"}}),
+        )
+        .await;
+    assert_eq!(noted.assert_ok()["completeHabit"]["changed"], false);
+    let days = t
+        .gql_as(
+            &ada.access,
+            "query($id: ID!) { habit(id: $id) { skips(from: \"2026-03-01\", to: \"2026-04-30\") notes(from: \"2026-03-01\", to: \"2026-03-31\") { date skipped note } } }",
+            json!({"id": id}),
+        )
+        .await;
+    assert_eq!(
+        days.assert_ok()["habit"],
+        json!({
+            "skips": ["2026-03-08", "2026-04-02"],
+            "notes": [
+                {"date": "2026-03-08", "skipped": true, "note": "flu"},
+                {"date": "2026-03-09", "skipped": false, "note": "5 km, windy"},
+            ]
+        })
+    );
+    create(
+        &t,
+        &ada,
+        json!({"name": "Stretch", "schedule": {"daily": true}}),
+    )
+    .await;
+    for (search, found) in [
+        ("WINDY", vec!["Run"]),
+        ("river", vec!["Run"]),
+        ("stretch", vec!["Stretch"]),
+        ("100%", vec![]),
+    ] {
+        assert_eq!(
+            names(&t, &ada, json!({"search": search}), "NAME").await,
+            found,
+            "{search}"
+        );
+    }
+    let bad_cap = create_reply(
+        &t,
+        &ada,
+        json!({"name": "X", "schedule": {"daily": true}, "skipsPerMonth": 32}),
+    )
+    .await;
+    assert_eq!(bad_cap.error()["extensions"]["field"], "skipsPerMonth");
 }
