@@ -19,6 +19,7 @@ pub mod mail;
 pub mod market;
 pub mod metrics;
 pub mod oidc;
+pub mod outbound;
 pub mod passkeys;
 pub mod payments;
 pub mod privacy;
