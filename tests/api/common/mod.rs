@@ -879,6 +879,17 @@ pub fn unfold(message: &str) -> String {
     message.replace("=\r\n", "").replace("=3D", "=")
 }
 
+/// Serves `router` on a free loopback port (returned) until the task is aborted or the test's
+/// runtime ends: a service of the test's own for Agora to call.
+pub async fn serve_on_loopback(router: Router) -> (u16, tokio::task::JoinHandle<()>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let server = tokio::spawn(async move {
+        axum::serve(listener, router).await.unwrap();
+    });
+    (port, server)
+}
+
 /// A loopback port nothing listens on right now.
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
