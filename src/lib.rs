@@ -23,6 +23,7 @@ pub mod outbound;
 pub mod passkeys;
 pub mod payments;
 pub mod privacy;
+pub mod quotes;
 pub mod ratelimit;
 pub mod rbac;
 pub mod request;
