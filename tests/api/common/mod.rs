@@ -22,6 +22,7 @@ use tower::ServiceExt;
 
 pub mod oidc;
 pub mod stripe;
+pub mod stub;
 
 pub const PASSWORD: &str = "correct horse battery staple";
 /// Where tests find Postgres; each test's database lives on this server. `AGORA_TEST_PG` names
