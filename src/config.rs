@@ -289,6 +289,20 @@ pub struct Config {
     #[arg(long, env = "AGORA_TOP_UP_DAILY_UNITS", default_value_t = 50_000)]
     pub top_up_daily_units: i64,
 
+    /// Where quotes for `quoteOfTheDay` are fetched from: an answer shaped as ZenQuotes'
+    /// `https://zenquotes.io/api/quotes` (a JSON array of `{"q": text, "a": author}`). Unset:
+    /// nothing is fetched and the built-in quotes are used. It may hold a key: never logged.
+    #[arg(long, env = "AGORA_QUOTES_URL", hide_env_values = true)]
+    pub quotes_url: Option<String>,
+
+    /// Seconds between quote fetches, counted across all instances: one of them fetches.
+    #[arg(long, env = "AGORA_QUOTES_INTERVAL_SECS", default_value_t = 6 * 3600)]
+    pub quotes_interval_secs: u64,
+
+    /// Seconds a quote fetch may take, answer included, before it counts as failed.
+    #[arg(long, env = "AGORA_QUOTES_TIMEOUT_SECS", default_value_t = 10)]
+    pub quotes_timeout_secs: u64,
+
     /// A JSON file holding the same array, instead of `AGORA_OIDC_PROVIDERS`.
     #[arg(long, env = "AGORA_OIDC_PROVIDERS_FILE")]
     pub oidc_providers_file: Option<std::path::PathBuf>,
@@ -297,6 +311,11 @@ pub struct Config {
 fn default_data_dir() -> std::path::PathBuf {
     dirs::data_dir().map_or_else(|| "data".into(), |dir| dir.join("agora"))
 }
+
+/// Quote providers limit how often they may be asked (ZenQuotes: a few times a minute per
+/// address), and a fetch a week is still fresh enough for a quote of the day.
+const MIN_QUOTES_INTERVAL_SECS: u64 = 60;
+const MAX_QUOTES_INTERVAL_SECS: u64 = 7 * 24 * 3600;
 
 /// Refresh tokens presented again within this window return the same successor, so two tabs
 /// refreshing at once do not log the user out.
@@ -340,6 +359,27 @@ impl Config {
         }
         if self.top_up_unit_price < 1 || self.top_up_max_units < 1 || self.top_up_daily_units < 1 {
             bail!("AGORA_TOP_UP_UNIT_PRICE, _MAX_UNITS and _DAILY_UNITS must be positive");
+        }
+        if let Some(url) = &self.quotes_url {
+            // The error alone: the URL may carry the provider's key.
+            let parsed = url::Url::parse(url).context("AGORA_QUOTES_URL is not a URL")?;
+            if !matches!(parsed.scheme(), "http" | "https") {
+                bail!("AGORA_QUOTES_URL must be an http(s) URL");
+            }
+        }
+        if !(MIN_QUOTES_INTERVAL_SECS..=MAX_QUOTES_INTERVAL_SECS)
+            .contains(&self.quotes_interval_secs)
+        {
+            bail!(
+                "AGORA_QUOTES_INTERVAL_SECS must be between {MIN_QUOTES_INTERVAL_SECS} and \
+                 {MAX_QUOTES_INTERVAL_SECS} (a week)"
+            );
+        }
+        if self.quotes_timeout_secs == 0 || self.quotes_timeout_secs >= self.quotes_interval_secs {
+            bail!(
+                "AGORA_QUOTES_TIMEOUT_SECS must be positive and shorter than \
+                 AGORA_QUOTES_INTERVAL_SECS"
+            );
         }
         if self.default_budget < 0 {
             bail!("AGORA_DEFAULT_BUDGET must not be negative");

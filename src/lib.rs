@@ -19,9 +19,11 @@ pub mod mail;
 pub mod market;
 pub mod metrics;
 pub mod oidc;
+pub mod outbound;
 pub mod passkeys;
 pub mod payments;
 pub mod privacy;
+pub mod quotes;
 pub mod ratelimit;
 pub mod rbac;
 pub mod request;
@@ -63,6 +65,8 @@ pub struct App {
     pub webauthn: Option<webauthn_rs::prelude::Webauthn>,
     /// Stripe, when payments are configured.
     pub stripe: Option<payments::stripe::Stripe>,
+    /// The quote provider, when `AGORA_QUOTES_URL` is set.
+    pub quotes: Option<quotes::provider::Provider>,
 }
 
 impl App {
@@ -107,6 +111,7 @@ impl App {
             oidc: oidc::providers::Providers::from_config(&config)?,
             webauthn: passkeys::relying_party(&config)?,
             stripe: payments::client(&config)?,
+            quotes: quotes::provider(&config)?,
             outbox_wakeup: tokio::sync::Notify::new(),
             limits: ratelimit::Limits::new(&config, redis.clone()),
             permission_sets: Default::default(),

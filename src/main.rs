@@ -207,6 +207,9 @@ async fn run_server(
     if app.stripe.is_some() {
         tokio::spawn(agora::payments::run_reconcile_job(app.clone()));
     }
+    if app.quotes.is_some() {
+        tokio::spawn(agora::quotes::run_fetch_job(app.clone()));
+    }
     let idle_limits = app.clone();
     tokio::spawn(async move {
         let mut ticks = tokio::time::interval(Duration::from_secs(60));

@@ -194,6 +194,22 @@ diesel::table! {
 }
 
 diesel::table! {
+    quote_fetches (only_row) {
+        only_row -> Bool,
+        last_attempt_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
+    quotes (id) {
+        id -> Int8,
+        text -> Text,
+        author -> Text,
+        fetched_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     rbac_epoch (only_row) {
         only_row -> Bool,
         epoch -> Int8,
@@ -437,6 +453,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     oidc_pending_links,
     passkeys,
     permissions,
+    quote_fetches,
+    quotes,
     rate_events,
     rbac_epoch,
     recovery_codes,

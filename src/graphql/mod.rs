@@ -25,6 +25,7 @@ use crate::oidc::graphql::{OidcMutation, OidcQuery};
 use crate::passkeys::graphql::{PasskeysMutation, PasskeysQuery};
 use crate::payments::graphql::{PaymentsMutation, PaymentsQuery};
 use crate::privacy::graphql::{PrivacyMutation, PrivacyQuery};
+use crate::quotes::graphql::QuotesQuery;
 use crate::rbac::graphql::{RbacMutation, RbacQuery};
 use crate::stats::graphql::StatsQuery;
 use crate::tasks::graphql::{TasksMutation, TasksQuery};
@@ -49,6 +50,7 @@ pub struct Query(
     OidcQuery,
     PasskeysQuery,
     PaymentsQuery,
+    QuotesQuery,
 );
 
 /// Everything a client can change. Most fields need a signed-in caller holding the permission

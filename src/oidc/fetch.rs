@@ -37,16 +37,8 @@ pub struct ProviderHttp {
 
 impl ProviderHttp {
     pub fn new(timeout: Duration) -> anyhow::Result<Self> {
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        let client = reqwest::Client::builder()
-            .timeout(timeout)
-            .connect_timeout(timeout)
-            // A provider's endpoints are named by its discovery document; a redirect elsewhere
-            // is not followed.
-            .redirect(reqwest::redirect::Policy::none())
-            .build()?;
         Ok(Self {
-            client,
+            client: crate::outbound::client(timeout)?,
             cache: Arc::default(),
         })
     }

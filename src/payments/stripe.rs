@@ -53,15 +53,8 @@ pub struct IntentRequest<'a> {
 
 impl Stripe {
     pub fn new(base: &str, secret_key: &str) -> anyhow::Result<Self> {
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        let timeout = Duration::from_secs(10);
-        let http = reqwest::Client::builder()
-            .timeout(timeout)
-            .connect_timeout(timeout)
-            .redirect(reqwest::redirect::Policy::none())
-            .build()?;
         Ok(Self {
-            http,
+            http: crate::outbound::client(Duration::from_secs(10))?,
             base: base.trim_end_matches('/').to_owned(),
             secret_key: secret_key.to_owned(),
         })

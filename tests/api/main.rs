@@ -37,6 +37,7 @@ mod passkeys;
 mod payments;
 mod persisted;
 mod plans;
+mod quotes;
 mod rbac;
 mod readme;
 mod reauthentication;

@@ -22,6 +22,7 @@ use tower::ServiceExt;
 
 pub mod oidc;
 pub mod stripe;
+pub mod stub;
 
 pub const PASSWORD: &str = "correct horse battery staple";
 /// Where tests find Postgres; each test's database lives on this server. `AGORA_TEST_PG` names
@@ -877,6 +878,17 @@ pub fn redis_url() -> String {
 /// Undoes quoted-printable soft line breaks and `=3D` in a mail, enough to read links.
 pub fn unfold(message: &str) -> String {
     message.replace("=\r\n", "").replace("=3D", "=")
+}
+
+/// Serves `router` on a free loopback port (returned) until the task is aborted or the test's
+/// runtime ends: a service of the test's own for Agora to call.
+pub async fn serve_on_loopback(router: Router) -> (u16, tokio::task::JoinHandle<()>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let server = tokio::spawn(async move {
+        axum::serve(listener, router).await.unwrap();
+    });
+    (port, server)
 }
 
 /// A loopback port nothing listens on right now.

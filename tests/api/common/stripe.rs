@@ -466,8 +466,6 @@ pub struct WebhookInbox {
 
 impl WebhookInbox {
     pub async fn start() -> Self {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let port = listener.local_addr().unwrap().port();
         let (sender, deliveries) = tokio::sync::mpsc::unbounded_channel();
         let answer = Arc::new(AtomicU16::new(200));
         let status = answer.clone();
@@ -488,9 +486,7 @@ impl WebhookInbox {
                 }
             },
         );
-        let server = tokio::spawn(async move {
-            axum::serve(listener, router).await.unwrap();
-        });
+        let (port, server) = super::serve_on_loopback(router).await;
         Self {
             port,
             deliveries,

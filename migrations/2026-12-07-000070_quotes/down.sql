@@ -1,0 +1,2 @@
+DROP TABLE quote_fetches;
+DROP TABLE quotes;
