@@ -206,6 +206,7 @@ diesel::table! {
         text -> Text,
         author -> Text,
         fetched_at -> Timestamptz,
+        first_fetched_at -> Timestamptz,
     }
 }
 

@@ -23,9 +23,10 @@ pub struct QuotesQuery;
 
 #[Object]
 impl QuotesQuery {
-    /// The caller's quote for their local day (in `me.timeZone`): the same all day, picked
-    /// from the quotes fetched from the configured provider, or from a built-in list while
-    /// there are none. Other users may see another. Any signed-in caller.
+    /// The caller's quote for their day (`me.timeZone`, `me.dayStart`): the same all day,
+    /// picked from the quotes fetched from the configured provider before the day began, or
+    /// from a built-in list while there were none. Other users may see another. Any
+    /// signed-in caller.
     async fn quote_of_the_day(&self, ctx: &Context<'_>) -> async_graphql::Result<Quote> {
         let viewer = ctx.viewer()?;
         Ok(super::quote_of_the_day(ctx.app(), viewer).await?)

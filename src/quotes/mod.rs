@@ -36,13 +36,15 @@ pub fn provider(config: &Config) -> anyhow::Result<Option<Provider>> {
         .transpose()
 }
 
-/// The viewer's quote for their local day: the same all day for them (while the stored quotes
-/// stay as they are), and likely another for another user or day.
+/// The viewer's quote for their day (as their zone and day start divide days): picked among
+/// the quotes stored before that day began, so it stays all day whatever is fetched meanwhile
+/// (the built-in list serves a day that began before the first fetch), and likely another for
+/// another user or day.
 pub async fn quote_of_the_day(app: &App, viewer: &Viewer) -> Result<Quote, AppError> {
     let today = viewer.local_date(app.clock.now());
     let seed = rules::daily_seed(viewer.user_id, today);
     let mut conn = db::conn(&app.pool).await?;
-    let stored = store::pick(&mut conn, seed).await?;
+    let stored = store::pick(&mut conn, seed, viewer.days.start_of(today)).await?;
     Ok(stored.unwrap_or_else(|| rules::built_in(seed)))
 }
 

@@ -48,7 +48,7 @@ pub async fn last_fetch_attempt(
 }
 
 /// Stores `fetched` (each quote once) as fetched at `now`: a quote already stored keeps its id
-/// and only moves its `fetched_at`. How many rows that wrote.
+/// and its `first_fetched_at`, and only moves its `fetched_at`. How many rows that wrote.
 pub async fn upsert(
     conn: &mut AsyncPgConnection,
     fetched: &[Quote],
@@ -61,6 +61,7 @@ pub async fn upsert(
                 quotes::text.eq(&quote.text),
                 quotes::author.eq(&quote.author),
                 quotes::fetched_at.eq(now),
+                quotes::first_fetched_at.eq(now),
             )
         })
         .collect();
@@ -84,15 +85,21 @@ pub async fn keep_newest(conn: &mut AsyncPgConnection, keep: i64) -> Result<usiz
     .await?)
 }
 
-/// The stored quote at position `seed` modulo their number, in id order: one statement, which
-/// reads at most as many index entries as are stored. `None` when none is.
-pub async fn pick(conn: &mut AsyncPgConnection, seed: i64) -> Result<Option<Quote>, AppError> {
-    // OFFSET NULL (no quotes, so no remainder) is OFFSET 0 of nothing.
+/// The quote `seed` picks among those first stored by `day_began`: the one whose id hashes
+/// highest with the seed (rendezvous hashing), so quotes stored later, or dropped while not
+/// picked, leave the pick as it is. One statement over the (at most a thousand) stored quotes.
+/// `None` when none was stored by then.
+pub async fn pick(
+    conn: &mut AsyncPgConnection,
+    seed: i64,
+    day_began: DateTime<Utc>,
+) -> Result<Option<Quote>, AppError> {
     Ok(diesel::sql_query(
-        "SELECT text, author FROM quotes ORDER BY id
-         OFFSET $1 % NULLIF((SELECT count(*) FROM quotes), 0) LIMIT 1",
+        "SELECT text, author FROM quotes WHERE first_fetched_at <= $2
+         ORDER BY hashtextextended(id::text, $1) DESC, id LIMIT 1",
     )
     .bind::<BigInt, _>(seed)
+    .bind::<diesel::sql_types::Timestamptz, _>(day_began)
     .get_result(conn)
     .await
     .optional()?)

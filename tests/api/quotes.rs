@@ -7,7 +7,7 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use agora::quotes::provider::Unanswered;
-use agora::quotes::rules::{AnswerProblem, BUILT_IN, daily_seed};
+use agora::quotes::rules::{AnswerProblem, BUILT_IN};
 use agora::quotes::{Failure, Fetch, fetch_if_due};
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
@@ -189,13 +189,25 @@ async fn the_quote_holds_all_local_day_and_moves_with_the_date_and_the_user() {
 
     t.app.clock.pin(morning);
     let today = quote_of(&t, &kiri).await;
+    assert!(stored.contains(&today));
+    // Quotes fetched during the day wait for the next one: the day's quote stays.
+    provider.answer_with(Answer::json(&zen(&quotes("Later", 200))));
+    t.app.clock.pin(morning + chrono::Duration::hours(6));
+    assert_eq!(fetch_if_due(&t.app).await.unwrap(), Fetch::Stored(200));
     t.app.clock.pin(evening);
     assert_eq!(quote_of(&t, &kiri).await, today, "the same all local day");
-    // The pick is the stored quote at the user's seed for the local date, in id order.
-    let user_id: i64 = kiri.user_id.parse().unwrap();
-    let seed = daily_seed(user_id, "2025-12-10".parse().unwrap());
-    let index = usize::try_from(seed % 20).unwrap();
-    assert_eq!(today, stored[index]);
+    // The next day picks among all 220.
+    let later = quotes("Later", 200);
+    let mut from_later = false;
+    for day in 1..=10 {
+        t.app.clock.pin(morning + chrono::Duration::days(day));
+        from_later |= later.contains(&quote_of(&t, &kiri).await);
+    }
+    assert!(
+        from_later,
+        "ten days never picked one of the 200 new quotes"
+    );
+    let stored = stored_quotes(&t).await;
 
     // Later local days (each at 09:00 in Auckland) pick by their own date.
     let mut seen = HashSet::from([today]);
@@ -302,6 +314,9 @@ async fn every_failed_fetch_keeps_the_stored_quotes_or_the_built_in_ones() {
     for (answer, failure) in &failures {
         assert_eq!(fetch(answer).await, Fetch::Failed(failure.clone()));
         assert_eq!(stored(&t).await, kept, "after {failure:?}");
+        // Quotes serve from the day after they were first stored.
+        let tomorrow = t.app.clock.now() + chrono::Duration::days(1);
+        t.app.clock.pin(tomorrow);
         assert!(good.contains(&quote_of(&t, &ada).await));
     }
 }
@@ -459,10 +474,14 @@ async fn the_server_fetches_at_start_and_warns_of_a_failure_without_the_answer()
         async || (t.count("SELECT count(*) FROM quotes").await == 5).then_some(()),
     )
     .await;
-    // The server shares the test's database and secret: the test's tokens work there.
+    // The server shares the test's database and secret: the test's tokens work there. Its day
+    // began before the fetch, so it keeps a built-in quote; tomorrow's comes from the fetch.
     let ada = t.user("ada").await;
     let quote = quote_in(&server.gql(Some(&ada.access), QUOTE, json!({})).await);
-    assert!(good.contains(&quote));
+    assert!(built_in().contains(&quote));
+    t.app.clock.pin(Utc::now() + chrono::Duration::days(1));
+    let tomorrow = t.sign_in("ada").await;
+    assert!(good.contains(&quote_of(&t, &tomorrow).await));
     drop(server);
 
     // A second server, once the interval is over, fetches at its start and fails.

@@ -1,0 +1,1 @@
+ALTER TABLE quotes DROP COLUMN first_fetched_at;
