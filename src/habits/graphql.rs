@@ -209,6 +209,37 @@ impl Habit {
         let done = load_completions(ctx, self.row.id).await?;
         Ok(self.plan.longest_streak(&done, self.today))
     }
+    /// The habit's strength, 0 to 100 with one decimal: Loop Habit Tracker's exponential
+    /// score over the scheduled days since `startsOn`. Each done day moves it toward 100 and
+    /// each missed one toward 0, by a step that is smaller the more often the habit recurs
+    /// (it halves in 13 days without a check-in for a daily habit, 34 for a weekly one).
+    /// Skipped days freeze it; today counts once done.
+    async fn score(&self, ctx: &Context<'_>) -> async_graphql::Result<f64> {
+        let days = load_completions(ctx, self.row.id).await?;
+        Ok(rules::score_percent(self.plan.score(&days, self.today)))
+    }
+    /// The strength (`score`) at the end of each day from `from` (default 30 days before
+    /// `to`) to `to` (default today), at most 366 days, none after today.
+    async fn score_history(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The first day, included; 30 days before `to` when omitted.")]
+        from: Option<Date>,
+        #[graphql(desc = "The last day, included; today in the user's time zone when omitted.")]
+        to: Option<Date>,
+    ) -> async_graphql::Result<Vec<HabitScore>> {
+        let range = day_range(from, to, self.today)?;
+        let days = load_completions(ctx, self.row.id).await?;
+        Ok(self
+            .plan
+            .score_history(&days, range, self.today)
+            .into_iter()
+            .map(|(date, score)| HabitScore {
+                date: Date::from(date),
+                score: rules::score_percent(score),
+            })
+            .collect())
+    }
     /// Completed scheduled days ÷ scheduled days so far, in percent with one decimal.
     async fn completion_rate(&self, ctx: &Context<'_>) -> async_graphql::Result<f64> {
         let done = load_completions(ctx, self.row.id).await?;
@@ -284,6 +315,15 @@ impl Habit {
     async fn updated_at(&self) -> DateTime<Utc> {
         self.row.updated_at
     }
+}
+
+/// A habit's strength at the end of a day.
+#[derive(SimpleObject)]
+pub struct HabitScore {
+    /// The day.
+    pub date: Date,
+    /// 0 to 100, one decimal (see `Habit.score`).
+    pub score: f64,
 }
 
 /// A note on a done or skipped day.

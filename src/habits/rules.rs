@@ -242,6 +242,20 @@ impl Schedule {
 
     /// How many days from `first` to `last`, both included, the pattern falls on, in constant
     /// time whatever the span.
+    /// Occurrences per day on average: 1 for daily, 2/7 for two weekdays, a/(a+b) for an
+    /// interval of a days on and b off.
+    pub fn frequency(&self) -> f64 {
+        match self {
+            Self::Daily => 1.0,
+            Self::Weekly(days) => days.len() as f64 / 7.0,
+            Self::Monthly(_) => 12.0 / 365.25,
+            Self::Yearly { .. } => 1.0 / 365.25,
+            Self::Interval { active, pause } => {
+                f64::from(*active) / f64::from(active.saturating_add(*pause).max(1))
+            }
+        }
+    }
+
     fn count_between(&self, first: NaiveDate, last: NaiveDate, anchor: NaiveDate) -> u64 {
         if first > last {
             return 0;
@@ -439,6 +453,54 @@ impl Plan {
         longest
     }
 
+    /// The strength score at the end of each day from `from` to `to` (not after `today`),
+    /// from 0 to 1: Loop's exponential average over the scheduled occurrences since
+    /// `startsOn`, each `score = score·m + v·(1 − m)` with `v` 1 for a done day and 0 for a
+    /// missed one ([`score_multiplier`]). Skipped days leave it as it is (frozen), and so
+    /// does today until it is done, as with streaks. The walk is one step per occurrence
+    /// since the start.
+    pub fn score_history(
+        &self,
+        completed: &CompletedDays,
+        (from, to): (NaiveDate, NaiveDate),
+        today: NaiveDate,
+    ) -> Vec<(NaiveDate, f64)> {
+        let multiplier = score_multiplier(self.schedule.frequency());
+        let last = to.min(today);
+        let mut occurrences = self.scheduled_between(self.span.starts_on, last).peekable();
+        let mut score = 0.0;
+        let mut history = Vec::new();
+        let mut apply_through = |day: NaiveDate, score: &mut f64| {
+            while let Some(occurrence) = occurrences.next_if(|occurrence| *occurrence <= day) {
+                let value = match completed.mark(occurrence) {
+                    DayMark::Done => 1.0,
+                    DayMark::Skipped => continue,
+                    DayMark::Open if occurrence == today => continue,
+                    DayMark::Open => 0.0,
+                };
+                *score = *score * multiplier + value * (1.0 - multiplier);
+            }
+        };
+        if let Some(before) = from.pred_opt() {
+            apply_through(before, &mut score);
+        }
+        let mut day = from;
+        while day <= last {
+            apply_through(day, &mut score);
+            history.push((day, score));
+            let Some(next) = day.succ_opt() else { break };
+            day = next;
+        }
+        history
+    }
+
+    /// The strength score at the end of `today` ([`Plan::score_history`]).
+    pub fn score(&self, completed: &CompletedDays, today: NaiveDate) -> f64 {
+        self.score_history(completed, (today, today), today)
+            .last()
+            .map_or(0.0, |(_, score)| *score)
+    }
+
     /// The first scheduled date after `day` that is not skipped.
     fn next_unskipped(&self, day: NaiveDate, completed: &CompletedDays) -> Option<NaiveDate> {
         let mut next = self.scheduled_on_or_after(day.succ_opt()?)?;
@@ -482,6 +544,19 @@ impl Plan {
             scheduled: u32::try_from(scheduled).unwrap_or(u32::MAX),
         }
     }
+}
+
+/// A score from 0 to 1 as a percentage with one decimal.
+pub fn score_percent(score: f64) -> f64 {
+    (score.clamp(0.0, 1.0) * 1000.0).round() / 10.0
+}
+
+/// How much one occurrence moves the strength score: Loop Habit Tracker's daily multiplier
+/// `0.5^(sqrt(f)/13)` for a habit done `f` times a day, taken once per occurrence (every
+/// `1/f` days), so the score halves in `13/sqrt(f)` days without a check-in: 13 days for a
+/// daily habit, 34 for a weekly one. Per occurrence that is `0.5^(1/(13·sqrt(f)))`.
+pub fn score_multiplier(frequency: f64) -> f64 {
+    0.5_f64.powf(1.0 / (13.0 * frequency.max(1.0 / 366.0).sqrt()))
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -794,6 +869,89 @@ mod tests {
         // A skipped run at the start of a streak: the streak is only the done days.
         let started = marked(&["2026-01-09"], &["2026-01-01", "2026-01-02"]);
         assert_eq!(daily.current_streak(&started, today), 1);
+    }
+
+    #[test]
+    fn the_score_is_loops_exponential_average_per_occurrence() {
+        let daily = plan(Schedule::Daily, "2026-01-01");
+        let m = 0.5_f64.powf(1.0 / 13.0);
+        assert!((score_multiplier(1.0) - m).abs() < 1e-12);
+        // One done day: 1 − m ≈ 0.0519.
+        let one = marked(&["2026-01-01"], &[]);
+        assert!((daily.score(&one, d("2026-01-01")) - (1.0 - m)).abs() < 1e-12);
+        assert!((daily.score(&one, d("2026-01-01")) - 0.051_922).abs() < 1e-6);
+        // Thirteen done days in a row: exactly half.
+        let thirteen: Vec<String> = (1..=13).map(|day| format!("2026-01-{day:02}")).collect();
+        let names: Vec<&str> = thirteen.iter().map(String::as_str).collect();
+        let run = marked(&names, &[]);
+        assert!((daily.score(&run, d("2026-01-13")) - 0.5).abs() < 1e-12);
+        // Today not yet done leaves it; a missed day (yesterday) lowers it by m.
+        assert!((daily.score(&run, d("2026-01-14")) - 0.5).abs() < 1e-12);
+        assert!((daily.score(&run, d("2026-01-15")) - 0.5 * m).abs() < 1e-12);
+        // A skipped day freezes it.
+        let resting = marked(&names, &["2026-01-14", "2026-01-15"]);
+        assert!((daily.score(&resting, d("2026-01-16")) - 0.5).abs() < 1e-12);
+        // A weekly habit moves more per occurrence: its half-life is 13·sqrt(7) ≈ 34 days.
+        let weekly = score_multiplier(1.0 / 7.0);
+        assert!((weekly.powf(34.4 / 7.0) - 0.5).abs() < 0.01);
+        // The history has a point per day, none after today.
+        let history =
+            daily.score_history(&run, (d("2026-01-12"), d("2026-01-20")), d("2026-01-14"));
+        assert_eq!(history.len(), 3);
+        assert_eq!(history[0].0, d("2026-01-12"));
+        assert!((history[1].1 - 0.5).abs() < 1e-12);
+    }
+
+    mod score_properties {
+        use proptest::prelude::*;
+
+        use super::*;
+
+        fn plan_of(kind: u8, days: u32) -> Plan {
+            let schedule = match kind % 4 {
+                0 => Schedule::Daily,
+                1 => Schedule::weekly(&[Weekday::Mon, Weekday::Thu]).unwrap(),
+                2 => Schedule::Monthly(days % 28 + 1),
+                _ => Schedule::Interval {
+                    active: days % 3 + 1,
+                    pause: days % 4,
+                },
+            };
+            plan(schedule, "2026-01-01")
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(64))]
+
+            /// Whatever was done and skipped: the score stays within 0 and 1, and marking one
+            /// more missed occurrence done never lowers it.
+            #[test]
+            fn scores_are_bounded_and_rise_with_each_completion(
+                kind in 0u8..4,
+                days in 0u32..100,
+                marks in prop::collection::vec(0u8..3, 200),
+                extra in 0usize..200,
+            ) {
+                let plan = plan_of(kind, days);
+                let start = d("2026-01-01");
+                let day = |i: usize| start + chrono::Days::new(i as u64);
+                let today = day(199);
+                let pick = |mark: u8| -> Vec<NaiveDate> {
+                    (0..200).filter(|i| marks[*i] == mark).map(day).collect()
+                };
+                let done = pick(1);
+                let skipped = pick(2);
+                let before = CompletedDays::new(done.clone()).with_skipped(skipped.clone());
+                let score = plan.score(&before, today);
+                prop_assert!((0.0..=1.0).contains(&score));
+                if marks[extra] == 0 {
+                    let mut more = done.clone();
+                    more.push(day(extra));
+                    let after = CompletedDays::new(more).with_skipped(skipped);
+                    prop_assert!(plan.score(&after, today) >= score - 1e-12);
+                }
+            }
+        }
     }
 
     #[test]

@@ -910,3 +910,39 @@ async fn skipped_days_keep_the_streak_count_against_a_monthly_cap_and_carry_note
     .await;
     assert_eq!(bad_cap.error()["extensions"]["field"], "skipsPerMonth");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_strength_score_rises_with_check_ins_falls_with_misses_and_freezes_on_skips() {
+    let t = TestApp::new().await;
+    let ada = t.user("ada").await;
+    at(&t, "2026-01-14T12:00:00Z");
+    let id = create_id(&t, &ada, "Walk", json!({"daily": true}), "2026-01-01").await;
+    for day in 1..=13 {
+        complete(&t, &ada, &id, &format!("2026-01-{day:02}"))
+            .await
+            .assert_ok();
+    }
+    let query = "query($id: ID!) { habit(id: $id) { score scoreHistory(from: \"2026-01-12\") { date score } } }";
+    let read = t.gql_as(&ada.access, query, json!({"id": id})).await;
+    // Thirteen days in a row make exactly half, twelve 1 − 0.5^(12/13); today, not yet
+    // done, does not count.
+    assert_eq!(
+        read.assert_ok()["habit"],
+        json!({"score": 50.0, "scoreHistory": [
+            {"date": "2026-01-12", "score": 47.3},
+            {"date": "2026-01-13", "score": 50.0},
+            {"date": "2026-01-14", "score": 50.0},
+        ]})
+    );
+    // Two days later, the 14th skipped and the 15th missed: one step down (50 · 0.5^(1/13)).
+    at(&t, "2026-01-16T12:00:00Z");
+    t.gql_as(
+        &ada.access,
+        "mutation($v: SkipHabitInput!) { skipHabit(input: $v) { changed } }",
+        json!({"v": {"habitId": id, "date": "2026-01-14"}}),
+    )
+    .await
+    .assert_ok();
+    let read = t.gql_as(&ada.access, query, json!({"id": id})).await;
+    assert_eq!(read.assert_ok()["habit"]["score"], 47.4);
+}
