@@ -117,7 +117,7 @@ function useSettled(value: string, ms: number) {
   return settled;
 }
 
-// The server's sentences for these refusals name the rule; these say what to do about it.
+// The server's sentences state the conflict ("That day is already skipped"); these also say what to do.
 const HABIT_REFUSALS: Record<string, string> = {
   SKIPPED: 'That day is skipped: undo the skip before marking it done.',
   COMPLETED: 'That day is already done, so it cannot be skipped.',
@@ -137,7 +137,7 @@ export function Habits() {
   const settledSearch = useSettled(search.trim(), SEARCH_PAUSE_MS);
   // Omitted rather than empty, so the unsearched list keeps one cache key.
   const today = useQuery(TodayDocument, { variables: { search: settledSearch || undefined } });
-  // A changed habit is normalised by id, so the lists re-sort themselves: no update needed.
+  // The answer's habit replaces the cached one by id, and the page splits by its state: no list to edit.
   const [complete, completeState] = useMutation(CompleteDocument);
   const [skip, skipState] = useMutation(SkipDocument);
   const [unskip, unskipState] = useMutation(UnskipDocument);
