@@ -6,7 +6,7 @@ import { Auth } from './Auth';
 import { Market } from './Market';
 import { TopUp } from './TopUp';
 import { Habits } from './Habits';
-import { Settings } from './Settings';
+import { DayStart, Settings } from './Settings';
 import { mailedLinkPage } from './MailedLinks';
 import { LinkedProviders } from './Oidc';
 import { Passkeys } from './Passkeys';
@@ -105,6 +105,7 @@ function Home() {
         {page === 'habits' && <Habits />}
         {page === 'settings' && (
           <>
+            <DayStart />
             <Settings />
             <Passkeys />
             <LinkedProviders />

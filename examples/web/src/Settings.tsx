@@ -2,7 +2,7 @@ import { useState } from 'react';
 import type { FormEvent } from 'react';
 import { useMutation, useQuery } from '@apollo/client';
 import { graphql } from './gql';
-import { ErrorText } from './errors';
+import { ErrorText, fieldMessage } from './errors';
 import { useCeremony } from './ceremony';
 import { useReauth } from './Reauth';
 
@@ -38,6 +38,74 @@ const ConfirmDocument = graphql(`
     }
   }
 `);
+
+const DayStartDocument = graphql(`
+  query DayStart {
+    me {
+      id
+      dayStart
+    }
+  }
+`);
+
+const UpdateDayStartDocument = graphql(`
+  mutation UpdateDayStart($input: UpdateProfileInput!) {
+    updateProfile(input: $input) {
+      user {
+        id
+        dayStart
+      }
+    }
+  }
+`);
+
+/** When the user's day begins: habits' "today", streaks and the quote of the day follow it. */
+export function DayStart() {
+  const { data, error } = useQuery(DayStartDocument);
+  const [update, updateState] = useMutation(UpdateDayStartDocument);
+  const [saved, setSaved] = useState(false);
+  const dayStartMessage = fieldMessage(updateState.error, 'dayStart');
+
+  async function save(event: FormEvent<HTMLFormElement>) {
+    event.preventDefault();
+    setSaved(false);
+    const dayStart = String(new FormData(event.currentTarget).get('dayStart'));
+    const result = await update({ variables: { input: { dayStart } } }).catch(() => null);
+    if (result?.data) setSaved(true);
+  }
+
+  const dayStart = data?.me?.dayStart;
+  return (
+    <section>
+      <h2>Your day</h2>
+      <ErrorText error={error} testId="day-start-load-error" />
+      {dayStart !== undefined && (
+        // Keyed by the saved value, so the field shows what the server keeps after each save.
+        <form key={dayStart} onSubmit={save} data-testid="day-start-form">
+          {/* No min or max: Agora decides (00:00 to 12:00), and its message shows by the field. */}
+          <label>
+            Day starts at
+            <input type="time" name="dayStart" required defaultValue={dayStart} data-testid="day-start" />
+          </label>
+          <button type="submit" disabled={updateState.loading} data-testid="day-start-save">
+            Save
+          </button>
+          {dayStartMessage && (
+            <span className="error" role="alert" data-testid="day-start-error">
+              {dayStartMessage}
+            </span>
+          )}
+          {saved && (
+            <span className="notice" data-testid="day-start-saved">
+              Saved.
+            </span>
+          )}
+        </form>
+      )}
+      {!dayStartMessage && <ErrorText error={updateState.error} testId="day-start-save-error" />}
+    </section>
+  );
+}
 
 export function Settings() {
   const { data, error } = useQuery(TwoFactorDocument);

@@ -1,7 +1,10 @@
 import type { ApolloError } from '@apollo/client';
 
-/** A refusal as a person reads it: the server's message, with the code and reason. */
-export function describe(error: ApolloError | Error | undefined | null): string | null {
+/**
+ * A refusal as a person reads it: the server's message, with the code and reason. `reasons`
+ * gives a screen's own wording for some `extensions.reason`s, in place of the message.
+ */
+export function describe(error: ApolloError | Error | undefined | null, reasons: Record<string, string> = {}): string | null {
   if (!error) return null;
   const graphQLErrors = 'graphQLErrors' in error ? error.graphQLErrors : [];
   if (graphQLErrors?.length) {
@@ -9,15 +12,24 @@ export function describe(error: ApolloError | Error | undefined | null): string 
       .map((e) => {
         const code = e.extensions?.code as string | undefined;
         const reason = e.extensions?.reason as string | undefined;
-        return `${e.message}${code ? ` (${[code, reason].filter(Boolean).join(', ')})` : ''}`;
+        const message = (reason && reasons[reason]) || e.message;
+        return `${message}${code ? ` (${[code, reason].filter(Boolean).join(', ')})` : ''}`;
       })
       .join('; ');
   }
   return error.message;
 }
 
-export function ErrorText({ error, testId }: { error: ApolloError | Error | undefined | null; testId: string }) {
-  const text = describe(error);
+export function ErrorText({
+  error,
+  testId,
+  reasons,
+}: {
+  error: ApolloError | Error | undefined | null;
+  testId: string;
+  reasons?: Record<string, string>;
+}) {
+  const text = describe(error, reasons);
   return text ? (
     <p className="error" role="alert" data-testid={testId}>
       {text}
