@@ -517,8 +517,9 @@ pub struct SkipHabitInput {
 pub struct UncompleteHabitInput {
     /// The habit whose completion (or skip) to remove.
     pub habit_id: ID,
-    /// The day to take back, today or earlier, in the user's calendar.
-    pub date: Date,
+    /// The day to take back, in the user's calendar; today when omitted (a client need not
+    /// know the user's zone and day start to undo today's mark).
+    pub date: Option<Date>,
 }
 
 /// The result of a habit mutation.
@@ -727,7 +728,7 @@ async fn take_back(
     mark: DayMark,
 ) -> async_graphql::Result<CompletionPayload> {
     let change = DayChange {
-        date: Some(input.date.checked("date")?),
+        date: input.date.map(|date| date.checked("date")).transpose()?,
         mark,
         set: false,
         note: None,

@@ -1,6 +1,6 @@
 import { useEffect, useState } from 'react';
 import type { FormEvent } from 'react';
-import { useApolloClient, useMutation, useQuery } from '@apollo/client';
+import { useMutation, useQuery } from '@apollo/client';
 import { graphql } from './gql';
 import type { HabitFieldsFragment } from './gql/graphql';
 import { editList } from './cacheLists';
@@ -80,17 +80,6 @@ const UnskipDocument = graphql(`
   }
 `);
 
-// unskipHabit wants the day, and only the server knows the user's today (their time zone and
-// day start): it is the last skip up to today, which is `skips`' default range.
-const RecentSkipsDocument = graphql(`
-  query RecentSkips($id: ID!) {
-    habit(id: $id) {
-      id
-      skips
-    }
-  }
-`);
-
 const CreateHabitDocument = graphql(`
   mutation CreateHabit($input: CreateHabitInput!) {
     createHabit(input: $input) {
@@ -147,7 +136,6 @@ export function Habits() {
       if (habit) editList(cache, 'habits', habit, 'add', { accepts: unsearchedList, edgeType: 'HabitEdge' });
     },
   });
-  const client = useApolloClient();
   const busy = completeState.loading || skipState.loading || unskipState.loading;
 
   async function submit(event: FormEvent<HTMLFormElement>) {
@@ -169,10 +157,10 @@ export function Habits() {
     done.then(() => formElement.reset(), () => undefined);
   }
 
-  async function undoSkip(habitId: string) {
-    const recent = await client.query({ query: RecentSkipsDocument, variables: { id: habitId }, fetchPolicy: 'network-only' }).catch(() => null);
-    const date = recent?.data.habit.skips.at(-1);
-    if (date) await unskip({ variables: { input: { habitId, date } } }).catch(() => undefined);
+  // Without a date the server takes back today's skip: only it knows the user's today (their
+  // time zone and day start).
+  function undoSkip(habitId: string) {
+    unskip({ variables: { input: { habitId } } }).catch(() => undefined);
   }
 
   // While a new search runs, the last answer stays on screen instead of an empty page.
