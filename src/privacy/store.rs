@@ -66,15 +66,31 @@ fn statement() -> String {
         "FROM api_tokens WHERE user_id = $1",
         "id DESC",
     );
+    // A habit's done and skipped days, each as a count and the latest dates.
+    let days = |skipped: &str| {
+        format!(
+            "jsonb_build_object('total', (SELECT count(*) FROM habit_completions c \
+               WHERE c.habit_id = t.id AND c.skipped = {skipped}), \
+             'dates', coalesce((SELECT jsonb_agg(c.completed_on ORDER BY c.completed_on DESC) \
+               FROM (SELECT completed_on FROM habit_completions \
+                     WHERE habit_id = t.id AND skipped = {skipped} \
+                     ORDER BY completed_on DESC LIMIT $2) c), '[]'::jsonb))"
+        )
+    };
+    let (completions, skips) = (days("FALSE"), days("TRUE"));
     let habits = every(
-        "jsonb_build_object('id', t.id::text, 'name', t.name, 'description', t.description, \
+        &format!(
+            "jsonb_build_object('id', t.id::text, 'name', t.name, 'description', t.description, \
          'kind', t.kind, 'schedule', t.schedule, 'startsOn', t.starts_on, 'endsOn', t.ends_on, \
          'themeId', t.theme_id::text, 'archivedAt', t.archived_at, 'createdAt', t.created_at, \
-         'updatedAt', t.updated_at, 'completions', jsonb_build_object(\
-           'total', (SELECT count(*) FROM habit_completions c WHERE c.habit_id = t.id), \
-           'dates', coalesce((SELECT jsonb_agg(c.completed_on ORDER BY c.completed_on DESC) \
-             FROM (SELECT completed_on FROM habit_completions WHERE habit_id = t.id \
-                   ORDER BY completed_on DESC LIMIT $2) c), '[]'::jsonb)))",
+         'updatedAt', t.updated_at, 'skipsPerMonth', t.skips_per_month, \
+         'completions', {completions}, 'skips', {skips}, \
+         'notes', coalesce((SELECT jsonb_agg(jsonb_build_object('date', c.completed_on, \
+             'skipped', c.skipped, 'note', c.note) ORDER BY c.completed_on DESC) \
+           FROM (SELECT completed_on, skipped, note FROM habit_completions \
+                 WHERE habit_id = t.id AND note <> '' ORDER BY completed_on DESC LIMIT $2) c), \
+           '[]'::jsonb))"
+        ),
         "FROM habits WHERE user_id = $1",
         "id",
     );

@@ -72,7 +72,15 @@ async fn plan_things(t: &TestApp, who: &Tokens) {
     t.gql_as(
         &who.access,
         "mutation($v: CompleteHabitInput!) { completeHabit(input: $v) { changed } }",
-        json!({"v": {"habitId": id}}),
+        json!({"v": {"habitId": id, "note": "brisk"}}),
+    )
+    .await
+    .assert_ok();
+    let tomorrow = (chrono::Utc::now() + chrono::Duration::days(1)).date_naive();
+    t.gql_as(
+        &who.access,
+        "mutation($v: SkipHabitInput!) { skipHabit(input: $v) { changed } }",
+        json!({"v": {"habitId": id, "date": tomorrow.to_string(), "note": "trip"}}),
     )
     .await
     .assert_ok();
@@ -410,7 +418,14 @@ async fn the_export_holds_every_section_and_no_secret() {
         json!(["profile:read"])
     );
     assert_eq!(export["habits"][0]["name"], "Walk");
-    assert_eq!(export["habits"][0]["completions"]["total"], 1);
+    // Done and skipped days apart, with their notes.
+    let walk = &export["habits"][0];
+    assert_eq!(walk["completions"]["total"], 1);
+    assert_eq!(walk["skips"]["total"], 1);
+    assert_eq!(walk["skips"]["dates"], json!([walk["notes"][0]["date"]]));
+    assert_eq!(walk["notes"][0]["note"], "trip");
+    assert_eq!(walk["notes"][1]["note"], "brisk");
+    assert_eq!(walk["notes"][1]["skipped"], false);
     assert_eq!(export["tasks"][0]["title"], "Write the will");
     assert_eq!(export["themes"][0]["name"], "Health");
     assert_eq!(export["itemsHeld"]["entries"][0]["name"], "Desk lamp");
