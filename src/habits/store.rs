@@ -92,9 +92,9 @@ pub async fn list(
     with_completions: bool,
 ) -> Result<Vec<Listed>, AppError> {
     if with_completions {
-        let rows: Vec<(HabitRow, Vec<i32>, Vec<i32>)> = filtered(
+        let rows: Vec<(HabitRow, Vec<i32>)> = filtered(
             habits::table
-                .select((HabitRow::as_select(), completion_days(), skip_days()))
+                .select((HabitRow::as_select(), marked_days()))
                 .into_boxed(),
             user_id,
             filter,
@@ -103,8 +103,8 @@ pub async fn list(
         .await?;
         return Ok(rows
             .into_iter()
-            .map(|(row, done, skipped)| {
-                let days = completed_days(&done).with_skipped(days_of(&skipped));
+            .map(|(row, codes)| {
+                let days = completed_days(&codes);
                 Listed {
                     row,
                     today_mark: days.mark(today),
@@ -144,34 +144,32 @@ pub async fn list(
         .collect())
 }
 
-/// The habit's completion dates, oldest first, read as one index range per habit, as
-/// PostgreSQL keeps dates: days since 2000-01-01. (Aggregating all the habits' completions in
-/// one GROUP BY read the same entries twice as slowly.)
-fn completion_days() -> diesel::expression::SqlLiteral<Array<Integer>> {
+/// The habit's marked days, oldest first, read as one index range per habit: each as PostgreSQL
+/// keeps dates, days since 2000-01-01, doubled, plus 1 when the day is skipped, so done and
+/// skipped days come in one array. (Aggregating all the habits' completions in one GROUP BY
+/// read the same entries twice as slowly, and so did a second array for the skips.)
+fn marked_days() -> diesel::expression::SqlLiteral<Array<Integer>> {
     diesel::dsl::sql(
-        "ARRAY(SELECT c.completed_on - DATE '2000-01-01' FROM habit_completions c
-               WHERE c.habit_id = habits.id AND NOT c.skipped ORDER BY c.completed_on)",
+        "ARRAY(SELECT (c.completed_on - DATE '2000-01-01') * 2 + c.skipped::int
+               FROM habit_completions c WHERE c.habit_id = habits.id ORDER BY c.completed_on)",
     )
 }
 
-/// The habit's skipped days, as [`completion_days`] reads completed ones.
-fn skip_days() -> diesel::expression::SqlLiteral<Array<Integer>> {
-    diesel::dsl::sql(
-        "ARRAY(SELECT c.completed_on - DATE '2000-01-01' FROM habit_completions c
-               WHERE c.habit_id = habits.id AND c.skipped ORDER BY c.completed_on)",
-    )
+/// The done and skipped days [`marked_days`] encodes.
+fn completed_days(codes: &[i32]) -> CompletedDays {
+    let (skipped, done): (Vec<i32>, Vec<i32>) =
+        codes.iter().partition(|code| code.rem_euclid(2) == 1);
+    let day = |code: &i32| code.div_euclid(2);
+    let done: Vec<i32> = done.iter().map(day).collect();
+    let skipped: Vec<i32> = skipped.iter().map(day).collect();
+    CompletedDays::new(days_of(&done)).with_skipped(days_of(&skipped))
 }
 
-/// The dates of ascending day numbers from [`completion_days`]. diesel decodes a `Date` by
-/// adding its day number to 2000-01-01, which leaves the year and takes chrono's slow path for
-/// every date: a third of a statistics request over two years of completions. Reached from the
-/// date before instead, nearly every date stays within its year. (A date chrono cannot hold,
-/// past the year 262,143, was never completed: completions are never in the future.)
-fn completed_days(days: &[i32]) -> CompletedDays {
-    CompletedDays::new(days_of(days))
-}
-
-/// The dates of ascending day numbers, as [`completed_days`] reads them.
+/// The dates of ascending day numbers. diesel decodes a `Date` by adding its day number to
+/// 2000-01-01, which leaves the year and takes chrono's slow path for every date: a third of a
+/// statistics request over two years of completions. Reached from the date before instead,
+/// nearly every date stays within its year. (A date chrono cannot hold, past the year 262,143,
+/// is never marked: marks are at most a year ahead.)
 fn days_of(days: &[i32]) -> Vec<NaiveDate> {
     const EPOCH: NaiveDate = NaiveDate::from_ymd_opt(2000, 1, 1).expect("a valid date");
     let mut previous = (0, EPOCH);
@@ -227,19 +225,14 @@ pub async fn completions(
     conn: &mut AsyncPgConnection,
     habit_ids: &[i64],
 ) -> Result<Vec<(i64, CompletedDays)>, AppError> {
-    let rows: Vec<(i64, Vec<i32>, Vec<i32>)> = habits::table
+    let rows: Vec<(i64, Vec<i32>)> = habits::table
         .filter(habits::id.eq_any(habit_ids))
-        .select((habits::id, completion_days(), skip_days()))
+        .select((habits::id, marked_days()))
         .load(conn)
         .await?;
     Ok(rows
         .into_iter()
-        .map(|(habit_id, done, skipped)| {
-            (
-                habit_id,
-                completed_days(&done).with_skipped(days_of(&skipped)),
-            )
-        })
+        .map(|(habit_id, codes)| (habit_id, completed_days(&codes)))
         .collect())
 }
 
@@ -492,7 +485,21 @@ mod tests {
             .map(|&day| epoch + chrono::TimeDelta::days(i64::from(day)))
             .collect();
         assert_eq!(expected[4], NaiveDate::from_ymd_opt(2000, 2, 29).unwrap());
-        assert_eq!(completed_days(&days), CompletedDays::new(expected));
+        let done: Vec<i32> = days.iter().map(|day| day * 2).collect();
+        assert_eq!(completed_days(&done), CompletedDays::new(expected.clone()));
         assert_eq!(completed_days(&[]), CompletedDays::default());
+        // Skipped days are the odd codes, before 2000 too.
+        let mixed: Vec<i32> = days
+            .iter()
+            .enumerate()
+            .map(|(i, day)| day * 2 + i32::from(i % 3 == 0))
+            .collect();
+        let (skipped, kept): (Vec<_>, Vec<_>) =
+            expected.iter().enumerate().partition(|(i, _)| i % 3 == 0);
+        let dates = |list: Vec<(usize, &NaiveDate)>| list.into_iter().map(|(_, d)| *d).collect();
+        assert_eq!(
+            completed_days(&mixed),
+            CompletedDays::new(dates(kept)).with_skipped(dates(skipped))
+        );
     }
 }
