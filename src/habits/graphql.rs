@@ -296,14 +296,14 @@ impl Habit {
         #[graphql(desc = "The last day, included; today in the user's time zone when omitted.")]
         to: Option<Date>,
     ) -> async_graphql::Result<Vec<HabitNote>> {
-        let (from, to) = day_range(from, to, self.today)?;
-        let notes = super::notes(ctx.app(), self.row.id, (from, to)).await?;
+        let range = day_range(from, to, self.today)?;
+        let notes = loader::load_notes(ctx, self.row.id, range).await?;
         Ok(notes
-            .into_iter()
+            .iter()
             .map(|(date, skipped, note)| HabitNote {
-                date: Date::from(date),
-                skipped,
-                note,
+                date: Date::from(*date),
+                skipped: *skipped,
+                note: note.clone(),
             })
             .collect())
     }

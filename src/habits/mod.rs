@@ -292,16 +292,6 @@ pub async fn set_archived_by_hand(
     calendar.habit(row)
 }
 
-/// The notes of one habit's days from the first to the last date: (day, skipped, note).
-pub async fn notes(
-    app: &App,
-    habit_id: i64,
-    range: (NaiveDate, NaiveDate),
-) -> Result<Vec<(NaiveDate, bool, String)>, AppError> {
-    let mut conn = db::conn(&app.pool).await?;
-    store::notes_between(&mut conn, habit_id, range).await
-}
-
 /// What marking a day done or skipped, or taking that back, did.
 pub struct CompletionChange {
     pub habit: Habit,

@@ -434,18 +434,20 @@ pub async fn set_mark(
     }
 }
 
-/// The habit's days with a note from `from` to `to`: (day, skipped, note), oldest first.
+/// The given habits' days with a note from `from` to `to`: (habit, day, skipped, note), each
+/// habit's oldest first.
 pub async fn notes_between(
     conn: &mut AsyncPgConnection,
-    habit_id: i64,
+    habit_ids: &[i64],
     (from, to): (NaiveDate, NaiveDate),
-) -> Result<Vec<(NaiveDate, bool, String)>, AppError> {
+) -> Result<Vec<(i64, NaiveDate, bool, String)>, AppError> {
     Ok(habit_completions::table
-        .filter(habit_completions::habit_id.eq(habit_id))
+        .filter(habit_completions::habit_id.eq_any(habit_ids))
         .filter(habit_completions::completed_on.between(from, to))
         .filter(habit_completions::note.ne(""))
-        .order(habit_completions::completed_on)
+        .order((habit_completions::habit_id, habit_completions::completed_on))
         .select((
+            habit_completions::habit_id,
             habit_completions::completed_on,
             habit_completions::skipped,
             habit_completions::note,
