@@ -243,25 +243,23 @@ pub async fn refund_top_up(
     (top_up_id, amount): (i64, Option<i64>),
 ) -> Result<(TopUp, Option<TopUpRefund>), AppError> {
     let stripe = stripe_of(app)?;
-    let mut conn = db::conn(&app.pool).await?;
-    let top_up = store::find_top_up(&mut conn, top_up_id)
-        .await?
-        .ok_or(AppError::NotFound("Top-up".into()))?;
-    drop(conn);
-    let (Some(intent), SUCCEEDED) = (top_up.payment_intent_id.as_deref(), top_up.state.as_str())
-    else {
+    let paid_for = top_up(app, top_up_id).await?;
+    let (Some(intent), SUCCEEDED) = (
+        paid_for.payment_intent_id.as_deref(),
+        paid_for.state.as_str(),
+    ) else {
         return Err(AppError::bad_input(
             "topUpId",
             "Only a paid top-up can be refunded",
         ));
     };
-    let amount = rules::refund_amount(amount, top_up.amount - top_up.refunded_amount)
+    let amount = rules::refund_amount(amount, paid_for.amount - paid_for.refunded_amount)
         .map_err(|problem| AppError::bad_input("amount", problem))?;
     // A retry of this very request (same top-up, same total before it, same amount) gets
     // the refund the first attempt made.
     let key = format!(
         "agora-refund-{}-{}-{amount}",
-        top_up.id, top_up.refunded_amount
+        paid_for.id, paid_for.refunded_amount
     );
     let refund = stripe.create_refund(intent, amount, &key).await?;
     let charge = stripe.charge(&refund.charge).await?;
@@ -277,11 +275,7 @@ pub async fn refund_top_up(
         requested_by: Some(admin_id),
     });
     let recorded = settle(app, origin, None, &paid, refunded).await?.refund;
-    let mut conn = db::conn(&app.pool).await?;
-    let top_up = store::find_top_up(&mut conn, top_up_id)
-        .await?
-        .ok_or(AppError::NotFound("Top-up".into()))?;
-    Ok((top_up, recorded))
+    Ok((top_up(app, top_up_id).await?, recorded))
 }
 
 /// A top-up by id (`NOT_FOUND` when there is none).
