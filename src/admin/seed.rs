@@ -67,6 +67,7 @@ pub async fn seed_planner(
             starts_on,
             ends_on: None,
             skips_per_month: None,
+            measure: None,
         };
         let cap = config.max_habits_per_user;
         let habit = crate::habits::store::create(conn, user_id, &new, cap, now).await?;

@@ -68,6 +68,7 @@ diesel::table! {
         created_at -> Timestamptz,
         skipped -> Bool,
         note -> Text,
+        value -> Nullable<Float8>,
     }
 }
 
@@ -87,6 +88,7 @@ diesel::table! {
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
         skips_per_month -> Nullable<Int4>,
+        measure -> Nullable<Jsonb>,
     }
 }
 

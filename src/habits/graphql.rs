@@ -5,9 +5,11 @@ use async_graphql::{Context, ID, InputObject, MaybeUndefined, Object, OneofObjec
 use chrono::{DateTime, Utc};
 
 use super::loader::{self, load_completions};
-use super::model::{DayMark, Habit, HabitKind, HabitStatus, HabitsOrderBy, Weekday};
+use super::model::{
+    DayMark, Habit, HabitKind, HabitStatus, HabitsOrderBy, Measure, TargetDirection, Weekday,
+};
 use super::rules::{self, Schedule, SortKey};
-use super::{Calendar, DayChange, HabitDraft, HabitEdit, HabitQuery};
+use super::{Calendar, CompletionChange, DayChange, HabitDraft, HabitEdit, HabitQuery, ValueEntry};
 use crate::error::AppError;
 use crate::graphql::connection::{
     CountedConnection, decode_key, encode_key, keyed_connection, page_size,
@@ -198,6 +200,17 @@ impl Habit {
     async fn skips_per_month(&self) -> Option<i32> {
         self.row.skips_per_month
     }
+    /// What a measurable habit counts and the target a day must meet; null for a yes/no
+    /// habit. A measurable day is done when its value meets the target (`recordHabitValue`).
+    async fn measure(&self) -> Option<&Measure> {
+        self.measure.as_ref()
+    }
+    /// A measurable habit's value today, in the user's calendar; null before one is recorded
+    /// and for a yes/no habit.
+    async fn today_value(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<f64>> {
+        let entries = loader::load_entries(ctx, self.row.id, (self.today, self.today)).await?;
+        Ok(entries.first().and_then(|entry| entry.value))
+    }
     /// Completed scheduled days in a row, up to the latest scheduled day; today counts once
     /// done and does not break the streak before it is over.
     async fn current_streak(&self, ctx: &Context<'_>) -> async_graphql::Result<u32> {
@@ -213,6 +226,7 @@ impl Habit {
     /// score over the scheduled days since `startsOn`. Each done day moves it toward 100 and
     /// each missed one toward 0, by a step that is smaller the more often the habit recurs
     /// (it halves in 13 days without a check-in for a daily habit, 34 for a weekly one).
+    /// A measurable day short of an `AT_LEAST` target moves it as the share it reached.
     /// Skipped days freeze it; today counts once done.
     async fn score(&self, ctx: &Context<'_>) -> async_graphql::Result<f64> {
         let days = load_completions(ctx, self.row.id).await?;
@@ -240,7 +254,9 @@ impl Habit {
             })
             .collect())
     }
-    /// Completed scheduled days ÷ scheduled days so far, in percent with one decimal.
+    /// Completed scheduled days ÷ scheduled days so far, in percent with one decimal. A
+    /// measurable day short of an `AT_LEAST` target counts as the share it reached (5 of 8
+    /// glasses: 0.625 of a day); one over an `AT_MOST` target counts nothing.
     async fn completion_rate(&self, ctx: &Context<'_>) -> async_graphql::Result<f64> {
         let done = load_completions(ctx, self.row.id).await?;
         Ok(self
@@ -297,13 +313,38 @@ impl Habit {
         to: Option<Date>,
     ) -> async_graphql::Result<Vec<HabitNote>> {
         let range = day_range(from, to, self.today)?;
-        let notes = loader::load_notes(ctx, self.row.id, range).await?;
-        Ok(notes
+        let entries = loader::load_entries(ctx, self.row.id, range).await?;
+        Ok(entries
             .iter()
-            .map(|(date, skipped, note)| HabitNote {
-                date: Date::from(*date),
-                skipped: *skipped,
-                note: note.clone(),
+            .filter(|entry| !entry.note.is_empty())
+            .map(|entry| HabitNote {
+                date: Date::from(entry.date),
+                skipped: entry.skipped,
+                note: entry.note.clone(),
+            })
+            .collect())
+    }
+    /// A measurable habit's recorded values from `from` (default 30 days before `to`) to `to`
+    /// (default today), oldest first, at most 366 days; empty for a yes/no habit.
+    async fn values(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The first day, included; 30 days before `to` when omitted.")]
+        from: Option<Date>,
+        #[graphql(desc = "The last day, included; today in the user's time zone when omitted.")]
+        to: Option<Date>,
+    ) -> async_graphql::Result<Vec<HabitValue>> {
+        let range = day_range(from, to, self.today)?;
+        let entries = loader::load_entries(ctx, self.row.id, range).await?;
+        Ok(entries
+            .iter()
+            .filter_map(|entry| {
+                Some(HabitValue {
+                    date: Date::from(entry.date),
+                    value: entry.value?,
+                    met: entry.met,
+                    note: entry.note.clone(),
+                })
             })
             .collect())
     }
@@ -334,6 +375,19 @@ pub struct HabitNote {
     /// True when the day is skipped, false when it is done.
     pub skipped: bool,
     /// The note, at most 1000 characters.
+    pub note: String,
+}
+
+/// A measurable habit's value on a day.
+#[derive(SimpleObject)]
+pub struct HabitValue {
+    /// The day.
+    pub date: Date,
+    /// The value recorded.
+    pub value: f64,
+    /// Whether it meets the habit's target, which makes the day done.
+    pub met: bool,
+    /// The day's note; empty when it has none.
     pub note: String,
 }
 
@@ -458,6 +512,29 @@ pub struct CreateHabitInput {
     pub ends_on: Option<Date>,
     /// The most days that may be skipped in one calendar month, 0 to 31; no cap when omitted.
     pub skips_per_month: Option<i32>,
+    /// Makes the habit measurable: each scheduled day records a value, and is done when the
+    /// value meets the target. A yes/no habit (ticked with `completeHabit`) when omitted.
+    pub measure: Option<HabitMeasureInput>,
+}
+
+/// What a measurable habit counts, and the target a day must meet.
+#[derive(InputObject)]
+pub struct HabitMeasureInput {
+    /// What is counted ("glasses", "km"), at most 20 characters after trimming; may be empty.
+    #[graphql(default)]
+    pub unit: String,
+    /// `AT_LEAST`: above 0; `AT_MOST`: 0 or more; at most 1,000,000,000.
+    pub target: f64,
+    /// Whether the target is a floor or a ceiling.
+    pub direction: TargetDirection,
+}
+
+impl TryFrom<HabitMeasureInput> for Measure {
+    type Error = AppError;
+
+    fn try_from(input: HabitMeasureInput) -> Result<Self, AppError> {
+        rules::measure(&input.unit, input.target, input.direction)
+    }
 }
 
 /// Changes for `updateHabit`; fields left out keep their value.
@@ -480,6 +557,23 @@ pub struct UpdateHabitInput {
     pub ends_on: MaybeUndefined<Date>,
     /// A new monthly skip cap (0 to 31); null lifts it. Skips already made stay.
     pub skips_per_month: MaybeUndefined<i32>,
+    /// A measurable habit's new unit, target and direction; days already recorded are weighed
+    /// against the new target. A yes/no habit cannot become measurable (`BAD_USER_INPUT`).
+    pub measure: Option<HabitMeasureInput>,
+}
+
+/// A measurable habit's value for a day, for `recordHabitValue`.
+#[derive(InputObject)]
+pub struct RecordHabitValueInput {
+    /// A measurable habit; a yes/no habit is `BAD_USER_INPUT` (tick it with `completeHabit`).
+    pub habit_id: ID,
+    /// A scheduled day, today or earlier; defaults to today in the user's time zone.
+    pub date: Option<Date>,
+    /// From 0 to 1,000,000,000; replaces the day's value.
+    pub value: f64,
+    /// A note on the day, at most 1000 characters; replaces the day's note when given, and
+    /// keeps it when omitted.
+    pub note: Option<String>,
 }
 
 /// Names one of the user's habits.
@@ -540,6 +634,16 @@ pub struct CompletionPayload {
     pub changed: bool,
 }
 
+impl From<CompletionChange> for CompletionPayload {
+    fn from(change: CompletionChange) -> Self {
+        Self {
+            habit: change.habit,
+            date: Date::from(change.date),
+            changed: change.changed,
+        }
+    }
+}
+
 #[derive(Default)]
 pub struct HabitsMutation;
 
@@ -573,6 +677,7 @@ impl HabitsMutation {
                 .map(|date| date.checked("endsOn"))
                 .transpose()?,
             skips_per_month: input.skips_per_month,
+            measure: input.measure.map(Measure::try_from).transpose()?,
         };
         let habit = super::create(ctx.app(), &calendar(ctx)?, draft).await?;
         Ok(HabitPayload { habit })
@@ -606,6 +711,7 @@ impl HabitsMutation {
                 .transpose()?
                 .into(),
             skips_per_month: input.skips_per_month.into(),
+            measure: input.measure.map(Measure::try_from).transpose()?,
         };
         let habit = super::update(ctx.app(), &calendar(ctx)?, id, edit).await?;
         loader::forget(ctx);
@@ -625,8 +731,9 @@ impl HabitsMutation {
         Ok(HabitPayload { habit })
     }
 
-    /// Marks a scheduled day done (today by default). Future days, unscheduled days and
-    /// archived habits are `BAD_USER_INPUT`; a day already done answers `changed: false`.
+    /// Marks a scheduled day of a yes/no habit done (today by default). Future days,
+    /// unscheduled days, archived habits and measurable habits (use `recordHabitValue`) are
+    /// `BAD_USER_INPUT`; a day already done answers `changed: false`.
     #[graphql(guard = "Permission(perm::HABITS_MANAGE)")]
     async fn complete_habit(
         &self,
@@ -637,7 +744,30 @@ impl HabitsMutation {
         mark_day(ctx, &input.habit_id, day, DayMark::Done).await
     }
 
-    /// Takes back a completion; a day that was not done answers `changed: false`.
+    /// Records a measurable habit's value for a scheduled day (today by default), replacing
+    /// the value it had: the day is done when the value meets the target. Future days,
+    /// unscheduled days and archived habits are `BAD_USER_INPUT`; a skipped day is `CONFLICT`
+    /// with reason `SKIPPED`; the same value again answers `changed: false`. `uncompleteHabit`
+    /// clears a day's value.
+    #[graphql(guard = "Permission(perm::HABITS_MANAGE)")]
+    async fn record_habit_value(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The habit, the day, the value and a note.")] input: RecordHabitValueInput,
+    ) -> async_graphql::Result<CompletionPayload> {
+        let id = parse_id("habitId", &input.habit_id)?;
+        let entry = ValueEntry {
+            date: input.date.map(|date| date.checked("date")).transpose()?,
+            value: input.value,
+            note: input.note.as_deref(),
+        };
+        let change = super::record_value(ctx.app(), &calendar(ctx)?, id, entry).await?;
+        loader::forget(ctx);
+        Ok(change.into())
+    }
+
+    /// Takes back a completion, or a measurable habit's value; a day that was not done
+    /// answers `changed: false`.
     #[graphql(guard = "Permission(perm::HABITS_MANAGE)")]
     async fn uncomplete_habit(
         &self,
@@ -743,9 +873,5 @@ async fn change_day(
 ) -> async_graphql::Result<CompletionPayload> {
     let change = super::mark_day(ctx.app(), &calendar(ctx)?, id, change).await?;
     loader::forget(ctx);
-    Ok(CompletionPayload {
-        habit: change.habit,
-        date: Date::from(change.date),
-        changed: change.changed,
-    })
+    Ok(change.into())
 }

@@ -1,6 +1,6 @@
 //! The per-request DataLoader of habits' completion dates: the habit fields (streaks, rates,
 //! today) share one load, and lists and statistics feed it what they already read. It loads a
-//! list's notes too, one statement per range asked.
+//! list's notes and values too, one statement per range asked.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -9,7 +9,7 @@ use async_graphql::Context;
 use async_graphql::dataloader::{DataLoader, HashMapCache, Loader};
 use chrono::NaiveDate;
 
-use super::model::{Completions, CompletionsRead, Habit};
+use super::model::{Completions, CompletionsRead, DayEntry, Habit};
 use super::rules::completions_range;
 use super::store;
 use crate::db::{self, DbPool};
@@ -47,22 +47,22 @@ impl Loader<CompletionsOf> for CompletionLoader {
     }
 }
 
-/// A habit's notes from one day to another.
+/// A habit's days with a note or a value, from one day to another.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct NotesOf {
+pub struct EntriesOf {
     pub habit_id: i64,
     pub from: NaiveDate,
     pub to: NaiveDate,
 }
 
-/// Notes on done or skipped days: (day, skipped, note), oldest first.
-pub type Notes = Arc<Vec<(NaiveDate, bool, String)>>;
+/// Days with a note or a value, oldest first.
+pub type Entries = Arc<Vec<DayEntry>>;
 
-impl Loader<NotesOf> for CompletionLoader {
-    type Value = Notes;
+impl Loader<EntriesOf> for CompletionLoader {
+    type Value = Entries;
     type Error = async_graphql::Error;
 
-    async fn load(&self, keys: &[NotesOf]) -> Result<HashMap<NotesOf, Notes>, Self::Error> {
+    async fn load(&self, keys: &[EntriesOf]) -> Result<HashMap<EntriesOf, Entries>, Self::Error> {
         let mut ranges: HashMap<(NaiveDate, NaiveDate), Vec<i64>> = HashMap::new();
         for key in keys {
             ranges
@@ -73,38 +73,33 @@ impl Loader<NotesOf> for CompletionLoader {
         let mut conn = db::conn(&self.pool).await?;
         let mut found = HashMap::new();
         for (range, ids) in ranges {
-            let mut by_habit: HashMap<i64, Vec<(NaiveDate, bool, String)>> = HashMap::new();
-            for (habit_id, day, skipped, note) in
-                store::notes_between(&mut conn, &ids, range).await?
-            {
-                by_habit
-                    .entry(habit_id)
-                    .or_default()
-                    .push((day, skipped, note));
+            let mut by_habit: HashMap<i64, Vec<DayEntry>> = HashMap::new();
+            for (habit_id, entry) in store::entries_between(&mut conn, &ids, range).await? {
+                by_habit.entry(habit_id).or_default().push(entry);
             }
             for habit_id in ids {
-                let notes = by_habit.remove(&habit_id).unwrap_or_default();
-                let key = NotesOf {
+                let entries = by_habit.remove(&habit_id).unwrap_or_default();
+                let key = EntriesOf {
                     habit_id,
                     from: range.0,
                     to: range.1,
                 };
-                found.insert(key, Arc::new(notes));
+                found.insert(key, Arc::new(entries));
             }
         }
         Ok(found)
     }
 }
 
-/// The habit's notes from `from` to `to`, through the request's loader.
-pub async fn load_notes(
+/// The habit's days with a note or a value from `from` to `to`, through the request's loader.
+pub async fn load_entries(
     ctx: &Context<'_>,
     habit_id: i64,
     (from, to): (NaiveDate, NaiveDate),
-) -> async_graphql::Result<Notes> {
+) -> async_graphql::Result<Entries> {
     Ok(ctx
         .data_unchecked::<CompletionDataLoader>()
-        .load_one(NotesOf { habit_id, from, to })
+        .load_one(EntriesOf { habit_id, from, to })
         .await?
         .unwrap_or_default())
 }
@@ -134,7 +129,7 @@ pub async fn feed(ctx: &Context<'_>, completions: CompletionsRead) {
 }
 
 /// Loads the completions of a whole page in one statement when the query asks for fields
-/// that need them, and the notes in one per range the query asks for, rather than leaving
+/// that need them, and the notes and values in one per range the query asks for, rather than leaving
 /// them to the loader's batching window.
 pub async fn prime<'a>(
     ctx: &Context<'_>,
@@ -157,35 +152,44 @@ pub async fn prime<'a>(
             .load_many(habits.clone().map(|habit| CompletionsOf(habit.row.id)))
             .await?;
     }
-    for (from, to) in notes_ranges(ctx) {
-        let keys = habits.clone().filter_map(|habit| {
-            let (from, to) = completions_range(from, to, habit.today).ok()?;
-            Some(NotesOf {
-                habit_id: habit.row.id,
-                from,
-                to,
-            })
+    // A page is one user's habits, so one today.
+    let Some(today) = habits.clone().next().map(|habit| habit.today) else {
+        return Ok(());
+    };
+    let mut ranges: Vec<(NaiveDate, NaiveDate)> = entry_ranges(ctx)
+        .into_iter()
+        .filter_map(|(from, to)| completions_range(from, to, today).ok())
+        .collect();
+    if selects_node_field(ctx, "todayValue") {
+        ranges.push((today, today));
+    }
+    for (from, to) in ranges {
+        let keys = habits.clone().map(|habit| EntriesOf {
+            habit_id: habit.row.id,
+            from,
+            to,
         });
         loader.load_many(keys).await?;
     }
     Ok(())
 }
 
-/// The `from` and `to` of each `notes` field the page's nodes select; one whose dates do not
-/// read is left to the field, which says why.
-fn notes_ranges(ctx: &Context<'_>) -> Vec<(Option<NaiveDate>, Option<NaiveDate>)> {
+/// The `from` and `to` of each `notes` and `values` field the page's nodes select; one whose
+/// dates do not read is left to the field, which says why.
+fn entry_ranges(ctx: &Context<'_>) -> Vec<(Option<NaiveDate>, Option<NaiveDate>)> {
     let look_ahead = ctx.look_ahead();
-    let selected = [
-        look_ahead.field("edges").field("node").field("notes"),
-        look_ahead.field("nodes").field("notes"),
-    ];
+    let selected = ["notes", "values"].into_iter().flat_map(|field| {
+        [
+            look_ahead.field("edges").field("node").field(field),
+            look_ahead.field("nodes").field(field),
+        ]
+    });
     let date = |value: &async_graphql::Value| match value {
         async_graphql::Value::String(text) => text.parse().ok().map(Some),
         async_graphql::Value::Null => Some(None),
         _ => None,
     };
     selected
-        .iter()
         .flat_map(|field| field.selection_fields())
         .filter_map(|field| {
             let arguments = field.arguments().ok()?;
@@ -205,5 +209,5 @@ fn notes_ranges(ctx: &Context<'_>) -> Vec<(Option<NaiveDate>, Option<NaiveDate>)
 pub fn forget(ctx: &Context<'_>) {
     let loader = ctx.data_unchecked::<CompletionDataLoader>();
     loader.clear::<CompletionsOf>();
-    loader.clear::<NotesOf>();
+    loader.clear::<EntriesOf>();
 }

@@ -15,7 +15,7 @@ use std::time::Duration;
 use chrono::{DateTime, NaiveDate, Utc};
 use model::{
     Completions, CompletionsRead, DayMark, Habit, HabitChanges, HabitKind, HabitRow, HabitStatus,
-    HabitsOrderBy, NewHabit,
+    HabitsOrderBy, Measure, NewHabit,
 };
 use rules::{Schedule, SortKey};
 use store::HabitFilter;
@@ -183,6 +183,9 @@ pub struct HabitDraft<'a> {
     pub starts_on: Option<NaiveDate>,
     pub ends_on: Option<NaiveDate>,
     pub skips_per_month: Option<i32>,
+    /// A measurable habit's unit, target and direction, as [`rules::measure`] checked them;
+    /// `None` makes a yes/no habit.
+    pub measure: Option<Measure>,
 }
 
 /// Creates a habit unless the user has as many as allowed; one that already ended is
@@ -203,6 +206,7 @@ pub async fn create(
             .skips_per_month
             .map(rules::skips_per_month)
             .transpose()?,
+        measure: draft.measure,
     };
     rules::check_span(new.starts_on, new.ends_on)?;
     let cap = app.config.max_habits_per_user;
@@ -221,10 +225,14 @@ pub struct HabitEdit<'a> {
     pub starts_on: Option<NaiveDate>,
     pub ends_on: Option<Option<NaiveDate>>,
     pub skips_per_month: Option<Option<i32>>,
+    /// A measurable habit's new measure, checked by [`rules::measure`].
+    pub measure: Option<Measure>,
 }
 
 /// Changes a habit. Moving the end of a habit archived because it ended to today or later (or
-/// clearing it) makes it active again; moving it into the past archives it.
+/// clearing it) makes it active again; moving it into the past archives it. A measurable habit
+/// may change its measure, but a yes/no habit does not become measurable: its ticked days hold
+/// no value to weigh against a target.
 pub async fn update(
     app: &App,
     calendar: &Calendar,
@@ -242,11 +250,18 @@ pub async fn update(
             .skips_per_month
             .map(|cap| cap.map(rules::skips_per_month).transpose())
             .transpose()?,
+        measure: edit.measure,
     };
     let (user_id, today, now) = (calendar.user_id, calendar.today, calendar.now);
     let mut conn = db::conn(&app.pool).await?;
     let row = db::transaction(&mut conn, async |conn| {
         let current = store::lock(conn, user_id, id).await?;
+        if changes.measure.is_some() && current.measure.is_none() {
+            return Err(AppError::bad_input(
+                "measure",
+                "A yes/no habit cannot become measurable; create a measurable habit instead",
+            ));
+        }
         if let Some(Some(theme_id)) = changes.theme_id {
             theme_store::ensure_owned(conn, user_id, theme_id).await?;
         }
@@ -334,6 +349,12 @@ pub async fn mark_day(
             (DayMark::Skipped, true) => {
                 rules::check_skip(&habit.plan, archived, date, calendar.today)?
             }
+            (_, true) if habit.measure.is_some() => {
+                return Err(AppError::bad_input(
+                    "habitId",
+                    "A measurable habit's day is done by its value: use recordHabitValue",
+                ));
+            }
             (_, true) => rules::check_completion(&habit.plan, archived, date, calendar.today)?,
             (DayMark::Skipped, false) => {
                 rules::check_changeable_day(archived, date, rules::skip_horizon(calendar.today))?
@@ -358,23 +379,78 @@ pub async fn mark_day(
                 Ok((row, true))
             }
             Ok(changed) => Ok((row, changed)),
-            Err(held) => Err(AppError::Conflict {
-                reason: if held == DayMark::Skipped {
-                    reason::SKIPPED
-                } else {
-                    reason::COMPLETED
-                },
-                field: Some("date"),
-                message: format!(
-                    "That day is already {}",
-                    if held == DayMark::Skipped {
-                        "skipped"
-                    } else {
-                        "done"
-                    }
-                ),
-            }),
+            Err(held) => Err(already_marked(held)),
         }
+    })
+    .await?;
+    Ok(CompletionChange {
+        habit: calendar.habit(row)?,
+        date,
+        changed,
+    })
+}
+
+/// The refusal of a mark on a day that holds the other one.
+fn already_marked(held: DayMark) -> AppError {
+    let (reason, held) = if held == DayMark::Skipped {
+        (reason::SKIPPED, "skipped")
+    } else {
+        (reason::COMPLETED, "checked in")
+    };
+    AppError::Conflict {
+        reason,
+        field: Some("date"),
+        message: format!("That day is already {held}"),
+    }
+}
+
+/// A measurable habit's value for a day, as typed: `date` defaults to today.
+pub struct ValueEntry<'a> {
+    pub date: Option<NaiveDate>,
+    pub value: f64,
+    /// Replaces the day's note when given; the note stays otherwise.
+    pub note: Option<&'a str>,
+}
+
+/// Records a measurable habit's value for a scheduled day, today or before, replacing the
+/// value the day had: the day is done when the value meets the target. A skipped day is
+/// `CONFLICT` with reason `SKIPPED`; a yes/no habit is `BAD_USER_INPUT` (it is ticked).
+pub async fn record_value(
+    app: &App,
+    calendar: &Calendar,
+    id: i64,
+    entry: ValueEntry<'_>,
+) -> Result<CompletionChange, AppError> {
+    let date = entry.date.unwrap_or(calendar.today);
+    let value = rules::value(entry.value)?;
+    let note = entry.note.map(rules::note).transpose()?;
+    let mut conn = db::conn(&app.pool).await?;
+    store::archive_ended(&mut conn, calendar.now, Some(calendar.user_id)).await?;
+    let (user_id, now) = (calendar.user_id, calendar.now);
+    let (row, changed) = db::transaction(&mut conn, async |conn| {
+        let row = store::lock(conn, user_id, id).await?;
+        let habit = calendar.habit(row.clone())?;
+        if habit.measure.is_none() {
+            return Err(AppError::bad_input(
+                "habitId",
+                "Only a measurable habit records a value; mark this one with completeHabit",
+            ));
+        }
+        rules::check_completion(&habit.plan, habit.is_archived(), date, calendar.today)?;
+        // The habit's row lock queues every change of its days, so the day read here is
+        // the one written over.
+        let held = store::day(conn, id, date).await?;
+        let (held_value, held_note) = match held {
+            Some((true, ..)) => return Err(already_marked(DayMark::Skipped)),
+            Some((false, value, note)) => (value, note),
+            None => (None, String::new()),
+        };
+        let note = note.as_deref().unwrap_or(&held_note);
+        if held_value == Some(value) && note == held_note {
+            return Ok((row, false));
+        }
+        store::record_value(conn, id, (date, value), note, now).await?;
+        Ok((row, true))
     })
     .await?;
     Ok(CompletionChange {

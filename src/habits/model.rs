@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use async_graphql::Enum;
+use async_graphql::{Enum, SimpleObject};
 use chrono::{DateTime, NaiveDate, Utc};
 use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -18,15 +18,25 @@ use crate::error::AppError;
 /// building, and dropping them is one free (a `BTreeSet` of two years of dates per habit was a
 /// quarter of a statistics request, half to build and half to drop).
 ///
-/// Skipped days (sick, travel) are kept beside them: a day is done, skipped, or neither.
+/// Skipped days (sick, travel) are kept beside them: a day is done, skipped, or neither. So
+/// are the days of a measurable habit whose value fell short of an `AT_LEAST` target, with the
+/// share of it they reached: they are not done, but rates and the score credit that share.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct CompletedDays {
     done: Vec<NaiveDate>,
     skipped: Vec<NaiveDate>,
+    partial: Vec<(NaiveDate, Credit)>,
 }
 
+/// A share of a day's target, in thousandths: 1000 is the whole target. Integers, so sums of
+/// shares and the rates made of them round the same way every time.
+pub type Credit = u32;
+
+/// The credit of a done day.
+pub const FULL_CREDIT: Credit = 1000;
+
 /// Ascending without repeats, sorting only when they are not already so.
-fn ascending(mut dates: Vec<NaiveDate>) -> Vec<NaiveDate> {
+fn ascending<T: Ord>(mut dates: Vec<T>) -> Vec<T> {
     if !dates.is_sorted_by(|earlier, later| earlier < later) {
         dates.sort_unstable();
         dates.dedup();
@@ -34,10 +44,15 @@ fn ascending(mut dates: Vec<NaiveDate>) -> Vec<NaiveDate> {
     dates
 }
 
-/// The dates of `dates` from `from` to `to`, both included.
-fn within(dates: &[NaiveDate], from: NaiveDate, to: NaiveDate) -> &[NaiveDate] {
-    let start = dates.partition_point(|day| *day < from);
-    let end = dates.partition_point(|day| *day <= to).max(start);
+/// The entries of `dates` from `from` to `to`, both included.
+fn within<T>(
+    dates: &[T],
+    date_of: impl Fn(&T) -> NaiveDate,
+    from: NaiveDate,
+    to: NaiveDate,
+) -> &[T] {
+    let start = dates.partition_point(|day| date_of(day) < from);
+    let end = dates.partition_point(|day| date_of(day) <= to).max(start);
     &dates[start..end]
 }
 
@@ -47,7 +62,7 @@ impl CompletedDays {
     pub fn new(dates: Vec<NaiveDate>) -> Self {
         Self {
             done: ascending(dates),
-            skipped: Vec::new(),
+            ..Self::default()
         }
     }
 
@@ -55,6 +70,15 @@ impl CompletedDays {
     pub fn with_skipped(self, skipped: Vec<NaiveDate>) -> Self {
         Self {
             skipped: ascending(skipped),
+            ..self
+        }
+    }
+
+    /// These days, with `partial` days short of their target by the credit each earned
+    /// (days with no credit need not be given).
+    pub fn with_partial(self, partial: Vec<(NaiveDate, Credit)>) -> Self {
+        Self {
+            partial: ascending(partial),
             ..self
         }
     }
@@ -77,15 +101,44 @@ impl CompletedDays {
         }
     }
 
+    /// The share of its target `day` reached: all of it when done, none when open or skipped,
+    /// and what a value short of an `AT_LEAST` target earned.
+    pub fn credit(&self, day: NaiveDate) -> Credit {
+        if self.contains(day) {
+            return FULL_CREDIT;
+        }
+        self.partial
+            .binary_search_by_key(&day, |(date, _)| *date)
+            .map_or(0, |found| self.partial[found].1)
+    }
+
     /// The completed days from `from` to `to`, both included, ascending.
     pub fn between(&self, from: NaiveDate, to: NaiveDate) -> &[NaiveDate] {
-        within(&self.done, from, to)
+        within(&self.done, |day| *day, from, to)
     }
 
     /// The skipped days from `from` to `to`, both included, ascending.
     pub fn skipped_between(&self, from: NaiveDate, to: NaiveDate) -> &[NaiveDate] {
-        within(&self.skipped, from, to)
+        within(&self.skipped, |day| *day, from, to)
     }
+
+    /// The days short of their target from `from` to `to`, with their credit, ascending.
+    pub fn partial_between(&self, from: NaiveDate, to: NaiveDate) -> &[(NaiveDate, Credit)] {
+        within(&self.partial, |(day, _)| *day, from, to)
+    }
+}
+
+/// A day of a habit with more to it than its mark: a note, or a measurable habit's value.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DayEntry {
+    pub date: NaiveDate,
+    pub skipped: bool,
+    /// A measurable habit's value; `None` on a skipped day or a yes/no habit's.
+    pub value: Option<f64>,
+    /// Whether the day is done: the value meets the target, or the yes/no day is ticked.
+    pub met: bool,
+    /// Empty when the day has none.
+    pub note: String,
 }
 
 /// Completion dates shared between a request's loader cache and the fields reading them.
@@ -112,6 +165,32 @@ pub struct HabitRow {
     pub updated_at: DateTime<Utc>,
     /// The most days that may be skipped in one calendar month; `None`: no cap.
     pub skips_per_month: Option<i32>,
+    /// A measurable habit's [`Measure`]; `None` for a yes/no habit.
+    pub measure: Option<serde_json::Value>,
+}
+
+/// Whether a measurable habit's target is a floor or a ceiling.
+#[derive(Enum, Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum TargetDirection {
+    /// Met by a value at or above the target ("at least 8 glasses"). A value below it earns
+    /// its share of the target in rates and the score.
+    AtLeast,
+    /// Met by a value at or below the target ("at most 2 coffees"). A value above it is a
+    /// miss, with no partial credit: going over a limit is not part of meeting it.
+    AtMost,
+}
+
+/// What a measurable habit counts each scheduled day, and the value that makes the day done.
+#[derive(SimpleObject, Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[graphql(name = "HabitMeasure")]
+pub struct Measure {
+    /// What is counted ("glasses", "km"), at most 20 characters; may be empty.
+    pub unit: String,
+    /// The value a day must reach (`AT_LEAST`) or stay within (`AT_MOST`).
+    pub target: f64,
+    /// Whether the target is a floor or a ceiling.
+    pub direction: TargetDirection,
 }
 
 /// What a day of a habit holds.
@@ -130,6 +209,8 @@ pub struct Habit {
     pub plan: Plan,
     pub today: NaiveDate,
     pub today_mark: Option<DayMark>,
+    /// `None` for a yes/no habit.
+    pub measure: Option<Measure>,
 }
 
 impl Habit {
@@ -140,6 +221,17 @@ impl Habit {
                 row.id
             ))
         })?;
+        let measure = row
+            .measure
+            .clone()
+            .map(serde_json::from_value::<Measure>)
+            .transpose()
+            .map_err(|error| {
+                AppError::Internal(anyhow::anyhow!(
+                    "habit {} has an unreadable measure: {error}",
+                    row.id
+                ))
+            })?;
         let plan = Plan {
             schedule,
             span: Span {
@@ -153,6 +245,7 @@ impl Habit {
             plan,
             today,
             today_mark: None,
+            measure,
         })
     }
 
@@ -169,6 +262,7 @@ pub struct NewHabit {
     pub starts_on: NaiveDate,
     pub ends_on: Option<NaiveDate>,
     pub skips_per_month: Option<i32>,
+    pub measure: Option<Measure>,
 }
 
 /// What `updateHabit` may change; `None` keeps a field.
@@ -184,6 +278,8 @@ pub struct HabitChanges {
     pub ends_on: Option<Option<NaiveDate>>,
     /// `Some(None)` lifts the cap.
     pub skips_per_month: Option<Option<i32>>,
+    /// A measurable habit's new unit, target and direction.
+    pub measure: Option<Measure>,
 }
 
 #[derive(AsChangeset)]
@@ -197,6 +293,7 @@ pub struct HabitUpdate {
     pub starts_on: Option<NaiveDate>,
     pub ends_on: Option<Option<NaiveDate>>,
     pub skips_per_month: Option<Option<i32>>,
+    pub measure: Option<serde_json::Value>,
     pub updated_at: DateTime<Utc>,
 }
 

@@ -4,7 +4,10 @@
 use chrono::{Datelike, Days, Months, NaiveDate, Weekday};
 use serde_json::json;
 
-use super::model::{CompletedDays, DayMark, HabitStatus, HabitsOrderBy};
+use super::model::{
+    CompletedDays, Credit, DayMark, FULL_CREDIT, HabitStatus, HabitsOrderBy, Measure,
+    TargetDirection,
+};
 use crate::error::AppError;
 use crate::text;
 
@@ -455,10 +458,10 @@ impl Plan {
 
     /// The strength score at the end of each day from `from` to `to` (not after `today`),
     /// from 0 to 1: Loop's exponential average over the scheduled occurrences since
-    /// `startsOn`, each `score = score·m + v·(1 − m)` with `v` 1 for a done day and 0 for a
-    /// missed one ([`score_multiplier`]). Skipped days leave it as it is (frozen), and so
-    /// does today until it is done, as with streaks. The walk is one step per occurrence
-    /// since the start.
+    /// `startsOn`, each `score = score·m + v·(1 − m)` with `v` 1 for a done day, 0 for a
+    /// missed one, and the share of its target a measurable day short of it reached
+    /// ([`score_multiplier`]). Skipped days leave it as it is (frozen), and so does today
+    /// until it is done, as with streaks. The walk is one step per occurrence since the start.
     pub fn score_history(
         &self,
         completed: &CompletedDays,
@@ -476,7 +479,7 @@ impl Plan {
                     DayMark::Done => 1.0,
                     DayMark::Skipped => continue,
                     DayMark::Open if occurrence == today => continue,
-                    DayMark::Open => 0.0,
+                    DayMark::Open => f64::from(completed.credit(occurrence)) / 1000.0,
                 };
                 *score = *score * multiplier + value * (1.0 - multiplier);
             }
@@ -510,9 +513,10 @@ impl Plan {
         Some(next)
     }
 
-    /// Completed and scheduled occurrences from `from` to `to`, neither after `today`. Today
-    /// counts only once done, like the streak; skipped occurrences are not counted at all.
-    /// Counted, not walked: the cost is the completions and skips in the range.
+    /// Completed and scheduled occurrences from `from` to `to`, neither after `today`, and the
+    /// credit of the days short of a measurable target. Today counts only once done, like the
+    /// streak; skipped occurrences are not counted at all. Counted, not walked: the cost is the
+    /// completions and skips in the range.
     pub fn occurrences(
         &self,
         completed: &CompletedDays,
@@ -535,6 +539,12 @@ impl Plan {
             .count();
         let today_pending =
             last == today && self.is_scheduled(today) && completed.mark(today) == DayMark::Open;
+        let partial = completed
+            .partial_between(first, last)
+            .iter()
+            .filter(|(day, _)| self.is_scheduled(*day) && !(today_pending && *day == today))
+            .map(|(_, credit)| *credit)
+            .sum();
         let scheduled = self
             .schedule
             .count_between(first, last, self.span.starts_on)
@@ -542,6 +552,7 @@ impl Plan {
         Tally {
             completed: u32::try_from(done).unwrap_or(u32::MAX),
             scheduled: u32::try_from(scheduled).unwrap_or(u32::MAX),
+            partial,
         }
     }
 }
@@ -563,12 +574,26 @@ pub fn score_multiplier(frequency: f64) -> f64 {
 pub struct Tally {
     pub completed: u32,
     pub scheduled: u32,
+    /// The credit of the occurrences short of a measurable target, in thousandths of a day.
+    pub partial: Credit,
 }
 
 impl Tally {
-    /// Completed ÷ scheduled as a percentage, one decimal, half-up; 0 when nothing was scheduled.
+    /// Completed (with the partial credit) ÷ scheduled as a percentage, one decimal, half-up;
+    /// 0 when nothing was scheduled.
     pub fn percent(&self) -> f64 {
-        percent(u64::from(self.completed), u64::from(self.scheduled))
+        let whole = u64::from(FULL_CREDIT);
+        percent(
+            u64::from(self.completed) * whole + u64::from(self.partial),
+            u64::from(self.scheduled) * whole,
+        )
+    }
+
+    /// Adds another tally's counts to this one.
+    pub fn add(&mut self, other: Tally) {
+        self.completed += other.completed;
+        self.scheduled += other.scheduled;
+        self.partial += other.partial;
     }
 }
 
@@ -696,6 +721,49 @@ pub fn month_of(date: NaiveDate) -> (NaiveDate, NaiveDate) {
 /// At most [`MAX_NOTE_CHARS`] characters, trimmed; line breaks allowed.
 pub fn note(raw: &str) -> Result<String, AppError> {
     text::paragraphs("note", raw, MAX_NOTE_CHARS)
+}
+
+/// The longest unit of a measurable habit.
+pub const MAX_UNIT_CHARS: usize = 20;
+/// The largest target or value: far beyond anything counted in a day, and exact in a double.
+pub const MAX_VALUE: f64 = 1e9;
+
+/// A measurable habit's unit (trimmed, at most [`MAX_UNIT_CHARS`]) and target: above 0 for
+/// `AT_LEAST` (a floor of 0 is met by nothing at all), from 0 for `AT_MOST`, at most
+/// [`MAX_VALUE`].
+pub fn measure(unit: &str, target: f64, direction: TargetDirection) -> Result<Measure, AppError> {
+    let unit = text::term("measure.unit", unit, MAX_UNIT_CHARS)?;
+    let floor_met_by_nothing = direction == TargetDirection::AtLeast && target == 0.0;
+    if !(0.0..=MAX_VALUE).contains(&target) || floor_met_by_nothing {
+        return Err(AppError::bad_input(
+            "measure.target",
+            format!(
+                "From {} to {MAX_VALUE}",
+                if direction == TargetDirection::AtLeast {
+                    "above 0"
+                } else {
+                    "0"
+                }
+            ),
+        ));
+    }
+    Ok(Measure {
+        unit,
+        target,
+        direction,
+    })
+}
+
+/// A day's value: from 0 to [`MAX_VALUE`].
+pub fn value(value: f64) -> Result<f64, AppError> {
+    if (0.0..=MAX_VALUE).contains(&value) {
+        Ok(value)
+    } else {
+        Err(AppError::bad_input(
+            "value",
+            format!("From 0 to {MAX_VALUE}"),
+        ))
+    }
 }
 
 /// A monthly skip cap: 0 to 31 days.
@@ -841,7 +909,8 @@ mod tests {
             tally,
             Tally {
                 completed: 3,
-                scheduled: 7
+                scheduled: 7,
+                partial: 0,
             }
         );
         // Today skipped as well: not pending, not counted, the streak unchanged.
@@ -852,7 +921,8 @@ mod tests {
             tally,
             Tally {
                 completed: 3,
-                scheduled: 7
+                scheduled: 7,
+                partial: 0,
             }
         );
         // A skip on a day the habit is not scheduled changes nothing.
@@ -863,7 +933,8 @@ mod tests {
             mondays.occurrences(&odd, d("2026-01-05"), monday, monday),
             Tally {
                 completed: 2,
-                scheduled: 2
+                scheduled: 2,
+                partial: 0,
             }
         );
         // A skipped run at the start of a streak: the streak is only the done days.
@@ -1113,7 +1184,8 @@ mod tests {
             week,
             Tally {
                 completed: 3,
-                scheduled: 7
+                scheduled: 7,
+                partial: 0,
             }
         );
         assert_eq!(week.percent(), 42.9);
@@ -1161,7 +1233,8 @@ mod tests {
             ),
             Tally {
                 completed: 3,
-                scheduled: 5
+                scheduled: 5,
+                partial: 0,
             }
         );
     }
@@ -1181,7 +1254,8 @@ mod tests {
             ),
             Tally {
                 completed: 2,
-                scheduled: 2
+                scheduled: 2,
+                partial: 0,
             }
         );
     }
@@ -1397,7 +1471,8 @@ mod tests {
             daily.occurrences(&done, daily.span.starts_on, today, today),
             Tally {
                 completed: 2,
-                scheduled: 46_090
+                scheduled: 46_090,
+                partial: 0,
             }
         );
         assert_eq!(daily.current_streak(&done, today), 2);

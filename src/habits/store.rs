@@ -4,10 +4,12 @@
 use chrono::{DateTime, Days, NaiveDate, Utc};
 use diesel::pg::Pg;
 use diesel::prelude::*;
-use diesel::sql_types::{Array, BigInt, Integer, Timestamptz};
+use diesel::sql_types::{Array, BigInt, Date, Integer, Nullable, Timestamptz};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
-use super::model::{CompletedDays, DayMark, HabitChanges, HabitRow, HabitUpdate, NewHabit};
+use super::model::{
+    CompletedDays, DayEntry, DayMark, HabitChanges, HabitRow, HabitUpdate, Measure, NewHabit,
+};
 use crate::accounts::store as accounts_store;
 use crate::db::quota;
 use crate::db::schema::{habit_completions, habits};
@@ -114,14 +116,14 @@ pub async fn list(
             .collect());
     }
     // A scalar subquery rather than EXISTS: the planner may answer an EXISTS by hashing every
-    // completion of that day across all users, where this is one index probe per habit. Its
-    // `skipped` is null when the day holds nothing.
-    let mark_today = habit_completions::table
-        .filter(habit_completions::habit_id.eq(habits::id))
-        .filter(habit_completions::completed_on.eq(today))
-        .select(habit_completions::skipped)
-        .single_value();
-    let rows: Vec<(HabitRow, Option<bool>)> = filtered(
+    // completion of that day across all users, where this is one index probe per habit. It is
+    // null when the day holds nothing.
+    let mark_today = diesel::dsl::sql::<Nullable<Integer>>("(SELECT ")
+        .sql(DAY_STATE)
+        .sql(" FROM habit_completions WHERE habit_completions.habit_id = habits.id AND habit_completions.completed_on = ")
+        .bind::<Date, _>(today)
+        .sql(")");
+    let rows: Vec<(HabitRow, Option<i32>)> = filtered(
         habits::table
             .select((HabitRow::as_select(), mark_today))
             .into_boxed(),
@@ -132,37 +134,67 @@ pub async fn list(
     .await?;
     Ok(rows
         .into_iter()
-        .map(|(row, skipped)| Listed {
+        .map(|(row, state)| Listed {
             row,
-            today_mark: match skipped {
-                None => DayMark::Open,
-                Some(false) => DayMark::Done,
-                Some(true) => DayMark::Skipped,
+            today_mark: match state {
+                Some(SKIPPED) => DayMark::Skipped,
+                Some(DONE) => DayMark::Done,
+                _ => DayMark::Open,
             },
             completions: None,
         })
         .collect())
 }
 
+/// What a day's check-in amounts to, from a row of `habit_completions` and its habit: `DONE`,
+/// `SKIPPED`, or the thousandths of an `AT_LEAST` target a value short of it reached (a value
+/// over an `AT_MOST` target earns none). Decided as the day is read, so a changed target
+/// applies to the days already recorded; a check-in without a value is a yes/no habit's tick.
+const DAY_STATE: &str = "CASE
+    WHEN habit_completions.skipped THEN 1001
+    WHEN habits.measure IS NULL OR habit_completions.value IS NULL THEN 1000
+    WHEN habits.measure ->> 'direction' = 'AT_MOST'
+        THEN CASE WHEN habit_completions.value <= (habits.measure ->> 'target')::float8
+                  THEN 1000 ELSE 0 END
+    WHEN habit_completions.value >= (habits.measure ->> 'target')::float8 THEN 1000
+    ELSE floor(habit_completions.value * 1000 / (habits.measure ->> 'target')::float8)::int
+END";
+const DONE: i32 = 1000;
+const SKIPPED: i32 = 1001;
+/// Room for every [`DAY_STATE`] beside the day number in one integer.
+const STATES: i32 = 1024;
+
 /// The habit's marked days, oldest first, read as one index range per habit: each as PostgreSQL
-/// keeps dates, days since 2000-01-01, doubled, plus 1 when the day is skipped, so done and
-/// skipped days come in one array. (Aggregating all the habits' completions in one GROUP BY
-/// read the same entries twice as slowly, and so did a second array for the skips.)
+/// keeps dates, days since 2000-01-01, times [`STATES`], plus its [`DAY_STATE`], so done,
+/// skipped and partly done days come in one array. (Aggregating all the habits' completions in
+/// one GROUP BY read the same entries twice as slowly, and so did a second array for the
+/// skips.) Dates lie in the window of `crate::dates`, so the codes fit an `int`.
 fn marked_days() -> diesel::expression::SqlLiteral<Array<Integer>> {
-    diesel::dsl::sql(
-        "ARRAY(SELECT (c.completed_on - DATE '2000-01-01') * 2 + c.skipped::int
-               FROM habit_completions c WHERE c.habit_id = habits.id ORDER BY c.completed_on)",
-    )
+    diesel::dsl::sql(&format!(
+        "ARRAY(SELECT (habit_completions.completed_on - DATE '2000-01-01') * {STATES} + {DAY_STATE}
+               FROM habit_completions WHERE habit_completions.habit_id = habits.id
+               ORDER BY habit_completions.completed_on)"
+    ))
 }
 
-/// The done and skipped days [`marked_days`] encodes.
+/// The done, skipped and partly done days [`marked_days`] encodes.
 fn completed_days(codes: &[i32]) -> CompletedDays {
-    let (skipped, done): (Vec<i32>, Vec<i32>) =
-        codes.iter().partition(|code| code.rem_euclid(2) == 1);
-    let day = |code: &i32| code.div_euclid(2);
-    let done: Vec<i32> = done.iter().map(day).collect();
-    let skipped: Vec<i32> = skipped.iter().map(day).collect();
-    CompletedDays::new(days_of(&done)).with_skipped(days_of(&skipped))
+    let (mut done, mut skipped, mut partial, mut credits) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for code in codes {
+        match (code.div_euclid(STATES), code.rem_euclid(STATES)) {
+            (day, DONE) => done.push(day),
+            (day, SKIPPED) => skipped.push(day),
+            (_, 0) => {}
+            (day, credit) => {
+                partial.push(day);
+                credits.push(credit.unsigned_abs());
+            }
+        }
+    }
+    CompletedDays::new(days_of(&done))
+        .with_skipped(days_of(&skipped))
+        .with_partial(days_of(&partial).into_iter().zip(credits).collect())
 }
 
 /// The dates of ascending day numbers. diesel decodes a `Date` by adding its day number to
@@ -267,6 +299,7 @@ pub async fn create(
                 habits::starts_on.eq(new.starts_on),
                 habits::ends_on.eq(new.ends_on),
                 habits::skips_per_month.eq(new.skips_per_month),
+                habits::measure.eq(new.measure.as_ref().map(stored_measure)),
                 habits::created_at.eq(now),
                 habits::updated_at.eq(now),
             ))
@@ -278,6 +311,10 @@ pub async fn create(
         find(conn, user_id, id).await
     })
     .await
+}
+
+fn stored_measure(measure: &Measure) -> serde_json::Value {
+    serde_json::json!(measure)
 }
 
 /// The habit, locked against other changes until the transaction ends.
@@ -317,6 +354,7 @@ pub async fn update(
             starts_on: changes.starts_on,
             ends_on: changes.ends_on,
             skips_per_month: changes.skips_per_month,
+            measure: changes.measure.as_ref().map(stored_measure),
             updated_at: now,
         })
         .execute(conn)
@@ -434,26 +472,94 @@ pub async fn set_mark(
     }
 }
 
-/// The given habits' days with a note from `from` to `to`: (habit, day, skipped, note), each
-/// habit's oldest first.
-pub async fn notes_between(
+/// The given habits' days with a note or a value from `from` to `to`, each habit's oldest
+/// first.
+pub async fn entries_between(
     conn: &mut AsyncPgConnection,
     habit_ids: &[i64],
     (from, to): (NaiveDate, NaiveDate),
-) -> Result<Vec<(i64, NaiveDate, bool, String)>, AppError> {
-    Ok(habit_completions::table
+) -> Result<Vec<(i64, DayEntry)>, AppError> {
+    let rows: Vec<(i64, NaiveDate, bool, Option<f64>, i32, String)> = habit_completions::table
+        .inner_join(habits::table)
         .filter(habit_completions::habit_id.eq_any(habit_ids))
         .filter(habit_completions::completed_on.between(from, to))
-        .filter(habit_completions::note.ne(""))
+        .filter(
+            habit_completions::note
+                .ne("")
+                .or(habit_completions::value.is_not_null()),
+        )
         .order((habit_completions::habit_id, habit_completions::completed_on))
         .select((
             habit_completions::habit_id,
             habit_completions::completed_on,
             habit_completions::skipped,
+            habit_completions::value,
+            diesel::dsl::sql::<Integer>(DAY_STATE),
             habit_completions::note,
         ))
         .load(conn)
-        .await?)
+        .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(habit_id, date, skipped, value, state, note)| {
+            let met = state == DONE;
+            (
+                habit_id,
+                DayEntry {
+                    date,
+                    skipped,
+                    value,
+                    met,
+                    note,
+                },
+            )
+        })
+        .collect())
+}
+
+/// What the habit's day holds, if anything: whether it is skipped, its value and its note.
+pub async fn day(
+    conn: &mut AsyncPgConnection,
+    habit_id: i64,
+    date: NaiveDate,
+) -> Result<Option<(bool, Option<f64>, String)>, AppError> {
+    Ok(habit_completions::table
+        .find((habit_id, date))
+        .select((
+            habit_completions::skipped,
+            habit_completions::value,
+            habit_completions::note,
+        ))
+        .first(conn)
+        .await
+        .optional()?)
+}
+
+/// Stores a measurable habit's value for a day, replacing the value and note it had.
+pub async fn record_value(
+    conn: &mut AsyncPgConnection,
+    habit_id: i64,
+    (date, value): (NaiveDate, f64),
+    note: &str,
+    now: DateTime<Utc>,
+) -> Result<(), AppError> {
+    diesel::insert_into(habit_completions::table)
+        .values((
+            habit_completions::habit_id.eq(habit_id),
+            habit_completions::completed_on.eq(date),
+            habit_completions::value.eq(value),
+            habit_completions::note.eq(note),
+            habit_completions::created_at.eq(now),
+        ))
+        .on_conflict((habit_completions::habit_id, habit_completions::completed_on))
+        .do_update()
+        .set((
+            habit_completions::value.eq(value),
+            habit_completions::note.eq(note),
+        ))
+        .execute(conn)
+        .await?;
+    Ok(())
 }
 
 /// How many days of the habit are skipped from `from` to `to`, both included.
@@ -487,21 +593,36 @@ mod tests {
             .map(|&day| epoch + chrono::TimeDelta::days(i64::from(day)))
             .collect();
         assert_eq!(expected[4], NaiveDate::from_ymd_opt(2000, 2, 29).unwrap());
-        let done: Vec<i32> = days.iter().map(|day| day * 2).collect();
+        let done: Vec<i32> = days.iter().map(|day| day * STATES + DONE).collect();
         assert_eq!(completed_days(&done), CompletedDays::new(expected.clone()));
         assert_eq!(completed_days(&[]), CompletedDays::default());
-        // Skipped days are the odd codes, before 2000 too.
+        // Every third day skipped, every third one short of its target (one with nothing
+        // earned), before 2000 too.
+        let state = |i: usize| match i % 3 {
+            0 => SKIPPED,
+            1 => DONE,
+            _ => i32::try_from(i).unwrap() * 50 - 100,
+        };
         let mixed: Vec<i32> = days
             .iter()
             .enumerate()
-            .map(|(i, day)| day * 2 + i32::from(i % 3 == 0))
+            .map(|(i, day)| day * STATES + state(i))
             .collect();
-        let (skipped, kept): (Vec<_>, Vec<_>) =
-            expected.iter().enumerate().partition(|(i, _)| i % 3 == 0);
-        let dates = |list: Vec<(usize, &NaiveDate)>| list.into_iter().map(|(_, d)| *d).collect();
+        let with = |wanted: i32| -> Vec<NaiveDate> {
+            (0..days.len())
+                .filter(|&i| state(i) == wanted)
+                .map(|i| expected[i])
+                .collect()
+        };
+        let partial = (0..days.len())
+            .filter(|&i| !matches!(state(i), DONE | SKIPPED | 0))
+            .map(|i| (expected[i], state(i).unsigned_abs()))
+            .collect();
         assert_eq!(
             completed_days(&mixed),
-            CompletedDays::new(dates(kept)).with_skipped(dates(skipped))
+            CompletedDays::new(with(DONE))
+                .with_skipped(with(SKIPPED))
+                .with_partial(partial)
         );
     }
 }

@@ -66,7 +66,8 @@ fn statement() -> String {
         "FROM api_tokens WHERE user_id = $1",
         "id DESC",
     );
-    // A habit's done and skipped days, each as a count and the latest dates.
+    // A habit's checked-in and skipped days, each as a count and the latest dates (a
+    // measurable habit's check-ins are its values, whether they met the target or not).
     let days = |skipped: &str| {
         format!(
             "jsonb_build_object('total', (SELECT count(*) FROM habit_completions c \
@@ -83,8 +84,13 @@ fn statement() -> String {
             "jsonb_build_object('id', t.id::text, 'name', t.name, 'description', t.description, \
          'kind', t.kind, 'schedule', t.schedule, 'startsOn', t.starts_on, 'endsOn', t.ends_on, \
          'themeId', t.theme_id::text, 'archivedAt', t.archived_at, 'createdAt', t.created_at, \
-         'updatedAt', t.updated_at, 'skipsPerMonth', t.skips_per_month, \
+         'updatedAt', t.updated_at, 'skipsPerMonth', t.skips_per_month, 'measure', t.measure, \
          'completions', {completions}, 'skips', {skips}, \
+         'values', coalesce((SELECT jsonb_agg(jsonb_build_object('date', c.completed_on, \
+             'value', c.value) ORDER BY c.completed_on DESC) \
+           FROM (SELECT completed_on, value FROM habit_completions \
+                 WHERE habit_id = t.id AND value IS NOT NULL ORDER BY completed_on DESC LIMIT $2) c), \
+           '[]'::jsonb), \
          'notes', coalesce((SELECT jsonb_agg(jsonb_build_object('date', c.completed_on, \
              'skipped', c.skipped, 'note', c.note) ORDER BY c.completed_on DESC) \
            FROM (SELECT completed_on, skipped, note FROM habit_completions \

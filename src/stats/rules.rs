@@ -136,10 +136,8 @@ pub fn summarize<'a>(
             let tally = habit
                 .plan
                 .occurrences(habit.completed, bucket.start, bucket.end, today);
-            bucket.tally.scheduled += tally.scheduled;
-            bucket.tally.completed += tally.completed;
-            summary.range.scheduled += tally.scheduled;
-            summary.range.completed += tally.completed;
+            bucket.tally.add(tally);
+            summary.range.add(tally);
         }
     }
     summary.counts.today_rate = today_tally.percent();
@@ -393,28 +391,32 @@ mod tests {
             summary.buckets[0].tally,
             Tally {
                 completed: 1,
-                scheduled: 365
+                scheduled: 365,
+                partial: 0,
             }
         );
         assert_eq!(
             summary.buckets[100].tally,
             Tally {
                 completed: 0,
-                scheduled: 366
+                scheduled: 366,
+                partial: 0,
             }
         );
         assert_eq!(
             summary.buckets[126].tally,
             Tally {
                 completed: 1,
-                scheduled: 69
+                scheduled: 69,
+                partial: 0,
             }
         );
         assert_eq!(
             summary.range,
             Tally {
                 completed: 2,
-                scheduled: 46_090
+                scheduled: 46_090,
+                partial: 0,
             }
         );
     }

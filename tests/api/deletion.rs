@@ -84,6 +84,22 @@ async fn plan_things(t: &TestApp, who: &Tokens) {
     )
     .await
     .assert_ok();
+    let measure = json!({"unit": "glasses", "target": 8, "direction": "AT_LEAST"});
+    let water = t
+        .gql_as(
+            &who.access,
+            "mutation($v: CreateHabitInput!) { createHabit(input: $v) { habit { id } } }",
+            json!({"v": {"name": "Water", "schedule": {"daily": true}, "measure": measure}}),
+        )
+        .await;
+    let id = water.assert_ok()["createHabit"]["habit"]["id"].clone();
+    t.gql_as(
+        &who.access,
+        "mutation($v: RecordHabitValueInput!) { recordHabitValue(input: $v) { changed } }",
+        json!({"v": {"habitId": id, "value": 5.5}}),
+    )
+    .await
+    .assert_ok();
 }
 
 /// Rows of `user_id` left in the tables that hold an account's own things and credentials.
@@ -244,7 +260,7 @@ async fn deleting_ones_account_erases_it_and_keeps_the_books() {
             "SELECT concat_ws('|', actor_id, target_type, target_id, metadata->>'itemsReturned', metadata->>'habitsDeleted') AS t FROM audit_log WHERE action = 'account.delete'",
         )
         .await;
-    assert_eq!(event, format!("{id}|user|{id}|2|1"));
+    assert_eq!(event, format!("{id}|user|{id}|2|2"));
 
     // The notice is queued for the old address, and is all that is left to send there.
     assert_eq!(
@@ -426,6 +442,15 @@ async fn the_export_holds_every_section_and_no_secret() {
     assert_eq!(walk["notes"][0]["note"], "trip");
     assert_eq!(walk["notes"][1]["note"], "brisk");
     assert_eq!(walk["notes"][1]["skipped"], false);
+    assert_eq!(walk["measure"], Value::Null);
+    // A measurable habit's measure and values.
+    let water = &export["habits"][1];
+    assert_eq!(
+        water["measure"],
+        json!({"unit": "glasses", "target": 8.0, "direction": "AT_LEAST"})
+    );
+    assert_eq!(water["values"][0]["value"], 5.5);
+    assert_eq!(water["completions"]["total"], 1);
     assert_eq!(export["tasks"][0]["title"], "Write the will");
     assert_eq!(export["themes"][0]["name"], "Health");
     assert_eq!(export["itemsHeld"]["entries"][0]["name"], "Desk lamp");

@@ -26,6 +26,7 @@ mod limits;
 mod links;
 mod mail;
 mod market;
+mod measurable;
 mod mfa;
 mod migrations;
 mod nulls;

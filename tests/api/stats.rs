@@ -310,8 +310,10 @@ async fn three_hundred_habits_cost_the_same_statements_as_three() {
     at(&t, "2026-01-15T12:00:00Z");
     for (who, count) in [(&few, 3), (&many, 300)] {
         t.sql(&format!(
-            "INSERT INTO habits (user_id, name, kind, schedule, starts_on, created_at, updated_at)
-             SELECT {}, 'habit ' || g, 'DAILY', '{{}}', DATE '2024-01-01', now(), now() FROM generate_series(1, {count}) AS g",
+            "INSERT INTO habits (user_id, name, kind, schedule, starts_on, created_at, updated_at, measure)
+             SELECT {}, 'habit ' || g, 'DAILY', '{{}}', DATE '2024-01-01', now(), now(),
+                    CASE WHEN g % 2 = 0 THEN '{{\"unit\": \"glasses\", \"target\": 8, \"direction\": \"AT_LEAST\"}}'::jsonb END
+             FROM generate_series(1, {count}) AS g",
             who.user_id
         ))
         .await;
@@ -322,14 +324,16 @@ async fn three_hundred_habits_cost_the_same_statements_as_three() {
         .await;
     }
     t.sql(
-        "INSERT INTO habit_completions (habit_id, completed_on, created_at)
-         SELECT h.id, d::date, now() FROM habits h, generate_series(DATE '2024-01-01', DATE '2026-01-14', INTERVAL '1 day') AS d
+        "INSERT INTO habit_completions (habit_id, completed_on, created_at, value)
+         SELECT h.id, d::date, now(), CASE WHEN h.measure IS NOT NULL THEN (h.id + extract(doy FROM d)::int) % 10 END
+         FROM habits h, generate_series(DATE '2024-01-01', DATE '2026-01-14', INTERVAL '1 day') AS d
          WHERE (h.id + extract(doy FROM d)::int) % 5 <> 0",
     )
     .await;
     // Nothing is done today yet, so every habit is due and its page needs its completions.
-    // The score, skips and notes of a page cost no statement per habit either.
-    let habits_due = "{ habits(filter: {status: DUE_TODAY}, first: 100) { totalCount edges { node { name currentStreak completionRate score skips notes { note } theme { name } } } } }";
+    // The score, skips, notes and (half the habits are measurable) values of a page cost no
+    // statement per habit either.
+    let habits_due = "{ habits(filter: {status: DUE_TODAY}, first: 100) { totalCount edges { node { name currentStreak completionRate score skips notes { note } measure { target } todayValue values { value met } theme { name } } } } }";
     let mut cost = Vec::new();
     for who in [&few, &many] {
         let mut per_query = Vec::new();
