@@ -434,6 +434,22 @@ pub async fn set_mark(
     }
 }
 
+/// Whether the habit's `day` is already dealt with: done or skipped. The one answer to "does
+/// this day still want doing" that reminders ask before they nag.
+pub async fn day_done_or_skipped(
+    conn: &mut AsyncPgConnection,
+    habit_id: i64,
+    day: NaiveDate,
+) -> Result<bool, AppError> {
+    Ok(diesel::select(diesel::dsl::exists(
+        habit_completions::table
+            .filter(habit_completions::habit_id.eq(habit_id))
+            .filter(habit_completions::completed_on.eq(day)),
+    ))
+    .get_result(conn)
+    .await?)
+}
+
 /// The given habits' days with a note from `from` to `to`: (habit, day, skipped, note), each
 /// habit's oldest first.
 pub async fn notes_between(
