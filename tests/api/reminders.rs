@@ -64,6 +64,15 @@ async fn delivered_days(t: &TestApp) -> String {
         .await
 }
 
+/// Gives `who` a habit whose reminder is due and runs the job, so one reminder goes out to
+/// them (for the documents of other tests that subscribe to `habitReminders`).
+pub(crate) async fn send_one_to(t: &TestApp, who: &Tokens) {
+    at(t, "2026-01-10T06:00:00Z");
+    let habit = daily(t, who, "Stretch").await;
+    set_ok(t, who, &habit, &["07:00"]).await;
+    assert_eq!(tick_at(t, "2026-01-10T07:00:00Z").await, 1);
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_habit_s_reminders_are_set_listed_replaced_and_checked() {
     let t = TestApp::new().await;
