@@ -182,6 +182,11 @@ pub struct Config {
     #[arg(long, env = "AGORA_REDIS_PREFIX", default_value = "agora")]
     pub redis_prefix: String,
 
+    /// Seconds between runs of the job that sends habit reminders: a reminder goes out within
+    /// this long after its time.
+    #[arg(long, env = "AGORA_REMINDERS_INTERVAL_SECS", default_value_t = 60)]
+    pub reminders_interval_secs: u64,
+
     /// Seconds between runs of the job that archives habits whose end has passed (reads also
     /// archive them, so this only bounds how stale the table may look to SQL).
     #[arg(long, env = "AGORA_ARCHIVE_INTERVAL_SECS", default_value_t = 300)]
@@ -317,6 +322,9 @@ fn default_data_dir() -> std::path::PathBuf {
 const MIN_QUOTES_INTERVAL_SECS: u64 = 60;
 const MAX_QUOTES_INTERVAL_SECS: u64 = 7 * 24 * 3600;
 
+/// A reminder goes out within one interval of its time: more than an hour is no reminder.
+const MAX_REMINDERS_INTERVAL_SECS: u64 = 3600;
+
 /// Refresh tokens presented again within this window return the same successor, so two tabs
 /// refreshing at once do not log the user out.
 pub const REFRESH_REUSE_GRACE: Duration = Duration::from_secs(10);
@@ -379,6 +387,12 @@ impl Config {
             bail!(
                 "AGORA_QUOTES_TIMEOUT_SECS must be positive and shorter than \
                  AGORA_QUOTES_INTERVAL_SECS"
+            );
+        }
+        if !(1..=MAX_REMINDERS_INTERVAL_SECS).contains(&self.reminders_interval_secs) {
+            bail!(
+                "AGORA_REMINDERS_INTERVAL_SECS must be between 1 and {MAX_REMINDERS_INTERVAL_SECS} \
+                 (a reminder may go out that long after its time)"
             );
         }
         if self.default_budget < 0 {

@@ -3,7 +3,7 @@
 //! and -262,143 on), but nothing a person plans happens there, and every span the habit engine
 //! and the statistics walk stays bounded by it.
 
-use chrono::{DateTime, Duration, NaiveDate, NaiveDateTime, TimeZone, Utc};
+use chrono::{DateTime, Duration, LocalResult, NaiveDate, NaiveDateTime, TimeZone, Utc};
 use chrono_tz::Tz;
 
 use crate::error::AppError;
@@ -79,18 +79,27 @@ impl UserDays {
     /// start or later that date (the first instant after a clock change's gap when the day
     /// start falls in it).
     pub fn start_of(&self, date: NaiveDate) -> DateTime<Utc> {
-        let wall = date.and_time(chrono::NaiveTime::MIN) + self.day_start();
-        // Gaps are at most a few hours; a minute's steps find their end.
-        (0..=24 * 60)
-            .find_map(|minutes| self.earliest_at(wall + Duration::minutes(minutes)))
-            .unwrap_or_else(|| wall.and_utc())
+        self.first_instant_at(date.and_time(chrono::NaiveTime::MIN) + self.day_start())
     }
 
-    fn earliest_at(&self, wall: NaiveDateTime) -> Option<DateTime<Utc>> {
-        self.time_zone
-            .from_local_datetime(&wall)
-            .earliest()
-            .map(|start| start.with_timezone(&Utc))
+    /// The first instant whose wall clock reads `wall` or later: `wall` itself, its first pass
+    /// when the clock repeats it, or the end of the gap when the clock skips it. Day starts
+    /// and reminders are whole minutes, and so are the ends of gaps.
+    pub fn first_instant_at(&self, wall: NaiveDateTime) -> DateTime<Utc> {
+        // Gaps are at most a few hours; a minute's steps find their end.
+        (0..=24 * 60)
+            .find_map(|minutes| {
+                match self
+                    .time_zone
+                    .from_local_datetime(&(wall + Duration::minutes(minutes)))
+                {
+                    LocalResult::Single(at) | LocalResult::Ambiguous(at, _) => {
+                        Some(at.with_timezone(&Utc))
+                    }
+                    LocalResult::None => None,
+                }
+            })
+            .unwrap_or_else(|| wall.and_utc())
     }
 }
 

@@ -26,6 +26,7 @@ pub mod privacy;
 pub mod quotes;
 pub mod ratelimit;
 pub mod rbac;
+pub mod reminders;
 pub mod request;
 pub mod shared;
 pub mod stats;
@@ -46,6 +47,8 @@ pub struct App {
     pub passwords: Passwords,
     pub tokens: TokenKeys,
     pub market_events: market::events::MarketEvents,
+    /// Habit reminders as they go out, for their owners' `habitReminders` subscriptions.
+    pub reminder_events: shared::Fanout<reminders::model::ReminderSent>,
     pub clock: clock::Clock,
     pub mfa: auth::mfa::rules::MfaKeys,
     pub mailer: mail::sender::Transport,
@@ -116,6 +119,7 @@ impl App {
             limits: ratelimit::Limits::new(&config, redis.clone()),
             permission_sets: Default::default(),
             market_events: market::events::MarketEvents::new(redis.clone()),
+            reminder_events: shared::Fanout::new(redis.clone(), "habit-reminders"),
             redis,
             stopping: tokio::sync::watch::Sender::new(false),
             sockets: tokio_util::task::TaskTracker::new(),

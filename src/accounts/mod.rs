@@ -145,8 +145,18 @@ pub async fn update_profile(
         time_zone: time_zone.map(rules::time_zone).transpose()?,
         day_start_minutes: day_start.map(rules::day_start).transpose()?,
     };
+    let moves_days = changes.time_zone.is_some() || changes.day_start_minutes.is_some();
+    let now = app.clock.now();
     let mut conn = db::conn(&app.pool).await?;
-    store::update_profile(&mut conn, user_id, changes, app.clock.now()).await
+    db::transaction(&mut conn, async |conn| {
+        let user = store::update_profile(conn, user_id, &changes, now).await?;
+        if moves_days {
+            // Reminders fire at local times: the reminder job places them in the new days.
+            crate::reminders::store::replan_user(conn, user_id, now).await?;
+        }
+        Ok(user)
+    })
+    .await
 }
 
 /// An account's identity as an administrator asks to change it; omitted fields stay.

@@ -87,7 +87,7 @@ pub async fn set_password_hash(
 pub async fn update_profile(
     conn: &mut AsyncPgConnection,
     user_id: i64,
-    changes: ProfileChanges,
+    changes: &ProfileChanges,
     now: DateTime<Utc>,
 ) -> Result<User, AppError> {
     if changes.first_name.is_none()
@@ -98,7 +98,7 @@ pub async fn update_profile(
         return find_by_id(conn, user_id).await;
     }
     Ok(diesel::update(users::table.find(user_id))
-        .set((&changes, users::updated_at.eq(now)))
+        .set((changes, users::updated_at.eq(now)))
         .returning(User::as_returning())
         .get_result(conn)
         .await?)

@@ -28,7 +28,8 @@ pub async fn delete_expired(
     let history = now - KEEP_HISTORY;
     Ok(store::delete_ended_sessions(conn, history).await?
         + store::delete_spent_tokens_and_counters(conn, now - KEEP_COUNTERS).await?
-        + store::delete_sent_mail(conn, history).await?)
+        + store::delete_sent_mail(conn, history).await?
+        + crate::reminders::store::delete_deliveries_before(conn, history).await?)
 }
 
 pub async fn run_cleanup_job(app: Arc<App>) {

@@ -73,6 +73,25 @@ diesel::table! {
 }
 
 diesel::table! {
+    habit_reminder_deliveries (reminder_id, habit_day) {
+        reminder_id -> Int8,
+        habit_day -> Date,
+        sent_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    habit_reminders (id) {
+        id -> Int8,
+        habit_id -> Int8,
+        local_time -> Time,
+        due_day -> Date,
+        due_at -> Timestamptz,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     habits (id) {
         id -> Int8,
         user_id -> Int8,
@@ -419,6 +438,8 @@ diesel::joinable!(account_tokens -> users (user_id));
 diesel::joinable!(api_tokens -> users (user_id));
 diesel::joinable!(audit_log -> users (actor_id));
 diesel::joinable!(habit_completions -> habits (habit_id));
+diesel::joinable!(habit_reminder_deliveries -> habit_reminders (reminder_id));
+diesel::joinable!(habit_reminders -> habits (habit_id));
 diesel::joinable!(habits -> themes (theme_id));
 diesel::joinable!(habits -> users (user_id));
 diesel::joinable!(market_transactions -> items (item_id));
@@ -448,6 +469,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     audit_log,
     email_outbox,
     habit_completions,
+    habit_reminder_deliveries,
+    habit_reminders,
     habits,
     items,
     market_transactions,

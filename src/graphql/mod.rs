@@ -27,6 +27,7 @@ use crate::payments::graphql::{PaymentsMutation, PaymentsQuery};
 use crate::privacy::graphql::{PrivacyMutation, PrivacyQuery};
 use crate::quotes::graphql::QuotesQuery;
 use crate::rbac::graphql::{RbacMutation, RbacQuery};
+use crate::reminders::graphql::RemindersMutation;
 use crate::stats::graphql::StatsQuery;
 use crate::tasks::graphql::{TasksMutation, TasksQuery};
 use crate::themes::graphql::{ThemesMutation, ThemesQuery};
@@ -68,6 +69,7 @@ pub struct Mutation(
     ThemesMutation,
     TasksMutation,
     HabitsMutation,
+    RemindersMutation,
     PrivacyMutation,
     OidcMutation,
     PasskeysMutation,
@@ -77,7 +79,10 @@ pub struct Mutation(
 /// Live updates over the WebSocket at `/graphql/ws` (`graphql-transport-ws` or `graphql-ws`);
 /// send the token in `connection_init` as `{"Authorization": "Bearer …"}`.
 #[derive(MergedSubscription, Default)]
-pub struct Subscription(crate::market::events::MarketSubscription);
+pub struct Subscription(
+    crate::market::events::MarketSubscription,
+    crate::reminders::graphql::RemindersSubscription,
+);
 
 pub type AgoraSchema = Schema<Query, Mutation, Subscription>;
 
@@ -144,6 +149,10 @@ pub fn insert_loaders(data: &mut async_graphql::Data, pool: &crate::db::DbPool) 
     ));
     data.insert(DataLoader::new(
         crate::oidc::loader::IdentityLoader { pool: pool.clone() },
+        tokio::spawn,
+    ));
+    data.insert(DataLoader::new(
+        crate::reminders::loader::ReminderLoader { pool: pool.clone() },
         tokio::spawn,
     ));
     data.insert(crate::habits::loader::CompletionDataLoader::with_cache(

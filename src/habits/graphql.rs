@@ -348,6 +348,11 @@ impl Habit {
             })
             .collect())
     }
+    /// The times of day it reminds the user, `HH:MM` in their time zone, earliest first (see
+    /// `setHabitReminders`).
+    async fn reminders(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<String>> {
+        crate::reminders::loader::load_times(ctx, self.row.id).await
+    }
     /// When the habit was created.
     async fn created_at(&self) -> DateTime<Utc> {
         self.row.created_at

@@ -472,6 +472,25 @@ pub async fn set_mark(
     }
 }
 
+/// Whether the habit's `day` is already dealt with: done (a measurable habit's value meets its
+/// target) or skipped. The one answer to "does this day still want doing" that reminders ask
+/// before they nag; a value short of the target still wants doing.
+pub async fn day_done_or_skipped(
+    conn: &mut AsyncPgConnection,
+    habit_id: i64,
+    day: NaiveDate,
+) -> Result<bool, AppError> {
+    let state: Option<i32> = habit_completions::table
+        .inner_join(habits::table)
+        .filter(habit_completions::habit_id.eq(habit_id))
+        .filter(habit_completions::completed_on.eq(day))
+        .select(diesel::dsl::sql::<Integer>(DAY_STATE))
+        .first(conn)
+        .await
+        .optional()?;
+    Ok(matches!(state, Some(DONE | SKIPPED)))
+}
+
 /// The given habits' days with a note or a value from `from` to `to`, each habit's oldest
 /// first.
 pub async fn entries_between(

@@ -215,6 +215,21 @@ pub fn account_deleted(to: &str, username: &str, by_administrator: bool) -> Mail
     )
 }
 
+/// A habit's reminder: its name and the time the owner set (their wall clock).
+pub fn habit_reminder(to: &str, username: &str, habit: &str, time: &str) -> Mail {
+    let greeting = format!("Hello {username},");
+    mail(
+        "habit_reminder",
+        to,
+        &format!("Reminder: {habit}"),
+        &[
+            Text(&greeting),
+            Text(&format!("It is {time}: time for \"{habit}\".")),
+            Text("Once you mark today done or skipped, no more reminders come for it today."),
+        ],
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -248,6 +263,14 @@ mod tests {
                 .contains("href=\"https://x/verify-email?token=1&amp;x=&quot;\"")
         );
         assert!(!mail.html.contains("<b>ada"));
+        let reminder = habit_reminder("a@example.com", "ada", "<i>Walk</i>", "07:30");
+        assert_eq!(reminder.subject, "Reminder: <i>Walk</i>");
+        assert!(
+            reminder
+                .text
+                .contains("It is 07:30: time for \"<i>Walk</i>\".")
+        );
+        assert!(reminder.html.contains("&lt;i&gt;Walk&lt;/i&gt;"));
         let token = api_token_created("a@example.com", "ada", "<script>");
         assert!(token.html.contains("&lt;script&gt;"));
         assert_eq!(token.kind, "api_token_created");

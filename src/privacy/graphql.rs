@@ -69,7 +69,8 @@ pub struct PrivacyQuery;
 impl PrivacyQuery {
     /// Everything Agora keeps about the signed-in user, as one JSON document: `profile`,
     /// `roles`, `sessions` and `apiTokens` (never a secret, hash or digest), `habits` (each with
-    /// its `completions`, `skips`, `notes`, and a measurable habit's `measure` and `values`), `tasks`, `themes`, `itemsHeld`, `ledger` and `auditLog`. Habits
+    /// its `completions`, `skips`, `notes`, `reminders`, and a measurable habit's `measure` and
+    /// `values`), `tasks`, `themes`, `itemsHeld`, `ledger` and `auditLog`. Habits
     /// (500), tasks (5,000) and themes (100) are listed whole, as their per-user caps bound
     /// them; the other sections, and each habit's completion dates, hold their newest 1,000
     /// entries with a `total`. Needs a session: an API token gets `FORBIDDEN`.

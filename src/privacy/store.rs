@@ -85,6 +85,8 @@ fn statement() -> String {
          'kind', t.kind, 'schedule', t.schedule, 'startsOn', t.starts_on, 'endsOn', t.ends_on, \
          'themeId', t.theme_id::text, 'archivedAt', t.archived_at, 'createdAt', t.created_at, \
          'updatedAt', t.updated_at, 'skipsPerMonth', t.skips_per_month, 'measure', t.measure, \
+         'reminders', coalesce((SELECT jsonb_agg(to_char(r.local_time, 'HH24:MI') \
+             ORDER BY r.local_time) FROM habit_reminders r WHERE r.habit_id = t.id), '[]'::jsonb), \
          'completions', {completions}, 'skips', {skips}, \
          'values', coalesce((SELECT jsonb_agg(jsonb_build_object('date', c.completed_on, \
              'value', c.value) ORDER BY c.completed_on DESC) \

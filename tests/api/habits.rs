@@ -10,7 +10,7 @@ const UNCOMPLETE: &str = "mutation($v: UncompleteHabitInput!) { uncompleteHabit(
 const HABIT: &str = "query($id: ID!) { habit(id: $id) { id name archived archivedAt dueToday completedToday currentStreak longestStreak completionRate completions(from: \"2026-01-01\", to: \"2026-12-31\") } }";
 
 /// Pins the server's clock to `instant` (RFC 3339).
-fn at(t: &TestApp, instant: &str) {
+pub(crate) fn at(t: &TestApp, instant: &str) {
     t.app.clock.pin(instant.parse().unwrap());
 }
 
@@ -23,7 +23,7 @@ async fn create_reply(t: &TestApp, who: &Tokens, input: Value) -> crate::common:
     t.gql_as(&who.access, CREATE, json!({ "v": input })).await
 }
 
-async fn create_id(
+pub(crate) async fn create_id(
     t: &TestApp,
     who: &Tokens,
     name: &str,
@@ -41,7 +41,12 @@ async fn create_id(
         .to_owned()
 }
 
-async fn complete(t: &TestApp, who: &Tokens, id: &str, date: &str) -> crate::common::Reply {
+pub(crate) async fn complete(
+    t: &TestApp,
+    who: &Tokens,
+    id: &str,
+    date: &str,
+) -> crate::common::Reply {
     t.gql_as(
         &who.access,
         COMPLETE,

@@ -42,6 +42,7 @@ mod quotes;
 mod rbac;
 mod readme;
 mod reauthentication;
+mod reminders;
 mod schema;
 mod scripts;
 mod sessions;

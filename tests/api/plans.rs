@@ -183,12 +183,43 @@ async fn archiving_one_users_habits_reads_only_theirs() {
     assert_plans(&planned(&t, &sent).await, "habits", &["habits_user_id_idx"]);
 }
 
+/// The reminder job finds what is due through the index on `due_at`, and reads only those
+/// reminders' habits, however many habits have reminders.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_reminder_job_reads_only_due_reminders() {
+    let t = filled().await;
+    t.sql(
+        "INSERT INTO habit_reminders (habit_id, local_time, due_day, due_at, created_at)
+         SELECT id, '08:00', DATE '2026-01-01', now() + (id % 1440) * INTERVAL '1 minute', now()
+         FROM habits",
+    )
+    .await;
+    t.sql("ANALYZE habit_reminders").await;
+    let (mut conn, sent) = recording(&t).await;
+    let soon = chrono::Utc::now() + chrono::Duration::minutes(5);
+    agora::reminders::store::claim_due(&mut conn, soon, 100)
+        .await
+        .unwrap();
+    let plans = planned(&t, &sent).await;
+    let (claims, reads): (Vec<_>, Vec<_>) = plans
+        .iter()
+        .partition(|(sql, _)| sql.contains("FOR UPDATE"));
+    assert_plans(claims, "habit_reminders", &["habit_reminders_due_at"]);
+    assert_plans(reads.iter().copied(), "habit_reminders", &[]);
+    assert_plans(reads, "habits", &[]);
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn cleanup_reads_only_what_it_deletes() {
     let t = filled().await;
     // 20,000 rows in each table the job prunes, spread over two months either side of now.
     let first_user = "(SELECT min(id) FROM users) + n % 500";
     let when = "now() + (n % 120 - 60) * INTERVAL '1 day'";
+    t.sql(
+        "INSERT INTO habit_reminders (habit_id, local_time, due_day, due_at, created_at)
+         SELECT id, '08:00', DATE '2026-01-01', now(), now() FROM habits ORDER BY id LIMIT 50",
+    )
+    .await;
     for statement in [
         format!(
             "INSERT INTO sessions (user_id, expires_at, revoked_at, created_at, last_seen_at, proved_at)
@@ -214,6 +245,10 @@ async fn cleanup_reads_only_what_it_deletes() {
         format!(
             "INSERT INTO oidc_pending_links (token_hash, browser_hash, user_id, provider, subject, created_at, expires_at)
              SELECT int8send(n), '\\x00', {first_user}, 'test', 's' || n, now(), {when}"
+        ),
+        format!(
+            "INSERT INTO habit_reminder_deliveries (reminder_id, habit_day, sent_at)
+             SELECT (SELECT min(id) FROM habit_reminders) + n % 50, DATE '2000-01-01' + n, {when}"
         ),
         format!(
             "INSERT INTO email_outbox (kind, recipient, subject, text_body, html_body, sent_at, created_at, next_attempt_at)
@@ -246,6 +281,10 @@ async fn cleanup_reads_only_what_it_deletes() {
         ("oidc_flows", "oidc_flows_expires_at_idx"),
         ("oidc_pending_links", "oidc_pending_links_expires_at_idx"),
         ("webauthn_ceremonies", "webauthn_ceremonies_expires_at_idx"),
+        (
+            "habit_reminder_deliveries",
+            "habit_reminder_deliveries_sent_at",
+        ),
     ] {
         let deleting = format!("DELETE FROM \"{table}\"");
         let from_index: Vec<_> = plans

@@ -1,0 +1,2 @@
+DROP TABLE habit_reminder_deliveries;
+DROP TABLE habit_reminders;
