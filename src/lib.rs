@@ -13,6 +13,7 @@ pub mod dates;
 pub mod db;
 pub mod error;
 pub mod graphql;
+pub mod habit_io;
 pub mod habits;
 pub mod http;
 pub mod mail;

@@ -92,6 +92,15 @@ diesel::table! {
 }
 
 diesel::table! {
+    habit_imports (user_id, source) {
+        user_id -> Int8,
+        source -> Text,
+        habit_id -> Int8,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     habits (id) {
         id -> Int8,
         user_id -> Int8,
@@ -440,6 +449,8 @@ diesel::joinable!(audit_log -> users (actor_id));
 diesel::joinable!(habit_completions -> habits (habit_id));
 diesel::joinable!(habit_reminder_deliveries -> habit_reminders (reminder_id));
 diesel::joinable!(habit_reminders -> habits (habit_id));
+diesel::joinable!(habit_imports -> habits (habit_id));
+diesel::joinable!(habit_imports -> users (user_id));
 diesel::joinable!(habits -> themes (theme_id));
 diesel::joinable!(habits -> users (user_id));
 diesel::joinable!(market_transactions -> items (item_id));
@@ -471,6 +482,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     habit_completions,
     habit_reminder_deliveries,
     habit_reminders,
+    habit_imports,
     habits,
     items,
     market_transactions,

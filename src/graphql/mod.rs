@@ -19,6 +19,7 @@ use crate::auth::graphql::{AuthMutation, AuthQuery};
 use crate::auth::mfa::graphql::MfaMutation;
 use crate::auth::recovery::graphql::RecoveryMutation;
 use crate::config::Config;
+use crate::habit_io::graphql::{HabitIoMutation, HabitIoQuery};
 use crate::habits::graphql::{HabitsMutation, HabitsQuery};
 use crate::market::graphql::{MarketMutation, MarketQuery};
 use crate::oidc::graphql::{OidcMutation, OidcQuery};
@@ -46,6 +47,7 @@ pub struct Query(
     ThemesQuery,
     TasksQuery,
     HabitsQuery,
+    HabitIoQuery,
     StatsQuery,
     PrivacyQuery,
     OidcQuery,
@@ -70,6 +72,7 @@ pub struct Mutation(
     TasksMutation,
     HabitsMutation,
     RemindersMutation,
+    HabitIoMutation,
     PrivacyMutation,
     OidcMutation,
     PasskeysMutation,

@@ -17,6 +17,7 @@ mod credentials;
 mod deletion;
 mod embedded;
 mod faults;
+mod habit_io;
 mod habits;
 mod http;
 mod input_limits;

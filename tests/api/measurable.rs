@@ -23,7 +23,18 @@ async fn create(t: &TestApp, who: &Tokens, name: &str, measure: Value) -> (Strin
     )
 }
 
-async fn record(t: &TestApp, who: &Tokens, input: Value) -> Reply {
+/// A daily habit of at least 8 glasses from `starts_on`: its id.
+pub(crate) async fn water(t: &TestApp, who: &Tokens, starts_on: &str) -> String {
+    let input = json!({"name": "Water", "schedule": {"daily": true}, "startsOn": starts_on,
+                       "measure": {"unit": "glasses", "target": 8, "direction": "AT_LEAST"}});
+    let reply = t.gql_as(&who.access, CREATE, json!({ "v": input })).await;
+    reply.assert_ok()["createHabit"]["habit"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+pub(crate) async fn record(t: &TestApp, who: &Tokens, input: Value) -> Reply {
     t.gql_as(&who.access, RECORD, json!({ "v": input })).await
 }
 

@@ -226,29 +226,13 @@ async fn a_measurable_day_is_reminded_until_its_value_meets_the_target() {
     let t = TestApp::new().await;
     let ada = t.user("ada").await;
     at(&t, "2026-01-10T06:00:00Z");
-    let water = t
-        .gql_as(
-            &ada.access,
-            "mutation($v: CreateHabitInput!) { createHabit(input: $v) { habit { id } } }",
-            json!({"v": {"name": "Water", "schedule": {"daily": true}, "startsOn": "2026-01-01",
-                         "measure": {"unit": "glasses", "target": 8, "direction": "AT_LEAST"}}}),
-        )
-        .await;
-    let water = water.assert_ok()["createHabit"]["habit"]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let water = crate::measurable::water(&t, &ada, "2026-01-01").await;
     set_ok(&t, &ada, &water, &["20:00"]).await;
     let record = |date: &'static str, value: u32| {
-        let (t, ada, water) = (&t, &ada, &water);
+        let input = json!({"habitId": water, "date": date, "value": value});
+        let (t, ada) = (&t, &ada);
         async move {
-            t.gql_as(
-                &ada.access,
-                "mutation($v: RecordHabitValueInput!) { recordHabitValue(input: $v) { changed } }",
-                json!({"v": {"habitId": water, "date": date, "value": value}}),
-            )
-            .await
-            .assert_ok();
+            crate::measurable::record(t, ada, input).await.assert_ok();
         }
     };
     // Five of eight glasses still want doing; eight do not.
