@@ -1,10 +1,10 @@
 import { useEffect, useState } from 'react';
-import type { FormEvent } from 'react';
+import type { FormEvent, ReactNode } from 'react';
 import { useMutation, useQuery } from '@apollo/client';
 import { graphql } from './gql';
-import type { HabitFieldsFragment } from './gql/graphql';
+import type { HabitFieldsFragment, TargetDirection } from './gql/graphql';
 import { editList } from './cacheLists';
-import { ErrorText } from './errors';
+import { ErrorText, FieldError, fieldMessage } from './errors';
 
 export const HabitFields = graphql(`
   fragment HabitFields on Habit {
@@ -20,6 +20,12 @@ export const HabitFields = graphql(`
     schedule {
       kind
     }
+    measure {
+      unit
+      target
+      direction
+    }
+    todayValue
   }
 `);
 
@@ -80,6 +86,30 @@ const UnskipDocument = graphql(`
   }
 `);
 
+const RecordValueDocument = graphql(`
+  mutation RecordHabitValue($input: RecordHabitValueInput!) {
+    recordHabitValue(input: $input) {
+      changed
+      date
+      habit {
+        ...HabitFields
+      }
+    }
+  }
+`);
+
+const UncompleteDocument = graphql(`
+  mutation UncompleteHabit($input: UncompleteHabitInput!) {
+    uncompleteHabit(input: $input) {
+      changed
+      date
+      habit {
+        ...HabitFields
+      }
+    }
+  }
+`);
+
 const CreateHabitDocument = graphql(`
   mutation CreateHabit($input: CreateHabitInput!) {
     createHabit(input: $input) {
@@ -121,6 +151,137 @@ function Strength({ habit }: { habit: HabitFieldsFragment }) {
   );
 }
 
+type Measure = NonNullable<HabitFieldsFragment['measure']>;
+
+// A unit may be empty: the number then stands alone.
+const amount = (value: number, unit: string) => (unit ? `${value} ${unit}` : String(value));
+
+/**
+ * A measurable habit's day, inside the card's form: its target, today's value against it and a
+ * field to record another. Whether the value meets the target is the server's `completedToday`.
+ * `children` go between the field and the Record button (the due card's note).
+ */
+function MeasuredDay({
+  habit,
+  measure,
+  valueMessage,
+  busy,
+  onClear,
+  children,
+}: {
+  habit: HabitFieldsFragment;
+  measure: Measure;
+  valueMessage: string | null;
+  busy: boolean;
+  onClear: () => void;
+  children?: ReactNode;
+}) {
+  const recorded = habit.todayValue !== null;
+  const unmet = measure.direction === 'AT_LEAST' ? 'Not yet' : 'Over the limit';
+  return (
+    <>
+      <span data-testid="habit-measure">
+        {measure.direction === 'AT_LEAST' ? '≥' : '≤'} {amount(measure.target, measure.unit)}
+      </span>
+      <span data-testid="habit-value">{recorded ? `${habit.todayValue} / ${amount(measure.target, measure.unit)}` : 'nothing recorded today'}</span>
+      {recorded && <strong data-testid="habit-met">{habit.completedToday ? 'Done' : unmet}</strong>}
+      {/* No min or max: Agora decides (0 to 1,000,000,000), and its message shows by the field. */}
+      <label>
+        Today{measure.unit && ` (${measure.unit})`}
+        <input
+          type="number"
+          name="value"
+          step="any"
+          required
+          aria-label={`Value of ${habit.name} today`}
+          aria-invalid={valueMessage ? true : undefined}
+          data-testid="habit-value-input"
+        />
+        <FieldError message={valueMessage} testId="habit-value-error" />
+      </label>
+      {children}
+      <button type="submit" value="record" data-testid="record-value" disabled={busy}>
+        Record
+      </button>
+      {recorded && (
+        <button type="button" data-testid="clear-value" disabled={busy} onClick={onClear}>
+          Clear
+        </button>
+      )}
+    </>
+  );
+}
+
+/** The form for a new daily habit, yes/no or measurable. */
+function NewHabit() {
+  const [measurable, setMeasurable] = useState(false);
+  const [create, createState] = useMutation(CreateHabitDocument, {
+    update(cache, { data }) {
+      const habit = data?.createHabit.habit;
+      if (habit) editList(cache, 'habits', habit, 'add', { accepts: unsearchedList, edgeType: 'HabitEdge' });
+    },
+  });
+  const targetMessage = fieldMessage(createState.error, 'measure.target');
+  const unitMessage = fieldMessage(createState.error, 'measure.unit');
+
+  async function submit(event: FormEvent<HTMLFormElement>) {
+    event.preventDefault();
+    const formElement = event.currentTarget;
+    const form = new FormData(formElement);
+    const name = String(form.get('name')).trim();
+    const measure = measurable
+      ? { unit: String(form.get('unit')), target: Number(form.get('target')), direction: form.get('direction') as TargetDirection }
+      : undefined;
+    const result = await create({ variables: { input: { name, schedule: { daily: true }, measure } } }).catch(() => null);
+    if (result?.data) {
+      formElement.reset();
+      setMeasurable(false);
+    }
+  }
+
+  return (
+    <section>
+      <h2>New habit</h2>
+      <form onSubmit={submit} data-testid="new-habit-form">
+        <label>
+          Name (every day)
+          <input name="name" required maxLength={100} data-testid="habit-name" />
+        </label>
+        <label>
+          Measurable
+          <input type="checkbox" checked={measurable} onChange={(event) => setMeasurable(event.target.checked)} data-testid="habit-measurable" />
+        </label>
+        {measurable && (
+          <>
+            <label>
+              Direction
+              <select name="direction" defaultValue="AT_LEAST" data-testid="habit-direction">
+                <option value="AT_LEAST">At least</option>
+                <option value="AT_MOST">At most</option>
+              </select>
+            </label>
+            {/* No bounds here either: the server's limits (above 0 for "at least") show by the field. */}
+            <label>
+              Target
+              <input type="number" name="target" step="any" required aria-invalid={targetMessage ? true : undefined} data-testid="habit-target" />
+              <FieldError message={targetMessage} testId="habit-target-error" />
+            </label>
+            <label>
+              Unit
+              <input name="unit" placeholder="glasses" aria-invalid={unitMessage ? true : undefined} data-testid="habit-unit" />
+              <FieldError message={unitMessage} testId="habit-unit-error" />
+            </label>
+          </>
+        )}
+        <button type="submit" disabled={createState.loading} data-testid="habit-submit">
+          Add habit
+        </button>
+        {!targetMessage && !unitMessage && <ErrorText error={createState.error} testId="habit-create-error" />}
+      </form>
+    </section>
+  );
+}
+
 export function Habits() {
   const [search, setSearch] = useState('');
   const settledSearch = useSettled(search.trim(), SEARCH_PAUSE_MS);
@@ -130,38 +291,52 @@ export function Habits() {
   const [complete, completeState] = useMutation(CompleteDocument);
   const [skip, skipState] = useMutation(SkipDocument);
   const [unskip, unskipState] = useMutation(UnskipDocument);
-  const [create, createState] = useMutation(CreateHabitDocument, {
-    update(cache, { data }) {
-      const habit = data?.createHabit.habit;
-      if (habit) editList(cache, 'habits', habit, 'add', { accepts: unsearchedList, edgeType: 'HabitEdge' });
-    },
-  });
-  const busy = completeState.loading || skipState.loading || unskipState.loading;
+  const [record, recordState] = useMutation(RecordValueDocument);
+  const [uncomplete, uncompleteState] = useMutation(UncompleteDocument);
+  // The habit whose value was last sent, so a refusal of the value shows by that habit's field.
+  const [recordedId, setRecordedId] = useState<string | null>(null);
+  const valueMessage = fieldMessage(recordState.error, 'value');
+  const busy = completeState.loading || skipState.loading || unskipState.loading || recordState.loading || uncompleteState.loading;
 
-  async function submit(event: FormEvent<HTMLFormElement>) {
-    event.preventDefault();
-    const formElement = event.currentTarget;
-    const name = String(new FormData(formElement).get('name')).trim();
-    const result = await create({ variables: { input: { name, schedule: { daily: true } } } }).catch(() => null);
-    if (result?.data) formElement.reset();
-  }
-
-  // The note box serves both buttons: a reason for a skip, or a word on a done day.
+  // The note box serves every button: a reason for a skip, or a word on a done or measured day.
   function act(event: FormEvent<HTMLFormElement>, habitId: string) {
     event.preventDefault();
     const formElement = event.currentTarget;
     const submitter = (event.nativeEvent as SubmitEvent).submitter as HTMLButtonElement | null;
-    const note = String(new FormData(formElement).get('note') ?? '').trim() || undefined;
+    const form = new FormData(formElement);
+    const note = String(form.get('note') ?? '').trim() || undefined;
     const input = { habitId, note };
-    const done = submitter?.value === 'skip' ? skip({ variables: { input } }) : complete({ variables: { input } });
+    const action = submitter?.value;
+    if (action === 'record') setRecordedId(habitId);
+    const done =
+      action === 'skip'
+        ? skip({ variables: { input } })
+        : action === 'record'
+          ? record({ variables: { input: { ...input, value: Number(form.get('value')) } } })
+          : complete({ variables: { input } });
     done.then(() => formElement.reset(), () => undefined);
   }
 
-  // Without a date the server takes back today's skip: only it knows the user's today (their
-  // time zone and day start).
+  // Without a date the server takes back today's skip or value: only it knows the user's today
+  // (their time zone and day start).
   function undoSkip(habitId: string) {
     unskip({ variables: { input: { habitId } } }).catch(() => undefined);
   }
+  function clearValue(habitId: string) {
+    uncomplete({ variables: { input: { habitId } } }).catch(() => undefined);
+  }
+
+  const measuredDay = (habit: HabitFieldsFragment, measure: Measure, note?: ReactNode) => (
+    <MeasuredDay
+      habit={habit}
+      measure={measure}
+      valueMessage={recordedId === habit.id ? valueMessage : null}
+      busy={busy}
+      onClear={() => clearValue(habit.id)}
+    >
+      {note}
+    </MeasuredDay>
+  );
 
   // While a new search runs, the last answer stays on screen instead of an empty page.
   const habits = (today.data ?? today.previousData)?.habits.edges.map(({ node }) => node) ?? [];
@@ -186,24 +361,36 @@ export function Habits() {
         <ErrorText error={today.error} testId="habits-error" />
         <ErrorText error={completeState.error} reasons={HABIT_REFUSALS} testId="complete-error" />
         <ErrorText error={skipState.error} reasons={HABIT_REFUSALS} testId="skip-error" />
+        {!valueMessage && <ErrorText error={recordState.error} reasons={HABIT_REFUSALS} testId="record-error" />}
+        <ErrorText error={uncompleteState.error} testId="clear-error" />
         {today.data && due.length === 0 && <p className="muted" data-testid="nothing-due">Nothing left for today.</p>}
         <ul>
-          {due.map((habit) => (
-            <li key={habit.id} data-testid="habit-due" data-habit-id={habit.id}>
-              <form onSubmit={(event) => act(event, habit.id)}>
-                <span>
-                  {habit.name} <span className="muted">({habit.schedule.kind.toLowerCase()})</span> <Strength habit={habit} />
-                </span>
-                <input name="note" maxLength={1000} placeholder="Note (optional)" aria-label={`Note on ${habit.name}`} data-testid="habit-note" />
-                <button type="submit" value="done" data-testid="complete-habit" disabled={busy}>
-                  Done
-                </button>
-                <button type="submit" value="skip" data-testid="skip-habit" disabled={busy}>
-                  Skip today
-                </button>
-              </form>
-            </li>
-          ))}
+          {due.map((habit) => {
+            const note = <input name="note" maxLength={1000} placeholder="Note (optional)" aria-label={`Note on ${habit.name}`} data-testid="habit-note" />;
+            return (
+              <li key={habit.id} data-testid="habit-due" data-habit-id={habit.id}>
+                <form onSubmit={(event) => act(event, habit.id)}>
+                  <span>
+                    {habit.name} <span className="muted">({habit.schedule.kind.toLowerCase()})</span> <Strength habit={habit} />
+                  </span>
+                  {habit.measure ? (
+                    measuredDay(habit, habit.measure, note)
+                  ) : (
+                    <>
+                      {note}
+                      <button type="submit" value="done" data-testid="complete-habit" disabled={busy}>
+                        Done
+                      </button>
+                    </>
+                  )}
+                  {/* A skip needs no value: the form's required field does not hold it back. */}
+                  <button type="submit" value="skip" formNoValidate data-testid="skip-habit" disabled={busy}>
+                    Skip today
+                  </button>
+                </form>
+              </li>
+            );
+          })}
         </ul>
       </section>
       {skipped.length > 0 && (
@@ -229,23 +416,13 @@ export function Habits() {
             <li key={habit.id} data-testid="habit-done" data-habit-id={habit.id}>
               {habit.name} ✓ <Strength habit={habit} />{' '}
               <span className="muted">(longest {habit.longestStreak}, {habit.completionRate}% of scheduled days)</span>
+              {/* A met value may still change: an "at most" day recorded as 0 can go over later. */}
+              {habit.measure && <form onSubmit={(event) => act(event, habit.id)}>{measuredDay(habit, habit.measure)}</form>}
             </li>
           ))}
         </ul>
       </section>
-      <section>
-        <h2>New habit</h2>
-        <form onSubmit={submit} data-testid="new-habit-form">
-          <label>
-            Name (every day)
-            <input name="name" required maxLength={100} data-testid="habit-name" />
-          </label>
-          <button type="submit" disabled={createState.loading} data-testid="habit-submit">
-            Add habit
-          </button>
-          <ErrorText error={createState.error} testId="habit-create-error" />
-        </form>
-      </section>
+      <NewHabit />
     </>
   );
 }

@@ -2,7 +2,7 @@ import { useState } from 'react';
 import type { FormEvent } from 'react';
 import { useMutation, useQuery } from '@apollo/client';
 import { graphql } from './gql';
-import { ErrorText, fieldMessage } from './errors';
+import { ErrorText, FieldError, fieldMessage } from './errors';
 import { useCeremony } from './ceremony';
 import { useReauth } from './Reauth';
 
@@ -90,11 +90,7 @@ export function DayStart() {
           <button type="submit" disabled={updateState.loading} data-testid="day-start-save">
             Save
           </button>
-          {dayStartMessage && (
-            <span className="error" role="alert" data-testid="day-start-error">
-              {dayStartMessage}
-            </span>
-          )}
+          <FieldError message={dayStartMessage} testId="day-start-error" />
           {saved && (
             <span className="notice" data-testid="day-start-saved">
               Saved.

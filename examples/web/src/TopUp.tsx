@@ -9,7 +9,7 @@ import { useMutation, useQuery } from '@apollo/client';
 import type { ApolloError } from '@apollo/client';
 import { graphql } from './gql';
 import type { TopUpFieldsFragment } from './gql/graphql';
-import { ErrorText, fieldMessage, hasCode, hasReason } from './errors';
+import { ErrorText, FieldError, fieldMessage, hasCode, hasReason } from './errors';
 import { useCeremony } from './ceremony';
 import { newKey } from './Market';
 import { loadStripe } from './stripe';
@@ -252,11 +252,7 @@ function BuyForm({ unitPrice, currency, publishableKey }: { unitPrice: number; c
           aria-invalid={unitsMessage ? true : undefined}
           data-testid="topup-units"
         />
-        {unitsMessage && (
-          <span className="error" role="alert" data-testid="topup-units-error">
-            {unitsMessage}
-          </span>
-        )}
+        <FieldError message={unitsMessage} testId="topup-units-error" />
       </label>
       {publishableKey && (
         <label>

@@ -37,6 +37,15 @@ export function ErrorText({
   ) : null;
 }
 
+/** A field's own refusal (see `fieldMessage`), shown beside its input. */
+export function FieldError({ message, testId }: { message: string | null; testId: string }) {
+  return message ? (
+    <span className="error" role="alert" data-testid={testId}>
+      {message}
+    </span>
+  ) : null;
+}
+
 function graphQLErrorsOf(error: unknown): ApolloError['graphQLErrors'] {
   if (!error || typeof error !== 'object' || !('graphQLErrors' in error)) return [];
   return (error as ApolloError).graphQLErrors ?? [];
