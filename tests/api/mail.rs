@@ -750,3 +750,18 @@ async fn a_reset_ends_every_session_and_api_token() {
             .contains("your API token was revoked")
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_habit_reminder_arrives_by_smtp() {
+    let port = free_port();
+    let inbox = start_smtp(port);
+    let t = app_with_smtp(port).await;
+    let ada = t.user("ada").await;
+    crate::reminders::send_one_to(&t, &ada).await;
+    let mail = inbox.wait_for("Reminder: Stretch").await;
+    assert!(mail.contains("To: ada@example.com"), "{mail}");
+    assert!(
+        mail.contains("It is 07:00: time for \"Stretch\"."),
+        "{mail}"
+    );
+}
