@@ -25,6 +25,9 @@ const SCORES_FILE: &str = "Scores.csv";
 const MAX_FILE_BYTES: u64 = 16 * 1024 * 1024;
 const MAX_TOTAL_BYTES: u64 = 64 * 1024 * 1024;
 const MAX_ENTRIES: usize = 5_000;
+/// The most day rows read in all: ten years of 100 daily habits, as Loop lists every day since
+/// each habit began. An import is one transaction, and this bounds it.
+const MAX_DAY_ROWS: usize = 400_000;
 
 /// What a day holds in Loop's files.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -496,6 +499,11 @@ pub fn read(bytes: &[u8]) -> Result<Vec<LoopHabit>, Unreadable> {
             habit.days_file = Some(days_file[root.len()..].to_owned());
         }
     }
+    if habits.iter().map(|habit| habit.days.len()).sum::<usize>() > MAX_DAY_ROWS {
+        return Err(Unreadable(format!(
+            "The export holds more than {MAX_DAY_ROWS} days; import fewer habits at a time"
+        )));
+    }
     Ok(habits)
 }
 
@@ -676,6 +684,26 @@ mod tests {
         assert_eq!(folder(1, "Walk"), "001 Walk");
         assert_eq!(folder(12, "Tea & café!"), "012 Tea  caf");
         assert_eq!(folder(3, "日本"), "003");
+    }
+
+    #[test]
+    fn an_export_past_the_day_budget_is_refused_whole() {
+        let mut zip = ZipWriter::new(Cursor::new(Vec::new()));
+        let options = SimpleFileOptions::default();
+        zip.start_file(HABITS_FILE, options).unwrap();
+        zip.write_all(b"Position,Name\n001,Walk\n").unwrap();
+        zip.start_file("001 Walk/Checkmarks.csv", options).unwrap();
+        zip.write_all(b"Date,Value,Notes\n").unwrap();
+        for _ in 0..=MAX_DAY_ROWS {
+            zip.write_all(b"2026-01-01,YES_MANUAL,\n").unwrap();
+        }
+        let bytes = zip.finish().unwrap().into_inner();
+        assert!(
+            read(&bytes)
+                .unwrap_err()
+                .0
+                .contains("more than 400000 days")
+        );
     }
 
     #[test]
