@@ -5,6 +5,7 @@ import { graphql } from './gql';
 import type { HabitFieldsFragment, TargetDirection } from './gql/graphql';
 import { editList } from './cacheLists';
 import { ErrorText, FieldError, fieldMessage } from './errors';
+import { HabitReminders, ReminderNotices } from './Reminders';
 
 export const HabitFields = graphql(`
   fragment HabitFields on Habit {
@@ -26,6 +27,7 @@ export const HabitFields = graphql(`
       direction
     }
     todayValue
+    reminders
   }
 `);
 
@@ -345,6 +347,7 @@ export function Habits() {
   const done = habits.filter((habit) => habit.completedToday);
   return (
     <>
+      <ReminderNotices />
       <section>
         <label>
           Search habits and notes
@@ -388,6 +391,7 @@ export function Habits() {
                     Skip today
                   </button>
                 </form>
+                <HabitReminders habit={habit} />
               </li>
             );
           })}
@@ -404,6 +408,7 @@ export function Habits() {
                 <button type="button" data-testid="unskip-habit" disabled={busy} onClick={() => undoSkip(habit.id)}>
                   Undo skip
                 </button>
+                <HabitReminders habit={habit} />
               </li>
             ))}
           </ul>
@@ -418,6 +423,7 @@ export function Habits() {
               <span className="muted">(longest {habit.longestStreak}, {habit.completionRate}% of scheduled days)</span>
               {/* A met value may still change: an "at most" day recorded as 0 can go over later. */}
               {habit.measure && <form onSubmit={(event) => act(event, habit.id)}>{measuredDay(habit, habit.measure)}</form>}
+              <HabitReminders habit={habit} />
             </li>
           ))}
         </ul>
