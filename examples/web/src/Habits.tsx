@@ -6,6 +6,7 @@ import type { HabitFieldsFragment, TargetDirection } from './gql/graphql';
 import { editList } from './cacheLists';
 import { ErrorText, FieldError, fieldMessage } from './errors';
 import { HabitReminders, ReminderNotices } from './Reminders';
+import { HabitFiles } from './HabitFiles';
 
 export const HabitFields = graphql(`
   fragment HabitFields on Habit {
@@ -429,6 +430,7 @@ export function Habits() {
         </ul>
       </section>
       <NewHabit />
+      <HabitFiles />
     </>
   );
 }
