@@ -5,6 +5,8 @@ import { graphql } from './gql';
 import type { HabitFieldsFragment, TargetDirection } from './gql/graphql';
 import { editList } from './cacheLists';
 import { ErrorText, FieldError, fieldMessage } from './errors';
+import { HabitReminders, ReminderNotices } from './Reminders';
+import { HabitFiles } from './HabitFiles';
 
 export const HabitFields = graphql(`
   fragment HabitFields on Habit {
@@ -26,6 +28,7 @@ export const HabitFields = graphql(`
       direction
     }
     todayValue
+    reminders
   }
 `);
 
@@ -345,6 +348,7 @@ export function Habits() {
   const done = habits.filter((habit) => habit.completedToday);
   return (
     <>
+      <ReminderNotices />
       <section>
         <label>
           Search habits and notes
@@ -388,6 +392,7 @@ export function Habits() {
                     Skip today
                   </button>
                 </form>
+                <HabitReminders habit={habit} />
               </li>
             );
           })}
@@ -404,6 +409,7 @@ export function Habits() {
                 <button type="button" data-testid="unskip-habit" disabled={busy} onClick={() => undoSkip(habit.id)}>
                   Undo skip
                 </button>
+                <HabitReminders habit={habit} />
               </li>
             ))}
           </ul>
@@ -418,11 +424,13 @@ export function Habits() {
               <span className="muted">(longest {habit.longestStreak}, {habit.completionRate}% of scheduled days)</span>
               {/* A met value may still change: an "at most" day recorded as 0 can go over later. */}
               {habit.measure && <form onSubmit={(event) => act(event, habit.id)}>{measuredDay(habit, habit.measure)}</form>}
+              <HabitReminders habit={habit} />
             </li>
           ))}
         </ul>
       </section>
       <NewHabit />
+      <HabitFiles />
     </>
   );
 }
