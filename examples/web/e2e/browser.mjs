@@ -18,3 +18,34 @@ export function launchChromium() {
     ],
   });
 }
+
+/**
+ * Collects the page's uncaught errors and console errors into `problems`, which a test asserts
+ * empty at its end: a screen that works while it logs errors is not working.
+ */
+export function watch(page, problems, { timeout = 15_000 } = {}) {
+  page.setDefaultTimeout(timeout);
+  page.on('pageerror', (error) => problems.push(`pageerror: ${error.message}`));
+  page.on('console', (message) => message.type() === 'error' && problems.push(`console: ${message.text()}`));
+  return page;
+}
+
+/** A watched page of its own Chromium, closed when the test `t` ends. */
+export async function openPage(t, options) {
+  const browser = await launchChromium();
+  t.after(() => browser.close());
+  const problems = [];
+  const page = watch(await browser.newPage(), problems, options);
+  return { page, problems };
+}
+
+/** The habits page's cards of a habit, by the list it is in. */
+export function habitCards(page) {
+  const testId = (id) => page.getByTestId(id);
+  return {
+    testId,
+    due: (name) => testId('habit-due').filter({ hasText: name }),
+    skipped: (name) => testId('habit-skipped').filter({ hasText: name }),
+    done: (name) => testId('habit-done').filter({ hasText: name }),
+  };
+}

@@ -8,7 +8,7 @@ import { mkdir } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { startAgora } from './server.mjs';
 import { startWeb } from './web.mjs';
-import { launchChromium } from './browser.mjs';
+import { habitCards, openPage } from './browser.mjs';
 
 const artifacts = fileURLToPath(new URL('./artifacts/', import.meta.url));
 
@@ -28,19 +28,10 @@ test('habits in Chromium: skip with a note, search, undo, strength, day start', 
     );
   const habitNamed = async (name) => (await habitsOf()).find((habit) => habit.name === name);
 
-  const browser = await launchChromium();
-  t.after(() => browser.close());
-  const page = await browser.newPage();
-  page.setDefaultTimeout(10_000);
-  const problems = [];
-  page.on('pageerror', (error) => problems.push(`pageerror: ${error.message}`));
-  page.on('console', (message) => message.type() === 'error' && problems.push(`console: ${message.text()}`));
+  const { page, problems } = await openPage(t, { timeout: 10_000 });
 
+  const { testId, due, skipped, done } = habitCards(page);
   const shot = (name) => page.screenshot({ path: `${artifacts}habits-${name}.png`, fullPage: true });
-  const testId = (id) => page.getByTestId(id);
-  const due = (name) => testId('habit-due').filter({ hasText: name });
-  const skipped = (name) => testId('habit-skipped').filter({ hasText: name });
-  const done = (name) => testId('habit-done').filter({ hasText: name });
 
   await t.test('ada signs in and adds two daily habits', async () => {
     await page.goto(`${web.url}/#/habits`);

@@ -9,7 +9,7 @@ import { mkdir } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { startAgora } from './server.mjs';
 import { startWeb } from './web.mjs';
-import { launchChromium } from './browser.mjs';
+import { habitCards, openPage } from './browser.mjs';
 
 const artifacts = fileURLToPath(new URL('./artifacts/', import.meta.url));
 
@@ -42,19 +42,10 @@ test('measurable habits in Chromium: record, refuse, meet, reload, clear, skip, 
     return errors[0].message;
   };
 
-  const browser = await launchChromium();
-  t.after(() => browser.close());
-  const page = await browser.newPage();
-  page.setDefaultTimeout(10_000);
-  const problems = [];
-  page.on('pageerror', (error) => problems.push(`pageerror: ${error.message}`));
-  page.on('console', (message) => message.type() === 'error' && problems.push(`console: ${message.text()}`));
+  const { page, problems } = await openPage(t, { timeout: 10_000 });
 
+  const { testId, due, skipped, done } = habitCards(page);
   const shot = (name) => page.screenshot({ path: `${artifacts}measurable-${name}.png`, fullPage: true });
-  const testId = (id) => page.getByTestId(id);
-  const due = (name) => testId('habit-due').filter({ hasText: name });
-  const skipped = (name) => testId('habit-skipped').filter({ hasText: name });
-  const done = (name) => testId('habit-done').filter({ hasText: name });
   // Waits until the card's element reads exactly `text`.
   const shows = async (card, id, text) => {
     await card.getByTestId(id).filter({ hasText: text }).waitFor();

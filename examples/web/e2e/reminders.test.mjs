@@ -8,7 +8,7 @@ import { mkdir } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { startAgora } from './server.mjs';
 import { startWeb } from './web.mjs';
-import { launchChromium } from './browser.mjs';
+import { habitCards, openPage } from './browser.mjs';
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 const artifacts = fileURLToPath(new URL('./artifacts/', import.meta.url));
@@ -28,17 +28,10 @@ test('habit reminders in Chromium: set, reload, remove, refuse, sent live', asyn
       .map(({ node }) => node)
       .find((habit) => habit.name === name);
 
-  const browser = await launchChromium();
-  t.after(() => browser.close());
-  const page = await browser.newPage();
-  page.setDefaultTimeout(10_000);
-  const problems = [];
-  page.on('pageerror', (error) => problems.push(`pageerror: ${error.message}`));
-  page.on('console', (message) => message.type() === 'error' && problems.push(`console: ${message.text()}`));
+  const { page, problems } = await openPage(t, { timeout: 10_000 });
 
+  const { testId, due } = habitCards(page);
   const shot = (name) => page.screenshot({ path: `${artifacts}reminders-${name}.png`, fullPage: true });
-  const testId = (id) => page.getByTestId(id);
-  const due = (name) => testId('habit-due').filter({ hasText: name });
   // The times a card lists, in their order, once they are `expected`.
   const listed = async (name, expected) => {
     const times = due(name).getByTestId('habit-reminder-time');

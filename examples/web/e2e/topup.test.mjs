@@ -11,7 +11,7 @@ import assert from 'node:assert/strict';
 import { fileURLToPath } from 'node:url';
 import { startAgora } from './server.mjs';
 import { startWeb } from './web.mjs';
-import { launchChromium } from './browser.mjs';
+import { launchChromium, watch } from './browser.mjs';
 import { CARDS, SECRET_KEY, startLocalStripe } from './localstripe.mjs';
 
 const artifacts = fileURLToPath(new URL('./artifacts/', import.meta.url));
@@ -19,14 +19,6 @@ const PASSWORD = 'correct horse battery staple';
 const WEBHOOK_SECRET = 'whsec_x';
 const MAX_UNITS = 50;
 const DAILY_UNITS = 60;
-
-/** Collects the page's errors and console errors into `problems`. */
-function watch(page, problems) {
-  page.setDefaultTimeout(15_000);
-  page.on('pageerror', (error) => problems.push(`pageerror: ${error.message}`));
-  page.on('console', (message) => message.type() === 'error' && problems.push(`console: ${message.text()}`));
-  return page;
-}
 
 async function signIn(page) {
   await page.getByTestId('login-name').fill('ada');
