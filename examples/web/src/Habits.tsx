@@ -32,6 +32,18 @@ export const HabitFields = graphql(`
   }
 `);
 
+// What each of a day's mutations answers: the habit as it is now, so the cache moves it between
+// the page's lists.
+graphql(`
+  fragment DayChangeFields on CompletionPayload {
+    changed
+    date
+    habit {
+      ...HabitFields
+    }
+  }
+`);
+
 // One list of every active habit, split by today's state on the page: a habit moves between
 // "due", "skipped" and "done" as the habit a mutation returns changes in the cache, and there is
 // no status filter for skipped days anyway.
@@ -56,11 +68,7 @@ const TodayDocument = graphql(`
 const CompleteDocument = graphql(`
   mutation CompleteHabit($input: CompleteHabitInput!) {
     completeHabit(input: $input) {
-      changed
-      date
-      habit {
-        ...HabitFields
-      }
+      ...DayChangeFields
     }
   }
 `);
@@ -68,11 +76,7 @@ const CompleteDocument = graphql(`
 const SkipDocument = graphql(`
   mutation SkipHabit($input: SkipHabitInput!) {
     skipHabit(input: $input) {
-      changed
-      date
-      habit {
-        ...HabitFields
-      }
+      ...DayChangeFields
     }
   }
 `);
@@ -80,11 +84,7 @@ const SkipDocument = graphql(`
 const UnskipDocument = graphql(`
   mutation UnskipHabit($input: UncompleteHabitInput!) {
     unskipHabit(input: $input) {
-      changed
-      date
-      habit {
-        ...HabitFields
-      }
+      ...DayChangeFields
     }
   }
 `);
@@ -92,11 +92,7 @@ const UnskipDocument = graphql(`
 const RecordValueDocument = graphql(`
   mutation RecordHabitValue($input: RecordHabitValueInput!) {
     recordHabitValue(input: $input) {
-      changed
-      date
-      habit {
-        ...HabitFields
-      }
+      ...DayChangeFields
     }
   }
 `);
@@ -104,11 +100,7 @@ const RecordValueDocument = graphql(`
 const UncompleteDocument = graphql(`
   mutation UncompleteHabit($input: UncompleteHabitInput!) {
     uncompleteHabit(input: $input) {
-      changed
-      date
-      habit {
-        ...HabitFields
-      }
+      ...DayChangeFields
     }
   }
 `);
