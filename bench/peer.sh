@@ -191,6 +191,7 @@ record() { # record SERVER OP ROUND RPS P50 P99 ERRORS SERVER_TICKS PG_TICKS
     -v secs="$MEASURE" -v us="$TICK_US" 'BEGIN {
       n = rps * secs; printf "%s %s %s %d %.2f %.2f %d %.0f %.0f\n", s, o, r, rps, p50, p99, e,
       n ? st * us / n : 0, n ? pt * us / n : 0 }' >> "$RUNS"
+  say "$(tail -1 "$RUNS")"
 }
 load_now() { cut -d' ' -f1 /proc/loadavg; }
 LOADS=()
@@ -225,26 +226,28 @@ done
 LOADS+=("$(load_now)")
 
 # --- the table ---------------------------------------------------------------------------------
-# Medians over rounds, each column on its own; ratios against Agora's medians.
+# Medians over rounds, each column on its own, and the range of requests/s over the rounds (how
+# much the shared machine moved them); ratios against Agora's medians.
 MEDIANS=$WORK/medians
-awk '{ k = $1 " " $2; n[k]++; for (c = 4; c <= 9; c++) v[k, c, n[k]] = $c }
+awk '{ k = $1 " " $2; n[k]++; for (c = 4; c <= 9; c++) v[k, c, n[k]] = $c
+       if (n[k] == 1 || $4 < a4[k, "min"]) a4[k, "min"] = $4; if (n[k] == 1 || $4 > a4[k, "max"]) a4[k, "max"] = $4 }
   END { for (k in n) { line = k
           for (c = 4; c <= 9; c++) { m = n[k]; for (i = 1; i <= m; i++) a[i] = v[k, c, i]
             for (i = 1; i <= m; i++) for (j = i + 1; j <= m; j++) if (a[j] < a[i]) { t = a[i]; a[i] = a[j]; a[j] = t }
             line = line " " (m % 2 ? a[(m + 1) / 2] : (a[m / 2] + a[m / 2 + 1]) / 2) }
-          print line } }' "$RUNS" > "$MEDIANS"
-med() { awk -v k="$1 $2" -v c="$3" '$1 " " $2 == k { print $(c - 1) }' "$MEDIANS"; } # med SERVER OP COLUMN(4..9)
+          print line, a4[k, "min"], a4[k, "max"] } }' "$RUNS" > "$MEDIANS"
+med() { awk -v k="$1 $2" -v c="$3" '$1 " " $2 == k { print $(c - 1) }' "$MEDIANS"; } # med SERVER OP COLUMN(4..9; 10, 11: min, max of 4)
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", b ? a / b : 0 }'; }
 judge() { if $SMOKE; then echo -; else awk "BEGIN { exit !($1) }" && echo met || echo MISSED; fi; }
 
 TABLE=$WORK/table.md
 {
-  echo "Agora against PostGraphile, $(date -u +%Y-%m-%d): $(nproc) cores ($(awk -F': ' '/model name/{print $2; exit}' /proc/cpuinfo)), Agora $BUILD, load by $TOOL at $CONNS connections, $ROUNDS rounds of ${WARMUP} s warm-up + ${MEASURE} s per server and operation, medians; PostgreSQL $(psql "$PG/postgres" -tAc 'SHOW server_version'); PostGraphile $(jq -r '.packages["node_modules/postgraphile"].version' bench/peer/v4/package-lock.json) and $(jq -r '.packages["node_modules/postgraphile"].version' bench/peer/v5/package-lock.json) on Node.js $("$PEER/v5/node_modules/.bin/node" --version), pool $POOL per process. 1-minute load at each round's start and at the end: ${LOADS[*]}."
+  echo "Agora against PostGraphile, $(date -u +%Y-%m-%d): $(nproc) cores ($(awk -F': ' '/model name/{print $2; exit}' /proc/cpuinfo)), Agora $BUILD, load by $TOOL at $CONNS connections, $ROUNDS rounds of ${WARMUP} s warm-up + ${MEASURE} s per server and operation, medians; PostgreSQL $(psql "$PG/postgres" -tAc 'SHOW server_version'); PostGraphile $(jq -r '.packages["node_modules/postgraphile"].version' bench/peer/v4/package-lock.json) and $(jq -r '.packages["node_modules/postgraphile"].version' bench/peer/v5/package-lock.json) on Node.js $("$PEER/v5/node_modules/.bin/node" --version), pool $POOL per process. 1-minute load average before the first round: ${LOADS[0]} (the rounds' own load keeps it above 2 afterwards, so the spread of each row's requests/s over the rounds is the better measure of noise)."
   echo
   echo "PostGraphile runs without authentication here: its Q1 reads the user by id where Agora's \`me\` checks a session token first, so Q1 compares the data path plus Agora's auth against PostGraphile's data path alone. CPU is µs per request from /proc (utime + stime; the server's processes, every cluster worker; PostgreSQL's backends of this database and the backends reaped during the run); \"×\" columns are Agora's advantage (its requests/s over theirs, their CPU over Agora's)."
   echo
-  echo "| operation | server | requests/s | p50 ms | p99 ms | errors | server CPU µs/req | PostgreSQL CPU µs/req | total CPU µs/req | Agora × req/s | Agora × CPU |"
-  echo "|---|---|---|---|---|---|---|---|---|---|---|"
+  echo "| operation | server | requests/s | range over rounds | p50 ms | p99 ms | errors | server CPU µs/req | PostgreSQL CPU µs/req | total CPU µs/req | Agora × req/s | Agora × CPU |"
+  echo "|---|---|---|---|---|---|---|---|---|---|---|---|"
   for op in Q1 Q2 Q3; do
     for server in "${SERVERS[@]}" pgbench; do
       rps=$(med "$server" "$op" 4) srv=$(med "$server" "$op" 8) pgc=$(med "$server" "$op" 9)
@@ -254,7 +257,8 @@ TABLE=$WORK/table.md
         x_rps=$(ratio "$(med agora "$op" 4)" "$rps") x_cpu=$(ratio "$total" "$agora_total"); fi
       p50=$(med "$server" "$op" 5) p99=$(med "$server" "$op" 6)
       [ "$server" = pgbench ] && srv=- p50="avg $p50" p99=-
-      printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n' "$op" "${LABEL[$server]}" "$rps" \
+      printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n' "$op" "${LABEL[$server]}" "$rps" \
+        "$(med "$server" "$op" 10)–$(med "$server" "$op" 11)" \
         "$p50" "$p99" "$(med "$server" "$op" 7)" "$srv" "$pgc" "$total" "$x_rps" "$x_cpu"
     done
   done
