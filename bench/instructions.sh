@@ -19,7 +19,6 @@ OPERATIONS=${2:-Q1 Q2 Q3 H1}
 REQUESTS=${BENCH_REQUESTS:-200}
 PG=${BENCH_PG:-postgres://postgres@127.0.0.1:5432}
 PORT=${BENCH_PORT:-18090}
-BASE=http://127.0.0.1:$PORT
 [ -x "$AGORA" ] || cargo build --release --quiet
 for needed in valgrind callgrind_control callgrind_annotate oha jq curl; do
   command -v "$needed" >/dev/null || { echo "instructions: $needed is required" >&2; exit 1; }
@@ -27,43 +26,20 @@ done
 source bench/lib.sh
 
 export DATABASE_URL=$PG/agora_bench AGORA_DATA_DIR=$WORK RUST_LOG=warn
-# One secret for both servers: tokens signed by the first still hold under callgrind.
-SERVER_ENV=(AGORA_ENV=production AGORA_SECRET="$(head -c 48 /dev/urandom | base64)"
-  AGORA_LISTEN=127.0.0.1:$PORT AGORA_PUBLIC_URL=$BASE RUST_LOG=info
-  AGORA_RATE_REQUESTS_PER_MINUTE=1000000000 AGORA_RATE_LOGIN_PER_ADDRESS=1000000000
-  AGORA_RATE_LOGIN_PER_ACCOUNT=1000000000 AGORA_MAX_CONNECTIONS_PER_ADDRESS=4096)
-start() { # start [WRAPPER...]: the server, waited for until ready
-  env "${SERVER_ENV[@]}" "$@" "$AGORA" serve 2>>"$WORK/server.log" &
-  SERVER_PID=$!
-  for _ in $(seq 1 600); do curl -sf "$BASE/readyz" >/dev/null && return; sleep 0.2; done
-  tail -20 "$WORK/server.log" >&2; exit 1
-}
-stop() { kill "$SERVER_PID"; wait "$SERVER_PID" 2>/dev/null || true; SERVER_PID=; }
-ask() { # ask TOKEN BODY -> the answer, failing unless it has no errors
-  local answer
-  answer=$(curl -sS -H 'Content-Type: application/json' ${1:+-H "Authorization: Bearer $1"} \
-    --data-binary "$2" "$BASE/graphql")
-  jq -e '.errors == null' >/dev/null <<<"$answer" \
-    || { echo "instructions: request failed: $answer" >&2; return 1; }
-  echo "$answer"
-}
-token_of() {
-  ask "" "$(jq -nc --arg login "$1" --arg password "$2" \
-    '{query: "mutation($login: String!, $password: String!) { login(input: {login: $login, password: $password}) { ... on AuthPayload { accessToken } } }",
-      variables: {login: $login, password: $password}}')" | jq -r .data.login.accessToken
-}
+agora_env "$PORT"
+BASE=$AGORA_BASE
 
 # Logging in hashes a password, which under callgrind takes minutes: sign in first, natively.
-start
+start_agora
 USER_TOKEN=$(token_of demo00001 "agora demo password")
 ADMIN_TOKEN=$(token_of benchadmin "bench admin password")
-stop
-start valgrind --tool=callgrind --callgrind-out-file="$WORK/callgrind.out"
+stop_agora
+start_agora valgrind --tool=callgrind --callgrind-out-file="$WORK/callgrind.out"
 
 count() { # count NAME OPFILE OPNAME TOKEN
   local body dump
-  body=$(jq -Rsc --arg op "$3" '{query: ., operationName: $op}' < "$2")
-  for _ in 1 2 3 4 5; do ask "$4" "$body" >/dev/null; done # parse cache, pool, loaders warm
+  body=$(body_of "$2" "$3")
+  for _ in 1 2 3 4 5; do gql "$body" "$4" >/dev/null; done # parse cache, pool, loaders warm
   callgrind_control -z "$SERVER_PID" >/dev/null 2>&1
   oha --no-tui -n "$REQUESTS" -c 4 -m POST -H 'Content-Type: application/json' \
     -H "Authorization: Bearer $4" -d "$body" "$BASE/graphql" > /dev/null

@@ -14,7 +14,8 @@
 #                          measures that binary instead of building this checkout: before and
 #                          after a change on the same machine in the same hour
 #
-# Needs PostgreSQL at BENCH_PG (default postgres://postgres@127.0.0.1:5432, trust auth), jq,
+# Needs PostgreSQL at BENCH_PG (default postgres://postgres@127.0.0.1:5432, trust auth; database
+# BENCH_DB, default agora_bench, dropped and seeded afresh), jq,
 # curl, pgbench; installs oha (crates.io) and wrk (Debian) when missing. Every answer is checked:
 # the load generator's non-200s and socket errors plus the server's own count of answers that
 # were not "ok" for that operation (from /metrics) make the errors column.
@@ -30,7 +31,7 @@ esac
 # wants OP: whether this run measures OP
 wants() { [ -z "$ONLY" ] || [[ "$ONLY" == *" $1 "* ]] || { [ "$1" = Q1 ] && [[ "$ONLY" == *" L1 "* ]]; }; }
 PG=${BENCH_PG:-postgres://postgres@127.0.0.1:5432}
-DB=agora_bench
+DB=${BENCH_DB:-agora_bench}
 PORT=${BENCH_PORT:-18080}
 BASE=http://127.0.0.1:$PORT
 METRICS_LISTEN=127.0.0.1:$((PORT + 1))
@@ -42,39 +43,17 @@ else
   PROFILE=release MEASURE=15 WARMUP=3 USERS=1000 ITEMS=10000 HABITS=300 TASKS=500 BUYERS=200 STOCK=100000
 fi
 source bench/lib.sh
-say() { printf '==> %s\n' "$*" >&2; }
 
 # --- tools -------------------------------------------------------------------------------------
 # oha sends one fixed request; M1 needs a different buyer and item on every request, which wrk's
 # Lua hook gives. Without oha (CI), wrk drives every operation.
-if ! command -v wrk >/dev/null; then
-  say "installing wrk"
-  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null
-fi
-if ! command -v oha >/dev/null && ! $SMOKE; then
-  say "installing oha from crates.io (a few minutes, once)"
-  cargo install oha --locked --quiet
-fi
-TOOL=$(command -v oha >/dev/null && echo oha || echo wrk)
-for needed in jq curl pgbench psql; do
-  command -v "$needed" >/dev/null || { echo "bench: $needed is required" >&2; exit 1; }
-done
+if $SMOKE; then load_tools false; else load_tools true; fi
 
 # --- build, database, seed ---------------------------------------------------------------------
-if [ -n "${BENCH_AGORA:-}" ]; then
-  AGORA=$BENCH_AGORA
-else
-  say "building ($PROFILE)"
-  if [ "$PROFILE" = release ]; then cargo build --release --quiet; else cargo build --quiet; fi
-  AGORA=target/$PROFILE/agora
-fi
-psql "$PG/postgres" -qc "DROP DATABASE IF EXISTS $DB WITH (FORCE)" >/dev/null
+agora_binary "$PROFILE"
 export DATABASE_URL=$PG/$DB AGORA_DATA_DIR=$WORK RUST_LOG=warn
-say "seeding: $USERS users, $ITEMS items, demo00001 with $HABITS habits and $TASKS tasks"
 SEED_START=$(date +%s)
-"$AGORA" admin seed-demo --users "$USERS" --items "$ITEMS" --habits "$HABITS" --tasks "$TASKS" >&2
-echo "bench admin password" | "$AGORA" admin create-user --username benchadmin \
-  --email benchadmin@example.com --role admin >/dev/null
+seed "$USERS" "$ITEMS" "$HABITS" "$TASKS"
 # M1 buys each of these once; priced 1 so every buyer's budget lasts the whole run.
 psql "$DATABASE_URL" -qc "INSERT INTO items (name, price, barcode, created_at, updated_at)
   SELECT format('Bench stock %s', n), 1, lpad((700000000000 + n)::text, 12, '0'), now(), now()
@@ -83,37 +62,16 @@ psql "$DATABASE_URL" -qc "VACUUM ANALYZE" >/dev/null
 say "seeded in $(( $(date +%s) - SEED_START )) s"
 
 # --- server ------------------------------------------------------------------------------------
-# Production settings, with the per-address limits raised: every request here comes from one
-# loopback address, and a limit refusing the load generator would measure nothing.
-env AGORA_ENV=production AGORA_SECRET="$(head -c 48 /dev/urandom | base64)" \
-  AGORA_LISTEN=127.0.0.1:$PORT AGORA_METRICS_LISTEN=$METRICS_LISTEN AGORA_PUBLIC_URL=$BASE \
-  AGORA_RATE_REQUESTS_PER_MINUTE=1000000000 AGORA_RATE_LOGIN_PER_ADDRESS=1000000000 \
-  AGORA_RATE_LOGIN_PER_ACCOUNT=1000000000 AGORA_MAX_CONNECTIONS_PER_ADDRESS=4096 RUST_LOG=info \
-  "$AGORA" serve 2>"$WORK/server.log" &
-SERVER_PID=$!
-for _ in $(seq 1 100); do curl -sf "$BASE/readyz" >/dev/null && break; sleep 0.1; done
-curl -sf "$BASE/readyz" >/dev/null || { tail -20 "$WORK/server.log" >&2; exit 1; }
+agora_env "$PORT" AGORA_METRICS_LISTEN="$METRICS_LISTEN"
+start_agora
 rss_kib() { awk '/^VmRSS/{print $2}' "/proc/$SERVER_PID/status"; }
 peak_kib() { awk '/^VmHWM/{print $2}' "/proc/$SERVER_PID/status"; }
 reset_peak() { echo 5 > "/proc/$SERVER_PID/clear_refs"; }
 IDLE_KIB=$(rss_kib)
 
-gql() { # gql BODY_JSON [TOKEN] -> answer; fails unless the answer has data and no errors
-  local auth=(); [ -n "${2:-}" ] && auth=(-H "Authorization: Bearer $2")
-  local answer
-  answer=$(curl -sS -H 'Content-Type: application/json' "${auth[@]}" --data-binary "$1" "$BASE/graphql")
-  jq -e '(.data != null) and (.errors == null)' >/dev/null <<<"$answer" \
-    || { echo "bench: request failed: $1 -> $answer" >&2; return 1; }
-  echo "$answer"
-}
-login_body() { jq -nc --arg login "$1" --arg password "$2" \
-  '{query: "mutation Login($login: String!, $password: String!) { login(input: {login: $login, password: $password}) { ... on AuthPayload { accessToken } } }",
-    operationName: "Login", variables: {login: $login, password: $password}}'; }
-token_of() { gql "$(login_body "$1" "$2")" | jq -r .data.login.accessToken; }
 DEMO_PASSWORD="agora demo password"
 USER_TOKEN=$(token_of demo00001 "$DEMO_PASSWORD")
 ADMIN_TOKEN=$(token_of benchadmin "bench admin password")
-USER_ID=$(psql "$DATABASE_URL" -tAc "SELECT id FROM users WHERE username = 'demo00001'")
 
 # --- measuring ---------------------------------------------------------------------------------
 scrape() { curl -sf "$METRICS"; } # each scrape runs one statement (the outbox backlog)
@@ -121,40 +79,6 @@ metric() { # metric SCRAPE NAME [LABEL_FILTER] -> sum of the matching samples in
   awk -v name="$2" -v filter="${3:-}" '
     index($0, name) == 1 && (filter == "" || index($0, filter)) { sum += $NF }
     END { printf "%d", sum }' <<<"$1"
-}
-body_of() { jq -Rsc --arg op "$2" '{query: ., operationName: $op}' < "$1"; }
-
-# drive NAME CONNS SECONDS BODY TOKEN [LUA] -> "rps p50_ms p99_ms bad" from the load generator
-drive() {
-  local name=$1 conns=$2 secs=$3 body=$4 token=$5 lua=${6:-}
-  if [ "$TOOL" = oha ] && [ -z "$lua" ]; then
-    printf '%s' "$body" > "$WORK/$name.json"
-    local auth=(); [ -n "$token" ] && auth=(-H "Authorization: Bearer $token")
-    oha --no-tui -c "$conns" -z "${secs}s" -m POST -H 'Content-Type: application/json' \
-      "${auth[@]}" -D "$WORK/$name.json" --output-format json "$BASE/graphql" \
-      > "$WORK/$name.out"
-    jq -r '[(((.statusCodeDistribution["200"] // 0) / .summary.total) | round),
-            (.latencyPercentiles.p50 * 100000 | round / 100), (.latencyPercentiles.p99 * 100000 | round / 100),
-            (([.statusCodeDistribution | to_entries[] | select(.key != "200") | .value] | add // 0)
-             + ([.errorDistribution | to_entries[] | select(.key != "aborted due to deadline") | .value] | add // 0))]
-           | map(tostring) | join(" ")' "$WORK/$name.out"
-  else
-    if [ -z "$lua" ]; then
-      lua=$WORK/$name.lua
-      jq -rn --arg body "$body" --arg token "$token" '
-        "wrk.method = \"POST\"\nwrk.headers[\"Content-Type\"] = \"application/json\"\n"
-        + (if $token == "" then "" else "wrk.headers[\"Authorization\"] = \"Bearer \($token)\"\n" end)
-        + "wrk.body = \($body | tojson)"' > "$lua"
-    fi
-    local threads=$(( conns < 2 ? conns : 2 ))
-    wrk -t"$threads" -c"$conns" -d"${secs}s" --timeout 30s --latency -s "$lua" "$BASE/graphql" > "$WORK/$name.out"
-    awk '
-      function ms(v) { n = v; sub(/[a-z]+$/, "", n); u = v; sub(/^[0-9.]+/, "", u);
-                       return n * (u == "us" ? 0.001 : u == "ms" ? 1 : u == "s" ? 1000 : 60000) }
-      /^Requests\/sec:/ { rps = $2 }  $1 == "50%" { p50 = ms($2) }  $1 == "99%" { p99 = ms($2) }
-      /Non-2xx/ { bad += $NF }  /Socket errors/ { gsub(/,/, ""); bad += $4 + $6 + $8 + $10 }
-      END { printf "%d %.2f %.2f %d\n", rps, p50, p99, bad }' "$WORK/$name.out"
-  fi
 }
 
 ROWS=()
@@ -180,10 +104,7 @@ measure() {
   [ "$OK" -gt 0 ] || { echo "bench: $name: no successful answers" >&2; tail -5 "$WORK/server.log" >&2; exit 1; }
 }
 
-pgbench_tps() { # pgbench_tps SQL_FILE -> transactions per second, prepared, 32 clients
-  pgbench -n -M prepared -c "$CONNS" -j 2 -T "$MEASURE" -D user_id="$USER_ID" -f "$1" "$DATABASE_URL" 2>/dev/null \
-    | awk '/^tps = /{ printf "%d", $3 }'
-}
+pgbench_tps() { pgbench_run "$1" "$CONNS" "$MEASURE" | cut -d" " -f1; }
 
 row() { # row OP RPS P50 P99 ERRORS STATEMENTS PEAK_MB PGBENCH TARGET_TEXT MET
   ROWS+=("$(printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |' "$@")")
@@ -296,7 +217,7 @@ fi
 row "idle" "-" "-" "-" "-" "-" "$((IDLE_KIB / 1024))" "-" "RSS < 50 MB" "$(judge "$IDLE_KIB / 1024 < 50")"
 
 {
-  echo "Agora benchmark, $(date -u +%Y-%m-%d), $(nproc) cores ($(awk -F': ' '/model name/{print $2; exit}' /proc/cpuinfo)), $PROFILE build, load by $TOOL (M1 by wrk), $CONNS connections, ${WARMUP} s warm-up + ${MEASURE} s each, PostgreSQL $(psql "$PG/postgres" -tAc 'SHOW server_version')."
+  echo "Agora benchmark, $(date -u +%Y-%m-%d), $(nproc) cores ($(awk -F': ' '/model name/{print $2; exit}' /proc/cpuinfo)), $BUILD, load by $TOOL (M1 by wrk), $CONNS connections, ${WARMUP} s warm-up + ${MEASURE} s each, PostgreSQL $(psql "$PG/postgres" -tAc 'SHOW server_version')."
   echo
   echo "| operation | requests/s | p50 ms | p99 ms | errors | statements/request | peak RSS MB | pgbench tps (ratio) | target | |"
   echo "|---|---|---|---|---|---|---|---|---|---|"
