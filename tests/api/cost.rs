@@ -254,13 +254,16 @@ fn client_documents() -> Vec<String> {
     operations
         .into_iter()
         .map(|operation| {
+            // Fragments spread inside fragments come along too, as codegen sends them.
             let mut document = operation.clone();
-            for fragment in &fragments {
+            let mut added: Vec<&str> = Vec::new();
+            while let Some(fragment) = fragments.iter().find(|fragment| {
                 let name = fragment.split_whitespace().nth(1).unwrap();
-                if operation.contains(&format!("...{name}")) {
-                    document.push('\n');
-                    document.push_str(fragment);
-                }
+                !added.contains(&name) && document.contains(&format!("...{name}"))
+            }) {
+                added.push(fragment.split_whitespace().nth(1).unwrap());
+                document.push('\n');
+                document.push_str(fragment);
             }
             document
         })
@@ -294,8 +297,9 @@ async fn every_document_a_client_sends_fits_the_limits() {
     for document in others {
         // Anonymous, so the README's mutations run no further than their guards; the limits
         // do not depend on the caller. Lists get the largest page.
-        // The README's variables come from earlier answers; any id or text does here.
-        let mut variables = json!({"first": 100});
+        // The README's variables come from earlier answers; any id or text does here, but an
+        // enum's value is checked with the document.
+        let mut variables = json!({"first": 100, "format": "JSON"});
         for name in crate::readme::declared_variables(document) {
             if variables.get(&name).is_none() {
                 variables[name] = json!("1");
