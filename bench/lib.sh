@@ -126,10 +126,11 @@ drive() {
   fi
 }
 
-# pgbench_run SQL_FILE CONNS SECONDS -> "tps latency_average_ms", prepared statements, for user
-# USER_ID. (Not percentiles: pgbench's per-transaction log reads a clock cached across its event
-# loop, so at these rates most logged latencies are 0.)
+# pgbench_run SQL_FILE CONNS SECONDS [RATE] -> "tps latency_average_ms", prepared statements, for
+# user USER_ID; with RATE, held to that many transactions a second. (Not percentiles: pgbench's
+# per-transaction log reads a clock cached across its event loop, so at these rates most logged
+# latencies are 0.)
 pgbench_run() {
-  pgbench -n -M prepared -c "$2" -j 2 -T "$3" -D user_id="$USER_ID" -f "$1" "$DATABASE_URL" 2>/dev/null \
+  pgbench -n -M prepared -c "$2" -j 2 -T "$3" ${4:+-R "$4"} -D user_id="$USER_ID" -f "$1" "$DATABASE_URL" 2>/dev/null \
     | awk '/^latency average = /{ latency = $4 } /^tps = /{ tps = $3 } END { printf "%d %s\n", tps, latency }'
 }

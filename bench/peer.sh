@@ -66,7 +66,8 @@ stop_agora
 # connections than max_connections allows, and idle ones would still share the two cores.
 SERVERS=(agora pg4 pg4x2 pg5 pg5x2)
 declare -A LABEL=([agora]="Agora" [pg4]="PostGraphile 4, 1 process" [pg4x2]="PostGraphile 4, 2 workers"
-  [pg5]="PostGraphile 5, 1 process" [pg5x2]="PostGraphile 5, 2 workers" [pgbench]="pgbench (the SQL)")
+  [pg5]="PostGraphile 5, 1 process" [pg5x2]="PostGraphile 5, 2 workers" [pgbench]="pgbench (the SQL)"
+  [pgrate]="pgbench at Agora's rate")
 start_server() { # start_server NAME: sets SERVER_PID and GRAPHQL, waits until it answers
   local workers=1
   case $1 in
@@ -214,13 +215,20 @@ for round in $(seq 1 "$ROUNDS"); do
     stop_server
   done
   say "round $round: pgbench"
+  # Flat out, and held to the rate Agora reached this round: PostgreSQL's CPU per statement falls
+  # as its backends get busier (fewer wake-ups per statement), so only the second compares the
+  # SQL's cost at Agora's load.
   for op in Q1 Q2 Q3; do
-    wait_for_backends
-    p0=$(pg_ticks)
-    read -r tps latency < <(pgbench_run "bench/sql/${op,,}.sql" "$CONNS" "$MEASURE")
-    wait_for_backends
-    p1=$(pg_ticks)
-    record pgbench "$op" "$round" "$tps" "$latency" 0 0 0 $((p1 - p0))
+    agora_rps=$(awk -v o="$op" -v r="$round" '$1 == "agora" && $2 == o && $3 == r { print $4 }' "$RUNS")
+    for server in pgbench pgrate; do
+      wait_for_backends
+      p0=$(pg_ticks)
+      rate=; [ "$server" = pgrate ] && rate=$agora_rps
+      read -r tps latency < <(pgbench_run "bench/sql/${op,,}.sql" "$CONNS" "$MEASURE" $rate)
+      wait_for_backends
+      p1=$(pg_ticks)
+      record "$server" "$op" "$round" "$tps" "$latency" 0 0 0 $((p1 - p0))
+    done
   done
 done
 LOADS+=("$(load_now)")
@@ -249,14 +257,14 @@ TABLE=$WORK/table.md
   echo "| operation | server | requests/s | range over rounds | p50 ms | p99 ms | errors | server CPU µs/req | PostgreSQL CPU µs/req | total CPU µs/req | Agora × req/s | Agora × CPU |"
   echo "|---|---|---|---|---|---|---|---|---|---|---|---|"
   for op in Q1 Q2 Q3; do
-    for server in "${SERVERS[@]}" pgbench; do
+    for server in "${SERVERS[@]}" pgbench pgrate; do
       rps=$(med "$server" "$op" 4) srv=$(med "$server" "$op" 8) pgc=$(med "$server" "$op" 9)
       total=$(awk -v a="$srv" -v b="$pgc" 'BEGIN { print a + b }')
       agora_total=$(awk -v a="$(med agora "$op" 8)" -v b="$(med agora "$op" 9)" 'BEGIN { print a + b }')
-      if [ "$server" = agora ] || [ "$server" = pgbench ]; then x_rps=- x_cpu=-; else
+      if [[ " agora pgbench pgrate " == *" $server "* ]]; then x_rps=- x_cpu=-; else
         x_rps=$(ratio "$(med agora "$op" 4)" "$rps") x_cpu=$(ratio "$total" "$agora_total"); fi
       p50=$(med "$server" "$op" 5) p99=$(med "$server" "$op" 6)
-      [ "$server" = pgbench ] && srv=- p50="avg $p50" p99=-
+      [[ "$server" == pgbench || "$server" == pgrate ]] && srv=- p50="avg $p50" p99=-
       printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n' "$op" "${LABEL[$server]}" "$rps" \
         "$(med "$server" "$op" 10)–$(med "$server" "$op" 11)" \
         "$p50" "$p99" "$(med "$server" "$op" 7)" "$srv" "$pgc" "$total" "$x_rps" "$x_cpu"
@@ -269,10 +277,10 @@ TABLE=$WORK/table.md
     best=$(for s in pg4 pg4x2 pg5 pg5x2; do med "$s" "$op" 4; done | sort -n | tail -1)
     best_cpu=$(for s in pg4 pg4x2 pg5 pg5x2; do awk -v a="$(med "$s" "$op" 8)" -v b="$(med "$s" "$op" 9)" 'BEGIN { print a + b }'; done | sort -n | head -1)
     a_rps=$(med agora "$op" 4) a_total=$(awk -v a="$(med agora "$op" 8)" -v b="$(med agora "$op" 9)" 'BEGIN { print a + b }')
-    a_pg=$(med agora "$op" 9) b_pg=$(med pgbench "$op" 9) a_p99=$(med agora "$op" 6)
+    a_pg=$(med agora "$op" 9) b_pg=$(med pgbench "$op" 9) r_pg=$(med pgrate "$op" 9) a_p99=$(med agora "$op" 6)
     echo "| $op requests/s ≥ 3 × the better PostGraphile row | $a_rps vs $best ($(ratio "$a_rps" "$best")×) | $(judge "$a_rps >= 3 * $best") |"
     echo "| $op total CPU/request ≤ 1/3 of PostGraphile's (its cheapest row) | $a_total vs $best_cpu µs ($(ratio "$a_total" "$best_cpu")) | $(judge "$a_total * 3 <= $best_cpu") |"
-    echo "| $op PostgreSQL CPU/request ≤ 1.5 × pgbench's | $a_pg vs $b_pg µs ($(ratio "$a_pg" "$b_pg")×) | $(judge "$a_pg <= 1.5 * $b_pg") |"
+    echo "| $op PostgreSQL CPU/request ≤ 1.5 × pgbench's | $a_pg vs $b_pg µs ($(ratio "$a_pg" "$b_pg")×; at Agora's rate $r_pg µs, $(ratio "$a_pg" "$r_pg")×) | $(judge "$a_pg <= 1.5 * $b_pg") |"
     echo "| $op p99 < 10 ms at $CONNS connections | $a_p99 ms | $(judge "$a_p99 < 10") |"
   done
 } > "$TABLE"
