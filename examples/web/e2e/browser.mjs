@@ -49,3 +49,11 @@ export function habitCards(page) {
     done: (name) => testId('habit-done').filter({ hasText: name }),
   };
 }
+
+/** Opens the app's habits page at `webUrl` and signs `user` in there. */
+export async function signInToHabits(page, webUrl, user) {
+  await page.goto(`${webUrl}/#/habits`);
+  await page.getByTestId('login-name').fill(user.username);
+  await page.getByTestId('login-password').fill(user.password);
+  await page.getByTestId('login-submit').click();
+}

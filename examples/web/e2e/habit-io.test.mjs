@@ -11,7 +11,7 @@ import { inflateRawSync } from 'node:zlib';
 import { fileURLToPath } from 'node:url';
 import { startAgora } from './server.mjs';
 import { startWeb } from './web.mjs';
-import { launchChromium } from './browser.mjs';
+import { launchChromium, signInToHabits } from './browser.mjs';
 
 const artifacts = fileURLToPath(new URL('./artifacts/', import.meta.url));
 
@@ -66,10 +66,7 @@ test('habit files in Chromium: export JSON and Loop CSV, import Loop CSV twice, 
     page.setDefaultTimeout(10_000);
     page.on('pageerror', (error) => problems.push(`${user.username} pageerror: ${error.message}`));
     page.on('console', (message) => message.type() === 'error' && problems.push(`${user.username} console: ${message.text()}`));
-    await page.goto(`${web.url}/#/habits`);
-    await page.getByTestId('login-name').fill(user.username);
-    await page.getByTestId('login-password').fill(user.password);
-    await page.getByTestId('login-submit').click();
+    await signInToHabits(page, web.url, user);
     await page.getByTestId('habit-name').waitFor();
     return page;
   };

@@ -8,7 +8,7 @@ import { mkdir } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { startAgora } from './server.mjs';
 import { startWeb } from './web.mjs';
-import { habitCards, openPage } from './browser.mjs';
+import { habitCards, openPage, signInToHabits } from './browser.mjs';
 
 const artifacts = fileURLToPath(new URL('./artifacts/', import.meta.url));
 
@@ -34,10 +34,7 @@ test('habits in Chromium: skip with a note, search, undo, strength, day start', 
   const shot = (name) => page.screenshot({ path: `${artifacts}habits-${name}.png`, fullPage: true });
 
   await t.test('ada signs in and adds two daily habits', async () => {
-    await page.goto(`${web.url}/#/habits`);
-    await testId('login-name').fill(user.username);
-    await testId('login-password').fill(user.password);
-    await testId('login-submit').click();
+    await signInToHabits(page, web.url, user);
     for (const name of ['Stretch', 'Read']) {
       await testId('habit-name').fill(name);
       await testId('habit-submit').click();

@@ -9,7 +9,7 @@ import { mkdir } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { startAgora } from './server.mjs';
 import { startWeb } from './web.mjs';
-import { habitCards, openPage } from './browser.mjs';
+import { habitCards, openPage, signInToHabits } from './browser.mjs';
 
 const artifacts = fileURLToPath(new URL('./artifacts/', import.meta.url));
 
@@ -65,10 +65,7 @@ test('measurable habits in Chromium: record, refuse, meet, reload, clear, skip, 
   };
 
   await t.test('ada signs in and adds "Water", at least 8 glasses', async () => {
-    await page.goto(`${web.url}/#/habits`);
-    await testId('login-name').fill(user.username);
-    await testId('login-password').fill(user.password);
-    await testId('login-submit').click();
+    await signInToHabits(page, web.url, user);
     await newHabit({ name: 'Water', direction: 'AT_LEAST', target: 8, unit: 'glasses' });
     await shows(due('Water'), 'habit-measure', '≥ 8 glasses');
     await shows(due('Water'), 'habit-value', 'nothing recorded today');
