@@ -11,7 +11,8 @@
 #       also keeps each operation's callgrind profile as /tmp/cg.Q1 and so on, to see where the
 #       instructions go: callgrind_annotate --inclusive=yes /tmp/cg.Q1
 #
-# Needs the database bench/run.sh seeded (agora_bench; run that first) and valgrind, oha, jq.
+# Needs the database bench/run.sh seeded (agora_bench; run that first) and valgrind, jq, curl; oha
+# drives the requests when it is installed, else curl (4 at a time either way).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 AGORA=${1:-target/release/agora}
@@ -20,7 +21,7 @@ REQUESTS=${BENCH_REQUESTS:-200}
 PG=${BENCH_PG:-postgres://postgres@127.0.0.1:5432}
 PORT=${BENCH_PORT:-18090}
 [ -x "$AGORA" ] || cargo build --release --quiet
-for needed in valgrind callgrind_control callgrind_annotate oha jq curl; do
+for needed in valgrind callgrind_control callgrind_annotate jq curl; do
   command -v "$needed" >/dev/null || { echo "instructions: $needed is required" >&2; exit 1; }
 done
 source bench/lib.sh
@@ -41,8 +42,20 @@ count() { # count NAME OPFILE OPNAME TOKEN
   body=$(body_of "$2" "$3")
   for _ in 1 2 3 4 5; do gql "$body" "$4" >/dev/null; done # parse cache, pool, loaders warm
   callgrind_control -z "$SERVER_PID" >/dev/null 2>&1
-  oha --no-tui -n "$REQUESTS" -c 4 -m POST -H 'Content-Type: application/json' \
-    -H "Authorization: Bearer $4" -d "$body" "$BASE/graphql" > /dev/null
+  if command -v oha >/dev/null; then
+    oha --no-tui -n "$REQUESTS" -c 4 -m POST -H 'Content-Type: application/json' \
+      -H "Authorization: Bearer $4" -d "$body" "$BASE/graphql" > /dev/null
+  else
+    # Four clients, each one kept-alive connection: the same shape as oha's.
+    local urls clients=()
+    mapfile -t urls < <(yes "$BASE/graphql" | head -n $((REQUESTS / 4)))
+    for _ in 1 2 3 4; do
+      curl -sS -H 'Content-Type: application/json' -H "Authorization: Bearer $4" \
+        --data-binary "$body" "${urls[@]}" > /dev/null &
+      clients+=($!)
+    done
+    wait "${clients[@]}"
+  fi
   callgrind_control -d "$SERVER_PID" >/dev/null 2>&1
   dump=$(ls -t "$WORK"/callgrind.out.* | head -1)
   callgrind_annotate "$dump" 2>/dev/null | awk -v name="$1" -v n="$REQUESTS" \
