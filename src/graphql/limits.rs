@@ -14,10 +14,15 @@
 //! occurrence 1, a page its nodes' cost times `first`), its cost: that complexity plus
 //! [`DATABASE_FIELD_COST`] (or [`MUTATION_FIELD_COST`]) for each root field that reads the
 //! database, at most [`MAX_COMPLEXITY`].
+//!
+//! async-graphql's validation is a pure function of the schema, the document, the operation
+//! name and the variables, and it was an eighth of the server's instructions for `me`: the
+//! outcomes of recent requests are kept ([`Validated`]), so a client sending the same operation
+//! with the same variables again skips it.
 
 use std::collections::HashSet;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
 
 use async_graphql::extensions::{
     Extension, ExtensionContext, ExtensionFactory, NextPrepareRequest, NextValidation,
@@ -25,6 +30,7 @@ use async_graphql::extensions::{
 use async_graphql::parser::types::{ExecutableDocument, OperationType, Selection, SelectionSet};
 use async_graphql::{Request, ServerError, ServerResult, ValidationResult};
 
+use crate::bounded::BoundedCache;
 use crate::error::code::GRAPHQL_VALIDATION_FAILED;
 
 /// Each field costs 1 and paged lists multiply their nodes' cost by `first` (see
@@ -85,11 +91,63 @@ pub struct ShapeLimits {
     pub max_fields: usize,
 }
 
-impl ExtensionFactory for ShapeLimits {
+/// The limits with the validation outcomes they share between requests.
+pub struct Limits {
+    shape: ShapeLimits,
+    validated: Arc<Validated>,
+}
+
+impl Limits {
+    pub fn new(shape: ShapeLimits) -> Self {
+        Self {
+            shape,
+            validated: Arc::default(),
+        }
+    }
+}
+
+impl ExtensionFactory for Limits {
     fn create(&self) -> Arc<dyn Extension> {
         Arc::new(OperationLimits {
-            limits: *self,
+            limits: self.shape,
             database_cost: AtomicUsize::new(0),
+            validated: Arc::clone(&self.validated),
+            validation_key: OnceLock::new(),
+        })
+    }
+}
+
+/// Successful validations of recent requests, by what decides them. Failures are not kept: a
+/// refused request is rare and its errors carry positions worth computing afresh.
+pub struct Validated(BoundedCache<ValidationKey, ValidationResult>);
+
+/// The document's text, the operation's name and the variables as JSON.
+type ValidationKey = (String, Option<String>, String);
+
+const VALIDATED_CAPACITY: usize = 500;
+/// Longer documents or variables are validated every time, so the cache pins at most
+/// `VALIDATED_CAPACITY` × 5 KiB.
+const MAX_KEPT_DOCUMENT: usize = 4096;
+const MAX_KEPT_VARIABLES: usize = 1024;
+
+impl Default for Validated {
+    fn default() -> Self {
+        Self(BoundedCache::new(VALIDATED_CAPACITY))
+    }
+}
+
+impl Validated {
+    fn key_of(request: &Request) -> Option<ValidationKey> {
+        if request.query.len() > MAX_KEPT_DOCUMENT {
+            return None;
+        }
+        let variables = serde_json::to_string(&request.variables).ok()?;
+        (variables.len() <= MAX_KEPT_VARIABLES).then(|| {
+            (
+                request.query.clone(),
+                request.operation_name.clone(),
+                variables,
+            )
         })
     }
 }
@@ -99,6 +157,9 @@ impl ExtensionFactory for ShapeLimits {
 struct OperationLimits {
     limits: ShapeLimits,
     database_cost: AtomicUsize,
+    validated: Arc<Validated>,
+    /// Set once the request is prepared; `None` inside when its outcome is not to be kept.
+    validation_key: OnceLock<Option<ValidationKey>>,
 }
 
 fn refusal(message: String) -> ServerError {
@@ -123,7 +184,10 @@ impl Extension for OperationLimits {
             let cost = self.limits.check(document)?;
             self.database_cost.store(cost, Ordering::Relaxed);
         }
-        next.run(ctx, request).await
+        // The request as validation will see it, after every extension prepared it.
+        let request = next.run(ctx, request).await?;
+        let _ = self.validation_key.set(Validated::key_of(&request));
+        Ok(request)
     }
 
     async fn validation(
@@ -131,7 +195,18 @@ impl Extension for OperationLimits {
         ctx: &ExtensionContext<'_>,
         next: NextValidation<'_>,
     ) -> Result<ValidationResult, Vec<ServerError>> {
-        let mut result = next.run(ctx).await?;
+        let key = self.validation_key.get().and_then(Option::as_ref);
+        let kept = key.and_then(|key| self.validated.0.get(key));
+        let mut result = match kept {
+            Some(result) => result,
+            None => {
+                let result = next.run(ctx).await?;
+                if let Some(key) = key {
+                    self.validated.0.put(key.clone(), result);
+                }
+                result
+            }
+        };
         // async-graphql's complexity, like the database cost, covers every operation of the
         // document.
         result.complexity = result

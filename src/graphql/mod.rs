@@ -102,10 +102,10 @@ pub fn schema_builder() -> SchemaBuilder<Query, Mutation, Subscription> {
 /// hides "did you mean" suggestions.
 pub fn build_schema(config: &Config) -> SchemaBuilder<Query, Mutation, Subscription> {
     let builder = schema_builder()
-        .extension(limits::ShapeLimits {
+        .extension(limits::Limits::new(limits::ShapeLimits {
             introspection: !config.is_production(),
             max_fields: config.max_fields_per_operation,
-        })
+        }))
         .extension(nulls::NullPropagation);
     if config.is_production() {
         builder.disable_introspection().disable_suggestions()

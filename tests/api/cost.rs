@@ -346,3 +346,47 @@ async fn the_field_cap_is_configurable() {
     let (reply, _) = measured(&t, &ada.access, &aliased("me { id }", 6)).await;
     assert_refused(&reply, "more than 10 fields");
 }
+
+/// The server keeps the outcome of validating a document it saw before. The outcome depends on
+/// the variables as well (a page's cost is `first` times its fields; a variable of the wrong
+/// type is refused), so the same text with other variables must be judged again: each answer
+/// here must be what the same variables get on a text the server has never seen.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_document_seen_before_is_judged_again_with_other_variables() {
+    let t = TestApp::new().await;
+    let ada = t.user("ada").await;
+    let page = "marketItems(first: $first) { nodes { id name price barcode description } }";
+    let document = |padding: &str| {
+        let aliases: Vec<String> = (0..10).map(|i| format!("a{i}: {page}")).collect();
+        format!(
+            "query Pages($first: Int) {{{padding} {} }}",
+            aliases.join(" ")
+        )
+    };
+    let seen = document("");
+    let reply_to = async |text: &str, variables: Value| {
+        let reply = t.gql_as(&ada.access, text, variables).await;
+        (
+            reply.code().map(str::to_owned),
+            reply.error()["message"].clone(),
+        )
+    };
+    let cases = [
+        (json!({ "first": 10 }), None),
+        // 10 pages of 100 items × 5 fields: over MAX_COMPLEXITY.
+        (json!({ "first": 100 }), Some("GRAPHQL_VALIDATION_FAILED")),
+        (json!({ "first": "ten" }), Some("GRAPHQL_VALIDATION_FAILED")),
+        (json!({ "first": 10 }), None),
+        (json!({ "first": 100 }), Some("GRAPHQL_VALIDATION_FAILED")),
+    ];
+    for (round, (variables, code)) in cases.into_iter().enumerate() {
+        let fresh = document(&" ".repeat(round + 1));
+        let expected = reply_to(&fresh, variables.clone()).await;
+        assert_eq!(expected.0.as_deref(), code, "{variables}: {:?}", expected.1);
+        assert_eq!(
+            reply_to(&seen, variables.clone()).await,
+            expected,
+            "{variables}"
+        );
+    }
+}
