@@ -1,6 +1,8 @@
 //! Habit queries, each scoped to the owner in SQL. Callers pass validated fields; what a change
 //! means for the habit's span and archive state the domain (`habits`) decides.
 
+use std::sync::LazyLock;
+
 use chrono::{DateTime, Days, NaiveDate, Utc};
 use diesel::pg::Pg;
 use diesel::prelude::*;
@@ -11,6 +13,7 @@ use super::model::{
     CompletedDays, DayEntry, DayMark, HabitChanges, HabitRow, HabitUpdate, Measure, NewHabit,
 };
 use crate::accounts::store as accounts_store;
+use crate::db::fixed_sql::{FixedSql, fixed_sql};
 use crate::db::quota;
 use crate::db::schema::{habit_completions, habits};
 use crate::error::AppError;
@@ -118,11 +121,14 @@ pub async fn list(
     // A scalar subquery rather than EXISTS: the planner may answer an EXISTS by hashing every
     // completion of that day across all users, where this is one index probe per habit. It is
     // null when the day holds nothing.
-    let mark_today = diesel::dsl::sql::<Nullable<Integer>>("(SELECT ")
-        .sql(DAY_STATE)
-        .sql(" FROM habit_completions WHERE habit_completions.habit_id = habits.id AND habit_completions.completed_on = ")
-        .bind::<Date, _>(today)
-        .sql(")");
+    static MARK_OF_DAY: LazyLock<String> = LazyLock::new(|| {
+        format!(
+            "(SELECT {DAY_STATE} FROM habit_completions
+              WHERE habit_completions.habit_id = habits.id AND habit_completions.completed_on = "
+        )
+    });
+    let mark_today =
+        fixed_sql::<Nullable<Integer>>(MARK_OF_DAY.as_str()).then(today.into_sql::<Date>(), ")");
     let rows: Vec<(HabitRow, Option<i32>)> = filtered(
         habits::table
             .select((HabitRow::as_select(), mark_today))
@@ -169,12 +175,15 @@ const STATES: i32 = 1024;
 /// skipped and partly done days come in one array. (Aggregating all the habits' completions in
 /// one GROUP BY read the same entries twice as slowly, and so did a second array for the
 /// skips.) Dates lie in the window of `crate::dates`, so the codes fit an `int`.
-fn marked_days() -> diesel::expression::SqlLiteral<Array<Integer>> {
-    diesel::dsl::sql(&format!(
-        "ARRAY(SELECT (habit_completions.completed_on - DATE '2000-01-01') * {STATES} + {DAY_STATE}
+fn marked_days() -> FixedSql<Array<Integer>> {
+    static MARKED_DAYS: LazyLock<String> = LazyLock::new(|| {
+        format!(
+            "ARRAY(SELECT (habit_completions.completed_on - DATE '2000-01-01') * {STATES} + {DAY_STATE}
                FROM habit_completions WHERE habit_completions.habit_id = habits.id
                ORDER BY habit_completions.completed_on)"
-    ))
+        )
+    });
+    fixed_sql(MARKED_DAYS.as_str())
 }
 
 /// The done, skipped and partly done days [`marked_days`] encodes.
@@ -484,7 +493,7 @@ pub async fn day_done_or_skipped(
         .inner_join(habits::table)
         .filter(habit_completions::habit_id.eq(habit_id))
         .filter(habit_completions::completed_on.eq(day))
-        .select(diesel::dsl::sql::<Integer>(DAY_STATE))
+        .select(fixed_sql::<Integer>(DAY_STATE))
         .first(conn)
         .await
         .optional()?;
@@ -513,7 +522,7 @@ pub async fn entries_between(
             habit_completions::completed_on,
             habit_completions::skipped,
             habit_completions::value,
-            diesel::dsl::sql::<Integer>(DAY_STATE),
+            fixed_sql::<Integer>(DAY_STATE),
             habit_completions::note,
         ))
         .load(conn)
