@@ -5,7 +5,7 @@ use chrono::{DateTime, Duration, Utc};
 use diesel::pg::Pg;
 use diesel::prelude::*;
 use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
-use diesel::sql_types::{Array, BigInt, Double, Text, Timestamptz, Untyped};
+use diesel::sql_types::{Array, BigInt, Bytea, Double, Text, Timestamptz, Untyped};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
 use super::model::{ApiToken, ClientInfo, NewApiToken, Session};
@@ -357,20 +357,45 @@ pub async fn live_api_token(
     token_hash: &[u8],
     now: DateTime<Utc>,
 ) -> Result<Option<LiveApiToken>, AppError> {
-    Ok(diesel::sql_query(concat!(
-        "SELECT t.id AS token_id, ",
-        user_columns!(),
-        ", t.last_used_at, t.permissions AS granted, (SELECT epoch FROM rbac_epoch) AS rbac_epoch
-         FROM api_tokens t
-         JOIN users u ON u.id = t.user_id
-         WHERE t.token_hash = $1 AND t.revoked_at IS NULL AND u.is_active
-           AND (t.expires_at IS NULL OR t.expires_at > $2)"
-    ))
-    .bind::<diesel::sql_types::Bytea, _>(token_hash)
-    .bind::<Timestamptz, _>(now)
+    Ok(LiveApiTokenQuery {
+        token_hash: token_hash.to_vec(),
+        now,
+    }
     .get_result(conn)
     .await
     .optional()?)
+}
+
+/// `live_api_token`'s statement, a query type for the reason [`LiveSessionQuery`] is one: every
+/// request a script makes with an API token runs it.
+#[derive(QueryId)]
+struct LiveApiTokenQuery {
+    token_hash: Vec<u8>,
+    now: DateTime<Utc>,
+}
+
+impl QueryFragment<Pg> for LiveApiTokenQuery {
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
+        out.push_sql(concat!(
+            "SELECT t.id AS token_id, ",
+            user_columns!(),
+            ", t.last_used_at, t.permissions AS granted, (SELECT epoch FROM rbac_epoch) AS rbac_epoch
+             FROM api_tokens t
+             JOIN users u ON u.id = t.user_id
+             WHERE t.token_hash = "
+        ));
+        out.push_bind_param::<Bytea, _>(&self.token_hash)?;
+        out.push_sql(
+            " AND t.revoked_at IS NULL AND u.is_active AND (t.expires_at IS NULL OR t.expires_at > ",
+        );
+        out.push_bind_param::<Timestamptz, _>(&self.now)?;
+        out.push_sql(")");
+        Ok(())
+    }
+}
+
+impl Query for LiveApiTokenQuery {
+    type SqlType = Untyped;
 }
 
 pub async fn touch_api_token(

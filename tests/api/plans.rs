@@ -347,6 +347,15 @@ async fn statements_holding_written_sql_stay_prepared() {
             .await
             .unwrap();
     }
+    assert_eq!(
+        prepared_on(&mut conn, "%WHEN habit_completions.skipped THEN 1001%").await,
+        4,
+        "each of the four statements prepared once"
+    );
+}
+
+/// How many statements whose text is `LIKE pattern` the connection holds prepared.
+async fn prepared_on(conn: &mut AsyncPgConnection, pattern: &str) -> i64 {
     #[derive(diesel::QueryableByName)]
     struct Kept {
         #[diesel(sql_type = diesel::sql_types::BigInt)]
@@ -354,11 +363,32 @@ async fn statements_holding_written_sql_stay_prepared() {
     }
     let kept: Kept = diesel::sql_query(
         "SELECT count(*) FROM pg_prepared_statements
-         WHERE statement LIKE '%WHEN habit_completions.skipped THEN 1001%'
-           AND statement NOT LIKE '%pg_prepared_statements%'",
+         WHERE statement LIKE $1 AND statement NOT LIKE '%pg_prepared_statements%'",
     )
-    .get_result(&mut conn)
+    .bind::<Text, _>(pattern)
+    .get_result(conn)
     .await
     .unwrap();
-    assert_eq!(kept.count, 4, "each of the four statements prepared once");
+    kept.count
+}
+
+/// Every request a script makes with an API token reads the token and its owner: that statement
+/// stays prepared on the connection, as the session's does, instead of being parsed and planned
+/// on each request (`sql_query` is never kept).
+#[tokio::test(flavor = "multi_thread")]
+async fn the_api_token_check_stays_prepared() {
+    let t = TestApp::new().await;
+    let mut conn = agora::db::conn(&t.app.pool).await.unwrap();
+    let now = t.app.clock.now();
+    for digest in [[1u8; 32], [2u8; 32], [1u8; 32]] {
+        let found = agora::auth::store::live_api_token(&mut conn, &digest, now)
+            .await
+            .unwrap();
+        assert!(found.is_none());
+    }
+    assert_eq!(
+        prepared_on(&mut conn, "%FROM api_tokens t%").await,
+        1,
+        "prepared once, kept for the next request"
+    );
 }
