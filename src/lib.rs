@@ -106,8 +106,8 @@ impl App {
             );
         }
         metrics::install();
+        let pool = db::build_pool(&config, metrics::count_statements)?;
         Ok(Arc::new(Self {
-            pool: db::build_pool(&config, metrics::count_statements)?,
             passwords: Passwords::new(config.argon2_m_kib, config.argon2_t)?,
             tokens: TokenKeys::new(&secret, config.access_ttl_secs)?,
             mfa: auth::mfa::rules::MfaKeys::new(&secret)?,
@@ -119,12 +119,13 @@ impl App {
             outbox_wakeup: tokio::sync::Notify::new(),
             limits: ratelimit::Limits::new(&config, redis.clone()),
             permission_sets: Default::default(),
-            market_events: market::events::MarketEvents::new(redis.clone()),
+            market_events: market::events::MarketEvents::new(redis.clone(), pool.clone()),
             reminder_events: shared::Fanout::new(redis.clone(), "habit-reminders"),
             redis,
             stopping: tokio::sync::watch::Sender::new(false),
             sockets: tokio_util::task::TaskTracker::new(),
             clock: Default::default(),
+            pool,
             config,
         }))
     }

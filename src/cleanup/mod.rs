@@ -1,5 +1,6 @@
 //! Deletes what nothing reads any more: ended sessions (with their refresh tokens), spent or
-//! expired challenges, emailed tokens and provider sign-in flows, old rate-limit events and delivered mail. Each step is
+//! expired challenges, emailed tokens and provider sign-in flows, old rate-limit events, delivered mail
+//! and market events older than a resuming subscriber may ask for. Each step is
 //! a plain conditional DELETE (`store.rs`), so every instance may run the job at once: a row one instance
 //! deleted is simply not there for the other.
 
@@ -18,6 +19,8 @@ use crate::error::AppError;
 const KEEP_HISTORY: chrono::Duration = chrono::Duration::days(30);
 /// Longer than any window that reads these rows (the longest is an hour).
 const KEEP_COUNTERS: chrono::Duration = chrono::Duration::days(1);
+/// How long a `marketEvents` subscriber may stay away and still resume where it left off.
+const KEEP_MARKET_EVENTS: chrono::Duration = chrono::Duration::days(7);
 const INTERVAL: Duration = Duration::from_secs(3600);
 
 /// Deletes what ended long enough before `now`; returns how many rows.
@@ -29,7 +32,8 @@ pub async fn delete_expired(
     Ok(store::delete_ended_sessions(conn, history).await?
         + store::delete_spent_tokens_and_counters(conn, now - KEEP_COUNTERS).await?
         + store::delete_sent_mail(conn, history).await?
-        + crate::reminders::store::delete_deliveries_before(conn, history).await?)
+        + crate::reminders::store::delete_deliveries_before(conn, history).await?
+        + crate::market::store::delete_events_before(conn, now - KEEP_MARKET_EVENTS).await?)
 }
 
 pub async fn run_cleanup_job(app: Arc<App>) {

@@ -135,6 +135,16 @@ diesel::table! {
 }
 
 diesel::table! {
+    market_events (id) {
+        id -> Int8,
+        tx -> Int8,
+        kind -> Text,
+        item -> Jsonb,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     market_transactions (id) {
         id -> Int8,
         item_id -> Nullable<Int8>,

@@ -1,6 +1,6 @@
 //! The market: items held by users or on offer, atomic purchase and sale, and the ledger. The
 //! functions here are the domain's steps: validate, trade or change through the store, explain
-//! a refusal, and publish the event once the change has committed.
+//! a refusal, and log the event with the change, waking subscribers once it has committed.
 
 pub mod events;
 pub mod graphql;
@@ -91,20 +91,22 @@ pub async fn create_item(app: &App, creator: i64, new: &NewItem<'_>) -> Result<I
     let price = rules::price(new.price)?;
     let barcode = rules::barcode(new.barcode)?;
     let description = rules::description(new.description)?;
+    let now = app.clock.now();
     let mut conn = db::conn(&app.pool).await?;
-    let item = store::create_item(
-        &mut conn,
-        creator,
-        &name,
-        price,
-        &barcode,
-        &description,
-        app.clock.now(),
-    )
+    let item = db::transaction(&mut conn, async |conn| {
+        let item =
+            store::create_item(conn, creator, &name, price, &barcode, &description, now).await?;
+        store::log_events(
+            conn,
+            MarketEventKind::Listed,
+            std::slice::from_ref(&item),
+            now,
+        )
+        .await?;
+        Ok(item)
+    })
     .await?;
-    app.market_events
-        .publish(MarketEventKind::Listed, item.clone())
-        .await;
+    app.market_events.changed().await;
     Ok(item)
 }
 
@@ -166,9 +168,7 @@ pub async fn purchase(
     )
     .await?;
     if !trade.replayed {
-        app.market_events
-            .publish(MarketEventKind::Purchased, trade.item.clone())
-            .await;
+        app.market_events.changed().await;
     }
     Ok(trade)
 }
@@ -221,9 +221,7 @@ pub async fn sell(
         if let Attempt::Traded(trade) =
             store::trade(conn, Side::Seller, seller, item_id, None, origin, now).await?
         {
-            app.market_events
-                .publish(MarketEventKind::Sold, trade.item.clone())
-                .await;
+            app.market_events.changed().await;
             return Ok(trade);
         }
         let item = store::find_item(conn, item_id).await?;

@@ -8,9 +8,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::db::schema::{items, market_transactions};
 
-#[derive(
-    Clone, Debug, Queryable, QueryableByName, Selectable, serde::Serialize, serde::Deserialize,
-)]
+#[derive(Clone, Debug, Queryable, QueryableByName, Selectable, Serialize, Deserialize)]
+// Serialised as the event log keeps it: PostgreSQL's `to_jsonb` of an `items` row, field for
+// column.
 #[diesel(table_name = items, check_for_backend(diesel::pg::Pg))]
 pub struct Item {
     pub id: i64,
@@ -90,7 +90,7 @@ impl MarketTransactionKind {
 }
 
 /// What happened to an item on the market.
-#[derive(Enum, Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Enum, Clone, Copy, Debug, PartialEq, Eq)]
 pub enum MarketEventKind {
     /// A new item was put on the market.
     Listed,
@@ -98,4 +98,21 @@ pub enum MarketEventKind {
     Purchased,
     /// Its holder sold the item back to the market.
     Sold,
+}
+
+impl MarketEventKind {
+    /// How the event log writes it (the column's CHECK lists these).
+    pub const fn code(self) -> &'static str {
+        match self {
+            Self::Listed => "LISTED",
+            Self::Purchased => "PURCHASED",
+            Self::Sold => "SOLD",
+        }
+    }
+
+    pub fn from_code(code: &str) -> Option<Self> {
+        [Self::Listed, Self::Purchased, Self::Sold]
+            .into_iter()
+            .find(|kind| kind.code() == code)
+    }
 }

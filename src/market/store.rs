@@ -8,14 +8,15 @@ use chrono::{DateTime, Utc};
 use diesel::pg::Pg;
 use diesel::prelude::*;
 use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
-use diesel::sql_types::{BigInt, Nullable, Text, Timestamptz, Untyped};
+use diesel::sql_types::{BigInt, Bool, Nullable, Text, Timestamptz, Untyped};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
-use super::model::{Item, ItemChanges, LedgerEntry, Trade};
+use super::model::{Item, ItemChanges, LedgerEntry, MarketEventKind, Trade};
 use crate::accounts::model::User;
 use crate::accounts::store::escape_like;
 use crate::audit::model::action;
-use crate::db::schema::{items, market_transactions, users};
+use crate::db::fixed_sql::fixed_sql;
+use crate::db::schema::{items, market_events, market_transactions, users};
 use crate::error::{AppError, reason, violated_unique_constraint};
 use crate::request::RequestInfo;
 
@@ -237,7 +238,8 @@ pub async fn held_for_update(
 }
 
 /// Puts the user's held `items` back on the market as sales: each a `SALE` ledger row with the
-/// budget after it (`balances`, one per item, in order) and the budget set to the last. Budgets
+/// budget after it (`balances`, one per item, in order) and a logged event, and the budget set
+/// to the last. Budgets
 /// plus held prices, and budgets against the ledger, stay as they were.
 pub async fn return_to_market(
     conn: &mut AsyncPgConnection,
@@ -275,7 +277,113 @@ pub async fn return_to_market(
         .set(users::budget.eq(budget))
         .execute(conn)
         .await?;
+    let returned: Vec<Item> = items
+        .iter()
+        .map(|item| Item {
+            owner_id: None,
+            updated_at: now,
+            ..item.clone()
+        })
+        .collect();
+    log_events(conn, MarketEventKind::Sold, &returned, now).await
+}
+
+/// An event as the log keeps it; (tx, id) is where it stands (see the migration that made the
+/// log).
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = market_events, check_for_backend(Pg))]
+pub struct LoggedEvent {
+    pub tx: i64,
+    pub id: i64,
+    pub kind: String,
+    pub item: serde_json::Value,
+}
+
+/// The transaction id below which every transaction has ended: logged events below it are
+/// settled, since no running or later transaction can add one there.
+const SETTLED_BELOW: &str = "pg_snapshot_xmin(pg_current_snapshot())::text::bigint";
+
+/// Logs that `items` (as they are now) were listed, bought or sold, in the caller's transaction.
+pub async fn log_events(
+    conn: &mut AsyncPgConnection,
+    kind: MarketEventKind,
+    items: &[Item],
+    now: DateTime<Utc>,
+) -> Result<(), AppError> {
+    let rows = items
+        .iter()
+        .map(|item| {
+            Ok((
+                market_events::kind.eq(kind.code()),
+                market_events::item.eq(serde_json::to_value(item)?),
+                market_events::created_at.eq(now),
+            ))
+        })
+        .collect::<Result<Vec<_>, serde_json::Error>>()
+        .map_err(|error| AppError::Internal(error.into()))?;
+    diesel::insert_into(market_events::table)
+        .values(rows)
+        .execute(conn)
+        .await?;
     Ok(())
+}
+
+/// Up to `limit` logged events after `after` in the log's order, settled or not, each with the
+/// bound below which the log was settled when they were read.
+pub async fn events_after(
+    conn: &mut AsyncPgConnection,
+    after: (i64, i64),
+    limit: i64,
+) -> Result<Vec<(LoggedEvent, i64)>, AppError> {
+    Ok(market_events::table
+        .filter(
+            fixed_sql::<Bool>("(market_events.tx, market_events.id) > (").then(
+                (after.0.into_sql::<BigInt>(), after.1.into_sql::<BigInt>()),
+                ")",
+            ),
+        )
+        .order((market_events::tx, market_events::id))
+        .limit(limit)
+        .select((LoggedEvent::as_select(), fixed_sql::<BigInt>(SETTLED_BELOW)))
+        .load(conn)
+        .await?)
+}
+
+/// Where the settled part of the log ends, if anything is logged.
+pub async fn settled_end(conn: &mut AsyncPgConnection) -> Result<Option<(i64, i64)>, AppError> {
+    Ok(market_events::table
+        .filter(market_events::tx.lt(fixed_sql::<BigInt>(SETTLED_BELOW)))
+        .order((market_events::tx.desc(), market_events::id.desc()))
+        .select((market_events::tx, market_events::id))
+        .first(conn)
+        .await
+        .optional()?)
+}
+
+/// Whether the event at `position` is still logged (old events are deleted by the cleanup).
+pub async fn is_logged(
+    conn: &mut AsyncPgConnection,
+    (tx, id): (i64, i64),
+) -> Result<bool, AppError> {
+    Ok(diesel::select(diesel::dsl::exists(
+        market_events::table
+            .find(id)
+            .filter(market_events::tx.eq(tx)),
+    ))
+    .get_result(conn)
+    .await?)
+}
+
+/// Deletes the events logged before `before`. Rows deleted.
+pub async fn delete_events_before(
+    conn: &mut AsyncPgConnection,
+    before: DateTime<Utc>,
+) -> Result<usize, AppError> {
+    Ok(
+        diesel::delete(market_events::table.filter(market_events::created_at.lt(before)))
+            .execute(conn)
+            .await?,
+    )
 }
 
 /// What one trade statement did.
@@ -463,7 +571,16 @@ impl QueryFragment<Pg> for TradeStatement<'_> {
         out.push_bind_param::<Nullable<Text>, _>(&self.idempotency_key)?;
         out.push_sql(", ");
         out.push_bind_param::<Timestamptz, _>(&self.now)?;
-        out.push_sql(" FROM traded, trader, settled), audited AS (");
+        out.push_sql(
+            " FROM traded, trader, settled), noted AS (INSERT INTO market_events (kind, item, created_at) SELECT '",
+        );
+        out.push_sql(match self.side {
+            Side::Buyer => MarketEventKind::Purchased.code(),
+            Side::Seller => MarketEventKind::Sold.code(),
+        });
+        out.push_sql("', to_jsonb(traded), ");
+        out.push_bind_param::<Timestamptz, _>(&self.now)?;
+        out.push_sql(" FROM traded), audited AS (");
         out.push_sql(crate::audit::store::INSERT);
         out.push_sql(" SELECT trader.id, ");
         out.push_bind_param::<Text, _>(match self.side {

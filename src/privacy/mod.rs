@@ -33,7 +33,6 @@ use crate::auth::recent::Reauth;
 use crate::db;
 use crate::error::AppError;
 use crate::mail::{store as outbox, templates};
-use crate::market::model::MarketEventKind;
 use crate::request::RequestInfo;
 
 /// What a deletion did.
@@ -141,10 +140,8 @@ async fn erase(
     })
     .await?;
     app.outbox_wakeup.notify_one();
-    for mut item in returned {
-        item.owner_id = None;
-        item.updated_at = now;
-        app.market_events.publish(MarketEventKind::Sold, item).await;
+    if !returned.is_empty() {
+        app.market_events.changed().await;
     }
     Ok(deleted)
 }

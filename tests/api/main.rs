@@ -44,6 +44,7 @@ mod rbac;
 mod readme;
 mod reauthentication;
 mod reminders;
+mod resumable_events;
 mod schema;
 mod scripts;
 mod sessions;

@@ -251,6 +251,9 @@ async fn cleanup_reads_only_what_it_deletes() {
              SELECT (SELECT min(id) FROM habit_reminders) + n % 50, DATE '2000-01-01' + n, {when}"
         ),
         format!(
+            "INSERT INTO market_events (kind, item, created_at) SELECT 'LISTED', '{{}}', {when}"
+        ),
+        format!(
             "INSERT INTO email_outbox (kind, recipient, subject, text_body, html_body, sent_at, created_at, next_attempt_at)
              SELECT 'verify', 'a@example.com', 's', CASE WHEN n % 3 <> 0 THEN 't' END,
                     CASE WHEN n % 3 <> 0 THEN 'h' END, CASE WHEN n % 3 = 0 THEN {when} END, now(), now()"
