@@ -66,6 +66,11 @@ pub struct Config {
     )]
     pub trusted_proxies: Vec<String>,
 
+    /// A manifest of trusted documents (JSON: SHA-256 hex of each document → its text). When
+    /// set, only these documents run, except for holders of `documents:any`.
+    #[arg(long, env = "AGORA_TRUSTED_DOCUMENTS")]
+    pub trusted_documents: Option<std::path::PathBuf>,
+
     /// Budget a newly registered user starts with.
     #[arg(long, env = "AGORA_DEFAULT_BUDGET", default_value_t = 1000)]
     pub default_budget: i64,

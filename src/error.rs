@@ -32,6 +32,8 @@ pub mod code {
     pub const METHOD_NOT_ALLOWED: &str = "METHOD_NOT_ALLOWED";
     /// Apollo APQ: the hash is unknown here; send the query with it (Apollo Client does).
     pub const PERSISTED_QUERY_NOT_FOUND: &str = "PERSISTED_QUERY_NOT_FOUND";
+    /// Trusted documents are on and the request's document is not in the manifest.
+    pub const PERSISTED_QUERY_NOT_IN_LIST: &str = "PERSISTED_QUERY_NOT_IN_LIST";
 }
 
 /// `extensions.reason` values that accompany `CONFLICT` (and `FORBIDDEN`, for

@@ -71,6 +71,9 @@ pub struct App {
     pub stripe: Option<payments::stripe::Stripe>,
     /// The quote provider, when `AGORA_QUOTES_URL` is set.
     pub quotes: Option<quotes::provider::Provider>,
+    /// The only documents that run (but for holders of `documents:any`), when
+    /// `AGORA_TRUSTED_DOCUMENTS` names a manifest.
+    pub trusted_documents: Option<Arc<graphql::trusted::TrustedDocuments>>,
 }
 
 impl App {
@@ -116,6 +119,12 @@ impl App {
             webauthn: passkeys::relying_party(&config)?,
             stripe: payments::client(&config)?,
             quotes: quotes::provider(&config)?,
+            trusted_documents: config
+                .trusted_documents
+                .as_deref()
+                .map(graphql::trusted::TrustedDocuments::load)
+                .transpose()?
+                .map(Arc::new),
             outbox_wakeup: tokio::sync::Notify::new(),
             limits: ratelimit::Limits::new(&config, redis.clone()),
             permission_sets: Default::default(),

@@ -13,9 +13,14 @@ import argparse
 import csv
 import json
 import os
+import pathlib
 import sys
 import urllib.error
 import urllib.request
+
+
+# Sent whole, naming the operation: its exact text is what a trusted-documents server lists.
+OPERATIONS = (pathlib.Path(__file__).parent / "operations.graphql").read_text().rstrip("\n")
 
 
 class GraphQLError(Exception):
@@ -25,10 +30,11 @@ class GraphQLError(Exception):
 
 
 def client(url, token):
-    def graphql(query, variables=None):
+    def graphql(operation, variables=None):
+        body = {"query": OPERATIONS, "operationName": operation, "variables": variables or {}}
         request = urllib.request.Request(
             url,
-            data=json.dumps({"query": query, "variables": variables or {}}).encode(),
+            data=json.dumps(body).encode(),
             headers={"Content-Type": "application/json", "Authorization": f"Bearer {token}"},
         )
         try:
@@ -53,7 +59,7 @@ def usernames(path):
 
 def find_user(graphql, username):
     found = graphql(
-        "query($search: String) { users(first: 100, filter: {search: $search}) { nodes { id username } } }",
+        "FindUsers",
         {"search": username},
     )["users"]["nodes"]
     return next((user["id"] for user in found if user["username"].lower() == username.lower()), None)
@@ -82,17 +88,17 @@ def main():
         print(f"{step}: {error}", file=sys.stderr)
 
     try:
-        roles = {role["name"].lower(): role["id"] for role in graphql("{ roles { id name } }")["roles"]}
+        roles = {role["name"].lower(): role["id"] for role in graphql("Roles")["roles"]}
         role_id = roles.get(args.role.lower())
         if role_id is None:
             role_id = graphql(
-                "mutation($v: CreateRoleInput!) { createRole(input: $v) { role { id } } }",
+                "CreateRole",
                 {"v": {"name": args.role, "description": args.description}},
             )["createRole"]["role"]["id"]
             report(f"role {args.role}", "created", True)
         else:
             report(f"role {args.role}", "exists")
-        permissions = {p["name"]: p["id"] for p in graphql("{ permissions { id name } }")["permissions"]}
+        permissions = {p["name"]: p["id"] for p in graphql("Permissions")["permissions"]}
     except GraphQLError as error:
         failed(f"role {args.role}", error)
         return 1
@@ -104,7 +110,7 @@ def main():
             continue
         try:
             changed = graphql(
-                "mutation($v: RolePermissionInput!) { grantPermission(input: $v) { changed } }",
+                "GrantPermission",
                 {"v": {"roleId": role_id, "permissionId": permissions[name]}},
             )["grantPermission"]["changed"]
             report(step, "granted" if changed else "already granted", changed)
@@ -119,7 +125,7 @@ def main():
                 failed(step, "NOT_FOUND: no account with that username")
                 continue
             changed = graphql(
-                "mutation($v: UserRoleInput!) { assignRole(input: $v) { changed } }",
+                "AssignRole",
                 {"v": {"userId": user_id, "roleId": role_id}},
             )["assignRole"]["changed"]
             report(step, "assigned" if changed else "already held", changed)

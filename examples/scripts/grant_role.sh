@@ -12,11 +12,14 @@ role=$1 wanted=$2 file=$3
 url=${AGORA_URL:-http://127.0.0.1:8080/graphql}
 : "${AGORA_TOKEN:?set AGORA_TOKEN to an API token}"
 changes=0 failures=0
+# Sent whole, naming the operation: its exact text is what a trusted-documents server lists.
+operations=$(cat "$(dirname "$0")/operations.graphql")
 
-# gql QUERY VARIABLES_JSON -> the answer's data; on errors prints CODE: message and returns 1
+# gql OPERATION VARIABLES_JSON -> the answer's data; on errors prints CODE: message and returns 1
 gql() {
   local answer
-  answer=$(jq -nc --arg query "$1" --argjson variables "${2:-{\}}" '{query: $query, variables: $variables}' |
+  answer=$(jq -nc --arg query "$operations" --arg operation "$1" --argjson variables "${2:-{\}}" \
+      '{query: $query, operationName: $operation, variables: $variables}' |
     curl -sS "$url" -H 'Content-Type: application/json' -H "Authorization: Bearer $AGORA_TOKEN" --data-binary @-)
   if jq -e '.errors' >/dev/null <<<"$answer"; then
     jq -r '.errors[] | "\(.extensions.code // "UNKNOWN"): \(.message)"' <<<"$answer"
@@ -26,17 +29,17 @@ gql() {
 }
 report() { echo "$1: $2"; [ "${3:-}" = changed ] && changes=$((changes + 1)); return 0; }
 failed() { echo "$1: $2" >&2; failures=$((failures + 1)); }
-# changed STEP DONE_WORD UNCHANGED_WORD FIELD QUERY VARIABLES: runs a mutation answering `changed`
+# changed STEP DONE_WORD UNCHANGED_WORD FIELD OPERATION VARIABLES: runs a mutation answering `changed`
 changed() {
   local data
   if ! data=$(gql "$5" "$6"); then failed "$1" "$data"; return; fi
   if [ "$(jq -r ".$4.changed" <<<"$data")" = true ]; then report "$1" "$2" changed; else report "$1" "$3"; fi
 }
 
-if ! roles=$(gql '{ roles { id name } }'); then failed "role $role" "$roles"; exit 1; fi
+if ! roles=$(gql Roles); then failed "role $role" "$roles"; exit 1; fi
 role_id=$(jq -r --arg name "$role" '.roles[] | select((.name | ascii_downcase) == ($name | ascii_downcase)) | .id' <<<"$roles")
 if [ -z "$role_id" ]; then
-  if ! created=$(gql 'mutation($v: CreateRoleInput!) { createRole(input: $v) { role { id } } }' \
+  if ! created=$(gql CreateRole \
       "$(jq -nc --arg name "$role" '{v: {name: $name}}')"); then
     failed "role $role" "$created"; exit 1
   fi
@@ -46,13 +49,13 @@ else
   report "role $role" exists
 fi
 
-if ! permissions=$(gql '{ permissions { id name } }'); then failed "role $role" "$permissions"; exit 1; fi
+if ! permissions=$(gql Permissions); then failed "role $role" "$permissions"; exit 1; fi
 for name in $wanted; do
   step="grant $name to $role"
   permission_id=$(jq -r --arg name "$name" '.permissions[] | select(.name == $name) | .id' <<<"$permissions")
   if [ -z "$permission_id" ]; then failed "$step" "NOT_FOUND: no such permission"; continue; fi
   changed "$step" granted "already granted" grantPermission \
-    'mutation($v: RolePermissionInput!) { grantPermission(input: $v) { changed } }' \
+    GrantPermission \
     "$(jq -nc --arg role "$role_id" --arg permission "$permission_id" '{v: {roleId: $role, permissionId: $permission}}')"
 done
 
@@ -61,14 +64,14 @@ column=$(head -n 1 "$file" | tr -d '\r' | tr ',' '\n' | grep -nx username | cut 
 while IFS= read -r username; do
   [ -n "$username" ] || continue
   step="assign $role to $username"
-  if ! found=$(gql 'query($search: String) { users(first: 100, filter: {search: $search}) { nodes { id username } } }' \
+  if ! found=$(gql FindUsers \
       "$(jq -nc --arg search "$username" '{search: $search}')"); then
     failed "$step" "$found"; continue
   fi
   user_id=$(jq -r --arg name "$username" '.users.nodes[] | select((.username | ascii_downcase) == ($name | ascii_downcase)) | .id' <<<"$found")
   if [ -z "$user_id" ]; then failed "$step" "NOT_FOUND: no account with that username"; continue; fi
   changed "$step" assigned "already held" assignRole \
-    'mutation($v: UserRoleInput!) { assignRole(input: $v) { changed } }' \
+    AssignRole \
     "$(jq -nc --arg user "$user_id" --arg role "$role_id" '{v: {userId: $user, roleId: $role}}')"
 done < <(tail -n +2 "$file" | tr -d '\r' | cut -d, -f"$column" | sed 's/^ *//; s/ *$//')
 

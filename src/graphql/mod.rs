@@ -10,6 +10,9 @@ pub mod nulls;
 pub mod parsed;
 pub mod persisted;
 pub mod scalars;
+pub mod trusted;
+
+use std::sync::Arc;
 
 use async_graphql::{MergedObject, MergedSubscription, Schema, SchemaBuilder};
 
@@ -100,8 +103,15 @@ pub fn schema_builder() -> SchemaBuilder<Query, Mutation, Subscription> {
 
 /// The schema as served, with the limits of [`limits`]: production refuses introspection and
 /// hides "did you mean" suggestions.
-pub fn build_schema(config: &Config) -> SchemaBuilder<Query, Mutation, Subscription> {
-    let builder = schema_builder()
+pub fn build_schema(
+    config: &Config,
+    trusted: Option<&Arc<trusted::TrustedDocuments>>,
+) -> SchemaBuilder<Query, Mutation, Subscription> {
+    let mut builder = schema_builder();
+    if let Some(trusted) = trusted {
+        builder = builder.extension(trusted::TrustedOverSockets(Arc::clone(trusted)));
+    }
+    let builder = builder
         .extension(limits::Limits::new(limits::ShapeLimits {
             introspection: !config.is_production(),
             max_fields: config.max_fields_per_operation,

@@ -21,6 +21,7 @@ use crate::auth::authenticate;
 use crate::error::{AppError, code};
 use crate::graphql::input_limits;
 use crate::graphql::persisted::Lookup;
+use crate::graphql::trusted;
 use crate::graphql::{set_code, with_loaders};
 use crate::ratelimit::Guarded;
 use crate::request::RequestInfo;
@@ -66,11 +67,13 @@ pub(super) async fn post(State(state): State<HttpState>, request: Request) -> Re
     }
     match serde_json::from_slice::<async_graphql::Request>(&bytes) {
         Ok(mut request) => {
-            let lookup = state.persisted.resolve(&mut request).await;
+            let lookup = admit(&state, &parts.headers, &mut request).await;
             if let Err(message) = input_limits::check_document(&request.query) {
                 return document_too_large(&message);
             }
-            state.parsed.prime(&mut request);
+            if lookup.is_ok() {
+                state.parsed.prime(&mut request);
+            }
             execute(&state, &mut parts, request, lookup).await
         }
         Err(_) => http_error(
@@ -92,11 +95,13 @@ pub(super) async fn get(State(state): State<HttpState>, request: Request) -> Res
         Ok(request) => request,
         Err(message) => return http_error(StatusCode::BAD_REQUEST, code::BAD_REQUEST, &message),
     };
-    let lookup = state.persisted.resolve(&mut request).await;
+    let lookup = admit(&state, &parts.headers, &mut request).await;
     if let Err(message) = input_limits::check_document(&request.query) {
         return document_too_large(&message);
     }
-    state.parsed.prime(&mut request);
+    if lookup.is_ok() {
+        state.parsed.prime(&mut request);
+    }
     if lookup.is_ok()
         && selected_operation_type(&mut request).is_some_and(|kind| kind != OperationType::Query)
     {
@@ -114,6 +119,37 @@ pub(super) async fn get(State(state): State<HttpState>, request: Request) -> Res
         return refusal;
     }
     execute(&state, &mut parts, request, lookup).await
+}
+
+/// The request's persisted query looked up. With trusted documents on, its document is judged
+/// first, before anything parses it: one outside the manifest goes on only for a caller holding
+/// `documents:any`.
+async fn admit(
+    state: &HttpState,
+    headers: &HeaderMap,
+    request: &mut async_graphql::Request,
+) -> Result<Lookup, ServerError> {
+    if let Some(trusted) = &state.app.trusted_documents {
+        let trusted = trusted.admit(request);
+        if !trusted {
+            let viewer = match client::access_token(headers, state.cookies) {
+                Some(token) => authenticate::viewer(&state.app, &token, state.app.clock.now())
+                    .await
+                    .ok()
+                    .flatten(),
+                None => None,
+            };
+            if !trusted::may_send_any(viewer.as_ref()) {
+                return Err(trusted::not_in_list());
+            }
+        }
+        request.data.insert(trusted::Admitted);
+        if trusted {
+            // Its text came from (or matched) the manifest: nothing to look up or remember.
+            return Ok(Lookup::None);
+        }
+    }
+    state.persisted.resolve(request).await
 }
 
 /// GET parameters as GraphQL over HTTP names them. (async-graphql's `parse_query_string` expects
@@ -214,7 +250,11 @@ async fn execute(
     {
         return too_many_requests(retry_after_secs);
     }
-    let operation_name = operation_name(&mut request);
+    // A refused request is not parsed, not even for its name.
+    let operation_name = match &lookup {
+        Ok(_) => operation_name(&mut request),
+        Err(_) => request.operation_name.clone(),
+    };
     let (mut response, user_id) = run(state, &parts.headers, request, lookup, info).await;
     label_errors(&mut response, &request_id);
     let outcome = response

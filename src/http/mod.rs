@@ -59,7 +59,9 @@ struct HttpState {
 }
 
 pub fn router(app: Arc<App>) -> Router {
-    let schema = build_schema(&app.config).data(app.clone()).finish();
+    let schema = build_schema(&app.config, app.trusted_documents.as_ref())
+        .data(app.clone())
+        .finish();
     let request_timeout = Duration::from_secs(app.config.request_timeout_secs);
     let cors = cors_layer(&app);
     let trusted_proxies = app.config.trusted_proxies().unwrap_or_default().into();

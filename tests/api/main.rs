@@ -56,3 +56,4 @@ mod subscriptions;
 mod sweep;
 mod tasks;
 mod themes;
+mod trusted;

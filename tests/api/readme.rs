@@ -289,7 +289,7 @@ impl Story {
     /// A subscription must fit the schema: executed over a transport without subscriptions,
     /// the only error is that it is a subscription.
     async fn validate_subscription(&self, operation: &Operation) -> Option<String> {
-        let schema = agora::graphql::build_schema(&self.t.app.config).finish();
+        let schema = agora::graphql::build_schema(&self.t.app.config, None).finish();
         let response = schema.execute(operation.text.as_str()).await;
         let messages: Vec<&str> = response.errors.iter().map(|e| e.message.as_str()).collect();
         (messages != ["Subscriptions are not supported on this transport."])

@@ -1,5 +1,6 @@
-//! The admin scripts in `examples/scripts/` run as a person runs them, against a served app:
-//! first run makes the changes, a second run changes nothing, and refusals carry their code.
+//! The admin scripts in `examples/scripts/` run as a person runs them, against a served app that
+//! runs only trusted documents: first run makes the changes, a second run changes nothing, and
+//! refusals carry their code.
 
 use std::process::Output;
 
@@ -39,7 +40,14 @@ async fn the_python_and_shell_scripts_provision_a_role_idempotently() {
         .as_str()
         .unwrap()
         .to_owned();
-    let url = format!("http://{}/graphql", t.serve().await);
+    // Served with trusted documents on, as production would: the token does not hold
+    // documents:any, so every document the scripts send must be in the manifest.
+    let trusted = t
+        .instance_with(|config| {
+            config.trusted_documents = Some("examples/trusted-documents.json".into());
+        })
+        .await;
+    let url = format!("http://{}/graphql", trusted.serve().await);
     let dir = std::env::temp_dir().join(format!("agora-scripts-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let csv = dir.join("users.csv");

@@ -194,6 +194,23 @@ impl TestApp {
         }
     }
 
+    /// A second instance on this app's database, with `adjust`ed settings (the database stays
+    /// this app's to drop).
+    pub async fn instance_with(&self, adjust: impl FnOnce(&mut Config)) -> Self {
+        let mut config = self.app.config.clone();
+        adjust(&mut config);
+        let app = App::build(config).await.expect("building the app");
+        let router = agora::http::router(app.clone()).layer(MockConnectInfo(SocketAddr::from((
+            [203, 0, 113, 7],
+            40_000,
+        ))));
+        Self {
+            app,
+            router,
+            database: String::new(),
+        }
+    }
+
     /// An app as production runs it (which must be told where mailed links lead).
     pub async fn production() -> Self {
         Self::with_config(|config| {
@@ -383,7 +400,9 @@ impl TestApp {
 
 impl Drop for TestApp {
     fn drop(&mut self) {
-        drop_database(&self.database);
+        if !self.database.is_empty() {
+            drop_database(&self.database);
+        }
     }
 }
 
