@@ -2,10 +2,12 @@
 // habits, two-factor setup, a transparent refresh of an expired access token, the market with
 // paging and cache updates, live market events over graphql-ws, and 2FA sign-in with a TOTP
 // code and with a recovery code. Access tokens live AGORA_ACCESS_TTL_SECS = 3 seconds here, so
-// nearly every step also runs through the refresh link.
+// nearly every step also runs through the refresh link. The app's server runs only trusted
+// documents.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdir } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { mkdir, readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import * as OTPAuth from 'otpauth';
 import { startAgora } from './server.mjs';
@@ -13,6 +15,7 @@ import { startWeb } from './web.mjs';
 import { launchChromium } from './browser.mjs';
 
 const artifacts = fileURLToPath(new URL('./artifacts/', import.meta.url));
+const manifest = fileURLToPath(new URL('../../trusted-documents.json', import.meta.url));
 const TTL_SECS = 3;
 const STEP_MS = 30_000;
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -29,9 +32,20 @@ const ITEMS = [
 ];
 
 test('the SPA in Chromium: cookies, CSRF header, 2FA, refresh, market, live events, habits', async (t) => {
-  const agora = await startAgora({ name: 'spa', env: { AGORA_ACCESS_TTL_SECS: String(TTL_SECS) } });
-  t.after(() => agora.stop());
-  const web = await startWeb(agora.url);
+  // The app talks to an instance that runs only trusted documents, as production may: every
+  // request it sends must be listed in examples/trusted-documents.json. This test's own setup
+  // (an administrator, items, a second trader) goes to another instance on the same database.
+  const shared = { AGORA_ACCESS_TTL_SECS: String(TTL_SECS), AGORA_SECRET: randomBytes(32).toString('hex') };
+  const agora = await startAgora({ name: 'spa-setup', env: shared });
+  const trusted = await startAgora({
+    name: 'spa',
+    env: { ...shared, DATABASE_URL: agora.env.DATABASE_URL, AGORA_TRUSTED_DOCUMENTS: manifest },
+  });
+  t.after(async () => {
+    await trusted.stop();
+    await agora.stop();
+  });
+  const web = await startWeb(trusted.url);
   t.after(() => web.close());
   await mkdir(artifacts, { recursive: true });
 
@@ -287,6 +301,12 @@ test('the SPA in Chromium: cookies, CSRF header, 2FA, refresh, market, live even
     await page.reload();
     await testId('login-form').waitFor();
     await shot('signed-out');
+  });
+
+  await t.test('the trusted instance refused nothing the app sent, and refuses other documents', async () => {
+    assert.doesNotMatch(await readFile(trusted.logFile, 'utf8'), /PERSISTED_QUERY_NOT_IN_LIST/);
+    const refused = await trusted.graphql('{ me { id } }');
+    assert.equal(refused.errors?.[0]?.extensions?.code, 'PERSISTED_QUERY_NOT_IN_LIST', JSON.stringify(refused));
   });
 
   assert.deepEqual(problems, [], 'the page ran without errors');
