@@ -117,7 +117,8 @@ fn assert_plans<'a>(
                 plan.contains(&format!("Index Scan using {index}"))
                     || plan.contains(&format!("Bitmap Index Scan on {index}"))
                     || plan.contains(&format!("Index Only Scan using {index}"))
-                    || plan.contains(&format!("Index Scan Backward using {index}")),
+                    || plan.contains(&format!("Index Scan Backward using {index}"))
+                    || plan.contains(&format!("Index Only Scan Backward using {index}")),
                 "{sql}\ndoes not use {index}:\n{plan}"
             );
         }
@@ -394,4 +395,36 @@ async fn the_api_token_check_stays_prepared() {
         1,
         "prepared once, kept for the next request"
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn market_event_readers_use_the_logs_position_index() {
+    let t = TestApp::new().await;
+    t.sql(
+        "INSERT INTO market_events (kind, item, created_at)
+         SELECT 'LISTED', '{}', now() FROM generate_series(1, 50000)",
+    )
+    .await;
+    t.sql("ANALYZE market_events").await;
+    let (mut conn, sent) = recording(&t).await;
+    // Settled once every transaction older than the insert has ended, other tests' included.
+    let end = loop {
+        if let Some(end) = agora::market::store::settled_end(&mut conn).await.unwrap() {
+            break end;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    };
+    sent.lock().unwrap().truncate(1);
+    let page = agora::market::store::events_after(&mut conn, (end.0, end.1 - 600), 500)
+        .await
+        .unwrap();
+    assert_eq!(page.len(), 500);
+    assert!(
+        agora::market::store::is_logged(&mut conn, end)
+            .await
+            .unwrap()
+    );
+    let plans = planned(&t, &sent).await;
+    assert_eq!(plans.len(), 3);
+    assert_plans(&plans, "market_events", &["market_events_position"]);
 }
