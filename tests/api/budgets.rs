@@ -8,6 +8,7 @@ use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
 use serde_json::{Value, json};
 
 use crate::common::{FreshDatabase, PASSWORD, Reply, Server, TestApp, Tokens, redis_url, sql_at};
+use crate::instances::sign_in;
 use crate::market::list_item;
 
 const SET: &str = "mutation($v: SetRequestBudgetInput!) { setRequestBudget(input: $v) { requestBudget { requestsPerMinute maxComplexity maxDepth statementTimeoutMs } } }";
@@ -388,21 +389,8 @@ async fn two_instances_enforce_a_budget_set_on_either_and_share_the_count() {
          SELECT u.id, r.id, now() FROM users u, roles r WHERE u.username = 'ada' AND r.name = 'admin'",
     )
     .await;
-    let sign_in = async |server: &Server, username: &str| {
-        let reply = server
-            .gql(
-                None,
-                "mutation($i: LoginInput!) { login(input: $i) { ... on AuthPayload { accessToken } } }",
-                json!({ "i": { "login": username, "password": PASSWORD } }),
-            )
-            .await;
-        reply.assert_ok()["login"]["accessToken"]
-            .as_str()
-            .unwrap()
-            .to_owned()
-    };
-    let ada = sign_in(&a, "ada").await;
-    let grace = sign_in(&b, "grace").await;
+    let (ada, _) = sign_in(&a, "ada").await;
+    let (grace, _) = sign_in(&b, "grace").await;
     // B has grace's permissions (and her roles' budget: none) in memory.
     b.gql(Some(&grace), DEEP, json!({})).await.assert_ok();
 
@@ -437,4 +425,42 @@ async fn two_instances_enforce_a_budget_set_on_either_and_share_the_count() {
         assert_eq!(refused.code(), Some("RATE_LIMITED"));
     }
     a.gql(Some(&ada), SHALLOW, json!({})).await.assert_ok();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn only_a_change_of_statement_timeout_costs_a_statement() {
+    // One connection, so every checkout finds what the request before left.
+    let t = TestApp::with_config(|config| config.db_pool_size = 1).await;
+    let ada = t.admin("ada").await;
+    let grace = t.user("grace").await;
+    set(
+        &t,
+        &ada,
+        json!({ "roleId": role_id(&t, "user").await, "statementTimeoutMs": 5000 }),
+    )
+    .await
+    .assert_ok();
+    let sent = async |tokens: &Tokens| {
+        let before = agora::metrics::statements_sent();
+        t.gql_as(&tokens.access, COSTLY, json!({}))
+            .await
+            .assert_ok();
+        agora::metrics::statements_sent() - before
+    };
+    // Both users' permission sets read again after the change, the connection left at the
+    // default by ada.
+    sent(&grace).await;
+    sent(&ada).await;
+    let ada_alone = sent(&ada).await;
+    assert_eq!(sent(&ada).await, ada_alone, "the default costs no SET");
+    let grace_first = sent(&grace).await;
+    // Her authentication finds the connection at the default; her resolver sets it to hers.
+    // Next time her authentication sets it back first, and her resolver to hers again.
+    assert_eq!(sent(&grace).await, grace_first + 1);
+    assert_eq!(
+        sent(&ada).await,
+        ada_alone + 1,
+        "one SET back to the default"
+    );
+    assert_eq!(sent(&ada).await, ada_alone);
 }
