@@ -219,6 +219,12 @@ pub struct Config {
     #[arg(long, env = "AGORA_REQUEST_TIMEOUT_SECS", default_value_t = 30)]
     pub request_timeout_secs: u64,
 
+    /// PostgreSQL's `statement_timeout` on the pool's connections, in milliseconds: the longest
+    /// any one statement may run, and the most a request budget may allow. The default is the
+    /// request deadline, past which nobody waits for the answer anyway.
+    #[arg(long, env = "AGORA_STATEMENT_TIMEOUT_MS", default_value_t = 30_000)]
+    pub statement_timeout_ms: u32,
+
     /// Habits one user may have, archived ones included. Statistics and the streak order read
     /// every habit's completions, so this bounds those requests; 500 is far past personal use.
     #[arg(long, env = "AGORA_MAX_HABITS_PER_USER", default_value_t = 500)]
@@ -399,6 +405,9 @@ impl Config {
                 "AGORA_REMINDERS_INTERVAL_SECS must be between 1 and {MAX_REMINDERS_INTERVAL_SECS} \
                  (a reminder may go out that long after its time)"
             );
+        }
+        if self.statement_timeout_ms < 10 {
+            bail!("AGORA_STATEMENT_TIMEOUT_MS must be at least 10");
         }
         if self.default_budget < 0 {
             bail!("AGORA_DEFAULT_BUDGET must not be negative");

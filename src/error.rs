@@ -69,6 +69,9 @@ pub mod reason {
     pub const REAUTHENTICATION_REQUIRED: &str = "REAUTHENTICATION_REQUIRED";
     /// `FORBIDDEN`: this server has no Stripe keys, so nothing can be bought with money.
     pub const PAYMENTS_NOT_CONFIGURED: &str = "PAYMENTS_NOT_CONFIGURED";
+    /// `SERVICE_UNAVAILABLE`: a statement ran past the request's `statement_timeout` (its
+    /// budget's, or the server's); whatever the request was changing was rolled back.
+    pub const TIMEOUT: &str = "TIMEOUT";
 }
 
 /// Deliberately not `Display`: async-graphql converts every `Display` type into an error without
@@ -100,6 +103,9 @@ pub enum AppError {
         message: String,
     },
     ServiceUnavailable,
+    /// PostgreSQL cancelled a statement at the request's `statement_timeout`
+    /// (`SERVICE_UNAVAILABLE`, `TIMEOUT`).
+    TimedOut,
     /// A service Agora depends on (an OpenID provider) did not answer; the message names it.
     Upstream(Cow<'static, str>),
     /// An identity provider's answer failed a check; the message says which.
@@ -177,6 +183,9 @@ impl AppError {
             Self::ServiceUnavailable | Self::Contended => {
                 "The service is temporarily unavailable; retry shortly".to_owned()
             }
+            Self::TimedOut => {
+                "The request took longer than its time allows and was undone; retry, or ask for less".to_owned()
+            }
             Self::RateLimited { retry_after_secs } => {
                 format!("Too many attempts; try again in {retry_after_secs} s")
             }
@@ -196,7 +205,7 @@ impl AppError {
             Self::BadUserInput { .. } => code::BAD_USER_INPUT,
             Self::NotFound(_) => code::NOT_FOUND,
             Self::Conflict { .. } => code::CONFLICT,
-            Self::ServiceUnavailable | Self::Contended | Self::Upstream(_) => {
+            Self::ServiceUnavailable | Self::Contended | Self::TimedOut | Self::Upstream(_) => {
                 code::SERVICE_UNAVAILABLE
             }
             Self::RateLimited { .. } => code::RATE_LIMITED,
@@ -217,6 +226,9 @@ impl From<DieselError> for AppError {
             DieselError::DatabaseError(_, info) if is_server_going_away(info.message()) => {
                 Self::ServiceUnavailable
             }
+            DieselError::DatabaseError(_, info) if info.message() == STATEMENT_TIMEOUT => {
+                Self::TimedOut
+            }
             DieselError::DatabaseError(DatabaseErrorKind::SerializationFailure, _) => {
                 Self::Contended
             }
@@ -227,6 +239,11 @@ impl From<DieselError> for AppError {
         }
     }
 }
+
+/// PostgreSQL's message for SQLSTATE 57014 (query_canceled) raised by `statement_timeout`
+/// (diesel-async keeps no SQLSTATE it does not name; the same code for a cancel request or
+/// `lock_timeout` carries another message, and neither is sent by Agora).
+const STATEMENT_TIMEOUT: &str = "canceling statement due to statement timeout";
 
 // diesel names SQLSTATE 40001 (SerializationFailure) but not 40P01, and diesel-async keeps no
 // SQLSTATE for what it does not name: a deadlock is known by PostgreSQL's message for it.
@@ -258,6 +275,7 @@ impl From<AppError> for async_graphql::Error {
                     extensions.set("reason", reason::REAUTHENTICATION_REQUIRED);
                 }
                 AppError::FeatureOff(why) => extensions.set("reason", *why),
+                AppError::TimedOut => extensions.set("reason", reason::TIMEOUT),
                 AppError::RateLimited { retry_after_secs } => {
                     extensions.set("retryAfter", *retry_after_secs);
                 }

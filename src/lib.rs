@@ -1,11 +1,15 @@
 //! Agora: one GraphQL schema over Postgres. [`App`] holds what every request shares; `http`
 //! mounts the schema; each domain module keeps its model, store, rules and resolvers together.
+// The merged Query and Mutation nest one async body per member: past 16 members, computing
+// their layout goes deeper than the default limit of 128.
+#![recursion_limit = "256"]
 
 pub mod accounts;
 pub mod admin;
 pub mod audit;
 pub mod auth;
 pub mod bounded;
+pub mod budgets;
 pub mod cleanup;
 pub mod clock;
 pub mod config;

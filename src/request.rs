@@ -20,6 +20,9 @@ pub struct Viewer {
     /// for an API token, which has no session to prove.
     pub proved_at: Option<DateTime<Utc>>,
     pub permissions: crate::rbac::permissions::PermissionSet,
+    /// The request budget: the user's roles', and for an API token the tighter of that and
+    /// the token's own.
+    pub budget: crate::budgets::model::Budget,
     /// The user's zone and day start: calendar logic ("today", streaks, statistics) runs in
     /// their dates.
     pub days: UserDays,

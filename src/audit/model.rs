@@ -38,6 +38,8 @@ pub mod action {
     pub const ACCOUNT_DELETE: &str = "account.delete";
     pub const API_TOKEN_CREATE: &str = "api_token.create";
     pub const API_TOKEN_REVOKE: &str = "api_token.revoke";
+    /// A role's or an API token's request budget was set or cleared.
+    pub const REQUEST_BUDGET_SET: &str = "request_budget.set";
     pub const ACCESS_DENIED: &str = "access.denied";
     pub const MFA_ENABLE: &str = "auth.mfa_enable";
     pub const PASSWORD_RESET: &str = "auth.password_reset";

@@ -44,7 +44,7 @@ pub async fn viewer(
     if now - session.last_seen_at > TOUCH_INTERVAL {
         touch_session(&mut conn, subject.session_id, now).await?;
     }
-    let permissions = app
+    let held = app
         .permission_sets
         .of(&mut conn, subject.user_id, session.rbac_epoch)
         .await?;
@@ -53,7 +53,8 @@ pub async fn viewer(
         session_id: Some(subject.session_id),
         api_token_id: None,
         proved_at: Some(session.proved_at),
-        permissions,
+        permissions: held.permissions,
+        budget: held.budget,
         days: session.user.days(),
         account: session.user,
     }))
@@ -85,7 +86,8 @@ async fn api_token_viewer(
         session_id: None,
         api_token_id: Some(live.token_id),
         proved_at: None,
-        permissions: std::sync::Arc::new(token_permissions(live.granted, &held)),
+        permissions: std::sync::Arc::new(token_permissions(live.granted, &held.permissions)),
+        budget: crate::budgets::rules::tighter(held.budget, live.budget),
         days: live.user.days(),
         account: live.user,
     }))

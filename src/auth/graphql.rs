@@ -1,6 +1,7 @@
 //! GraphQL for sessions and API tokens: sign-in, refresh, logout, password change, token
 //! management. Each resolver reads its input, calls one flow of `auth`, and shapes the answer.
 
+use async_graphql::dataloader::DataLoader;
 use async_graphql::{Context, ID, InputObject, Object, SimpleObject, Union};
 use chrono::{DateTime, Utc};
 
@@ -15,6 +16,8 @@ use super::recent::{self, Presented};
 use super::session::{self, Refresh};
 use super::sign_in::{self, LoginOutcome};
 use crate::accounts::model::User;
+use crate::budgets::loader::BudgetLoader;
+use crate::budgets::model::{BudgetRow, Holder};
 use crate::error::AppError;
 use crate::graphql::connection::{CountedConnection, Page, connection};
 use crate::graphql::{ContextExt, Permission, parse_id};
@@ -99,6 +102,12 @@ impl ApiToken {
     /// When the token was revoked; null while it is not.
     async fn revoked_at(&self) -> Option<DateTime<Utc>> {
         self.revoked_at
+    }
+    /// The token's own request budget (see `setRequestBudget`); its requests run under the
+    /// tighter of this and its owner's. Null when it has none.
+    async fn request_budget(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<BudgetRow>> {
+        let loader = ctx.data_unchecked::<DataLoader<BudgetLoader>>();
+        loader.load_one(Holder::ApiToken(self.id)).await
     }
 }
 

@@ -349,6 +349,9 @@ pub struct LiveApiToken {
     pub granted: Vec<String>,
     #[diesel(sql_type = BigInt)]
     pub rbac_epoch: i64,
+    /// The token's own request budget (all `None` without one).
+    #[diesel(embed)]
+    pub budget: crate::budgets::model::Budget,
 }
 
 /// The live API token with this digest, if any.
@@ -379,9 +382,11 @@ impl QueryFragment<Pg> for LiveApiTokenQuery {
         out.push_sql(concat!(
             "SELECT t.id AS token_id, ",
             user_columns!(),
-            ", t.last_used_at, t.permissions AS granted, (SELECT epoch FROM rbac_epoch) AS rbac_epoch
+            ", t.last_used_at, t.permissions AS granted, (SELECT epoch FROM rbac_epoch) AS rbac_epoch,
+             b.requests_per_minute, b.max_complexity, b.max_depth, b.statement_timeout_ms
              FROM api_tokens t
              JOIN users u ON u.id = t.user_id
+             LEFT JOIN request_budgets b ON b.api_token_id = t.id
              WHERE t.token_hash = "
         ));
         out.push_bind_param::<Bytea, _>(&self.token_hash)?;

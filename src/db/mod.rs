@@ -14,9 +14,8 @@ use diesel::connection::InstrumentationEvent;
 use diesel::migration::MigrationSource;
 use diesel::pg::Pg;
 use diesel::sql_types::{BigInt, Text};
-use diesel_async::pooled_connection::deadpool::{Object, Pool};
 use diesel_async::pooled_connection::{
-    AsyncDieselConnectionManager, ManagerConfig, RecyclingMethod,
+    AsyncDieselConnectionManager, ManagerConfig, PoolError, RecyclingMethod,
 };
 use diesel_async::{
     AsyncConnection, AsyncMigrationHarness, AsyncPgConnection, RunQueryDsl, SimpleAsyncConnection,
@@ -31,8 +30,78 @@ pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations");
 /// Any fixed number works; it only has to be the same for every instance migrating one database.
 const MIGRATION_LOCK_KEY: i64 = 0x6167_6f72_615f_6d67;
 
-pub type DbPool = Pool<AsyncPgConnection>;
-pub type DbConn = Object<AsyncPgConnection>;
+pub type DbPool = deadpool::managed::Pool<Manager>;
+pub type DbConn = deadpool::managed::Object<Manager>;
+
+tokio::task_local! {
+    /// The `statement_timeout` of the request this task works for (its budget's), which the
+    /// connections it checks out are set to. Outside a request: the pool's default.
+    static STATEMENT_TIMEOUT_MS: u32;
+}
+
+/// Runs `work` (a request's execution) with its statements limited to `ms` each.
+pub async fn with_statement_timeout<F: Future>(ms: u32, work: F) -> F::Output {
+    STATEMENT_TIMEOUT_MS.scope(ms, work).await
+}
+
+/// `tokio::spawn` for work done on behalf of the current request (its DataLoaders' batches),
+/// keeping the request's statement timeout.
+pub fn spawn(work: futures_util::future::BoxFuture<'static, ()>) -> tokio::task::JoinHandle<()> {
+    match STATEMENT_TIMEOUT_MS.try_with(|ms| *ms) {
+        Ok(ms) => tokio::spawn(STATEMENT_TIMEOUT_MS.scope(ms, work)),
+        Err(_) => tokio::spawn(work),
+    }
+}
+
+/// A pooled connection with the `statement_timeout` it was last set to, so that a checkout
+/// pays a `SET` round trip only when the request wants another timeout than the connection has:
+/// requests under the default budget (nearly all) never do, and a connection that served a
+/// budgeted request is set back by the next request that wants the default.
+pub struct PgConn {
+    conn: AsyncPgConnection,
+    /// `None` while unknown: a `SET` was sent and not confirmed (its request was dropped).
+    statement_timeout_ms: Option<u32>,
+}
+
+impl std::ops::Deref for PgConn {
+    type Target = AsyncPgConnection;
+
+    fn deref(&self) -> &AsyncPgConnection {
+        &self.conn
+    }
+}
+
+impl std::ops::DerefMut for PgConn {
+    fn deref_mut(&mut self) -> &mut AsyncPgConnection {
+        &mut self.conn
+    }
+}
+
+/// diesel-async's manager, making [`PgConn`]s set to the server's statement timeout.
+pub struct Manager {
+    inner: AsyncDieselConnectionManager<AsyncPgConnection>,
+    statement_timeout_ms: u32,
+}
+
+impl deadpool::managed::Manager for Manager {
+    type Type = PgConn;
+    type Error = PoolError;
+
+    async fn create(&self) -> Result<PgConn, PoolError> {
+        Ok(PgConn {
+            conn: self.inner.create().await?,
+            statement_timeout_ms: Some(self.statement_timeout_ms),
+        })
+    }
+
+    async fn recycle(
+        &self,
+        conn: &mut PgConn,
+        metrics: &deadpool::managed::Metrics,
+    ) -> deadpool::managed::RecycleResult<PoolError> {
+        self.inner.recycle(&mut conn.conn, metrics).await
+    }
+}
 
 /// The pool, each of its connections reporting the statements it sends to `instrumentation`.
 pub fn build_pool(
@@ -44,6 +113,7 @@ pub fn build_pool(
     // A connection whose socket closed is still discarded on return (`is_broken`), and a query
     // on one that died unnoticed fails as SERVICE_UNAVAILABLE, which clients retry.
     setup.recycling_method = RecyclingMethod::Fast;
+    let statement_timeout_ms = config.statement_timeout_ms;
     setup.custom_setup = Box::new(move |url| {
         Box::pin(async move {
             let mut conn = AsyncPgConnection::establish(url).await?;
@@ -57,9 +127,14 @@ pub fn build_pool(
             // execution and keeps nothing: the habits page's marks statement for 300 habits took
             // 40–57 ms with it (10–14 ms compiling) and 17 ms without. JIT pays off for long
             // analytic queries, which the pool never runs.
-            conn.batch_execute("SET plan_cache_mode = force_generic_plan; SET jit = off")
-                .await
-                .map_err(diesel::ConnectionError::CouldntSetupConfiguration)?;
+            // The timeout is the default; a request whose budget sets another sets it on
+            // checkout (`conn`).
+            conn.batch_execute(&format!(
+                "SET plan_cache_mode = force_generic_plan; SET jit = off; \
+                 SET statement_timeout = {statement_timeout_ms}"
+            ))
+            .await
+            .map_err(diesel::ConnectionError::CouldntSetupConfiguration)?;
             conn.set_instrumentation(instrumentation);
             Ok(conn)
         })
@@ -68,7 +143,11 @@ pub fn build_pool(
         &config.database_url,
         setup,
     );
-    Pool::builder(manager)
+    let manager = Manager {
+        inner: manager,
+        statement_timeout_ms,
+    };
+    deadpool::managed::Pool::builder(manager)
         .max_size(config.db_pool_size)
         // deadpool waits forever by default; a bounded wait turns exhaustion into a retryable
         // SERVICE_UNAVAILABLE instead of a request that hangs until the client gives up.
@@ -81,11 +160,25 @@ pub fn build_pool(
         .context("building the database pool")
 }
 
+/// A connection from the pool, its statement timeout set to the current request's.
 pub async fn conn(pool: &DbPool) -> Result<DbConn, AppError> {
-    pool.get().await.map_err(|error| {
+    let mut conn = pool.get().await.map_err(|error| {
         tracing::warn!(%error, "no database connection available");
         AppError::ServiceUnavailable
-    })
+    })?;
+    let wanted = STATEMENT_TIMEOUT_MS
+        .try_with(|ms| *ms)
+        .unwrap_or(pool.manager().statement_timeout_ms);
+    if conn.statement_timeout_ms != Some(wanted) {
+        conn.statement_timeout_ms = None;
+        // Not `SET LOCAL`: the checkout is outside any transaction, and the setting must last
+        // for every statement the connection sends until the next checkout.
+        conn.conn
+            .batch_execute(&format!("SET statement_timeout = {wanted}"))
+            .await?;
+        conn.statement_timeout_ms = Some(wanted);
+    }
+    Ok(conn)
 }
 
 /// How often a transaction PostgreSQL aborted for a conflict with a concurrent one

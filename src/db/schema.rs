@@ -294,6 +294,19 @@ diesel::table! {
 }
 
 diesel::table! {
+    request_budgets (id) {
+        id -> Int8,
+        role_id -> Nullable<Int8>,
+        api_token_id -> Nullable<Int8>,
+        requests_per_minute -> Nullable<Int4>,
+        max_complexity -> Nullable<Int4>,
+        max_depth -> Nullable<Int4>,
+        statement_timeout_ms -> Nullable<Int4>,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     roles (id) {
         id -> Int8,
         name -> Text,
@@ -470,6 +483,8 @@ diesel::joinable!(oidc_pending_links -> users (user_id));
 diesel::joinable!(passkeys -> users (user_id));
 diesel::joinable!(recovery_codes -> users (user_id));
 diesel::joinable!(refresh_tokens -> sessions (session_id));
+diesel::joinable!(request_budgets -> api_tokens (api_token_id));
+diesel::joinable!(request_budgets -> roles (role_id));
 diesel::joinable!(role_permissions -> permissions (permission_id));
 diesel::joinable!(role_permissions -> roles (role_id));
 diesel::joinable!(sessions -> users (user_id));
@@ -507,6 +522,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     rbac_epoch,
     recovery_codes,
     refresh_tokens,
+    request_budgets,
     role_permissions,
     roles,
     sessions,

@@ -15,6 +15,10 @@
 //! [`DATABASE_FIELD_COST`] (or [`MUTATION_FIELD_COST`]) for each root field that reads the
 //! database, at most [`MAX_COMPLEXITY`].
 //!
+//! A request whose caller has a budget (`crate::budgets`) carries its [`Ceilings`]: its depth and
+//! cost are compared with those instead, after the validation outcome is found (kept or
+//! computed), so a kept outcome never lets a request past its own ceilings.
+//!
 //! async-graphql's validation is a pure function of the schema, the document, the operation
 //! name and the variables, and it was an eighth of the server's instructions for `me`: the
 //! outcomes of recent requests are kept ([`Validated`]), so a client sending the same operation
@@ -31,6 +35,7 @@ use async_graphql::parser::types::{ExecutableDocument, OperationType, Selection,
 use async_graphql::{Request, ServerError, ServerResult, ValidationResult};
 
 use crate::bounded::BoundedCache;
+use crate::budgets::model::Ceilings;
 use crate::error::code::GRAPHQL_VALIDATION_FAILED;
 
 /// Each field costs 1 and paged lists multiply their nodes' cost by `first` (see
@@ -56,8 +61,9 @@ pub const DATABASE_FIELD_COST: usize = 100;
 pub const MUTATION_FIELD_COST: usize = 250;
 
 /// Root fields answered from what the request already holds: `me` is the account read with the
-/// session, the others come from the schema.
-pub const ROOT_FIELDS_WITHOUT_DATABASE: [&str; 4] = ["me", "__typename", "__schema", "__type"];
+/// session, `myRequestLimits` its budget, the others come from the schema.
+pub const ROOT_FIELDS_WITHOUT_DATABASE: [&str; 5] =
+    ["me", "myRequestLimits", "__typename", "__schema", "__type"];
 
 /// Fields that check a password, a code or a token. The re-authenticating ones count too: a
 /// stolen session could otherwise test thousands of guessed passwords in one request.
@@ -111,6 +117,7 @@ impl ExtensionFactory for Limits {
         Arc::new(OperationLimits {
             limits: self.shape,
             database_cost: AtomicUsize::new(0),
+            depth: AtomicUsize::new(0),
             validated: Arc::clone(&self.validated),
             validation_key: OnceLock::new(),
         })
@@ -157,6 +164,8 @@ impl Validated {
 struct OperationLimits {
     limits: ShapeLimits,
     database_cost: AtomicUsize,
+    /// How deep the document's data fields nest, found with the database cost.
+    depth: AtomicUsize,
     validated: Arc<Validated>,
     /// Set once the request is prepared; `None` inside when its outcome is not to be kept.
     validation_key: OnceLock<Option<ValidationKey>>,
@@ -181,8 +190,9 @@ impl Extension for OperationLimits {
     ) -> ServerResult<Request> {
         // A text that does not parse is left to the parse step, which reports it.
         if let Ok(document) = request.parsed_query() {
-            let cost = self.limits.check(document)?;
+            let (cost, depth) = self.limits.check(document)?;
             self.database_cost.store(cost, Ordering::Relaxed);
+            self.depth.store(depth, Ordering::Relaxed);
         }
         // The request as validation will see it, after every extension prepared it.
         let request = next.run(ctx, request).await?;
@@ -195,6 +205,18 @@ impl Extension for OperationLimits {
         ctx: &ExtensionContext<'_>,
         next: NextValidation<'_>,
     ) -> Result<ValidationResult, Vec<ServerError>> {
+        // The HTTP layer sets them; a WebSocket's operations run under the server's.
+        let (max_depth, max_complexity) = ctx
+            .data_opt::<Ceilings>()
+            .map_or((MAX_DEPTH, MAX_COMPLEXITY), |ceilings| {
+                (ceilings.max_depth, ceilings.max_complexity)
+            });
+        let depth = self.depth.load(Ordering::Relaxed);
+        if depth > max_depth {
+            return Err(vec![refusal(format!(
+                "Query is nested too deep: {depth} levels, at most {max_depth} allowed for this caller's budget"
+            ))]);
+        }
         let key = self.validation_key.get().and_then(Option::as_ref);
         let kept = key.and_then(|key| self.validated.0.get(key));
         let mut result = match kept {
@@ -212,9 +234,9 @@ impl Extension for OperationLimits {
         result.complexity = result
             .complexity
             .saturating_add(self.database_cost.load(Ordering::Relaxed));
-        if result.complexity > MAX_COMPLEXITY {
+        if result.complexity > max_complexity {
             return Err(vec![refusal(format!(
-                "Query is too complex: it costs {}, at most {MAX_COMPLEXITY} is allowed (each field 1, a page its fields times `first`, each top-level field that reads the database {DATABASE_FIELD_COST} more, each mutation {MUTATION_FIELD_COST})",
+                "Query is too complex: it costs {}, at most {max_complexity} is allowed (each field 1, a page its fields times `first`, each top-level field that reads the database {DATABASE_FIELD_COST} more, each mutation {MUTATION_FIELD_COST})",
                 result.complexity
             ))]);
         }
@@ -224,8 +246,8 @@ impl Extension for OperationLimits {
 
 impl ShapeLimits {
     /// Refuses a document over the shape limits; otherwise what its root fields that read the
-    /// database add to its cost.
-    fn check(&self, document: &ExecutableDocument) -> ServerResult<usize> {
+    /// database add to its cost, and how deep its data fields nest.
+    fn check(&self, document: &ExecutableDocument) -> ServerResult<(usize, usize)> {
         if !self.introspection && most_root_fields(document, is_introspection) > 0 {
             return Err(refusal(
                 "Introspection is turned off on this server, but the query asks for __schema or __type".to_owned(),
@@ -256,16 +278,20 @@ impl ShapeLimits {
                 }
             }
         }
-        let too_deep = document.operations.iter().any(|(_, operation)| {
+        let mut data_depth = 0;
+        for (_, operation) in document.operations.iter() {
             let selections = &operation.node.selection_set.node;
             let mut path = Vec::new();
-            depth(document, selections, Introspection::Counted, &mut path) > MAX_INTROSPECTION_DEPTH
-                || depth(document, selections, Introspection::Skipped, &mut path) > MAX_DEPTH
-        });
-        if too_deep {
-            return Err(refusal("Query is nested too deep.".to_owned()));
+            let nested = depth(document, selections, Introspection::Skipped, &mut path);
+            if depth(document, selections, Introspection::Counted, &mut path)
+                > MAX_INTROSPECTION_DEPTH
+                || nested > MAX_DEPTH
+            {
+                return Err(refusal("Query is nested too deep.".to_owned()));
+            }
+            data_depth = data_depth.max(nested);
         }
-        Ok(document
+        let cost = document
             .operations
             .iter()
             .map(|(_, operation)| {
@@ -281,7 +307,8 @@ impl ShapeLimits {
                 };
                 fields.saturating_mul(each)
             })
-            .fold(0, usize::saturating_add))
+            .fold(0, usize::saturating_add);
+        Ok((cost, data_depth))
     }
 }
 

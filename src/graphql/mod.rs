@@ -21,6 +21,7 @@ use crate::audit::graphql::AuditQuery;
 use crate::auth::graphql::{AuthMutation, AuthQuery};
 use crate::auth::mfa::graphql::MfaMutation;
 use crate::auth::recovery::graphql::RecoveryMutation;
+use crate::budgets::graphql::{BudgetsMutation, BudgetsQuery};
 use crate::config::Config;
 use crate::habit_io::graphql::{HabitIoMutation, HabitIoQuery};
 use crate::habits::graphql::{HabitsMutation, HabitsQuery};
@@ -57,6 +58,7 @@ pub struct Query(
     PasskeysQuery,
     PaymentsQuery,
     QuotesQuery,
+    BudgetsQuery,
 );
 
 /// Everything a client can change. Most fields need a signed-in caller holding the permission
@@ -80,6 +82,7 @@ pub struct Mutation(
     OidcMutation,
     PasskeysMutation,
     PaymentsMutation,
+    BudgetsMutation,
 );
 
 /// Live updates over the WebSocket at `/graphql/ws` (`graphql-transport-ws` or `graphql-ws`);
@@ -125,7 +128,8 @@ pub fn build_schema(
 }
 
 /// Adds this request's batch loaders. They are per request: a cache must not outlive the
-/// permissions the request was checked with.
+/// permissions the request was checked with. Their batches run in tasks of their own that keep
+/// the request's statement timeout (`crate::db::spawn`).
 pub fn with_loaders(
     mut request: async_graphql::Request,
     pool: &crate::db::DbPool,
@@ -141,37 +145,41 @@ pub fn insert_loaders(data: &mut async_graphql::Data, pool: &crate::db::DbPool) 
     data.insert(ActingAccount::default());
     data.insert(DataLoader::new(
         crate::rbac::loader::RbacLoader { pool: pool.clone() },
-        tokio::spawn,
+        crate::db::spawn,
     ));
     data.insert(crate::accounts::loader::UserDataLoader::with_cache(
         crate::accounts::loader::UserLoader { pool: pool.clone() },
-        tokio::spawn,
+        crate::db::spawn,
         HashMapCache::default(),
     ));
     data.insert(DataLoader::new(
         crate::market::loader::ItemLoader { pool: pool.clone() },
-        tokio::spawn,
+        crate::db::spawn,
     ));
     data.insert(DataLoader::new(
         crate::themes::loader::ThemeLoader { pool: pool.clone() },
-        tokio::spawn,
+        crate::db::spawn,
     ));
     data.insert(DataLoader::new(
         crate::auth::mfa::loader::TwoFactorLoader { pool: pool.clone() },
-        tokio::spawn,
+        crate::db::spawn,
     ));
     data.insert(DataLoader::new(
         crate::oidc::loader::IdentityLoader { pool: pool.clone() },
-        tokio::spawn,
+        crate::db::spawn,
     ));
     data.insert(DataLoader::new(
         crate::reminders::loader::ReminderLoader { pool: pool.clone() },
-        tokio::spawn,
+        crate::db::spawn,
     ));
     data.insert(crate::habits::loader::CompletionDataLoader::with_cache(
         crate::habits::loader::CompletionLoader { pool: pool.clone() },
-        tokio::spawn,
+        crate::db::spawn,
         HashMapCache::default(),
+    ));
+    data.insert(DataLoader::new(
+        crate::budgets::loader::BudgetLoader { pool: pool.clone() },
+        crate::db::spawn,
     ));
 }
 

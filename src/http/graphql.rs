@@ -18,6 +18,7 @@ use serde_json::json;
 
 use super::{HttpState, MAX_BODY_BYTES, X_REQUEST_ID, client, graphiql, http_error, refusal};
 use crate::auth::authenticate;
+use crate::budgets;
 use crate::error::{AppError, code};
 use crate::graphql::input_limits;
 use crate::graphql::persisted::Lookup;
@@ -255,7 +256,10 @@ async fn execute(
         Ok(_) => operation_name(&mut request),
         Err(_) => request.operation_name.clone(),
     };
-    let (mut response, user_id) = run(state, &parts.headers, request, lookup, info).await;
+    let (mut response, user_id) = match run(state, &parts.headers, request, lookup, info).await {
+        Ok(ran) => ran,
+        Err(Refused { retry_after_secs }) => return too_many_requests(retry_after_secs),
+    };
     label_errors(&mut response, &request_id);
     let outcome = response
         .errors
@@ -279,21 +283,27 @@ async fn execute(
     shape(response, wants_graphql_response)
 }
 
-/// Runs the request as the viewer its token speaks for, unless its persisted query was not
-/// found or its document does not parse. Also the viewer's user id, for the log.
+/// A request over its principal's budget of requests per minute.
+struct Refused {
+    retry_after_secs: u64,
+}
+
+/// Runs the request as the viewer its token speaks for, within the viewer's budget, unless its
+/// persisted query was not found or its document does not parse. Also the viewer's user id,
+/// for the log.
 async fn run(
     state: &HttpState,
     headers: &HeaderMap,
     mut request: async_graphql::Request,
     lookup: Result<Lookup, ServerError>,
     info: RequestInfo,
-) -> (async_graphql::Response, Option<i64>) {
+) -> Result<(async_graphql::Response, Option<i64>), Refused> {
     match (lookup, request.parsed_query()) {
-        (Err(error), _) => (async_graphql::Response::from_errors(vec![error]), None),
+        (Err(error), _) => Ok((async_graphql::Response::from_errors(vec![error]), None)),
         (Ok(_), Err(error)) => {
             let mut error = error.clone();
             set_code(&mut error, code::GRAPHQL_PARSE_FAILED);
-            (async_graphql::Response::from_errors(vec![error]), None)
+            Ok((async_graphql::Response::from_errors(vec![error]), None))
         }
         (Ok(lookup), Ok(_)) => {
             if let Lookup::Resolved { hash, is_new: true } = lookup {
@@ -307,20 +317,30 @@ async fn run(
             };
             let viewer = match viewer {
                 Ok(viewer) => viewer,
-                Err(error) => {
-                    let error =
-                        async_graphql::Error::from(error).into_server_error(Default::default());
-                    return (async_graphql::Response::from_errors(vec![error]), None);
-                }
+                Err(error) => return Ok((failed(error), None)),
             };
             let user_id = viewer.as_ref().map(|viewer| viewer.user_id);
-            let mut request = with_loaders(request.data(info), &state.app.pool);
+            let ceilings = match budgets::admit(&state.app, viewer.as_ref()).await {
+                Ok(ceilings) => ceilings,
+                Err(AppError::RateLimited { retry_after_secs }) => {
+                    return Err(Refused { retry_after_secs });
+                }
+                Err(error) => return Ok((failed(error), user_id)),
+            };
+            let mut request = with_loaders(request.data(info).data(ceilings), &state.app.pool);
             if let Some(viewer) = viewer {
                 request = request.data(viewer);
             }
-            (state.schema.execute(request).await, user_id)
+            let response = budgets::run_within(ceilings, state.schema.execute(request)).await;
+            Ok((response, user_id))
         }
     }
+}
+
+/// The answer to a request that failed before it could run.
+fn failed(error: AppError) -> async_graphql::Response {
+    let error = async_graphql::Error::from(error).into_server_error(Default::default());
+    async_graphql::Response::from_errors(vec![error])
 }
 
 /// The HTTP answer to a GraphQL response, as GraphQL over HTTP asks: a client that accepts

@@ -12,6 +12,11 @@ use governor::{DefaultKeyedRateLimiter, Quota};
 
 use super::{Budgets, Guarded, OFFENCE_MEMORY, Refusal, backoff_wait};
 
+/// A minute's worth of cells for limits that differ per key (request budgets): a request under
+/// a limit of N per minute takes `PER_KEY_CELLS / N` of them, so one limiter gives each key a
+/// burst of N and then one every 60/N seconds, whatever its N.
+pub const PER_KEY_CELLS: u32 = 60_000;
+
 struct Penalty {
     offences: u32,
     blocked_until: Instant,
@@ -22,6 +27,8 @@ pub struct LocalLimits {
     clock: DefaultClock,
     budgets: Budgets,
     buckets: [DefaultKeyedRateLimiter<String>; Guarded::ALL.len()],
+    /// Requests of principals with a budget of their own (see [`PER_KEY_CELLS`]).
+    per_key: DefaultKeyedRateLimiter<String>,
     penalties: Mutex<HashMap<String, Penalty>>,
 }
 
@@ -35,6 +42,9 @@ impl LocalLimits {
         Self {
             clock: DefaultClock::default(),
             buckets: Guarded::ALL.map(bucket),
+            per_key: DefaultKeyedRateLimiter::keyed(Quota::per_minute(
+                NonZeroU32::new(PER_KEY_CELLS).unwrap_or(NonZeroU32::MIN),
+            )),
             budgets,
             penalties: Mutex::default(),
         }
@@ -83,6 +93,19 @@ impl LocalLimits {
         Err(Refusal::wait(wait))
     }
 
+    /// Counts one attempt of `key`, whose own limit is `per_minute` (at most
+    /// [`PER_KEY_CELLS`]), or says how long until the next is allowed.
+    pub fn check_per_minute(&self, key: &str, per_minute: u32) -> Result<(), Refusal> {
+        let cost = NonZeroU32::new(PER_KEY_CELLS / per_minute.clamp(1, PER_KEY_CELLS))
+            .unwrap_or(NonZeroU32::MIN);
+        match self.per_key.check_key_n(&key.to_owned(), cost) {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(not_until)) => Err(Refusal::wait(not_until.wait_time_from(self.clock.now()))),
+            // A cost above the whole minute's cells: per_minute is clamped, so never.
+            Err(_) => Err(Refusal::wait(std::time::Duration::from_secs(60))),
+        }
+    }
+
     /// Clears a key's back-off (after it proved itself, e.g. a correct password).
     pub fn forgive(&self, guarded: Guarded, key: &str) {
         self.penalties
@@ -97,6 +120,7 @@ impl LocalLimits {
         for bucket in &self.buckets {
             bucket.retain_recent();
         }
+        self.per_key.retain_recent();
         let now = Instant::now();
         self.penalties
             .lock()
@@ -131,6 +155,21 @@ mod tests {
         assert_eq!(refusal.retry_after_secs, 60, "first exhaustion: one window");
         limits.check(Guarded::LoginToAccount, "bob").unwrap();
         limits.check(Guarded::LoginFromAddress, "ada").unwrap();
+    }
+
+    #[test]
+    fn limits_per_key_admit_their_own_number_per_minute() {
+        let limits = LocalLimits::new(budgets());
+        for _ in 0..3 {
+            limits.check_per_minute("user:1", 3).unwrap();
+        }
+        let refusal = limits.check_per_minute("user:1", 3).unwrap_err();
+        assert!((19..=20).contains(&refusal.retry_after_secs), "{refusal:?}");
+        for _ in 0..7 {
+            limits.check_per_minute("user:2", 7).unwrap();
+        }
+        limits.check_per_minute("user:2", 7).unwrap_err();
+        limits.check_per_minute("token:1", 60_000).unwrap();
     }
 
     #[test]

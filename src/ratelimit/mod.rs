@@ -88,6 +88,9 @@ impl Budgets {
     }
 }
 
+/// The name of request budgets' per-minute limit, in metrics and Redis keys.
+pub const PER_PRINCIPAL: &str = "principal";
+
 /// How long an offence is remembered when the next one decides its wait.
 pub const OFFENCE_MEMORY: StdDuration = StdDuration::from_secs(24 * 3600);
 
@@ -153,22 +156,49 @@ impl Limits {
     /// Counts one attempt, or `RATE_LIMITED` with the seconds until the next is allowed. If
     /// Redis fails, the in-process buckets decide: the limit still holds, per instance.
     pub async fn check(&self, guarded: Guarded, key: &str) -> Result<(), AppError> {
+        self.decide(
+            guarded.name(),
+            || self.local.check(guarded, key),
+            |shared| shared.check(guarded, key),
+        )
+        .await
+    }
+
+    /// Counts one request of a principal (`user:<id>`, `token:<id>`) under its budget's
+    /// `per_minute`, shared and failing over as [`Limits::check`] does.
+    pub async fn check_principal(&self, key: &str, per_minute: u32) -> Result<(), AppError> {
+        self.decide(
+            PER_PRINCIPAL,
+            || self.local.check_per_minute(key, per_minute),
+            |shared| shared.check_per_minute(key, per_minute),
+        )
+        .await
+    }
+
+    async fn decide<'a, F>(
+        &'a self,
+        limit: &'static str,
+        local: impl Fn() -> Result<(), Refusal>,
+        shared: impl FnOnce(&'a shared::SharedLimits) -> F,
+    ) -> Result<(), AppError>
+    where
+        F: Future<Output = redis::RedisResult<Result<(), Refusal>>>,
+    {
         let decision = match self.shared.as_ref().filter(|_| self.redis_due()) {
-            None => self.local.check(guarded, key),
-            Some(shared) => match shared.check(guarded, key).await {
+            None => local(),
+            Some(limits) => match shared(limits).await {
                 Ok(decision) => {
                     self.redis_answered();
                     decision
                 }
                 Err(error) => {
                     self.redis_failed(&error);
-                    self.local.check(guarded, key)
+                    local()
                 }
             },
         };
         decision.map_err(|refusal| {
-            metrics::counter!("agora_rate_limit_refusals_total", "limit" => guarded.name())
-                .increment(1);
+            metrics::counter!("agora_rate_limit_refusals_total", "limit" => limit).increment(1);
             refusal.into()
         })
     }

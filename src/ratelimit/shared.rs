@@ -57,10 +57,8 @@ impl SharedLimits {
     }
 
     /// Keys hold a hash of what they limit, so Redis never stores an address or account name.
-    fn keys(&self, guarded: Guarded, key: &str) -> Keys {
-        let base = self
-            .redis
-            .key(&format!("rl:{}:{}", guarded.name(), hashed_key(key)));
+    fn keys(&self, limit: &str, key: &str) -> Keys {
+        let base = self.redis.key(&format!("rl:{limit}:{}", hashed_key(key)));
         Keys {
             count: format!("{base}:count"),
             offences: format!("{base}:offences"),
@@ -74,15 +72,41 @@ impl SharedLimits {
         guarded: Guarded,
         key: &str,
     ) -> redis::RedisResult<Result<(), Refusal>> {
-        let keys = self.keys(guarded, key);
+        self.count(
+            guarded.name(),
+            key,
+            self.budgets.per_minute(guarded),
+            guarded.backs_off(),
+        )
+        .await
+    }
+
+    /// Counts one attempt of `key`, whose own limit is `per_minute` (request budgets).
+    pub async fn check_per_minute(
+        &self,
+        key: &str,
+        per_minute: u32,
+    ) -> redis::RedisResult<Result<(), Refusal>> {
+        self.count(super::PER_PRINCIPAL, key, per_minute.max(1), false)
+            .await
+    }
+
+    async fn count(
+        &self,
+        limit: &str,
+        key: &str,
+        per_minute: u32,
+        backs_off: bool,
+    ) -> redis::RedisResult<Result<(), Refusal>> {
+        let keys = self.keys(limit, key);
         let wait_ms: u64 = self
             .script
             .key(&keys.count)
             .key(&keys.offences)
             .key(&keys.block)
-            .arg(self.budgets.per_minute(guarded))
+            .arg(per_minute)
             .arg(WINDOW.as_millis() as u64)
-            .arg(if guarded.backs_off() { "1" } else { "0" })
+            .arg(if backs_off { "1" } else { "0" })
             .arg(OFFENCE_MEMORY.as_millis() as u64)
             .arg(self.budgets.login_backoff_max.as_millis() as u64)
             .invoke_async(&mut self.redis.connection())
@@ -94,7 +118,7 @@ impl SharedLimits {
     }
 
     pub async fn forgive(&self, guarded: Guarded, key: &str) -> redis::RedisResult<()> {
-        let keys = self.keys(guarded, key);
+        let keys = self.keys(guarded.name(), key);
         redis::cmd("DEL")
             .arg(&keys.offences)
             .arg(&keys.block)

@@ -9,6 +9,8 @@ use super::loader::{PermissionsOfRole, RbacLoader};
 use super::model::{Permission, Role};
 use super::{admin, perm};
 use crate::accounts::model::User;
+use crate::budgets::loader::BudgetLoader;
+use crate::budgets::model::{BudgetRow, Holder};
 use crate::error::AppError;
 use crate::graphql::{ContextExt, Permission as Requires, RecentProof, parse_id};
 
@@ -42,6 +44,12 @@ impl Role {
             .load_one(PermissionsOfRole(self.id))
             .await?
             .unwrap_or_default())
+    }
+    /// The ceilings the role puts on its holders' requests (see `setRequestBudget`); null when
+    /// it leaves every limit at the server's.
+    async fn request_budget(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<BudgetRow>> {
+        let loader = ctx.data_unchecked::<DataLoader<BudgetLoader>>();
+        loader.load_one(Holder::Role(self.id)).await
     }
 }
 

@@ -42,6 +42,7 @@ pub mod perm {
     pub const THEMES_MANAGE: &str = "themes:manage";
     pub const PAYMENTS_MANAGE: &str = "payments:manage";
     pub const DOCUMENTS_ANY: &str = "documents:any";
+    pub const BUDGETS_MANAGE: &str = "budgets:manage";
 }
 
 /// Roles the code refers to by name.

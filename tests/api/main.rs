@@ -9,6 +9,7 @@ mod accounts;
 mod admin_cli;
 mod api_tokens;
 mod audit;
+mod budgets;
 mod cleanup;
 mod clock;
 mod connections;

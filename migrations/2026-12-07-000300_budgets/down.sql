@@ -1,0 +1,2 @@
+DELETE FROM permissions WHERE name = 'budgets:manage';
+DROP TABLE request_budgets;
