@@ -1,6 +1,10 @@
 //! Agora: one GraphQL schema over Postgres. [`App`] holds what every request shares; `http`
 //! mounts the schema; each domain module keeps its model, store, rules and resolvers together.
 
+// The merged Query and Mutation objects resolve a field through one nested future per part;
+// past some sixteen parts that nesting exceeds the compiler's default query depth.
+#![recursion_limit = "256"]
+
 pub mod accounts;
 pub mod admin;
 pub mod audit;
@@ -34,6 +38,7 @@ pub mod stats;
 pub mod tasks;
 pub mod text;
 pub mod themes;
+pub mod webhooks;
 
 use std::sync::Arc;
 
@@ -71,6 +76,8 @@ pub struct App {
     pub stripe: Option<payments::stripe::Stripe>,
     /// The quote provider, when `AGORA_QUOTES_URL` is set.
     pub quotes: Option<quotes::provider::Provider>,
+    /// Outbound webhooks' sealing key and HTTP client.
+    pub webhooks: webhooks::Webhooks,
 }
 
 impl App {
@@ -116,6 +123,7 @@ impl App {
             webauthn: passkeys::relying_party(&config)?,
             stripe: payments::client(&config)?,
             quotes: quotes::provider(&config)?,
+            webhooks: webhooks::Webhooks::new(&config, &secret)?,
             outbox_wakeup: tokio::sync::Notify::new(),
             limits: ratelimit::Limits::new(&config, redis.clone()),
             permission_sets: Default::default(),

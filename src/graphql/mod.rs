@@ -54,6 +54,7 @@ pub struct Query(
     PasskeysQuery,
     PaymentsQuery,
     QuotesQuery,
+    crate::webhooks::graphql::WebhooksQuery,
 );
 
 /// Everything a client can change. Most fields need a signed-in caller holding the permission
@@ -77,6 +78,7 @@ pub struct Mutation(
     OidcMutation,
     PasskeysMutation,
     PaymentsMutation,
+    crate::webhooks::graphql::WebhooksMutation,
 );
 
 /// Live updates over the WebSocket at `/graphql/ws` (`graphql-transport-ws` or `graphql-ws`);

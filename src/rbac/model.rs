@@ -41,6 +41,7 @@ pub mod perm {
     pub const TASKS_MANAGE: &str = "tasks:manage";
     pub const THEMES_MANAGE: &str = "themes:manage";
     pub const PAYMENTS_MANAGE: &str = "payments:manage";
+    pub const WEBHOOKS_MANAGE: &str = "webhooks:manage";
 }
 
 /// Roles the code refers to by name.
