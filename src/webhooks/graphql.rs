@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 
 use super::model::{Delivery, DeliveryState, Endpoint, EventType};
 use super::store::DeliveryFilter;
-use super::{EndpointEdit, NewEndpoint};
+use super::{Act, EndpointEdit, NewEndpoint};
 use crate::graphql::connection::{CountedConnection, Page, connection};
 use crate::graphql::{ContextExt, Permission, parse_id};
 use crate::rbac::perm;
@@ -296,11 +296,7 @@ impl WebhooksMutation {
         ctx: &Context<'_>,
         #[graphql(desc = "The endpoint.")] input: WebhookEndpointIdInput,
     ) -> async_graphql::Result<WebhookEndpointPayload> {
-        let viewer = ctx.viewer()?;
-        let id = parse_id("id", &input.id)?;
-        let endpoint =
-            super::delete_endpoint(ctx.app(), ctx.request_info(), viewer.user_id, id).await?;
-        Ok(WebhookEndpointPayload { endpoint })
+        act(ctx, &input, Act::Delete).await
     }
 
     /// Resumes a paused endpoint (`webhooks:manage`): its pending deliveries go out at once.
@@ -310,11 +306,7 @@ impl WebhooksMutation {
         ctx: &Context<'_>,
         #[graphql(desc = "The endpoint.")] input: WebhookEndpointIdInput,
     ) -> async_graphql::Result<WebhookEndpointPayload> {
-        let viewer = ctx.viewer()?;
-        let id = parse_id("id", &input.id)?;
-        let endpoint =
-            super::resume_endpoint(ctx.app(), ctx.request_info(), viewer.user_id, id).await?;
-        Ok(WebhookEndpointPayload { endpoint })
+        act(ctx, &input, Act::Resume).await
     }
 
     /// Gives an endpoint a new signing secret, in this answer only (`webhooks:manage`).
@@ -344,4 +336,16 @@ impl WebhooksMutation {
         let delivery = super::redeliver(ctx.app(), ctx.request_info(), viewer.user_id, id).await?;
         Ok(RedeliverWebhookDeliveryPayload { delivery })
     }
+}
+
+async fn act(
+    ctx: &Context<'_>,
+    input: &WebhookEndpointIdInput,
+    act: Act,
+) -> async_graphql::Result<WebhookEndpointPayload> {
+    let viewer = ctx.viewer()?;
+    let id = parse_id("id", &input.id)?;
+    let endpoint =
+        super::act_on_endpoint(ctx.app(), ctx.request_info(), viewer.user_id, id, act).await?;
+    Ok(WebhookEndpointPayload { endpoint })
 }

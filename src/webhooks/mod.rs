@@ -121,26 +121,29 @@ pub async fn update_endpoint(
     change(app, origin, now, actor, id, Change::Update(&changes)).await
 }
 
-/// Deletes an endpoint and its deliveries, pending or not.
-pub async fn delete_endpoint(
-    app: &App,
-    origin: &RequestInfo,
-    actor: i64,
-    id: i64,
-) -> Result<Endpoint, AppError> {
-    let now = app.clock.now();
-    change(app, origin, now, actor, id, Change::Delete).await
+/// What an administrator may do to an endpoint besides changing it.
+#[derive(Clone, Copy)]
+pub enum Act {
+    /// Deletes it with its deliveries, pending or not.
+    Delete,
+    /// Lifts its pause: its pending deliveries go out at once.
+    Resume,
 }
 
-/// Lifts an endpoint's pause: its pending deliveries go out at once.
-pub async fn resume_endpoint(
+/// Does `act` to endpoint `id`; the endpoint as it now is (as it was, once deleted).
+pub async fn act_on_endpoint(
     app: &App,
     origin: &RequestInfo,
     actor: i64,
     id: i64,
+    act: Act,
 ) -> Result<Endpoint, AppError> {
     let now = app.clock.now();
-    change(app, origin, now, actor, id, Change::Resume).await
+    let what = match act {
+        Act::Delete => Change::Delete,
+        Act::Resume => Change::Resume,
+    };
+    change(app, origin, now, actor, id, what).await
 }
 
 /// Gives an endpoint a new secret, shown this once; attempts from now on are signed with it.

@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 use crate::common::{FreshDatabase, PASSWORD, Server, redis_url};
 use crate::subscriptions::{connect, next, subscribe_as, subscribed};
 
-async fn sign_in(server: &Server, username: &str) -> (String, String) {
+pub(crate) async fn sign_in(server: &Server, username: &str) -> (String, String) {
     let reply = server
         .gql(
             None,

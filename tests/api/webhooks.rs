@@ -13,7 +13,8 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
 use serde_json::{Value, json};
 
-use crate::common::{FreshDatabase, PASSWORD, Server, TestApp, Tokens, eventually};
+use crate::common::{FreshDatabase, Server, TestApp, Tokens, eventually};
+use crate::instances::sign_in;
 
 /// One request a receiver got.
 #[derive(Clone)]
@@ -782,19 +783,4 @@ async fn payload(t: &TestApp, event: &str) -> Value {
          WHERE d.event_type = '{event}' AND e.url LIKE 'https://everything%'"
     );
     serde_json::from_str(&t.text(&sql).await).unwrap()
-}
-
-async fn sign_in(server: &Server, username: &str) -> (String, String) {
-    let reply = server
-        .gql(
-            None,
-            "mutation($i: LoginInput!) { login(input: $i) { ... on AuthPayload { accessToken user { id } } } }",
-            json!({ "i": { "login": username, "password": PASSWORD } }),
-        )
-        .await;
-    let login = &reply.assert_ok()["login"];
-    (
-        login["accessToken"].as_str().unwrap().to_owned(),
-        login["user"]["id"].as_str().unwrap().to_owned(),
-    )
 }
