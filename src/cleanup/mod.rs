@@ -1,5 +1,5 @@
 //! Deletes what nothing reads any more: ended sessions (with their refresh tokens), spent or
-//! expired challenges, emailed tokens and provider sign-in flows, old rate-limit events and delivered mail. Each step is
+//! expired challenges, emailed tokens and provider sign-in flows, old rate-limit events, delivered mail and delivered webhooks. Each step is
 //! a plain conditional DELETE (`store.rs`), so every instance may run the job at once: a row one instance
 //! deleted is simply not there for the other.
 
@@ -29,7 +29,8 @@ pub async fn delete_expired(
     Ok(store::delete_ended_sessions(conn, history).await?
         + store::delete_spent_tokens_and_counters(conn, now - KEEP_COUNTERS).await?
         + store::delete_sent_mail(conn, history).await?
-        + crate::reminders::store::delete_deliveries_before(conn, history).await?)
+        + crate::reminders::store::delete_deliveries_before(conn, history).await?
+        + crate::webhooks::store::delete_delivered_before(conn, history).await?)
 }
 
 pub async fn run_cleanup_job(app: Arc<App>) {

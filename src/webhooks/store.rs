@@ -385,3 +385,18 @@ pub async fn mark_failed(
     })
     .await
 }
+
+/// Deletes the deliveries delivered before `before`; how many. Dead ones stay: they are the
+/// dead-letter list until redelivered or their endpoint is deleted.
+pub async fn delete_delivered_before(
+    conn: &mut AsyncPgConnection,
+    before: DateTime<Utc>,
+) -> Result<usize, AppError> {
+    Ok(diesel::delete(
+        webhook_deliveries::table
+            .filter(webhook_deliveries::state.eq(DeliveryState::Delivered.name()))
+            .filter(webhook_deliveries::delivered_at.lt(before)),
+    )
+    .execute(conn)
+    .await?)
+}

@@ -711,6 +711,30 @@ async fn endpoints_are_for_administrators_with_checked_urls_and_an_audit_trail()
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn the_cleanup_deletes_old_delivered_deliveries_and_keeps_dead_letters() {
+    let t = TestApp::new().await;
+    let admin = t.admin("ada").await;
+    let (endpoint, _) = register(&t, &admin, "https://hooks.example/in", &["ITEM_SOLD"]).await;
+    t.sql(&format!(
+        "INSERT INTO webhook_deliveries (endpoint_id, event_id, event_type, payload, state, attempts,
+           next_attempt_at, delivered_at, created_at) VALUES
+           ({endpoint}, 'evt_old', 'item.sold', '{{}}', 'DELIVERED', 1, now(), now() - interval '31 days', now()),
+           ({endpoint}, 'evt_recent', 'item.sold', '{{}}', 'DELIVERED', 1, now(), now() - interval '29 days', now()),
+           ({endpoint}, 'evt_dead', 'item.sold', '{{}}', 'DEAD', 10, now() - interval '60 days', NULL, now())"
+    ))
+    .await;
+    let mut conn = agora::db::conn(&t.app.pool).await.unwrap();
+    agora::cleanup::delete_expired(&mut conn, t.app.clock.now())
+        .await
+        .unwrap();
+    assert_eq!(
+        t.text("SELECT string_agg(event_id, ',' ORDER BY id) AS t FROM webhook_deliveries")
+            .await,
+        "evt_recent,evt_dead"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn two_instances_send_each_delivery_once() {
     let database = FreshDatabase::new();
     let database_url = database.url();
