@@ -322,6 +322,36 @@ pub struct Config {
     /// A JSON file holding the same array, instead of `AGORA_OIDC_PROVIDERS`.
     #[arg(long, env = "AGORA_OIDC_PROVIDERS_FILE")]
     pub oidc_providers_file: Option<std::path::PathBuf>,
+
+    /// Milliseconds a webhook endpoint has to answer an attempt, answer included; a slower
+    /// answer counts as a failed attempt.
+    #[arg(long, env = "AGORA_WEBHOOK_TIMEOUT_MS", default_value_t = 10_000)]
+    pub webhook_timeout_ms: u64,
+
+    /// Back-off of webhook retries: the wait after the first failed attempt, in milliseconds;
+    /// it doubles with each failure (with jitter) up to `AGORA_WEBHOOK_RETRY_MAX_MS`.
+    #[arg(long, env = "AGORA_WEBHOOK_RETRY_BASE_MS", default_value_t = 30_000)]
+    pub webhook_retry_base_ms: u64,
+
+    /// The longest wait between two attempts of a webhook delivery, in milliseconds.
+    #[arg(long, env = "AGORA_WEBHOOK_RETRY_MAX_MS", default_value_t = 3_600_000)]
+    pub webhook_retry_max_ms: u64,
+
+    /// Attempts a webhook delivery gets before it is dead (listed until redelivered).
+    #[arg(long, env = "AGORA_WEBHOOK_MAX_ATTEMPTS", default_value_t = 10)]
+    pub webhook_max_attempts: i32,
+
+    /// Failed attempts in a row (across its deliveries) that pause a webhook endpoint.
+    #[arg(long, env = "AGORA_WEBHOOK_PAUSE_AFTER", default_value_t = 20)]
+    pub webhook_pause_after: i32,
+
+    /// How often the webhook queue is checked for due deliveries, in milliseconds.
+    #[arg(long, env = "AGORA_WEBHOOK_POLL_MS", default_value_t = 1000)]
+    pub webhook_poll_ms: u64,
+
+    /// In production, accept webhook endpoints on plain `http://` (otherwise `https://` only).
+    #[arg(long, env = "AGORA_WEBHOOK_ALLOW_HTTP", default_value_t = false)]
+    pub webhook_allow_http: bool,
 }
 
 fn default_data_dir() -> std::path::PathBuf {
@@ -408,6 +438,19 @@ impl Config {
         }
         if self.statement_timeout_ms < 10 {
             bail!("AGORA_STATEMENT_TIMEOUT_MS must be at least 10");
+        }
+        if self.webhook_timeout_ms == 0
+            || self.webhook_retry_base_ms == 0
+            || self.webhook_retry_max_ms < self.webhook_retry_base_ms
+            || self.webhook_max_attempts < 1
+            || self.webhook_pause_after < 1
+            || self.webhook_poll_ms < 10
+        {
+            bail!(
+                "webhook settings: AGORA_WEBHOOK_TIMEOUT_MS and _RETRY_BASE_MS must be positive, \
+                 _RETRY_MAX_MS at least _RETRY_BASE_MS, _MAX_ATTEMPTS and _PAUSE_AFTER at least 1, \
+                 _POLL_MS at least 10"
+            );
         }
         if self.default_budget < 0 {
             bail!("AGORA_DEFAULT_BUDGET must not be negative");

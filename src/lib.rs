@@ -38,6 +38,7 @@ pub mod stats;
 pub mod tasks;
 pub mod text;
 pub mod themes;
+pub mod webhooks;
 
 use std::sync::Arc;
 
@@ -78,6 +79,8 @@ pub struct App {
     /// The only documents that run (but for holders of `documents:any`), when
     /// `AGORA_TRUSTED_DOCUMENTS` names a manifest.
     pub trusted_documents: Option<Arc<graphql::trusted::TrustedDocuments>>,
+    /// Outbound webhooks' sealing key and HTTP client.
+    pub webhooks: webhooks::Webhooks,
 }
 
 impl App {
@@ -129,6 +132,7 @@ impl App {
                 .map(graphql::trusted::TrustedDocuments::load)
                 .transpose()?
                 .map(Arc::new),
+            webhooks: webhooks::Webhooks::new(&config, &secret)?,
             outbox_wakeup: tokio::sync::Notify::new(),
             limits: ratelimit::Limits::new(&config, redis.clone()),
             permission_sets: Default::default(),

@@ -205,6 +205,7 @@ async fn run_server(
     tokio::spawn(agora::reminders::run_reminder_job(app.clone()));
     tokio::spawn(agora::mail::sender::run_outbox(app.clone()));
     tokio::spawn(agora::cleanup::run_cleanup_job(app.clone()));
+    tokio::spawn(agora::webhooks::run_delivery_job(app.clone()));
     if app.stripe.is_some() {
         tokio::spawn(agora::payments::run_reconcile_job(app.clone()));
     }

@@ -20,6 +20,7 @@ use crate::error::AppError;
 use crate::ratelimit::Guarded;
 use crate::rbac::{self, DEFAULT_ROLE};
 use crate::request::RequestInfo;
+use crate::webhooks::model::EventType;
 use model::{IdentityChanges, NewUser, ProfileChanges, User};
 use store::UserFilter;
 
@@ -106,6 +107,8 @@ async fn create_audited(
         let event = Event::new(event_action, Some(actor))
             .target("user", user.id)
             .meta(json!({ "username": user.username }));
+        let data = json!({ "user": { "id": user.id.to_string(), "username": user.username } });
+        crate::webhooks::queue(conn, EventType::UserRegistered, &data, now).await?;
         Ok((user, event))
     })
     .await?;

@@ -72,6 +72,12 @@ pub mod action {
     pub const PASSKEY_REMOVE: &str = "passkey.remove";
     /// A passkey whose signature counter went backwards (or that was marked so before).
     pub const PASSKEY_CLONED: &str = "passkey.possibly_cloned";
+    pub const WEBHOOK_CREATE: &str = "webhook.create";
+    pub const WEBHOOK_UPDATE: &str = "webhook.update";
+    pub const WEBHOOK_DELETE: &str = "webhook.delete";
+    pub const WEBHOOK_RESUME: &str = "webhook.resume";
+    pub const WEBHOOK_ROTATE_SECRET: &str = "webhook.rotate_secret";
+    pub const WEBHOOK_REDELIVER: &str = "webhook.redeliver";
 }
 
 /// One audit row to write. `target` names the entity changed, as (type, id).

@@ -7,6 +7,8 @@
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use chacha20poly1305::aead::{Aead, AeadCore, KeyInit, OsRng};
+use chacha20poly1305::{XChaCha20Poly1305, XNonce};
 use chrono::{DateTime, TimeZone, Utc};
 use hmac::{Hmac, Mac};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
@@ -15,6 +17,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::bounded::BoundedCache;
+use crate::error::AppError;
 
 /// Clock skew tolerated between instances when checking `exp` (DESIGN.md: at most 5 s).
 const LEEWAY_SECS: u64 = 5;
@@ -159,9 +162,50 @@ pub(crate) fn derive_key(secret: &[u8], purpose: &[u8]) -> anyhow::Result<Vec<u8
     Ok(mac.finalize().into_bytes().to_vec())
 }
 
+const NONCE_BYTES: usize = 24;
+
+/// Secrets the server must read back (TOTP seeds, webhook signing keys), sealed at rest with
+/// XChaCha20-Poly1305 under a key derived from `AGORA_SECRET` for one purpose: a stolen table
+/// alone gives none of them away.
+pub struct Sealer {
+    cipher: XChaCha20Poly1305,
+}
+
+impl Sealer {
+    pub fn new(secret: &[u8], purpose: &[u8]) -> anyhow::Result<Self> {
+        let key = derive_key(secret, purpose)?;
+        Ok(Self {
+            cipher: XChaCha20Poly1305::new_from_slice(&key)
+                .map_err(|error| anyhow::anyhow!("sealing key: {error}"))?,
+        })
+    }
+
+    /// A random nonce followed by the ciphertext.
+    pub fn seal(&self, plain: &[u8]) -> Result<Vec<u8>, AppError> {
+        let nonce = XChaCha20Poly1305::generate_nonce(&mut OsRng);
+        let ciphertext = self
+            .cipher
+            .encrypt(&nonce, plain)
+            .map_err(|error| AppError::Internal(anyhow::anyhow!("sealing a secret: {error}")))?;
+        let mut sealed = nonce.to_vec();
+        sealed.extend(ciphertext);
+        Ok(sealed)
+    }
+
+    /// `None` when the data was not sealed with this key (e.g. `AGORA_SECRET` changed).
+    pub fn open(&self, sealed: &[u8]) -> Option<Vec<u8>> {
+        if sealed.len() < NONCE_BYTES {
+            return None;
+        }
+        let (nonce, ciphertext) = sealed.split_at(NONCE_BYTES);
+        let nonce: [u8; NONCE_BYTES] = nonce.try_into().ok()?;
+        self.cipher.decrypt(&XNonce::from(nonce), ciphertext).ok()
+    }
+}
+
 /// HMAC-SHA256 under `key`. HMAC takes keys of any length, so this fails only in theory.
 pub(crate) fn keyed_mac(key: &[u8]) -> anyhow::Result<Hmac<Sha256>> {
-    Hmac::<Sha256>::new_from_slice(key).map_err(|error| anyhow::anyhow!("HMAC key: {error}"))
+    <Hmac<Sha256> as Mac>::new_from_slice(key).map_err(|error| anyhow::anyhow!("HMAC key: {error}"))
 }
 
 #[cfg(test)]

@@ -1,6 +1,6 @@
 //! Deletes what nothing reads any more: ended sessions (with their refresh tokens), spent or
-//! expired challenges, emailed tokens and provider sign-in flows, old rate-limit events, delivered mail
-//! and market events older than a resuming subscriber may ask for. Each step is
+//! expired challenges, emailed tokens and provider sign-in flows, old rate-limit events, delivered mail,
+//! delivered webhooks and market events older than a resuming subscriber may ask for. Each step is
 //! a plain conditional DELETE (`store.rs`), so every instance may run the job at once: a row one instance
 //! deleted is simply not there for the other.
 
@@ -33,7 +33,8 @@ pub async fn delete_expired(
         + store::delete_spent_tokens_and_counters(conn, now - KEEP_COUNTERS).await?
         + store::delete_sent_mail(conn, history).await?
         + crate::reminders::store::delete_deliveries_before(conn, history).await?
-        + crate::market::store::delete_events_before(conn, now - KEEP_MARKET_EVENTS).await?)
+        + crate::market::store::delete_events_before(conn, now - KEEP_MARKET_EVENTS).await?
+        + crate::webhooks::store::delete_delivered_before(conn, history).await?)
 }
 
 pub async fn run_cleanup_job(app: Arc<App>) {

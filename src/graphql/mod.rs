@@ -59,6 +59,7 @@ pub struct Query(
     PaymentsQuery,
     QuotesQuery,
     BudgetsQuery,
+    crate::webhooks::graphql::WebhooksQuery,
 );
 
 /// Everything a client can change. Most fields need a signed-in caller holding the permission
@@ -83,6 +84,7 @@ pub struct Mutation(
     PasskeysMutation,
     PaymentsMutation,
     BudgetsMutation,
+    crate::webhooks::graphql::WebhooksMutation,
 );
 
 /// Live updates over the WebSocket at `/graphql/ws` (`graphql-transport-ws` or `graphql-ws`);

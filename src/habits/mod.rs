@@ -25,6 +25,7 @@ use crate::dates::UserDays;
 use crate::db;
 use crate::error::{AppError, reason};
 use crate::themes::store as theme_store;
+use crate::webhooks::model::EventType;
 
 /// Archives ended habits of every user now and then, for as long as the server runs. Safe on
 /// every instance at once: the statement only touches rows still unarchived.
@@ -376,6 +377,15 @@ pub async fn mark_day(
                         });
                     }
                 }
+                Ok((row, true))
+            }
+            Ok(true) if change.mark == DayMark::Done && change.set => {
+                let data = serde_json::json!({
+                    "habit": { "id": row.id.to_string(), "name": row.name },
+                    "userId": user_id.to_string(),
+                    "date": date,
+                });
+                crate::webhooks::queue(conn, EventType::HabitCompleted, &data, now).await?;
                 Ok((row, true))
             }
             Ok(changed) => Ok((row, changed)),

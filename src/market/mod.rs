@@ -18,6 +18,7 @@ use crate::App;
 use crate::db;
 use crate::error::{AppError, reason};
 use crate::request::RequestInfo;
+use crate::webhooks::model::EventType;
 
 /// A trade refused by a race that is over by the time its reason is looked up is tried again,
 /// this many times in all.
@@ -85,7 +86,7 @@ pub struct NewItem<'a> {
     pub description: &'a str,
 }
 
-/// Puts a new item on the market and tells subscribers.
+/// Puts a new item on the market and tells subscribers and webhook endpoints.
 pub async fn create_item(app: &App, creator: i64, new: &NewItem<'_>) -> Result<Item, AppError> {
     let name = rules::item_name(new.name)?;
     let price = rules::price(new.price)?;
@@ -103,6 +104,10 @@ pub async fn create_item(app: &App, creator: i64, new: &NewItem<'_>) -> Result<I
             now,
         )
         .await?;
+        let data = serde_json::json!({
+            "item": { "id": item.id.to_string(), "name": item.name, "price": item.price },
+        });
+        crate::webhooks::queue(conn, EventType::ItemListed, &data, now).await?;
         Ok(item)
     })
     .await?;

@@ -19,6 +19,8 @@ use crate::db::fixed_sql::fixed_sql;
 use crate::db::schema::{items, market_events, market_transactions, users};
 use crate::error::{AppError, reason, violated_unique_constraint};
 use crate::request::RequestInfo;
+use crate::webhooks::model::{EventType, QueuedEvent};
+use crate::webhooks::store::{EventData, Queue};
 
 const IDEMPOTENCY_INDEX: &str = "market_transactions_idempotency_key";
 
@@ -405,6 +407,13 @@ pub async fn trade(
     origin: &RequestInfo,
     now: DateTime<Utc>,
 ) -> Result<Attempt, AppError> {
+    let event = QueuedEvent::new(
+        match side {
+            Side::Buyer => EventType::ItemPurchased,
+            Side::Seller => EventType::ItemSold,
+        },
+        now,
+    );
     let statement = TradeStatement {
         side,
         trader,
@@ -412,6 +421,11 @@ pub async fn trade(
         idempotency_key,
         origin,
         now,
+        webhook: Queue {
+            event: &event,
+            data: EventData::Sql(TRADE_EVENT_DATA),
+            from: ", traded, trader, settled",
+        },
     };
     match statement.get_result::<Traded>(conn).await.optional() {
         Ok(Some(traded)) => Ok(Attempt::Traded(Trade {
@@ -489,9 +503,15 @@ pub enum Side {
     Seller,
 }
 
+/// What a trade's webhook event says: the item, the trader and their budget after it (the
+/// same item object as `item.listed` carries).
+const TRADE_EVENT_DATA: &str = "jsonb_build_object('item', jsonb_build_object('id', traded.id::text, \
+     'name', traded.name, 'price', traded.price), 'userId', trader.id::text, \
+     'budgetAfter', settled.budget)";
+
 /// A whole trade in one statement: lock the trader's row, move the item if it is where the
 /// side needs it and the budget allows (the same bounds as `market::rules::debit` and `credit`),
-/// change the budget, and write the ledger and audit rows. One statement is atomic without a
+/// change the budget, and write the ledger and audit rows and queue its webhook deliveries. One statement is atomic without a
 /// transaction block: it returns no row and changes nothing (writing no audit row either) when
 /// the item is not where it should be or the budget does not allow it. The trader's row is
 /// locked before the item's, whichever the side, so two trades never wait for each other in
@@ -504,6 +524,8 @@ struct TradeStatement<'a> {
     /// Who asked, from where: the audit row's actor is the trader.
     origin: &'a RequestInfo,
     now: DateTime<Utc>,
+    /// The deliveries of the trade's event to the endpoints subscribed to it.
+    webhook: Queue<'a>,
 }
 
 /// What a trade statement returns: the item as it is now and the trader's new budget.
@@ -600,10 +622,9 @@ impl QueryFragment<Pg> for TradeStatement<'_> {
         out.push_bind_param::<Nullable<Text>, _>(&self.origin.client_request_id)?;
         out.push_sql(", ");
         out.push_bind_param::<Timestamptz, _>(&self.now)?;
-        out.push_sql(
-            " FROM traded, trader, settled)
-             SELECT traded.*, settled.budget FROM traded, settled",
-        );
+        out.push_sql(" FROM traded, trader, settled), webhooks AS (");
+        self.webhook.walk_ast(out.reborrow())?;
+        out.push_sql(") SELECT traded.*, settled.budget FROM traded, settled");
         Ok(())
     }
 }

@@ -34,6 +34,7 @@ use crate::db;
 use crate::error::AppError;
 use crate::mail::{store as outbox, templates};
 use crate::request::RequestInfo;
+use crate::webhooks::model::EventType;
 
 /// What a deletion did.
 #[derive(Clone, Debug)]
@@ -130,6 +131,9 @@ async fn erase(
             "tasksDeleted": tasks,
             "themesDeleted": themes,
         }));
+        // The id alone: what the account was called is erased, for receivers too.
+        let data = json!({ "user": { "id": user_id.to_string() }, "itemsReturned": held.len() });
+        crate::webhooks::queue(conn, EventType::UserDeleted, &data, now).await?;
         let deleted = Deleted {
             user: tombstone,
             sessions_ended,

@@ -43,6 +43,7 @@ pub mod perm {
     pub const PAYMENTS_MANAGE: &str = "payments:manage";
     pub const DOCUMENTS_ANY: &str = "documents:any";
     pub const BUDGETS_MANAGE: &str = "budgets:manage";
+    pub const WEBHOOKS_MANAGE: &str = "webhooks:manage";
 }
 
 /// Roles the code refers to by name.

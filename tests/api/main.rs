@@ -58,3 +58,4 @@ mod sweep;
 mod tasks;
 mod themes;
 mod trusted;
+mod webhooks;

@@ -190,6 +190,11 @@ async fn archiving_one_users_habits_reads_only_theirs() {
 async fn the_reminder_job_reads_only_due_reminders() {
     let t = filled().await;
     t.sql(
+        "INSERT INTO webhook_endpoints (url, description, events, sealed_secret, failure_streak, created_at, updated_at)
+         VALUES ('https://example.com/hook', '', '{item.listed}', '\\x00', 0, now(), now())",
+    )
+    .await;
+    t.sql(
         "INSERT INTO habit_reminders (habit_id, local_time, due_day, due_at, created_at)
          SELECT id, '08:00', DATE '2026-01-01', now() + (id % 1440) * INTERVAL '1 minute', now()
          FROM habits",
@@ -216,6 +221,11 @@ async fn cleanup_reads_only_what_it_deletes() {
     // 20,000 rows in each table the job prunes, spread over two months either side of now.
     let first_user = "(SELECT min(id) FROM users) + n % 500";
     let when = "now() + (n % 120 - 60) * INTERVAL '1 day'";
+    t.sql(
+        "INSERT INTO webhook_endpoints (url, description, events, sealed_secret, failure_streak, created_at, updated_at)
+         VALUES ('https://example.com/hook', '', '{item.listed}', '\\x00', 0, now(), now())",
+    )
+    .await;
     t.sql(
         "INSERT INTO habit_reminders (habit_id, local_time, due_day, due_at, created_at)
          SELECT id, '08:00', DATE '2026-01-01', now(), now() FROM habits ORDER BY id LIMIT 50",
@@ -253,6 +263,12 @@ async fn cleanup_reads_only_what_it_deletes() {
         ),
         format!(
             "INSERT INTO market_events (kind, item, created_at) SELECT 'LISTED', '{{}}', {when}"
+        ),
+        format!(
+            "INSERT INTO webhook_deliveries (endpoint_id, event_id, event_type, payload, state, attempts, next_attempt_at, delivered_at, created_at)
+             SELECT (SELECT min(id) FROM webhook_endpoints), 'evt_' || n, 'item.listed', repeat('x', 300),
+                    CASE WHEN n % 4 = 0 THEN 'PENDING' ELSE 'DELIVERED' END, 1, now(),
+                    CASE WHEN n % 4 <> 0 THEN {when} END, now()"
         ),
         format!(
             "INSERT INTO email_outbox (kind, recipient, subject, text_body, html_body, sent_at, created_at, next_attempt_at)

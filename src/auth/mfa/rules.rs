@@ -2,15 +2,13 @@
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-use chacha20poly1305::aead::{Aead, AeadCore, KeyInit, OsRng};
-use chacha20poly1305::{XChaCha20Poly1305, XNonce};
 use chrono::{DateTime, Duration, Utc};
 use hmac::{Hmac, Mac};
 use rand::RngCore;
 use sha2::Sha256;
 use totp_rs::{Builder, Totp};
 
-use crate::auth::tokens::{derive_key, keyed_mac, random_secret};
+use crate::auth::tokens::{Sealer, derive_key, keyed_mac, random_secret};
 use crate::error::AppError;
 use crate::ratelimit::Limit;
 
@@ -29,44 +27,30 @@ pub const WRONG_CODES_PER_ACCOUNT: Limit = Limit {
 /// Marks challenge tokens, so they are never mistaken for access or API tokens.
 pub const CHALLENGE_PREFIX: &str = "agora_mfa_";
 const SECRET_BYTES: usize = 20;
-const NONCE_BYTES: usize = 24;
 
 /// Keys derived from `AGORA_SECRET`: one seals TOTP secrets at rest, one keys the hashes of
 /// recovery codes (so a stolen table alone cannot be searched for codes).
 pub struct MfaKeys {
-    cipher: XChaCha20Poly1305,
+    sealer: Sealer,
     code_mac: Hmac<Sha256>,
 }
 
 impl MfaKeys {
     pub fn new(secret: &[u8]) -> anyhow::Result<Self> {
-        let seal_key = derive_key(secret, b"agora totp secret sealing v1")?;
         Ok(Self {
-            cipher: XChaCha20Poly1305::new_from_slice(&seal_key)
-                .map_err(|error| anyhow::anyhow!("TOTP sealing key: {error}"))?,
+            sealer: Sealer::new(secret, b"agora totp secret sealing v1")?,
             code_mac: keyed_mac(&derive_key(secret, b"agora recovery code hashing v1")?)?,
         })
     }
 
     /// A random nonce followed by the ciphertext.
     pub fn seal(&self, plain: &[u8]) -> Result<Vec<u8>, AppError> {
-        let nonce = XChaCha20Poly1305::generate_nonce(&mut OsRng);
-        let ciphertext = self.cipher.encrypt(&nonce, plain).map_err(|error| {
-            AppError::Internal(anyhow::anyhow!("sealing a TOTP secret: {error}"))
-        })?;
-        let mut sealed = nonce.to_vec();
-        sealed.extend(ciphertext);
-        Ok(sealed)
+        self.sealer.seal(plain)
     }
 
     /// `None` when the data was not sealed with this key (e.g. `AGORA_SECRET` changed).
     pub fn open(&self, sealed: &[u8]) -> Option<Vec<u8>> {
-        if sealed.len() < NONCE_BYTES {
-            return None;
-        }
-        let (nonce, ciphertext) = sealed.split_at(NONCE_BYTES);
-        let nonce: [u8; NONCE_BYTES] = nonce.try_into().ok()?;
-        self.cipher.decrypt(&XNonce::from(nonce), ciphertext).ok()
+        self.sealer.open(sealed)
     }
 
     pub fn recovery_code_hash(&self, code: &str) -> Vec<u8> {
@@ -155,7 +139,7 @@ mod tests {
     fn sealed_secrets_open_only_with_their_key() {
         let keys = MfaKeys::new(b"one secret long enough for the tests").unwrap();
         let sealed = keys.seal(b"totp secret").unwrap();
-        assert_ne!(&sealed[NONCE_BYTES..], b"totp secret");
+        assert_ne!(&sealed[24..], b"totp secret");
         assert_eq!(keys.open(&sealed).unwrap(), b"totp secret");
         assert_ne!(
             keys.seal(b"totp secret").unwrap(),

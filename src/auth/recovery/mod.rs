@@ -25,6 +25,7 @@ use crate::error::AppError;
 use crate::mail::{Mail, store as outbox, templates};
 use crate::ratelimit::{self, Limit, hashed_key};
 use crate::request::RequestInfo;
+use crate::webhooks::model::EventType;
 
 /// Reset mails per address (known or not) per hour.
 const RESET_PER_EMAIL: Limit = Limit {
@@ -225,7 +226,12 @@ pub async fn verify_email(app: &App, token: &str) -> Result<User, AppError> {
         if !accounts::mark_email_verified(conn, user_id, &email, now).await? {
             return Err(invalid_token());
         }
-        accounts::find_by_id(conn, user_id).await
+        let user = accounts::find_by_id(conn, user_id).await?;
+        let data = serde_json::json!({
+            "user": { "id": user.id.to_string(), "username": user.username },
+        });
+        crate::webhooks::queue(conn, EventType::UserEmailVerified, &data, now).await?;
+        Ok(user)
     })
     .await
 }

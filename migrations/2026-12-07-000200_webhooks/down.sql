@@ -1,0 +1,3 @@
+DELETE FROM permissions WHERE name = 'webhooks:manage';
+DROP TABLE webhook_deliveries;
+DROP TABLE webhook_endpoints;
