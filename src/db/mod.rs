@@ -60,7 +60,10 @@ pub fn build_pool(
             conn.batch_execute("SET plan_cache_mode = force_generic_plan; SET jit = off")
                 .await
                 .map_err(diesel::ConnectionError::CouldntSetupConfiguration)?;
-            conn.set_instrumentation(instrumentation);
+            match crate::telemetry::statements(instrumentation) {
+                Some(traced) => conn.set_instrumentation(traced),
+                None => conn.set_instrumentation(instrumentation),
+            }
             Ok(conn)
         })
     });

@@ -107,6 +107,11 @@ pub fn build_schema(config: &Config) -> SchemaBuilder<Query, Mutation, Subscript
             max_fields: config.max_fields_per_operation,
         }))
         .extension(nulls::NullPropagation);
+    let builder = if crate::telemetry::enabled() {
+        builder.extension(crate::telemetry::ResolverSpans)
+    } else {
+        builder
+    };
     if config.is_production() {
         builder.disable_introspection().disable_suggestions()
     } else {
@@ -131,36 +136,36 @@ pub fn insert_loaders(data: &mut async_graphql::Data, pool: &crate::db::DbPool) 
     data.insert(ActingAccount::default());
     data.insert(DataLoader::new(
         crate::rbac::loader::RbacLoader { pool: pool.clone() },
-        tokio::spawn,
+        crate::telemetry::spawn_loader,
     ));
     data.insert(crate::accounts::loader::UserDataLoader::with_cache(
         crate::accounts::loader::UserLoader { pool: pool.clone() },
-        tokio::spawn,
+        crate::telemetry::spawn_loader,
         HashMapCache::default(),
     ));
     data.insert(DataLoader::new(
         crate::market::loader::ItemLoader { pool: pool.clone() },
-        tokio::spawn,
+        crate::telemetry::spawn_loader,
     ));
     data.insert(DataLoader::new(
         crate::themes::loader::ThemeLoader { pool: pool.clone() },
-        tokio::spawn,
+        crate::telemetry::spawn_loader,
     ));
     data.insert(DataLoader::new(
         crate::auth::mfa::loader::TwoFactorLoader { pool: pool.clone() },
-        tokio::spawn,
+        crate::telemetry::spawn_loader,
     ));
     data.insert(DataLoader::new(
         crate::oidc::loader::IdentityLoader { pool: pool.clone() },
-        tokio::spawn,
+        crate::telemetry::spawn_loader,
     ));
     data.insert(DataLoader::new(
         crate::reminders::loader::ReminderLoader { pool: pool.clone() },
-        tokio::spawn,
+        crate::telemetry::spawn_loader,
     ));
     data.insert(crate::habits::loader::CompletionDataLoader::with_cache(
         crate::habits::loader::CompletionLoader { pool: pool.clone() },
-        tokio::spawn,
+        crate::telemetry::spawn_loader,
         HashMapCache::default(),
     ));
 }

@@ -215,8 +215,14 @@ async fn execute(
         return too_many_requests(retry_after_secs);
     }
     let operation_name = operation_name(&mut request);
+    let trace_id = if crate::telemetry::enabled() {
+        let kind = selected_operation_type(&mut request).map(|kind| kind.to_string());
+        crate::telemetry::name_operation(kind.as_deref(), operation_name.as_deref())
+    } else {
+        None
+    };
     let (mut response, user_id) = run(state, &parts.headers, request, lookup, info).await;
-    label_errors(&mut response, &request_id);
+    label_errors(&mut response, &request_id, trace_id.as_deref());
     let outcome = response
         .errors
         .first()
@@ -226,6 +232,9 @@ async fn execute(
             _ => None,
         })
         .unwrap_or("ok");
+    if trace_id.is_some() {
+        crate::telemetry::request_outcome(outcome);
+    }
     let elapsed = started.elapsed();
     crate::metrics::request_finished(operation_name.as_deref(), outcome, elapsed);
     tracing::info!(
@@ -318,10 +327,10 @@ fn shape(response: async_graphql::Response, wants_graphql_response: bool) -> Res
     http_response
 }
 
-/// Every error leaves with a code and the request id. Errors async-graphql raises itself carry
-/// no code: before execution (no path) they are validation failures; during execution they come
-/// from coercing the caller's input.
-fn label_errors(response: &mut async_graphql::Response, request_id: &str) {
+/// Every error leaves with a code and the request id (and the trace id when traces are
+/// exported). Errors async-graphql raises itself carry no code: before execution (no path) they
+/// are validation failures; during execution they come from coercing the caller's input.
+fn label_errors(response: &mut async_graphql::Response, request_id: &str, trace_id: Option<&str>) {
     let executed = response.data != Value::Null;
     for error in &mut response.errors {
         let has_code = error
@@ -336,10 +345,11 @@ fn label_errors(response: &mut async_graphql::Response, request_id: &str) {
             };
             set_code(error, fallback);
         }
-        error
-            .extensions
-            .get_or_insert_with(Default::default)
-            .set("requestId", request_id);
+        let extensions = error.extensions.get_or_insert_with(Default::default);
+        extensions.set("requestId", request_id);
+        if let Some(trace_id) = trace_id {
+            extensions.set("traceId", trace_id);
+        }
     }
 }
 

@@ -55,3 +55,4 @@ mod subscriptions;
 mod sweep;
 mod tasks;
 mod themes;
+mod traces;
