@@ -172,7 +172,7 @@ async fn a_request_is_one_trace_under_the_clients_traceparent_with_resolvers_and
         &server,
         Some(OTHER_TRACE_ID),
         Some(&access_token),
-        "query Mine { mySessions(first: 5) { totalCount } me { username } }",
+        "query Mine { mySessions(first: 5) { totalCount } me { username roles { name } } }",
         json!({}),
     )
     .await;
@@ -265,13 +265,21 @@ async fn a_request_is_one_trace_under_the_clients_traceparent_with_resolvers_and
         }
     }
 
-    // The session check of `Mine` is a statement of the request; `me` reads no database, so
-    // only `mySessions` has a span of its own.
+    // The session check of `Mine` is a statement of the request; `me` reads no database (its
+    // roles come through a loader), so only `mySessions` has a span of its own.
     let mine_spans = trace(OTHER_TRACE_ID);
     let names: Vec<&str> = mine_spans.iter().map(|span| span.name.as_str()).collect();
     assert!(names.contains(&"query Mine"), "{names:?}");
     assert!(names.contains(&"Query.mySessions"), "{names:?}");
     assert!(!names.contains(&"Query.me"), "{names:?}");
+    // A DataLoader's batch runs in a task of its own, and its statement is still the request's.
+    assert!(
+        mine_spans
+            .iter()
+            .any(|span| attribute(span, "db.query.text")
+                .is_some_and(|sql| sql.contains("\"user_roles\".\"user_id\" = ANY("))),
+        "the roles loader's statement: {names:?}"
+    );
 
     // A request without traceparent starts a trace of its own, which its error and its log line
     // name.
