@@ -11,7 +11,7 @@
 #       also keeps each operation's callgrind profile as /tmp/cg.Q1 and so on, to see where the
 #       instructions go: callgrind_annotate --inclusive=yes /tmp/cg.Q1
 #
-# Needs the database bench/run.sh seeded (agora_bench; run that first) and valgrind, jq, curl; oha
+# Needs the database bench/run.sh seeded (BENCH_DB, default agora_bench; run that first) and valgrind, jq, curl; oha
 # drives the requests when it is installed, else curl (4 at a time either way).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -26,7 +26,7 @@ for needed in valgrind callgrind_control callgrind_annotate jq curl; do
 done
 source bench/lib.sh
 
-export DATABASE_URL=$PG/agora_bench AGORA_DATA_DIR=$WORK RUST_LOG=warn
+export DATABASE_URL=$PG/${BENCH_DB:-agora_bench} AGORA_DATA_DIR=$WORK RUST_LOG=warn
 agora_env "$PORT"
 BASE=$AGORA_BASE
 

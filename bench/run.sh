@@ -8,7 +8,7 @@
 #   bench/run.sh --smoke   what CI runs: debug build, a smaller seed, 1 + 2 s per operation,
 #                          same checks, no targets judged, nothing written
 #   bench/run.sh --only "M1 H1"
-#                          just those operations (Q1 Q2 Q3 M1 H1 L1), full length, nothing
+#                          just those operations (Q1 Q2 Q3 M1 H1 L1 T1), full length, nothing
 #                          written: for trying a change (L1 compares against Q1, so runs it too)
 #   BENCH_AGORA=/tmp/agora-old bench/run.sh --only Q2
 #                          measures that binary instead of building this checkout: before and
@@ -215,6 +215,27 @@ row "Q1 during L1" "$RPS" "$P50" "$P99" "$ERRORS" "-" "$PEAK_MB" "-" \
 fi
 
 row "idle" "-" "-" "-" "-" "-" "$((IDLE_KIB / 1024))" "-" "RSS < 50 MB" "$(judge "$IDLE_KIB / 1024 < 50")"
+
+if wants T1; then
+say "T1"
+# What traces cost: Q2 on the server as it runs (no OTEL_EXPORTER_OTLP_ENDPOINT: nothing traced),
+# then on the same server restarted to export every request's spans to a local OTLP/HTTP sink.
+# Last, since it restarts the server (the errors listed below the table are then T1's only).
+Q2_BODY=$(body_of bench/ops/q2.graphql MarketItems)
+measure t1-off MarketItems "$CONNS" "$Q2_BODY" "$USER_TOKEN"
+row "T1 Q2, traces off" "$RPS" "$P50" "$P99" "$ERRORS" "$STATEMENTS" "$PEAK_MB" "-" "-" "-"
+OFF_RPS=$RPS
+SINK_PORT=$((PORT + 2))
+python3 bench/otlp-sink.py "$SINK_PORT" 2>"$WORK/sink.log" &
+SINK_PID=$!
+stop_agora
+AGORA_ENV_VARS+=(OTEL_EXPORTER_OTLP_ENDPOINT="http://127.0.0.1:$SINK_PORT")
+start_agora
+measure t1-on MarketItems "$CONNS" "$Q2_BODY" "$USER_TOKEN"
+kill "$SINK_PID"; wait "$SINK_PID" 2>/dev/null || true
+row "T1 Q2, traces exported" "$RPS" "$P50" "$P99" "$ERRORS" "$STATEMENTS" "$PEAK_MB" "-" \
+  "$(ratio "$RPS" "$OFF_RPS") of off's requests/s; sink got $(tail -1 "$WORK/sink.log")" "-"
+fi
 
 {
   echo "Agora benchmark, $(date -u +%Y-%m-%d), $(nproc) cores ($(awk -F': ' '/model name/{print $2; exit}' /proc/cpuinfo)), $BUILD, load by $TOOL (M1 by wrk), $CONNS connections, ${WARMUP} s warm-up + ${MEASURE} s each, PostgreSQL $(psql "$PG/postgres" -tAc 'SHOW server_version')."

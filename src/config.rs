@@ -29,6 +29,15 @@ pub struct Config {
     #[arg(long, env = "AGORA_METRICS_LISTEN", default_value = "127.0.0.1:9464")]
     pub metrics_listen: String,
 
+    /// Where traces go over OTLP/HTTP (protobuf): a collector's base URL, to which `/v1/traces`
+    /// is added (`http://127.0.0.1:4318`). Unset: no tracing, at no cost.
+    #[arg(long, env = "OTEL_EXPORTER_OTLP_ENDPOINT")]
+    pub otel_exporter_otlp_endpoint: Option<String>,
+
+    /// The `service.name` traces are exported under.
+    #[arg(long, env = "OTEL_SERVICE_NAME", default_value = "agora")]
+    pub otel_service_name: String,
+
     /// `production` turns off GraphiQL, introspection and suggestions, and requires AGORA_SECRET.
     #[arg(long, env = "AGORA_ENV", value_enum, default_value = "development")]
     pub env: Environment,
@@ -408,6 +417,9 @@ impl Config {
         }
         if self.top_up_unit_price < 1 || self.top_up_max_units < 1 || self.top_up_daily_units < 1 {
             bail!("AGORA_TOP_UP_UNIT_PRICE, _MAX_UNITS and _DAILY_UNITS must be positive");
+        }
+        if let Some(endpoint) = &self.otel_exporter_otlp_endpoint {
+            crate::telemetry::traces_url(endpoint)?;
         }
         if let Some(url) = &self.quotes_url {
             // The error alone: the URL may carry the provider's key.

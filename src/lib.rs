@@ -36,6 +36,7 @@ pub mod request;
 pub mod shared;
 pub mod stats;
 pub mod tasks;
+pub mod telemetry;
 pub mod text;
 pub mod themes;
 pub mod webhooks;

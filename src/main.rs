@@ -71,7 +71,7 @@ async fn run() -> anyhow::Result<()> {
             Ok(())
         }
         Some(Command::Migrate { database_url }) => {
-            init_tracing(false);
+            init_tracing(false, None);
             let mut config = Config::from_env()?;
             config.database_url = database_url;
             with_database(config, async |config| {
@@ -87,7 +87,7 @@ async fn run() -> anyhow::Result<()> {
             database_url,
             command,
         }) => {
-            init_tracing(false);
+            init_tracing(false, None);
             let mut config = Config::from_env()?;
             config.database_url = database_url;
             with_database(config, async |config| {
@@ -135,7 +135,8 @@ async fn with_database(
 }
 
 async fn serve(config: Config) -> anyhow::Result<()> {
-    init_tracing(config.is_production());
+    let traces = agora::telemetry::start(&config)?;
+    init_tracing(config.is_production(), traces.as_ref());
     // Said by the server only: tokens it signs die with it. An admin command signs none, so a
     // warning there on every run would be noise.
     if config.secret.is_none() {
@@ -156,10 +157,14 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         Some(address) => Some(listen(address, "AGORA_METRICS_LISTEN").await?),
         None => None,
     };
-    with_database(config, async move |config| {
+    let served = with_database(config, async move |config| {
         run_server(config, listener, metrics).await
     })
-    .await
+    .await;
+    if let Some(traces) = traces {
+        traces.shutdown();
+    }
+    served
 }
 
 async fn listen(address: &str, setting: &str) -> anyhow::Result<tokio::net::TcpListener> {
@@ -261,8 +266,11 @@ fn read_password() -> std::io::Result<String> {
     }
 }
 
-fn init_tracing(json: bool) {
+fn init_tracing(json: bool, traces: Option<&agora::telemetry::Exporting>) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    if let Some(traces) = traces {
+        return init_tracing_with(json, filter, traces);
+    }
     // stderr, so command output on stdout (list-users, schema) stays clean for pipes.
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
@@ -274,6 +282,29 @@ fn init_tracing(json: bool) {
     } else {
         builder.init();
     }
+}
+
+/// The log as `init_tracing` makes it, filtered apart from the OpenTelemetry layer beside it: the
+/// layer sees the request span whatever `RUST_LOG` says, and the log never sees the spans made
+/// for traces alone (an event inside one still prints the request span, with its ids).
+fn init_tracing_with(json: bool, filter: EnvFilter, traces: &agora::telemetry::Exporting) {
+    use tracing_subscriber::Layer;
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    let filter = match format!("{}=off", agora::telemetry::TARGET).parse() {
+        Ok(directive) => filter.add_directive(directive),
+        Err(_) => filter,
+    };
+    let log = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
+    let log = if json {
+        log.json().with_span_list(false).boxed()
+    } else {
+        log.boxed()
+    };
+    tracing_subscriber::registry()
+        .with(log.with_filter(filter))
+        .with(traces.layer())
+        .init();
 }
 
 async fn shutdown_signal() {

@@ -135,7 +135,10 @@ pub fn build_pool(
             ))
             .await
             .map_err(diesel::ConnectionError::CouldntSetupConfiguration)?;
-            conn.set_instrumentation(instrumentation);
+            match crate::telemetry::statements(instrumentation) {
+                Some(traced) => conn.set_instrumentation(traced),
+                None => conn.set_instrumentation(instrumentation),
+            }
             Ok(conn)
         })
     });

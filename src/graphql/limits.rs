@@ -416,7 +416,7 @@ fn take_one<'a>(left: &mut usize) -> Result<(), Overflow<'a>> {
     Ok(())
 }
 
-fn reads_database(field: &str) -> bool {
+pub(crate) fn reads_database(field: &str) -> bool {
     !ROOT_FIELDS_WITHOUT_DATABASE.contains(&field)
 }
 

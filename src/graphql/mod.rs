@@ -122,6 +122,11 @@ pub fn build_schema(
             max_fields: config.max_fields_per_operation,
         }))
         .extension(nulls::NullPropagation);
+    let builder = if crate::telemetry::enabled() {
+        builder.extension(crate::telemetry::ResolverSpans)
+    } else {
+        builder
+    };
     if config.is_production() {
         builder.disable_introspection().disable_suggestions()
     } else {
@@ -131,7 +136,7 @@ pub fn build_schema(
 
 /// Adds this request's batch loaders. They are per request: a cache must not outlive the
 /// permissions the request was checked with. Their batches run in tasks of their own that keep
-/// the request's statement timeout (`crate::db::spawn`).
+/// the request's statement timeout and trace (`crate::telemetry::spawn_loader`).
 pub fn with_loaders(
     mut request: async_graphql::Request,
     pool: &crate::db::DbPool,
@@ -147,36 +152,36 @@ pub fn insert_loaders(data: &mut async_graphql::Data, pool: &crate::db::DbPool) 
     data.insert(ActingAccount::default());
     data.insert(DataLoader::new(
         crate::rbac::loader::RbacLoader { pool: pool.clone() },
-        crate::db::spawn,
+        crate::telemetry::spawn_loader,
     ));
     data.insert(crate::accounts::loader::UserDataLoader::with_cache(
         crate::accounts::loader::UserLoader { pool: pool.clone() },
-        crate::db::spawn,
+        crate::telemetry::spawn_loader,
         HashMapCache::default(),
     ));
     data.insert(DataLoader::new(
         crate::market::loader::ItemLoader { pool: pool.clone() },
-        crate::db::spawn,
+        crate::telemetry::spawn_loader,
     ));
     data.insert(DataLoader::new(
         crate::themes::loader::ThemeLoader { pool: pool.clone() },
-        crate::db::spawn,
+        crate::telemetry::spawn_loader,
     ));
     data.insert(DataLoader::new(
         crate::auth::mfa::loader::TwoFactorLoader { pool: pool.clone() },
-        crate::db::spawn,
+        crate::telemetry::spawn_loader,
     ));
     data.insert(DataLoader::new(
         crate::oidc::loader::IdentityLoader { pool: pool.clone() },
-        crate::db::spawn,
+        crate::telemetry::spawn_loader,
     ));
     data.insert(DataLoader::new(
         crate::reminders::loader::ReminderLoader { pool: pool.clone() },
-        crate::db::spawn,
+        crate::telemetry::spawn_loader,
     ));
     data.insert(crate::habits::loader::CompletionDataLoader::with_cache(
         crate::habits::loader::CompletionLoader { pool: pool.clone() },
-        crate::db::spawn,
+        crate::telemetry::spawn_loader,
         HashMapCache::default(),
     ));
     data.insert(DataLoader::new(

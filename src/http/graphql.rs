@@ -256,11 +256,20 @@ async fn execute(
         Ok(_) => operation_name(&mut request),
         Err(_) => request.operation_name.clone(),
     };
+    let trace_id = if crate::telemetry::enabled() {
+        let kind = match &lookup {
+            Ok(_) => selected_operation_type(&mut request).map(|kind| kind.to_string()),
+            Err(_) => None,
+        };
+        crate::telemetry::name_operation(kind.as_deref(), operation_name.as_deref())
+    } else {
+        None
+    };
     let (mut response, user_id) = match run(state, &parts.headers, request, lookup, info).await {
         Ok(ran) => ran,
         Err(Refused { retry_after_secs }) => return too_many_requests(retry_after_secs),
     };
-    label_errors(&mut response, &request_id);
+    label_errors(&mut response, &request_id, trace_id.as_deref());
     let outcome = response
         .errors
         .first()
@@ -270,6 +279,9 @@ async fn execute(
             _ => None,
         })
         .unwrap_or("ok");
+    if trace_id.is_some() {
+        crate::telemetry::request_outcome(outcome);
+    }
     let elapsed = started.elapsed();
     crate::metrics::request_finished(operation_name.as_deref(), outcome, elapsed);
     tracing::info!(
@@ -378,10 +390,10 @@ fn shape(response: async_graphql::Response, wants_graphql_response: bool) -> Res
     http_response
 }
 
-/// Every error leaves with a code and the request id. Errors async-graphql raises itself carry
-/// no code: before execution (no path) they are validation failures; during execution they come
-/// from coercing the caller's input.
-fn label_errors(response: &mut async_graphql::Response, request_id: &str) {
+/// Every error leaves with a code and the request id (and the trace id when traces are
+/// exported). Errors async-graphql raises itself carry no code: before execution (no path) they
+/// are validation failures; during execution they come from coercing the caller's input.
+fn label_errors(response: &mut async_graphql::Response, request_id: &str, trace_id: Option<&str>) {
     let executed = response.data != Value::Null;
     for error in &mut response.errors {
         let has_code = error
@@ -396,10 +408,11 @@ fn label_errors(response: &mut async_graphql::Response, request_id: &str) {
             };
             set_code(error, fallback);
         }
-        error
-            .extensions
-            .get_or_insert_with(Default::default)
-            .set("requestId", request_id);
+        let extensions = error.extensions.get_or_insert_with(Default::default);
+        extensions.set("requestId", request_id);
+        if let Some(trace_id) = trace_id {
+            extensions.set("traceId", trace_id);
+        }
     }
 }
 

@@ -95,7 +95,12 @@ pub fn router(app: Arc<App>) -> Router {
                 .extensions()
                 .get::<ClientRequestId>()
                 .map(|id| id.0.as_str());
-            tracing::info_span!("request", method = %request.method(), path = %request.uri().path(), request_id, client_request_id)
+            // The empty fields are filled for traces only (`crate::telemetry`).
+            let span = tracing::info_span!("request", method = %request.method(), path = %request.uri().path(), request_id, client_request_id, trace_id = tracing::field::Empty, otel.name = tracing::field::Empty, otel.kind = tracing::field::Empty);
+            if crate::telemetry::enabled() {
+                crate::telemetry::adopt_request(&span, request.method(), request.uri().path(), request.headers());
+            }
+            span
         }))
         // Production sits behind TLS (the proxy terminates it): browsers must never fall back
         // to plain HTTP. Development serves plain HTTP on localhost, where HSTS would stick.

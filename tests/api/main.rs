@@ -57,5 +57,6 @@ mod subscriptions;
 mod sweep;
 mod tasks;
 mod themes;
+mod traces;
 mod trusted;
 mod webhooks;
