@@ -7,7 +7,7 @@ use std::time::Duration;
 use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
 use serde_json::{Value, json};
 
-use crate::common::{FreshDatabase, PASSWORD, Reply, Server, TestApp, Tokens, redis_url, sql_at};
+use crate::common::{Instances, PASSWORD, Reply, TestApp, Tokens, sql_at};
 use crate::instances::sign_in;
 use crate::market::list_item;
 
@@ -370,27 +370,19 @@ async fn bad_budgets_are_refused_and_change_nothing() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn two_instances_enforce_a_budget_set_on_either_and_share_the_count() {
-    let database = FreshDatabase::new();
-    let database_url = database.url();
-    let redis = redis_url();
-    let env = [
-        ("DATABASE_URL", database_url.as_str()),
-        ("REDIS_URL", redis.as_str()),
-        ("AGORA_REDIS_PREFIX", database.name.as_str()),
-    ];
-    let mut a = Server::spawn(&env);
-    let mut b = Server::spawn(&env);
-    tokio::join!(a.listening(), b.listening());
+    let Instances {
+        a, b, database_url, ..
+    } = &Instances::start(&[], true).await;
     a.register("ada").await;
     a.register("grace").await;
     sql_at(
-        &database_url,
+        database_url,
         "INSERT INTO user_roles (user_id, role_id, created_at)
          SELECT u.id, r.id, now() FROM users u, roles r WHERE u.username = 'ada' AND r.name = 'admin'",
     )
     .await;
-    let (ada, _) = sign_in(&a, "ada").await;
-    let (grace, _) = sign_in(&b, "grace").await;
+    let (ada, _) = sign_in(a, "ada").await;
+    let (grace, _) = sign_in(b, "grace").await;
     // B has grace's permissions (and her roles' budget: none) in memory.
     b.gql(Some(&grace), DEEP, json!({})).await.assert_ok();
 

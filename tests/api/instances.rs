@@ -3,7 +3,7 @@
 
 use serde_json::{Value, json};
 
-use crate::common::{FreshDatabase, PASSWORD, Server, redis_url};
+use crate::common::{Instances, PASSWORD, Server, make_admin};
 use crate::subscriptions::{connect, next, subscribe_as, subscribed};
 
 pub(crate) async fn sign_in(server: &Server, username: &str) -> (String, String) {
@@ -23,23 +23,20 @@ pub(crate) async fn sign_in(server: &Server, username: &str) -> (String, String)
 
 #[tokio::test(flavor = "multi_thread")]
 async fn two_instances_share_sessions_limits_and_events() {
-    let database = FreshDatabase::new();
-    let database_url = database.url();
-    let redis = redis_url();
-    let env = [
-        ("DATABASE_URL", database_url.as_str()),
-        ("REDIS_URL", redis.as_str()),
-        ("AGORA_REDIS_PREFIX", database.name.as_str()),
-        ("AGORA_ENV", "production"),
-        ("AGORA_PUBLIC_URL", "https://agora.example"),
-        ("AGORA_RATE_LOGIN_PER_ACCOUNT", "3"),
-        ("RUST_LOG", "info"),
-    ];
     // Both start at once on a database that does not exist yet.
-    let mut a = Server::spawn(&env);
-    let mut b = Server::spawn(&env);
-    tokio::join!(a.listening(), b.listening());
-    for server in [&a, &b] {
+    let Instances {
+        a, b, database_url, ..
+    } = &Instances::start(
+        &[
+            ("AGORA_ENV", "production"),
+            ("AGORA_PUBLIC_URL", "https://agora.example"),
+            ("AGORA_RATE_LOGIN_PER_ACCOUNT", "3"),
+            ("RUST_LOG", "info"),
+        ],
+        true,
+    )
+    .await;
+    for server in [a, b] {
         let (status, body) = server.get("/readyz").await;
         assert_eq!(status, 200, "{body}");
         let body: Value = serde_json::from_str(&body).unwrap();
@@ -49,7 +46,7 @@ async fn two_instances_share_sessions_limits_and_events() {
 
     // A logout on A is refused on B at once.
     a.register("ada").await;
-    let (ada, _) = sign_in(&a, "ada").await;
+    let (ada, _) = sign_in(a, "ada").await;
     let me = "{ me { username } }";
     assert_eq!(
         b.gql(Some(&ada), me, json!({})).await.assert_ok()["me"]["username"],
@@ -78,15 +75,11 @@ async fn two_instances_share_sessions_limits_and_events() {
 
     // A purchase on A is pushed to a subscriber on B.
     a.register("root").await;
-    let (root, root_id) = sign_in(&a, "root").await;
-    crate::common::sql_at(
-        &database_url,
-        &format!("INSERT INTO user_roles (user_id, role_id, created_at) SELECT {root_id}, id, now() FROM roles WHERE name = 'admin'"),
-    )
-    .await;
+    let (root, root_id) = sign_in(a, "root").await;
+    make_admin(database_url, root_id).await;
     a.register("bob").await;
-    let (bob, _) = sign_in(&b, "bob").await;
-    let (watcher, _) = sign_in(&b, "ada").await;
+    let (bob, _) = sign_in(b, "bob").await;
+    let (watcher, _) = sign_in(b, "ada").await;
     let mut socket = connect(b.address).await;
     subscribe_as(
         &mut socket,

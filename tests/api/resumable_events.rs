@@ -8,7 +8,7 @@ use diesel::sql_types::Text;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use serde_json::{Value, json};
 
-use crate::common::{FreshDatabase, Server, redis_url, sql_at};
+use crate::common::{FreshDatabase, Instances, Server, make_admin, sql_at};
 use crate::instances::sign_in;
 use crate::subscriptions::{Socket, connect, next, subscribe_as, subscribed};
 
@@ -79,28 +79,16 @@ async fn log(database_url: &str) -> Vec<(String, String)> {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_subscriber_resuming_on_another_instance_misses_nothing_and_sees_nothing_twice() {
-    let database = FreshDatabase::new();
-    let database_url = database.url();
-    let redis = redis_url();
-    let env = [
-        ("DATABASE_URL", database_url.as_str()),
-        ("REDIS_URL", redis.as_str()),
-        ("AGORA_REDIS_PREFIX", database.name.as_str()),
-    ];
-    let mut a = Server::spawn(&env);
-    let mut b = Server::spawn(&env);
-    tokio::join!(a.listening(), b.listening());
+    let Instances {
+        a, b, database_url, ..
+    } = &Instances::start(&[], true).await;
     for name in ["root", "bob", "ada"] {
         a.register(name).await;
     }
-    let (root, root_id) = sign_in(&a, "root").await;
-    sql_at(
-        &database_url,
-        &format!("INSERT INTO user_roles (user_id, role_id, created_at) SELECT {root_id}, id, now() FROM roles WHERE name = 'admin'"),
-    )
-    .await;
-    let (bob, _) = sign_in(&a, "bob").await;
-    let (watcher, _) = sign_in(&b, "ada").await;
+    let (root, root_id) = sign_in(a, "root").await;
+    make_admin(database_url, root_id).await;
+    let (bob, _) = sign_in(a, "bob").await;
+    let (watcher, _) = sign_in(b, "ada").await;
 
     // A watcher on B sees a listing made on A, with its cursor, and goes away.
     let mut socket = connect(b.address).await;
@@ -111,7 +99,7 @@ async fn a_subscriber_resuming_on_another_instance_misses_nothing_and_sees_nothi
     )
     .await;
     subscribed(&mut socket).await;
-    list(&a, &root, "Lamp").await;
+    list(a, &root, "Lamp").await;
     let first = event(&mut socket).await;
     assert_eq!(first["kind"], "LISTED");
     let cursor = first["cursor"].as_str().unwrap().to_owned();
@@ -120,16 +108,16 @@ async fn a_subscriber_resuming_on_another_instance_misses_nothing_and_sees_nothi
     // Meanwhile, listings on A and purchases on both instances at once.
     let mut away = Vec::new();
     for name in ["Cup", "Pen", "Ink"] {
-        away.push(list(&a, &root, name).await);
+        away.push(list(a, &root, name).await);
     }
     tokio::join!(
-        buy(&a, &bob, &away[0]),
-        buy(&b, &bob, &away[1]),
-        buy(&a, &bob, &away[2])
+        buy(a, &bob, &away[0]),
+        buy(b, &bob, &away[1]),
+        buy(a, &bob, &away[2])
     );
 
     // It comes back to A: what it missed arrives, though nothing else happens.
-    let mut socket = resume(&a, &watcher, &cursor).await;
+    let mut socket = resume(a, &watcher, &cursor).await;
     let mut seen = Vec::new();
     for _ in 0..6 {
         seen.push(event(&mut socket).await);
@@ -145,10 +133,10 @@ async fn a_subscriber_resuming_on_another_instance_misses_nothing_and_sees_nothi
         {
             let at = if round % 2 == 0 { &a } else { &b };
             let item = list(at, &root, name).await;
-            buy(if round % 3 == 0 { &b } else { &a }, &bob, &item).await;
+            buy(if round % 3 == 0 { b } else { a }, &bob, &item).await;
         }
     };
-    let ((), mut socket) = tokio::join!(trading, resume(&b, &watcher, &cursor_now));
+    let ((), mut socket) = tokio::join!(trading, resume(b, &watcher, &cursor_now));
     for _ in 0..12 {
         seen.push(event(&mut socket).await);
     }
@@ -167,7 +155,7 @@ async fn a_subscriber_resuming_on_another_instance_misses_nothing_and_sees_nothi
             )
         })
         .collect();
-    let logged = log(&database_url).await;
+    let logged = log(database_url).await;
     assert_eq!(logged.len(), 19, "{logged:?}");
     assert_eq!(received, logged[1..], "missed or out of order");
     // Purchases came as they were, item and all.
@@ -220,11 +208,7 @@ async fn a_cursor_the_server_did_not_give_or_no_longer_keeps_is_refused() {
         server.register(name).await;
     }
     let (root, root_id) = sign_in(&server, "root").await;
-    sql_at(
-        &database_url,
-        &format!("INSERT INTO user_roles (user_id, role_id, created_at) SELECT {root_id}, id, now() FROM roles WHERE name = 'admin'"),
-    )
-    .await;
+    make_admin(&database_url, root_id).await;
     let (ada, _) = sign_in(&server, "ada").await;
     let mut socket = connect(server.address).await;
     subscribe_as(

@@ -13,7 +13,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
 use serde_json::{Value, json};
 
-use crate::common::{FreshDatabase, Server, TestApp, Tokens, eventually};
+use crate::common::{Instances, TestApp, Tokens, eventually};
 use crate::instances::sign_in;
 
 /// One request a receiver got.
@@ -736,27 +736,23 @@ async fn the_cleanup_deletes_old_delivered_deliveries_and_keeps_dead_letters() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn two_instances_send_each_delivery_once() {
-    let database = FreshDatabase::new();
-    let database_url = database.url();
-    let env = [
-        ("DATABASE_URL", database_url.as_str()),
-        ("AGORA_WEBHOOK_POLL_MS", "10"),
-        ("AGORA_WEBHOOK_RETRY_BASE_MS", "50"),
-    ];
-    let mut a = Server::spawn(&env);
-    let mut b = Server::spawn(&env);
-    tokio::join!(a.listening(), b.listening());
+    let Instances {
+        a, b, database_url, ..
+    } = &Instances::start(
+        &[
+            ("AGORA_WEBHOOK_POLL_MS", "10"),
+            ("AGORA_WEBHOOK_RETRY_BASE_MS", "50"),
+        ],
+        false,
+    )
+    .await;
     // A receiver that takes a moment, so both instances' jobs have claims in flight together.
     let receiver = Receiver::new(|_| (StatusCode::OK, Duration::from_millis(30)));
     let url = receiver.start().await;
 
     a.register("root").await;
-    let root = sign_in(&a, "root").await;
-    crate::common::sql_at(
-        &database_url,
-        &format!("INSERT INTO user_roles (user_id, role_id, created_at) SELECT {}, id, now() FROM roles WHERE name = 'admin'", root.1),
-    )
-    .await;
+    let root = sign_in(a, "root").await;
+    crate::common::make_admin(database_url, &root.1).await;
     let created = a
         .gql(
             Some(&root.0),
@@ -769,7 +765,7 @@ async fn two_instances_send_each_delivery_once() {
         .unwrap()
         .to_owned();
     b.register("bob").await;
-    let bob = sign_in(&b, "bob").await;
+    let bob = sign_in(b, "bob").await;
     let events = 30;
     for n in 0..events / 2 {
         let server = if n % 2 == 0 { &a } else { &b };

@@ -182,6 +182,12 @@ impl TestApp {
         // Tests that opt into Redis share one server: their keys live under their database's name.
         config.redis_prefix = database.clone();
         adjust(&mut config);
+        Self::built(config, database).await
+    }
+
+    /// The app `config` makes, routed as from one client address; `database` is dropped with it
+    /// unless empty.
+    async fn built(config: Config, database: String) -> Self {
         let app = App::build(config).await.expect("building the app");
         let router = agora::http::router(app.clone()).layer(MockConnectInfo(SocketAddr::from((
             [203, 0, 113, 7],
@@ -199,16 +205,7 @@ impl TestApp {
     pub async fn instance_with(&self, adjust: impl FnOnce(&mut Config)) -> Self {
         let mut config = self.app.config.clone();
         adjust(&mut config);
-        let app = App::build(config).await.expect("building the app");
-        let router = agora::http::router(app.clone()).layer(MockConnectInfo(SocketAddr::from((
-            [203, 0, 113, 7],
-            40_000,
-        ))));
-        Self {
-            app,
-            router,
-            database: String::new(),
-        }
+        Self::built(config, String::new()).await
     }
 
     /// An app as production runs it (which must be told where mailed links lead).
@@ -488,6 +485,49 @@ async fn reply(router: Router, request: Request<Body>) -> Reply {
         body,
         text,
     }
+}
+
+/// Two `agora serve` processes on one fresh database (and, with Redis, one Redis), as behind a
+/// load balancer, started together. They stop before the database is dropped.
+pub struct Instances {
+    pub a: Server,
+    pub b: Server,
+    pub database_url: String,
+    /// Dropped last, once both servers have stopped.
+    _database: FreshDatabase,
+}
+
+impl Instances {
+    /// With `env` added to what both share; `with_redis` gives them one Redis.
+    pub async fn start(env: &[(&str, &str)], with_redis: bool) -> Self {
+        let database = FreshDatabase::new();
+        let database_url = database.url();
+        let redis = redis_url();
+        let mut shared = vec![("DATABASE_URL", database_url.as_str())];
+        if with_redis {
+            shared.push(("REDIS_URL", redis.as_str()));
+            shared.push(("AGORA_REDIS_PREFIX", database.name.as_str()));
+        }
+        shared.extend_from_slice(env);
+        let mut a = Server::spawn(&shared);
+        let mut b = Server::spawn(&shared);
+        tokio::join!(a.listening(), b.listening());
+        Self {
+            a,
+            b,
+            database_url,
+            _database: database,
+        }
+    }
+}
+
+/// Gives the user `user_id` the `admin` role, straight in the database at `database_url`.
+pub async fn make_admin(database_url: &str, user_id: impl std::fmt::Display) {
+    sql_at(
+        database_url,
+        &format!("INSERT INTO user_roles (user_id, role_id, created_at) SELECT {user_id}, id, now() FROM roles WHERE name = 'admin'"),
+    )
+    .await;
 }
 
 /// The real `agora serve` binary on a free port, its stderr (the logs) kept for inspection.
