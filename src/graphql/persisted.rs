@@ -31,6 +31,12 @@ pub enum Lookup {
     Resolved { hash: String, is_new: bool },
 }
 
+/// How a document is named by hash, here and in a trusted-documents manifest: the SHA-256 of
+/// its exact text, in lower-case hex.
+pub fn document_hash(text: &str) -> String {
+    format!("{:x}", Sha256::digest(text))
+}
+
 fn error(message: &str, code: &str) -> ServerError {
     let mut error = ServerError::new(message, None);
     super::set_code(&mut error, code);
@@ -77,7 +83,7 @@ impl PersistedQueries {
             }
         };
         if !request.query.is_empty() {
-            if format!("{:x}", Sha256::digest(&request.query)) != hash {
+            if document_hash(&request.query) != hash {
                 return Err(error(
                     "provided sha does not match query",
                     code::BAD_REQUEST,

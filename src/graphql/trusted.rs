@@ -22,18 +22,14 @@ use async_graphql::extensions::{
     Extension, ExtensionContext, ExtensionFactory, NextPrepareRequest,
 };
 use async_graphql::{Request, ServerError, ServerResult, Value};
-use sha2::{Digest, Sha256};
 
+use super::persisted::document_hash;
 use crate::error::code;
 use crate::rbac::perm;
 use crate::request::Viewer;
 
 pub struct TrustedDocuments {
     by_hash: HashMap<String, String>,
-}
-
-fn sha256_hex(text: &str) -> String {
-    format!("{:x}", Sha256::digest(text))
 }
 
 impl TrustedDocuments {
@@ -51,7 +47,7 @@ impl TrustedDocuments {
         })?;
         for (hash, document) in &by_hash {
             anyhow::ensure!(
-                sha256_hex(document) == *hash,
+                document_hash(document) == *hash,
                 "AGORA_TRUSTED_DOCUMENTS ({}): {hash} is not the SHA-256 of its document",
                 path.display()
             );
@@ -75,7 +71,7 @@ impl TrustedDocuments {
                 Some(text) => request.query == *text,
                 None => false,
             },
-            None => self.by_hash.contains_key(&sha256_hex(&request.query)),
+            None => self.by_hash.contains_key(&document_hash(&request.query)),
         }
     }
 }
@@ -144,7 +140,7 @@ mod tests {
         TrustedDocuments {
             by_hash: documents
                 .iter()
-                .map(|text| (sha256_hex(text), (*text).to_owned()))
+                .map(|text| (document_hash(text), (*text).to_owned()))
                 .collect(),
         }
     }
@@ -163,11 +159,11 @@ mod tests {
     fn a_trusted_hash_brings_its_text_and_an_exact_text_is_trusted() {
         let me = "query Me { me { username } }";
         let trusted = manifest(&[me]);
-        let mut by_hash = with_hash("", &sha256_hex(me).to_ascii_uppercase());
+        let mut by_hash = with_hash("", &document_hash(me).to_ascii_uppercase());
         assert!(trusted.admit(&mut by_hash));
         assert_eq!(by_hash.query, me);
         assert!(trusted.admit(&mut Request::new(me)));
-        assert!(trusted.admit(&mut with_hash(me, &sha256_hex(me))));
+        assert!(trusted.admit(&mut with_hash(me, &document_hash(me))));
     }
 
     #[test]
@@ -177,8 +173,8 @@ mod tests {
         let other = "query Me { me { username email } }";
         assert!(!trusted.admit(&mut Request::new(other)));
         assert!(!trusted.admit(&mut Request::new(format!("{me} "))));
-        assert!(!trusted.admit(&mut with_hash("", &sha256_hex(other))));
+        assert!(!trusted.admit(&mut with_hash("", &document_hash(other))));
         // A trusted hash does not vouch for another text sent with it.
-        assert!(!trusted.admit(&mut with_hash(other, &sha256_hex(me))));
+        assert!(!trusted.admit(&mut with_hash(other, &document_hash(me))));
     }
 }
